@@ -1,0 +1,133 @@
+import type pg from 'pg'
+import { BehaviorSubject, Subject, asyncScheduler, type Observer, type SchedulerLike } from 'rxjs'
+import { ChannelRouter } from './channel-router.js'
+import type { BackoffOptions } from './connection/backoff.js'
+import { classifyConnectionError } from './connection/classify-error.js'
+import { ListenerConnection, type HealthCheckOptions } from './connection/listener-connection.js'
+import { secretsOf } from './connection/secrets.js'
+import type { RxpgError } from './errors.js'
+import { NotifyBatcher, type NotifyOptions } from './notify/notify-batcher.js'
+import type { NotifyTransport } from './notify/notify-transport.js'
+import { pgTransport } from './notify/pg-transport.js'
+import type { NotificationSource } from './sources/notification-source.js'
+import { pgSource, type PgConnectionConfig } from './sources/pg-source.js'
+import type { ListenerState, NotificationToSend, PgListener } from './types.js'
+
+export interface PgListenerOptions {
+  /** Runs every timer (back-off, time-outs, health checks, batching window). Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike
+  /** Back-off between connection attempts. Defaults: 100 ms doubling up to 2000 ms, half of each delay random. */
+  readonly reconnect?: BackoffOptions
+  /** How long one connection attempt may take before it counts as failed, in ms. Default 10000. */
+  readonly connectTimeout?: number
+  /**
+   * Checks the listening connection while it is idle: `pg_listening_channels()` must answer within `timeout`
+   * and match the channels subscribed, or the listener reconnects. `false` turns it off.
+   * Default `{ interval: 30000, timeout: 5000 }`.
+   */
+  readonly healthCheck?: HealthCheckOptions | false
+  /** Sending: the queue bound, batch size and window, and optionally a `pg.Pool` to send through. */
+  readonly notify?: NotifyOptions & {
+    /** Send through this pool (borrowing a client per batch) instead of a connection of rxpg's own. */
+    readonly pool?: pg.Pool
+  }
+  /** Where notifications come from. Default: `pg` with the given config. See `pgListenSource` for pg-listen. */
+  readonly source?: NotificationSource
+  /** @internal Replaces the sending transport (tests). */
+  readonly transport?: NotifyTransport
+}
+
+/**
+ * Creates the process's listener: one shared, reconnecting LISTEN connection serving every channel, and a
+ * batched `notify$` sink on a connection of its own. Nothing connects until the first channel is subscribed
+ * or the first notification is sent.
+ *
+ * ```ts
+ * const db = createPgListener(process.env.DATABASE_URL)
+ * db.channel('orders').subscribe((n) => console.log(n.payload))
+ * db.notify$.next({ channel: 'orders', payload: '{"id":1}' })
+ * await db.close()
+ * ```
+ */
+export function createPgListener(config: PgConnectionConfig, options: PgListenerOptions = {}): PgListener {
+  const scheduler = options.scheduler ?? asyncScheduler
+  const secrets = secretsOf(config)
+  const classify = (error: unknown) => classifyConnectionError(error, secrets)
+  const backoff = options.reconnect ?? {}
+
+  const state$ = new BehaviorSubject<ListenerState>({ status: 'idle' })
+  const errors$ = new Subject<RxpgError>()
+  const report = (error: RxpgError) => {
+    if (errors$.observed) errors$.next(error)
+    else process.emitWarning(error)
+  }
+
+  const router = new ChannelRouter({
+    firstSubscriber: (channel) => connection.want(channel),
+    lastUnsubscribed: (channel) => connection.unwant(channel),
+    now: () => scheduler.now(),
+  })
+  const healthCheck = options.healthCheck === false ? false : { interval: 30_000, timeout: 5_000, ...options.healthCheck }
+  const connection = new ListenerConnection(
+    options.source ?? pgSource(config),
+    { scheduler, backoff, connectTimeout: options.connectTimeout ?? 10_000, healthCheck, classify },
+    {
+      deliver: (notification) => router.deliver(notification),
+      state: (state) => state$.next(state),
+      failed: (error) => {
+        router.fail(error)
+        void batcher.close()
+      },
+    },
+  )
+  const batcher = new NotifyBatcher(
+    {
+      transport: options.transport ?? pgTransport(config, options.notify?.pool),
+      scheduler,
+      backoff,
+      classify,
+      redact: secrets.redact,
+      whenListening: () => connection.whenSettled(),
+      report,
+    },
+    options.notify,
+  )
+
+  const notify$: Observer<NotificationToSend> = {
+    next: (notification) => {
+      const error =
+        typeof notification === 'object' && notification !== null
+          ? batcher.enqueue(notification.channel, notification.payload ?? '')
+          : batcher.enqueue(notification as unknown as string, '')
+      if (error) report(error)
+    },
+    // A producer finishing or failing must not close a sink that others share.
+    error: () => undefined,
+    complete: () => undefined,
+  }
+
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      router.close()
+      await Promise.all([connection.close(), batcher.close()])
+      state$.complete()
+      errors$.complete()
+    })()
+    return closing
+  }
+
+  return {
+    channel: (name) => router.channel(name),
+    notify$,
+    notify: (channel, payload = '') =>
+      new Promise<void>((resolve, reject) => {
+        const error = batcher.enqueue(channel, payload, { resolve, reject })
+        if (error) reject(error)
+      }),
+    state$: state$.asObservable(),
+    errors$: errors$.asObservable(),
+    close,
+    [Symbol.asyncDispose]: close,
+  }
+}

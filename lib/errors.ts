@@ -1,0 +1,187 @@
+/**
+ * Typed errors. One class per failure a user must tell apart; each has a stable `code`, an `info` object with
+ * the facts needed to act, and never a secret. Test them with `instanceof` or switch on `code`.
+ */
+
+export type RxpgErrorCode =
+  | 'INVALID_CHANNEL_NAME'
+  | 'INVALID_PAYLOAD'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'CONNECTION_REJECTED'
+  | 'CONNECTION_LOST'
+  | 'NOTIFY_QUEUE_FULL'
+  | 'NOTIFY_FAILED'
+  | 'LISTENER_CLOSED'
+  | 'DECODE_FAILED'
+  | 'CHANNEL_TIMEOUT'
+  | 'DELIVERY_BROKEN'
+  | 'BUFFER_OVERFLOW'
+
+export abstract class RxpgError extends Error {
+  abstract readonly code: RxpgErrorCode
+  abstract readonly info: object
+}
+
+/** The longest channel name PostgreSQL keeps (NAMEDATALEN - 1); longer names are silently truncated by LISTEN. */
+export const MAX_CHANNEL_NAME_BYTES = 63
+/** The largest payload PostgreSQL accepts: it must be shorter than 8000 bytes. */
+export const MAX_PAYLOAD_BYTES = 7999
+
+export type InvalidChannelNameReason = 'not-a-string' | 'empty' | 'too-long' | 'contains-nul' | 'malformed-unicode'
+
+export class InvalidChannelNameError extends RxpgError {
+  override readonly name = 'InvalidChannelNameError'
+  readonly code = 'INVALID_CHANNEL_NAME'
+  constructor(
+    readonly info: {
+      readonly channel: unknown
+      readonly reason: InvalidChannelNameReason
+      readonly byteLength?: number
+      readonly limit: number
+    },
+  ) {
+    super(describeChannelProblem(info))
+  }
+}
+
+function describeChannelProblem(info: InvalidChannelNameError['info']): string {
+  const allowed = `a channel name is a non-empty string of at most ${info.limit} bytes of UTF-8 without NUL`
+  switch (info.reason) {
+    case 'not-a-string':
+      return `Invalid channel name: expected a string, got ${typeof info.channel}; ${allowed}.`
+    case 'empty':
+      return `Invalid channel name: it is empty; ${allowed}.`
+    case 'too-long':
+      return `Invalid channel name: it is ${info.byteLength} bytes of UTF-8, over the limit of ${info.limit} (PostgreSQL would truncate it); ${allowed}.`
+    case 'contains-nul':
+      return `Invalid channel name: it contains a NUL character, which PostgreSQL cannot store; ${allowed}.`
+    case 'malformed-unicode':
+      return `Invalid channel name: it contains a lone UTF-16 surrogate, which cannot be sent as UTF-8 unchanged; ${allowed}.`
+  }
+}
+
+export type InvalidPayloadReason = 'not-a-string' | 'contains-nul' | 'malformed-unicode'
+
+export class InvalidPayloadError extends RxpgError {
+  override readonly name = 'InvalidPayloadError'
+  readonly code = 'INVALID_PAYLOAD'
+  constructor(readonly info: { readonly channel: string; readonly reason: InvalidPayloadReason }) {
+    super(
+      `Invalid payload for channel ${JSON.stringify(info.channel)}: ` +
+        (info.reason === 'not-a-string'
+          ? 'expected a string (encode objects first, e.g. with JSON.stringify or a typed channel)'
+          : info.reason === 'contains-nul'
+            ? 'it contains a NUL character, which PostgreSQL text cannot hold'
+            : 'it contains a lone UTF-16 surrogate, which cannot be sent as UTF-8 unchanged') +
+        `; a payload is a string of at most ${MAX_PAYLOAD_BYTES} bytes of UTF-8 without NUL.`,
+    )
+  }
+}
+
+export class PayloadTooLargeError extends RxpgError {
+  override readonly name = 'PayloadTooLargeError'
+  readonly code = 'PAYLOAD_TOO_LARGE'
+  constructor(readonly info: { readonly channel: string; readonly byteLength: number; readonly limit: number }) {
+    super(
+      `Payload for channel ${JSON.stringify(info.channel)} is ${info.byteLength} bytes of UTF-8, over PostgreSQL's limit of ${info.limit} bytes; nothing was sent. Send a key and fetch the data, or split it.`,
+    )
+  }
+}
+
+export type ConnectionRejectedReason =
+  | 'authentication-failed'
+  | 'database-missing'
+  | 'role-missing'
+  | 'not-authorized'
+  | 'configuration'
+
+/** The server refused the connection for a reason retrying cannot fix. The listener stops; fix the configuration. */
+export class ConnectionRejectedError extends RxpgError {
+  override readonly name = 'ConnectionRejectedError'
+  readonly code = 'CONNECTION_REJECTED'
+  constructor(
+    readonly info: {
+      readonly reason: ConnectionRejectedReason
+      /** PostgreSQL's SQLSTATE, when the server sent one. */
+      readonly sqlState?: string
+      readonly host?: string
+      readonly port?: number
+      readonly database?: string
+      readonly user?: string
+      /** The server's (or driver's) own words, with any secret removed. */
+      readonly serverMessage: string
+    },
+  ) {
+    super(`PostgreSQL refused the connection (${info.reason}): ${info.serverMessage}. ${fixFor(info.reason)}`)
+  }
+}
+
+function fixFor(reason: ConnectionRejectedReason): string {
+  switch (reason) {
+    case 'authentication-failed':
+      return 'Retrying cannot fix this: check the password.'
+    case 'database-missing':
+      return 'Retrying cannot fix this: create the database or fix its name.'
+    case 'role-missing':
+      return 'Retrying cannot fix this: create the role or fix the user name.'
+    case 'not-authorized':
+      return 'Retrying cannot fix this: check pg_hba.conf and the role\'s LOGIN/CONNECT privileges.'
+    case 'configuration':
+      return 'Retrying cannot fix this: fix the connection configuration.'
+  }
+}
+
+/** A transient failure of a connection: the listener (or sender) retries with back-off. Seen on `state$`. */
+export class ConnectionLostError extends RxpgError {
+  override readonly name = 'ConnectionLostError'
+  readonly code = 'CONNECTION_LOST'
+  constructor(
+    readonly info: {
+      /** Node's error code (ECONNREFUSED, ...) or PostgreSQL's SQLSTATE, when known. */
+      readonly errorCode?: string
+      /** The underlying message, with any secret removed. */
+      readonly detail: string
+    },
+  ) {
+    super(`Connection to PostgreSQL lost or not available: ${info.detail}`)
+  }
+}
+
+/** `notify()` / `notify$.next()` while the send queue is full (the sending connection has been down too long). */
+export class NotifyQueueFullError extends RxpgError {
+  override readonly name = 'NotifyQueueFullError'
+  readonly code = 'NOTIFY_QUEUE_FULL'
+  constructor(readonly info: { readonly channel: string; readonly limit: number }) {
+    super(
+      `Notification for channel ${JSON.stringify(info.channel)} was not queued: ${info.limit} notifications are already waiting for the sending connection; nothing was sent. Raise options.notify.maxQueue or slow the producer.`,
+    )
+  }
+}
+
+/**
+ * A notification could not be sent. `outcome: 'not-sent'` means PostgreSQL rejected it and nothing of its
+ * transaction was committed; `'unknown'` means the connection broke while the batch was in flight, so it may
+ * or may not have been delivered (rxpg does not resend, so nothing is ever delivered twice).
+ */
+export class NotifyFailedError extends RxpgError {
+  override readonly name = 'NotifyFailedError'
+  readonly code = 'NOTIFY_FAILED'
+  constructor(
+    readonly info: { readonly channel: string; readonly outcome: 'not-sent' | 'unknown'; readonly sqlState?: string; readonly detail: string },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `Notification for channel ${JSON.stringify(info.channel)} ${info.outcome === 'not-sent' ? 'was not sent' : 'may not have been sent (the connection broke while it was in flight)'}: ${info.detail}`,
+      options,
+    )
+  }
+}
+
+/** The listener was closed before (or while) the operation could complete. */
+export class ListenerClosedError extends RxpgError {
+  override readonly name = 'ListenerClosedError'
+  readonly code = 'LISTENER_CLOSED'
+  constructor(readonly info: { readonly operation: string }) {
+    super(`The listener is closed: ${info.operation} cannot complete.`)
+  }
+}

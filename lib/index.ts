@@ -1,0 +1,34 @@
+// The public entry of rxpg. Everything not re-exported here is internal.
+
+// Listener
+export { createPgListener, type PgListenerOptions } from './create-pg-listener.js'
+export type { ListenerGap, ListenerState, ListenerStatus, NotificationToSend, PgListener, PgNotification } from './types.js'
+export type { BackoffOptions } from './connection/backoff.js'
+export type { HealthCheckOptions } from './connection/listener-connection.js'
+export type { NotifyOptions } from './notify/notify-batcher.js'
+
+// Sources
+export { pgSource, type PgConnectionConfig } from './sources/pg-source.js'
+export type { ListenSession, NotificationSource, RawNotification } from './sources/notification-source.js'
+
+// Names and limits
+export { assertChannelName, quoteIdentifier } from './identifiers.js'
+
+// Errors
+export {
+  ConnectionLostError,
+  ConnectionRejectedError,
+  InvalidChannelNameError,
+  InvalidPayloadError,
+  ListenerClosedError,
+  MAX_CHANNEL_NAME_BYTES,
+  MAX_PAYLOAD_BYTES,
+  NotifyFailedError,
+  NotifyQueueFullError,
+  PayloadTooLargeError,
+  RxpgError,
+  type ConnectionRejectedReason,
+  type InvalidChannelNameReason,
+  type InvalidPayloadReason,
+  type RxpgErrorCode,
+} from './errors.js'

@@ -1,0 +1,220 @@
+import { asapScheduler, type SchedulerLike, type Subscription } from 'rxjs'
+import { backoffDelay, type BackoffOptions } from '../connection/backoff.js'
+import {
+  ConnectionLostError,
+  ConnectionRejectedError,
+  ListenerClosedError,
+  NotifyFailedError,
+  NotifyQueueFullError,
+  type RxpgError,
+} from '../errors.js'
+import { channelNameProblem, payloadProblem } from '../identifiers.js'
+import { SendFailure, type NotifyTransport, type OutgoingNotification } from './notify-transport.js'
+
+export interface NotifyOptions {
+  /**
+   * Most notifications waiting to be sent (while the sending connection is down, or faster than it takes
+   * them). Past it, a notification is refused with `NotifyQueueFullError`; those already queued keep their
+   * place. Default 100000.
+   */
+  readonly maxQueue?: number
+  /** Most notifications per round trip. Default 1000. */
+  readonly maxBatchSize?: number
+  /**
+   * How long the first notification of a batch waits for others, in ms. Default 0: the batch goes out in the
+   * next microtask, and while it is in flight the next one fills up, so throughput batches itself.
+   */
+  readonly batchWindow?: number
+}
+
+interface QueuedNotification extends OutgoingNotification {
+  /** Present for `notify()`; `notify$.next()` reports failures through the batcher's `report`. */
+  readonly settle?: { resolve(): void; reject(error: RxpgError): void }
+}
+
+export interface NotifyBatcherDependencies {
+  readonly transport: NotifyTransport
+  readonly scheduler: SchedulerLike
+  readonly backoff: BackoffOptions
+  readonly classify: (error: unknown) => ConnectionRejectedError | ConnectionLostError
+  /** Removes secrets from a driver message. */
+  readonly redact: (message: string) => string
+  /** Resolves once this process's own LISTENs are in effect; undefined when they already are. */
+  readonly whenListening: () => Promise<void> | undefined
+  /** Where failures of `notify$.next()` go. */
+  readonly report: (error: RxpgError) => void
+}
+
+/**
+ * Validates, queues and sends notifications: one round trip per batch, in call order, each call exactly one
+ * notification. PostgreSQL folds identical (channel, payload) pairs sent in one transaction into one, so a
+ * batch ends before the first repeat and the repeat goes in the next transaction.
+ */
+export class NotifyBatcher {
+  private queue: QueuedNotification[] = []
+  private inFlight: Promise<void> | undefined
+  private flushTimer: Subscription | undefined
+  private retryTimer: Subscription | undefined
+  private waitingForListens = false
+  private retries = 0
+  private failure: ConnectionRejectedError | undefined
+  private closed = false
+  private readonly maxQueue: number
+  private readonly maxBatchSize: number
+  private readonly batchWindow: number
+
+  constructor(
+    private readonly deps: NotifyBatcherDependencies,
+    options: NotifyOptions = {},
+  ) {
+    this.maxQueue = options.maxQueue ?? 100_000
+    this.maxBatchSize = options.maxBatchSize ?? 1000
+    this.batchWindow = options.batchWindow ?? 0
+  }
+
+  /** Notifications accepted and not yet sent or failed (the queue and the batch in flight). */
+  get depth(): number {
+    return this.queue.length
+  }
+
+  /** Queues one notification; returns the error instead when it is refused (nothing is queued then). */
+  enqueue(channel: string, payload: string, settle?: QueuedNotification['settle']): RxpgError | undefined {
+    const problem = channelNameProblem(channel) ?? payloadProblem(channel, payload)
+    if (problem) return problem
+    if (this.closed) return new ListenerClosedError({ operation: `notify on channel ${JSON.stringify(channel)}` })
+    if (this.failure) return this.failure
+    if (this.queue.length >= this.maxQueue) return new NotifyQueueFullError({ channel, limit: this.maxQueue })
+    this.queue.push(settle ? { channel, payload, settle } : { channel, payload })
+    this.scheduleFlush()
+    return undefined
+  }
+
+  /** Sends what is queued if the connection allows, rejects the rest, and stops. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.flushTimer?.unsubscribe()
+    this.flushTimer = undefined
+    const wasRetrying = this.retryTimer !== undefined
+    this.retryTimer?.unsubscribe()
+    this.retryTimer = undefined
+    await this.inFlight
+    // Drain while the connection works; a connection that is down is not waited for.
+    while (!wasRetrying && this.queue.length > 0 && this.failure === undefined) {
+      const retriesBefore = this.retries
+      await this.sendNextBatch()
+      if (this.retries > retriesBefore) break
+    }
+    this.rejectAll(new ListenerClosedError({ operation: 'sending a queued notification' }))
+    await this.deps.transport.end()
+  }
+
+  private scheduleFlush(): void {
+    if (this.inFlight || this.flushTimer || this.retryTimer || this.waitingForListens || this.closed) return
+    const scheduler = this.batchWindow > 0 ? this.deps.scheduler : asapScheduler
+    this.flushTimer = scheduler.schedule(() => {
+      this.flushTimer = undefined
+      this.flush()
+    }, this.batchWindow)
+  }
+
+  private flush(): void {
+    if (this.inFlight || this.queue.length === 0 || this.closed) return
+    const listens = this.deps.whenListening()
+    if (listens) {
+      this.waitingForListens = true
+      void listens.then(() => {
+        this.waitingForListens = false
+        this.flush()
+      })
+      return
+    }
+    this.inFlight = this.sendNextBatch().then(() => {
+      this.inFlight = undefined
+      if (this.queue.length > 0 && !this.retryTimer) this.flush()
+    })
+  }
+
+  /** Sends the longest prefix of the queue that fits one transaction. Never rejects. */
+  private sendNextBatch(): Promise<void> {
+    const batch = this.takeBatch()
+    return new Promise<void>((resolve) => {
+      this.deps.transport.send(batch).subscribe({
+        error: (error: unknown) => {
+          this.onSendError(batch, error)
+          resolve()
+        },
+        complete: () => {
+          this.retries = 0
+          for (const notification of batch) notification.settle?.resolve()
+          resolve()
+        },
+      })
+    })
+  }
+
+  private takeBatch(): QueuedNotification[] {
+    const limit = Math.min(this.maxBatchSize, this.queue.length)
+    let size = 1
+    if (limit > 1) {
+      const seen = new Set<string>()
+      for (; size <= limit; size++) {
+        const notification = this.queue[size - 1] as QueuedNotification
+        // NUL cannot occur in a channel or payload, so it separates them unambiguously.
+        const key = notification.channel + '\0' + notification.payload
+        if (seen.has(key)) break
+        seen.add(key)
+      }
+      size -= 1
+    }
+    return this.queue.splice(0, size)
+  }
+
+  private onSendError(batch: QueuedNotification[], error: unknown): void {
+    const failure = error instanceof SendFailure ? error : new SendFailure('interrupted', error)
+    if (failure.kind === 'unavailable') {
+      const classified = this.deps.classify(failure.original)
+      if (classified instanceof ConnectionRejectedError) {
+        this.failure = classified
+        this.queue.unshift(...batch)
+        this.rejectAll(classified)
+        return
+      }
+      // Nothing was sent: the batch goes back to the front, in order, and is retried after a back-off.
+      this.queue.unshift(...batch)
+      this.retries += 1
+      if (this.closed) return
+      this.retryTimer = this.deps.scheduler.schedule(() => {
+        this.retryTimer = undefined
+        this.flush()
+      }, backoffDelay(this.retries, this.deps.backoff))
+      return
+    }
+    const original = (failure.original ?? {}) as { code?: unknown; message?: unknown }
+    const detail = this.deps.redact(typeof original.message === 'string' ? original.message : String(failure.original))
+    for (const notification of batch) {
+      this.fail(
+        notification,
+        new NotifyFailedError(
+          {
+            channel: notification.channel,
+            outcome: failure.kind === 'rejected' ? 'not-sent' : 'unknown',
+            ...(typeof original.code === 'string' && failure.kind === 'rejected' ? { sqlState: original.code } : {}),
+            detail,
+          },
+        ),
+      )
+    }
+  }
+
+  private rejectAll(error: RxpgError): void {
+    const queued = this.queue
+    this.queue = []
+    for (const notification of queued) this.fail(notification, error)
+  }
+
+  private fail(notification: QueuedNotification, error: RxpgError): void {
+    if (notification.settle) notification.settle.reject(error)
+    else this.deps.report(error)
+  }
+}
