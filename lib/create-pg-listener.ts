@@ -6,6 +6,7 @@ import { classifyConnectionError } from './connection/classify-error.js'
 import { ListenerConnection, type HealthCheckOptions } from './connection/listener-connection.js'
 import { secretsOf } from './connection/secrets.js'
 import type { RxpgError } from './errors.js'
+import { MetricsCounters } from './metrics.js'
 import { NotifyBatcher, type NotifyOptions } from './notify/notify-batcher.js'
 import type { NotifyTransport } from './notify/notify-transport.js'
 import { pgTransport } from './notify/pg-transport.js'
@@ -62,6 +63,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     else process.emitWarning(error)
   }
 
+  const counters = new MetricsCounters(() => batcher.depth)
   const router = new ChannelRouter({
     firstSubscriber: (channel) => connection.want(channel),
     lastUnsubscribed: (channel) => connection.unwant(channel),
@@ -72,17 +74,25 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     options.source ?? pgSource(config),
     { scheduler, backoff, connectTimeout: options.connectTimeout ?? 10_000, healthCheck, classify },
     {
-      deliver: (notification) => router.deliver(notification),
-      state: (state) => state$.next(state),
+      deliver: (notification) => {
+        counters.received += 1
+        router.deliver(notification)
+      },
+      state: (state) => {
+        if (state.status === 'reconnecting') counters.reconnects += 1
+        state$.next(state)
+      },
       failed: (error) => {
         router.fail(error)
         void batcher.close()
       },
     },
   )
+  const transport = options.transport ?? pgTransport(config, options.notify?.pool)
   const batcher = new NotifyBatcher(
     {
-      transport: options.transport ?? pgTransport(config, options.notify?.pool),
+      transport,
+      counters,
       scheduler,
       backoff,
       classify,
@@ -125,6 +135,8 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
         const error = batcher.enqueue(channel, payload, { resolve, reject })
         if (error) reject(error)
       }),
+    isOwnNotification: (notification) => transport.processIds.has(notification.processId),
+    metrics: counters,
     state$: state$.asObservable(),
     errors$: errors$.asObservable(),
     close,

@@ -7,6 +7,9 @@ export type { BackoffOptions } from './connection/backoff.js'
 export type { HealthCheckOptions } from './connection/listener-connection.js'
 export type { NotifyOptions } from './notify/notify-batcher.js'
 
+// Metrics
+export type { ListenerMetrics, MetricsRecorder, MetricsSnapshot } from './metrics.js'
+
 // Sources
 export { pgSource, type PgConnectionConfig } from './sources/pg-source.js'
 export type { ListenSession, NotificationSource, RawNotification } from './sources/notification-source.js'

@@ -1,5 +1,6 @@
 import type { Observable, Observer } from 'rxjs'
 import type { ConnectionLostError, ConnectionRejectedError, RxpgError } from './errors.js'
+import type { ListenerMetrics } from './metrics.js'
 
 /** One notification as PostgreSQL delivered it. */
 export interface PgNotification {
@@ -86,6 +87,13 @@ export interface PgListener extends AsyncDisposable {
    * emitted as a process warning instead, so they never vanish.
    */
   readonly errors$: Observable<RxpgError>
+  /**
+   * True when `notification` was sent by this listener's own notify$ sink (its backend process id is one
+   * of the sending connections'), so a service that sends and listens can ignore its own echo.
+   */
+  isOwnNotification(notification: PgNotification): boolean
+  /** Counters (received, sent, reconnects, queue depth, ...); operators can record into it. */
+  readonly metrics: ListenerMetrics
   /** Completes every channel and `state$`, settles pending sends, ends every connection and timer. Idempotent. */
   close(): Promise<void>
 }

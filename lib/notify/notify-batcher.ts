@@ -43,6 +43,8 @@ export interface NotifyBatcherDependencies {
   readonly whenListening: () => Promise<void> | undefined
   /** Where failures of `notify$.next()` go. */
   readonly report: (error: RxpgError) => void
+  /** Counted here: what was committed and what failed. */
+  readonly counters: { sent: number; sendFailures: number }
 }
 
 /**
@@ -79,13 +81,22 @@ export class NotifyBatcher {
 
   /** Queues one notification; returns the error instead when it is refused (nothing is queued then). */
   enqueue(channel: string, payload: string, settle?: QueuedNotification['settle']): RxpgError | undefined {
+    const refusal = this.refusal(channel, payload)
+    if (refusal) {
+      this.deps.counters.sendFailures += 1
+      return refusal
+    }
+    this.queue.push(settle ? { channel, payload, settle } : { channel, payload })
+    this.scheduleFlush()
+    return undefined
+  }
+
+  private refusal(channel: string, payload: string): RxpgError | undefined {
     const problem = channelNameProblem(channel) ?? payloadProblem(channel, payload)
     if (problem) return problem
     if (this.closed) return new ListenerClosedError({ operation: `notify on channel ${JSON.stringify(channel)}` })
     if (this.failure) return this.failure
     if (this.queue.length >= this.maxQueue) return new NotifyQueueFullError({ channel, limit: this.maxQueue })
-    this.queue.push(settle ? { channel, payload, settle } : { channel, payload })
-    this.scheduleFlush()
     return undefined
   }
 
@@ -146,6 +157,7 @@ export class NotifyBatcher {
         },
         complete: () => {
           this.retries = 0
+          this.deps.counters.sent += batch.length
           for (const notification of batch) notification.settle?.resolve()
           resolve()
         },
@@ -214,6 +226,7 @@ export class NotifyBatcher {
   }
 
   private fail(notification: QueuedNotification, error: RxpgError): void {
+    this.deps.counters.sendFailures += 1
     if (notification.settle) notification.settle.reject(error)
     else this.deps.report(error)
   }

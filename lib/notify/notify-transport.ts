@@ -29,6 +29,8 @@ export class SendFailure extends Error {
  */
 export interface NotifyTransport {
   send(batch: readonly OutgoingNotification[]): Observable<unknown>
+  /** Backend process ids of the connections this transport sent on (recent ones), to recognise own echoes. */
+  readonly processIds: ReadonlySet<number>
   /** Ends the connection the transport opened itself (never a pool the user passed). */
   end(): Promise<void>
 }

@@ -28,6 +28,7 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
   const clientConfig: pg.ClientConfig = typeof config === 'string' ? { connectionString: config } : config
   let own: Promise<pg.Client> | undefined
   let ownClient: pg.Client | undefined
+  const processIds = new RecentSet<number>(64)
 
   async function ownConnection(): Promise<pg.Client> {
     own ??= (async () => {
@@ -52,6 +53,7 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
   }
 
   async function run(connection: Queryable, batch: readonly OutgoingNotification[]): Promise<void> {
+    processIds.add((connection as unknown as { processID: number }).processID)
     try {
       if (batch.length === 1) {
         const only = batch[0] as OutgoingNotification
@@ -67,6 +69,7 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
   }
 
   return {
+    processIds,
     send: (batch) =>
       defer(async () => {
         if (pool === undefined) {
@@ -94,5 +97,18 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
       ownClient = undefined
       await client?.end().catch(() => undefined)
     },
+  }
+}
+
+/** A set that keeps only its most recently added members, so a long-lived pool's churn cannot grow it. */
+class RecentSet<T> extends Set<T> {
+  constructor(private readonly capacity: number) {
+    super()
+  }
+
+  override add(value: T): this {
+    if (this.has(value)) return this
+    if (this.size >= this.capacity) this.delete(this.values().next().value as T)
+    return super.add(value)
   }
 }
