@@ -63,7 +63,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     else process.emitWarning(error)
   }
 
-  const counters = new MetricsCounters(() => batcher.depth)
+  const counters: MetricsCounters = new MetricsCounters(() => batcher.depth)
   const router = new ChannelRouter({
     firstSubscriber: (channel) => connection.want(channel),
     lastUnsubscribed: (channel) => connection.unwant(channel),
@@ -89,7 +89,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     },
   )
   const transport = options.transport ?? pgTransport(config, options.notify?.pool)
-  const batcher = new NotifyBatcher(
+  const batcher: NotifyBatcher = new NotifyBatcher(
     {
       transport,
       counters,
