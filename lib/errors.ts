@@ -185,3 +185,30 @@ export class ListenerClosedError extends RxpgError {
     super(`The listener is closed: ${info.operation} cannot complete.`)
   }
 }
+
+export type DeliveryBrokenReason = 'probe-not-delivered' | 'notify-refused'
+
+/**
+ * The connection works but notifications cannot: found by the self-probe on connect (a NOTIFY to a private
+ * channel the listener itself listens to). `probe-not-delivered` is typical of a transaction-mode pooler
+ * (PgBouncer) that hands each statement to another server connection; `notify-refused` of a read-only
+ * replica. Retrying cannot fix either: the listener stops.
+ */
+export class DeliveryBrokenError extends RxpgError {
+  override readonly name = 'DeliveryBrokenError'
+  readonly code = 'DELIVERY_BROKEN'
+  constructor(
+    readonly info: {
+      readonly reason: DeliveryBrokenReason
+      readonly sqlState?: string
+      /** The server's words (for `notify-refused`), with secrets removed. */
+      readonly detail: string
+    },
+  ) {
+    super(
+      info.reason === 'probe-not-delivered'
+        ? `Notifications are not delivered on this connection: a probe NOTIFY to the listener's own channel never arrived (${info.detail}). The likely cause is a transaction-mode pooler such as PgBouncer in front of PostgreSQL; LISTEN needs a direct connection or a session-mode pool.`
+        : `PostgreSQL refused NOTIFY on this connection (${info.detail}). The likely cause is a read-only server (a hot-standby replica); connect the listener to the primary.`,
+    )
+  }
+}

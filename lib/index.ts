@@ -21,6 +21,7 @@ export { assertChannelName, quoteIdentifier } from './identifiers.js'
 export {
   ConnectionLostError,
   ConnectionRejectedError,
+  DeliveryBrokenError,
   InvalidChannelNameError,
   InvalidPayloadError,
   ListenerClosedError,
@@ -31,6 +32,7 @@ export {
   PayloadTooLargeError,
   RxpgError,
   type ConnectionRejectedReason,
+  type DeliveryBrokenReason,
   type InvalidChannelNameReason,
   type InvalidPayloadReason,
   type RxpgErrorCode,

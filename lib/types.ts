@@ -1,5 +1,5 @@
 import type { Observable, Observer } from 'rxjs'
-import type { ConnectionLostError, ConnectionRejectedError, RxpgError } from './errors.js'
+import type { ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError, RxpgError } from './errors.js'
 import type { ListenerMetrics } from './metrics.js'
 
 /** One notification as PostgreSQL delivered it. */
@@ -33,7 +33,8 @@ export interface ListenerGap {
  *
  * `idle` until the first channel is subscribed; `connecting`; `connected` once every subscribed channel is
  * LISTENed; `reconnecting` while waiting out a back-off delay after a transient failure; `failed` when the
- * server refused the connection for a reason retrying cannot fix (the listener stops); `closed` after `close()`.
+ * server refused the connection, or notifications cannot be delivered on it, for a reason retrying cannot fix
+ * (the listener stops); `closed` after `close()`.
  */
 export type ListenerState =
   | { readonly status: 'idle' }
@@ -53,7 +54,7 @@ export type ListenerState =
       readonly delay: number
       readonly lastError: ConnectionLostError
     }
-  | { readonly status: 'failed'; readonly error: ConnectionRejectedError }
+  | { readonly status: 'failed'; readonly error: ConnectionRejectedError | DeliveryBrokenError }
   | { readonly status: 'closed' }
 
 export type ListenerStatus = ListenerState['status']
