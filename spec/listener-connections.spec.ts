@@ -1,0 +1,84 @@
+import pg from 'pg'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createPgListener, type PgListener } from '../lib/index.js'
+import { adminQuery, databaseUrl, eventually, uniqueName } from './support/database.js'
+import { collect, stateOf } from './support/listener.js'
+
+const open: PgListener[] = []
+const pools: pg.Pool[] = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((db) => db.close()))
+  await Promise.all(pools.splice(0).map((pool) => pool.end()))
+})
+
+async function backendsOf(applicationName: string): Promise<number[]> {
+  const rows = await adminQuery<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid', [applicationName])
+  return rows.map((row) => row.pid)
+}
+
+describe('connections', () => {
+  it('holds exactly one listening connection for any number of channels and subscribers', async () => {
+    const application_name = uniqueName('one-conn')
+    const db = createPgListener({ connectionString: databaseUrl(), application_name })
+    open.push(db)
+    const subscriptions = []
+    for (let channel = 0; channel < 50; channel++) {
+      for (let subscriber = 0; subscriber < 3; subscriber++) subscriptions.push(db.channel(`c${channel}`).subscribe())
+    }
+    const connected = await stateOf(db, 'connected')
+    expect(await backendsOf(application_name)).toEqual([connected.processId])
+    for (const subscription of subscriptions) subscription.unsubscribe()
+  })
+
+  it('nothing connects until a channel is subscribed or a notification sent', async () => {
+    const application_name = uniqueName('lazy')
+    const db = createPgListener({ connectionString: databaseUrl(), application_name })
+    open.push(db)
+    expect(await backendsOf(application_name)).toEqual([])
+  })
+
+  it('sends on a connection of its own, opened lazily, never the listening one', async () => {
+    const application_name = uniqueName('sender')
+    const db = createPgListener({ connectionString: databaseUrl(), application_name })
+    open.push(db)
+    const received = collect(db.channel('own-sender'))
+    const listening = await stateOf(db, 'connected')
+    expect(await backendsOf(application_name)).toEqual([listening.processId])
+
+    await db.notify('own-sender', 'hello')
+    await eventually(() => received.values.length === 1, () => 'the notification did not arrive')
+    const sender = received.values[0]!.processId
+    expect(sender).not.toBe(listening.processId)
+    expect(await backendsOf(application_name)).toEqual([listening.processId, sender].sort((a, b) => a - b))
+    expect(db.isOwnNotification(received.values[0]!)).toBe(true)
+  })
+
+  it('sends through a pg.Pool the user passes, and leaves the pool open on close', async () => {
+    const poolName = uniqueName('pool')
+    const pool = new pg.Pool({ connectionString: databaseUrl(), application_name: poolName, max: 2 })
+    pools.push(pool)
+    const db = createPgListener(databaseUrl(), { notify: { pool } })
+    open.push(db)
+    const received = collect(db.channel('through-pool'))
+    await stateOf(db, 'connected')
+    await db.notify('through-pool', 'via pool')
+    await eventually(() => received.values.length === 1, () => 'the notification did not arrive')
+    expect(await backendsOf(poolName)).toContain(received.values[0]!.processId)
+    await db.close()
+    expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1)
+  })
+
+  it('tells its own notifications from other processes', async () => {
+    const db = createPgListener(databaseUrl())
+    open.push(db)
+    const received = collect(db.channel('echo'))
+    await stateOf(db, 'connected')
+    await db.notify('echo', 'mine')
+    await adminQuery(`SELECT pg_notify('echo', 'theirs')`)
+    await eventually(() => received.values.length === 2, () => `received ${received.values.length}`)
+    expect(received.values.map((n) => [n.payload, db.isOwnNotification(n)])).toEqual([
+      ['mine', true],
+      ['theirs', false],
+    ])
+  })
+})
