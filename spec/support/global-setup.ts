@@ -9,17 +9,29 @@ declare module 'vitest' {
 
 let server: EmbeddedServer | undefined
 
-/** One PostgreSQL for the whole run: the one in DATABASE_URL, or an embedded one on a free port. */
+/**
+ * One PostgreSQL for the whole run: the one in DATABASE_URL, or an embedded one on a free port, of the major
+ * version in RXPG_PG_VERSION when set (e.g. `RXPG_PG_VERSION=12 npx vitest run spec`, the oldest supported).
+ */
 export async function setup(project: TestProject): Promise<void> {
   const external = process.env.DATABASE_URL
   if (external) {
     project.provide('databaseUrl', external)
     return
   }
-  server = await startEmbeddedServer()
+  server = await startEmbeddedServer(embeddedVersion())
   project.provide('databaseUrl', server.url)
 }
 
 export async function teardown(): Promise<void> {
   await server?.destroy()
+}
+
+/** `{ version }` from RXPG_PG_VERSION, or `{}` for the default binaries. Specs that start a server of their own use it too. */
+export function embeddedVersion(): { version?: number } {
+  const value = process.env.RXPG_PG_VERSION
+  if (value === undefined || value === '') return {}
+  const version = Number(value)
+  if (!Number.isInteger(version)) throw new Error(`RXPG_PG_VERSION must be a major version such as 12, not ${JSON.stringify(value)}`)
+  return { version }
 }
