@@ -1,0 +1,21 @@
+// The second public entry of rxpg: "rxpg/testing", marble-testing kit for code built on rxpg.
+
+// Running marbles
+export { createMarbleScheduler, runMarbles, type AssertDeepEqual, type MarbleHelpers, type MarbleOptions } from './run-marbles.js'
+
+// Virtual listener
+export {
+  createVirtualListener,
+  type HotMarbles,
+  type SentNotification,
+  type VirtualListener,
+  type VirtualListenerOptions,
+  type VirtualNotification,
+} from './virtual-listener.js'
+export { VIRTUAL_LISTENER_PROCESS_ID, VIRTUAL_PEER_PROCESS_ID, notification } from './notification.js'
+
+// Virtual source (drives the real listener in virtual time)
+export { virtualSource, type ListenBatch, type VirtualSessionScript, type VirtualSource } from './virtual-source.js'
+
+// Comparing errors
+export { comparable, errorShape, sameError, type ErrorShape } from './compare.js'
