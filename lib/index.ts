@@ -37,3 +37,8 @@ export {
   type InvalidPayloadReason,
   type RxpgErrorCode,
 } from './errors.js'
+
+// Operators
+export { decode, DecodeError, type DecodeOptions } from './operators/decode.js'
+export { decodeValid, type DecodeValidOptions } from './operators/decode-valid.js'
+export type { DecodeFunction, DecodedType, Decoder, Either, EitherDecoder, Left, Right, StandardSchemaV1 } from './operators/decoder.js'

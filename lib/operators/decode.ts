@@ -1,0 +1,174 @@
+import { Observable, type OperatorFunction, type Subscriber } from 'rxjs'
+import { RxpgError } from '../errors.js'
+import type { MetricsRecorder } from '../metrics.js'
+import type { PgNotification } from '../types.js'
+import { isPromiseLike, runnerFor, type Attempt, type DecodedType, type Decoder, type Either } from './decoder.js'
+
+/**
+ * A payload that did not decode (`direction: 'receive'`), or a value a typed channel refused to send because
+ * its encoded form would not decode on the other side (`direction: 'send'`). Nothing throws it into a stream:
+ * it arrives as the `Left` of an `Either`, or at an `onInvalid` handler.
+ */
+export class DecodeError extends RxpgError {
+  override readonly name = 'DecodeError'
+  readonly code = 'DECODE_FAILED'
+  constructor(
+    readonly info: {
+      readonly channel: string
+      /** The raw payload (receive), or the encoded payload that was not sent (send). */
+      readonly payload: string
+      /** What the decoder said, one message per problem (`path: message` where it gave a path). */
+      readonly messages: readonly string[]
+      readonly direction: 'receive' | 'send'
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      (info.direction === 'receive'
+        ? `Notification on channel ${JSON.stringify(info.channel)} did not decode: `
+        : `Nothing was sent on channel ${JSON.stringify(info.channel)}: the value does not pass the channel's decoder once encoded: `) +
+        info.messages.join('; '),
+      options,
+    )
+  }
+}
+
+export interface DecodeOptions {
+  /**
+   * `true` (default): the payload is parsed with `JSON.parse` and the parsed value is decoded; a payload that
+   * is not JSON is a `Left`. `false`: the decoder gets the raw payload string.
+   */
+  readonly json?: boolean
+  /** Counts each failure with `recordDecodeFailure()`; pass `db.metrics` to see failures in the listener's counters. */
+  readonly metrics?: MetricsRecorder
+}
+
+/**
+ * Turns each notification into a typed value, or a `DecodeError` describing why it could not: the stream
+ * goes on either way.
+ *
+ * Use it right after `db.channel(name)` whenever you want to see bad payloads (to log, count or dead-letter
+ * them); use `decodeValid` when you only want the good ones. The decoder can be a Standard Schema (zod,
+ * valibot, ArkType, ...), an io-ts codec (any `{ decode(u): Either }`), or a function returning an `Either`,
+ * and the value type is inferred from it. A decoder that throws gives a `Left` too.
+ *
+ * Standard Schemas may validate asynchronously (a `Promise` result, e.g. zod's async refinements). Such
+ * validations run concurrently, but results are emitted in the order the notifications arrived: a quick
+ * result waits for slower ones ahead of it. Synchronous decoders never wait and emit at once. An error or
+ * unsubscription from upstream ends the stream at once, without waiting for pending validations
+ * (RxJS's rule for `concatMap`); completion waits for them.
+ *
+ * ```ts
+ * import { isRight } from 'fp-ts/Either'
+ * import { z } from 'zod'
+ *
+ * const Order = z.object({ id: z.number(), total: z.number() })
+ * db.channel('orders')
+ *   .pipe(decode(Order, { metrics: db.metrics }))
+ *   .subscribe((result) => (isRight(result) ? ship(result.right) : log.warn(result.left.message)))
+ * ```
+ *
+ * @param decoder Standard Schema, io-ts style `{ decode }` object or `(u: unknown) => Either<E, T>`.
+ * @param options `json: false` to decode the raw payload string; `metrics` to count failures.
+ * @returns An operator from notifications to `Either<DecodeError, T>`.
+ */
+export function decode<D extends Decoder<unknown>>(decoder: D, options?: DecodeOptions): OperatorFunction<PgNotification, Either<DecodeError, DecodedType<D>>>
+export function decode<T>(decoder: Decoder<T>, options: DecodeOptions = {}): OperatorFunction<PgNotification, Either<DecodeError, T>> {
+  return decodeWith(decoder, options, (subscriber, result) => subscriber.next(result))
+}
+
+/** @internal Handles one result in order; may throw (a user callback), which errors the stream. */
+export type ResultHandler<T, R> = (subscriber: Subscriber<R>, result: Either<DecodeError, T>) => void
+
+/** @internal A decoding step: notification in, result out, synchronously when the decoder is. Never throws. */
+export function decodeStep<T>(
+  decoder: Decoder<T>,
+  options: DecodeOptions,
+): (notification: PgNotification) => Either<DecodeError, T> | Promise<Either<DecodeError, T>> {
+  const run = runnerFor(decoder)
+  const json = options.json ?? true
+  const metrics = options.metrics
+  const settle = (notification: PgNotification, attempt: Attempt<T>): Either<DecodeError, T> => {
+    if (attempt._tag === 'Right') return attempt
+    metrics?.recordDecodeFailure()
+    const { messages, cause } = attempt.left
+    const error = new DecodeError(
+      { channel: notification.channel, payload: notification.payload, messages, direction: 'receive' },
+      cause === undefined ? undefined : { cause },
+    )
+    return { _tag: 'Left', left: error }
+  }
+  return (notification) => {
+    let input: unknown = notification.payload
+    if (json) {
+      try {
+        input = JSON.parse(notification.payload)
+      } catch (error) {
+        return settle(notification, { _tag: 'Left', left: { messages: [`the payload is not JSON (${(error as Error).message})`], cause: error } })
+      }
+    }
+    const attempt = run(input)
+    return isPromiseLike(attempt) ? attempt.then((settled) => settle(notification, settled)) : settle(notification, attempt)
+  }
+}
+
+interface Slot<T> {
+  result: Either<DecodeError, T> | undefined
+}
+
+/** @internal The operator behind `decode` and `decodeValid`: decodes, keeps arrival order, hands each result on. */
+export function decodeWith<T, R>(decoder: Decoder<T>, options: DecodeOptions, handle: ResultHandler<T, R>): OperatorFunction<PgNotification, R> {
+  const step = decodeStep(decoder, options)
+  return (source) =>
+    new Observable<R>((subscriber) => {
+      // Results waiting for an earlier asynchronous validation; stays empty (and unallocated) while every
+      // decode is synchronous, which is the hot path.
+      let waiting: Slot<T>[] | undefined
+      let sourceDone = false
+
+      const deliver = (result: Either<DecodeError, T>): boolean => {
+        try {
+          handle(subscriber, result)
+          return true
+        } catch (error) {
+          subscriber.error(error)
+          return false
+        }
+      }
+      const flush = () => {
+        while (waiting !== undefined && waiting.length > 0 && !subscriber.closed) {
+          const result = waiting[0]!.result
+          if (result === undefined) return
+          waiting.shift()
+          if (!deliver(result)) return
+        }
+        if (sourceDone && !subscriber.closed) subscriber.complete()
+      }
+
+      const subscription = source.subscribe({
+        next: (notification) => {
+          const result = step(notification)
+          if (!isPromiseLike(result)) {
+            if (waiting === undefined || waiting.length === 0) deliver(result)
+            else waiting.push({ result })
+            return
+          }
+          const slot: Slot<T> = { result: undefined }
+          ;(waiting ??= []).push(slot)
+          void result.then((settled) => {
+            slot.result = settled
+            if (!subscriber.closed) flush()
+          })
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => {
+          sourceDone = true
+          if (waiting === undefined || waiting.length === 0) subscriber.complete()
+        },
+      })
+      return () => {
+        subscription.unsubscribe()
+        waiting = undefined
+      }
+    })
+}
