@@ -42,3 +42,6 @@ export {
 export { decode, DecodeError, type DecodeOptions } from './operators/decode.js'
 export { decodeValid, type DecodeValidOptions } from './operators/decode-valid.js'
 export type { DecodeFunction, DecodedType, Decoder, Either, EitherDecoder, Left, Right, StandardSchemaV1 } from './operators/decoder.js'
+export { rights } from './operators/rights.js'
+export { filterRight } from './operators/filter-right.js'
+export { ignoreOwnEcho } from './operators/ignore-own-echo.js'
