@@ -45,3 +45,5 @@ export type { DecodeFunction, DecodedType, Decoder, Either, EitherDecoder, Left,
 export { rights } from './operators/rights.js'
 export { filterRight } from './operators/filter-right.js'
 export { ignoreOwnEcho } from './operators/ignore-own-echo.js'
+export { heartbeat, isHeartbeat, type Heartbeat, type HeartbeatOptions } from './operators/heartbeat.js'
+export { idleTimeout, ChannelTimeoutError, type IdleTimeoutOptions } from './operators/idle-timeout.js'

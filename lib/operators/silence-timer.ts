@@ -1,0 +1,61 @@
+import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs'
+
+/**
+ * @internal Calls `onSilence` each time `period` ms pass without `touch()`; used by `heartbeat` and
+ * `idleTimeout`.
+ *
+ * The timer is lazy: `touch()` only stores the time (no timer is cancelled or created per value, so a busy
+ * channel costs one `now()` call per notification). When the timer fires early because values came in the
+ * meantime, it re-arms itself for the rest of the period.
+ */
+export class SilenceTimer {
+  /** Time of the last value, or of the start, or of the last silence reported. */
+  private last: number
+  private readonly action: Subscription
+  private stopped = false
+
+  constructor(
+    private readonly scheduler: SchedulerLike,
+    private readonly period: number,
+    private readonly onSilence: (silentSince: number, now: number) => void,
+  ) {
+    this.last = scheduler.now()
+    this.action = scheduler.schedule(check, period, this)
+  }
+
+  /** Restarts the quiet period; returns the time it read, so callers need not read the clock again. */
+  touch(): number {
+    return (this.last = this.scheduler.now())
+  }
+
+  stop(): void {
+    this.stopped = true
+    this.action.unsubscribe()
+  }
+
+  /** @internal */
+  fire(action: SchedulerAction<SilenceTimer>): void {
+    if (this.stopped) return
+    const now = this.scheduler.now()
+    const quiet = now - this.last
+    if (quiet < this.period) {
+      action.schedule(this, this.period - quiet)
+      return
+    }
+    const silentSince = this.last
+    this.last = now
+    this.onSilence(silentSince, now)
+    if (!this.stopped) action.schedule(this, this.period)
+  }
+}
+
+function check(this: SchedulerAction<SilenceTimer>, timer?: SilenceTimer): void {
+  timer?.fire(this)
+}
+
+/** @internal Refuses a period that would never fire or would fire in a loop. */
+export function assertPeriod(operator: string, period: number): void {
+  if (typeof period !== 'number' || !Number.isFinite(period) || period <= 0) {
+    throw new RangeError(`rxpg: ${operator} needs a period in ms that is a positive, finite number; got ${String(period)}`)
+  }
+}
