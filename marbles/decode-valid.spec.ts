@@ -17,8 +17,8 @@ beforeEach(() => {
 describe('decodeValid', () => {
   it('emits nothing for a source that never emits', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-      const source = cold('-')
-      const unsub = '       -------!'
+      const source = cold<PgNotification>('-')
+      const unsub = '                       -------!'
       expectObservable(source.pipe(decodeValid(Order)), unsub).toBe('-')
       expectSubscriptions(source.subscriptions).toBe('^------!')
     })

@@ -39,8 +39,8 @@ beforeEach(() => {
 describe('decode', () => {
   it('emits nothing for a source that never emits', () => {
     testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
-      const source = cold('-')
-      const unsub = '       ---------!'
+      const source = cold<PgNotification>('-')
+      const unsub = '                       ---------!'
       expectObservable(source.pipe(decode(Order)), unsub).toBe('-')
       expectSubscriptions(source.subscriptions).toBe('^--------!')
     })
