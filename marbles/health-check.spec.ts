@@ -1,0 +1,110 @@
+/**
+ * The health check, drawn: while connected, every `interval` the listener asks the connection which channels
+ * it listens to (`pg_listening_channels()`); no answer within `timeout`, or an answer that differs from the
+ * subscribed channels, and it reconnects (and LISTENs again). Here `interval` is 10 frames and `timeout` 4
+ * (defaults: 30 s and 5 s); one frame is 1 ms, a retry waits 100 ms.
+ *
+ * States as letters: i idle, c connecting, k connected, r reconnecting.
+ */
+import { NEVER, map } from 'rxjs'
+import { describe, it } from 'vitest'
+import { ConnectionLostError } from '../lib/index.js'
+import type { ListenerState } from '../lib/index.js'
+import { runMarbles, virtualSource } from '../lib/testing/index.js'
+import { closeAt, statusLetters, virtualPgListener } from './support/lifecycle.js'
+
+const healthCheck = { interval: 10, timeout: 4 }
+const statusOf = map((state: ListenerState) => state.status)
+const resetByPeer = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+
+describe('health check', () => {
+  it('asks the connection for its LISTEN set every interval while connected', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = virtualSource([cold('-s', { s: { processId: 101 } })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('35ms |')
+      closeAt(db, scheduler, 35)
+      // connected at 2
+      expectObservable(source.healthChecks$).toBe('12ms a 9ms a 9ms a', { a: 101 })
+    }))
+
+  it('reconnects when a check gets no answer within the time-out', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = virtualSource([cold('-s', { s: { listeningChannels: () => NEVER } }), cold('-s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('120ms |')
+      closeAt(db, scheduler, 120)
+      // the check asked at 12 has no answer by 16
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 13ms r 99ms ck', statusLetters)
+      expectObservable(source.listens$.pipe(map((batch) => batch.add))).toBe('--a 114ms a', { a: ['orders'] })
+    }))
+
+  it('reconnects when the server does not listen to a subscribed channel', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const forgot = { listeningChannels: () => cold('(a|)', { a: [] }) }
+      const source = virtualSource([cold('-s', { s: forgot }), cold('-s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('120ms |')
+      closeAt(db, scheduler, 120)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms r 99ms ck', statusLetters)
+    }))
+
+  it('reconnects when the server listens to a channel nobody subscribed', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const extra = { listeningChannels: (listened: readonly string[]) => cold('(a|)', { a: [...listened, 'stale'] }) }
+      const source = virtualSource([cold('-s', { s: extra }), cold('-s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('120ms |')
+      closeAt(db, scheduler, 120)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms r 99ms ck', statusLetters)
+    }))
+
+  it('accepts an answer that comes late but within the time-out', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const slow = { listeningChannels: (listened: readonly string[]) => cold('---(a|)', { a: listened }) }
+      const source = virtualSource([cold('-s', { s: slow })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('40ms |')
+      closeAt(db, scheduler, 40)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick', statusLetters)
+    }))
+
+  it('does not judge an answer that a LISTEN batch overtook', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      // The check asked at 12 answers at 15 with what was listened at 12; refunds was LISTENed at 13.
+      const slow = { listeningChannels: (listened: readonly string[]) => cold('---(a|)', { a: listened }) }
+      const source = virtualSource([cold('-s', { s: slow })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('40ms |')
+      expectObservable(db.channel('refunds'), '13ms ^').toBe('40ms |')
+      closeAt(db, scheduler, 40)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick', statusLetters)
+    }))
+
+  it('checks only while connected, and again on the new connection', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = virtualSource([cold('-s', { s: { notifications: cold('----#', undefined, resetByPeer) } }), cold('-s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('120ms |')
+      closeAt(db, scheduler, 120)
+      // lost at 6, before the first check; connection 102 is connected at 107
+      expectObservable(source.healthChecks$).toBe('117ms b', { b: 102 })
+    }))
+
+  // CORE ISSUE (reported): the listener's own ConnectionLostError (time-out, LISTEN-set mismatch, connection
+  // ended) goes through classifyConnectionError again, which reads its `code` 'CONNECTION_LOST' as a driver
+  // code and wraps it: lastError.info becomes { errorCode: 'CONNECTION_LOST', detail: 'Connection to PostgreSQL
+  // lost or not available: health check got no answer within 4 ms' }. Remove `.fails` once fixed.
+  it.fails('says why on state$: a time-out is ETIMEDOUT', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = virtualSource([cold('-s', { s: { listeningChannels: () => NEVER } }), cold('-s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('120ms |')
+      closeAt(db, scheduler, 120)
+      const errors = db.state$.pipe(map((state) => (state.status === 'reconnecting' ? state.lastError : undefined)))
+      expectObservable(errors).toBe('uuu 13ms e 99ms uu', {
+        u: undefined,
+        e: new ConnectionLostError({ errorCode: 'ETIMEDOUT', detail: 'health check got no answer within 4 ms' }),
+      })
+    }))
+})
