@@ -50,3 +50,7 @@ export { idleTimeout, ChannelTimeoutError, type IdleTimeoutOptions } from './ope
 export { takeUntilStop, sendStop, type TakeUntilStopOptions } from './operators/take-until-stop.js'
 export { BufferOverflowError, type BoundedBufferOptions, type OverflowPolicy } from './operators/bounded-buffer.js'
 export { consumeWith, type ConsumeWithOptions } from './operators/consume-with.js'
+
+// Pull bridges
+export { toAsyncIterable, type PullIterator, type PullOptions } from './pull/to-async-iterable.js'
+export { createPuller, type Puller } from './pull/puller.js'
