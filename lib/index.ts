@@ -51,6 +51,9 @@ export { takeUntilStop, sendStop, type TakeUntilStopOptions } from './operators/
 export { BufferOverflowError, type BoundedBufferOptions, type OverflowPolicy } from './operators/bounded-buffer.js'
 export { consumeWith, type ConsumeWithOptions } from './operators/consume-with.js'
 
+// Typed channels
+export { defineChannel, type ListeningSide, type TypedChannel, type TypedChannelOptions } from './typed-channel.js'
+
 // Pull bridges
 export { toAsyncIterable, type PullIterator, type PullOptions } from './pull/to-async-iterable.js'
 export { createPuller, type Puller } from './pull/puller.js'
