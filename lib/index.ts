@@ -13,6 +13,7 @@ export type { ListenerMetrics, MetricsRecorder, MetricsSnapshot } from './metric
 // Sources
 export { pgSource, type PgConnectionConfig } from './sources/pg-source.js'
 export type { ListenSession, NotificationSource, RawNotification } from './sources/notification-source.js'
+export { pgListenSource, type PgListenNotification, type PgListenSourceOptions, type PgListenSubscriber } from './sources/pg-listen-source.js'
 
 // Names and limits
 export { assertChannelName, quoteIdentifier } from './identifiers.js'

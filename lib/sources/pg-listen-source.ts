@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto'
+import { Observable, Subject, defer, filter, from, ignoreElements, map, merge, mergeMap, of, take, throwError } from 'rxjs'
+import type { ListenSession, NotificationSource, RawNotification } from './notification-source.js'
+
+/** A notification as pg-listen emits it: the payload already went through its `parse` option. */
+export interface PgListenNotification {
+  readonly processId: number
+  readonly channel: string
+  readonly payload?: unknown
+}
+
+/**
+ * The part of a pg-listen `Subscriber` (`createSubscriber(...)` from the `pg-listen` package) that the adapter
+ * uses. Typed by shape, so rxpg does not need pg-listen at runtime.
+ */
+export interface PgListenSubscriber {
+  readonly events: {
+    on(event: 'notification', listener: (notification: PgListenNotification) => void): unknown
+    on(event: 'error', listener: (error: Error) => void): unknown
+    on(event: 'reconnect', listener: (attempt: number) => void): unknown
+    on(event: 'connected', listener: () => void): unknown
+  }
+  listenTo(channel: string): Promise<unknown> | undefined
+  unlisten(channel: string): Promise<unknown> | undefined
+  notify(channel: string, payload?: unknown): Promise<unknown>
+  getSubscribedChannels(): string[]
+}
+
+export interface PgListenSourceOptions {
+  /**
+   * The channel of the adapter's round trips (it learns the backend's process id and checks the connection
+   * by sending itself an empty notification there). Default: `rxpg_probe_` and a random UUID.
+   */
+  readonly probeChannel?: string
+}
+
+/** pg-listen's own words when it stops reconnecting for good (retryTimeout or retryLimit reached). */
+const gaveUpMessage = /Stopping PostgreSQL reconnection attempts|Reconnecting notification client to PostgreSQL database failed/
+/** pg-listen's words when its `parse` option threw: the notification is lost, the connection is fine. */
+const parseFailedMessage = /^Error parsing PostgreSQL notification payload/
+
+type Link = 'unknown' | 'up' | 'reconnecting' | 'gave-up'
+
+/**
+ * Turns an existing pg-listen subscriber into a `NotificationSource`, so code that already connects with
+ * pg-listen gets rxpg's channels, operators and `state$` without changing how it connects:
+ *
+ * ```ts
+ * const subscriber = createSubscriber({ connectionString }, { parse: (text) => text, retryTimeout: 0 })
+ * await subscriber.connect()
+ * const db = createPgListener({ connectionString }, { source: pgListenSource(subscriber) })
+ * ```
+ *
+ * pg-listen keeps one connection and reconnects it itself; the adapter maps that onto the port honestly
+ * (see docs/pg-listen-adapter.md):
+ * - `'reconnect'` (pg-listen lost its connection) ends the current session: `state$` shows `reconnecting`,
+ *   and the listener's `connect()` then waits for pg-listen's `'connected'`. It cannot make pg-listen
+ *   reconnect sooner, nor replace a connection pg-listen still believes in.
+ * - An `'error'` saying pg-listen gave up (its `retryTimeout`, 3 s by default, or `retryLimit`) makes every
+ *   later `connect()` fail with that error: `state$` stays `reconnecting` and says so in `lastError`. A
+ *   given-up subscriber never recovers; create a new one. Pass `retryTimeout: 0` to pg-listen to retry forever.
+ * - Payloads arrive through pg-listen's `parse` (JSON.parse by default): create the subscriber with
+ *   `parse: (text) => text` to get them exactly. Otherwise a string is taken as is and anything else is
+ *   JSON.stringify-ed again (not byte-exact), and a payload that is not JSON is lost (pg-listen emits an
+ *   error instead of the notification).
+ * - The adapter attaches an `'error'` listener, so pg-listen's errors no longer crash the process: they show
+ *   on `state$`.
+ * - The session's process id and the health check come from a round trip: an empty NOTIFY on a private probe
+ *   channel, received back. The LISTEN set is pg-listen's own record (`getSubscribedChannels()`), not the
+ *   server's `pg_listening_channels()`, which pg-listen cannot run.
+ * - `end()` UNLISTENs rxpg's channels and leaves the connection to its owner: `close()` never closes the
+ *   pg-listen subscriber.
+ */
+export function pgListenSource(subscriber: PgListenSubscriber, options: PgListenSourceOptions = {}): NotificationSource {
+  const probeChannel = options.probeChannel ?? `rxpg_probe_${randomUUID()}`
+  let link: Link = 'unknown'
+  let gaveUp: Error | undefined
+  const linkChanged$ = new Subject<void>()
+  const notifications$ = new Subject<RawNotification>()
+  const probes$ = new Subject<number>()
+  const losses$ = new Subject<Error>()
+  /** Every channel rxpg asked this adapter to LISTEN: the health check leaves the user's own pg-listen channels alone. */
+  const requested = new Set<string>()
+
+  const setLink = (next: Link) => {
+    link = next
+    linkChanged$.next()
+  }
+
+  subscriber.events.on('notification', (notification) => {
+    if (notification.channel === probeChannel) return probes$.next(notification.processId)
+    notifications$.next({ channel: notification.channel, payload: payloadText(notification.payload), processId: notification.processId })
+  })
+  subscriber.events.on('reconnect', (attempt) => {
+    if (link === 'reconnecting') return
+    setLink('reconnecting')
+    losses$.next(codedError('PG_LISTEN_RECONNECTING', `pg-listen lost its connection and is reconnecting (attempt ${attempt})`))
+  })
+  subscriber.events.on('connected', () => setLink('up'))
+  subscriber.events.on('error', (error) => {
+    if (parseFailedMessage.test(error.message)) return
+    if (gaveUpMessage.test(error.message)) {
+      gaveUp = codedError('PG_LISTEN_GAVE_UP', `pg-listen stopped reconnecting and will not recover (${error.message}); create a new subscriber`)
+      setLink('gave-up')
+      losses$.next(gaveUp)
+      return
+    }
+    // Reconnected, but LISTENing again failed: pg-listen retries on the next connection error only.
+    setLink('unknown')
+    losses$.next(codedError('PG_LISTEN_ERROR', error.message))
+  })
+
+  /** Completes once pg-listen has a connection it believes in; errors if it gave up for good. */
+  const usable = (): Observable<unknown> =>
+    defer(() => {
+      if (link === 'gave-up') return throwError(() => gaveUp)
+      if (link !== 'reconnecting') return of(true)
+      return linkChanged$.pipe(
+        filter(() => link !== 'reconnecting'),
+        take(1),
+        mergeMap(() => usable()),
+      )
+    })
+
+  const lost = losses$.pipe(mergeMap((error) => throwError(() => error)))
+
+  /** A round trip on pg-listen's connection: an empty NOTIFY to the probe channel, received back. Emits the backend's pid. */
+  const probe = (): Observable<number> =>
+    defer(() => {
+      const listening = subscriber.listenTo(probeChannel)
+      const arrival = probes$.pipe(take(1))
+      const sent = defer(() => from(listening ?? Promise.resolve())).pipe(
+        mergeMap(() => from(subscriber.notify(probeChannel))),
+        ignoreElements(),
+      )
+      // Listen for the arrival before sending: the notification can come before the NOTIFY's own answer.
+      return merge(arrival, sent, lost).pipe(take(1))
+    })
+
+  return {
+    connect: () =>
+      new Observable<ListenSession>((observer) => {
+        let session: PgListenSession | undefined
+        const subscription = usable()
+          .pipe(
+            take(1),
+            mergeMap(() => probe()),
+          )
+          .subscribe({
+            next: (processId) => {
+              session = new PgListenSession(processId, subscriber, notifications$, lost, probe, probeChannel, requested)
+              observer.next(session)
+            },
+            error: (error: unknown) => observer.error(error),
+          })
+        return () => {
+          subscription.unsubscribe()
+          void session?.end()
+        }
+      }),
+  }
+}
+
+class PgListenSession implements ListenSession {
+  readonly notifications: Observable<RawNotification>
+  /** The channels this session LISTENed through pg-listen: UNLISTENed again by `end()`. */
+  private readonly mine = new Set<string>()
+  private ended = false
+
+  constructor(
+    readonly processId: number,
+    private readonly subscriber: PgListenSubscriber,
+    notifications$: Observable<RawNotification>,
+    lost: Observable<never>,
+    private readonly probe: () => Observable<number>,
+    private readonly probeChannel: string,
+    private readonly requested: Set<string>,
+  ) {
+    this.notifications = merge(notifications$, lost)
+  }
+
+  changeListens(add: readonly string[], remove: readonly string[]): Observable<unknown> {
+    return defer(() => {
+      const confirmations: Array<Promise<unknown> | undefined> = []
+      for (const channel of remove) {
+        this.mine.delete(channel)
+        confirmations.push(this.subscriber.unlisten(channel))
+      }
+      for (const channel of add) {
+        this.mine.add(channel)
+        this.requested.add(channel)
+        confirmations.push(this.subscriber.listenTo(channel))
+      }
+      return from(Promise.all(confirmations))
+    })
+  }
+
+  listeningChannels(): Observable<readonly string[]> {
+    return this.probe().pipe(
+      map(() => this.subscriber.getSubscribedChannels().filter((channel) => channel !== this.probeChannel && this.requested.has(channel))),
+    )
+  }
+
+  notifySelf(channel: string, payload: string): Observable<unknown> {
+    return defer(() => from(this.subscriber.notify(channel, payload)))
+  }
+
+  /**
+   * UNLISTENs this session's channels and forgets them, so that pg-listen does not LISTEN them again after its
+   * next reconnect: the listener LISTENs what is still wanted on its next session. Does not wait for the
+   * answers (pg runs them in order; on a dead connection they never come) and never closes the connection.
+   */
+  end(): Promise<void> {
+    if (!this.ended) {
+      this.ended = true
+      for (const channel of this.mine) void this.subscriber.unlisten(channel)?.catch(() => undefined)
+      this.mine.clear()
+    }
+    return Promise.resolve()
+  }
+}
+
+function payloadText(payload: unknown): string {
+  if (typeof payload === 'string') return payload
+  if (payload === undefined) return ''
+  return JSON.stringify(payload)
+}
+
+function codedError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code })
+}
