@@ -1,0 +1,54 @@
+import { mergeMap } from 'rxjs'
+import { describe, it } from 'vitest'
+import { runMarbles, virtualSource, type VirtualSessionScript } from '../lib/testing/index.js'
+
+const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+
+describe('virtual source', () => {
+  it('answers each connect() as drawn, the last drawing answering every later one', () =>
+    runMarbles(({ cold, expectObservable }) => {
+      const source = virtualSource([cold<VirtualSessionScript>('-#', undefined, refused), cold('--s', { s: {} })])
+      const processIds = (frame: string) => cold(frame).pipe(mergeMap(() => source.connect()), mergeMap((session) => [session.processId]))
+      expectObservable(processIds('a')).toBe('     -#', undefined, refused)
+      expectObservable(processIds('-a')).toBe('    ---x', { x: 102 })
+      expectObservable(processIds('--a')).toBe('   ----y', { y: 103 })
+    }))
+
+  it('answers the health check with the channels its confirmed LISTEN batches left', () =>
+    runMarbles(({ cold, expectObservable }) => {
+      const source = virtualSource([cold('s', { s: { changeListens: () => cold('--(a|)') } })])
+      const answers = source.connect().pipe(
+        mergeMap((session) => cold('a---b').pipe(mergeMap((step) => (step === 'a' ? session.changeListens(['orders'], []) : session.listeningChannels())))),
+      )
+      expectObservable(answers).toBe('--a-b', { a: 'a', b: ['orders'] })
+    }))
+
+  it('delivers a notification sent on a connection to itself when it listens to the channel', () =>
+    runMarbles(({ cold, expectObservable }) => {
+      const source = virtualSource([cold('s', { s: { processId: 7 } })])
+      const received = source.connect().pipe(
+        mergeMap((session) => {
+          cold('a-b').subscribe((step) => (step === 'a' ? session.changeListens(['probe'], []) : session.notifySelf('probe', 'x')).subscribe())
+          return session.notifications
+        }),
+      )
+      expectObservable(received, '^---!').toBe('--n-', { n: { channel: 'probe', payload: 'x', processId: 7 } })
+    }))
+
+  it('records connects, LISTEN batches, health checks and ends', () =>
+    runMarbles(({ cold, expectObservable }) => {
+      const source = virtualSource([cold('s', { s: { processId: 7 } })])
+      // The records are hot: expect them before the first connect.
+      expectObservable(source.connects$).toBe('    a', { a: 1 })
+      expectObservable(source.listens$).toBe('     -a', { a: { processId: 7, add: ['orders'], remove: [] } })
+      expectObservable(source.healthChecks$).toBe('---a', { a: 7 })
+      expectObservable(source.ends$).toBe('        -----a', { a: 7 })
+      cold('a').pipe(mergeMap(() => source.connect())).subscribe((session) => {
+        cold('-a-b-c').subscribe((step) => {
+          if (step === 'a') session.changeListens(['orders'], []).subscribe()
+          if (step === 'b') session.listeningChannels().subscribe()
+          if (step === 'c') void session.end()
+        })
+      })
+    }))
+})
