@@ -100,7 +100,7 @@ export function renderChart(results: readonly ScenarioResult[], title = 'rxpg an
       x += barWidth
     }
     const centre = (start + x) / 2
-    const words = `${group.label}${group.lowerIsBetter ? ' (lower is better)' : ' (higher is better)'}`.split(' ')
+    const words = group.label.split(' ')
     const lines: string[] = []
     for (const word of words) {
       const current = lines[lines.length - 1]
@@ -108,6 +108,9 @@ export function renderChart(results: readonly ScenarioResult[], title = 'rxpg an
       else lines.push(word)
     }
     lines.forEach((line, index) => parts.push(`<text x="${centre.toFixed(1)}" y="${top + plotHeight + 18 + index * 14}" text-anchor="middle" fill="#222">${escapeXml(line)}</text>`))
+    parts.push(
+      `<text x="${centre.toFixed(1)}" y="${top + plotHeight + 18 + lines.length * 14}" text-anchor="middle" font-size="10" fill="#777">${group.lowerIsBetter ? '(lower is better)' : '(higher is better)'}</text>`,
+    )
     x += groupGap
   }
   parts.push(`<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotHeight}" stroke="#333"/>`)

@@ -19,6 +19,7 @@ import { memory } from './scenarios/memory.js'
 import { receive } from './scenarios/receive.js'
 import { recovery } from './scenarios/recovery.js'
 import { send } from './scenarios/send.js'
+import { buildRxpg } from './support/build.js'
 import { machineInfo } from './support/machine.js'
 
 const SCENARIOS: Record<string, Scenario> = { receive, fanout, latency, send, memory, recovery }
@@ -66,7 +67,10 @@ async function main(): Promise<void> {
       scratchDir,
       log,
     }
-    const machine = await machineInfo(url)
+    const build = await buildRxpg(join(scratchDir, 'dist'))
+    if (build.url) process.env.RXPG_LIB = build.url
+    log(`rxpg ${build.how}`)
+    const machine = { ...(await machineInfo(url)), rxpgBuild: build.how }
     log(`${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; ${machine.postgres}`)
     const results: ScenarioResult[] = []
     const failures: Array<{ scenario: string; error: string }> = []

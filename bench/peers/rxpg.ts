@@ -4,9 +4,16 @@
  */
 import { right } from 'fp-ts/lib/Either.js'
 import { filter, firstValueFrom, share, type Observable } from 'rxjs'
-import { createPgListener, decode, type Either, type PgListener } from '../../lib/index.js'
+import type * as Rxpg from '../../lib/index.js'
+import type { Either, PgListener } from '../../lib/index.js'
 import type { BenchPayload } from '../support/payload.js'
 import type { ReceiverFactory, SenderFactory, SenderHandle } from './types.js'
+
+/**
+ * rxpg as compiled by the harness (RXPG_LIB, see bench/support/build.ts); the TypeScript sources through tsx
+ * when it is not set.
+ */
+const { createPgListener, decode }: typeof Rxpg = await import(process.env.RXPG_LIB ?? '../../lib/index.js')
 
 /** The decoder: JSON parsing is `decode`'s own (json: true); the bench trusts the shape, like the peers do. */
 const asPayload = (input: unknown) => right(input as BenchPayload)

@@ -15,6 +15,8 @@ export interface MachineInfo {
   readonly gitCommit: string
   readonly gitDirty: boolean
   readonly date: string
+  /** How rxpg was loaded (compiled with tsc, or from source through tsx). */
+  readonly rxpgBuild?: string
 }
 
 async function serverVersion(url: string): Promise<string> {

@@ -58,9 +58,9 @@ export class Worker {
     })
   }
 
-  /** Forks `bench/workers/<file>.ts` and waits until it is ready for calls. */
+  /** Forks `bench/workers/<file>.ts` (or `file` itself when it is an absolute path) and waits until it is ready for calls. */
   static async start(file: string, name: string, options: WorkerOptions = {}): Promise<Worker> {
-    const path = fileURLToPath(new URL(`../workers/${file}.ts`, import.meta.url))
+    const path = file.startsWith('/') ? file : fileURLToPath(new URL(`../workers/${file}.ts`, import.meta.url))
     const child = fork(path, [], {
       execArgv: ['--import', tsxLoader, ...(options.nodeFlags ?? [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

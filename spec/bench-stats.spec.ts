@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest'
+import { slope } from '../bench/scenarios/memory.js'
+import { pairedRatios, rotate } from '../bench/scenarios/common.js'
+import { summarizeProfile, shortenUrl } from '../bench/support/profile.js'
+import { formatNumber, formatSummary, latencyPercentiles, median, quantile, ratio, summarize } from '../bench/support/stats.js'
+
+describe('bench statistics', () => {
+  it('interpolates quantiles between closest ranks', () => {
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5)
+    expect(quantile([4, 1, 3, 2], 0.25)).toBe(1.75)
+    expect(quantile([5], 0.99)).toBe(5)
+    expect(quantile([], 0.5)).toBeNaN()
+    expect(median([3, 1, 2])).toBe(2)
+  })
+
+  it('summarizes runs with median, spread and quartiles, leaving out NaN', () => {
+    const summary = summarize([10, Number.NaN, 30, 20])
+    expect(summary).toMatchObject({ median: 20, min: 10, max: 30, q1: 15, q3: 25, n: 3 })
+    expect(summarize([]).n).toBe(0)
+  })
+
+  it('gives p50, p99 and max of a latency sample', () => {
+    const samples = Array.from({ length: 101 }, (_, index) => index)
+    expect(latencyPercentiles(samples)).toEqual({ p50: 50, p99: 99, max: 100, count: 101 })
+  })
+
+  it('pairs per-run ratios and skips missing runs', () => {
+    expect(pairedRatios([2, 4, Number.NaN], [1, 2, 3])).toEqual([2, 2])
+    expect(ratio(1, 0)).toBeNaN()
+  })
+
+  it('rotates the order of libraries from run to run', () => {
+    expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a'])
+    expect(rotate(['a', 'b', 'c'], 4)).toEqual(['b', 'c', 'a'])
+  })
+
+  it('formats figures to three significant digits', () => {
+    expect(formatNumber(1234567)).toBe('1,234,567')
+    expect(formatNumber(1.23456)).toBe('1.23')
+    expect(formatNumber(0.012345)).toBe('0.0123')
+    expect(formatNumber(Number.NaN)).toBe('–')
+    expect(formatSummary(summarize([1, 2, 3]))).toBe('2.00 (1.00–3.00)')
+  })
+
+  it('fits the least-squares slope of a series', () => {
+    expect(slope([1, 3, 5, 7])).toBeCloseTo(2)
+    expect(slope([5, 5, 5])).toBe(0)
+    expect(slope([1])).toBeNaN()
+  })
+})
+
+describe('bench profile summary', () => {
+  const frame = (id: number, functionName: string, url = '', children: number[] = []) => ({ id, callFrame: { functionName, url, lineNumber: 9, columnNumber: 0 }, children })
+  it('ranks frames by self time, leaves out idle, and caps gaps such as a SIGSTOP', () => {
+    const profile = {
+      startTime: 0,
+      endTime: 1000,
+      nodes: [frame(1, '(root)', '', [2, 3, 4]), frame(2, 'parse', 'file:///x/node_modules/pg-protocol/dist/parser.js'), frame(3, 'deliver', 'file:///work/main/lib/channel-router.ts'), frame(4, '(idle)')],
+      samples: [2, 2, 3, 4, 2],
+      // µs until each sample; the one before the last sample is a 1 s gap (frozen process).
+      timeDeltas: [0, 100, 100, 100, 1_000_000],
+    }
+    const summary = summarizeProfile(profile, 5)
+    expect(summary.frames.map((entry) => entry.name)).toEqual(['parse', 'deliver'])
+    expect(summary.frames[0]?.where).toBe('pg-protocol/dist/parser.js:10')
+    expect(summary.busyMs).toBeLessThan(1)
+    expect(summary.byOrigin.map((origin) => origin.origin)).toEqual(['pg-protocol', 'rxpg (lib/)'])
+  })
+
+  it('shortens file URLs to package or project paths', () => {
+    expect(shortenUrl('file:///work/main/node_modules/rxjs/dist/cjs/internal/Subject.js')).toBe('rxjs/dist/cjs/internal/Subject.js')
+    expect(shortenUrl('file:///work/main/lib/operators/decode.ts')).toBe('lib/operators/decode.ts')
+  })
+})
