@@ -55,7 +55,7 @@ export async function renderResults(run: RunRecord & { readonly benchDir: string
         ['Node', machine.node],
         ['PostgreSQL', machine.postgres],
         ['Libraries', Object.entries(machine.libraries).map(([name, version]) => `${name} ${version}`).join(', ')],
-        ['rxpg', `commit ${machine.gitCommit}${machine.gitDirty ? ' (with uncommitted changes in lib/)' : ''}; ${machine.rxpgBuild ?? 'from source through tsx'}`],
+        ['rxpg', `commit ${machine.gitCommit}; ${machine.rxpgBuild ?? 'from source through tsx'}`],
         ['Load average at start', machine.loadAverageAtStart.join(' ')],
       ],
     }),

@@ -6,6 +6,7 @@
  *   BENCH_ONLY=receive,send  only these scenarios (receive, fanout, latency, send, memory, recovery)
  *   BENCH_PROFILE=0|1        CPU-profile the rxpg and raw pg receivers (default: on in a full run)
  *   BENCH_OUT=dir            where to write the results (default bench/, or bench/.runs/ when quick or partial)
+ *   BENCH_RXPG=worktree      measure lib/ as it is in the working tree (default: lib/ as committed at HEAD)
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -19,7 +20,7 @@ import { memory } from './scenarios/memory.js'
 import { receive } from './scenarios/receive.js'
 import { recovery } from './scenarios/recovery.js'
 import { send } from './scenarios/send.js'
-import { buildRxpg } from './support/build.js'
+import { buildRxpg, exportCommittedLib } from './support/build.js'
 import { machineInfo } from './support/machine.js'
 
 const SCENARIOS: Record<string, Scenario> = { receive, fanout, latency, send, memory, recovery }
@@ -67,10 +68,13 @@ async function main(): Promise<void> {
       scratchDir,
       log,
     }
-    const build = await buildRxpg(join(scratchDir, 'dist'))
+    // By default the committed lib/ (HEAD) is measured; BENCH_RXPG=worktree measures the working tree instead.
+    const fromWorktree = process.env.BENCH_RXPG === 'worktree'
+    const libDir = fromWorktree ? undefined : await exportCommittedLib(join(scratchDir, 'src-head'))
+    const build = await buildRxpg(join(scratchDir, 'dist'), libDir)
     if (build.url) process.env.RXPG_LIB = build.url
     log(`rxpg ${build.how}`)
-    const machine = { ...(await machineInfo(url)), rxpgBuild: build.how }
+    const machine = { ...(await machineInfo(url)), rxpgBuild: `${fromWorktree ? 'lib/ of the working tree' : 'lib/ as committed (HEAD)'}, ${build.how}` }
     log(`${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}; ${machine.postgres}`)
     const results: ScenarioResult[] = []
     const failures: Array<{ scenario: string; error: string }> = []

@@ -51,3 +51,19 @@ export async function buildRxpg(outDir: string, libDir = fileURLToPath(new URL('
   const warnings = output ? ` (tsc reported: ${output.split('\n')[0]}; emitted anyway)` : ''
   return { url: pathToFileURL(index).href, how: `compiled with tsc (tsconfig.build.json) into ${outDir}${warnings}` }
 }
+
+/**
+ * Exports lib/ as committed at `commit` (git archive, read-only) into `dir`, so a run measures a commit and not
+ * whatever is being edited in the working tree. Returns the exported lib directory.
+ */
+export async function exportCommittedLib(dir: string, commit = 'HEAD'): Promise<string> {
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  await rm(dir, { recursive: true, force: true })
+  await mkdir(dir, { recursive: true })
+  await new Promise<void>((resolve, reject) => {
+    execFile('sh', ['-c', `git archive --format=tar ${commit} lib | tar -x -C "${dir}"`], { cwd: root, timeout: 60_000 }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`git archive ${commit} lib failed: ${stderr || String(error)}`)) : resolve(),
+    )
+  })
+  return join(dir, 'lib')
+}
