@@ -70,5 +70,7 @@ describe('bench profile summary', () => {
   it('shortens file URLs to package or project paths', () => {
     expect(shortenUrl('file:///work/main/node_modules/rxjs/dist/cjs/internal/Subject.js')).toBe('rxjs/dist/cjs/internal/Subject.js')
     expect(shortenUrl('file:///work/main/lib/operators/decode.ts')).toBe('lib/operators/decode.ts')
+    expect(shortenUrl('file:///work/main/bench/.runs/src-head/lib/channel-router.ts')).toBe('lib/channel-router.ts')
+    expect(shortenUrl('file:///work/main/bench/.runs/dist/channel-router.js')).toBe('lib/channel-router.js')
   })
 })

@@ -39,6 +39,13 @@ export function shortenUrl(url: string): string {
   const path = url.replace(/^file:\/\//, '')
   const modules = path.lastIndexOf('/node_modules/')
   if (modules >= 0) return path.slice(modules + '/node_modules/'.length)
+  // rxpg as the harness compiled it: bench/.runs/<dir>/… (the sources exported to src-head/lib, or the output)
+  const runs = path.indexOf('/bench/.runs/')
+  if (runs >= 0) {
+    const rest = path.slice(runs + '/bench/.runs/'.length)
+    const inside = rest.slice(rest.indexOf('/') + 1)
+    return inside.startsWith('lib/') ? inside : `lib/${inside}`
+  }
   const lib = path.indexOf('/lib/')
   const bench = path.indexOf('/bench/')
   if (bench >= 0) return path.slice(bench + 1)
@@ -54,7 +61,7 @@ export function originOf(url: string, name: string): string {
   if (short.startsWith('rxjs/')) return 'rxjs'
   if (short.startsWith('postgres/')) return 'postgres'
   if (short.startsWith('lib/')) return 'rxpg (lib/)'
-  if (short.startsWith('bench/')) return 'bench harness'
+  if (short.startsWith('bench/')) return 'bench handler (incl. JSON.parse for pg and postgres.js)'
   if (short.startsWith('fp-ts/')) return 'fp-ts'
   if (!short.includes('/')) return 'node / V8'
   return short.split('/')[0] as string
