@@ -84,7 +84,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
       },
       failed: (error) => {
         router.fail(error)
-        void batcher.close()
+        batcher.refuseAll(error)
       },
     },
   )
@@ -97,7 +97,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
       backoff,
       classify,
       redact: secrets.redact,
-      whenListening: () => connection.whenSettled(),
+      whenListening: (then) => connection.whenSettled(then),
       report,
     },
     options.notify,

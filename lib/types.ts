@@ -38,7 +38,11 @@ export interface ListenerGap {
  */
 export type ListenerState =
   | { readonly status: 'idle' }
-  | { readonly status: 'connecting'; readonly attempt: number }
+  | {
+      readonly status: 'connecting'
+      /** Which retry this is since the last successful connection (the very first connection is attempt 1 too). */
+      readonly attempt: number
+    }
   | {
       readonly status: 'connected'
       /** Backend process id of the listening connection. */

@@ -114,10 +114,7 @@ describe('backoff schedule', () => {
       expectObservable(source.connects$).toBe('-a 102ms b 10199ms c', { a: 1, b: 2, c: 3 })
     }))
 
-  // CORE ISSUE (reported): when the very first connection fails, the first retry waits backoffDelay(2) = 200 ms
-  // and says attempt 2; BackoffOptions.initialDelay is documented as "delay before the first retry" and
-  // ListenerState.reconnecting.attempt as "1 for the first retry". Remove `.fails` once fixed.
-  it.fails('when the first connection fails, the first retry also waits 100 ms and is attempt 1', () =>
+  it('when the first connection fails, the first retry also waits 100 ms and is attempt 1', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualSource([cold<VirtualSessionScript>('-#', undefined, refusedByNetwork()), cold('-s', { s: {} })])
       const db = virtualPgListener(source, scheduler)

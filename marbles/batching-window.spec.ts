@@ -27,7 +27,7 @@ function batcherOn(transport: NotifyTransport, scheduler: MarbleHelpers['schedul
       backoff: { random: () => 0 },
       classify: (error) => classifyConnectionError(error, secrets),
       redact: secrets.redact,
-      whenListening: () => undefined,
+      whenListening: () => false,
       report: () => undefined,
       counters: { sent: 0, sendFailures: 0 },
     },
@@ -71,33 +71,29 @@ describe('batching window', () => {
       expectObservable(transport.batches$).toBe('                            x', { x: [a, b] })
     }))
 
-  // CORE ISSUE (reported) for the four diagrams below: NotifyBatcher chains batches through Promises
-  // (`sendNextBatch().then(...)`, `whenListening().then(...)`), so the batch after the first one only goes out
-  // in a microtask, which never runs inside TestScheduler.run. Everything after the first round trip cannot
-  // be drawn. Remove `.fails` once the batcher continues from the transport Observable's completion.
 
-  it.fails('sends the repeat of a (channel, payload) pair in the next transaction', () =>
+  it('sends the repeat of a (channel, payload) pair in the next transaction', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const transport = recordingTransport(() => cold('-|'))
       sendAll(batcherOn(transport, scheduler), cold('(aba)', calls))
       expectObservable(transport.batches$).toBe('     xy', { x: [a, b], y: [a] })
     }))
 
-  it.fails('lets the next batch fill up while one is in flight', () =>
+  it('lets the next batch fill up while one is in flight', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const transport = recordingTransport(() => cold('---|'))
       sendAll(batcherOn(transport, scheduler), cold('a-bc-', calls))
       expectObservable(transport.batches$).toBe('     x--y', { x: [a], y: [b, c] })
     }))
 
-  it.fails('sends calls that come after a batch was committed in a new batch', () =>
+  it('sends calls that come after a batch was committed in a new batch', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const transport = recordingTransport()
       sendAll(batcherOn(transport, scheduler), cold('a-b', calls))
       expectObservable(transport.batches$).toBe('     x-y', { x: [a], y: [b] })
     }))
 
-  it.fails('retries a batch the transport could not send after 100 ms, then 200 ms, in order, with what came meanwhile', () =>
+  it('retries a batch the transport could not send after 100 ms, then 200 ms, in order, with what came meanwhile', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const transport = recordingTransport((_batch, call) => (call < 3 ? cold('-#', undefined, unavailable()) : cold('-|')))
       sendAll(batcherOn(transport, scheduler), cold('(ab) 46ms c', calls))

@@ -92,11 +92,7 @@ describe('connection states', () => {
       expectObservable(source.ends$).toBe('-----e', { e: 101 })
     }))
 
-  // CORE ISSUE (reported): ListenerConnection.close() emits `closed` only after `await session.end()`, and
-  // createPgListener completes state$ after `await Promise.all(...)`: a microtask later, which never comes
-  // inside TestScheduler.run, so the end of the life cannot be drawn. Remove `.fails` once `closed` is
-  // emitted synchronously by close().
-  it.fails('emits closed at the frame close() is called', () =>
+  it('emits closed at the frame close() is called', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualSource([cold('-s', { s: {} })])
       const db = virtualPgListener(source, scheduler)

@@ -4,7 +4,7 @@
  * subscribed channels, and it reconnects (and LISTENs again). Here `interval` is 10 frames and `timeout` 4
  * (defaults: 30 s and 5 s); one frame is 1 ms, a retry waits 100 ms.
  *
- * States as letters: i idle, c connecting, k connected, r reconnecting.
+ * States as letters: i idle, c connecting, k connected, r reconnecting, z closed.
  */
 import { NEVER, map } from 'rxjs'
 import { describe, it } from 'vitest'
@@ -35,7 +35,7 @@ describe('health check', () => {
       expectObservable(db.channel('orders'), '-^').toBe('120ms |')
       closeAt(db, scheduler, 120)
       // the check asked at 12 has no answer by 16
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick 13ms r 99ms ck', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 13ms r 99ms ck--z', statusLetters)
       expectObservable(source.listens$.pipe(map((batch) => batch.add))).toBe('--a 114ms a', { a: ['orders'] })
     }))
 
@@ -46,7 +46,7 @@ describe('health check', () => {
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('120ms |')
       closeAt(db, scheduler, 120)
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms r 99ms ck', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms r 99ms ck------z', statusLetters)
     }))
 
   it('reconnects when the server listens to a channel nobody subscribed', () =>
@@ -56,7 +56,7 @@ describe('health check', () => {
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('120ms |')
       closeAt(db, scheduler, 120)
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms r 99ms ck', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms r 99ms ck------z', statusLetters)
     }))
 
   it('accepts an answer that comes late but within the time-out', () =>
@@ -66,7 +66,7 @@ describe('health check', () => {
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('40ms |')
       closeAt(db, scheduler, 40)
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 37ms z', statusLetters)
     }))
 
   it('does not judge an answer that a LISTEN batch overtook', () =>
@@ -78,7 +78,7 @@ describe('health check', () => {
       expectObservable(db.channel('orders'), '-^').toBe('40ms |')
       expectObservable(db.channel('refunds'), '13ms ^').toBe('40ms |')
       closeAt(db, scheduler, 40)
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 37ms z', statusLetters)
     }))
 
   it('checks only while connected, and again on the new connection', () =>
@@ -91,18 +91,14 @@ describe('health check', () => {
       expectObservable(source.healthChecks$).toBe('117ms b', { b: 102 })
     }))
 
-  // CORE ISSUE (reported): the listener's own ConnectionLostError (time-out, LISTEN-set mismatch, connection
-  // ended) goes through classifyConnectionError again, which reads its `code` 'CONNECTION_LOST' as a driver
-  // code and wraps it: lastError.info becomes { errorCode: 'CONNECTION_LOST', detail: 'Connection to PostgreSQL
-  // lost or not available: health check got no answer within 4 ms' }. Remove `.fails` once fixed.
-  it.fails('says why on state$: a time-out is ETIMEDOUT', () =>
+  it('says why on state$: a time-out is ETIMEDOUT', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualSource([cold('-s', { s: { listeningChannels: () => NEVER } }), cold('-s', { s: {} })])
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('120ms |')
       closeAt(db, scheduler, 120)
       const errors = db.state$.pipe(map((state) => (state.status === 'reconnecting' ? state.lastError : undefined)))
-      expectObservable(errors).toBe('uuu 13ms e 99ms uu', {
+      expectObservable(errors).toBe('uuu 13ms e 99ms uu--u', {
         u: undefined,
         e: new ConnectionLostError({ errorCode: 'ETIMEDOUT', detail: 'health check got no answer within 4 ms' }),
       })

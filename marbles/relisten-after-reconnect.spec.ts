@@ -71,8 +71,8 @@ describe('LISTEN again after a reconnect', () => {
       expectObservable(db.channel('orders'), ' -^').toBe('-')
       expectObservable(db.channel('refunds'), '---^').toBe('-')
       // The batch sent at 2 is still in flight when connection 101 is lost at 4, before it ever was connected:
-      // that counts as a failed first attempt, retried after 200 ms (see backoff-schedule.spec.ts).
-      expectObservable(source.listens$).toBe('--a 202ms b', {
+      // that counts as a failed first attempt, retried after 100 ms (see backoff-schedule.spec.ts).
+      expectObservable(source.listens$).toBe('--a 102ms b', {
         a: batch(101, ['orders']),
         b: batch(102, ['orders', 'refunds']),
       })

@@ -70,7 +70,8 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     port,
     user: 'postgres',
     password: EMBEDDED_PASSWORD,
-    persistent: false,
+    // Persistent, so stop() keeps the data for start(); destroy() removes the directory itself.
+    persistent: true,
     createPostgresUser: isRoot,
     postgresFlags,
     onLog: (message) => void logs.push(String(message)),

@@ -26,6 +26,8 @@ export function classifyConnectionError(
   error: unknown,
   secrets: Secrets,
 ): ConnectionRejectedError | ConnectionLostError {
+  // rxpg's own errors (time-outs, health-check findings) are already classified and redacted.
+  if (error instanceof ConnectionLostError || error instanceof ConnectionRejectedError) return error
   const { message, code } = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as ErrorLike
   const detail = secrets.redact(typeof message === 'string' && message !== '' ? message : String(error))
   const errorCode = typeof code === 'string' ? code : undefined

@@ -49,7 +49,8 @@ export class ListenerConnection {
   private session: ListenSession | undefined
   private sessionSubscription = new Subscription()
   private retryTimer: Subscription | undefined
-  private attempt = 0
+  /** Failed attempts since the last successful connection: picks the back-off delay. */
+  private retries = 0
   private lostAt: number | undefined
   private settledWaiters: Array<() => void> = []
 
@@ -77,13 +78,14 @@ export class ListenerConnection {
   }
 
   /**
-   * Undefined when every LISTEN asked for so far is in effect (or cannot be, while reconnecting); otherwise a
-   * promise that resolves when they are. The notify$ sink waits on it, so a notification sent by this process
+   * False when every LISTEN asked for so far is in effect (or cannot be, while reconnecting); otherwise true,
+   * and `then` is called once they are. The notify$ sink waits on it, so a notification sent by this process
    * after it subscribed to a channel is received by that subscription.
    */
-  whenSettled(): Promise<void> | undefined {
-    if (this.isSettled()) return undefined
-    return new Promise((resolve) => this.settledWaiters.push(resolve))
+  whenSettled(then: () => void): boolean {
+    if (this.isSettled()) return false
+    this.settledWaiters.push(then)
+    return true
   }
 
   /** The channels PostgreSQL listens to once everything in flight has succeeded: for tests and health checks. */
@@ -97,13 +99,12 @@ export class ListenerConnection {
     this.stopSession()
     this.status = 'closed'
     this.releaseSettledWaiters()
-    await session?.end()
     this.events.state({ status: 'closed' })
+    await session?.end()
   }
 
   private connect(): void {
-    this.attempt += 1
-    this.setState({ status: 'connecting', attempt: this.attempt })
+    this.setState({ status: 'connecting', attempt: Math.max(1, this.retries) })
     const { scheduler, connectTimeout } = this.options
     const subscription = new Subscription()
     this.sessionSubscription = subscription
@@ -180,7 +181,7 @@ export class ListenerConnection {
     const now = this.options.scheduler.now()
     const gap: ListenerGap | undefined = this.lostAt === undefined ? undefined : { since: this.lostAt, duration: now - this.lostAt }
     this.lostAt = undefined
-    this.attempt = 0
+    this.retries = 0
     this.setState(gap ? { status: 'connected', processId: session.processId, gap } : { status: 'connected', processId: session.processId })
     this.startHealthCheck(session)
   }
@@ -236,8 +237,9 @@ export class ListenerConnection {
       return
     }
     if (wasConnected) this.lostAt = this.options.scheduler.now()
-    const delay = backoffDelay(this.attempt + 1, this.options.backoff)
-    this.setState({ status: 'reconnecting', attempt: this.attempt + 1, delay, lastError: classified })
+    this.retries += 1
+    const delay = backoffDelay(this.retries, this.options.backoff)
+    this.setState({ status: 'reconnecting', attempt: this.retries, delay, lastError: classified })
     this.retryTimer = this.options.scheduler.schedule(() => {
       this.retryTimer = undefined
       this.connect()

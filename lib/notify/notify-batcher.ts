@@ -3,6 +3,7 @@ import { backoffDelay, type BackoffOptions } from '../connection/backoff.js'
 import {
   ConnectionLostError,
   ConnectionRejectedError,
+  DeliveryBrokenError,
   ListenerClosedError,
   NotifyFailedError,
   NotifyQueueFullError,
@@ -39,8 +40,11 @@ export interface NotifyBatcherDependencies {
   readonly classify: (error: unknown) => ConnectionRejectedError | ConnectionLostError
   /** Removes secrets from a driver message. */
   readonly redact: (message: string) => string
-  /** Resolves once this process's own LISTENs are in effect; undefined when they already are. */
-  readonly whenListening: () => Promise<void> | undefined
+  /**
+   * False when this process's own LISTENs are in effect; otherwise true, and `then` is called once they are.
+   * Sending waits for it, so a notification sent after subscribing in this process is received.
+   */
+  readonly whenListening: (then: () => void) => boolean
   /** Where failures of `notify$.next()` go. */
   readonly report: (error: RxpgError) => void
   /** Counted here: what was committed and what failed. */
@@ -54,12 +58,13 @@ export interface NotifyBatcherDependencies {
  */
 export class NotifyBatcher {
   private queue: QueuedNotification[] = []
-  private inFlight: Promise<void> | undefined
+  private inFlight = false
+  private afterInFlight: Array<() => void> = []
   private flushTimer: Subscription | undefined
   private retryTimer: Subscription | undefined
   private waitingForListens = false
   private retries = 0
-  private failure: ConnectionRejectedError | undefined
+  private failure: ConnectionRejectedError | DeliveryBrokenError | undefined
   private closed = false
   private readonly maxQueue: number
   private readonly maxBatchSize: number
@@ -100,6 +105,12 @@ export class NotifyBatcher {
     return undefined
   }
 
+  /** Refuses everything queued and everything later with `error` (the server refused the connection for good). */
+  refuseAll(error: ConnectionRejectedError | DeliveryBrokenError): void {
+    this.failure ??= error
+    this.rejectAll(this.failure)
+  }
+
   /** Sends what is queued if the connection allows, rejects the rest, and stops. */
   async close(): Promise<void> {
     if (this.closed) return
@@ -109,11 +120,11 @@ export class NotifyBatcher {
     const wasRetrying = this.retryTimer !== undefined
     this.retryTimer?.unsubscribe()
     this.retryTimer = undefined
-    await this.inFlight
+    if (this.inFlight) await new Promise<void>((resolve) => this.afterInFlight.push(resolve))
     // Drain while the connection works; a connection that is down is not waited for.
     while (!wasRetrying && this.queue.length > 0 && this.failure === undefined) {
       const retriesBefore = this.retries
-      await this.sendNextBatch()
+      await new Promise<void>((resolve) => this.sendNextBatch(resolve))
       if (this.retries > retriesBefore) break
     }
     this.rejectAll(new ListenerClosedError({ operation: 'sending a queued notification' }))
@@ -129,39 +140,49 @@ export class NotifyBatcher {
     }, this.batchWindow)
   }
 
-  private flush(): void {
+  /**
+   * Sends the next batch and, when it is done, the next, for as long as anything is queued. Continues from
+   * the transport's own callbacks (no Promise in between), so a marble test sees every batch in virtual time.
+   */
+  private readonly flush = (): void => {
     if (this.inFlight || this.queue.length === 0 || this.closed) return
-    const listens = this.deps.whenListening()
-    if (listens) {
+    if (this.deps.whenListening(this.afterListens)) {
       this.waitingForListens = true
-      void listens.then(() => {
-        this.waitingForListens = false
-        this.flush()
-      })
       return
     }
-    this.inFlight = this.sendNextBatch().then(() => {
-      this.inFlight = undefined
-      if (this.queue.length > 0 && !this.retryTimer) this.flush()
-    })
+    this.inFlight = true
+    this.sendNextBatch(this.afterBatch)
   }
 
-  /** Sends the longest prefix of the queue that fits one transaction. Never rejects. */
-  private sendNextBatch(): Promise<void> {
+  private readonly afterListens = (): void => {
+    this.waitingForListens = false
+    this.flush()
+  }
+
+  private readonly afterBatch = (): void => {
+    this.inFlight = false
+    if (this.afterInFlight.length > 0) {
+      const waiting = this.afterInFlight
+      this.afterInFlight = []
+      for (const resolve of waiting) resolve()
+    }
+    if (this.queue.length > 0 && !this.retryTimer) this.flush()
+  }
+
+  /** Sends the longest prefix of the queue that fits one transaction, then calls `done`, whatever happened. */
+  private sendNextBatch(done: () => void): void {
     const batch = this.takeBatch()
-    return new Promise<void>((resolve) => {
-      this.deps.transport.send(batch).subscribe({
-        error: (error: unknown) => {
-          this.onSendError(batch, error)
-          resolve()
-        },
-        complete: () => {
-          this.retries = 0
-          this.deps.counters.sent += batch.length
-          for (const notification of batch) notification.settle?.resolve()
-          resolve()
-        },
-      })
+    this.deps.transport.send(batch).subscribe({
+      error: (error: unknown) => {
+        this.onSendError(batch, error)
+        done()
+      },
+      complete: () => {
+        this.retries = 0
+        this.deps.counters.sent += batch.length
+        for (const notification of batch) notification.settle?.resolve()
+        done()
+      },
     })
   }
 
@@ -187,9 +208,8 @@ export class NotifyBatcher {
     if (failure.kind === 'unavailable') {
       const classified = this.deps.classify(failure.original)
       if (classified instanceof ConnectionRejectedError) {
-        this.failure = classified
         this.queue.unshift(...batch)
-        this.rejectAll(classified)
+        this.refuseAll(classified)
         return
       }
       // Nothing was sent: the batch goes back to the front, in order, and is retried after a back-off.
