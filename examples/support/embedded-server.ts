@@ -54,7 +54,21 @@ export interface EmbeddedServerOptions {
 
 const execFileAsync = promisify(execFile)
 
+/**
+ * Starts a server; retried on a fresh port and directory when the start fails, since another process can take
+ * the free port between the moment it is found and the moment PostgreSQL binds it.
+ */
 export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options)
+    } catch (error) {
+      if (attempt >= 3) throw error
+    }
+  }
+}
+
+async function startOnce(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const port = await freePort()
   const databaseDir = await mkdtemp(join(tmpdir(), 'rxpg-pg-'))
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0

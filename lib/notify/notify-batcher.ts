@@ -59,6 +59,8 @@ export interface NotifyBatcherDependencies {
 export class NotifyBatcher {
   private queue: QueuedNotification[] = []
   private inFlight = false
+  /** Size of the batch on the wire. */
+  private sending = 0
   private afterInFlight: Array<() => void> = []
   private flushTimer: Subscription | undefined
   private retryTimer: Subscription | undefined
@@ -81,7 +83,7 @@ export class NotifyBatcher {
 
   /** Notifications accepted and not yet sent or failed (the queue and the batch in flight). */
   get depth(): number {
-    return this.queue.length
+    return this.queue.length + this.sending
   }
 
   /** Queues one notification; returns the error instead when it is refused (nothing is queued then). */
@@ -101,7 +103,7 @@ export class NotifyBatcher {
     if (problem) return problem
     if (this.closed) return new ListenerClosedError({ operation: `notify on channel ${JSON.stringify(channel)}` })
     if (this.failure) return this.failure
-    if (this.queue.length >= this.maxQueue) return new NotifyQueueFullError({ channel, limit: this.maxQueue })
+    if (this.depth >= this.maxQueue) return new NotifyQueueFullError({ channel, limit: this.maxQueue })
     return undefined
   }
 
@@ -172,12 +174,15 @@ export class NotifyBatcher {
   /** Sends the longest prefix of the queue that fits one transaction, then calls `done`, whatever happened. */
   private sendNextBatch(done: () => void): void {
     const batch = this.takeBatch()
+    this.sending = batch.length
     this.deps.transport.send(batch).subscribe({
       error: (error: unknown) => {
+        this.sending = 0
         this.onSendError(batch, error)
         done()
       },
       complete: () => {
+        this.sending = 0
         this.retries = 0
         this.deps.counters.sent += batch.length
         for (const notification of batch) notification.settle?.resolve()
