@@ -51,45 +51,58 @@ export const pgReceiver: ReceiverFactory = async (options) => {
 
 /**
  * pg with the reconnect loop a user writes by hand (pg.Client cannot reconnect; the docs say to make a new
- * one): on 'error' or 'end', a new client every second until one connects, then LISTEN again.
+ * one): when the client reports 'error' or 'end', or a connection attempt fails, one retry a second later
+ * with a new client, until one connects and LISTENs again. Exactly one retry is pending at a time.
  */
 export const pgReconnectingReceiver: ReceiverFactory = async (options) => {
-  let client: pg.Client | undefined
+  let current: pg.Client | undefined
   let closed = false
+  let retryPending = false
   const onValue = options.onValue
-  const open = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString: options.url })
+  const scheduleRetry = () => {
+    if (closed || retryPending) return
+    retryPending = true
+    setTimeout(() => {
+      retryPending = false
+      void attempt()
+    }, 1000)
+  }
+  /** One connection attempt; `first` rethrows instead of retrying, so the receiver's start fails loudly. */
+  const attempt = async (first = false): Promise<void> => {
+    if (closed) return
+    const client = new pg.Client({ connectionString: options.url })
     let lost = false
     const onLost = (why: string) => {
-      if (lost || closed) return
+      if (lost) return
       lost = true
       options.onEvent(why)
-      void next.end().catch(() => undefined)
-      setTimeout(() => void retry(), 1000)
+      if (current === client) current = undefined
+      void client.end().catch(() => undefined)
+      scheduleRetry()
     }
-    next.on('error', (error) => onLost(`error: ${error.message}`))
-    next.on('end', () => onLost('end'))
-    next.on('notification', (message) => onValue(JSON.parse(message.payload as string) as BenchPayload))
-    await next.connect()
-    await listenAll(next, options.channels)
-    client = next
-  }
-  const retry = async (): Promise<void> => {
-    if (closed) return
+    client.on('error', (error) => onLost(`error: ${error.message}`))
+    client.on('end', () => onLost('end'))
+    client.on('notification', (message) => onValue(JSON.parse(message.payload as string) as BenchPayload))
     try {
-      await open()
-      options.onEvent('reconnected')
+      await client.connect()
+      await listenAll(client, options.channels)
+      current = client
+      if (!first) options.onEvent('reconnected')
     } catch (error) {
-      options.onEvent(`reconnect failed: ${(error as Error).message}`)
-      setTimeout(() => void retry(), 1000)
+      if (first) {
+        lost = true
+        void client.end().catch(() => undefined)
+        throw error
+      }
+      onLost(`reconnect failed: ${(error as Error).message}`)
     }
   }
-  await open()
+  await attempt(true)
   return {
     add: () => Promise.reject(new Error('not supported')),
     close: async () => {
       closed = true
-      await client?.end().catch(() => undefined)
+      await current?.end().catch(() => undefined)
     },
   }
 }
