@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import { BehaviorSubject, Subject, asyncScheduler, type Observer, type SchedulerLike } from 'rxjs'
 import { ChannelRouter } from './channel-router.js'
@@ -27,6 +28,13 @@ export interface PgListenerOptions {
    * Default `{ interval: 30000, timeout: 5000 }`.
    */
   readonly healthCheck?: HealthCheckOptions | false
+  /**
+   * On every new connection, confirm that notifications are delivered: one NOTIFY to a private channel, sent
+   * through the sending connection, must reach the listening one within `timeout` ms (default 5000). When it
+   * does not (a transaction-mode pooler such as PgBouncer) or NOTIFY is refused (a read-only replica), `state$`
+   * fails with `DeliveryBrokenError` naming the cause and the fix. `false` turns it off.
+   */
+  readonly selfProbe?: { readonly timeout?: number } | false
   /** Sending: the queue bound, batch size and window, and optionally a `pg.Pool` to send through. */
   readonly notify?: NotifyOptions & {
     /** Send through this pool (borrowing a client per batch) instead of a connection of rxpg's own. */
@@ -69,10 +77,20 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     lastUnsubscribed: (channel) => connection.unwant(channel),
     now: () => scheduler.now(),
   })
+  const transport = options.transport ?? pgTransport(config, options.notify?.pool)
+  const selfProbe =
+    options.selfProbe === false
+      ? false
+      : {
+          // Private to this listener: nobody else LISTENs to it, and it never reaches the router.
+          channel: `rxpg_probe_${randomBytes(6).toString('hex')}`,
+          timeout: options.selfProbe?.timeout ?? 5_000,
+          send: (channel: string, payload: string) => transport.send([{ channel, payload }]),
+        }
   const healthCheck = options.healthCheck === false ? false : { interval: 30_000, timeout: 5_000, ...options.healthCheck }
   const connection = new ListenerConnection(
     options.source ?? pgSource(config),
-    { scheduler, backoff, connectTimeout: options.connectTimeout ?? 10_000, healthCheck, classify },
+    { scheduler, backoff, connectTimeout: options.connectTimeout ?? 10_000, healthCheck, classify, selfProbe },
     {
       deliver: (notification) => {
         counters.received += 1
@@ -88,7 +106,6 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
       },
     },
   )
-  const transport = options.transport ?? pgTransport(config, options.notify?.pool)
   const batcher: NotifyBatcher = new NotifyBatcher(
     {
       transport,

@@ -26,7 +26,15 @@ describe('connections', () => {
       for (let subscriber = 0; subscriber < 3; subscriber++) subscriptions.push(db.channel(`c${channel}`).subscribe())
     }
     const connected = await stateOf(db, 'connected')
-    expect(await backendsOf(application_name)).toEqual([connected.processId])
+    // Two backends in all: the one listening connection, and the sending one (opened for the self-probe).
+    const backends = await backendsOf(application_name)
+    expect(backends).toHaveLength(2)
+    expect(backends).toContain(connected.processId)
+    const listening = await adminQuery<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`,
+      [application_name],
+    )
+    expect(listening.map((row) => row.pid)).toEqual([connected.processId])
     for (const subscription of subscriptions) subscription.unsubscribe()
   })
 
@@ -39,10 +47,11 @@ describe('connections', () => {
 
   it('sends on a connection of its own, opened lazily, never the listening one', async () => {
     const application_name = uniqueName('sender')
-    const db = createPgListener({ connectionString: databaseUrl(), application_name })
+    const db = createPgListener({ connectionString: databaseUrl(), application_name }, { selfProbe: false })
     open.push(db)
     const received = collect(db.channel('own-sender'))
     const listening = await stateOf(db, 'connected')
+    // Without the self-probe nothing is sent yet, so the sending connection is not open yet.
     expect(await backendsOf(application_name)).toEqual([listening.processId])
 
     await db.notify('own-sender', 'hello')
@@ -80,5 +89,19 @@ describe('connections', () => {
       ['mine', true],
       ['theirs', false],
     ])
+  })
+})
+
+describe('self-probe', () => {
+  it('stays connected after the probe time-out has passed (the probe timer ends when the probe arrives)', async () => {
+    const db = createPgListener(databaseUrl(), { selfProbe: { timeout: 100 } })
+    open.push(db)
+    const states = collect(db.state$)
+    const received = collect(db.channel('after-probe'))
+    await stateOf(db, 'connected')
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    await db.notify('after-probe', 'still here')
+    await eventually(() => received.values.length === 1, () => 'not received')
+    expect(states.values.map((s) => s.status)).toEqual(['idle', 'connecting', 'connected'])
   })
 })

@@ -16,6 +16,7 @@ import {
 import type { NotifyTransport, OutgoingNotification } from '../lib/notify/notify-transport.js'
 import { pgTransport } from '../lib/notify/pg-transport.js'
 import { databaseUrl, eventually } from './support/database.js'
+import { isUserChannel } from './support/observed-source.js'
 import { collect, payloads, stateOf } from './support/listener.js'
 import { embeddedVersion } from './support/global-setup.js'
 
@@ -33,7 +34,7 @@ function countedTransport(url: string): NotifyTransport & { readonly batches: Ou
     processIds: real.processIds,
     send: (batch) =>
       new Observable((subscriber) => {
-        batches.push([...batch])
+        if (batch.some((n) => isUserChannel(n.channel))) batches.push([...batch])
         return real.send(batch).subscribe(subscriber)
       }),
     end: () => real.end(),

@@ -1,5 +1,6 @@
-import { Subscription, exhaustMap, interval, map, throwError, timeout, type SchedulerLike } from 'rxjs'
-import { ConnectionLostError, ConnectionRejectedError } from '../errors.js'
+import { Subscription, exhaustMap, interval, map, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
+import { ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError } from '../errors.js'
+import { SendFailure } from '../notify/notify-transport.js'
 import type { ListenerGap, ListenerState } from '../types.js'
 import type { ListenSession, NotificationSource, RawNotification } from '../sources/notification-source.js'
 import { backoffDelay, type BackoffOptions } from './backoff.js'
@@ -18,14 +19,27 @@ export interface ListenerConnectionOptions {
   readonly connectTimeout: number
   readonly healthCheck: Required<HealthCheckOptions> | false
   readonly classify: (error: unknown) => ConnectionRejectedError | ConnectionLostError
+  /**
+   * Confirms on every new connection that notifications are delivered: the listener LISTENs to a private
+   * channel and `send`s one notification to it through ANOTHER connection (the sending one, through the same
+   * pooler if any), which must arrive within `timeout` ms. A probe sent on the listening connection itself would
+   * pass behind a transaction-mode pooler, which hands one client the same server connection back.
+   */
+  readonly selfProbe: SelfProbe | false
+}
+
+export interface SelfProbe {
+  readonly channel: string
+  readonly timeout: number
+  send(channel: string, payload: string): Observable<unknown>
 }
 
 export interface ListenerConnectionEvents {
   /** Called for every notification, in delivery order: the hot path. */
   deliver(notification: RawNotification): void
   state(state: ListenerState): void
-  /** The server refused the connection for good: the listener stops. */
-  failed(error: ConnectionRejectedError): void
+  /** The server refused the connection, or delivery, for good: the listener stops. */
+  failed(error: ConnectionRejectedError | DeliveryBrokenError): void
 }
 
 type ListenChange = 'listen' | 'unlisten'
@@ -53,6 +67,10 @@ export class ListenerConnection {
   private retries = 0
   private lostAt: number | undefined
   private settledWaiters: Array<() => void> = []
+  /** The payload of the probe this session waits for; undefined when none is in flight. */
+  private probeToken: string | undefined
+  private probesSent = 0
+  private probeTimer: Subscription | undefined
 
   constructor(
     private readonly source: NotificationSource,
@@ -75,10 +93,12 @@ export class ListenerConnection {
     if (this.serverSet.has(channel)) this.pending.set(channel, 'unlisten')
     else this.pending.delete(channel)
     this.applyPending()
+    // The last channel gone while reconnecting: sends no longer need to wait.
+    this.releaseSettledWaiters()
   }
 
   /**
-   * False when every LISTEN asked for so far is in effect (or cannot be, while reconnecting); otherwise true,
+   * False when every LISTEN asked for so far is in effect; otherwise true,
    * and `then` is called once they are. The notify$ sink waits on it, so a notification sent by this process
    * after it subscribed to a channel is received by that subscription.
    */
@@ -130,10 +150,13 @@ export class ListenerConnection {
     this.serverSet = new Set()
     this.pending.clear()
     for (const channel of this.wanted) this.pending.set(channel, 'listen')
+    const probe = this.options.selfProbe
+    if (probe) this.pending.set(probe.channel, 'listen')
     const deliver = this.events.deliver
+    const probeChannel = probe ? probe.channel : undefined
     subscription.add(
       session.notifications.subscribe({
-        next: deliver,
+        next: probeChannel === undefined ? deliver : (notification) => (notification.channel === probeChannel ? this.onProbe(session, notification.payload) : deliver(notification)),
         error: (error: unknown) => this.onFailure(error),
         complete: () => this.onFailure(new ConnectionLostError({ detail: 'the connection ended' })),
       }),
@@ -146,7 +169,7 @@ export class ListenerConnection {
     const session = this.session
     if (session === undefined || this.changeInFlight) return
     if (this.pending.size === 0) {
-      if (this.status === 'connecting') this.onListening(session)
+      if (this.status === 'connecting' && this.probeToken === undefined) this.startProbe(session)
       this.releaseSettledWaiters()
       return
     }
@@ -166,7 +189,7 @@ export class ListenerConnection {
     this.changesStarted += 1
     this.sessionSubscription.add(
       session.changeListens(add, remove).subscribe({
-        error: (error: unknown) => this.onFailure(error),
+        error: (error: unknown) => this.onFailure(readOnlyServer(error) ?? error),
         complete: () => {
           if (this.session !== session) return
           this.changeInFlight = false
@@ -174,6 +197,55 @@ export class ListenerConnection {
         },
       }),
     )
+  }
+
+  /** Sends the probe (or, without one, declares the session connected). */
+  private startProbe(session: ListenSession): void {
+    const probe = this.options.selfProbe
+    if (probe === false) {
+      this.onListening(session)
+      return
+    }
+    const token = `${session.processId}:${++this.probesSent}`
+    this.probeToken = token
+    const { timeout: limit } = probe
+    this.probeTimer = this.options.scheduler.schedule(() => {
+      if (this.session !== session || this.probeToken !== token) return
+      this.fail(
+        new DeliveryBrokenError({
+          reason: 'probe-not-delivered',
+          detail: `a NOTIFY sent through the sending connection did not reach the listening connection within ${limit} ms`,
+        }),
+      )
+    }, limit)
+    this.sessionSubscription.add(this.probeTimer)
+    this.sessionSubscription.add(
+      probe.send(probe.channel, token).subscribe({
+        error: (error: unknown) => {
+          if (this.session !== session) return
+          if (error instanceof SendFailure && error.kind === 'rejected') {
+            const { code } = (error.original ?? {}) as { code?: unknown }
+            const classified = this.options.classify(error.original)
+            this.fail(
+              new DeliveryBrokenError({
+                reason: 'notify-refused',
+                ...(typeof code === 'string' ? { sqlState: code } : {}),
+                detail: classified instanceof ConnectionLostError ? classified.info.detail : classified.info.serverMessage,
+              }),
+            )
+          } else {
+            this.onFailure(error instanceof SendFailure ? error.original : error)
+          }
+        },
+      }),
+    )
+  }
+
+  private onProbe(session: ListenSession, payload: string): void {
+    if (this.session !== session || this.probeToken !== payload || this.status !== 'connecting') return
+    this.probeTimer?.unsubscribe()
+    this.probeTimer = undefined
+    this.onListening(session)
   }
 
   /** Every wanted channel is LISTENed on a new session: the listener is connected. */
@@ -224,16 +296,17 @@ export class ListenerConnection {
 
   private onFailure(error: unknown): void {
     if (this.status === 'closed' || this.status === 'failed') return
+    if (error instanceof DeliveryBrokenError) {
+      this.fail(error)
+      return
+    }
     const classified = this.options.classify(error)
     const wasConnected = this.status === 'connected'
     const session = this.session
     this.stopSession()
     void session?.end()
     if (classified instanceof ConnectionRejectedError) {
-      this.status = 'failed'
-      this.releaseSettledWaiters()
-      this.events.state({ status: 'failed', error: classified })
-      this.events.failed(classified)
+      this.fail(classified)
       return
     }
     if (wasConnected) this.lostAt = this.options.scheduler.now()
@@ -246,8 +319,21 @@ export class ListenerConnection {
     }, delay)
   }
 
+  /** Gives up for good: the server refused the connection, or notifications cannot be delivered. */
+  private fail(error: ConnectionRejectedError | DeliveryBrokenError): void {
+    if (this.status === 'closed' || this.status === 'failed') return
+    const session = this.session
+    this.stopSession()
+    void session?.end()
+    this.status = 'failed'
+    this.releaseSettledWaiters()
+    this.events.state({ status: 'failed', error })
+    this.events.failed(error)
+  }
+
   private stopSession(): void {
     this.session = undefined
+    this.probeToken = undefined
     this.serverSet = new Set()
     this.changeInFlight = false
     this.sessionSubscription.unsubscribe()
@@ -261,8 +347,13 @@ export class ListenerConnection {
     this.releaseSettledWaiters()
   }
 
+  /**
+   * Settled: every LISTEN this process asked for is in effect. While the listener is down with channels
+   * subscribed it is not, so sends wait (in the bounded queue) and this process's own subscribers never miss
+   * what it sent. Idle, failed or closed: nothing to wait for.
+   */
   private isSettled(): boolean {
-    if (this.status === 'connecting') return false
+    if (this.status === 'connecting' || this.status === 'reconnecting') return this.wanted.size === 0
     if (this.status !== 'connected') return true
     return !this.changeInFlight && this.pending.size === 0
   }
@@ -273,4 +364,14 @@ export class ListenerConnection {
     this.settledWaiters = []
     for (const resolve of waiters) resolve()
   }
+}
+
+/**
+ * LISTEN refused because the server is read-only (SQLSTATE 25006, a hot-standby replica): retrying cannot
+ * fix it, so it becomes a DeliveryBrokenError rather than a reconnect loop.
+ */
+function readOnlyServer(error: unknown): DeliveryBrokenError | undefined {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
+  if (code !== '25006') return undefined
+  return new DeliveryBrokenError({ reason: 'notify-refused', sqlState: code, detail: typeof message === 'string' ? message : String(error) })
 }

@@ -7,7 +7,8 @@ import type { ListenerGap, ListenerState, PgListener } from '../../lib/types.js'
 
 /**
  * The real listener on a virtual source, in virtual time: no jitter (`random: () => 0`, so every delay is its
- * nominal value), no health check unless asked, and a recording transport instead of a sending connection.
+ * nominal value), no health check or self-probe unless asked, and a recording transport instead of a sending
+ * connection.
  */
 export function virtualPgListener(
   source: NotificationSource,
@@ -16,6 +17,7 @@ export function virtualPgListener(
 ): PgListener {
   return createPgListener('postgres://app@virtual:5432/app', {
     healthCheck: false,
+    selfProbe: false,
     transport: recordingTransport(),
     ...options,
     reconnect: { random: () => 0, ...options.reconnect },

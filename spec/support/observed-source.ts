@@ -23,7 +23,9 @@ export function observedSource(url: string): ObservedSource {
     },
     notifications: session.notifications,
     changeListens: (add, remove) => {
-      changes.push({ add: [...add], remove: [...remove] })
+      // The listener's private self-probe channel is its own business, not the subscribed set.
+      const change = { add: add.filter(isUserChannel), remove: remove.filter(isUserChannel) }
+      if (change.add.length + change.remove.length > 0) changes.push(change)
       return session.changeListens(add, remove)
     },
     listeningChannels: () => session.listeningChannels(),
@@ -43,7 +45,10 @@ export function observedSource(url: string): ObservedSource {
     async serverListens() {
       const session = sessions.at(-1)
       if (!session) return []
-      return [...(await firstValueFrom(session.listeningChannels()))].sort()
+      return [...(await firstValueFrom(session.listeningChannels()))].filter(isUserChannel).sort()
     },
   }
 }
+
+/** False for the listener's private self-probe channel. */
+export const isUserChannel = (channel: string): boolean => !channel.startsWith('rxpg_probe_')
