@@ -18,6 +18,8 @@ export interface EmbeddedServer {
   /** postgres://postgres:…@127.0.0.1:port/postgres */
   readonly url: string
   readonly port: number
+  /** The server's data directory. */
+  readonly dataDirectory: string
   /** Stops the server process, keeping its data (to simulate an outage). */
   stop(): Promise<void>
   /** Starts it again on the same port. */
@@ -102,6 +104,7 @@ async function startOnce(options: EmbeddedServerOptions): Promise<EmbeddedServer
   return {
     url: `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
+    dataDirectory: databaseDir,
     async stop() {
       if (!running) return
       running = false
@@ -236,6 +239,7 @@ async function startVersionedServer(
   return {
     url: `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
+    dataDirectory: databaseDir,
     async stop() {
       if (!running) return
       running = false
