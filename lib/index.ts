@@ -51,6 +51,7 @@ export { idleTimeout, ChannelTimeoutError, type IdleTimeoutOptions } from './ope
 export { takeUntilStop, sendStop, type TakeUntilStopOptions } from './operators/take-until-stop.js'
 export { BufferOverflowError, type BoundedBufferOptions, type OverflowPolicy } from './operators/bounded-buffer.js'
 export { consumeWith, type ConsumeWithOptions } from './operators/consume-with.js'
+export { catchUpAfterGaps } from './operators/catch-up-after-gaps.js'
 
 // Typed channels
 export { defineChannel, type ListeningSide, type TypedChannel, type TypedChannelOptions } from './typed-channel.js'
