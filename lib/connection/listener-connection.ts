@@ -1,4 +1,4 @@
-import { Subscription, exhaustMap, interval, map, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
+import { EMPTY, Subscription, exhaustMap, interval, map, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
 import { ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError } from '../errors.js'
 import { SendFailure } from '../notify/notify-transport.js'
 import type { ListenerGap, ListenerState } from '../types.js'
@@ -266,6 +266,8 @@ export class ListenerConnection {
       interval(healthCheck.interval, scheduler)
         .pipe(
           exhaustMap(() => {
+            // One query at a time on the connection: a LISTEN batch in flight is itself a sign of life.
+            if (this.changeInFlight) return EMPTY
             const changesBefore = this.changesStarted
             return session.listeningChannels().pipe(
               timeout({
