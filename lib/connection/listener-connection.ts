@@ -206,7 +206,8 @@ export class ListenerConnection {
       this.onListening(session)
       return
     }
-    const token = `${session.processId}:${++this.probesSent}`
+    // Digits only: the payload must survive a source that JSON-parses and re-serialises (pg-listen's default).
+    const token = String(session.processId * 1_000_000 + ++this.probesSent)
     this.probeToken = token
     const { timeout: limit } = probe
     this.probeTimer = this.options.scheduler.schedule(() => {
