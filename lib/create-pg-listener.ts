@@ -7,6 +7,7 @@ import { classifyConnectionError } from './connection/classify-error.js'
 import { ListenerConnection, type HealthCheckOptions } from './connection/listener-connection.js'
 import { secretsOf } from './connection/secrets.js'
 import type { RxpgError } from './errors.js'
+import { loggedSource, loggedTransport, type ListenerLog } from './debug-log.js'
 import { MetricsCounters } from './metrics.js'
 import { NotifyBatcher, type NotifyOptions } from './notify/notify-batcher.js'
 import type { NotifyTransport } from './notify/notify-transport.js'
@@ -42,6 +43,11 @@ export interface PgListenerOptions {
   }
   /** Where notifications come from. Default: `pg` with the given config. See `pgListenSource` for pg-listen. */
   readonly source?: NotificationSource
+  /**
+   * Debug log: state changes, LISTEN/UNLISTEN batches, sent batches and send failures. Never a password or
+   * a payload. Off by default.
+   */
+  readonly log?: ListenerLog
   /** @internal Replaces the sending transport (tests). */
   readonly transport?: NotifyTransport
 }
@@ -77,7 +83,10 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     lastUnsubscribed: (channel) => connection.unwant(channel),
     now: () => scheduler.now(),
   })
-  const transport = options.transport ?? pgTransport(config, options.notify?.pool)
+  const log = options.log
+  const baseTransport = options.transport ?? pgTransport(config, options.notify?.pool)
+  const transport = log ? loggedTransport(baseTransport, log) : baseTransport
+  const baseSource = options.source ?? pgSource(config)
   const selfProbe =
     options.selfProbe === false
       ? false
@@ -89,7 +98,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
         }
   const healthCheck = options.healthCheck === false ? false : { interval: 30_000, timeout: 5_000, ...options.healthCheck }
   const connection = new ListenerConnection(
-    options.source ?? pgSource(config),
+    log ? loggedSource(baseSource, log) : baseSource,
     { scheduler, backoff, connectTimeout: options.connectTimeout ?? 10_000, healthCheck, classify, selfProbe },
     {
       deliver: (notification) => {
@@ -98,6 +107,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
       },
       state: (state) => {
         if (state.status === 'reconnecting') counters.reconnects += 1
+        log?.({ event: 'state', state })
         state$.next(state)
       },
       failed: (error) => {

@@ -7,6 +7,9 @@ export type { BackoffOptions } from './connection/backoff.js'
 export type { HealthCheckOptions } from './connection/listener-connection.js'
 export type { NotifyOptions } from './notify/notify-batcher.js'
 
+// Debug logging
+export type { ListenerLog, ListenerLogEntry } from './debug-log.js'
+
 // Metrics
 export type { ListenerMetrics, MetricsRecorder, MetricsSnapshot } from './metrics.js'
 
