@@ -26,13 +26,21 @@ export function markdownTable(table: Table): string {
   const lines: string[] = []
   if (table.title) lines.push(`**${table.title}**`, '')
   lines.push(`| ${table.headers.map(escapeCell).join(' | ')} |`)
-  lines.push(`|${table.headers.map((_, index) => (index === 0 ? '---' : '---:')).join('|')}|`)
+  // Right-align a column when its cells are figures (they start with a digit, a sign or a dash).
+  const numeric = table.headers.map((_, index) => index > 0 && table.rows.every((row) => /^([-−–+]?[\d.,]|–|\u2717|never|failed|$)/.test(row[index] ?? '')))
+  lines.push(`|${table.headers.map((_, index) => (numeric[index] ? '---:' : '---')).join('|')}|`)
   for (const row of table.rows) lines.push(`| ${row.map(escapeCell).join(' | ')} |`)
   if (table.note) lines.push('', table.note)
   return lines.join('\n')
 }
 
 export async function renderResults(run: RunRecord & { readonly benchDir: string }): Promise<string> {
+  // Paths inside the repository are shown relative to it.
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  return (await render(run)).split(root).join('')
+}
+
+async function render(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   const { machine } = run
   const out: string[] = []
   out.push('# rxpg benchmarks: results')
