@@ -34,7 +34,7 @@ describe('debug log', () => {
     db.channel('logged').subscribe({ error: () => undefined })
     await stateOf(db, 'failed')
     await db.close()
-    const text = JSON.stringify(entries, (_key, value: unknown) => (value instanceof Error ? { message: value.message, ...value } : value))
+    const text = JSON.stringify(entries, (_key, value: unknown) => (value instanceof Error ? { ...value, message: value.message } : value))
     expect(text).toContain('password authentication failed')
     expect(text).not.toContain('wrong-s3cret-pw')
   })
