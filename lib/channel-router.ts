@@ -1,4 +1,4 @@
-import { Observable, Subject, type Subscriber } from 'rxjs'
+import { Observable, type Subscriber } from 'rxjs'
 import { assertChannelName } from './identifiers.js'
 import type { RawNotification } from './sources/notification-source.js'
 import type { PgNotification } from './types.js'
@@ -19,8 +19,8 @@ type Terminal = { readonly kind: 'failed'; readonly error: unknown } | { readonl
  * name through a Map, so the cost of one delivery does not depend on how many channels are listened.
  */
 export class ChannelRouter {
-  /** Channels that have subscribers, each with the Subject its subscribers share. */
-  private readonly live = new Map<string, Subject<PgNotification>>()
+  /** Channels that have subscribers, each with its subscribers. */
+  private readonly live = new Map<string, ChannelSubscribers>()
   /**
    * Observables handed out, held weakly: the same name gives the same Observable while anyone holds it,
    * without keeping every name ever used alive forever.
@@ -45,14 +45,16 @@ export class ChannelRouter {
 
   /** The hot path: one Map lookup and one object per notification, whatever the number of channels. */
   deliver(notification: RawNotification): void {
-    const subject = this.live.get(notification.channel)
-    if (subject === undefined) return
-    subject.next({
+    const subscribers = this.live.get(notification.channel)
+    if (subscribers === undefined) return
+    const value: PgNotification = {
       channel: notification.channel,
       payload: notification.payload,
       processId: notification.processId,
       receivedAt: this.hooks.now(),
-    })
+    }
+    const current = subscribers.current()
+    for (let index = 0; index < current.length; index++) (current[index] as Subscriber<PgNotification>).next(value)
   }
 
   /** Channels that currently have subscribers. */
@@ -76,33 +78,64 @@ export class ChannelRouter {
       else subscriber.complete()
       return undefined
     }
-    let subject = this.live.get(name)
-    const first = subject === undefined
-    if (subject === undefined) {
-      subject = new Subject<PgNotification>()
-      this.live.set(name, subject)
+    let subscribers = this.live.get(name)
+    const first = subscribers === undefined
+    if (subscribers === undefined) {
+      subscribers = new ChannelSubscribers()
+      this.live.set(name, subscribers)
     }
-    const subscription = subject.subscribe(subscriber)
+    subscribers.add(subscriber)
     if (first) this.hooks.firstSubscriber(name)
-    const shared = subject
+    const own = subscribers
     return () => {
-      subscription.unsubscribe()
-      if (!shared.observed && this.live.get(name) === shared) {
-        this.live.delete(name)
-        this.hooks.lastUnsubscribed(name)
-      }
+      // After close() or fail() the map no longer holds this channel: nothing to UNLISTEN.
+      if (!own.remove(subscriber) || own.size > 0 || this.live.get(name) !== own) return
+      this.live.delete(name)
+      this.hooks.lastUnsubscribed(name)
     }
   }
 
   private end(terminal: Terminal): void {
     if (this.terminal !== undefined) return
     this.terminal = terminal
-    const subjects = [...this.live.values()]
+    const subscribers = [...this.live.values()].flatMap((channel) => channel.current())
     // Cleared first so that the teardowns the completions trigger do not UNLISTEN one by one.
     this.live.clear()
-    for (const subject of subjects) {
-      if (terminal.kind === 'failed') subject.error(terminal.error)
-      else subject.complete()
+    for (const subscriber of subscribers) {
+      if (terminal.kind === 'failed') subscriber.error(terminal.error)
+      else subscriber.complete()
     }
+  }
+}
+
+/**
+ * One channel's subscribers. A delivery walks a snapshot taken lazily after each change (copy on write, as an
+ * RxJS Subject does), so a subscriber arriving or leaving during a delivery does not disturb it, subscribing
+ * stays O(1), and the hot path allocates nothing while the set is unchanged.
+ */
+class ChannelSubscribers {
+  private readonly all: Subscriber<PgNotification>[] = []
+  private snapshot: readonly Subscriber<PgNotification>[] | undefined
+
+  get size(): number {
+    return this.all.length
+  }
+
+  add(subscriber: Subscriber<PgNotification>): void {
+    this.all.push(subscriber)
+    this.snapshot = undefined
+  }
+
+  /** False when `subscriber` was not (or no longer) here. */
+  remove(subscriber: Subscriber<PgNotification>): boolean {
+    const index = this.all.indexOf(subscriber)
+    if (index < 0) return false
+    this.all.splice(index, 1)
+    this.snapshot = undefined
+    return true
+  }
+
+  current(): readonly Subscriber<PgNotification>[] {
+    return (this.snapshot ??= this.all.slice())
   }
 }

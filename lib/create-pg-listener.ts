@@ -81,7 +81,8 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
   const router = new ChannelRouter({
     firstSubscriber: (channel) => connection.want(channel),
     lastUnsubscribed: (channel) => connection.unwant(channel),
-    now: () => scheduler.now(),
+    // With the real clock, one reading per burst: the notifications parsed from one socket read share it.
+    now: scheduler === asyncScheduler ? burstClock() : () => scheduler.now(),
   })
   const log = options.log
   const baseTransport = options.transport ?? pgTransport(config, options.notify?.pool)
@@ -168,5 +169,23 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     errors$: errors$.asObservable(),
     close,
     [Symbol.asyncDispose]: close,
+  }
+}
+
+/**
+ * `Date.now()` read once per burst of synchronous work: every notification pg parses from one socket read
+ * arrived at the same moment, so they share one reading, cleared at the next microtask checkpoint.
+ */
+function burstClock(): () => number {
+  let cached: number | undefined
+  const clear = () => {
+    cached = undefined
+  }
+  return () => {
+    if (cached === undefined) {
+      cached = Date.now()
+      queueMicrotask(clear)
+    }
+    return cached
   }
 }

@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { defer } from 'rxjs'
+import { SerialQueue } from '../serial-queue.js'
 import type { PgConnectionConfig } from '../sources/pg-source.js'
 import { SendFailure, type NotifyTransport, type OutgoingNotification } from './notify-transport.js'
 
@@ -29,6 +30,8 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
   let own: Promise<pg.Client> | undefined
   let ownClient: pg.Client | undefined
   const processIds = new RecentSet<number>(64)
+  /** One query at a time on the transport's own client (see SerialQueue); a pool's client is ours alone anyway. */
+  const ownQueries = new WeakMap<pg.Client, SerialQueue>()
 
   async function ownConnection(): Promise<pg.Client> {
     own ??= (async () => {
@@ -47,6 +50,7 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
         throw error
       }
       ownClient = client
+      ownQueries.set(client, new SerialQueue())
       return client
     })()
     return own
@@ -76,7 +80,8 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
           const client = await ownConnection().catch((error: unknown) => {
             throw new SendFailure('unavailable', error)
           })
-          return run(client, batch)
+          const queries = ownQueries.get(client) as SerialQueue
+          return queries.run(() => run(client, batch))
         }
         const client = await pool.connect().catch((error: unknown) => {
           throw new SendFailure('unavailable', error)

@@ -121,54 +121,68 @@ export function decodeWith<T, R>(decoder: Decoder<T>, options: DecodeOptions, ha
   const step = decodeStep(decoder, options)
   return (source) =>
     new Observable<R>((subscriber) => {
-      // Results waiting for an earlier asynchronous validation; stays empty (and unallocated) while every
-      // decode is synchronous, which is the hot path.
-      let waiting: Slot<T>[] | undefined
-      let sourceDone = false
-
-      const deliver = (result: Either<DecodeError, T>): boolean => {
-        try {
-          handle(subscriber, result)
-          return true
-        } catch (error) {
-          subscriber.error(error)
-          return false
-        }
-      }
-      const flush = () => {
-        while (waiting !== undefined && waiting.length > 0 && !subscriber.closed) {
-          const result = waiting[0]!.result
-          if (result === undefined) return
-          waiting.shift()
-          if (!deliver(result)) return
-        }
-        if (sourceDone && !subscriber.closed) subscriber.complete()
-      }
-
-      const subscription = source.subscribe({
-        next: (notification) => {
-          const result = step(notification)
-          if (!isPromiseLike(result)) {
-            if (waiting === undefined || waiting.length === 0) deliver(result)
-            else waiting.push({ result })
-            return
-          }
-          const slot: Slot<T> = { result: undefined }
-          ;(waiting ??= []).push(slot)
-          void result.then((settled) => {
-            slot.result = settled
-            if (!subscriber.closed) flush()
-          })
-        },
-        error: (error: unknown) => subscriber.error(error),
-        complete: () => {
-          sourceDone = true
-          if (waiting === undefined || waiting.length === 0) subscriber.complete()
-        },
-      })
+      const observer = new DecodeObserver(step, handle, subscriber)
+      const subscription = source.subscribe(observer)
       return () => {
         subscription.unsubscribe()
-        waiting = undefined
+        observer.waiting = undefined
       }
     })
+}
+
+/** One subscription's state in one object (its methods are shared), so a delivery touches little memory. */
+class DecodeObserver<T, R> {
+  /** Results waiting for an earlier asynchronous validation; unallocated while every decode is synchronous. */
+  waiting: Slot<T>[] | undefined = undefined
+  private sourceDone = false
+
+  constructor(
+    private readonly step: (notification: PgNotification) => Either<DecodeError, T> | Promise<Either<DecodeError, T>>,
+    private readonly handle: ResultHandler<T, R>,
+    private readonly subscriber: Subscriber<R>,
+  ) {}
+
+  next(notification: PgNotification): void {
+    const result = this.step(notification)
+    if (!isPromiseLike(result)) {
+      if (this.waiting === undefined || this.waiting.length === 0) this.deliver(result)
+      else this.waiting.push({ result })
+      return
+    }
+    const slot: Slot<T> = { result: undefined }
+    ;(this.waiting ??= []).push(slot)
+    void result.then((settled) => {
+      slot.result = settled
+      if (!this.subscriber.closed) this.flush()
+    })
+  }
+
+  error(error: unknown): void {
+    this.subscriber.error(error)
+  }
+
+  complete(): void {
+    this.sourceDone = true
+    if (this.waiting === undefined || this.waiting.length === 0) this.subscriber.complete()
+  }
+
+  private deliver(result: Either<DecodeError, T>): boolean {
+    try {
+      this.handle(this.subscriber, result)
+      return true
+    } catch (error) {
+      this.subscriber.error(error)
+      return false
+    }
+  }
+
+  private flush(): void {
+    while (this.waiting !== undefined && this.waiting.length > 0 && !this.subscriber.closed) {
+      const result = this.waiting[0]!.result
+      if (result === undefined) return
+      this.waiting.shift()
+      if (!this.deliver(result)) return
+    }
+    if (this.sourceDone && !this.subscriber.closed) this.subscriber.complete()
+  }
 }

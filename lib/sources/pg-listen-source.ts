@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Observable, Subject, defer, filter, from, ignoreElements, map, merge, mergeMap, of, take, throwError } from 'rxjs'
+import { SerialQueue } from '../serial-queue.js'
 import type { ListenSession, NotificationSource, RawNotification } from './notification-source.js'
 
 /** A notification as pg-listen emits it: the payload already went through its `parse` option. */
@@ -41,6 +42,9 @@ const parseFailedMessage = /^Error parsing PostgreSQL notification payload/
 
 type Link = 'unknown' | 'up' | 'reconnecting' | 'gave-up'
 
+/** Runs one of pg-listen's query methods (which return undefined when there is nothing to do) in turn. */
+type Query = (job: () => Promise<unknown> | undefined) => Promise<unknown>
+
 /**
  * Turns an existing pg-listen subscriber into a `NotificationSource`, so code that already connects with
  * pg-listen gets rxpg's channels, operators and `state$` without changing how it connects:
@@ -81,6 +85,12 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
   const losses$ = new Subject<Error>()
   /** Every channel rxpg asked this adapter to LISTEN: the health check leaves the user's own pg-listen channels alone. */
   const requested = new Set<string>()
+  /**
+   * The adapter's own queries on pg-listen's connection go one at a time (see SerialQueue); pg-listen's
+   * re-LISTENs after its reconnects and its paranoid checks are its own business.
+   */
+  const queries = new SerialQueue()
+  const query: Query = (job) => queries.run(async () => job())
 
   const setLink = (next: Link) => {
     link = next
@@ -127,10 +137,10 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
   /** A round trip on pg-listen's connection: an empty NOTIFY to the probe channel, received back. Emits the backend's pid. */
   const probe = (): Observable<number> =>
     defer(() => {
-      const listening = subscriber.listenTo(probeChannel)
+      const listening = query(() => subscriber.listenTo(probeChannel))
       const arrival = probes$.pipe(take(1))
-      const sent = defer(() => from(listening ?? Promise.resolve())).pipe(
-        mergeMap(() => from(subscriber.notify(probeChannel))),
+      const sent = defer(() => from(listening)).pipe(
+        mergeMap(() => from(query(() => subscriber.notify(probeChannel)))),
         ignoreElements(),
       )
       // Listen for the arrival before sending: the notification can come before the NOTIFY's own answer.
@@ -148,7 +158,7 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
           )
           .subscribe({
             next: (processId) => {
-              session = new PgListenSession(processId, subscriber, notifications$, lost, probe, probeChannel, requested)
+              session = new PgListenSession(processId, subscriber, query, notifications$, lost, probe, probeChannel, requested)
               observer.next(session)
             },
             error: (error: unknown) => observer.error(error),
@@ -170,6 +180,7 @@ class PgListenSession implements ListenSession {
   constructor(
     readonly processId: number,
     private readonly subscriber: PgListenSubscriber,
+    private readonly query: Query,
     notifications$: Observable<RawNotification>,
     lost: Observable<never>,
     private readonly probe: () => Observable<number>,
@@ -184,12 +195,12 @@ class PgListenSession implements ListenSession {
       const confirmations: Array<Promise<unknown> | undefined> = []
       for (const channel of remove) {
         this.mine.delete(channel)
-        confirmations.push(this.subscriber.unlisten(channel))
+        confirmations.push(this.query(() => this.subscriber.unlisten(channel)))
       }
       for (const channel of add) {
         this.mine.add(channel)
         this.requested.add(channel)
-        confirmations.push(this.subscriber.listenTo(channel))
+        confirmations.push(this.query(() => this.subscriber.listenTo(channel)))
       }
       return from(Promise.all(confirmations))
     })
@@ -202,7 +213,7 @@ class PgListenSession implements ListenSession {
   }
 
   notifySelf(channel: string, payload: string): Observable<unknown> {
-    return defer(() => from(this.subscriber.notify(channel, payload)))
+    return defer(() => from(this.query(() => this.subscriber.notify(channel, payload))))
   }
 
   /**
@@ -213,7 +224,7 @@ class PgListenSession implements ListenSession {
   end(): Promise<void> {
     if (!this.ended) {
       this.ended = true
-      for (const channel of this.mine) void this.subscriber.unlisten(channel)?.catch(() => undefined)
+      for (const channel of this.mine) void this.query(() => this.subscriber.unlisten(channel)).catch(() => undefined)
       this.mine.clear()
     }
     return Promise.resolve()
