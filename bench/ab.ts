@@ -3,7 +3,7 @@
  * one interleaved run. For checking a lib change before it lands:
  *
  *   npx tsx bench/ab.ts [dir ...] [--patch file.diff ...]
- *   e.g. npx tsx bench/ab.ts --patch bench/patches/receive-path.diff
+ *   e.g. npx tsx bench/ab.ts --patch my-change.diff
  *
  * The baseline is lib/ as committed (HEAD); a directory argument is a lib/ to compare (a patched copy), and
  * --patch applies a diff (paths a/lib/…) to a fresh export of HEAD's lib/.
