@@ -21,6 +21,7 @@ import { basename, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { measure, startReceiver, startSender, type BenchContext } from './scenarios/common.js'
 import { buildRxpg, exportCommittedLib } from './support/build.js'
+import { benchDatabase } from './support/database.js'
 import { profileTable, readProfile } from './support/profile.js'
 import { formatNumber, summarize } from './support/stats.js'
 
@@ -64,14 +65,8 @@ async function main(): Promise<void> {
     variants.push({ name, peer: 'rxpg', lib: build.url })
   }
 
-  let url = process.env.DATABASE_URL
-  let destroy: (() => Promise<void>) | undefined
-  if (!url) {
-    const { startEmbeddedServer } = await import('../examples/support/embedded-server.js')
-    const server = await startEmbeddedServer()
-    url = server.url
-    destroy = () => server.destroy()
-  }
+  const database = await benchDatabase()
+  const url = database.url
   const context: BenchContext = { url, quick: false, profile: false, scratchDir, log: console.log }
   const set = { prefix: `bench_ab_${channels}_`, count: channels }
   const cpu = new Map<string, number[]>(variants.map((variant) => [variant.name, []]))
@@ -115,7 +110,7 @@ async function main(): Promise<void> {
       await sender.stop()
     }
   } finally {
-    await destroy?.()
+    await database.release()
     clearInterval(keepAlive)
     clearTimeout(hardLimit)
   }

@@ -21,6 +21,7 @@ import { receive } from './scenarios/receive.js'
 import { recovery } from './scenarios/recovery.js'
 import { send } from './scenarios/send.js'
 import { buildRxpg, exportCommittedLib } from './support/build.js'
+import { benchDatabase } from './support/database.js'
 import { machineInfo } from './support/machine.js'
 
 const SCENARIOS: Record<string, Scenario> = { receive, fanout, latency, send, memory, recovery }
@@ -51,15 +52,9 @@ async function main(): Promise<void> {
 
   const started = Date.now()
   const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`)
-  let url = process.env.DATABASE_URL
-  let destroy: (() => Promise<void>) | undefined
-  if (!url) {
-    const { startEmbeddedServer } = await import('../examples/support/embedded-server.js')
-    const server = await startEmbeddedServer()
-    url = server.url
-    destroy = () => server.destroy()
-    log(`embedded PostgreSQL on port ${server.port}`)
-  }
+  const database = await benchDatabase()
+  const url = database.url
+  if (database.embeddedPort !== undefined) log(`embedded PostgreSQL on port ${database.embeddedPort}`)
   try {
     const context: BenchContext = {
       url,
@@ -100,7 +95,7 @@ async function main(): Promise<void> {
     log(`wrote ${join(outDir, 'RESULTS.md')}, results.json and results.svg (${(totalMs / 1000).toFixed(0)} s in all)`)
     if (failures.length > 0) process.exitCode = 1
   } finally {
-    await destroy?.()
+    await database.release()
     clearInterval(keepAlive)
     clearTimeout(hardLimit)
   }

@@ -43,6 +43,11 @@ export function payloadProblem(channel: string, payload: unknown): InvalidPayloa
   return undefined
 }
 
+/** The error for a notification that cannot be sent as it is (its channel name first), or undefined. */
+export function notificationProblem(channel: string, payload: unknown): InvalidChannelNameError | InvalidPayloadError | PayloadTooLargeError | undefined {
+  return channelNameProblem(channel) ?? payloadProblem(channel, payload)
+}
+
 /**
  * Quotes a (validated) channel name as a PostgreSQL identifier: wrapped in double quotes, inner quotes
  * doubled. Quoted identifiers are exact and case-sensitive, so `Orders` and `orders` are two channels.

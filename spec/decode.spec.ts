@@ -4,31 +4,9 @@ import { Subject } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { decode, decodeValid, type PgNotification, type StandardSchemaV1 } from '../lib/index.js'
+import { controlledSchema, flushPromises } from './support/controlled-schema.js'
 
 const note = (payload: string): PgNotification => ({ channel: 'jobs', payload, processId: 1, receivedAt: 0 })
-
-/** A Standard Schema whose validation of each value is settled by the spec: `settle(value)` resolves it. */
-function controlledSchema() {
-  const pending = new Map<unknown, () => void>()
-  const schema: StandardSchemaV1<unknown, string> = {
-    '~standard': {
-      version: 1,
-      vendor: 'spec',
-      validate: (value) => {
-        if (typeof value !== 'string') return { issues: [{ message: 'expected a string' }] }
-        if (!value.startsWith('slow')) return { value }
-        return new Promise((resolve) => pending.set(value, () => resolve({ value })))
-      },
-    },
-  }
-  const settle = (value: string) => {
-    pending.get(value)?.()
-    pending.delete(value)
-  }
-  return { schema, settle, pending }
-}
-
-const flushPromises = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 describe('decode with asynchronous Standard Schema validation', () => {
   it('emits results in arrival order when a later value validates first', async () => {

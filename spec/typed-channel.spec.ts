@@ -12,9 +12,9 @@ import {
   type NotificationToSend,
   type PgListener,
   type PgNotification,
-  type StandardSchemaV1,
 } from '../lib/index.js'
 import { databaseUrl, uniqueName } from './support/database.js'
+import { controlledSchema, flushPromises } from './support/controlled-schema.js'
 
 const Order = z.object({ id: z.number(), total: z.number() })
 
@@ -42,24 +42,6 @@ function fakeListener() {
 
 const note = (payload: string): PgNotification => ({ channel: 'orders', payload, processId: 1, receivedAt: 0 })
 
-/** A Standard Schema of strings whose validation of values starting with "slow" is settled by the spec. */
-function controlledSchema() {
-  const pending = new Map<string, () => void>()
-  const schema: StandardSchemaV1<unknown, string> = {
-    '~standard': {
-      version: 1,
-      vendor: 'spec',
-      validate: (value) => {
-        if (typeof value !== 'string') return { issues: [{ message: 'expected a string' }] }
-        if (!value.startsWith('slow')) return { value }
-        return new Promise((resolve) => pending.set(value, () => resolve({ value })))
-      },
-    },
-  }
-  return { schema, settle: (value: string) => pending.get(value)?.() }
-}
-
-const flushPromises = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 describe('defineChannel', () => {
   it('refuses an invalid channel name when it is defined', () => {

@@ -9,7 +9,7 @@ import {
   NotifyQueueFullError,
   type RxpgError,
 } from '../errors.js'
-import { channelNameProblem, payloadProblem } from '../identifiers.js'
+import { notificationProblem } from '../identifiers.js'
 import { SendFailure, type NotifyTransport, type OutgoingNotification } from './notify-transport.js'
 
 export interface NotifyOptions {
@@ -99,7 +99,7 @@ export class NotifyBatcher {
   }
 
   private refusal(channel: string, payload: string): RxpgError | undefined {
-    const problem = channelNameProblem(channel) ?? payloadProblem(channel, payload)
+    const problem = notificationProblem(channel, payload)
     if (problem) return problem
     if (this.closed) return new ListenerClosedError({ operation: `notify on channel ${JSON.stringify(channel)}` })
     if (this.failure) return this.failure

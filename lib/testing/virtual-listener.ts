@@ -15,7 +15,7 @@ import {
   type Subscription,
 } from 'rxjs'
 import { ConnectionRejectedError, DeliveryBrokenError, ListenerClosedError, type RxpgError } from '../errors.js'
-import { assertChannelName, channelNameProblem, payloadProblem } from '../identifiers.js'
+import { assertChannelName, notificationProblem } from '../identifiers.js'
 import { MetricsCounters } from '../metrics.js'
 import type { ListenerState, NotificationToSend, PgListener, PgNotification } from '../types.js'
 import { VIRTUAL_LISTENER_PROCESS_ID, notification } from './notification.js'
@@ -160,7 +160,7 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
   }
 
   function refusal(channelName: string, payload: unknown): RxpgError | undefined {
-    const problem = channelNameProblem(channelName) ?? payloadProblem(channelName, payload)
+    const problem = notificationProblem(channelName, payload)
     if (problem) return problem
     if (terminal?.kind === 'failed') return terminal.error
     if (terminal?.kind === 'closed') return new ListenerClosedError({ operation: `notify on channel ${JSON.stringify(channelName)}` })
