@@ -4,7 +4,7 @@
  */
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { createPgListener } from '../lib/index.js'
-import { startEmbeddedServer } from './support/embedded-server.js'
+import { startEmbeddedServer } from '../support/embedded-server.js'
 
 const server = process.env.DATABASE_URL ? undefined : await startEmbeddedServer()
 const url = process.env.DATABASE_URL ?? server!.url

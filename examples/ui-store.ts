@@ -9,7 +9,7 @@
 import { distinctUntilChanged, filter, firstValueFrom, scan, shareReplay, startWith } from 'rxjs'
 import { z } from 'zod'
 import { createPgListener, defineChannel, type DecodeError, type Either } from '../lib/index.js'
-import { startEmbeddedServer } from './support/embedded-server.js'
+import { startEmbeddedServer } from '../support/embedded-server.js'
 
 // Declared once, imported by whoever sends and whoever listens.
 const OrderEvent = z.discriminatedUnion('type', [

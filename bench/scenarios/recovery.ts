@@ -59,7 +59,7 @@ async function pingUntil(sender: Worker, url: string, channels: string[], base: 
 export async function recovery(context: BenchContext): Promise<ScenarioResult> {
   const outages = context.quick ? 1 : 3
   const boundMs = context.quick ? 8_000 : 30_000
-  const { startEmbeddedServer } = await import('../../examples/support/embedded-server.js')
+  const { startEmbeddedServer } = await import('../../support/embedded-server.js')
   const server = await startEmbeddedServer()
   const states: PeerState[] = []
   let sender: Worker | undefined

@@ -10,7 +10,7 @@ export interface BenchDatabase {
 export async function benchDatabase(): Promise<BenchDatabase> {
   const url = process.env.DATABASE_URL
   if (url) return { url, release: async () => undefined }
-  const { startEmbeddedServer } = await import('../../examples/support/embedded-server.js')
+  const { startEmbeddedServer } = await import('../../support/embedded-server.js')
   const server = await startEmbeddedServer()
   return { url: server.url, embeddedPort: server.port, release: () => server.destroy() }
 }

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node'
-import { startEmbeddedServer, type EmbeddedServer } from '../../examples/support/embedded-server.js'
+import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,7 +11,7 @@ let server: EmbeddedServer | undefined
 
 /**
  * One PostgreSQL for the whole run: the one in DATABASE_URL, or an embedded one on a free port, of the major
- * version in RXPG_PG_VERSION when set (e.g. `RXPG_PG_VERSION=12 npx vitest run spec`, the oldest supported).
+ * version in RXPG_PG_VERSION when set (e.g. `RXPG_PG_VERSION=12 npx vitest run spec/integration`, the oldest supported).
  */
 export async function setup(project: TestProject): Promise<void> {
   const external = process.env.DATABASE_URL

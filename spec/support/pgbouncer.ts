@@ -10,7 +10,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
-import { freePort } from '../../examples/support/embedded-server.js'
+import { freePort } from '../../support/embedded-server.js'
 
 const execFileAsync = promisify(execFile)
 

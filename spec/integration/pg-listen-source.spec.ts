@@ -4,9 +4,9 @@
  */
 import pgListen, { type Options as PgListenOptions, type Subscriber } from 'pg-listen'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createPgListener, pgListenSource, type ListenerState, type PgListener } from '../lib/index.js'
-import { adminQuery, databaseUrl, eventually, terminateBackend, uniqueName } from './support/database.js'
-import { collect, payloads, stateOf } from './support/listener.js'
+import { createPgListener, pgListenSource, type ListenerState, type PgListener } from '../../lib/index.js'
+import { adminQuery, databaseUrl, eventually, terminateBackend, uniqueName } from '../support/database.js'
+import { collect, payloads, stateOf } from '../support/listener.js'
 
 const createSubscriber = pgListen.default
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { slope } from '../bench/scenarios/memory.js'
-import { pairedRatios, rotate } from '../bench/scenarios/common.js'
-import { summarizeProfile, shortenUrl } from '../bench/support/profile.js'
-import { formatNumber, formatSummary, latencyPercentiles, median, quantile, ratio, summarize } from '../bench/support/stats.js'
+import { slope } from '../../bench/scenarios/memory.js'
+import { pairedRatios, rotate } from '../../bench/scenarios/common.js'
+import { summarizeProfile, shortenUrl } from '../../bench/support/profile.js'
+import { formatNumber, formatSummary, latencyPercentiles, median, quantile, ratio, summarize } from '../../bench/support/stats.js'
 
 describe('bench statistics', () => {
   it('interpolates quantiles between closest ranks', () => {

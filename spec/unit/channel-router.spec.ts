@@ -1,7 +1,7 @@
 import type { Subscription } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import { ChannelRouter } from '../lib/channel-router.js'
-import type { PgNotification } from '../lib/types.js'
+import { ChannelRouter } from '../../lib/channel-router.js'
+import type { PgNotification } from '../../lib/types.js'
 
 /** The router alone, with its LISTEN/UNLISTEN hooks recorded and a fixed clock. */
 function router() {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { createPgListener, type ListenerLogEntry } from '../lib/index.js'
-import { databaseUrl, eventually } from './support/database.js'
-import { collect, stateOf } from './support/listener.js'
-import { EMBEDDED_PASSWORD } from '../examples/support/embedded-server.js'
+import { createPgListener, type ListenerLogEntry } from '../../lib/index.js'
+import { databaseUrl, eventually } from '../support/database.js'
+import { collect, stateOf } from '../support/listener.js'
+import { EMBEDDED_PASSWORD } from '../../support/embedded-server.js'
 
 describe('debug log', () => {
   it('tells states, LISTEN batches and sends, with channel names and counts but no payload or password', async () => {

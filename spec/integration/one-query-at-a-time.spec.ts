@@ -2,12 +2,12 @@ import pg from 'pg'
 import pgListen from 'pg-listen'
 import { firstValueFrom, lastValueFrom, take, type Subscription } from 'rxjs'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createPgListener, pgListenSource } from '../lib/index.js'
-import { pgTransport } from '../lib/notify/pg-transport.js'
-import type { ListenSession } from '../lib/sources/notification-source.js'
-import { pgSource } from '../lib/sources/pg-source.js'
-import { databaseUrl, uniqueName } from './support/database.js'
-import { collect, payloads, stateOf } from './support/listener.js'
+import { createPgListener, pgListenSource } from '../../lib/index.js'
+import { pgTransport } from '../../lib/notify/pg-transport.js'
+import type { ListenSession } from '../../lib/sources/notification-source.js'
+import { pgSource } from '../../lib/sources/pg-source.js'
+import { databaseUrl, uniqueName } from '../support/database.js'
+import { collect, payloads, stateOf } from '../support/listener.js'
 
 const createSubscriber = pgListen.default
 

@@ -12,9 +12,9 @@ import {
   type NotificationToSend,
   type PgListener,
   type PgNotification,
-} from '../lib/index.js'
-import { databaseUrl, uniqueName } from './support/database.js'
-import { controlledSchema, flushPromises } from './support/controlled-schema.js'
+} from '../../lib/index.js'
+import { databaseUrl, uniqueName } from '../support/database.js'
+import { controlledSchema, flushPromises } from '../support/controlled-schema.js'
 
 const Order = z.object({ id: z.number(), total: z.number() })
 

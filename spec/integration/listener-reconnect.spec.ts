@@ -1,10 +1,10 @@
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startEmbeddedServer, EMBEDDED_PASSWORD, type EmbeddedServer } from '../examples/support/embedded-server.js'
-import { ConnectionRejectedError, createPgListener, type ListenerState, type PgListener } from '../lib/index.js'
-import { adminQuery, databaseUrl, eventually, terminateBackend } from './support/database.js'
-import { collect, payloads, stateOf } from './support/listener.js'
-import { observedSource } from './support/observed-source.js'
+import { startEmbeddedServer, EMBEDDED_PASSWORD, type EmbeddedServer } from '../../support/embedded-server.js'
+import { ConnectionRejectedError, createPgListener, type ListenerState, type PgListener } from '../../lib/index.js'
+import { adminQuery, databaseUrl, eventually, terminateBackend } from '../support/database.js'
+import { collect, payloads, stateOf } from '../support/listener.js'
+import { observedSource } from '../support/observed-source.js'
 
 const open: PgListener[] = []
 afterEach(async () => {

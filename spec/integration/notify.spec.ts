@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { Observable } from 'rxjs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startEmbeddedServer, type EmbeddedServer } from '../examples/support/embedded-server.js'
+import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
 import {
   createPgListener,
   InvalidChannelNameError,
@@ -12,13 +12,13 @@ import {
   PayloadTooLargeError,
   type PgListener,
   type RxpgError,
-} from '../lib/index.js'
-import type { NotifyTransport, OutgoingNotification } from '../lib/notify/notify-transport.js'
-import { pgTransport } from '../lib/notify/pg-transport.js'
-import { databaseUrl, eventually } from './support/database.js'
-import { isUserChannel } from './support/observed-source.js'
-import { collect, payloads, stateOf } from './support/listener.js'
-import { embeddedVersion } from './support/global-setup.js'
+} from '../../lib/index.js'
+import type { NotifyTransport, OutgoingNotification } from '../../lib/notify/notify-transport.js'
+import { pgTransport } from '../../lib/notify/pg-transport.js'
+import { databaseUrl, eventually } from '../support/database.js'
+import { isUserChannel } from '../support/observed-source.js'
+import { collect, payloads, stateOf } from '../support/listener.js'
+import { embeddedVersion } from '../support/global-setup.js'
 
 const open: PgListener[] = []
 afterEach(async () => {
@@ -186,7 +186,7 @@ describe('close', () => {
   })
 
   it('lets a script that used everything exit on its own (await using)', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'spec/fixtures/close-and-exit.ts', databaseUrl()], {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'spec/integration/fixtures/close-and-exit.ts', databaseUrl()], {
       timeout: 20_000,
     })
     expect(stdout).toContain('received; closing via await using')

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { BoundedBuffer, BufferOverflowError, type OverflowPolicy } from '../lib/operators/bounded-buffer.js'
+import { BoundedBuffer, BufferOverflowError, type OverflowPolicy } from '../../lib/operators/bounded-buffer.js'
 
 type Step = { readonly kind: 'push'; readonly value: number } | { readonly kind: 'shift' }
 

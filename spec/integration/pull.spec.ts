@@ -10,8 +10,8 @@ import {
   type NotificationSource,
   type PgListener,
   type PgNotification,
-} from '../lib/index.js'
-import { databaseUrl, eventually, uniqueName } from './support/database.js'
+} from '../../lib/index.js'
+import { databaseUrl, eventually, uniqueName } from '../support/database.js'
 
 async function collect<T>(iterable: AsyncIterable<T>, limit = Infinity): Promise<T[]> {
   const seen: T[] = []

@@ -8,9 +8,9 @@
  */
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ConnectionLostError, createPgListener, type ListenerState, type PgListener, type PgNotification } from '../lib/index.js'
-import { adminQuery, databaseUrl, eventually, uniqueName } from './support/database.js'
-import { startHalfOpenProxy, type HalfOpenProxy } from './support/half-open-proxy.js'
+import { ConnectionLostError, createPgListener, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
+import { adminQuery, databaseUrl, eventually, uniqueName } from '../support/database.js'
+import { startHalfOpenProxy, type HalfOpenProxy } from '../support/half-open-proxy.js'
 
 const healthCheck = { interval: 500, timeout: 500 }
 

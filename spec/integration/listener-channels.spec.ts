@@ -1,9 +1,9 @@
 import { config, merge } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createPgListener, InvalidChannelNameError, type PgListener, type PgNotification } from '../lib/index.js'
-import { adminQuery, databaseUrl, eventually } from './support/database.js'
-import { collect, payloads, stateOf } from './support/listener.js'
-import { observedSource } from './support/observed-source.js'
+import { createPgListener, InvalidChannelNameError, type PgListener, type PgNotification } from '../../lib/index.js'
+import { adminQuery, databaseUrl, eventually } from '../support/database.js'
+import { collect, payloads, stateOf } from '../support/listener.js'
+import { observedSource } from '../support/observed-source.js'
 
 const open: PgListener[] = []
 afterEach(async () => {

@@ -1,8 +1,8 @@
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createPgListener, type PgListener } from '../lib/index.js'
-import { adminQuery, databaseUrl, eventually, uniqueName } from './support/database.js'
-import { collect, stateOf } from './support/listener.js'
+import { createPgListener, type PgListener } from '../../lib/index.js'
+import { adminQuery, databaseUrl, eventually, uniqueName } from '../support/database.js'
+import { collect, stateOf } from '../support/listener.js'
 
 const open: PgListener[] = []
 const pools: pg.Pool[] = []

@@ -13,7 +13,7 @@ import {
   type DecodedType,
   type Either,
   type PgNotification,
-} from '../lib/index.js'
+} from '../../lib/index.js'
 import type { OperatorFunction } from 'rxjs'
 
 // io-ts itself is not installed: these have the shape of io-ts's `Type` and its `Errors`.
