@@ -1,21 +1,16 @@
 import { map, type Observable } from 'rxjs'
-import { TestScheduler } from 'rxjs/testing'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { heartbeat, isHeartbeat } from '../lib/index.js'
+import { runMarbles } from '../lib/testing/index.js'
 
 // heartbeat takes no user callback, so the "callback that throws" case of other operators has no analogue.
 
 /** Shows each heartbeat as a plain record, which also proves `isHeartbeat` tells it from a value. */
 const shown = <T>(source: Observable<T>) => source.pipe(map((event) => (isHeartbeat(event) ? { at: event.at, silentSince: event.silentSince } : event)))
 
-let testScheduler: TestScheduler
-beforeEach(() => {
-  testScheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected))
-})
-
 describe('heartbeat', () => {
-  it('emits a heartbeat after each quiet period of a source that never emits', () => {
-    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+  it('emits a heartbeat after each quiet period of a source that never emits', () =>
+    runMarbles(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold<string>('-')
       const unsub = '               -----------------!'
       const expected = '            -----h----i----j--'
@@ -25,33 +20,29 @@ describe('heartbeat', () => {
         j: { at: 15, silentSince: 10 },
       })
       expectSubscriptions(source.subscriptions).toBe('^----------------!')
-    })
-  })
+    }))
 
-  it('completes without a heartbeat when the source completes at once', () => {
-    testScheduler.run(({ cold, expectObservable }) => {
+  it('completes without a heartbeat when the source completes at once', () =>
+    runMarbles(({ cold, expectObservable }) => {
       expectObservable(cold<string>('|').pipe(heartbeat(5))).toBe('|')
-    })
-  })
+    }))
 
-  it('counts the quiet period from the last value', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+  it('counts the quiet period from the last value', () =>
+    runMarbles(({ hot, expectObservable }) => {
       const source = hot('--a---------|')
       const expected = '  --a----h----|'
-      expectObservable(shown(source.pipe(heartbeat(5))), undefined).toBe(expected, { a: 'a', h: { at: 7, silentSince: 2 } })
-    })
-  })
+      expectObservable(shown(source.pipe(heartbeat(5)))).toBe(expected, { a: 'a', h: { at: 7, silentSince: 2 } })
+    }))
 
-  it('emits no heartbeat while values come more often than the period', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+  it('emits no heartbeat while values come more often than the period', () =>
+    runMarbles(({ hot, expectObservable }) => {
       const source = hot('--a-b-c-d-e-|')
       const expected = '  --a-b-c-d-e-|'
       expectObservable(source.pipe(heartbeat(5))).toBe(expected)
-    })
-  })
+    }))
 
-  it('restarts the quiet period after each value and each heartbeat', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+  it('restarts the quiet period after each value and each heartbeat', () =>
+    runMarbles(({ hot, expectObservable }) => {
       const source = hot('-a------b--------c|')
       const expected = '  -a----h-b----i---c|'
       expectObservable(shown(source.pipe(heartbeat(5)))).toBe(expected, {
@@ -61,31 +52,28 @@ describe('heartbeat', () => {
         h: { at: 6, silentSince: 1 },
         i: { at: 13, silentSince: 8 },
       })
-    })
-  })
+    }))
 
-  it('runs on the scheduler it is given', () => {
-    testScheduler.run(({ cold, expectObservable }) => {
+  it('runs on the scheduler it is given', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = cold<string>('-')
       const unsub = '               ---------!'
       const expected = '            ---h--i--'
-      expectObservable(shown(source.pipe(heartbeat(3, { scheduler: testScheduler }))), unsub).toBe(expected, {
+      expectObservable(shown(source.pipe(heartbeat(3, { scheduler }))), unsub).toBe(expected, {
         h: { at: 3, silentSince: 0 },
         i: { at: 6, silentSince: 3 },
       })
-    })
-  })
+    }))
 
-  it('passes a source error through and stops the timer', () => {
-    testScheduler.run(({ cold, expectObservable }) => {
+  it('passes a source error through and stops the timer', () =>
+    runMarbles(({ cold, expectObservable }) => {
       const source = cold<string>('--a----#')
       const expected = '           --a----#'
       expectObservable(source.pipe(heartbeat(10))).toBe(expected)
-    })
-  })
+    }))
 
-  it('keeps beating on a quiet source that never ends', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+  it('keeps beating on a quiet source that never ends', () =>
+    runMarbles(({ hot, expectObservable }) => {
       const source = hot('a----------------')
       const unsub = '     ----------------!'
       const expected = '  a----h----i----j-'
@@ -95,19 +83,17 @@ describe('heartbeat', () => {
         i: { at: 10, silentSince: 5 },
         j: { at: 15, silentSince: 10 },
       })
-    })
-  })
+    }))
 
-  it('unsubscribes from the source, and beats no more, when unsubscribed early', () => {
-    testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+  it('unsubscribes from the source, and beats no more, when unsubscribed early', () =>
+    runMarbles(({ hot, expectObservable, expectSubscriptions }) => {
       const source = hot('--a--------b--|')
       const subs = '      ^------!'
       const unsub = '     -------!'
       const expected = '  --a----'
       expectObservable(shown(source.pipe(heartbeat(5))), unsub).toBe(expected)
       expectSubscriptions(source.subscriptions).toBe(subs)
-    })
-  })
+    }))
 
   it('refuses a period that is not positive and finite', () => {
     expect(() => heartbeat(0)).toThrow(RangeError)
@@ -117,7 +103,7 @@ describe('heartbeat', () => {
   })
 
   it('makes heartbeats that JSON leaves without their brand, and that values never pass for', () => {
-    testScheduler.run(({ cold, expectObservable }) => {
+    runMarbles(({ cold, expectObservable }) => {
       const source = cold<unknown>('-')
       const events = source.pipe(
         heartbeat(2),

@@ -1,95 +1,80 @@
-import { TestScheduler } from 'rxjs/testing'
-import { beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ChannelTimeoutError, idleTimeout, type PgNotification } from '../lib/index.js'
+import { notification, runMarbles } from '../lib/testing/index.js'
 
 // idleTimeout takes no user callback, so the "callback that throws" case of other operators has no analogue.
-const note = (payload: string): PgNotification => ({ channel: 'ticker', payload, processId: 1, receivedAt: 0 })
-const values = { a: note('1'), b: note('2') }
-
-let testScheduler: TestScheduler
-beforeEach(() => {
-  testScheduler = new TestScheduler((actual, expected) => expect(actual).toEqual(expected))
-})
+const values = { a: notification('ticker', '1'), b: notification('ticker', '2') }
 
 describe('idleTimeout', () => {
-  it('errors after one period when the source never emits', () => {
-    testScheduler.run(({ cold, expectObservable, expectSubscriptions }) => {
+  it('errors after one period when the source never emits', () =>
+    runMarbles(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold<PgNotification>('-')
       const expected = '                   -----#'
       const subs = '                       ^----!'
       const error = new ChannelTimeoutError({ channel: undefined, period: 5, lastValueAt: undefined, subscribedAt: 0 })
       expectObservable(source.pipe(idleTimeout(5))).toBe(expected, undefined, error)
       expectSubscriptions(source.subscriptions).toBe(subs)
-    })
-  })
+    }))
 
-  it('completes when the source completes at once', () => {
-    testScheduler.run(({ cold, expectObservable }) => {
+  it('completes when the source completes at once', () =>
+    runMarbles(({ cold, expectObservable }) => {
       expectObservable(cold<PgNotification>('|').pipe(idleTimeout(5))).toBe('|')
-    })
-  })
+    }))
 
-  it('errors one period after the last value, naming its channel', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+  it('errors one period after the last value, naming its channel', () =>
+    runMarbles(({ hot, expectObservable }) => {
       const source = hot('--a-----------', values)
       const expected = '  --a----#'
       const error = new ChannelTimeoutError({ channel: 'ticker', period: 5, lastValueAt: 2, subscribedAt: 0 })
-      expectObservable(source.pipe(idleTimeout(5)), undefined).toBe(expected, values, error)
-    })
-  })
+      expectObservable(source.pipe(idleTimeout(5))).toBe(expected, values, error)
+    }))
 
-  it('passes values through while they come more often than the period', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+  it('passes values through while they come more often than the period', () =>
+    runMarbles(({ hot, expectObservable }) => {
       const source = hot('--a---b---a---b-|', values)
       const expected = '  --a---b---a---b-|'
       expectObservable(source.pipe(idleTimeout(5))).toBe(expected, values)
-    })
-  })
+    }))
 
-  it('names the channel it is given, before any value', () => {
-    testScheduler.run(({ cold, expectObservable }) => {
+  it('names the channel it is given, before any value', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = cold<PgNotification>('-')
       const error = new ChannelTimeoutError({ channel: 'orders', period: 3, lastValueAt: undefined, subscribedAt: 0 })
-      expectObservable(source.pipe(idleTimeout(3, { channel: 'orders', scheduler: testScheduler }))).toBe('---#', undefined, error)
-    })
-  })
+      expectObservable(source.pipe(idleTimeout(3, { channel: 'orders', scheduler }))).toBe('---#', undefined, error)
+    }))
 
-  it('counts the period from the subscription', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+  it('counts the period from the subscription', () =>
+    runMarbles(({ hot, expectObservable }) => {
       const source = hot('---^---------', values)
       const expected = '     ----#'
       const error = new ChannelTimeoutError({ channel: undefined, period: 4, lastValueAt: undefined, subscribedAt: 0 })
       expectObservable(source.pipe(idleTimeout(4))).toBe(expected, values, error)
-    })
-  })
+    }))
 
-  it('passes a source error through', () => {
-    testScheduler.run(({ cold, expectObservable }) => {
+  it('passes a source error through', () =>
+    runMarbles(({ cold, expectObservable }) => {
       const source = cold('--a-#', values)
       const expected = '   --a-#'
       expectObservable(source.pipe(idleTimeout(5))).toBe(expected, values)
-    })
-  })
+    }))
 
-  it('never errors on a busy source that never ends', () => {
-    testScheduler.run(({ hot, expectObservable }) => {
+  it('never errors on a busy source that never ends', () =>
+    runMarbles(({ hot, expectObservable }) => {
       const source = hot('-a--b--a--b--a--b--', values)
       const unsub = '     ------------------!'
       const expected = '  -a--b--a--b--a--b--'
       expectObservable(source.pipe(idleTimeout(4)), unsub).toBe(expected, values)
-    })
-  })
+    }))
 
-  it('unsubscribes from the source, and times out no more, when unsubscribed early', () => {
-    testScheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+  it('unsubscribes from the source, and times out no more, when unsubscribed early', () =>
+    runMarbles(({ hot, expectObservable, expectSubscriptions }) => {
       const source = hot('--a--------', values)
       const subs = '      ^---!'
       const unsub = '     ----!'
       const expected = '  --a--------'
       expectObservable(source.pipe(idleTimeout(5)), unsub).toBe(expected, values)
       expectSubscriptions(source.subscriptions).toBe(subs)
-    })
-  })
+    }))
 
   it('refuses a period that is not positive and finite', () => {
     expect(() => idleTimeout(0)).toThrow(RangeError)
