@@ -85,7 +85,7 @@ describe('shipPaidOrders', () => {
 
   it('fails with the listener when the server refuses the connection for good', () =>
     runMarbles(({ hot, virtualListener, expectObservable }) => {
-      const refused = new ConnectionRejectedError({ reason: 'authentication-failed', sqlState: '28P01', serverMessage: 'password authentication failed' })
+      const refused = new ConnectionRejectedError({ reason: 'authentication-failed', sqlState: '28P01', detail: 'password authentication failed' })
       const states: Record<string, ListenerState> = { c: { status: 'connected', processId: 7 }, f: { status: 'failed', error: refused } }
       const db = virtualListener({ channels: { orders: '-p---' }, values: { p: paid }, state: hot('c--f', states) })
       expectObservable(shipPaidOrders(db)).toBe('-1-#', { 1: 1 }, refused)

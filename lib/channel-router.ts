@@ -1,24 +1,17 @@
-import { Observable, type Subscriber } from 'rxjs'
+import { Observable, Subject, type Subscriber } from 'rxjs'
 import { assertChannelName } from './identifiers.js'
-import type { RawNotification } from './sources/notification-source.js'
+import type { ChannelDemand, DemandChange } from './ports/channel-demand.js'
+import type { RawNotification } from './ports/notification-source.js'
 import type { PgNotification } from './types.js'
-
-export interface ChannelRouterHooks {
-  /** The channel got its first subscriber: LISTEN. */
-  firstSubscriber(channel: string): void
-  /** The channel's last subscriber left: UNLISTEN. */
-  lastUnsubscribed(channel: string): void
-  /** The clock for `receivedAt`. */
-  now(): number
-}
 
 type Terminal = { readonly kind: 'failed'; readonly error: unknown } | { readonly kind: 'closed' }
 
 /**
  * Turns channel names into hot, ref-counted Observables and routes each notification to its channel by exact
- * name through a Map, so the cost of one delivery does not depend on how many channels are listened.
+ * name through a Map, so the cost of one delivery does not depend on how many channels are listened. Which
+ * channels have subscribers is its `ChannelDemand`: the listening connection keeps them LISTENed.
  */
-export class ChannelRouter {
+export class ChannelRouter implements ChannelDemand {
   /** Channels that have subscribers, each with its subscribers. */
   private readonly live = new Map<string, ChannelSubscribers>()
   /**
@@ -30,8 +23,18 @@ export class ChannelRouter {
     if (this.handedOut.get(name)?.deref() === undefined) this.handedOut.delete(name)
   })
   private terminal: Terminal | undefined
+  private readonly demand = new Subject<DemandChange>()
+  /** Notifications delivered to a channel with subscribers. */
+  received = 0
 
-  constructor(private readonly hooks: ChannelRouterHooks) {}
+  readonly changes$ = this.demand.asObservable()
+
+  /** @param now The clock for `receivedAt`. */
+  constructor(private readonly now: () => number) {}
+
+  channels(): Iterable<string> {
+    return this.live.keys()
+  }
 
   channel(name: string): Observable<PgNotification> {
     assertChannelName(name)
@@ -44,22 +47,18 @@ export class ChannelRouter {
   }
 
   /** The hot path: one Map lookup and one object per notification, whatever the number of channels. */
-  deliver(notification: RawNotification): void {
+  readonly deliver = (notification: RawNotification): void => {
     const subscribers = this.live.get(notification.channel)
     if (subscribers === undefined) return
+    this.received += 1
     const value: PgNotification = {
       channel: notification.channel,
       payload: notification.payload,
       processId: notification.processId,
-      receivedAt: this.hooks.now(),
+      receivedAt: this.now(),
     }
     const current = subscribers.current()
     for (let index = 0; index < current.length; index++) (current[index] as Subscriber<PgNotification>).next(value)
-  }
-
-  /** Channels that currently have subscribers. */
-  get subscribedChannels(): IterableIterator<string> {
-    return this.live.keys()
   }
 
   /** Errors every channel (and every later subscription) with `error`. */
@@ -85,19 +84,20 @@ export class ChannelRouter {
       this.live.set(name, subscribers)
     }
     subscribers.add(subscriber)
-    if (first) this.hooks.firstSubscriber(name)
+    if (first) this.demand.next({ channel: name, wanted: true })
     const own = subscribers
     return () => {
       // After close() or fail() the map no longer holds this channel: nothing to UNLISTEN.
       if (!own.remove(subscriber) || own.size > 0 || this.live.get(name) !== own) return
       this.live.delete(name)
-      this.hooks.lastUnsubscribed(name)
+      this.demand.next({ channel: name, wanted: false })
     }
   }
 
   private end(terminal: Terminal): void {
     if (this.terminal !== undefined) return
     this.terminal = terminal
+    this.demand.complete()
     const subscribers = [...this.live.values()].flatMap((channel) => channel.current())
     // Cleared first so that the teardowns the completions trigger do not UNLISTEN one by one.
     this.live.clear()

@@ -1,27 +1,50 @@
 import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
-import { BehaviorSubject, Subject, asyncScheduler, type Observer, type SchedulerLike } from 'rxjs'
+import {
+  BehaviorSubject,
+  Subject,
+  asyncScheduler,
+  catchError,
+  distinctUntilChanged,
+  ignoreElements,
+  map,
+  of,
+  retry,
+  skip,
+  startWith,
+  throwError,
+  type Observable,
+  type Observer,
+  type SchedulerLike,
+} from 'rxjs'
+import type { BackoffOptions } from './backoff.js'
 import { ChannelRouter } from './channel-router.js'
-import type { BackoffOptions } from './connection/backoff.js'
-import { classifyConnectionError } from './connection/classify-error.js'
-import { ListenerConnection, type HealthCheckOptions } from './connection/listener-connection.js'
-import { secretsOf } from './connection/secrets.js'
-import type { RxpgError } from './errors.js'
+import type { HealthCheckOptions } from './connection/health-check.js'
+import { ListenerConnection } from './connection/listener-connection.js'
+import { DeliveryBrokenError, type ConnectionLostError, type ConnectionRejectedError, type RxpgError } from './errors.js'
 import { loggedSource, loggedTransport, type ListenerLog } from './debug-log.js'
+import { assertChannelName } from './identifiers.js'
 import { MetricsCounters } from './metrics.js'
 import { NotifyBatcher, type NotifyOptions } from './notify/notify-batcher.js'
-import type { NotifyTransport } from './notify/notify-transport.js'
-import { pgTransport } from './notify/pg-transport.js'
-import type { NotificationSource } from './sources/notification-source.js'
-import { pgSource, type PgConnectionConfig } from './sources/pg-source.js'
+import { classifyConnectionError } from './pg/classify-error.js'
+import type { PgConnectionConfig } from './pg/config.js'
+import { driverFacts, redactedCause } from './pg/driver-error.js'
+import { pgSource } from './pg/pg-source.js'
+import { pgTransport } from './pg/pg-transport.js'
+import { secretsOf } from './pg/secrets.js'
+import type { NotificationSource } from './ports/notification-source.js'
+import { SendFailure, type NotifyTransport } from './ports/notify-transport.js'
 import type { ListenerState, NotificationToSend, PgListener } from './types.js'
 
 export interface PgListenerOptions {
   /** Runs every timer (back-off, time-outs, health checks, batching window). Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike
-  /** Back-off between connection attempts. Defaults: 100 ms doubling up to 2000 ms, half of each delay random. */
+  /**
+   * Back-off between connection attempts. Defaults: 100 ms doubling up to 2000 ms, half of each delay random.
+   * After losing a connection that was working, the first attempt is made at once.
+   */
   readonly reconnect?: BackoffOptions
-  /** How long one connection attempt may take before it counts as failed, in ms. Default 10000. */
+  /** How long opening a connection (listening or sending) may take before it counts as failed, in ms. Default 10000. */
   readonly connectTimeout?: number
   /**
    * Checks the listening connection while it is idle: `pg_listening_channels()` must answer within `timeout`
@@ -30,26 +53,30 @@ export interface PgListenerOptions {
    */
   readonly healthCheck?: HealthCheckOptions | false
   /**
-   * On every new connection, confirm that notifications are delivered: one NOTIFY to a private channel, sent
-   * through the sending connection, must reach the listening one within `timeout` ms (default 5000). When it
-   * does not (a transaction-mode pooler such as PgBouncer) or NOTIFY is refused (a read-only replica), `state$`
-   * fails with `DeliveryBrokenError` naming the cause and the fix. `false` turns it off.
+   * On every new connection, confirm that notifications are delivered: one NOTIFY to a private channel,
+   * committed through the sending connection, must reach the listening one within `timeout` ms (default
+   * 5000). Committed but never arrived (a transaction-mode pooler such as PgBouncer) or refused (a read-only
+   * replica): `state$` fails with `DeliveryBrokenError` naming the cause and the fix. Not committed in time (the
+   * sending connection is dead): a transient failure, the listener reconnects. `false` turns it off.
    */
   readonly selfProbe?: { readonly timeout?: number } | false
-  /** Sending: the queue bound, batch size and window, and optionally a `pg.Pool` to send through. */
+  /** Sending: the queue bound, batch size and window, time-outs, and optionally a `pg.Pool` to send through. */
   readonly notify?: NotifyOptions & {
     /** Send through this pool (borrowing a client per batch) instead of a connection of rxpg's own. */
     readonly pool?: pg.Pool
   }
-  /** Where notifications come from. Default: `pg` with the given config. See `pgListenSource` for pg-listen. */
+  /** Where notifications come from. Default: `pg` with the given config (`rxpg/pg-listen` adapts pg-listen). */
   readonly source?: NotificationSource
+  /**
+   * Where notifications (and the self-probe) are sent. Default: `pg` with the given config, or `notify.pool`.
+   * `rxpg/testing`'s `virtualSource(...).transport` draws it in marble tests.
+   */
+  readonly transport?: NotifyTransport
   /**
    * Debug log: state changes, LISTEN/UNLISTEN batches, sent batches and send failures. Never a password or
    * a payload. Off by default.
    */
   readonly log?: ListenerLog
-  /** @internal Replaces the sending transport (tests). */
-  readonly transport?: NotifyTransport
 }
 
 /**
@@ -58,7 +85,7 @@ export interface PgListenerOptions {
  * or the first notification is sent.
  *
  * ```ts
- * const db = createPgListener(process.env.DATABASE_URL)
+ * const db = createPgListener(process.env.DATABASE_URL!)
  * db.channel('orders').subscribe((n) => console.log(n.payload))
  * db.notify$.next({ channel: 'orders', payload: '{"id":1}' })
  * await db.close()
@@ -69,73 +96,89 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
   const secrets = secretsOf(config)
   const classify = (error: unknown) => classifyConnectionError(error, secrets)
   const backoff = options.reconnect ?? {}
-
-  const state$ = new BehaviorSubject<ListenerState>({ status: 'idle' })
+  const connectTimeout = options.connectTimeout ?? 10_000
+  const log = options.log
   const errors$ = new Subject<RxpgError>()
   const report = (error: RxpgError) => {
     if (errors$.observed) errors$.next(error)
     else process.emitWarning(error)
   }
 
-  const counters: MetricsCounters = new MetricsCounters(() => batcher.depth)
-  const router = new ChannelRouter({
-    firstSubscriber: (channel) => connection.want(channel),
-    lastUnsubscribed: (channel) => connection.unwant(channel),
-    // With the real clock, one reading per burst: the notifications parsed from one socket read share it.
-    now: scheduler === asyncScheduler ? burstClock() : () => scheduler.now(),
-  })
-  const log = options.log
+  // Each part is made after those it uses: router, then sending, then listening, then what reads them all.
+  // With the real clock, `receivedAt` is read once per burst: the notifications parsed from one socket read share it.
+  const router = new ChannelRouter(scheduler === asyncScheduler ? burstClock() : () => scheduler.now())
+
   const baseTransport = options.transport ?? pgTransport(config, options.notify?.pool)
   const transport = log ? loggedTransport(baseTransport, log) : baseTransport
+
   const baseSource = options.source ?? pgSource(config)
   const selfProbe =
     options.selfProbe === false
       ? false
       : {
-          // Private to this listener: nobody else LISTENs to it, and it never reaches the router.
+          // Private to this listener: nobody else LISTENs to it, and no channel of the router carries it.
           channel: `rxpg_probe_${randomBytes(6).toString('hex')}`,
           timeout: options.selfProbe?.timeout ?? 5_000,
-          send: (channel: string, payload: string) => transport.send([{ channel, payload }]),
+          send: (channel: string, payload: string): Observable<never> =>
+            transport.send([{ channel, payload }]).pipe(
+              // A sending connection that just died (it may have idled out with the listening one) is replaced
+              // by the transport: one more try, rather than a new listening connection.
+              retry({ count: 1, delay: (error: unknown) => (error instanceof SendFailure && error.kind !== 'rejected' ? of(true) : throwError(() => error)) }),
+              ignoreElements(),
+              catchError((error: unknown) => throwError(() => probeFailure(error, classify, secrets.redact))),
+            ),
         }
   const healthCheck = options.healthCheck === false ? false : { interval: 30_000, timeout: 5_000, ...options.healthCheck }
-  const connection = new ListenerConnection(
-    log ? loggedSource(baseSource, log) : baseSource,
-    { scheduler, backoff, connectTimeout: options.connectTimeout ?? 10_000, healthCheck, classify, selfProbe },
-    {
-      deliver: (notification) => {
-        counters.received += 1
-        router.deliver(notification)
-      },
-      state: (state) => {
-        if (state.status === 'reconnecting') counters.reconnects += 1
-        log?.({ event: 'state', state })
-        state$.next(state)
-      },
-      failed: (error) => {
-        router.fail(error)
-        batcher.refuseAll(error)
-      },
-    },
-  )
-  const batcher: NotifyBatcher = new NotifyBatcher(
+  const connection = new ListenerConnection(log ? loggedSource(baseSource, log) : baseSource, router, router.deliver, {
+    scheduler,
+    backoff,
+    connectTimeout,
+    healthCheck,
+    classify,
+    selfProbe,
+  })
+
+  const batcher = new NotifyBatcher(
     {
       transport,
-      counters,
       scheduler,
       backoff,
+      connectTimeout,
       classify,
-      redact: secrets.redact,
+      describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: redactedCause(error, secrets.redact) }),
       whenListening: (then) => connection.whenSettled(then),
       report,
     },
     options.notify,
   )
 
+  const metrics = new MetricsCounters(() => ({ received: router.received, sent: batcher.sent, sendFailures: batcher.sendFailures, queueDepth: batcher.depth }))
+  const state$ = new BehaviorSubject<ListenerState>({ status: 'idle' })
+  let connectedBefore = false
+  connection.states$.pipe(skip(1)).subscribe({
+    next: (state) => {
+      log?.({ event: 'state', state })
+      if (state.status === 'reconnecting') metrics.reconnectAttempts += 1
+      if (state.status === 'connected') {
+        if (connectedBefore) metrics.reconnects += 1
+        connectedBefore = true
+      }
+      // Users see the state first, then its effects: channels end, sends are refused.
+      state$.next(state)
+      if (state.status === 'failed') {
+        router.fail(state.error)
+        batcher.refuseAll(state.error)
+      }
+    },
+    complete: () => state$.complete(),
+  })
+
   const notify$: Observer<NotificationToSend> = {
     next: (notification) => {
+      // A missing payload is ''; anything else, null included, is validated as the payload (as `notify` does).
       const error =
         typeof notification === 'object' && notification !== null
-          ? batcher.enqueue(notification.channel, notification.payload ?? '')
+          ? batcher.enqueue(notification.channel, notification.payload === undefined ? '' : notification.payload)
           : batcher.enqueue(notification as unknown as string, '')
       if (error) report(error)
     },
@@ -149,7 +192,6 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     closing ??= (async () => {
       router.close()
       await Promise.all([connection.close(), batcher.close()])
-      state$.complete()
       errors$.complete()
     })()
     return closing
@@ -157,6 +199,14 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
 
   return {
     channel: (name) => router.channel(name),
+    listening: (name) => {
+      assertChannelName(name)
+      return connection.inEffectChanges$.pipe(
+        startWith(undefined),
+        map(() => connection.isInEffect(name)),
+        distinctUntilChanged(),
+      )
+    },
     notify$,
     notify: (channel, payload = '') =>
       new Promise<void>((resolve, reject) => {
@@ -164,12 +214,29 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
         if (error) reject(error)
       }),
     isOwnNotification: (notification) => transport.processIds.has(notification.processId),
-    metrics: counters,
+    metrics,
     state$: state$.asObservable(),
     errors$: errors$.asObservable(),
     close,
     [Symbol.asyncDispose]: close,
   }
+}
+
+/**
+ * What a failed self-probe send means for the listener: refused by PostgreSQL (a read-only server), delivery
+ * is broken for good; otherwise the sending connection failed, which is classified like a connection error
+ * (a wrong password stops the listener, anything else is retried).
+ */
+function probeFailure(
+  error: unknown,
+  classify: (error: unknown) => ConnectionRejectedError | ConnectionLostError,
+  redact: (text: string) => string,
+): DeliveryBrokenError | ConnectionRejectedError | ConnectionLostError {
+  if (!(error instanceof SendFailure)) return classify(error)
+  if (error.kind === 'rejected') {
+    return new DeliveryBrokenError({ reason: 'notify-refused', ...driverFacts(error.original, redact) }, { cause: redactedCause(error.original, redact) })
+  }
+  return classify(error.original)
 }
 
 /**

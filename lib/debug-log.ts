@@ -1,6 +1,7 @@
-import { map, tap } from 'rxjs'
-import type { NotifyTransport } from './notify/notify-transport.js'
-import type { ListenSession, NotificationSource } from './sources/notification-source.js'
+import { tap } from 'rxjs'
+import type { NotificationSource } from './ports/notification-source.js'
+import type { NotifyTransport } from './ports/notify-transport.js'
+import { tapSource } from './ports/tap-source.js'
 import type { ListenerState } from './types.js'
 
 /**
@@ -18,20 +19,7 @@ export type ListenerLog = (entry: ListenerLogEntry) => void
 
 /** @internal The source, with every LISTEN/UNLISTEN batch logged. */
 export function loggedSource(source: NotificationSource, log: ListenerLog): NotificationSource {
-  const observe = (session: ListenSession): ListenSession => ({
-    get processId() {
-      return session.processId
-    },
-    notifications: session.notifications,
-    changeListens: (add, remove) => {
-      log({ event: 'listen', processId: session.processId, add: [...add], remove: [...remove] })
-      return session.changeListens(add, remove)
-    },
-    listeningChannels: () => session.listeningChannels(),
-    notifySelf: (channel, payload) => session.notifySelf(channel, payload),
-    end: () => session.end(),
-  })
-  return { connect: () => source.connect().pipe(map(observe)) }
+  return tapSource(source, { batch: (session, add, remove) => log({ event: 'listen', processId: session.processId, add: [...add], remove: [...remove] }) })
 }
 
 /** @internal The transport, with every batch and failure logged (counts and channel names, no payloads). */

@@ -1,6 +1,11 @@
 /**
  * Typed errors. One class per failure a user must tell apart; each has a stable `code`, an `info` object with
  * the facts needed to act, and never a secret. Test them with `instanceof` or switch on `code`.
+ *
+ * Every error that comes from the driver or the server uses the same `info` keys for what it was told:
+ * `detail` (the underlying message, secrets removed), `sqlState` (PostgreSQL's SQLSTATE, when the server sent
+ * one) and `systemCode` (Node's or the OS's error code, such as `ECONNREFUSED`), and keeps the original error
+ * as `cause` (a copy with secrets removed when its own text held one).
  */
 
 export type RxpgErrorCode =
@@ -13,9 +18,19 @@ export type RxpgErrorCode =
   | 'NOTIFY_FAILED'
   | 'LISTENER_CLOSED'
   | 'DECODE_FAILED'
-  | 'CHANNEL_TIMEOUT'
+  | 'IDLE_TIMEOUT'
   | 'DELIVERY_BROKEN'
   | 'BUFFER_OVERFLOW'
+
+/** What a driver or server error said, in the keys every rxpg error uses. */
+export interface DriverFacts {
+  /** The underlying message, with any secret removed. */
+  readonly detail: string
+  /** PostgreSQL's SQLSTATE, when the server sent one. */
+  readonly sqlState?: string
+  /** Node's or the operating system's error code (`ECONNREFUSED`, `ETIMEDOUT`, `ERR_INVALID_URL`, ...), when there is one. */
+  readonly systemCode?: string
+}
 
 export abstract class RxpgError extends Error {
   abstract readonly code: RxpgErrorCode
@@ -100,19 +115,16 @@ export class ConnectionRejectedError extends RxpgError {
   override readonly name = 'ConnectionRejectedError'
   readonly code = 'CONNECTION_REJECTED'
   constructor(
-    readonly info: {
+    readonly info: DriverFacts & {
       readonly reason: ConnectionRejectedReason
-      /** PostgreSQL's SQLSTATE, when the server sent one. */
-      readonly sqlState?: string
       readonly host?: string
       readonly port?: number
       readonly database?: string
       readonly user?: string
-      /** The server's (or driver's) own words, with any secret removed. */
-      readonly serverMessage: string
     },
+    options?: { cause?: unknown },
   ) {
-    super(`PostgreSQL refused the connection (${info.reason}): ${info.serverMessage}. ${fixFor(info.reason)}`)
+    super(`PostgreSQL refused the connection (${info.reason}): ${info.detail}. ${fixFor(info.reason)}`, options)
   }
 }
 
@@ -135,15 +147,8 @@ function fixFor(reason: ConnectionRejectedReason): string {
 export class ConnectionLostError extends RxpgError {
   override readonly name = 'ConnectionLostError'
   readonly code = 'CONNECTION_LOST'
-  constructor(
-    readonly info: {
-      /** Node's error code (ECONNREFUSED, ...) or PostgreSQL's SQLSTATE, when known. */
-      readonly errorCode?: string
-      /** The underlying message, with any secret removed. */
-      readonly detail: string
-    },
-  ) {
-    super(`Connection to PostgreSQL lost or not available: ${info.detail}`)
+  constructor(readonly info: DriverFacts, options?: { cause?: unknown }) {
+    super(`Connection to PostgreSQL lost or not available: ${info.detail}`, options)
   }
 }
 
@@ -159,15 +164,16 @@ export class NotifyQueueFullError extends RxpgError {
 }
 
 /**
- * A notification could not be sent. `outcome: 'not-sent'` means PostgreSQL rejected it and nothing of its
- * transaction was committed; `'unknown'` means the connection broke while the batch was in flight, so it may
- * or may not have been delivered (rxpg does not resend, so nothing is ever delivered twice).
+ * A notification could not be sent. `outcome: 'not-sent'` means nothing of it was committed: PostgreSQL
+ * rejected it, or it waited longer than `notify.timeout` without being sent. `'unknown'` means the connection
+ * broke (or stopped answering for `notify.sendTimeout`) while its batch was in flight, so it may or may not
+ * have been delivered (rxpg does not resend, so nothing is ever delivered twice).
  */
 export class NotifyFailedError extends RxpgError {
   override readonly name = 'NotifyFailedError'
   readonly code = 'NOTIFY_FAILED'
   constructor(
-    readonly info: { readonly channel: string; readonly outcome: 'not-sent' | 'unknown'; readonly sqlState?: string; readonly detail: string },
+    readonly info: DriverFacts & { readonly channel: string; readonly outcome: 'not-sent' | 'unknown' },
     options?: { cause?: unknown },
   ) {
     super(
@@ -190,25 +196,23 @@ export type DeliveryBrokenReason = 'probe-not-delivered' | 'notify-refused'
 
 /**
  * The connection works but notifications cannot: found by the self-probe on connect (a NOTIFY to a private
- * channel the listener itself listens to). `probe-not-delivered` is typical of a transaction-mode pooler
- * (PgBouncer) that hands each statement to another server connection; `notify-refused` of a read-only
- * replica. Retrying cannot fix either: the listener stops.
+ * channel the listener itself listens to, committed through the sending connection). `probe-not-delivered`
+ * (committed, never arrived) is typical of a transaction-mode pooler (PgBouncer) that hands each statement to
+ * another server connection; `notify-refused` of a read-only replica. Retrying cannot fix either: the
+ * listener stops.
  */
 export class DeliveryBrokenError extends RxpgError {
   override readonly name = 'DeliveryBrokenError'
   readonly code = 'DELIVERY_BROKEN'
   constructor(
-    readonly info: {
-      readonly reason: DeliveryBrokenReason
-      readonly sqlState?: string
-      /** The server's words (for `notify-refused`), with secrets removed. */
-      readonly detail: string
-    },
+    readonly info: DriverFacts & { readonly reason: DeliveryBrokenReason },
+    options?: { cause?: unknown },
   ) {
     super(
       info.reason === 'probe-not-delivered'
         ? `Notifications are not delivered on this connection: a probe NOTIFY to the listener's own channel never arrived (${info.detail}). The likely cause is a transaction-mode pooler such as PgBouncer in front of PostgreSQL; LISTEN needs a direct connection or a session-mode pool.`
         : `PostgreSQL refused NOTIFY on this connection (${info.detail}). The likely cause is a read-only server (a hot-standby replica); connect the listener to the primary.`,
+      options,
     )
   }
 }

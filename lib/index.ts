@@ -1,25 +1,21 @@
-// The public entry of rxpg. Everything not re-exported here is internal.
+// The public entry of rxpg. Everything not re-exported here (or from rxpg/testing, rxpg/pg-listen) is internal.
 
 // Listener
 export { createPgListener, type PgListenerOptions } from './create-pg-listener.js'
 export type { ListenerGap, ListenerState, ListenerStatus, NotificationToSend, PgListener, PgNotification } from './types.js'
-export type { BackoffOptions } from './connection/backoff.js'
-export type { HealthCheckOptions } from './connection/listener-connection.js'
+export type { BackoffOptions } from './backoff.js'
+export type { HealthCheckOptions } from './connection/health-check.js'
 export type { NotifyOptions } from './notify/notify-batcher.js'
-
-// Debug logging
+export type { PgConnectionConfig } from './pg/config.js'
 export type { ListenerLog, ListenerLogEntry } from './debug-log.js'
-
-// Metrics
 export type { ListenerMetrics, MetricsRecorder, MetricsSnapshot } from './metrics.js'
 
-// Sources
-export { pgSource, type PgConnectionConfig } from './sources/pg-source.js'
-export type { ListenSession, NotificationSource, RawNotification } from './sources/notification-source.js'
-export { pgListenSource, type PgListenNotification, type PgListenSourceOptions, type PgListenSubscriber } from './sources/pg-listen-source.js'
+// Ports: where notifications come from and go to (for adapters such as rxpg/pg-listen, and rxpg/testing)
+export type { ListenSession, NotificationSource, RawNotification } from './ports/notification-source.js'
+export { DISPATCHED, SendFailure, type NotifyTransport, type OutgoingNotification, type SendFailureKind } from './ports/notify-transport.js'
 
 // Names and limits
-export { assertChannelName, quoteIdentifier } from './identifiers.js'
+export { quoteIdentifier } from './identifiers.js'
 
 // Errors
 export {
@@ -37,6 +33,7 @@ export {
   RxpgError,
   type ConnectionRejectedReason,
   type DeliveryBrokenReason,
+  type DriverFacts,
   type InvalidChannelNameReason,
   type InvalidPayloadReason,
   type RxpgErrorCode,
@@ -50,11 +47,12 @@ export { rights } from './operators/rights.js'
 export { filterRight } from './operators/filter-right.js'
 export { ignoreOwnEcho } from './operators/ignore-own-echo.js'
 export { heartbeat, isHeartbeat, type Heartbeat, type HeartbeatOptions } from './operators/heartbeat.js'
-export { idleTimeout, ChannelTimeoutError, type IdleTimeoutOptions } from './operators/idle-timeout.js'
+export { idleTimeout, IdleTimeoutError, type IdleTimeoutOptions } from './operators/idle-timeout.js'
 export { takeUntilStop, sendStop, type TakeUntilStopOptions } from './operators/take-until-stop.js'
 export { BufferOverflowError, type BoundedBufferOptions, type OverflowPolicy } from './operators/bounded-buffer.js'
 export { consumeWith, type ConsumeWithOptions } from './operators/consume-with.js'
 export { catchUpAfterGaps } from './operators/catch-up-after-gaps.js'
+export { snapshotThenLive } from './operators/snapshot-then-live.js'
 
 // Typed channels
 export { defineChannel, type ListeningSide, type TypedChannel, type TypedChannelOptions } from './typed-channel.js'

@@ -8,8 +8,10 @@ export interface MetricsSnapshot {
   readonly sendFailures: number
   /** Payloads that failed to decode in operators given this listener's `metrics`. */
   readonly decodeFailures: number
-  /** Connections lost (or attempts failed) after which the listener reconnected. */
+  /** Times the listening connection was lost and then connected again (one per outage, however many attempts it took). */
   readonly reconnects: number
+  /** Connection attempts made after a loss or a failed attempt (each `reconnecting` state). */
+  readonly reconnectAttempts: number
   /** Notifications waiting in the send queue right now. */
   readonly queueDepth: number
   /** Notifications dropped by bounded buffers given this listener's `metrics`. */
@@ -27,16 +29,22 @@ export interface ListenerMetrics extends MetricsRecorder {
   snapshot(): MetricsSnapshot
 }
 
-/** @internal The mutable counters behind `ListenerMetrics`. */
-export class MetricsCounters implements ListenerMetrics {
-  received = 0
-  sent = 0
-  sendFailures = 0
-  decodeFailures = 0
-  reconnects = 0
-  dropped = 0
+/** @internal The counts that the listener's parts keep themselves, read at each snapshot. */
+export interface LiveCounts {
+  readonly received: number
+  readonly sent: number
+  readonly sendFailures: number
+  readonly queueDepth: number
+}
 
-  constructor(private readonly queueDepth: () => number) {}
+/** @internal The counters behind `ListenerMetrics`: what is recorded here, plus the parts' own counts. */
+export class MetricsCounters implements ListenerMetrics {
+  decodeFailures = 0
+  dropped = 0
+  reconnects = 0
+  reconnectAttempts = 0
+
+  constructor(private readonly live: () => LiveCounts) {}
 
   recordDecodeFailure(count = 1): void {
     this.decodeFailures += count
@@ -48,12 +56,10 @@ export class MetricsCounters implements ListenerMetrics {
 
   snapshot(): MetricsSnapshot {
     return {
-      received: this.received,
-      sent: this.sent,
-      sendFailures: this.sendFailures,
+      ...this.live(),
       decodeFailures: this.decodeFailures,
       reconnects: this.reconnects,
-      queueDepth: this.queueDepth(),
+      reconnectAttempts: this.reconnectAttempts,
       dropped: this.dropped,
     }
   }

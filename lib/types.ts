@@ -8,31 +8,43 @@ export interface PgNotification {
   readonly channel: string
   /** The payload text ('' when NOTIFY was sent without one). */
   readonly payload: string
-  /** Process id of the backend that sent it (compare with `ListenerState.processId` to spot your own echo). */
+  /** Process id of the backend that sent it (`isOwnNotification` tells whether that was this listener's sink). */
   readonly processId: number
   /** When the listener received it, in the listener scheduler's clock (ms since the epoch by default). */
   readonly receivedAt: number
 }
 
-/** What `notify$.next()` takes. A missing payload sends ''. */
+/** What `notify$.next()` takes. A missing (`undefined`) payload sends ''; `null` is refused like any non-string. */
 export interface NotificationToSend {
   readonly channel: string
   readonly payload?: string
 }
 
-/** A stretch of time in which the listener was not connected (so notifications may have been missed). */
+/**
+ * A stretch of time in which notifications may have been missed: from the last moment the lost connection
+ * was known to be alive to the moment the new one was delivering again.
+ */
 export interface ListenerGap {
-  /** When the previous connection was found lost (scheduler clock). */
+  /**
+   * The last moment the lost connection was known to be alive: when it last received anything from the server
+   * (listener scheduler clock; `Date.now()` on this machine by default). Notifications committed after it
+   * may be missing. A notification committed slightly before it can be missing too, because delivery lags the
+   * commit (by how much depends on the server's load); so can a row whose transaction started earlier (a row's
+   * `now()` is its transaction's start), and the server's clock is not this machine's. A catch-up by time must
+   * allow for all three; a catch-up from a cursor (the last id seen) needs none of it.
+   */
   readonly since: number
-  /** How long the listener was without a working connection, in ms. */
+  /** How long from `since` until the new connection was delivering, in ms. */
   readonly duration: number
 }
 
 /**
  * The life of the listening connection, as `state$` shows it.
  *
- * `idle` until the first channel is subscribed; `connecting`; `connected` once every subscribed channel is
- * LISTENed; `reconnecting` while waiting out a back-off delay after a transient failure; `failed` when the
+ * `idle` until the first channel is subscribed; `connecting` (opening the connection, LISTENing, and the
+ * self-probe); `connected` once every subscribed channel is LISTENed and the probe came back; `reconnecting`
+ * from the moment a connection is lost (or an attempt failed) until the next attempt, after a back-off delay
+ * (none for the first attempt after losing a working connection); `failed` when the
  * server refused the connection, or notifications cannot be delivered on it, for a reason retrying cannot fix
  * (the listener stops); `closed` after `close()`.
  */
@@ -54,7 +66,7 @@ export type ListenerState =
       readonly status: 'reconnecting'
       /** 1 for the first retry after a loss, counting up until a connection succeeds. */
       readonly attempt: number
-      /** The back-off delay before this attempt, in ms. */
+      /** The back-off delay before this attempt, in ms (0: at once). */
       readonly delay: number
       readonly lastError: ConnectionLostError
     }
@@ -77,6 +89,16 @@ export interface PgListener extends AsyncDisposable {
    * @throws InvalidChannelNameError when the name is empty, longer than 63 bytes or contains NUL.
    */
   channel(name: string): Observable<PgNotification>
+  /**
+   * Whether PostgreSQL's LISTEN for `name` is in effect on the listening connection right now: `true` from the
+   * moment the server confirmed it (what is committed from then on is delivered to `channel(name)`), `false`
+   * while nobody subscribes, and while the connection is lost or being replaced. Replays the current value;
+   * emits only changes. "Subscribe, then load a snapshot, then apply live changes" has no race when the
+   * snapshot is loaded after this is `true` (`snapshotThenLive` does it).
+   *
+   * @throws InvalidChannelNameError when the name is empty, longer than 63 bytes or contains NUL.
+   */
+  listening(name: string): Observable<boolean>
   /**
    * The send sink: `notify$.next({ channel, payload })`. Validated at once, batched, sent in call order.
    * Failures (bad input, queue full, server errors) are emitted on `errors$`. `error()` and `complete()`

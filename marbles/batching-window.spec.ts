@@ -5,12 +5,12 @@
  */
 import type { Observable } from 'rxjs'
 import { describe, it } from 'vitest'
-import { classifyConnectionError } from '../lib/connection/classify-error.js'
-import { secretsOf } from '../lib/connection/secrets.js'
 import { NotifyBatcher, type NotifyOptions } from '../lib/notify/notify-batcher.js'
-import { SendFailure, type NotifyTransport, type OutgoingNotification } from '../lib/notify/notify-transport.js'
-import { recordingTransport } from '../lib/testing/recording-transport.js'
-import { runMarbles, type MarbleHelpers } from '../lib/testing/index.js'
+import { classifyConnectionError } from '../lib/pg/classify-error.js'
+import { driverFacts } from '../lib/pg/driver-error.js'
+import { secretsOf } from '../lib/pg/secrets.js'
+import { SendFailure, type NotifyTransport, type OutgoingNotification } from '../lib/ports/notify-transport.js'
+import { runMarbles, virtualTransport, type MarbleHelpers } from '../lib/testing/index.js'
 import { refusedByNetwork } from './support/lifecycle.js'
 
 const a: OutgoingNotification = { channel: 'orders', payload: '1' }
@@ -25,11 +25,11 @@ function batcherOn(transport: NotifyTransport, scheduler: MarbleHelpers['schedul
       transport,
       scheduler,
       backoff: { random: () => 0 },
+      connectTimeout: 10_000,
       classify: (error) => classifyConnectionError(error, secrets),
-      redact: secrets.redact,
+      describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: error }),
       whenListening: () => false,
       report: () => undefined,
-      counters: { sent: 0, sendFailures: 0 },
     },
     options,
   )
@@ -45,57 +45,58 @@ const unavailable = () => new SendFailure('unavailable', refusedByNetwork())
 describe('batching window', () => {
   it('sends the calls of one frame in one round trip', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const transport = recordingTransport()
+      const transport = virtualTransport()
       sendAll(batcherOn(transport, scheduler), cold('   (abc)', calls))
       expectObservable(transport.batches$).toBe('x', { x: [a, b, c] })
     }))
 
   it('with batchWindow, lets the first call wait that long for others to join it', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const transport = recordingTransport()
+      const transport = virtualTransport()
       sendAll(batcherOn(transport, scheduler, { batchWindow: 5 }), cold('a-b-c', calls))
       expectObservable(transport.batches$).toBe('                         -----x', { x: [a, b, c] })
     }))
 
   it('ends a batch before a repeated (channel, payload) pair, which PostgreSQL would fold into one', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const transport = recordingTransport(() => cold('-'))
+      const transport = virtualTransport({ answer: () => cold('-') })
       sendAll(batcherOn(transport, scheduler), cold('(aba)', calls))
-      expectObservable(transport.batches$).toBe('     x', { x: [a, b] })
+      // The batch never commits: within notify.sendTimeout nothing else is sent.
+      expectObservable(transport.batches$, '^ 4998ms !').toBe('x', { x: [a, b] })
     }))
 
   it('puts at most maxBatchSize calls in one round trip', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const transport = recordingTransport(() => cold('-'))
+      const transport = virtualTransport({ answer: () => cold('-') })
       sendAll(batcherOn(transport, scheduler, { maxBatchSize: 2 }), cold('(abc)', calls))
-      expectObservable(transport.batches$).toBe('                            x', { x: [a, b] })
+      expectObservable(transport.batches$, '^ 4998ms !').toBe('x', { x: [a, b] })
     }))
 
 
   it('sends the repeat of a (channel, payload) pair in the next transaction', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const transport = recordingTransport(() => cold('-|'))
+      const transport = virtualTransport({ answer: () => cold('-|') })
       sendAll(batcherOn(transport, scheduler), cold('(aba)', calls))
       expectObservable(transport.batches$).toBe('     xy', { x: [a, b], y: [a] })
     }))
 
   it('lets the next batch fill up while one is in flight', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const transport = recordingTransport(() => cold('---|'))
+      const transport = virtualTransport({ answer: () => cold('---|') })
       sendAll(batcherOn(transport, scheduler), cold('a-bc-', calls))
       expectObservable(transport.batches$).toBe('     x--y', { x: [a], y: [b, c] })
     }))
 
   it('sends calls that come after a batch was committed in a new batch', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const transport = recordingTransport()
+      const transport = virtualTransport()
       sendAll(batcherOn(transport, scheduler), cold('a-b', calls))
       expectObservable(transport.batches$).toBe('     x-y', { x: [a], y: [b] })
     }))
 
   it('retries a batch the transport could not send after 100 ms, then 200 ms, in order, with what came meanwhile', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const transport = recordingTransport((_batch, call) => (call < 3 ? cold('-#', undefined, unavailable()) : cold('-|')))
+      const transport = virtualTransport({ answer: (_batch, call) => (call < 3 ? cold('-#', undefined, unavailable()) : cold('-|')) })
       sendAll(batcherOn(transport, scheduler), cold('(ab) 46ms c', calls))
       expectObservable(transport.batches$).toBe('      x 100ms y 200ms z', { x: [a, b], y: [a, b, c], z: [a, b, c] })
     }))

@@ -1,15 +1,23 @@
 /**
- * catchUpAfterGaps, drawn: `k` is a reconnect with a gap on state$; the catch-up step's values (x, y) come
- * first, the live values that arrived meanwhile are held and follow, in order.
+ * catchUpAfterGaps, drawn: `r` is the connection lost (reconnecting), `k` a reconnect with a gap on state$;
+ * live values are held from the loss, the catch-up step's values (x, y) come first, then the held values
+ * follow, in order.
  */
+import { map } from 'rxjs'
 import { describe, it } from 'vitest'
-import type { ListenerState } from '../lib/index.js'
+import { ConnectionLostError, type ListenerState } from '../lib/index.js'
 import { catchUpAfterGaps } from '../lib/operators/catch-up-after-gaps.js'
 import { runMarbles } from '../lib/testing/index.js'
 
+const lost = new ConnectionLostError({ systemCode: 'ECONNRESET', detail: 'read ECONNRESET' })
 const connected: ListenerState = { status: 'connected', processId: 1 }
 const reconnected: ListenerState = { status: 'connected', processId: 2, gap: { since: 10, duration: 500 } }
-const states = { c: connected, k: reconnected, r: { status: 'idle' } as ListenerState }
+const states = {
+  c: connected,
+  k: reconnected,
+  r: { status: 'reconnecting', attempt: 1, delay: 0, lastError: lost } as ListenerState,
+  n: { status: 'connecting', attempt: 1 } as ListenerState,
+}
 
 describe('catchUpAfterGaps', () => {
   it('emits the catch-up before the live values that arrived while it ran', () =>
@@ -21,11 +29,47 @@ describe('catchUpAfterGaps', () => {
       expectObservable(live.pipe(catchUpAfterGaps(state$, () => missed))).toBe(expected)
     }))
 
-  it('passes live values straight through while there is no gap', () =>
+  it('passes live values straight through while connected', () =>
     runMarbles(({ hot, cold, expectObservable }) => {
-      const state$ = hot(' c-r-c--', states)
+      const state$ = hot(' c-------', states)
       const live = hot('  -a-b-c-')
       expectObservable(live.pipe(catchUpAfterGaps(state$, () => cold('x|')))).toBe('-a-b-c-')
+    }))
+
+  it('holds live values from the moment the connection is lost, also those a new connection delivers before it is connected', () =>
+    runMarbles(({ hot, cold, virtualListener, expectObservable }) => {
+      // b arrives while connecting (during the self-probe); the catch-up m must come first.
+      const db = virtualListener({ channels: { orders: '----b' }, state: hot('c-rn-k', states) })
+      const out$ = db.channel('orders').pipe(
+        map((n) => n.payload),
+        catchUpAfterGaps(db.state$, () => cold('-(m|)')),
+      )
+      expectObservable(out$, '^-------!').toBe('------(mb)')
+    }))
+
+  it('releases held values, without a step, when the state is connected again without a gap', () =>
+    runMarbles(({ hot, cold, expectObservable }) => {
+      const state$ = hot(' c-n-c--', states)
+      const live = hot('  -a-b-c-')
+      expectObservable(live.pipe(catchUpAfterGaps(state$, () => cold('x|')))).toBe('-a--bc-')
+    }))
+
+  it('holds from subscription when the state it replays is not connected', () =>
+    runMarbles(({ hot, cold, expectObservable }) => {
+      // cold: state$ replays its current state to each subscriber, in the frame it subscribes.
+      const state$ = cold('r---k---', states)
+      const live = hot('   -a------')
+      expectObservable(live.pipe(catchUpAfterGaps(state$, () => cold('-x|')))).toBe('-----xa')
+    }))
+
+  it('replaces a step cut short by a new gap with one that covers both gaps', () =>
+    runMarbles(({ hot, cold, expectObservable }) => {
+      const second: ListenerState = { status: 'connected', processId: 3, gap: { since: 900, duration: 100 } }
+      const state$ = hot(' r-k-r-K-----', { ...states, K: second })
+      const live = hot('  ---a----')
+      // The first step (since 10) never finishes; the second covers from 10 to 1000.
+      const step = (gap: { since: number; duration: number }) => (gap.since + gap.duration === 510 ? cold('-----x|') : cold('-(y|)', { y: `${gap.since}-${gap.since + gap.duration}` }))
+      expectObservable(live.pipe(catchUpAfterGaps(state$, step))).toBe('-------(ya)', { y: '10-1000', a: 'a' })
     }))
 
   it('ignores the gap state$ replays when subscribed', () =>

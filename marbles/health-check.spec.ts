@@ -2,7 +2,8 @@
  * The health check, drawn: while connected, every `interval` the listener asks the connection which channels
  * it listens to (`pg_listening_channels()`); no answer within `timeout`, or an answer that differs from the
  * subscribed channels, and it reconnects (and LISTENs again). Here `interval` is 10 frames and `timeout` 4
- * (defaults: 30 s and 5 s); one frame is 1 ms, a retry waits 100 ms.
+ * (defaults: 30 s and 5 s); one frame is 1 ms. A connection that fails its check is replaced at once: the
+ * new one takes 4 frames to open here, so that the states of the reconnect read apart.
  *
  * States as letters: i idle, c connecting, k connected, r reconnecting, z closed.
  */
@@ -30,33 +31,33 @@ describe('health check', () => {
 
   it('reconnects when a check gets no answer within the time-out', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const source = virtualSource([cold('-s', { s: { listeningChannels: () => NEVER } }), cold('-s', { s: {} })])
+      const source = virtualSource([cold('-s', { s: { listeningChannels: () => NEVER } }), cold('----s', { s: {} })])
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('120ms |')
       closeAt(db, scheduler, 120)
-      // the check asked at 12 has no answer by 16
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick 13ms r 99ms ck--z', statusLetters)
-      expectObservable(source.listens$.pipe(map((batch) => batch.add))).toBe('--a 114ms a', { a: ['orders'] })
+      // the check asked at 12 has no answer by 16: reconnecting and connecting at once, connected at 20
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 13ms (rc)k 99ms (z|)', statusLetters)
+      expectObservable(source.listens$.pipe(map((batch) => batch.add))).toBe('--a 17ms a', { a: ['orders'] })
     }))
 
   it('reconnects when the server does not listen to a subscribed channel', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const forgot = { listeningChannels: () => cold('(a|)', { a: [] }) }
-      const source = virtualSource([cold('-s', { s: forgot }), cold('-s', { s: {} })])
+      const source = virtualSource([cold('-s', { s: forgot }), cold('----s', { s: {} })])
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('120ms |')
       closeAt(db, scheduler, 120)
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms r 99ms ck------z', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms (rc)k 103ms (z|)', statusLetters)
     }))
 
   it('reconnects when the server listens to a channel nobody subscribed', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const extra = { listeningChannels: (listened: readonly string[]) => cold('(a|)', { a: [...listened, 'stale'] }) }
-      const source = virtualSource([cold('-s', { s: extra }), cold('-s', { s: {} })])
+      const source = virtualSource([cold('-s', { s: extra }), cold('----s', { s: {} })])
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('120ms |')
       closeAt(db, scheduler, 120)
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms r 99ms ck------z', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 9ms (rc)k 103ms (z|)', statusLetters)
     }))
 
   it('accepts an answer that comes late but within the time-out', () =>
@@ -66,7 +67,7 @@ describe('health check', () => {
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('40ms |')
       closeAt(db, scheduler, 40)
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick 37ms z', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 37ms (z|)', statusLetters)
     }))
 
   it('does not judge an answer that a LISTEN batch overtook', () =>
@@ -78,29 +79,29 @@ describe('health check', () => {
       expectObservable(db.channel('orders'), '-^').toBe('40ms |')
       expectObservable(db.channel('refunds'), '13ms ^').toBe('40ms |')
       closeAt(db, scheduler, 40)
-      expectObservable(db.state$.pipe(statusOf)).toBe('ick 37ms z', statusLetters)
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 37ms (z|)', statusLetters)
     }))
 
   it('checks only while connected, and again on the new connection', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualSource([cold('-s', { s: { notifications: cold('----#', undefined, resetByPeer) } }), cold('-s', { s: {} })])
       const db = virtualPgListener(source, scheduler, { healthCheck })
-      expectObservable(db.channel('orders'), '-^').toBe('120ms |')
-      closeAt(db, scheduler, 120)
-      // lost at 6, before the first check; connection 102 is connected at 107
-      expectObservable(source.healthChecks$).toBe('117ms b', { b: 102 })
+      expectObservable(db.channel('orders'), '-^').toBe('20ms |')
+      closeAt(db, scheduler, 20)
+      // lost at 6, before the first check; connection 102 is connected at 7
+      expectObservable(source.healthChecks$).toBe('17ms b', { b: 102 })
     }))
 
   it('says why on state$: a time-out is ETIMEDOUT', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const source = virtualSource([cold('-s', { s: { listeningChannels: () => NEVER } }), cold('-s', { s: {} })])
+      const source = virtualSource([cold('-s', { s: { listeningChannels: () => NEVER } }), cold('----s', { s: {} })])
       const db = virtualPgListener(source, scheduler, { healthCheck })
       expectObservable(db.channel('orders'), '-^').toBe('120ms |')
       closeAt(db, scheduler, 120)
       const errors = db.state$.pipe(map((state) => (state.status === 'reconnecting' ? state.lastError : undefined)))
-      expectObservable(errors).toBe('uuu 13ms e 99ms uu--u', {
+      expectObservable(errors).toBe('uuu 13ms (eu)u 99ms (u|)', {
         u: undefined,
-        e: new ConnectionLostError({ errorCode: 'ETIMEDOUT', detail: 'health check got no answer within 4 ms' }),
+        e: new ConnectionLostError({ systemCode: 'ETIMEDOUT', detail: 'health check got no answer within 4 ms' }),
       })
     }))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ChannelTimeoutError, idleTimeout, type PgNotification } from '../lib/index.js'
+import { IdleTimeoutError, idleTimeout, type PgNotification } from '../lib/index.js'
 import { notification, runMarbles } from '../lib/testing/index.js'
 
 // idleTimeout takes no user callback, so the "callback that throws" case of other operators has no analogue.
@@ -11,7 +11,7 @@ describe('idleTimeout', () => {
       const source = cold<PgNotification>('-')
       const expected = '                   -----#'
       const subs = '                       ^----!'
-      const error = new ChannelTimeoutError({ channel: undefined, period: 5, lastValueAt: undefined, subscribedAt: 0 })
+      const error = new IdleTimeoutError({ channel: undefined, period: 5, lastValueAt: undefined, subscribedAt: 0 })
       expectObservable(source.pipe(idleTimeout(5))).toBe(expected, undefined, error)
       expectSubscriptions(source.subscriptions).toBe(subs)
     }))
@@ -25,7 +25,7 @@ describe('idleTimeout', () => {
     runMarbles(({ hot, expectObservable }) => {
       const source = hot('--a-----------', values)
       const expected = '  --a----#'
-      const error = new ChannelTimeoutError({ channel: 'ticker', period: 5, lastValueAt: 2, subscribedAt: 0 })
+      const error = new IdleTimeoutError({ channel: 'ticker', period: 5, lastValueAt: 2, subscribedAt: 0 })
       expectObservable(source.pipe(idleTimeout(5))).toBe(expected, values, error)
     }))
 
@@ -39,7 +39,7 @@ describe('idleTimeout', () => {
   it('names the channel it is given, before any value', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = cold<PgNotification>('-')
-      const error = new ChannelTimeoutError({ channel: 'orders', period: 3, lastValueAt: undefined, subscribedAt: 0 })
+      const error = new IdleTimeoutError({ channel: 'orders', period: 3, lastValueAt: undefined, subscribedAt: 0 })
       expectObservable(source.pipe(idleTimeout(3, { channel: 'orders', scheduler }))).toBe('---#', undefined, error)
     }))
 
@@ -47,7 +47,7 @@ describe('idleTimeout', () => {
     runMarbles(({ hot, expectObservable }) => {
       const source = hot('---^---------', values)
       const expected = '     ----#'
-      const error = new ChannelTimeoutError({ channel: undefined, period: 4, lastValueAt: undefined, subscribedAt: 0 })
+      const error = new IdleTimeoutError({ channel: undefined, period: 4, lastValueAt: undefined, subscribedAt: 0 })
       expectObservable(source.pipe(idleTimeout(4))).toBe(expected, values, error)
     }))
 
@@ -82,8 +82,8 @@ describe('idleTimeout', () => {
   })
 
   it('makes an error that reads well and switches on its code', () => {
-    const error = new ChannelTimeoutError({ channel: 'ticker', period: 30000, lastValueAt: 5, subscribedAt: 0 })
-    expect(error.code).toBe('CHANNEL_TIMEOUT')
+    const error = new IdleTimeoutError({ channel: 'ticker', period: 30000, lastValueAt: 5, subscribedAt: 0 })
+    expect(error.code).toBe('IDLE_TIMEOUT')
     expect(error.message).toBe('Nothing arrived on channel "ticker" for 30000 ms (since the last value).')
   })
 })

@@ -1,103 +1,108 @@
 /**
- * The self-probe, drawn: on every new connection, after the LISTEN batch, the listener sends one NOTIFY to a
+ * The self-probe, drawn: on every new connection, after the LISTEN batch, the listener commits one NOTIFY to a
  * private channel through the SENDING connection and waits (here 50 frames; default 5 s) for it to arrive on
- * the listening one. Only then is it connected. A probe that never arrives (a transaction-mode pooler) or a
- * NOTIFY the server refuses (a read-only replica) ends in `failed` with `DeliveryBrokenError`.
+ * the listening one. Only then is it connected. Committed but never arrived (a transaction-mode pooler) or
+ * refused by the server (a read-only replica): `failed` with `DeliveryBrokenError`. Not committed in time, or
+ * the sending connection unavailable: a transient failure, the listener reconnects.
  *
- * States as letters: i idle, c connecting, k connected, f failed.
+ * The real listener runs on `virtualSource(...)` and its `transport`, which delivers what it commits to the
+ * connections listening to the channel, as PostgreSQL does. States as letters: c connecting, k connected,
+ * r reconnecting, f failed.
  */
-import { Observable, Subject, map, type SchedulerLike } from 'rxjs'
+import { NEVER, map } from 'rxjs'
 import { describe, it } from 'vitest'
-import { ListenerConnection, type SelfProbe } from '../lib/connection/listener-connection.js'
-import { ConnectionLostError, DeliveryBrokenError, type ListenerState } from '../lib/index.js'
-import { SendFailure } from '../lib/notify/notify-transport.js'
-import type { NotificationSource, RawNotification } from '../lib/sources/notification-source.js'
-import { runMarbles, virtualSource } from '../lib/testing/index.js'
-import { statusLetters } from './support/lifecycle.js'
-
-const probeChannel = 'rxpg_probe_test'
-
-/** A listener connection on `source`, probing through `send`; its states as an Observable. */
-function probedConnection(
-  source: NotificationSource,
-  scheduler: SchedulerLike,
-  send: SelfProbe['send'],
-): { states: Observable<ListenerState>; connection: ListenerConnection } {
-  const states = new Subject<ListenerState>()
-  const connection = new ListenerConnection(
-    source,
-    {
-      scheduler,
-      backoff: { random: () => 0 },
-      connectTimeout: 10_000,
-      healthCheck: false,
-      classify: (error) => (error instanceof ConnectionLostError ? error : new ConnectionLostError({ detail: (error as Error).message })),
-      selfProbe: { channel: probeChannel, timeout: 50, send },
-    },
-    { deliver: () => undefined, state: (state) => states.next(state), failed: () => undefined },
-  )
-  return { states, connection }
-}
+import { createPgListener, DeliveryBrokenError, SendFailure, type ListenerState } from '../lib/index.js'
+import { runMarbles, virtualSource, type MarbleHelpers, type VirtualSource } from '../lib/testing/index.js'
+import { closeAt, statusLetters } from './support/lifecycle.js'
 
 const statusOf = map((state: ListenerState) => state.status)
 
+/** The real listener on `source` and its transport, with a 50-frame probe; subscribes `orders` at frame 0. */
+function probedListener(source: VirtualSource, scheduler: MarbleHelpers['scheduler']) {
+  const db = createPgListener('postgres://app@virtual:5432/app', {
+    source,
+    transport: source.transport,
+    scheduler,
+    selfProbe: { timeout: 50 },
+    healthCheck: false,
+    reconnect: { random: () => 0 },
+  })
+  db.channel('orders').subscribe({ error: () => undefined })
+  return db
+}
+
+/** What a read-only server answers to NOTIFY: a server error (it has a severity) with SQLSTATE 25006. */
+const readOnly = () => Object.assign(new Error('cannot execute NOTIFY during recovery'), { code: '25006', severity: 'ERROR' })
+
 describe('self-probe', () => {
-  it('is connected once the probe sent through the other connection arrives on the listening one', () =>
-    runMarbles(({ cold, hot, expectObservable, scheduler }) => {
-      // Connection 101 opens at 1; its first probe, "101000001", is sent at 1 and arrives at 4.
-      const arrivals = hot<RawNotification>('----p', { p: { channel: probeChannel, payload: '101000001', processId: 7 } })
-      const source = virtualSource([cold('-s', { s: { processId: 101, notifications: arrivals } })])
-      const sent: string[] = []
-      const { states, connection } = probedConnection(source, scheduler, (_channel, payload) => {
-        sent.push(payload)
-        return cold('(a|)')
-      })
-      expectObservable(states.pipe(statusOf)).toBe('c---k', statusLetters)
-      expectObservable(source.listens$.pipe(map((batch) => batch.add))).toBe('-a', { a: ['orders', probeChannel] })
-      scheduler.schedule(() => connection.want('orders'))
+  it('is connected once the probe committed through the sending connection arrives on the listening one', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      // Connection 101 opens at 1; the probe is sent at 1 and commits (and arrives) at 4.
+      const source = virtualSource([cold('-s', { s: { processId: 101 } })], { answer: () => cold('---|') })
+      const db = probedListener(source, scheduler)
+      expectObservable(db.state$.pipe(statusOf)).toBe('c---k-----(z|)', statusLetters)
+      expectObservable(source.listens$.pipe(map((batch) => batch.add.length))).toBe('-a', { a: 2 })
+      closeAt(db, scheduler, 10)
     }))
 
-  it('fails with DeliveryBrokenError when the probe never arrives (a transaction-mode pooler)', () =>
+  it('fails with DeliveryBrokenError when the committed probe never arrives (a transaction-mode pooler)', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const source = virtualSource([cold('-s', { s: { processId: 101 } })])
-      const { states, connection } = probedConnection(source, scheduler, () => cold('(a|)'))
-      expectObservable(states).toBe('c 50ms f', {
+      const source = virtualSource([cold('-s', { s: { processId: 101 } })], { delivers: false })
+      const db = probedListener(source, scheduler)
+      expectObservable(db.state$).toBe('c 50ms f', {
         c: { status: 'connecting', attempt: 1 },
         f: {
           status: 'failed',
           error: new DeliveryBrokenError({
             reason: 'probe-not-delivered',
-            detail: 'a NOTIFY sent through the sending connection did not reach the listening connection within 50 ms',
+            detail: 'a NOTIFY committed through the sending connection did not reach the listening connection within 50 ms',
           }),
         },
       })
-      scheduler.schedule(() => connection.want('orders'))
     }))
 
   it('fails with DeliveryBrokenError when the server refuses the NOTIFY (a read-only replica)', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const refused = Object.assign(new Error('cannot execute NOTIFY during recovery'), { code: '25006' })
-      const source = virtualSource([cold('-s', { s: { processId: 101 } })])
-      const { states, connection } = probedConnection(source, scheduler, () => cold('--#', undefined, new SendFailure('rejected', refused)))
-      expectObservable(states).toBe('c--f', {
+      const source = virtualSource([cold('-s', { s: { processId: 101 } })], { answer: () => cold('--#', undefined, new SendFailure('rejected', readOnly())) })
+      const db = probedListener(source, scheduler)
+      expectObservable(db.state$).toBe('c--f', {
         c: { status: 'connecting', attempt: 1 },
         f: {
           status: 'failed',
           error: new DeliveryBrokenError({ reason: 'notify-refused', sqlState: '25006', detail: 'cannot execute NOTIFY during recovery' }),
         },
       })
-      scheduler.schedule(() => connection.want('orders'))
     }))
 
-  it('reconnects, not fails, when the sending connection is merely unavailable', () =>
+  it('tries once more, on a new sending connection, when the sending connection turns out to be unavailable', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const source = virtualSource([cold('-s', { s: { processId: 101 } }), cold('-s', { s: { processId: 102 } })])
-      let probes = 0
-      const { states, connection } = probedConnection(source, scheduler, () =>
-        ++probes === 1 ? cold('-#', undefined, new SendFailure('unavailable', new Error('connect ECONNREFUSED'))) : cold('(a|)'),
-      )
-      // The first probe cannot be sent: retry after 100 ms; the second connection's probe is never answered either.
-      expectObservable(states.pipe(statusOf)).toBe('c-r 99ms c 50ms f', statusLetters)
-      scheduler.schedule(() => connection.want('orders'))
+      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+      const source = virtualSource([cold('-s', { s: { processId: 101 } })], {
+        answer: (_batch, call) => (call === 1 ? cold('-#', undefined, new SendFailure('unavailable', refused)) : cold('|')),
+      })
+      const db = probedListener(source, scheduler)
+      expectObservable(db.state$.pipe(statusOf)).toBe('c-k 197ms (z|)', statusLetters)
+      closeAt(db, scheduler, 200)
+    }))
+
+  it('reconnects, not fails, when the sending connection stays unavailable', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+      const source = virtualSource([cold('-s', { s: { processId: 101 } })], {
+        answer: (_batch, call) => (call <= 2 ? cold('-#', undefined, new SendFailure('unavailable', refused)) : cold('|')),
+      })
+      const db = probedListener(source, scheduler)
+      // The probe and its second try cannot be sent (2, 3): a new connection after 100 ms, whose probe arrives.
+      expectObservable(db.state$.pipe(statusOf)).toBe('c--r 99ms ck 95ms (z|)', statusLetters)
+      closeAt(db, scheduler, 200)
+    }))
+
+  it('reconnects, not fails, when the sending connection does not commit the probe in time (a dead socket)', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = virtualSource([cold('-s', { s: { processId: 101 } })], { answer: (_batch, call) => (call === 1 ? NEVER : cold('|')) })
+      const db = probedListener(source, scheduler)
+      // Abandoned at 51 (its connection is replaced); the next attempt, 100 ms later, is delivered.
+      expectObservable(db.state$.pipe(statusOf)).toBe('c 50ms r 99ms ck 147ms (z|)', statusLetters)
+      closeAt(db, scheduler, 300)
     }))
 })

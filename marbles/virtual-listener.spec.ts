@@ -11,8 +11,8 @@ import {
 } from '../lib/testing/index.js'
 
 const payloadOf = map((n: PgNotification) => n.payload)
-const refused = new ConnectionRejectedError({ reason: 'authentication-failed', sqlState: '28P01', serverMessage: 'password authentication failed for user "app"' })
-const lost = new ConnectionLostError({ errorCode: 'ECONNRESET', detail: 'read ECONNRESET' })
+const refused = new ConnectionRejectedError({ reason: 'authentication-failed', sqlState: '28P01', detail: 'password authentication failed for user "app"' })
+const lost = new ConnectionLostError({ systemCode: 'ECONNRESET', detail: 'read ECONNRESET' })
 
 describe('virtual listener: channels', () => {
   it('delivers the notifications drawn for a channel', () =>
@@ -207,7 +207,7 @@ describe('virtual listener: state', () => {
 })
 
 describe('virtual listener: metrics', () => {
-  it('counts notifications received by subscribed channels, sends, refusals and reconnects', () => {
+  it('counts notifications received by subscribed channels, sends, refusals, reconnections and their attempts', () => {
     runMarbles(({ hot, cold }) => {
       const db = createVirtualListener({
         channels: { orders: hot('-a-b-c') },
@@ -218,7 +218,7 @@ describe('virtual listener: metrics', () => {
       db.errors$.subscribe()
       cold('------|').subscribe({
         complete: () =>
-          expect(db.metrics.snapshot()).toEqual({ received: 3, sent: 1, sendFailures: 1, decodeFailures: 0, reconnects: 1, queueDepth: 0, dropped: 0 }),
+          expect(db.metrics.snapshot()).toEqual({ received: 3, sent: 1, sendFailures: 1, decodeFailures: 0, reconnects: 1, reconnectAttempts: 1, queueDepth: 0, dropped: 0 }),
       })
     })
   })

@@ -1,16 +1,12 @@
-import { EMPTY, Subscription, exhaustMap, interval, map, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
+import { BehaviorSubject, Subject, Subscription, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
+import { backoffDelay, type BackoffOptions } from '../backoff.js'
 import { ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError } from '../errors.js'
-import { SendFailure } from '../notify/notify-transport.js'
-import type { ListenerGap, ListenerState } from '../types.js'
-import type { ListenSession, NotificationSource, RawNotification } from '../sources/notification-source.js'
-import { backoffDelay, type BackoffOptions } from './backoff.js'
-
-export interface HealthCheckOptions {
-  /** Time between checks while connected, in ms. Default 30000. */
-  readonly interval?: number
-  /** How long one check may take before the connection is taken for dead, in ms. Default 5000. */
-  readonly timeout?: number
-}
+import type { ChannelDemand } from '../ports/channel-demand.js'
+import type { ListenSession, NotificationSource, RawNotification } from '../ports/notification-source.js'
+import type { ListenerState } from '../types.js'
+import { healthCheck, type HealthCheckOptions } from './health-check.js'
+import { ListenSync } from './listen-sync.js'
+import { selfProbe, type SelfProbeOptions } from './self-probe.js'
 
 export interface ListenerConnectionOptions {
   readonly scheduler: SchedulerLike
@@ -19,88 +15,76 @@ export interface ListenerConnectionOptions {
   readonly connectTimeout: number
   readonly healthCheck: Required<HealthCheckOptions> | false
   readonly classify: (error: unknown) => ConnectionRejectedError | ConnectionLostError
-  /**
-   * Confirms on every new connection that notifications are delivered: the listener LISTENs to a private
-   * channel and `send`s one notification to it through ANOTHER connection (the sending one, through the same
-   * pooler if any), which must arrive within `timeout` ms. A probe sent on the listening connection itself would
-   * pass behind a transaction-mode pooler, which hands one client the same server connection back.
-   */
-  readonly selfProbe: SelfProbe | false
+  readonly selfProbe: Omit<SelfProbeOptions, 'scheduler'> | false
 }
 
-export interface SelfProbe {
-  readonly channel: string
-  readonly timeout: number
-  send(channel: string, payload: string): Observable<unknown>
+/** An open connection and what runs on it; unsubscribing `run` stops all of it and closes the connection. */
+interface LiveSession {
+  readonly session: ListenSession
+  readonly sync: ListenSync
+  readonly run: Subscription
 }
 
-export interface ListenerConnectionEvents {
-  /** Called for every notification, in delivery order: the hot path. */
-  deliver(notification: RawNotification): void
-  state(state: ListenerState): void
-  /** The server refused the connection, or delivery, for good: the listener stops. */
-  failed(error: ConnectionRejectedError | DeliveryBrokenError): void
-}
+/**
+ * Where the connection is. `opening`, `listening` (the first LISTEN batch in flight) and `probing` are all
+ * `connecting` on `state$`; `waiting` is `reconnecting`.
+ */
+type Phase =
+  | { readonly name: 'idle' }
+  | { readonly name: 'opening'; readonly run: Subscription }
+  | { readonly name: 'listening'; readonly live: LiveSession }
+  | { readonly name: 'probing'; readonly live: LiveSession }
+  | { readonly name: 'connected'; readonly live: LiveSession }
+  | { readonly name: 'waiting'; readonly timer: Subscription }
+  | { readonly name: 'failed' }
+  | { readonly name: 'closed' }
 
-type ListenChange = 'listen' | 'unlisten'
+type LivePhase = Extract<Phase, { readonly live: LiveSession }>
 
 /**
  * The one listening connection: connects when the first channel is wanted, keeps PostgreSQL's LISTEN set equal
- * to the set of wanted channels, reconnects with back-off after any transient failure and LISTENs again to
- * everything still wanted.
+ * to the set of wanted channels, reconnects after any transient failure (at once after losing a healthy
+ * connection, then with back-off) and LISTENs again to everything still wanted.
  *
- * LISTEN/UNLISTEN changes run one batch at a time. `serverSet` is what PostgreSQL will listen to once the batch
- * in flight succeeds, and `pending` is the difference still to send, so a subscribe or unsubscribe made while a
- * batch is in flight is neither lost nor sent twice, and the work per change is O(1).
+ * ```
+ * idle → opening → listening → probing → connected ─┐
+ *           ↑  (a transient failure anywhere)        │
+ *           └──────────── waiting ←──────────────────┘        failed and closed are terminal
+ * ```
  */
 export class ListenerConnection {
-  private status: ListenerState['status'] = 'idle'
-  private readonly wanted = new Set<string>()
-  private serverSet = new Set<string>()
-  private readonly pending = new Map<string, ListenChange>()
-  private changeInFlight = false
-  private changesStarted = 0
-  private session: ListenSession | undefined
-  private sessionSubscription = new Subscription()
-  private retryTimer: Subscription | undefined
+  private phase: Phase = { name: 'idle' }
   /** Failed attempts since the last successful connection: picks the back-off delay. */
   private retries = 0
-  private lostAt: number | undefined
+  /** The connection lost was healthy, so the first retry does not wait. */
+  private retryAtOnce = false
+  /** The last sign of life of a lost connection that had LISTENs in effect; undefined while nothing may have been missed. */
+  private missedSince: number | undefined
   private settledWaiters: Array<() => void> = []
-  /** The payload of the probe this session waits for; undefined when none is in flight. */
-  private probeToken: string | undefined
   private probesSent = 0
-  private probeTimer: Subscription | undefined
+  private readonly state = new BehaviorSubject<ListenerState>({ status: 'idle' })
+  private readonly inEffect = new Subject<void>()
+  private readonly demandChanges: Subscription
+
+  /** The connection's life; replays the current state. Completes on `close()`. */
+  readonly states$: Observable<ListenerState> = this.state.asObservable()
+  /** Emits whenever what is LISTENed in effect may have changed (a batch confirmed, a session lost). */
+  readonly inEffectChanges$: Observable<void> = this.inEffect.asObservable()
 
   constructor(
     private readonly source: NotificationSource,
+    private readonly demand: ChannelDemand,
+    /** Called for every notification, in delivery order: the hot path. */
+    private readonly deliver: (notification: RawNotification) => void,
     private readonly options: ListenerConnectionOptions,
-    private readonly events: ListenerConnectionEvents,
-  ) {}
-
-  /** A channel got its first subscriber. */
-  want(channel: string): void {
-    this.wanted.add(channel)
-    if (this.serverSet.has(channel)) this.pending.delete(channel)
-    else this.pending.set(channel, 'listen')
-    if (this.status === 'idle') this.connect()
-    else this.applyPending()
-  }
-
-  /** A channel lost its last subscriber. */
-  unwant(channel: string): void {
-    this.wanted.delete(channel)
-    if (this.serverSet.has(channel)) this.pending.set(channel, 'unlisten')
-    else this.pending.delete(channel)
-    this.applyPending()
-    // The last channel gone while reconnecting: sends no longer need to wait.
-    this.releaseSettledWaiters()
+  ) {
+    this.demandChanges = demand.changes$.subscribe(({ channel, wanted }) => (wanted ? this.want(channel) : this.unwant(channel)))
   }
 
   /**
-   * False when every LISTEN asked for so far is in effect; otherwise true,
-   * and `then` is called once they are. The notify$ sink waits on it, so a notification sent by this process
-   * after it subscribed to a channel is received by that subscription.
+   * False when every LISTEN asked for so far is in effect; otherwise true, and `then` is called once they are.
+   * The notify$ sink waits on it, so a notification sent by this process after it subscribed to a channel is
+   * received by that subscription.
    */
   whenSettled(then: () => void): boolean {
     if (this.isSettled()) return false
@@ -108,257 +92,192 @@ export class ListenerConnection {
     return true
   }
 
-  /** The channels PostgreSQL listens to once everything in flight has succeeded: for tests and health checks. */
-  get listenedChannels(): ReadonlySet<string> {
-    return this.serverSet
+  /** PostgreSQL confirmed LISTEN for `channel` on the current connection: what is committed from now on arrives. */
+  isInEffect(channel: string): boolean {
+    const phase = this.phase
+    return isLive(phase) && phase.live.sync.isInEffect(channel)
   }
 
   async close(): Promise<void> {
-    if (this.status === 'closed') return
-    const session = this.session
-    this.stopSession()
-    this.status = 'closed'
+    if (this.phase.name === 'closed') return
+    const ended = this.enter({ name: 'closed' })
+    this.demandChanges.unsubscribe()
     this.releaseSettledWaiters()
-    this.events.state({ status: 'closed' })
-    await session?.end()
+    this.state.next({ status: 'closed' })
+    this.state.complete()
+    this.inEffect.complete()
+    await ended
   }
 
-  private connect(): void {
-    this.setState({ status: 'connecting', attempt: Math.max(1, this.retries) })
+  private want(channel: string): void {
+    const phase = this.phase
+    if (phase.name === 'idle') this.open()
+    else if (isLive(phase)) phase.live.sync.want(channel)
+  }
+
+  private unwant(channel: string): void {
+    const phase = this.phase
+    if (isLive(phase)) phase.live.sync.unwant(channel)
+    // The last channel gone while reconnecting: sends no longer need to wait.
+    this.releaseSettledWaiters()
+  }
+
+  private open(): void {
+    const run = new Subscription()
+    void this.enter({ name: 'opening', run })
+    this.emit({ status: 'connecting', attempt: Math.max(1, this.retries) })
+    if (this.phase.name !== 'opening' || this.phase.run !== run) return
     const { scheduler, connectTimeout } = this.options
-    const subscription = new Subscription()
-    this.sessionSubscription = subscription
-    subscription.add(
+    run.add(
       this.source
-        .connect()
+        .connect(() => scheduler.now())
         .pipe(
           timeout({
             first: connectTimeout,
             scheduler,
-            with: () => throwError(() => new ConnectionLostError({ errorCode: 'ETIMEDOUT', detail: `no connection within ${connectTimeout} ms` })),
+            with: () => throwError(() => new ConnectionLostError({ systemCode: 'ETIMEDOUT', detail: `no connection within ${connectTimeout} ms` })),
           }),
         )
         .subscribe({
-          next: (session) => this.onSession(session, subscription),
-          error: (error: unknown) => this.onFailure(error),
+          next: (session) => this.onSession(session, run),
+          error: (error: unknown) => this.onFailure(error, run),
         }),
     )
   }
 
-  private onSession(session: ListenSession, subscription: Subscription): void {
-    this.session = session
-    this.serverSet = new Set()
-    this.pending.clear()
-    for (const channel of this.wanted) this.pending.set(channel, 'listen')
+  private onSession(session: ListenSession, run: Subscription): void {
+    if (!this.isCurrent(run)) return
     const probe = this.options.selfProbe
-    if (probe) this.pending.set(probe.channel, 'listen')
-    const deliver = this.events.deliver
-    const probeChannel = probe ? probe.channel : undefined
-    subscription.add(
+    const channels = probe ? [...this.demand.channels(), probe.channel] : this.demand.channels()
+    const sync: ListenSync = new ListenSync(session, {
+      confirmed: () => this.onConfirmed(live),
+      failed: (error) => this.onFailure(readOnlyServer(error) ?? error, run),
+    })
+    const live: LiveSession = { session, sync, run }
+    run.add(() => sync.stop())
+    this.phase = { name: 'listening', live }
+    run.add(
       session.notifications.subscribe({
-        next: probeChannel === undefined ? deliver : (notification) => (notification.channel === probeChannel ? this.onProbe(session, notification.payload) : deliver(notification)),
-        error: (error: unknown) => this.onFailure(error),
-        complete: () => this.onFailure(new ConnectionLostError({ detail: 'the connection ended' })),
+        next: this.deliver,
+        error: (error: unknown) => this.onFailure(error, run),
+        complete: () => this.onFailure(new ConnectionLostError({ detail: 'the connection ended' }), run),
       }),
     )
-    this.applyPending()
+    sync.start(channels)
+    // Nothing to LISTEN (every channel left while connecting, and no probe): already in step.
+    if (sync.settled) this.onConfirmed(live)
   }
 
-  /** Sends the pending LISTEN/UNLISTEN changes as one batch, unless one is in flight (it calls back when done). */
-  private applyPending(): void {
-    const session = this.session
-    if (session === undefined || this.changeInFlight) return
-    if (this.pending.size === 0) {
-      if (this.status === 'connecting' && this.probeToken === undefined) this.startProbe(session)
-      this.releaseSettledWaiters()
-      return
-    }
-    const add: string[] = []
-    const remove: string[] = []
-    for (const [channel, change] of this.pending) {
-      if (change === 'listen') {
-        add.push(channel)
-        this.serverSet.add(channel)
-      } else {
-        remove.push(channel)
-        this.serverSet.delete(channel)
-      }
-    }
-    this.pending.clear()
-    this.changeInFlight = true
-    this.changesStarted += 1
-    this.sessionSubscription.add(
-      session.changeListens(add, remove).subscribe({
-        error: (error: unknown) => this.onFailure(readOnlyServer(error) ?? error),
-        complete: () => {
-          if (this.session !== session) return
-          this.changeInFlight = false
-          this.applyPending()
-        },
-      }),
-    )
+  private onConfirmed(live: LiveSession): void {
+    if (!this.isCurrent(live.run)) return
+    this.inEffect.next()
+    if (this.phase.name === 'listening' && live.sync.settled) this.startProbe(live)
+    this.releaseSettledWaiters()
   }
 
-  /** Sends the probe (or, without one, declares the session connected). */
-  private startProbe(session: ListenSession): void {
+  private startProbe(live: LiveSession): void {
     const probe = this.options.selfProbe
-    if (probe === false) {
-      this.onListening(session)
-      return
-    }
+    if (probe === false) return this.onConnected(live)
+    this.phase = { name: 'probing', live }
     // Digits only: the payload must survive a source that JSON-parses and re-serialises (pg-listen's default).
-    const token = String(session.processId * 1_000_000 + ++this.probesSent)
-    this.probeToken = token
-    const { timeout: limit } = probe
-    this.probeTimer = this.options.scheduler.schedule(() => {
-      if (this.session !== session || this.probeToken !== token) return
-      this.fail(
-        new DeliveryBrokenError({
-          reason: 'probe-not-delivered',
-          detail: `a NOTIFY sent through the sending connection did not reach the listening connection within ${limit} ms`,
-        }),
-      )
-    }, limit)
-    this.sessionSubscription.add(this.probeTimer)
-    this.sessionSubscription.add(
-      probe.send(probe.channel, token).subscribe({
-        error: (error: unknown) => {
-          if (this.session !== session) return
-          if (error instanceof SendFailure && error.kind === 'rejected') {
-            const { code } = (error.original ?? {}) as { code?: unknown }
-            const classified = this.options.classify(error.original)
-            this.fail(
-              new DeliveryBrokenError({
-                reason: 'notify-refused',
-                ...(typeof code === 'string' ? { sqlState: code } : {}),
-                detail: classified instanceof ConnectionLostError ? classified.info.detail : classified.info.serverMessage,
-              }),
-            )
-          } else {
-            this.onFailure(error instanceof SendFailure ? error.original : error)
-          }
-        },
+    const token = String(live.session.processId * 1_000_000 + ++this.probesSent)
+    live.run.add(
+      selfProbe(live.session.notifications, token, { ...probe, scheduler: this.options.scheduler }).subscribe({
+        complete: () => this.onConnected(live),
+        error: (error: unknown) => this.onFailure(error, live.run),
       }),
     )
   }
 
-  private onProbe(session: ListenSession, payload: string): void {
-    if (this.session !== session || this.probeToken !== payload || this.status !== 'connecting') return
-    this.probeTimer?.unsubscribe()
-    this.probeTimer = undefined
-    this.onListening(session)
-  }
-
-  /** Every wanted channel is LISTENed on a new session: the listener is connected. */
-  private onListening(session: ListenSession): void {
-    const now = this.options.scheduler.now()
-    const gap: ListenerGap | undefined = this.lostAt === undefined ? undefined : { since: this.lostAt, duration: now - this.lostAt }
-    this.lostAt = undefined
-    this.retries = 0
-    this.setState(gap ? { status: 'connected', processId: session.processId, gap } : { status: 'connected', processId: session.processId })
-    this.startHealthCheck(session)
-  }
-
-  private startHealthCheck(session: ListenSession): void {
-    const healthCheck = this.options.healthCheck
-    if (healthCheck === false) return
+  /** Every wanted channel is LISTENed and notifications are delivered: the listener is connected. */
+  private onConnected(live: LiveSession): void {
+    if (!this.isCurrent(live.run)) return
     const { scheduler } = this.options
-    this.sessionSubscription.add(
-      interval(healthCheck.interval, scheduler)
-        .pipe(
-          exhaustMap(() => {
-            // One query at a time on the connection: a LISTEN batch in flight is itself a sign of life.
-            if (this.changeInFlight) return EMPTY
-            const changesBefore = this.changesStarted
-            return session.listeningChannels().pipe(
-              timeout({
-                first: healthCheck.timeout,
-                scheduler,
-                with: () => throwError(() => new ConnectionLostError({ errorCode: 'ETIMEDOUT', detail: `health check got no answer within ${healthCheck.timeout} ms` })),
-              }),
-              // A LISTEN batch that ran meanwhile makes the answer stale: judge only a quiet interval.
-              map((channels) => (changesBefore === this.changesStarted && !this.changeInFlight ? this.missingOrExtra(channels) : undefined)),
-            )
-          }),
-        )
-        .subscribe({
-          next: (mismatch) => {
-            if (mismatch !== undefined) this.onFailure(new ConnectionLostError({ detail: `health check found the server's LISTEN set out of step (${mismatch})` }))
-          },
-          error: (error: unknown) => this.onFailure(error),
-        }),
+    const since = this.missedSince
+    this.missedSince = undefined
+    this.retries = 0
+    this.retryAtOnce = false
+    this.phase = { name: 'connected', live }
+    const { processId } = live.session
+    this.emit(since === undefined ? { status: 'connected', processId } : { status: 'connected', processId, gap: { since, duration: scheduler.now() - since } })
+    if (!this.isCurrent(live.run) || this.options.healthCheck === false) return
+    live.run.add(
+      healthCheck(live.session, live.sync, { ...this.options.healthCheck, scheduler }).subscribe({
+        error: (error: unknown) => this.onFailure(error, live.run),
+      }),
     )
   }
 
-  private missingOrExtra(channels: readonly string[]): string | undefined {
-    const onServer = new Set(channels)
-    for (const channel of this.serverSet) if (!onServer.has(channel)) return `not listening to ${JSON.stringify(channel)}`
-    for (const channel of onServer) if (!this.serverSet.has(channel)) return `unexpectedly listening to ${JSON.stringify(channel)}`
-    return undefined
-  }
-
-  private onFailure(error: unknown): void {
-    if (this.status === 'closed' || this.status === 'failed') return
-    if (error instanceof DeliveryBrokenError) {
-      this.fail(error)
-      return
-    }
+  private onFailure(error: unknown, run: Subscription): void {
+    if (!this.isCurrent(run)) return
+    if (error instanceof DeliveryBrokenError) return this.fail(error)
     const classified = this.options.classify(error)
-    const wasConnected = this.status === 'connected'
-    const session = this.session
-    this.stopSession()
-    void session?.end()
-    if (classified instanceof ConnectionRejectedError) {
-      this.fail(classified)
-      return
+    if (classified instanceof ConnectionRejectedError) return this.fail(classified)
+    const phase = this.phase
+    // Once LISTENs were in effect, notifications may have been delivered: what comes after its last sign of
+    // life may be missed. An earlier loss not yet recovered from keeps its earlier start.
+    if ((phase.name === 'connected' || phase.name === 'probing') && this.missedSince === undefined) {
+      this.missedSince = phase.live.session.lastReceivedAt()
     }
-    if (wasConnected) this.lostAt = this.options.scheduler.now()
+    if (phase.name === 'connected') this.retryAtOnce = true
     this.retries += 1
-    const delay = backoffDelay(this.retries, this.options.backoff)
-    this.setState({ status: 'reconnecting', attempt: this.retries, delay, lastError: classified })
-    this.retryTimer = this.options.scheduler.schedule(() => {
-      this.retryTimer = undefined
-      this.connect()
-    }, delay)
+    const { backoff, scheduler } = this.options
+    const delay = !this.retryAtOnce ? backoffDelay(this.retries, backoff) : this.retries === 1 ? 0 : backoffDelay(this.retries - 1, backoff)
+    const timer = new Subscription()
+    void this.enter({ name: 'waiting', timer })
+    this.emit({ status: 'reconnecting', attempt: this.retries, delay, lastError: classified })
+    if (this.phase.name !== 'waiting' || this.phase.timer !== timer) return
+    if (delay === 0) this.open()
+    else timer.add(scheduler.schedule(() => this.open(), delay))
   }
 
   /** Gives up for good: the server refused the connection, or notifications cannot be delivered. */
   private fail(error: ConnectionRejectedError | DeliveryBrokenError): void {
-    if (this.status === 'closed' || this.status === 'failed') return
-    const session = this.session
-    this.stopSession()
-    void session?.end()
-    this.status = 'failed'
+    void this.enter({ name: 'failed' })
     this.releaseSettledWaiters()
-    this.events.state({ status: 'failed', error })
-    this.events.failed(error)
+    this.emit({ status: 'failed', error })
   }
 
-  private stopSession(): void {
-    this.session = undefined
-    this.probeToken = undefined
-    this.serverSet = new Set()
-    this.changeInFlight = false
-    this.sessionSubscription.unsubscribe()
-    this.retryTimer?.unsubscribe()
-    this.retryTimer = undefined
+  /**
+   * Moves to `next`, then ends what the previous phase ran (attempt, session, timer), so that whatever that
+   * teardown reports (a connection closing errors its notifications) is already stale. Resolves once the
+   * previous connection is closed.
+   */
+  private enter(next: Phase): Promise<void> {
+    const previous = this.phase
+    this.phase = next
+    if (previous.name === 'opening') previous.run.unsubscribe()
+    else if (previous.name === 'waiting') previous.timer.unsubscribe()
+    else if (isLive(previous)) {
+      previous.live.run.unsubscribe()
+      this.inEffect.next()
+      return previous.live.session.end()
+    }
+    return Promise.resolve()
   }
 
-  private setState(state: ListenerState): void {
-    this.status = state.status
-    this.events.state(state)
+  /** True while `run` belongs to the current phase: callbacks of an ended session or attempt are ignored. */
+  private isCurrent(run: Subscription): boolean {
+    const phase = this.phase
+    return phase.name === 'opening' ? phase.run === run : isLive(phase) && phase.live.run === run
+  }
+
+  private emit(state: ListenerState): void {
+    this.state.next(state)
     this.releaseSettledWaiters()
   }
 
   /**
-   * Settled: every LISTEN this process asked for is in effect. While the listener is down with channels
-   * subscribed it is not, so sends wait (in the bounded queue) and this process's own subscribers never miss
-   * what it sent. Idle, failed or closed: nothing to wait for.
+   * Settled: every LISTEN this process asked for is in effect. While the listener is not connected with
+   * channels subscribed it is not, so sends wait (in the bounded queue) and this process's own subscribers
+   * never miss what it sent. Idle, failed or closed: nothing to wait for.
    */
   private isSettled(): boolean {
-    if (this.status === 'connecting' || this.status === 'reconnecting') return this.wanted.size === 0
-    if (this.status !== 'connected') return true
-    return !this.changeInFlight && this.pending.size === 0
+    const phase = this.phase
+    if (phase.name === 'connected') return phase.live.sync.settled
+    if (phase.name === 'idle' || phase.name === 'failed' || phase.name === 'closed') return true
+    for (const _ of this.demand.channels()) return false
+    return true
   }
 
   private releaseSettledWaiters(): void {
@@ -369,6 +288,10 @@ export class ListenerConnection {
   }
 }
 
+function isLive(phase: Phase): phase is LivePhase {
+  return phase.name === 'listening' || phase.name === 'probing' || phase.name === 'connected'
+}
+
 /**
  * LISTEN refused because the server is read-only (SQLSTATE 25006, a hot-standby replica): retrying cannot
  * fix it, so it becomes a DeliveryBrokenError rather than a reconnect loop.
@@ -376,5 +299,5 @@ export class ListenerConnection {
 function readOnlyServer(error: unknown): DeliveryBrokenError | undefined {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown }
   if (code !== '25006') return undefined
-  return new DeliveryBrokenError({ reason: 'notify-refused', sqlState: code, detail: typeof message === 'string' ? message : String(error) })
+  return new DeliveryBrokenError({ reason: 'notify-refused', sqlState: code, detail: typeof message === 'string' ? message : String(error) }, { cause: error })
 }

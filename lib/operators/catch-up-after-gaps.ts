@@ -3,22 +3,32 @@ import type { ListenerGap, ListenerState } from '../types.js'
 
 /**
  * Fills the gaps a reconnect leaves: after every reconnect that followed a connected period, runs your
- * catch-up step (for example a query for the rows changed since `gap.since`) and emits what it yields BEFORE
- * the live notifications that arrived meanwhile, which are held, not lost, until the step completes.
+ * catch-up step (for example a query for the rows after the last id you saw) and emits what it yields BEFORE
+ * the live values, which are held, not lost, from the moment the connection is lost until the step completes.
  *
- * The listener only reports `connected` (with `gap`) once every channel is LISTENed again, so nothing sent
- * after the catch-up query starts can fall between the two.
+ * Holding starts when `state$` leaves `connected` (a new connection can deliver before it is reported
+ * `connected`), and the step starts when `connected { gap }` arrives, that is once every channel is LISTENed
+ * again: anything committed after the step's query starts is in the live values, anything before it is in the
+ * step's result. The two can overlap (a row committed while the step's query runs can be in both), so the
+ * stream can repeat a value at the boundary: drop repeats by key if that matters (see docs/operators.md).
  *
  * ```ts
  * db.channel('orders').pipe(
  *   decodeValid(Order),
- *   catchUpAfterGaps(db.state$, (gap) => ordersChangedSince(new Date(gap.since))),
+ *   catchUpAfterGaps(db.state$, () => ordersAfter(lastSeenId)),
  * ).subscribe(applyToStore)
  * ```
  *
- * @param state$ The listener's `state$`. The state it replays on subscription is not a new gap and is ignored.
- * @param catchUp Returns what was missed during `gap`; its error errors the stream (catch inside it to go on).
- *   A new gap while a step runs replaces that step (held notifications are kept).
+ * - The state `state$` replays on subscription never starts a step (it is no gap this subscription lived
+ *   through), but a state other than `connected` starts holding.
+ * - A `connected` state without a gap ends the holding (the first connection).
+ * - A new gap while a step runs replaces the step with one for both gaps: `since` of the first, up to now.
+ * - The step's error errors the stream (catch inside it to go on), and so does the source's, at once (held
+ *   values are dropped, as RxJS operators drop what they buffer). When the source completes, held values are
+ *   emitted first (after a running step completes, if it does).
+ *
+ * @param state$ The listener's `state$`.
+ * @param catchUp Returns what was missed during `gap`.
  */
 export function catchUpAfterGaps<T, R>(
   state$: Observable<ListenerState>,
@@ -26,9 +36,10 @@ export function catchUpAfterGaps<T, R>(
 ): OperatorFunction<T, T | R> {
   return (source) =>
     new Observable<T | R>((subscriber) => {
-      /** Live values held while a catch-up step runs; undefined when none runs. */
+      /** Live values held since the connection was lost; undefined while live values pass. */
       let held: T[] | undefined
-      let step: Subscription | undefined
+      /** The running step and the gap it covers. */
+      let step: { readonly subscription: Subscription; readonly gap: ListenerGap } | undefined
       let sourceDone = false
       let subscribing = true
 
@@ -40,35 +51,48 @@ export function catchUpAfterGaps<T, R>(
         if (sourceDone) subscriber.complete()
       }
 
+      const startStep = (gap: ListenerGap) => {
+        const previous = step
+        previous?.subscription.unsubscribe()
+        // A step cut short by a new gap did not finish its catch-up: the new one starts where it started.
+        const covered: ListenerGap = previous === undefined ? gap : { since: previous.gap.since, duration: gap.since + gap.duration - previous.gap.since }
+        held ??= []
+        const subscription = new Subscription()
+        step = { subscription, gap: covered }
+        subscription.add(
+          defer(() => catchUp(covered)).subscribe({
+            next: (value) => subscriber.next(value),
+            error: (error: unknown) => subscriber.error(error),
+            complete: () => {
+              if (step?.subscription === subscription) release()
+            },
+          }),
+        )
+      }
+
       const subscription = new Subscription()
+      subscription.add(
+        state$.subscribe({
+          next: (state) => {
+            if (state.status !== 'connected') held ??= []
+            else if (state.gap !== undefined && !subscribing) startStep(state.gap)
+            else if (step === undefined) release()
+          },
+          error: (error: unknown) => subscriber.error(error),
+        }),
+      )
+      subscribing = false
       subscription.add(
         source.subscribe({
           next: (value) => (held ? held.push(value) : subscriber.next(value)),
           error: (error: unknown) => subscriber.error(error),
           complete: () => {
             sourceDone = true
-            if (!held) subscriber.complete()
+            if (step === undefined) release()
           },
         }),
       )
-      subscription.add(
-        state$.subscribe({
-          next: (state) => {
-            if (subscribing || state.status !== 'connected' || state.gap === undefined) return
-            step?.unsubscribe()
-            held ??= []
-            const gap = state.gap
-            step = defer(() => catchUp(gap)).subscribe({
-              next: (value) => subscriber.next(value),
-              error: (error: unknown) => subscriber.error(error),
-              complete: release,
-            })
-          },
-          error: (error: unknown) => subscriber.error(error),
-        }),
-      )
-      subscribing = false
-      subscription.add(() => step?.unsubscribe())
+      subscription.add(() => step?.subscription.unsubscribe())
       return subscription
     })
 }

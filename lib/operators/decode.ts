@@ -80,8 +80,8 @@ export function decode<T>(decoder: Decoder<T>, options: DecodeOptions = {}): Ope
 /** @internal Handles one result in order; may throw (a user callback), which errors the stream. */
 export type ResultHandler<T, R> = (subscriber: Subscriber<R>, result: Either<DecodeError, T>) => void
 
-/** @internal A decoding step: notification in, result out, synchronously when the decoder is. Never throws. */
-export function decodeStep<T>(
+/** A decoding step: notification in, result out, synchronously when the decoder is. Never throws. */
+function decodeStep<T>(
   decoder: Decoder<T>,
   options: DecodeOptions,
 ): (notification: PgNotification) => Either<DecodeError, T> | Promise<Either<DecodeError, T>> {

@@ -3,9 +3,9 @@ import { RxpgError } from '../errors.js'
 import { SilenceTimer, assertPeriod } from './silence-timer.js'
 
 /** A stream given `idleTimeout(period)` carried nothing for `period` ms. */
-export class ChannelTimeoutError extends RxpgError {
-  override readonly name = 'ChannelTimeoutError'
-  readonly code = 'CHANNEL_TIMEOUT'
+export class IdleTimeoutError extends RxpgError {
+  override readonly name = 'IdleTimeoutError'
+  readonly code = 'IDLE_TIMEOUT'
   constructor(
     readonly info: {
       /** The channel, when known: from the option, else from the last notification seen. */
@@ -33,7 +33,7 @@ export interface IdleTimeoutOptions {
 }
 
 /**
- * Errors with a `ChannelTimeoutError` when nothing arrived for `period` ms (counted from the subscription,
+ * Errors with an `IdleTimeoutError` when nothing arrived for `period` ms (counted from the subscription,
  * then from each value).
  *
  * Use it on a channel that must never go quiet: a producer that sends a tick every few seconds, a job queue
@@ -60,7 +60,7 @@ export function idleTimeout<T>(period: number, options: IdleTimeoutOptions = {})
       // Kept only to name the channel in the error; released on teardown.
       let lastValue: T | undefined
       const timer = new SilenceTimer(scheduler, period, () =>
-        subscriber.error(new ChannelTimeoutError({ channel: options.channel ?? channelOf(lastValue), period, lastValueAt, subscribedAt })),
+        subscriber.error(new IdleTimeoutError({ channel: options.channel ?? channelOf(lastValue), period, lastValueAt, subscribedAt })),
       )
       const subscription = source.subscribe({
         next: (value) => {

@@ -14,8 +14,9 @@ export {
 } from './virtual-listener.js'
 export { VIRTUAL_LISTENER_PROCESS_ID, VIRTUAL_PEER_PROCESS_ID, notification } from './notification.js'
 
-// Virtual source (drives the real listener in virtual time)
-export { virtualSource, type ListenBatch, type VirtualSessionScript, type VirtualSource } from './virtual-source.js'
+// Virtual source and transport (drive the real listener in virtual time)
+export { virtualSource, type ListenBatch, type VirtualSendingOptions, type VirtualSessionScript, type VirtualSource } from './virtual-source.js'
+export { VIRTUAL_SENDER_PROCESS_ID, virtualTransport, type VirtualTransport, type VirtualTransportOptions } from './virtual-transport.js'
 
 // Comparing errors
 export { comparable, errorShape, sameError, type ErrorShape } from './compare.js'

@@ -8,6 +8,8 @@ import {
   map,
   merge,
   share,
+  startWith,
+  distinctUntilChanged,
   takeUntil,
   tap,
   type Observer,
@@ -95,8 +97,14 @@ type Terminal = { readonly kind: 'closed' } | { readonly kind: 'failed'; readonl
 export function createVirtualListener(options: VirtualListenerOptions = {}): VirtualListener {
   const scheduler = options.scheduler ?? asyncScheduler
   const processId = options.processId ?? VIRTUAL_LISTENER_PROCESS_ID
-  const counters = new MetricsCounters(() => 0)
+  const counts = { received: 0, sent: 0, sendFailures: 0 }
+  const counters = new MetricsCounters(() => ({ ...counts, queueDepth: 0 }))
   const state$ = new ReplaySubject<ListenerState>(1)
+  let current: ListenerState = { status: 'idle' }
+  let connectedBefore = false
+  /** Subscribers per channel, and a signal when a channel gains its first or loses its last: for `listening`. */
+  const subscribers = new Map<string, number>()
+  const demand$ = new Subject<void>()
   const errors$ = new Subject<RxpgError>()
   const sent$ = new Subject<SentNotification>()
   const looped$ = new Subject<PgNotification>()
@@ -136,7 +144,7 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
       scripted(name).pipe(map((value) => (typeof value === 'string' ? notification(name, value, { receivedAt: scheduler.now() }) : value))),
       looped$.pipe(filter((sent) => sent.channel === name)),
     ).pipe(
-      tap(() => (counters.received += 1)),
+      tap(() => (counts.received += 1)),
       takeUntil(ended$),
       (delivered) => merge(delivered, ending$),
       share(),
@@ -145,10 +153,42 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
     const observable = new Observable<PgNotification>((subscriber) => {
       if (terminal?.kind === 'failed') return subscriber.error(terminal.error)
       if (terminal?.kind === 'closed') return subscriber.complete()
-      return shared.subscribe(subscriber)
+      countSubscriber(name, +1)
+      const subscription = shared.subscribe(subscriber)
+      return () => {
+        subscription.unsubscribe()
+        countSubscriber(name, -1)
+      }
     })
     channels.set(name, observable)
     return observable
+  }
+
+  function countSubscriber(name: string, change: 1 | -1): void {
+    const count = (subscribers.get(name) ?? 0) + change
+    if (count === 0) subscribers.delete(name)
+    else subscribers.set(name, count)
+    if (count === 0 || (count === 1 && change === 1)) demand$.next()
+  }
+
+  /** As on the real listener: in effect while connected and subscribed. */
+  function listening(name: string): Observable<boolean> {
+    assertChannelName(name)
+    return merge(state$, demand$).pipe(
+      map(() => current.status === 'connected' && subscribers.has(name)),
+      startWith(current.status === 'connected' && subscribers.has(name)),
+      distinctUntilChanged(),
+    )
+  }
+
+  function setState(state: ListenerState): void {
+    current = state
+    if (state.status === 'reconnecting') counters.reconnectAttempts += 1
+    if (state.status === 'connected') {
+      if (connectedBefore) counters.reconnects += 1
+      connectedBefore = true
+    }
+    state$.next(state)
   }
 
   function end(next: Terminal): void {
@@ -171,10 +211,10 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
   function send(channelName: string, payload: string): RxpgError | undefined {
     const error = refusal(channelName, payload)
     if (error) {
-      counters.sendFailures += 1
+      counts.sendFailures += 1
       return error
     }
-    counters.sent += 1
+    counts.sent += 1
     sent$.next({ channel: channelName, payload })
     if (options.loopback === true) {
       scheduler.schedule(() => looped$.next({ channel: channelName, payload, processId, receivedAt: scheduler.now() }))
@@ -185,7 +225,9 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
   const notify$: Observer<NotificationToSend> = {
     next: (toSend) => {
       const error =
-        typeof toSend === 'object' && toSend !== null ? send(toSend.channel, toSend.payload ?? '') : send(toSend as unknown as string, '')
+        typeof toSend === 'object' && toSend !== null
+          ? send(toSend.channel, toSend.payload === undefined ? '' : toSend.payload)
+          : send(toSend as unknown as string, '')
       if (error) report(error)
     },
     error: () => undefined,
@@ -197,8 +239,9 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
     closing ??= new Promise<void>((resolve) => {
       stateScript?.unsubscribe()
       end({ kind: 'closed' })
-      state$.next({ status: 'closed' })
+      setState({ status: 'closed' })
       state$.complete()
+      demand$.complete()
       errors$.complete()
       sent$.complete()
       resolve()
@@ -207,13 +250,12 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
   }
 
   if (options.state === undefined) {
-    state$.next({ status: 'connected', processId })
+    setState({ status: 'connected', processId })
   } else {
     stateScript = options.state.subscribe({
       next: (state) => {
         if (state.status === 'closed') return void close()
-        if (state.status === 'reconnecting') counters.reconnects += 1
-        state$.next(state)
+        setState(state)
         if (state.status === 'failed') end({ kind: 'failed', error: state.error })
       },
       error: (error: unknown) => state$.error(error),
@@ -222,6 +264,7 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
 
   return {
     channel,
+    listening,
     notify$,
     notify: (channelName, payload = '') => {
       const error = send(channelName, payload)

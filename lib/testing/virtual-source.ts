@@ -1,5 +1,6 @@
-import { NEVER, Observable, Subject, defer, map, merge, of, tap } from 'rxjs'
-import type { ListenSession, NotificationSource, RawNotification } from '../sources/notification-source.js'
+import { NEVER, Observable, Subject, defer, map, merge, of, share, tap } from 'rxjs'
+import type { ListenSession, NotificationSource, RawNotification } from '../ports/notification-source.js'
+import { VIRTUAL_SENDER_PROCESS_ID, virtualTransport, type VirtualTransport, type VirtualTransportOptions } from './virtual-transport.js'
 
 /**
  * How one connection behaves once it is open. Every answer is an Observable, so draw it with `cold(...)`:
@@ -10,7 +11,8 @@ export interface VirtualSessionScript {
   readonly processId?: number
   /**
    * What arrives on the connection (`hot(...)` for absolute frames, `cold(...)` from the moment the listener
-   * subscribes). Erroring or completing is the connection being lost. Default: nothing, never lost.
+   * subscribes). Erroring or completing is the connection being lost. Default: nothing, never lost. What the
+   * source's `transport` commits to a channel this connection listens to arrives too.
    */
   readonly notifications?: Observable<RawNotification>
   /** The server's answer to one LISTEN/UNLISTEN batch. Default: confirmed in the same frame. */
@@ -20,11 +22,6 @@ export interface VirtualSessionScript {
    * connection listening to. Default: `listened`, in the same frame.
    */
   readonly listeningChannels?: (listened: readonly string[]) => Observable<readonly string[]>
-  /**
-   * The server's answer to a NOTIFY sent on this connection. Default: confirmed in the same frame, and the
-   * notification is delivered on this connection when it listens to the channel.
-   */
-  readonly notifySelf?: (channel: string, payload: string) => Observable<unknown>
 }
 
 /** One LISTEN/UNLISTEN batch a connection was asked to run. */
@@ -34,7 +31,16 @@ export interface ListenBatch {
   readonly remove: readonly string[]
 }
 
-/** A `NotificationSource` whose every answer is drawn, and which records what it was asked, frame by frame. */
+/** How the source's sending side behaves. */
+export interface VirtualSendingOptions extends VirtualTransportOptions {
+  /**
+   * `false`: what the transport commits never reaches the connections, as behind a transaction-mode pooler
+   * (the self-probe then ends in `DeliveryBrokenError`). Default `true`.
+   */
+  readonly delivers?: boolean
+}
+
+/** A drawn server: connections for the listening side, a transport for the sending side, and records of both. */
 export interface VirtualSource extends NotificationSource {
   /** One value per `connect()` subscription: its number, from 1. */
   readonly connects$: Observable<number>
@@ -44,6 +50,12 @@ export interface VirtualSource extends NotificationSource {
   readonly healthChecks$: Observable<number>
   /** One value (the process id) per connection closed by the listener. */
   readonly ends$: Observable<number>
+  /**
+   * The sending side, for `createPgListener`'s `transport` option: a `virtualTransport` whose committed
+   * notifications (the self-probe's included) are delivered to every open connection that listens to their
+   * channel, in the frame they commit, as PostgreSQL does.
+   */
+  readonly transport: VirtualTransport
 }
 
 /**
@@ -54,19 +66,30 @@ export interface VirtualSource extends NotificationSource {
  *
  * ```ts
  * const source = virtualSource([cold('-#', undefined, refused), cold('-s', { s: { processId: 7 } })])
- * const db = createPgListener('postgres://virtual', { source, scheduler })
+ * const db = createPgListener('postgres://virtual', { source, transport: source.transport, scheduler })
  * ```
  *
  * Hot: subscribe to the records (`expectObservable`) before the first connect.
+ *
+ * @param sending How the `transport`'s sends end (see `virtualTransport`; default: committed at once), and
+ *   whether what it commits is delivered.
  */
 export function virtualSource(
   connects: readonly Observable<VirtualSessionScript>[] | ((attempt: number) => Observable<VirtualSessionScript>),
+  sending: VirtualSendingOptions = {},
 ): VirtualSource {
   const connects$ = new Subject<number>()
   const listens$ = new Subject<ListenBatch>()
   const healthChecks$ = new Subject<number>()
   const ends$ = new Subject<number>()
   const records = { listens$, healthChecks$, ends$ }
+  const open = new Set<VirtualSession>()
+  const transport = virtualTransport(sending)
+  const senderProcessId = sending.processIds?.[0] ?? VIRTUAL_SENDER_PROCESS_ID
+  transport.committed$.subscribe((batch) => {
+    if (sending.delivers === false) return
+    for (const { channel, payload } of batch) for (const session of open) session.deliver({ channel, payload, processId: senderProcessId })
+  })
   let attempts = 0
 
   const attemptFor = (attempt: number): Observable<VirtualSessionScript> => {
@@ -77,14 +100,20 @@ export function virtualSource(
   }
 
   return {
-    connect: () =>
+    connect: (clock) =>
       new Observable<ListenSession>((subscriber) => {
         attempts += 1
         const attempt = attempts
         connects$.next(attempt)
         let session: VirtualSession | undefined
         const subscription = attemptFor(attempt)
-          .pipe(map((script) => (session = new VirtualSession(script.processId ?? 100 + attempt, script, records))))
+          .pipe(
+            map((script) => {
+              session = new VirtualSession(script.processId ?? 100 + attempt, script, clock, records, () => open.delete(session as VirtualSession))
+              open.add(session)
+              return session
+            }),
+          )
           .subscribe(subscriber)
         return () => {
           subscription.unsubscribe()
@@ -95,21 +124,35 @@ export function virtualSource(
     listens$: listens$.asObservable(),
     healthChecks$: healthChecks$.asObservable(),
     ends$: ends$.asObservable(),
+    transport,
   }
 }
 
 class VirtualSession implements ListenSession {
   readonly notifications: Observable<RawNotification>
   private readonly listened = new Set<string>()
-  private readonly self$ = new Subject<RawNotification>()
+  private readonly delivered$ = new Subject<RawNotification>()
+  private lastReceived: number
   private ended = false
 
   constructor(
     readonly processId: number,
     private readonly script: VirtualSessionScript,
+    private readonly clock: () => number,
     private readonly records: { listens$: Subject<ListenBatch>; healthChecks$: Subject<number>; ends$: Subject<number> },
+    private readonly closed: () => void,
   ) {
-    this.notifications = merge(script.notifications ?? NEVER, this.self$)
+    this.lastReceived = clock()
+    // Shared: the listener and its self-probe watch the same connection.
+    this.notifications = merge(script.notifications ?? NEVER, this.delivered$).pipe(
+      tap(() => this.received()),
+      share(),
+    )
+  }
+
+  /** A notification the source's transport committed: it arrives if this connection listens to its channel. */
+  deliver(notification: RawNotification): void {
+    if (!this.ended && this.listened.has(notification.channel)) this.delivered$.next(notification)
   }
 
   changeListens(add: readonly string[], remove: readonly string[]): Observable<unknown> {
@@ -118,6 +161,7 @@ class VirtualSession implements ListenSession {
       return (this.script.changeListens?.(add, remove) ?? of(true)).pipe(
         tap({
           complete: () => {
+            this.received()
             for (const channel of remove) this.listened.delete(channel)
             for (const channel of add) this.listened.add(channel)
           },
@@ -130,27 +174,24 @@ class VirtualSession implements ListenSession {
     return defer(() => {
       this.records.healthChecks$.next(this.processId)
       const listened = [...this.listened]
-      return this.script.listeningChannels?.(listened) ?? of(listened)
+      return (this.script.listeningChannels?.(listened) ?? of(listened)).pipe(tap(() => this.received()))
     })
   }
 
-  notifySelf(channel: string, payload: string): Observable<unknown> {
-    return defer(() =>
-      (this.script.notifySelf?.(channel, payload) ?? of(true)).pipe(
-        tap({
-          complete: () => {
-            if (this.script.notifySelf === undefined && this.listened.has(channel)) this.self$.next({ channel, payload, processId: this.processId })
-          },
-        }),
-      ),
-    )
+  lastReceivedAt(): number {
+    return this.lastReceived
   }
 
   end(): Promise<void> {
     if (!this.ended) {
       this.ended = true
+      this.closed()
       this.records.ends$.next(this.processId)
     }
     return Promise.resolve()
+  }
+
+  private received(): void {
+    this.lastReceived = this.clock()
   }
 }

@@ -1,13 +1,14 @@
-import type { SchedulerLike } from 'rxjs'
+import { Subject, type SchedulerLike } from 'rxjs'
 import { createPgListener, type PgListenerOptions } from '../../lib/create-pg-listener.js'
 import { ConnectionLostError, type ConnectionRejectedError } from '../../lib/errors.js'
-import type { NotificationSource } from '../../lib/sources/notification-source.js'
-import { recordingTransport } from '../../lib/testing/recording-transport.js'
+import type { ChannelDemand, DemandChange } from '../../lib/ports/channel-demand.js'
+import type { NotificationSource } from '../../lib/ports/notification-source.js'
+import { virtualTransport } from '../../lib/testing/index.js'
 import type { ListenerGap, ListenerState, PgListener } from '../../lib/types.js'
 
 /**
  * The real listener on a virtual source, in virtual time: no jitter (`random: () => 0`, so every delay is its
- * nominal value), no health check or self-probe unless asked, and a recording transport instead of a sending
+ * nominal value), no health check or self-probe unless asked, and a virtual transport instead of a sending
  * connection.
  */
 export function virtualPgListener(
@@ -18,7 +19,7 @@ export function virtualPgListener(
   return createPgListener('postgres://app@virtual:5432/app', {
     healthCheck: false,
     selfProbe: false,
-    transport: recordingTransport(),
+    transport: virtualTransport(),
     ...options,
     reconnect: { random: () => 0, ...options.reconnect },
     source,
@@ -37,7 +38,7 @@ export function wrongPassword(): Error {
 }
 
 /** What the listener makes of `refusedByNetwork()`. */
-export const networkRefusal = new ConnectionLostError({ errorCode: 'ECONNREFUSED', detail: 'connect ECONNREFUSED 127.0.0.1:5432' })
+export const networkRefusal = new ConnectionLostError({ systemCode: 'ECONNREFUSED', detail: 'connect ECONNREFUSED 127.0.0.1:5432' })
 
 // State builders, so diagrams' value tables read like the states they are.
 export const idle: ListenerState = { status: 'idle' }
@@ -60,3 +61,21 @@ export function closeAt(listener: PgListener, scheduler: SchedulerLike, frame: n
 
 /** Each state's status, as one letter per value in diagrams: `statusLetters` maps them back. */
 export const statusLetters = { i: 'idle', c: 'connecting', k: 'connected', r: 'reconnecting', f: 'failed', z: 'closed' } as const
+
+/** The channels a bare `ListenerConnection` is asked to LISTEN, changed by hand (the router does it in the listener). */
+export function handDemand(): ChannelDemand & { want(channel: string): void; unwant(channel: string): void } {
+  const wanted = new Set<string>()
+  const changes = new Subject<DemandChange>()
+  return {
+    channels: () => wanted,
+    changes$: changes.asObservable(),
+    want: (channel) => {
+      wanted.add(channel)
+      changes.next({ channel, wanted: true })
+    },
+    unwant: (channel) => {
+      wanted.delete(channel)
+      changes.next({ channel, wanted: false })
+    },
+  }
+}

@@ -8,7 +8,7 @@
  */
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ConnectionLostError, createPgListener, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
+import { ConnectionLostError, createPgListener, NotifyFailedError, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
 import { adminQuery, databaseUrl, eventually, uniqueName } from '../support/database.js'
 import { startHalfOpenProxy, type HalfOpenProxy } from '../support/half-open-proxy.js'
 
@@ -122,8 +122,11 @@ describe('half-open connection (blackholed proxy)', () => {
     const second = connected()[1]!
     console.log(`[half-open] connected again ${states.find((entry) => entry.state === second)!.at - healedAt} ms after the network healed`)
     expect(second.processId).not.toBe(first.processId)
+    // The gap starts when the old connection was last heard from: before the network went silent, not when
+    // the health check noticed it.
     expect(second.gap).toBeDefined()
-    expect(second.gap!.since).toBeGreaterThanOrEqual(blackholedAt)
+    expect(second.gap!.since).toBeLessThanOrEqual(blackholedAt)
+    expect(second.gap!.since).toBeGreaterThanOrEqual(received.find((n) => n.payload === 'before')!.receivedAt)
 
     // The order of states: connected, then only reconnect attempts, then connected again; never failed or closed.
     const statuses = states.map((entry) => entry.state.status)
@@ -173,7 +176,7 @@ describe('half-open connection (blackholed proxy)', () => {
     proxy.refuse()
     proxy.dropAll()
     const refusals = () =>
-      states.filter((entry) => entry.state.status === 'reconnecting' && entry.state.lastError.info.errorCode === 'ECONNREFUSED').length
+      states.filter((entry) => entry.state.status === 'reconnecting' && entry.state.lastError.info.systemCode === 'ECONNREFUSED').length
     await eventually(() => refusals() >= 2, describeStates(states))
     const attempts = states.flatMap((entry) => (entry.state.status === 'reconnecting' ? [entry.state.attempt] : []))
     // Each retry counts up from 1 after the loss.
@@ -184,5 +187,77 @@ describe('half-open connection (blackholed proxy)', () => {
     await notifyDirectly(channel, 'after-refusal')
     await eventually(() => received.some((n) => n.payload === 'after-refusal'), () => 'the notification after the refusals did not arrive')
     expect(channelEvents).toEqual([])
+  })
+})
+
+/** Resolves with what `promise` settled to, or rejects if it has not settled within `limitMs` (a bound on hanging). */
+async function settledWithin<T>(promise: Promise<T>, limitMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${limitMs} ms`)), limitMs)
+  })
+  try {
+    return await Promise.race([promise, limit])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+describe('connections that go silent while new ones pass (a NAT or load balancer forgot them)', () => {
+  it('replaces a silent sending connection: the listener recovers instead of failing, and every notify() settles', async () => {
+    const channel = uniqueName('frozen')
+    const proxy = await proxyToServer()
+    const db = createPgListener(proxy.url(databaseUrl()), {
+      healthCheck: { interval: 300, timeout: 200 },
+      selfProbe: { timeout: 1_000 },
+      connectTimeout: 1_000,
+      reconnect: { initialDelay: 50, maxDelay: 200 },
+      notify: { sendTimeout: 1_000 },
+    })
+    cleanups.push(() => db.close())
+    const states: TimedState[] = []
+    db.state$.subscribe((state) => states.push({ at: Date.now(), state }))
+    const received: PgNotification[] = []
+    db.channel(channel).subscribe((notification) => received.push(notification))
+    await eventually(() => states.some((entry) => entry.state.status === 'connected'), describeStates(states))
+    // Opens the sending connection (through the proxy too), and proves the path works.
+    await db.notify(channel, 'before')
+    await eventually(() => received.some((n) => n.payload === 'before'), () => 'before did not arrive')
+
+    const frozenAt = Date.now()
+    proxy.freezeExisting()
+    // Sent on the silent sending connection: it must settle, committed or failed with its outcome.
+    const outcome = await settledWithin(
+      db.notify(channel, 'after the freeze').then(
+        () => 'committed',
+        (error: unknown) => error,
+      ),
+      15_000,
+      'notify() on a silent sending connection',
+    )
+    expect(outcome === 'committed' || outcome instanceof NotifyFailedError).toBe(true)
+
+    // The listener notices its own silent connection, and comes back on new ones: never failed.
+    await eventually(() => states.some((entry) => entry.at > frozenAt && entry.state.status === 'connected'), describeStates(states), 15_000)
+    expect(states.filter((entry) => entry.state.status === 'failed')).toEqual([])
+    await settledWithin(db.notify(channel, 'after recovery'), 15_000, 'notify() after recovery')
+    await eventually(() => received.some((n) => n.payload === 'after recovery'), () => 'after recovery did not arrive')
+    await settledWithin(db.close(), 5_000, 'close()')
+  })
+
+  it('close() resolves promptly with a batch stuck on a silent sending connection, failing it as of unknown outcome', async () => {
+    const channel = uniqueName('frozen-close')
+    const proxy = await proxyToServer()
+    const db = createPgListener(proxy.url(databaseUrl()), { notify: { closeTimeout: 500 } })
+    cleanups.push(() => db.close())
+    await db.notify(channel, 'opens the sending connection')
+    proxy.freezeExisting()
+    const stuck = db.notify(channel, 'stuck').catch((error: unknown) => error)
+    // Let the batch reach the silent socket.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    await settledWithin(db.close(), 5_000, 'close()')
+    const error = await stuck
+    expect(error).toBeInstanceOf(NotifyFailedError)
+    expect((error as NotifyFailedError).info.outcome).toBe('unknown')
   })
 })

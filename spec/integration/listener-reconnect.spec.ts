@@ -117,7 +117,7 @@ describe('failures retrying cannot fix', () => {
     db.channel('orders').subscribe()
     await eventually(() => states.filter((s) => s.status === 'reconnecting').length >= 2, () => JSON.stringify(states))
     const reconnecting = states.find((s) => s.status === 'reconnecting') as Extract<ListenerState, { status: 'reconnecting' }>
-    expect(reconnecting.lastError.info.errorCode).toBe('ECONNREFUSED')
+    expect(reconnecting.lastError.info.systemCode).toBe('ECONNREFUSED')
     expect(JSON.stringify(states) + reconnecting.lastError.message).not.toContain('hunter2-secret')
   })
 })

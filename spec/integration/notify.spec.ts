@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { Observable } from 'rxjs'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
 import {
   createPgListener,
@@ -13,8 +13,8 @@ import {
   type PgListener,
   type RxpgError,
 } from '../../lib/index.js'
-import type { NotifyTransport, OutgoingNotification } from '../../lib/notify/notify-transport.js'
-import { pgTransport } from '../../lib/notify/pg-transport.js'
+import { pgTransport } from '../../lib/pg/pg-transport.js'
+import type { DISPATCHED, NotifyTransport, OutgoingNotification } from '../../lib/ports/notify-transport.js'
 import { databaseUrl, eventually } from '../support/database.js'
 import { isUserChannel } from '../support/observed-source.js'
 import { collect, payloads, stateOf } from '../support/listener.js'
@@ -33,7 +33,7 @@ function countedTransport(url: string): NotifyTransport & { readonly batches: Ou
     batches,
     processIds: real.processIds,
     send: (batch) =>
-      new Observable((subscriber) => {
+      new Observable<typeof DISPATCHED>((subscriber) => {
         if (batch.some((n) => isUserChannel(n.channel))) batches.push([...batch])
         return real.send(batch).subscribe(subscriber)
       }),
@@ -84,9 +84,32 @@ describe('notify: bad input', () => {
 
   it('emits them as a process warning when nothing subscribes to errors$, so they never vanish', async () => {
     const db = listener()
-    const warning = new Promise<Error>((resolve) => process.once('warning', resolve))
-    db.notify$.next({ channel: 'x'.repeat(64) })
-    expect(await warning).toBeInstanceOf(InvalidChannelNameError)
+    // Caught here rather than printed, so the test run's log stays clean.
+    const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    try {
+      db.notify$.next({ channel: 'x'.repeat(64) })
+      expect(emitWarning).toHaveBeenCalledTimes(1)
+      expect(emitWarning.mock.calls[0]?.[0]).toBeInstanceOf(InvalidChannelNameError)
+    } finally {
+      emitWarning.mockRestore()
+    }
+  })
+
+  it('refuses a null payload from notify$ exactly as notify() does (a missing one is the empty payload)', async () => {
+    const db = listener()
+    const errors = collect(db.errors$)
+    const received = collect(db.channel('null-payload'))
+    await stateOf(db, 'connected')
+    db.notify$.next({ channel: 'null-payload', payload: null as unknown as string })
+    const refusal = await db.notify('null-payload', null as unknown as string).catch((error: unknown) => error)
+    db.notify$.next({ channel: 'null-payload' })
+    await db.notify('null-payload', 'marker')
+    expect(errors.values).toHaveLength(1)
+    expect(errors.values[0]).toBeInstanceOf(InvalidPayloadError)
+    expect(errors.values[0]?.info).toEqual({ channel: 'null-payload', reason: 'not-a-string' })
+    expect(refusal).toEqual(errors.values[0])
+    await eventually(() => received.values.length === 2, () => `received ${received.values.length}`)
+    expect(payloads(received.values)).toEqual(['', 'marker'])
   })
 
   it('ignores error() and complete() from a producer, so one producer cannot close the shared sink', async () => {

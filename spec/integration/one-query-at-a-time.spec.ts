@@ -1,11 +1,12 @@
 import pg from 'pg'
 import pgListen from 'pg-listen'
-import { firstValueFrom, lastValueFrom, take, type Subscription } from 'rxjs'
+import { lastValueFrom, type Subscription } from 'rxjs'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createPgListener, pgListenSource } from '../../lib/index.js'
-import { pgTransport } from '../../lib/notify/pg-transport.js'
-import type { ListenSession } from '../../lib/sources/notification-source.js'
-import { pgSource } from '../../lib/sources/pg-source.js'
+import { createPgListener } from '../../lib/index.js'
+import { pgSource } from '../../lib/pg/pg-source.js'
+import { pgTransport } from '../../lib/pg/pg-transport.js'
+import { pgListenSource } from '../../lib/pg-listen/index.js'
+import type { ListenSession } from '../../lib/ports/notification-source.js'
 import { databaseUrl, uniqueName } from '../support/database.js'
 import { collect, payloads, stateOf } from '../support/listener.js'
 
@@ -37,23 +38,20 @@ afterEach(() => {
 })
 
 describe('one query at a time on every pg client rxpg owns', () => {
-  it('the listening session queues LISTEN changes, the channel check and the self-probe itself', async () => {
+  it('the listening session queues LISTEN changes and the channel check itself', async () => {
     // The session lives as long as the subscription to connect(): keep it until the end.
     let connection: Subscription | undefined
     const session = await new Promise<ListenSession>((resolve, reject) => {
-      connection = pgSource(databaseUrl()).connect().subscribe({ next: resolve, error: reject })
+      connection = pgSource(databaseUrl()).connect(Date.now).subscribe({ next: resolve, error: reject })
     })
     try {
       const channel = uniqueName('serial')
-      const received = firstValueFrom(session.notifications.pipe(take(1)))
       const listened = lastValueFrom(session.changeListens([channel], []))
       const channels = lastValueFrom(session.listeningChannels())
-      const probed = lastValueFrom(session.notifySelf(channel, 'probe'))
       const more = lastValueFrom(session.changeListens([`${channel}-2`], []))
-      await Promise.all([listened, probed, more])
+      await Promise.all([listened, more])
       // Issued after the LISTEN, so it sees it: the queue keeps call order.
       expect(await channels).toEqual([channel])
-      expect((await received).payload).toBe('probe')
       expect(mostAtOnce).toBe(1)
     } finally {
       await session.end()

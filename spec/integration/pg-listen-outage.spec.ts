@@ -12,7 +12,8 @@
 import pgListen, { type Options as PgListenOptions, type Subscriber } from 'pg-listen'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
-import { createPgListener, pgListenSource, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
+import { createPgListener, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
+import { pgListenSource } from '../../lib/pg-listen/index.js'
 import { adminQuery, eventually, uniqueName } from '../support/database.js'
 import { collect, stateOf } from '../support/listener.js'
 
@@ -133,7 +134,7 @@ describe('a 10 s outage, pg-listen with its default options', () => {
       () => 'no reconnect attempt after the restart',
     )
     const latest = defaults.states.filter((s) => s.state.status === 'reconnecting').at(-1)?.state
-    expect(latest?.status === 'reconnecting' && latest.lastError.info.errorCode).toBe('PG_LISTEN_GAVE_UP')
+    expect(latest?.status === 'reconnecting' && latest.lastError.info.systemCode).toBe('PG_LISTEN_GAVE_UP')
     expect(defaults.states.some((s) => s.at > times.restarted && s.state.status === 'connected')).toBe(false)
   })
 })

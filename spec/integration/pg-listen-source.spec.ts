@@ -4,7 +4,8 @@
  */
 import pgListen, { type Options as PgListenOptions, type Subscriber } from 'pg-listen'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createPgListener, pgListenSource, type ListenerState, type PgListener } from '../../lib/index.js'
+import { createPgListener, type ListenerState, type PgListener } from '../../lib/index.js'
+import { pgListenSource } from '../../lib/pg-listen/index.js'
 import { adminQuery, databaseUrl, eventually, terminateBackend, uniqueName } from '../support/database.js'
 import { collect, payloads, stateOf } from '../support/listener.js'
 
@@ -83,7 +84,7 @@ describe('pgListenSource', () => {
     await eventually(() => received.values.length === 1, () => 'nothing received after the reconnect')
 
     const reconnecting = states.values.find((state): state is Extract<ListenerState, { status: 'reconnecting' }> => state.status === 'reconnecting')
-    expect(reconnecting?.lastError.info.errorCode).toBe('PG_LISTEN_RECONNECTING')
+    expect(reconnecting?.lastError.info.systemCode).toBe('PG_LISTEN_RECONNECTING')
     const reconnected = states.values.at(-1)
     expect(reconnected).toMatchObject({ status: 'connected' })
     expect(reconnected?.status === 'connected' && reconnected.processId).not.toBe(processId)

@@ -1,17 +1,15 @@
-import { Observable, Subject, firstValueFrom, map, of } from 'rxjs'
+import { Observable, Subject, of } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   BufferOverflowError,
   createPgListener,
   createPuller,
-  pgSource,
   toAsyncIterable,
-  type ListenSession,
-  type NotificationSource,
   type PgListener,
   type PgNotification,
 } from '../../lib/index.js'
 import { databaseUrl, eventually, uniqueName } from '../support/database.js'
+import { observedSource } from '../support/observed-source.js'
 
 async function collect<T>(iterable: AsyncIterable<T>, limit = Infinity): Promise<T[]> {
   const seen: T[] = []
@@ -260,40 +258,6 @@ describe('createPuller', () => {
   })
 })
 
-/** The real pg source, observed: records every LISTEN/UNLISTEN it is asked to run, and keeps the sessions. */
-function observedPgSource(url: string) {
-  const real = pgSource(url)
-  const changes: { add: string[]; remove: string[] }[] = []
-  const sessions: ListenSession[] = []
-  const source: NotificationSource = {
-    connect: () =>
-      real.connect().pipe(
-        map((session): ListenSession => {
-          const observed: ListenSession = {
-            get processId() {
-              return session.processId
-            },
-            notifications: session.notifications,
-            changeListens: (add, remove) => {
-              changes.push({ add: [...add], remove: [...remove] })
-              return session.changeListens(add, remove)
-            },
-            listeningChannels: () => session.listeningChannels(),
-            notifySelf: (channel, payload) => session.notifySelf(channel, payload),
-            end: () => session.end(),
-          }
-          sessions.push(observed)
-          return observed
-        }),
-      ),
-  }
-  const listening = async (): Promise<readonly string[]> => {
-    const session = sessions.at(-1)
-    return session ? firstValueFrom(session.listeningChannels()) : []
-  }
-  return { source, changes, listening }
-}
-
 describe('pull bridges on a real PostgreSQL', () => {
   const listeners: PgListener[] = []
   afterEach(async () => {
@@ -301,11 +265,11 @@ describe('pull bridges on a real PostgreSQL', () => {
   })
 
   function setup() {
-    const observed = observedPgSource(databaseUrl())
-    const db = createPgListener(databaseUrl(), { source: observed.source })
+    const source = observedSource(databaseUrl())
+    const db = createPgListener(databaseUrl(), { source })
     const sender = createPgListener(databaseUrl())
     listeners.push(db, sender)
-    return { db, sender, ...observed }
+    return { db, sender, changes: source.changes, listening: () => source.serverListens() }
   }
 
   it('iterates a channel with for await and UNLISTENs when the loop breaks', async () => {

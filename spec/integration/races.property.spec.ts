@@ -15,19 +15,17 @@
  *   once, later sends are refused, and no timer or socket is left (`process.getActiveResourcesInfo()`).
  */
 import fc from 'fast-check'
-import { filter, firstValueFrom, map, type Subscription } from 'rxjs'
+import { filter, firstValueFrom, type Subscription } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import {
   createPgListener,
   ListenerClosedError,
-  pgSource,
   type ListenerState,
-  type ListenSession,
-  type NotificationSource,
   type PgNotification,
   type RxpgError,
 } from '../../lib/index.js'
 import { databaseUrl, eventually, terminateBackend, uniqueName } from '../support/database.js'
+import { observedSource } from '../support/observed-source.js'
 
 type Command =
   | { readonly kind: 'subscribe'; readonly channel: number }
@@ -54,43 +52,6 @@ const sequence = fc.array(command, { minLength: 4, maxLength: 20, size: 'max' })
 
 /** Bound on each wait inside a run: short, so a failing run shrinks in reasonable time. */
 const SETTLE_LIMIT_MS = 5_000
-
-interface SpiedSession {
-  readonly session: ListenSession
-  /** LISTEN/UNLISTEN batches in the order the listener ran them on this session. */
-  readonly changes: Array<{ readonly add: readonly string[]; readonly remove: readonly string[] }>
-}
-
-/**
- * The real `pgSource`, with each session's `changeListens` calls recorded. Everything else passes through
- * untouched (a Proxy, so members the port may gain pass through too): every query still goes to PostgreSQL.
- */
-function spiedSource(url: string): NotificationSource & { readonly sessions: SpiedSession[] } {
-  const real = pgSource(url)
-  const sessions: SpiedSession[] = []
-  return {
-    sessions,
-    connect: () =>
-      real.connect().pipe(
-        map((session) => {
-          const spied: SpiedSession = { session, changes: [] }
-          sessions.push(spied)
-          return new Proxy(session, {
-            get(target, key) {
-              if (key === 'changeListens') {
-                return (add: readonly string[], remove: readonly string[]) => {
-                  spied.changes.push({ add: [...add], remove: [...remove] })
-                  return target.changeListens(add, remove)
-                }
-              }
-              const value: unknown = Reflect.get(target, key, target)
-              return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
-            },
-          })
-        }),
-      ),
-  }
-}
 
 interface Observer {
   readonly id: number
@@ -133,7 +94,7 @@ async function runSequence(commands: readonly Command[], baseline: Map<string, n
   const prefix = uniqueName('race')
   // Case, quotes, spaces and non-ASCII: each its own exact channel.
   const names = [`${prefix}-a`, `${prefix}-A`, `${prefix} "q"`, `${prefix}-ü`]
-  const source = spiedSource(databaseUrl())
+  const source = observedSource(databaseUrl())
   const db = createPgListener(databaseUrl(), {
     source,
     reconnect: { initialDelay: 10, maxDelay: 100 },

@@ -75,7 +75,7 @@ describe('the server closes the listening connection', () => {
       for (const loss of reconnecting()) {
         expect(loss.lastError).toBeInstanceOf(ConnectionLostError)
         // 57P05 idle_session_timeout, as the server reported it.
-        expect(loss.lastError.info.errorCode).toBe('57P05')
+        expect(loss.lastError.info.sqlState, loss.lastError.message).toBe('57P05')
         expect(loss.attempt).toBe(1)
       }
       const pids = connected().map((state) => state.processId)
@@ -111,7 +111,7 @@ describe('the server closes the listening connection', () => {
       await eventually(() => received.some((n) => n.payload === 'before'), () => 'the first notification did not arrive')
 
       await server.stop()
-      await eventually(() => reconnecting().some((state) => state.lastError.info.errorCode === 'ECONNREFUSED'), describe)
+      await eventually(() => reconnecting().some((state) => state.lastError.info.systemCode === 'ECONNREFUSED'), describe)
       expect(reconnecting().every((state) => state.lastError instanceof ConnectionLostError)).toBe(true)
       expect(states.some((state) => state.status === 'failed')).toBe(false)
 
@@ -190,7 +190,7 @@ describe('the server closes the listening connection', () => {
     await eventually(
       async () => {
         const state = states.at(-1)
-        if (state?.status !== 'connected' || state.processId !== source.sessions.at(-1)?.processId) return false
+        if (state?.status !== 'connected' || state.processId !== source.sessions.at(-1)?.session.processId) return false
         last = (await source.serverListens().catch(() => [])).filter((name) => name.startsWith(prefix))
         return JSON.stringify(last) === JSON.stringify(expected)
       },

@@ -6,6 +6,8 @@
  *   ends the peer simply goes silent, as behind a dead NAT entry or a pulled cable. New connections are
  *   accepted and stay silent too. Bytes sent meanwhile wait in the kernel, as TCP would retransmit them.
  * - `resume()`: forwarding starts again; what waited is delivered (the partition heals).
+ * - `freezeExisting()`: the connections open now go silent for good (as after a NAT or load-balancer entry
+ *   expired), while new connections pass normally.
  * - `dropAll()`: destroys every connection at once (both sockets), as a restarting middlebox would.
  * - `refuse()` / `accept()`: stops / starts listening, so new connections are refused (ECONNREFUSED).
  * - `close()`: all of the above, for good.
@@ -39,6 +41,7 @@ export interface HalfOpenProxy {
   readonly blackholed: boolean
   blackhole(): void
   resume(): void
+  freezeExisting(): void
   dropAll(): void
   refuse(): void
   accept(): Promise<void>
@@ -50,6 +53,8 @@ const LOOPBACK = '127.0.0.1'
 export async function startHalfOpenProxy(options: HalfOpenProxyOptions): Promise<HalfOpenProxy> {
   const maxConnections = options.maxConnections ?? 100
   const pairs = new Set<Pair>()
+  /** Connections frozen for good by `freezeExisting()`: destroyed only by `close()`. */
+  const frozen = new Set<Pair>()
   let blackholed = false
   let closed = false
 
@@ -71,6 +76,8 @@ export async function startHalfOpenProxy(options: HalfOpenProxyOptions): Promise
   }
   /** One side is gone: the other side is ended gracefully (what was forwarded is flushed first). */
   const onSideClosed = (pair: Pair) => {
+    // A frozen connection tells neither side anything, like a NAT entry that expired.
+    if (frozen.has(pair)) return
     if (blackholed) {
       pair.brokenWhileHeld = true
       return
@@ -138,6 +145,14 @@ export async function startHalfOpenProxy(options: HalfOpenProxyOptions): Promise
       blackholed = true
       for (const pair of pairs) hold(pair)
     },
+    freezeExisting() {
+      // Held and forgotten: they stay open and silent until close().
+      for (const pair of [...pairs]) {
+        hold(pair)
+        frozen.add(pair)
+        pairs.delete(pair)
+      }
+    },
     resume() {
       if (!blackholed) return
       blackholed = false
@@ -158,7 +173,8 @@ export async function startHalfOpenProxy(options: HalfOpenProxyOptions): Promise
       if (closed) return
       closed = true
       stopListening()
-      for (const pair of [...pairs]) destroy(pair)
+      for (const pair of [...pairs, ...frozen]) destroy(pair)
+      frozen.clear()
     },
   }
 }

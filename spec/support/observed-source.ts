@@ -1,49 +1,45 @@
-import { firstValueFrom, map } from 'rxjs'
-import { pgSource, type ListenSession, type NotificationSource } from '../../lib/index.js'
+import { firstValueFrom } from 'rxjs'
+import { pgSource } from '../../lib/pg/pg-source.js'
+import type { ListenSession, NotificationSource } from '../../lib/ports/notification-source.js'
+import { tapSource } from '../../lib/ports/tap-source.js'
+
+/** One LISTEN/UNLISTEN batch, without the listener's private self-probe channel. */
+export interface ListenChange {
+  readonly add: readonly string[]
+  readonly remove: readonly string[]
+}
 
 /**
- * The real pg source, observed: it delegates every call to `pgSource(url)` and keeps the live session and
- * the LISTEN/UNLISTEN batches it ran, so a spec can ask the listening backend itself what it listens to.
- * Nothing is mocked: every query goes to PostgreSQL.
+ * The real pg source, observed: it delegates every call to `pgSource(url)` and keeps the sessions and the
+ * LISTEN/UNLISTEN batches they ran (all of them, and per session), so a spec can ask the listening backend
+ * itself what it listens to. Nothing is mocked: every query goes to PostgreSQL.
  */
 export interface ObservedSource extends NotificationSource {
-  readonly changes: Array<{ readonly add: readonly string[]; readonly remove: readonly string[] }>
-  readonly sessions: ListenSession[]
-  /** `pg_listening_channels()` of the current listening backend, sorted. */
+  readonly changes: ListenChange[]
+  readonly sessions: ReadonlyArray<{ readonly session: ListenSession; readonly changes: ListenChange[] }>
+  /** `pg_listening_channels()` of the current listening backend, without the self-probe channel, sorted. */
   serverListens(): Promise<string[]>
 }
 
 export function observedSource(url: string): ObservedSource {
-  const real = pgSource(url)
-  const changes: ObservedSource['changes'] = []
-  const sessions: ListenSession[] = []
-  const observe = (session: ListenSession): ListenSession => ({
-    get processId() {
-      return session.processId
-    },
-    notifications: session.notifications,
-    changeListens: (add, remove) => {
+  const changes: ListenChange[] = []
+  const sessions: Array<{ session: ListenSession; changes: ListenChange[] }> = []
+  const source = tapSource(pgSource(url), {
+    session: (session) => void sessions.push({ session, changes: [] }),
+    batch: (session, add, remove) => {
       // The listener's private self-probe channel is its own business, not the subscribed set.
       const change = { add: add.filter(isUserChannel), remove: remove.filter(isUserChannel) }
-      if (change.add.length + change.remove.length > 0) changes.push(change)
-      return session.changeListens(add, remove)
+      if (change.add.length + change.remove.length === 0) return
+      changes.push(change)
+      sessions.find((entry) => entry.session === session)?.changes.push(change)
     },
-    listeningChannels: () => session.listeningChannels(),
-    notifySelf: (channel, payload) => session.notifySelf(channel, payload),
-    end: () => session.end(),
   })
   return {
     changes,
     sessions,
-    connect: () =>
-      real.connect().pipe(
-        map((session) => {
-          sessions.push(session)
-          return observe(session)
-        }),
-      ),
+    connect: (clock) => source.connect(clock),
     async serverListens() {
-      const session = sessions.at(-1)
+      const session = sessions.at(-1)?.session
       if (!session) return []
       return [...(await firstValueFrom(session.listeningChannels()))].filter(isUserChannel).sort()
     },

@@ -3,14 +3,11 @@ import { describe, expect, it } from 'vitest'
 import { ChannelRouter } from '../../lib/channel-router.js'
 import type { PgNotification } from '../../lib/types.js'
 
-/** The router alone, with its LISTEN/UNLISTEN hooks recorded and a fixed clock. */
+/** The router alone, with its demand (LISTEN/UNLISTEN) changes recorded and a fixed clock. */
 function router() {
   const calls: string[] = []
-  const routing = new ChannelRouter({
-    firstSubscriber: (channel) => calls.push(`LISTEN ${channel}`),
-    lastUnsubscribed: (channel) => calls.push(`UNLISTEN ${channel}`),
-    now: () => 42,
-  })
+  const routing = new ChannelRouter(() => 42)
+  routing.changes$.subscribe(({ channel, wanted }) => calls.push(`${wanted ? 'LISTEN' : 'UNLISTEN'} ${channel}`))
   const send = (channel: string, payload: string) => routing.deliver({ channel, payload, processId: 7 })
   return { routing, calls, send }
 }
@@ -102,7 +99,7 @@ describe('ChannelRouter', () => {
     expect(calls).toEqual(['LISTEN a', 'LISTEN b'])
     routing.channel('a').subscribe({ complete: () => completed.push('late') })
     expect(completed).toContain('late')
-    expect([...routing.subscribedChannels]).toEqual([])
+    expect([...routing.channels()]).toEqual([])
   })
 
   it('fail() errors every subscriber, now and later, with the same error', () => {

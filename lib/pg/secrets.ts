@@ -1,5 +1,5 @@
 import pg from 'pg'
-import type { PgConnectionConfig } from '../sources/pg-source.js'
+import type { PgConnectionConfig } from './config.js'
 
 /** What may be said about a connection target, and how to scrub what may not. */
 export interface Secrets {

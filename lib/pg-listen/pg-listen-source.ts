@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import { Observable, Subject, defer, filter, from, ignoreElements, map, merge, mergeMap, of, take, throwError } from 'rxjs'
-import { SerialQueue } from '../serial-queue.js'
-import type { ListenSession, NotificationSource, RawNotification } from './notification-source.js'
+import { Observable, Subject, defer, filter, from, ignoreElements, map, merge, mergeMap, of, take, tap, throwError } from 'rxjs'
+import { SerialQueue } from './serial-queue.js'
+import type { ListenSession, NotificationSource, RawNotification } from '../ports/notification-source.js'
 
 /** A notification as pg-listen emits it: the payload already went through its `parse` option. */
 export interface PgListenNotification {
@@ -52,7 +52,8 @@ type Query = (job: () => Promise<unknown> | undefined) => Promise<unknown>
  * ```ts
  * const subscriber = createSubscriber({ connectionString }, { parse: (text) => text, retryTimeout: 0 })
  * await subscriber.connect()
- * const db = createPgListener({ connectionString }, { source: pgListenSource(subscriber) })
+ * const db = createPgListener({ connectionString }, { source: pgListenSource(subscriber) }) // from 'rxpg/pg-listen'
+
  * ```
  *
  * pg-listen keeps one connection and reconnects it itself; the adapter maps that onto the port honestly
@@ -148,7 +149,7 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
     })
 
   return {
-    connect: () =>
+    connect: (clock) =>
       new Observable<ListenSession>((observer) => {
         let session: PgListenSession | undefined
         const subscription = usable()
@@ -158,7 +159,7 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
           )
           .subscribe({
             next: (processId) => {
-              session = new PgListenSession(processId, subscriber, query, notifications$, lost, probe, probeChannel, requested)
+              session = new PgListenSession(processId, subscriber, query, notifications$, lost, probe, probeChannel, requested, clock)
               observer.next(session)
             },
             error: (error: unknown) => observer.error(error),
@@ -176,6 +177,7 @@ class PgListenSession implements ListenSession {
   /** The channels this session LISTENed through pg-listen: UNLISTENed again by `end()`. */
   private readonly mine = new Set<string>()
   private ended = false
+  private lastReceived: number
 
   constructor(
     readonly processId: number,
@@ -186,8 +188,18 @@ class PgListenSession implements ListenSession {
     private readonly probe: () => Observable<number>,
     private readonly probeChannel: string,
     private readonly requested: Set<string>,
+    private readonly clock: () => number,
   ) {
-    this.notifications = merge(notifications$, lost)
+    this.lastReceived = clock()
+    this.notifications = merge(notifications$.pipe(tap(() => this.received())), lost)
+  }
+
+  private received(): void {
+    this.lastReceived = this.clock()
+  }
+
+  lastReceivedAt(): number {
+    return this.lastReceived
   }
 
   changeListens(add: readonly string[], remove: readonly string[]): Observable<unknown> {
@@ -202,18 +214,15 @@ class PgListenSession implements ListenSession {
         this.requested.add(channel)
         confirmations.push(this.query(() => this.subscriber.listenTo(channel)))
       }
-      return from(Promise.all(confirmations))
+      return from(Promise.all(confirmations)).pipe(tap(() => this.received()))
     })
   }
 
   listeningChannels(): Observable<readonly string[]> {
     return this.probe().pipe(
+      tap(() => this.received()),
       map(() => this.subscriber.getSubscribedChannels().filter((channel) => channel !== this.probeChannel && this.requested.has(channel))),
     )
-  }
-
-  notifySelf(channel: string, payload: string): Observable<unknown> {
-    return defer(() => from(this.query(() => this.subscriber.notify(channel, payload))))
   }
 
   /**

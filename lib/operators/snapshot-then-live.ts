@@ -1,0 +1,66 @@
+import { Observable, Subscription, defer, filter, take, type ObservableInput, type OperatorFunction } from 'rxjs'
+
+/**
+ * Emits a snapshot, then the live values, without a race between the two: subscribes to the source first
+ * (which LISTENs), holds its values, waits until `listening$` says the LISTEN is in effect, then runs `load`
+ * and emits what it yields, then the held values, then live values as they come.
+ *
+ * Anything committed after `load`'s query starts arrives live; anything committed before it is in the
+ * snapshot. A change committed while the query runs can be in both, so the first live values can repeat what
+ * the snapshot already holds: apply them idempotently (by key and version) or drop repeats by key.
+ *
+ * ```ts
+ * db.channel('orders').pipe(
+ *   decodeValid(OrderChange),
+ *   snapshotThenLive(db.listening('orders'), () => loadOrders()),
+ * ).subscribe(applyToStore)
+ * ```
+ *
+ * Combine it with `catchUpAfterGaps` to also fill what a reconnect misses. `load`'s error errors the stream.
+ *
+ * @param listening$ Whether the source's LISTEN is in effect: `db.listening(channel)`.
+ * @param load The snapshot: a query, a Promise, an Observable.
+ */
+export function snapshotThenLive<T, R>(listening$: Observable<boolean>, load: () => ObservableInput<R>): OperatorFunction<T, T | R> {
+  return (source) =>
+    new Observable<T | R>((subscriber) => {
+      /** Live values held until the snapshot is out; undefined once they pass. */
+      let held: T[] | undefined = []
+      let sourceDone = false
+      const subscription = new Subscription()
+      subscription.add(
+        source.subscribe({
+          next: (value) => (held ? held.push(value) : subscriber.next(value)),
+          error: (error: unknown) => subscriber.error(error),
+          complete: () => {
+            sourceDone = true
+            if (!held) subscriber.complete()
+          },
+        }),
+      )
+      subscription.add(
+        listening$
+          .pipe(
+            filter(Boolean),
+            take(1),
+          )
+          .subscribe({
+            next: () =>
+              subscription.add(
+                defer(load).subscribe({
+                  next: (value) => subscriber.next(value),
+                  error: (error: unknown) => subscriber.error(error),
+                  complete: () => {
+                    const values = held ?? []
+                    held = undefined
+                    for (const value of values) subscriber.next(value)
+                    if (sourceDone) subscriber.complete()
+                  },
+                }),
+              ),
+            error: (error: unknown) => subscriber.error(error),
+          }),
+      )
+      return subscription
+    })
+}

@@ -1,0 +1,72 @@
+import type pg from 'pg'
+import { Observable, concatMap, from, last, map } from 'rxjs'
+import { quoteIdentifier } from '../identifiers.js'
+import type { ListenSession, NotificationSource, RawNotification } from '../ports/notification-source.js'
+import { clientConfigOf, type PgConnectionConfig } from './config.js'
+import { PgConnection } from './pg-connection.js'
+
+/** Statements per LISTEN/UNLISTEN query: keeps one query's text bounded when thousands of channels re-LISTEN. */
+const STATEMENTS_PER_QUERY = 1000
+
+/** The default source: one rxpg-owned `pg.Client` per `connect()`. */
+export function pgSource(config: PgConnectionConfig): NotificationSource {
+  const clientConfig = clientConfigOf(config)
+  return {
+    connect: (clock) => PgConnection.open(clientConfig).pipe(map((connection) => new PgListenSession(connection, clock))),
+  }
+}
+
+class PgListenSession implements ListenSession {
+  readonly notifications: Observable<RawNotification>
+  private lastReceived: number
+
+  constructor(
+    private readonly connection: PgConnection,
+    clock: () => number,
+  ) {
+    this.lastReceived = clock()
+    // One clock reading per socket read (many notifications arrive in one), not per notification.
+    connection.socket?.on('data', () => {
+      this.lastReceived = clock()
+    })
+    const client = connection.client
+    this.notifications = new Observable<RawNotification>((subscriber) => {
+      // pg's message already has the fields needed: handed on as it is rather than copied.
+      const forward = (message: pg.Notification) => subscriber.next(message as RawNotification)
+      client.on('notification', forward)
+      const failure = connection.broken$.subscribe(subscriber)
+      return () => {
+        client.off('notification', forward)
+        failure.unsubscribe()
+      }
+    })
+  }
+
+  get processId(): number {
+    return this.connection.processId
+  }
+
+  changeListens(add: readonly string[], remove: readonly string[]): Observable<unknown> {
+    const statements = [...remove.map((name) => 'UNLISTEN ' + quoteIdentifier(name)), ...add.map((name) => 'LISTEN ' + quoteIdentifier(name))]
+    const queries: string[] = []
+    for (let start = 0; start < statements.length; start += STATEMENTS_PER_QUERY) {
+      queries.push(statements.slice(start, start + STATEMENTS_PER_QUERY).join(';'))
+    }
+    return from(queries).pipe(
+      concatMap((text) => this.connection.query(text)),
+      last(null, true),
+    )
+  }
+
+  listeningChannels(): Observable<readonly string[]> {
+    return this.connection.query<{ c: string }>('SELECT pg_listening_channels() AS c').pipe(map((result) => result.rows.map((row) => row.c)))
+  }
+
+  lastReceivedAt(): number {
+    return this.lastReceived
+  }
+
+  end(): Promise<void> {
+    return this.connection.end()
+  }
+}

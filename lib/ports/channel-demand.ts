@@ -1,0 +1,15 @@
+import type { Observable } from 'rxjs'
+
+/** A channel's first subscriber arrived (`wanted`), or its last one left. */
+export interface DemandChange {
+  readonly channel: string
+  readonly wanted: boolean
+}
+
+/** Which channels have subscribers: what the listening connection keeps LISTENed. */
+export interface ChannelDemand {
+  /** The channels wanted right now. */
+  channels(): Iterable<string>
+  /** Each change, as it happens. */
+  readonly changes$: Observable<DemandChange>
+}

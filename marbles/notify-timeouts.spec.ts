@@ -1,0 +1,136 @@
+/**
+ * Every notification settles within a bounded time, drawn. The sink (`NotifyBatcher`) on a virtual transport:
+ * `timeout` bounds the wait to be sent (here 100 frames), `sendTimeout` a batch in flight (here 20), the
+ * `connectTimeout` of the listener the wait for a sending connection (here 30), `closeTimeout` what `close()`
+ * spends sending what is queued (here 10). One frame is 1 ms; retries wait 100, 200, … ms (no jitter).
+ */
+import { NEVER, Subject, type Observable } from 'rxjs'
+import { describe, expect, it } from 'vitest'
+import { ListenerClosedError, NotifyFailedError, SendFailure, type RxpgError } from '../lib/index.js'
+import { NotifyBatcher, type NotifyOptions } from '../lib/notify/notify-batcher.js'
+import { classifyConnectionError } from '../lib/pg/classify-error.js'
+import { driverFacts } from '../lib/pg/driver-error.js'
+import { secretsOf } from '../lib/pg/secrets.js'
+import type { NotifyTransport } from '../lib/ports/notify-transport.js'
+import { runMarbles, virtualTransport, type MarbleHelpers } from '../lib/testing/index.js'
+
+/** Lets settled Promises run their callbacks (close() resolves after the transport has ended). */
+const settled = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+const timeouts: NotifyOptions = { timeout: 100, sendTimeout: 20, closeTimeout: 10 }
+
+/** The sink on `transport`; `listening` says whether sends may go (false: the listener is reconnecting). */
+function sink(transport: NotifyTransport, scheduler: MarbleHelpers['scheduler'], listening = () => true, options: NotifyOptions = {}) {
+  const secrets = secretsOf('postgres://app@virtual:5432/app')
+  const failures = new Subject<RxpgError>()
+  const batcher = new NotifyBatcher(
+    {
+      transport,
+      scheduler,
+      backoff: { random: () => 0 },
+      connectTimeout: 30,
+      classify: (error) => classifyConnectionError(error, secrets),
+      describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: error }),
+      whenListening: () => !listening(),
+      report: (error) => failures.next(error),
+    },
+    { ...timeouts, ...options },
+  )
+  return { batcher, failures: failures as Observable<RxpgError> }
+}
+
+describe('notify time-outs', () => {
+  it('fails a notification that waited longer than timeout without being sent', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const transport = virtualTransport()
+      // The listener never gets its LISTENs in effect, so nothing is sent.
+      const { batcher, failures } = sink(transport, scheduler, () => false)
+      cold('a 49ms b').subscribe((payload) => batcher.enqueue('orders', payload))
+      expectObservable(failures).toBe('100ms a 49ms b', {
+        a: new NotifyFailedError({ channel: 'orders', outcome: 'not-sent', detail: 'not sent within 100 ms (timeout) while waiting for the listener to reconnect' }),
+        b: new NotifyFailedError({ channel: 'orders', outcome: 'not-sent', detail: 'not sent within 100 ms (timeout) while waiting for the listener to reconnect' }),
+      })
+      expectObservable(transport.batches$).toBe('-')
+    }))
+
+  it('gives up on a batch not committed within sendTimeout, as of unknown outcome, and sends the next one', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const transport = virtualTransport({ answer: (_batch, call) => (call === 1 ? NEVER : cold('-|')) })
+      const { batcher, failures } = sink(transport, scheduler)
+      cold('a--b').subscribe((payload) => batcher.enqueue('orders', payload))
+      expectObservable(failures).toBe('20ms a', {
+        a: new NotifyFailedError({
+          channel: 'orders',
+          outcome: 'unknown',
+          systemCode: 'ETIMEDOUT',
+          detail: 'no answer within 20 ms (sendTimeout); the sending connection was replaced',
+        }),
+      })
+      // b waited behind the abandoned batch and goes at once after it.
+      expectObservable(transport.batches$).toBe('a 19ms b', { a: [{ channel: 'orders', payload: 'a' }], b: [{ channel: 'orders', payload: 'b' }] })
+    }))
+
+  it('keeps a batch that found no sending connection within connectTimeout, and retries it after a back-off', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      let calls = 0
+      const hanging = virtualTransport()
+      // The first send never gets a connection (no DISPATCHED), the second does.
+      const transport: NotifyTransport = { ...hanging, send: (batch) => (++calls === 1 ? NEVER : hanging.send(batch)) }
+      const { batcher, failures } = sink(transport, scheduler, () => true, { timeout: 1000 })
+      cold('a').subscribe((payload) => batcher.enqueue('orders', payload))
+      expectObservable(failures).toBe('-')
+      // Given up at 30, retried at 130.
+      expectObservable(hanging.committed$).toBe('30ms 100ms a', { a: [{ channel: 'orders', payload: 'a' }] })
+    }))
+
+  it('close() sends what is queued while the connection works, and resolves', async () => {
+    let closed = false
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const transport = virtualTransport({ answer: () => cold('--|') })
+      const { batcher } = sink(transport, scheduler)
+      cold('a').subscribe((payload) => batcher.enqueue('orders', payload))
+      cold('-c').subscribe(() => void batcher.close().then(() => (closed = true)))
+      expectObservable(transport.committed$).toBe('--a', { a: [{ channel: 'orders', payload: 'a' }] })
+    })
+    await settled()
+    expect(closed).toBe(true)
+  })
+
+  it('close() resolves within closeTimeout when the connection stopped answering, failing what it could not send', async () => {
+    const outcomes: Array<{ frame: number; error: unknown }> = []
+    let closed = false
+    runMarbles(({ cold, scheduler }) => {
+      const transport = virtualTransport({ answer: () => NEVER })
+      const { batcher } = sink(transport, scheduler)
+      const record = (error: unknown) => outcomes.push({ frame: scheduler.now(), error })
+      cold('(ab)').subscribe((payload) => batcher.enqueue('orders', payload, { resolve: () => record('resolved'), reject: record }))
+      cold('-c').subscribe(() => void batcher.close().then(() => (closed = true)))
+    })
+    await settled()
+    // The batch in flight (a, b) is abandoned at 11, 10 frames after close(); its outcome is unknown.
+    expect(outcomes.map((outcome) => outcome.frame)).toEqual([11, 11])
+    expect(outcomes.map((outcome) => (outcome.error as NotifyFailedError).info.outcome)).toEqual(['unknown', 'unknown'])
+    expect(closed).toBe(true)
+  })
+
+  it('close() does not wait for a sending connection that is down, and fails the queue with ListenerClosedError', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+      const transport = virtualTransport({ answer: () => cold('#', undefined, new SendFailure('unavailable', refused)) })
+      const { batcher, failures } = sink(transport, scheduler)
+      cold('a').subscribe((payload) => batcher.enqueue('orders', payload))
+      cold('-----c').subscribe(() => void batcher.close())
+      expectObservable(failures).toBe('-----a', { a: new ListenerClosedError({ operation: 'sending a queued notification' }) })
+    }))
+
+  it('treats a sending connection that did not open in time as unavailable, not as a failed notification', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const hanging: NotifyTransport = { ...virtualTransport(), send: () => NEVER }
+      const { batcher, failures } = sink(hanging, scheduler)
+      cold('a').subscribe((payload) => batcher.enqueue('orders', payload))
+      // Retried at 30 + 100, 160 + 200, …: only the overall timeout (100) ends it, as not sent.
+      expectObservable(failures).toBe('100ms a', {
+        a: new NotifyFailedError({ channel: 'orders', outcome: 'not-sent', detail: 'not sent within 100 ms (timeout) while waiting for a sending connection' }),
+      })
+    }))
+})
