@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { slope } from '../../bench/scenarios/memory.js'
 import { pairedRatios, rotate } from '../../bench/scenarios/common.js'
+import { pickListeningBackend, withApplicationName } from '../../bench/scenarios/recovery.js'
 import { summarizeProfile, shortenUrl } from '../../bench/support/profile.js'
 import { acrossKills, formatNumber, formatSummary, latencyPercentiles, median, quantile, ratio, summarize, tallyStream } from '../../bench/support/stats.js'
 
@@ -95,5 +96,27 @@ describe('bench profile summary', () => {
     expect(shortenUrl('file:///work/main/lib/operators/decode.ts')).toBe('lib/operators/decode.ts')
     expect(shortenUrl('file:///work/main/bench/.runs/src-head/lib/channel-router.ts')).toBe('lib/channel-router.ts')
     expect(shortenUrl('file:///work/main/bench/.runs/dist/channel-router.js')).toBe('lib/channel-router.js')
+  })
+})
+
+describe('bench backend kill', () => {
+  it('tells the listening backend from rxpg\'s sending one by their last statements', () => {
+    const sending = { pid: 1, query: 'SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)' }
+    expect(pickListeningBackend([sending, { pid: 2, query: 'LISTEN "bench_kill_0"' }])).toBe(2)
+    expect(pickListeningBackend([sending, { pid: 3, query: 'SELECT pg_listening_channels() AS c' }])).toBe(3)
+    // The only backend of a library that opens one connection, whatever it ran last (pg-listen's paranoid check).
+    expect(pickListeningBackend([{ pid: 4, query: 'SELECT pg_backend_pid()' }])).toBe(4)
+  })
+
+  it('does not guess when it cannot tell, nor take a sending connection for a listening one', () => {
+    expect(pickListeningBackend([])).toBeUndefined()
+    expect(pickListeningBackend([{ pid: 1, query: 'SELECT pg_notify($1, $2)' }])).toBeUndefined()
+    expect(pickListeningBackend([{ pid: 1, query: 'LISTEN "a"' }, { pid: 2, query: 'listen "a"' }])).toBeUndefined()
+    expect(pickListeningBackend([{ pid: 1, query: '' }, { pid: 2, query: '' }])).toBeUndefined()
+  })
+
+  it('sets application_name in a connection URL, keeping its other parts', () => {
+    expect(withApplicationName('postgres://postgres:s%40cret@127.0.0.1:5433/postgres', 'bench_kill_rxpg')).toBe('postgres://postgres:s%40cret@127.0.0.1:5433/postgres?application_name=bench_kill_rxpg')
+    expect(withApplicationName('postgres://u@h/db?sslmode=disable&application_name=x', 'y')).toBe('postgres://u@h/db?sslmode=disable&application_name=y')
   })
 })
