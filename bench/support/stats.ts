@@ -66,6 +66,80 @@ export function latencyPercentiles(samples: ArrayLike<number>): LatencyPercentil
   return { p50: quantileSorted(sorted, 0.5), p99: quantileSorted(sorted, 0.99), max: quantileSorted(sorted, 1), count: sorted.length }
 }
 
+/** What a receiver got of a stream of `sent` notifications numbered `firstSeq` … `firstSeq + sent − 1`. */
+export interface StreamTally {
+  readonly sent: number
+  /** Distinct notifications of the stream delivered at least once. */
+  readonly received: number
+  readonly lost: number
+  /** Deliveries beyond the first of the same notification. */
+  readonly duplicates: number
+  /** Deliveries whose seq is not part of the stream (should be 0). */
+  readonly foreign: number
+}
+
+/** Counts loss and duplicates from the seqs a receiver delivered, in any order. */
+export function tallyStream(seqs: ArrayLike<number>, firstSeq: number, sent: number): StreamTally {
+  const seen = new Uint8Array(Math.max(0, sent))
+  let received = 0
+  let duplicates = 0
+  let foreign = 0
+  for (let index = 0; index < seqs.length; index++) {
+    const offset = (seqs[index] as number) - firstSeq
+    if (!Number.isInteger(offset) || offset < 0 || offset >= sent) foreign += 1
+    else if (seen[offset] === 1) duplicates += 1
+    else {
+      seen[offset] = 1
+      received += 1
+    }
+  }
+  return { sent, received, lost: sent - received, duplicates, foreign }
+}
+
+/** One kill of a receiver's listening backend, on the clock every bench process shares (ns). */
+export interface KillInstant {
+  /** Right before pg_terminate_backend was sent. */
+  readonly killNs: number
+  /** When it returned: a notification sent from then on can only arrive through a new connection. */
+  readonly terminatedNs: number
+}
+
+/** What a receiver delivered across one kill; NaN when nothing sent after the kill arrived. */
+export interface AcrossKill {
+  /** Kill → the subscriber's first notification among those sent after pg_terminate_backend returned, ms. */
+  readonly firstDeliveryMs: number
+  /** Kill → when that notification was sent, ms. Long with `lost` at 0: the sender paused, not the receiver. */
+  readonly firstSentMs: number
+  /** Notifications between the last delivery before that one and that one (by seq) that never arrived. */
+  readonly lost: number
+}
+
+/** A receiver's record: one entry per delivery, in delivery order. */
+export interface DeliveryRecord {
+  readonly seqs: ArrayLike<number>
+  /** When each was sent (the payload's time), ns. */
+  readonly sentNs: ArrayLike<number>
+  /** When each reached the subscriber, ns. */
+  readonly emitNs: ArrayLike<number>
+}
+
+/** For each kill, the first delivery of a notification sent after it, and the gap in the stream before it. */
+export function acrossKills(kills: readonly KillInstant[], record: DeliveryRecord): AcrossKill[] {
+  return kills.map(({ killNs, terminatedNs }) => {
+    for (let index = 0; index < record.sentNs.length; index++) {
+      if ((record.sentNs[index] as number) < terminatedNs) continue
+      const seq = record.seqs[index] as number
+      const before = index > 0 ? (record.seqs[index - 1] as number) : seq - 1
+      return {
+        firstDeliveryMs: ((record.emitNs[index] as number) - killNs) / 1e6,
+        firstSentMs: ((record.sentNs[index] as number) - killNs) / 1e6,
+        lost: Math.max(0, seq - before - 1),
+      }
+    }
+    return { firstDeliveryMs: Number.NaN, firstSentMs: Number.NaN, lost: Number.NaN }
+  })
+}
+
 /** The ratio of two medians; NaN when either is missing or the reference is 0. */
 export function ratio(value: number, reference: number): number {
   if (!Number.isFinite(value) || !Number.isFinite(reference) || reference === 0) return Number.NaN

@@ -13,9 +13,10 @@ import { serveWorker } from '../support/worker.js'
 
 interface Armed {
   readonly target: number
-  /** Per-delivery emission times (ns) and sequence numbers, when timing. */
+  /** Per-delivery emission times (ns), sequence numbers and send times (the payload's `t`, ns), when timing. */
   readonly emitNs: Float64Array | undefined
   readonly seqs: Float64Array | undefined
+  readonly sentNs: Float64Array | undefined
   count: number
   startNs: number
   startCpu: NodeJS.CpuUsage | undefined
@@ -27,7 +28,7 @@ interface Armed {
 export interface ArmArgs {
   /** Deliveries to wait for (notifications × subscribers). */
   readonly count: number
-  /** Record each delivery's emission time and sequence number. */
+  /** Record each delivery's emission time, sequence number and send time. */
   readonly timed?: boolean
 }
 
@@ -40,6 +41,7 @@ export interface CollectResult {
   readonly timedOut: boolean
   readonly emitNs?: number[]
   readonly seqs?: number[]
+  readonly sentNs?: number[]
 }
 
 export interface MemorySample {
@@ -53,11 +55,11 @@ let receiver: ReceiverHandle | undefined
 let armed: Armed | undefined
 const events: string[] = []
 let eventCount = 0
-/** Recovery: the first delivery with seq ≥ `minSeq` resolves the waiter. */
-let seqWaiter: { minSeq: number; resolve(ns: number): void } | undefined
+/** Recovery: the first delivery with seq ≥ `minSeq`, sent at or after `minSentNs`, resolves the waiter. */
+let seqWaiter: { minSeq: number; minSentNs: number; resolve(ns: number): void } | undefined
 
 function onValue(value: BenchPayload): void {
-  if (seqWaiter !== undefined && value.seq >= seqWaiter.minSeq) {
+  if (seqWaiter !== undefined && value.seq >= seqWaiter.minSeq && value.t >= seqWaiter.minSentNs) {
     const waiter = seqWaiter
     seqWaiter = undefined
     waiter.resolve(nowNs())
@@ -68,9 +70,10 @@ function onValue(value: BenchPayload): void {
     run.startNs = nowNs()
     run.startCpu = process.cpuUsage()
   }
-  if (run.emitNs !== undefined && run.seqs !== undefined) {
+  if (run.emitNs !== undefined && run.seqs !== undefined && run.sentNs !== undefined) {
     run.emitNs[run.count] = nowNs()
     run.seqs[run.count] = value.seq
+    run.sentNs[run.count] = value.t
   }
   run.count += 1
   if (run.count === run.target) {
@@ -84,6 +87,19 @@ function onEvent(event: string): void {
   eventCount += 1
   events.push(`${new Date().toISOString()} ${event}`)
   if (events.length > 200) events.splice(0, events.length - 200)
+}
+
+/**
+ * The emission time of the earliest delivery in the record's tail that matches (seq ≥ `minSeq`, sent at or after
+ * `minSentNs`), scanning back from the latest one; undefined when the latest does not match. Deliveries come in
+ * commit order, so the tail that matches is what arrived since the threshold: a few entries, not the record.
+ */
+function earliestRecordedFrom(run: Armed, minSeq: number, minSentNs: number): number | undefined {
+  const { emitNs, seqs, sentNs } = run
+  if (emitNs === undefined || seqs === undefined || sentNs === undefined) return undefined
+  let found: number | undefined
+  for (let index = run.count - 1; index >= 0 && (seqs[index] as number) >= minSeq && (sentNs[index] as number) >= minSentNs; index--) found = emitNs[index]
+  return found
 }
 
 let profiler: Session | undefined
@@ -122,6 +138,7 @@ serveWorker(
         target: args.count,
         emitNs: args.timed ? new Float64Array(args.count) : undefined,
         seqs: args.timed ? new Float64Array(args.count) : undefined,
+        sentNs: args.timed ? new Float64Array(args.count) : undefined,
         count: 0,
         startNs: 0,
         startCpu: undefined,
@@ -152,18 +169,33 @@ serveWorker(
         elapsedNs: run.count > 0 ? endNs - run.startNs : 0,
         cpuUs: run.count > 0 ? cpu.user + cpu.system : 0,
         timedOut,
-        ...(run.emitNs && run.seqs ? { emitNs: Array.from(run.emitNs.subarray(0, run.count)), seqs: Array.from(run.seqs.subarray(0, run.count)) } : {}),
+        ...(run.emitNs && run.seqs && run.sentNs
+          ? { emitNs: Array.from(run.emitNs.subarray(0, run.count)), seqs: Array.from(run.seqs.subarray(0, run.count)), sentNs: Array.from(run.sentNs.subarray(0, run.count)) }
+          : {}),
       }
     },
-    /** Resolves with the time (ns) of the first delivery whose seq is at least `minSeq`, or null after `timeoutMs`. */
-    firstFrom: (args: { minSeq: number; timeoutMs: number }) =>
+    /**
+     * Resolves with the time (ns) of the first delivery whose seq is at least `minSeq` and that was sent at or
+     * after `sentFromNs`, or null after `timeoutMs`. When timing, a delivery recorded before this call counts
+     * too: the backend-kill scenario asks only after its pg_terminate_backend returned, and a library may have
+     * recovered by then.
+     */
+    firstFrom: (args: { minSeq?: number; sentFromNs?: number; timeoutMs: number }) =>
       new Promise<number | null>((resolve) => {
+        const minSeq = args.minSeq ?? 0
+        const minSentNs = args.sentFromNs ?? 0
+        const recorded = armed === undefined ? undefined : earliestRecordedFrom(armed, minSeq, minSentNs)
+        if (recorded !== undefined) {
+          resolve(recorded)
+          return
+        }
         const timer = setTimeout(() => {
           seqWaiter = undefined
           resolve(null)
         }, args.timeoutMs)
         seqWaiter = {
-          minSeq: args.minSeq,
+          minSeq,
+          minSentNs,
           resolve: (ns) => {
             clearTimeout(timer)
             resolve(ns)

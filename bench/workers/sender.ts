@@ -52,6 +52,7 @@ export interface BlastResult {
 export interface PacedArgs {
   readonly url: string
   readonly channel: string
+  /** How many to send, unless `stopPaced` ends the stream first. */
   readonly count: number
   /** Notifications per second, each its own statement and transaction. */
   readonly rate: number
@@ -59,6 +60,7 @@ export interface PacedArgs {
 }
 
 export interface PacedResult {
+  /** Sent and committed: seqs seqStart … seqStart + sent − 1. */
   readonly sent: number
   readonly elapsedNs: number
   /** Per message (index = seq - seqStart): send and ack times, ns. */
@@ -67,6 +69,8 @@ export interface PacedResult {
 }
 
 let peer: SenderHandle | undefined
+/** Set by `stopPaced`: the paced stream in progress sends nothing more. */
+let pacedStopRequested = false
 
 serveWorker(
   {
@@ -112,7 +116,8 @@ serveWorker(
       const intervalNs = 1e9 / args.rate
       let issued = 0
       const pending: Promise<unknown>[] = []
-      while (issued < args.count) {
+      pacedStopRequested = false
+      while (issued < args.count && !pacedStopRequested) {
         const due = Math.min(args.count, Math.floor((nowNs() - started) / intervalNs) + 1)
         while (issued < due) {
           const index = issued++
@@ -129,7 +134,12 @@ serveWorker(
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, (nextAt - nowNs()) / 1e6)))
       }
       await Promise.all(pending)
-      return { sent: issued, elapsedNs: nowNs() - started, sendNs, ackNs }
+      return { sent: issued, elapsedNs: nowNs() - started, sendNs: sendNs.slice(0, issued), ackNs: ackNs.slice(0, issued) }
+    },
+    /** Ends the paced stream in progress; its `paced` call resolves once what it sent is committed. */
+    stopPaced: () => {
+      pacedStopRequested = true
+      return null
     },
     /** One notification on each of `channels`, all with sequence number `seq` (recovery pings). */
     ping: async (args: { url: string; channels: string[]; seq: number }) => {

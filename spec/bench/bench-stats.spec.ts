@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { slope } from '../../bench/scenarios/memory.js'
 import { pairedRatios, rotate } from '../../bench/scenarios/common.js'
+import { pickListeningBackend, withApplicationName } from '../../bench/scenarios/recovery.js'
 import { summarizeProfile, shortenUrl } from '../../bench/support/profile.js'
-import { formatNumber, formatSummary, latencyPercentiles, median, quantile, ratio, summarize } from '../../bench/support/stats.js'
+import { acrossKills, formatNumber, formatSummary, latencyPercentiles, median, quantile, ratio, summarize, tallyStream } from '../../bench/support/stats.js'
 
 describe('bench statistics', () => {
   it('interpolates quantiles between closest ranks', () => {
@@ -42,6 +43,29 @@ describe('bench statistics', () => {
     expect(formatSummary(summarize([1, 2, 3]))).toBe('2.00 (1.00–3.00)')
   })
 
+  it('tallies loss, duplicates and foreign deliveries of a numbered stream, in any order', () => {
+    // Stream 10…14: 12 never arrives, 11 arrives twice, 99 and 9 are not part of it.
+    expect(tallyStream([10, 11, 13, 11, 14, 99, 9], 10, 5)).toEqual({ sent: 5, received: 4, lost: 1, duplicates: 1, foreign: 2 })
+    expect(tallyStream([], 0, 3)).toEqual({ sent: 3, received: 0, lost: 3, duplicates: 0, foreign: 0 })
+    expect(tallyStream(Float64Array.from([2, 1, 0]), 0, 3)).toEqual({ sent: 3, received: 3, lost: 0, duplicates: 0, foreign: 0 })
+  })
+
+  it('finds, for each kill, the first delivery sent after it and the notifications lost before it', () => {
+    // Seq n sent at 10n ns and delivered 3 ns later, except: 4 to 6 never arrive, 8 and 9 arrive at 130 and 131 (a stall).
+    const delivered = [1, 2, 3, 7, 8, 9]
+    const record = { seqs: delivered, sentNs: delivered.map((seq) => seq * 10), emitNs: delivered.map((seq) => (seq >= 8 ? 122 + seq : seq * 10 + 3)) }
+    const kills = [
+      { killNs: 38, terminatedNs: 39 },
+      { killNs: 75, terminatedNs: 76 },
+      { killNs: 95, terminatedNs: 96 },
+    ]
+    const [deaf, stalled, never] = acrossKills(kills, record)
+    expect(deaf).toEqual({ firstDeliveryMs: (73 - 38) / 1e6, firstSentMs: (70 - 38) / 1e6, lost: 3 })
+    expect(stalled).toEqual({ firstDeliveryMs: (130 - 75) / 1e6, firstSentMs: (80 - 75) / 1e6, lost: 0 })
+    expect(never?.firstDeliveryMs).toBeNaN()
+    expect(never?.lost).toBeNaN()
+  })
+
   it('fits the least-squares slope of a series', () => {
     expect(slope([1, 3, 5, 7])).toBeCloseTo(2)
     expect(slope([5, 5, 5])).toBe(0)
@@ -72,5 +96,27 @@ describe('bench profile summary', () => {
     expect(shortenUrl('file:///work/main/lib/operators/decode.ts')).toBe('lib/operators/decode.ts')
     expect(shortenUrl('file:///work/main/bench/.runs/src-head/lib/channel-router.ts')).toBe('lib/channel-router.ts')
     expect(shortenUrl('file:///work/main/bench/.runs/dist/channel-router.js')).toBe('lib/channel-router.js')
+  })
+})
+
+describe('bench backend kill', () => {
+  it('tells the listening backend from rxpg\'s sending one by their last statements', () => {
+    const sending = { pid: 1, query: 'SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)' }
+    expect(pickListeningBackend([sending, { pid: 2, query: 'LISTEN "bench_kill_0"' }])).toBe(2)
+    expect(pickListeningBackend([sending, { pid: 3, query: 'SELECT pg_listening_channels() AS c' }])).toBe(3)
+    // The only backend of a library that opens one connection, whatever it ran last (pg-listen's paranoid check).
+    expect(pickListeningBackend([{ pid: 4, query: 'SELECT pg_backend_pid()' }])).toBe(4)
+  })
+
+  it('does not guess when it cannot tell, nor take a sending connection for a listening one', () => {
+    expect(pickListeningBackend([])).toBeUndefined()
+    expect(pickListeningBackend([{ pid: 1, query: 'SELECT pg_notify($1, $2)' }])).toBeUndefined()
+    expect(pickListeningBackend([{ pid: 1, query: 'LISTEN "a"' }, { pid: 2, query: 'listen "a"' }])).toBeUndefined()
+    expect(pickListeningBackend([{ pid: 1, query: '' }, { pid: 2, query: '' }])).toBeUndefined()
+  })
+
+  it('sets application_name in a connection URL, keeping its other parts', () => {
+    expect(withApplicationName('postgres://postgres:s%40cret@127.0.0.1:5433/postgres', 'bench_kill_rxpg')).toBe('postgres://postgres:s%40cret@127.0.0.1:5433/postgres?application_name=bench_kill_rxpg')
+    expect(withApplicationName('postgres://u@h/db?sslmode=disable&application_name=x', 'y')).toBe('postgres://u@h/db?sslmode=disable&application_name=y')
   })
 })
