@@ -6,8 +6,8 @@
 import { Observable, distinct, filter, map, tap } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { ConnectionRejectedError, decodeValid, ignoreOwnEcho, type ListenerState, type PgListener } from '../lib/index.js'
-import { VIRTUAL_LISTENER_PROCESS_ID, notification, runMarbles } from '../lib/testing/index.js'
+import { catchUpAfterGaps, ConnectionRejectedError, createPgListener, decodeValid, ignoreOwnEcho, type ListenerState, type PgListener } from '../lib/index.js'
+import { VIRTUAL_LISTENER_PROCESS_ID, notification, runMarbles, virtualSource } from '../lib/testing/index.js'
 
 // ---- The business logic (in an application this lives in its own module) ----
 
@@ -89,5 +89,32 @@ describe('shipPaidOrders', () => {
       const states: Record<string, ListenerState> = { c: { status: 'connected', processId: 7 }, f: { status: 'failed', error: refused } }
       const db = virtualListener({ channels: { orders: '-p---' }, values: { p: paid }, state: hot('c--f', states) })
       expectObservable(shipPaidOrders(db)).toBe('-1-#', { 1: 1 }, refused)
+    }))
+})
+
+// ---- Logic that reacts to the connection's life, on the real listener in virtual time ----
+
+/** Order ids, with what a reconnect missed (from `missed`, e.g. a query after a cursor) caught up before new ones. */
+export function orderIds(db: PgListener, missed: () => Observable<number>): Observable<number> {
+  return db.channel('orders').pipe(
+    map((n) => Number(n.payload)),
+    catchUpAfterGaps(db.state$, missed),
+  )
+}
+
+describe('orderIds, on the real listener and a drawn server (virtualSource)', () => {
+  it('catches up after a reconnect before it passes new notifications on', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+      // Connection 101 opens at 1, delivers order 1 at 3 and is lost at 6; connection 102 opens at 7 (at once),
+      // and delivers order 3 at 10.
+      const first = cold('--a--#', { a: { channel: 'orders', payload: '1', processId: 7 } }, reset)
+      const second = cold('---b', { b: { channel: 'orders', payload: '3', processId: 7 } })
+      const source = virtualSource([cold('-s', { s: { notifications: first } }), cold('-s', { s: { notifications: second } })])
+      const db = createPgListener('postgres://app@virtual/app', { source, transport: source.transport, scheduler })
+
+      // The catch-up (order 2, found 2 ms after the reconnect) comes before order 3.
+      expectObservable(orderIds(db, () => cold('--(x|)', { x: 2 })), '^ 30ms !').toBe('---1-----23', { 1: 1, 2: 2, 3: 3 })
+      scheduler.schedule(() => void db.close(), 40)
     }))
 })
