@@ -21,6 +21,11 @@ export type RxpgErrorCode =
   | 'IDLE_TIMEOUT'
   | 'DELIVERY_BROKEN'
   | 'BUFFER_OVERFLOW'
+  | 'REPLICATION_SETUP'
+  | 'REPLICATION_SLOT_IN_USE'
+  | 'REPLICATION_RESUME_IMPOSSIBLE'
+  | 'REPLICATION_INVALID_TOKEN'
+  | 'REPLICATION_DECODE_FAILED'
 
 /** What a driver or server error said, in the keys every rxpg error uses. */
 export interface DriverFacts {
