@@ -62,3 +62,16 @@ export type {
   StatusUpdate,
 } from './ports.js'
 export { pgReplicationSource } from './pg/pg-replication-source.js'
+export {
+  begin,
+  commit,
+  insert,
+  keepalive,
+  remove,
+  started,
+  update,
+  virtualReplicationSource,
+  type RecordedStatus,
+  type VirtualReplicationScript,
+  type VirtualReplicationSource,
+} from './virtual-replication-source.js'

@@ -215,7 +215,7 @@ export class ReplicationConnection {
         this.received = maxLsn(this.received, message.walEnd)
         this.serverLsn = maxLsn(this.serverLsn, message.walEnd)
         this.assembler.keepalive(message.walEnd)
-        if (message.replyRequested) this.sendStatus(live, true)
+        if (message.replyRequested) this.sendStatus(live, { force: true, requestReply: false })
         return
       case 'started':
         return this.onStarted(live)
@@ -269,20 +269,23 @@ export class ReplicationConnection {
         }
       } else if (now - heard >= healthCheck.interval) {
         this.pingSentAt = now
-        return this.sendStatus(live, true)
+        return this.sendStatus(live, { force: true, requestReply: true })
       }
     }
-    this.sendStatus(live, false)
+    this.sendStatus(live, { force: false, requestReply: false })
   }
 
-  /** Reports positions: when asked for a reply, or when they changed, or when the last report is old. */
-  private sendStatus(live: LiveSession, replyRequested: boolean): void {
+  /**
+   * Reports positions when they changed or the last report is old; `force`: now, in any case (the server
+   * asked, or a probe). `requestReply` asks the server to answer at once.
+   */
+  private sendStatus(live: LiveSession, { force, requestReply }: { readonly force: boolean; readonly requestReply: boolean }): void {
     const now = this.options.scheduler.now()
     const flushed = this.ledger.flushLsn
     const written = maxLsn(this.received, flushed)
     const last = this.lastStatus
-    if (!replyRequested && last !== undefined && last.written === written && last.flushed === flushed && now - last.at < STATUS_KEEPALIVE_MS) return
-    live.session.sendStatus({ written, flushed, replyRequested })
+    if (!force && last !== undefined && last.written === written && last.flushed === flushed && now - last.at < STATUS_KEEPALIVE_MS) return
+    live.session.sendStatus({ written, flushed, replyRequested: requestReply })
     this.counts.statusUpdates += 1
     this.lastStatus = { written, flushed, at: now }
   }
@@ -326,7 +329,7 @@ export class ReplicationConnection {
     if (previous.name === 'opening') previous.run.unsubscribe()
     else if (previous.name === 'waiting') previous.timer.unsubscribe()
     else if (isLive(previous)) {
-      if (previous.name === 'streaming' && next.name !== 'waiting') this.sendStatus(previous.live, false)
+      if (previous.name === 'streaming' && next.name !== 'waiting') this.sendStatus(previous.live, { force: false, requestReply: false })
       previous.live.run.unsubscribe()
       this.paused = false
       return previous.live.session.end()
