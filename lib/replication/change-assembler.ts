@@ -125,9 +125,15 @@ export class ChangeAssembler {
           { schema: message.schema, table: message.table, op: message.op as 'insert' | 'update', position: changeToken(open.stem, index, open.commitHex), messages: refused },
           isPromiseLike(attempt) || attempt._tag === 'Right' || attempt.left.cause === undefined ? undefined : { cause: attempt.left.cause },
         )
-        if (this.onInvalid === undefined) return error
-        this.onInvalid(error)
-        return undefined
+        if (this.onInvalid !== undefined) {
+          this.onInvalid(error)
+          return undefined
+        }
+        // What came before the refused row is delivered first: the stream stops exactly at it.
+        const held = open.held
+        open.held = undefined
+        if (held !== undefined) this.release(open, held, false, sink)
+        return error
       }
       row = (attempt as Attempt<unknown> & { _tag: 'Right' }).right
     }
