@@ -96,6 +96,21 @@ describe('replication status updates', () => {
       expectObservable(stream.state$.pipe(filter((state) => state.status === 'reconnecting'))).toBe('-')
     }))
 
+  it('answers a server that asks again and again at most once per interval, and lets it shut down when it waits for unacknowledged changes', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      // After the transaction, the server asks for a status update every 2 ms and sends nothing else: a WAL
+      // sender waiting, before it may exit, for the confirmation of all it sent.
+      const asking = cold('s(bxc)' + '-k'.repeat(40), { ...threeRows, k: keepalive('0/2000100', true) })
+      const source = virtualReplicationSource([cold('-s', { s: { stream: () => asking } }), cold('-s', { s: {} })])
+      const stream = virtualChangeStream(source, scheduler)
+      expectObservable(stream.changes$.pipe(map((change) => (change as { op: string }).op))).toBe('--x', { x: 'insert' })
+      expectObservable(source.statusUpdates$.pipe(filter((update) => update.processId === 101))).toBe('8ms a 2ms a 9ms a 9ms a', {
+        a: status('0/2000100', '0/1000000'),
+      })
+      const shuttingDown = new ConnectionLostError({ detail: 'the server waits for unacknowledged changes to be confirmed before it shuts down; disconnected so that it can' })
+      expectObservable(stream.state$.pipe(filter((state) => state.status === 'reconnecting'))).toBe('41ms r', { r: reconnecting(1, 0, shuttingDown) })
+    }))
+
   it('pauses reading while maxUnacknowledged items are unacknowledged, and resumes on acknowledgement', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---(bxyzc)', threeRows) } })])

@@ -12,6 +12,13 @@ import type { ReplicationFailure, ReplicationMetricsSnapshot, ReplicationState }
 /** A status update goes out at least this often, changed or not: well inside the server's wal_sender_timeout (60 s). */
 export const STATUS_KEEPALIVE_MS = 10_000
 
+/**
+ * A server that asks for status updates for this many status intervals in a row, sending nothing else, is
+ * waiting for confirmation of all it sent: it is shutting down (a WAL sender exits only once the client has
+ * confirmed everything).
+ */
+const SERVER_WAIT_LIMIT_INTERVALS = 3
+
 export interface ReplicationConnectionOptions {
   readonly scheduler: SchedulerLike
   readonly backoff: BackoffOptions
@@ -77,6 +84,14 @@ export class ReplicationConnection {
   private serverLsn: Lsn = ZERO_LSN
   private lastStatus: { written: Lsn; flushed: Lsn; at: number } | undefined
   private pingSentAt: number | undefined
+  /** When we last answered the server's request for a status update. */
+  private answeredAt: number | undefined
+  /** The server asked for a status update that has not been sent yet (answers are limited to one per interval). */
+  private answerOwed = false
+  /** When the server last asked for a status update, with nothing else from it since. */
+  private lastAskAt: number | undefined
+  /** Since when the server has been asking again and again for status updates, sending nothing else. */
+  private serverWaitingSince: number | undefined
   /** The tag of the stream's slot on its server, known from the first session (or the resume token). */
   private tag: string | undefined
   private readonly counts = { received: 0, transactions: 0, delivered: 0, reconnects: 0, reconnectAttempts: 0, statusUpdates: 0, decodeFailures: 0 }
@@ -194,6 +209,10 @@ export class ReplicationConnection {
   }
 
   private onMessage(live: LiveSession, message: ReplicationMessage | StartedMessage): void {
+    if (message.kind !== 'keepalive' || !message.replyRequested) {
+      this.lastAskAt = undefined
+      this.serverWaitingSince = undefined
+    }
     switch (message.kind) {
       case 'change': {
         this.counts.received += 1
@@ -215,7 +234,7 @@ export class ReplicationConnection {
         this.received = maxLsn(this.received, message.walEnd)
         this.serverLsn = maxLsn(this.serverLsn, message.walEnd)
         this.assembler.keepalive(message.walEnd)
-        if (message.replyRequested) this.sendStatus(live, { force: true, requestReply: false })
+        if (message.replyRequested) this.onReplyRequested(live)
         return
       case 'started':
         return this.onStarted(live)
@@ -231,6 +250,10 @@ export class ReplicationConnection {
     this.retryAtOnce = false
     this.busySince = undefined
     this.pingSentAt = undefined
+    this.answeredAt = undefined
+    this.answerOwed = false
+    this.lastAskAt = undefined
+    this.serverWaitingSince = undefined
     this.lastStatus = undefined
     this.paused = this.ledger.pending >= this.options.maxUnacknowledged
     if (this.paused) live.session.pause()
@@ -272,7 +295,30 @@ export class ReplicationConnection {
         return this.sendStatus(live, { force: true, requestReply: true })
       }
     }
-    this.sendStatus(live, { force: false, requestReply: false })
+    const { statusInterval } = this.options
+    const now = this.options.scheduler.now()
+    const stillAsking = this.lastAskAt !== undefined && now - this.lastAskAt <= 2 * statusInterval
+    if (stillAsking && this.serverWaitingSince !== undefined && now - this.serverWaitingSince >= SERVER_WAIT_LIMIT_INTERVALS * statusInterval) {
+      // A WAL sender that keeps asking while it has nothing to send waits for everything it sent to be
+      // confirmed before it may exit: the server is shutting down. What is not acknowledged cannot be confirmed,
+      // so the connection goes (and comes back, after what was delivered, once the server is up).
+      if (this.ledger.flushLsn < this.received) {
+        return this.onFailure(new ConnectionLostError({ detail: 'the server waits for unacknowledged changes to be confirmed before it shuts down; disconnected so that it can' }), live.run)
+      }
+    }
+    this.sendStatus(live, { force: this.answerOwed, requestReply: false })
+  }
+
+  /** The server asked for a status update: answered at once, but at most once per interval (the next tick owes it). */
+  private onReplyRequested(live: LiveSession): void {
+    const now = this.options.scheduler.now()
+    if (this.lastAskAt !== undefined) this.serverWaitingSince ??= this.lastAskAt
+    this.lastAskAt = now
+    if (this.answeredAt !== undefined && now - this.answeredAt < this.options.statusInterval) {
+      this.answerOwed = true
+      return
+    }
+    this.sendStatus(live, { force: true, requestReply: false })
   }
 
   /**
@@ -286,6 +332,10 @@ export class ReplicationConnection {
     const last = this.lastStatus
     if (!force && last !== undefined && last.written === written && last.flushed === flushed && now - last.at < STATUS_KEEPALIVE_MS) return
     live.session.sendStatus({ written, flushed, replyRequested: requestReply })
+    if (force && !requestReply) {
+      this.answeredAt = now
+      this.answerOwed = false
+    }
     this.counts.statusUpdates += 1
     this.lastStatus = { written, flushed, at: now }
   }
