@@ -1,7 +1,7 @@
 import type { Attempt } from '../operators/decoder.js'
 import { isPromiseLike } from '../operators/decoder.js'
 import { ChangeDecodeError } from './errors.js'
-import { formatLsn, lsnHex, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
+import { formatLsn, lsnDistance, lsnHex, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
 import type { BeginMessage, ChangeMessage, CommitMessage } from './ports.js'
 import { changeToken, checkpointToken, tokenStem, type Position } from './position.js'
 import type { TableSelection } from './table-selection.js'
@@ -168,14 +168,22 @@ export class ChangeAssembler {
     if (this.open === undefined) this.idle = maxLsn(this.idle, walEnd)
   }
 
+  /** Bytes of WAL the server has gone past the last item delivered, between transactions (0 inside one). */
+  get idleAhead(): number {
+    if (this.open !== undefined) return 0
+    return lsnDistance(this.deliveredUpTo(), this.idle)
+  }
+
   /** Delivers a checkpoint when the server has gone past the last item delivered between transactions. */
   checkpoint(sink: ItemSink): void {
-    if (this.open !== undefined) return
-    const delivered = this.lastDelivered === undefined ? this.baseline : maxLsn(this.baseline, this.lastDelivered.resume)
-    if (this.idle <= delivered) return
+    if (this.open !== undefined || this.idle <= this.deliveredUpTo()) return
     const token = checkpointToken(this.tag, this.idle)
     const position: DeliveredPosition = { token, lsn: this.idle, index: -1, resume: this.idle }
     if (sink({ op: 'checkpoint', position: token, lsn: formatLsn(this.idle) }, position)) this.lastDelivered = position
+  }
+
+  private deliveredUpTo(): Lsn {
+    return this.lastDelivered === undefined ? this.baseline : maxLsn(this.baseline, this.lastDelivered.resume)
   }
 
   /** Releases a held change to the subscribers (change mode) or to its transaction (transaction mode). */

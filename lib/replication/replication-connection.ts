@@ -19,6 +19,13 @@ export const STATUS_KEEPALIVE_MS = 10_000
  */
 const SERVER_WAIT_LIMIT_INTERVALS = 3
 
+/**
+ * Between ticks, a checkpoint is delivered, and an acknowledgement reported, as soon as it moves the position
+ * by this many bytes of WAL: so what the slot holds beyond what is acknowledged stays near this bound however
+ * fast the server writes (with one report per tick it would grow with the WAL rate).
+ */
+export const PROMPT_REPORT_BYTES = 1_000_000
+
 export interface ReplicationConnectionOptions {
   readonly scheduler: SchedulerLike
   readonly backoff: BackoffOptions
@@ -129,6 +136,11 @@ export class ReplicationConnection {
   ack(token: string): void {
     this.ledger.ack(token)
     const phase = this.phase
+    // An acknowledgement that moves the slot far is reported at once; the others wait for the tick.
+    const reported = this.lastStatus?.flushed
+    if (phase.name === 'streaming' && reported !== undefined && lsnDistance(reported, this.ledger.flushLsn) >= PROMPT_REPORT_BYTES) {
+      this.sendStatus(phase.live, { force: false, requestReply: false })
+    }
     if (this.paused && this.ledger.pending < this.options.maxUnacknowledged) {
       this.paused = false
       if (phase.name === 'streaming') phase.live.session.resume()
@@ -229,12 +241,14 @@ export class ReplicationConnection {
         this.counts.transactions += 1
         this.received = maxLsn(this.received, message.endLsn)
         this.serverLsn = maxLsn(this.serverLsn, message.endLsn)
-        return this.assembler.commit(message, this.sinkFor(live))
+        this.assembler.commit(message, this.sinkFor(live))
+        return this.checkpointIfFarBehind(live)
       case 'keepalive':
         this.received = maxLsn(this.received, message.walEnd)
         this.serverLsn = maxLsn(this.serverLsn, message.walEnd)
         this.assembler.keepalive(message.walEnd)
-        if (message.replyRequested) this.onReplyRequested(live)
+        this.checkpointIfFarBehind(live)
+        if (message.replyRequested && this.isCurrent(live.run)) this.onReplyRequested(live)
         return
       case 'started':
         return this.onStarted(live)
@@ -261,6 +275,11 @@ export class ReplicationConnection {
     if (!this.isCurrent(live.run)) return
     const { scheduler, statusInterval } = this.options
     live.run.add(interval(statusInterval, scheduler).subscribe(() => this.tick(live)))
+  }
+
+  /** The server is far past what was delivered, between transactions: a checkpoint now rather than at the tick. */
+  private checkpointIfFarBehind(live: LiveSession): void {
+    if (this.options.checkpoints && this.assembler.idleAhead >= PROMPT_REPORT_BYTES) this.assembler.checkpoint(this.sinkFor(live))
   }
 
   /** The sink the assembler delivers through while `live` streams. */
