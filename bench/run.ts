@@ -3,7 +3,7 @@
  * bench/RESULTS.md, bench/results.json and bench/results.svg.
  *
  *   BENCH_QUICK=1            a smoke run of about a minute (fewer, shorter runs); writes to bench/.runs/ instead
- *   BENCH_ONLY=receive,send  only these scenarios (receive, fanout, latency, send, memory, recovery)
+ *   BENCH_ONLY=receive,send  only these scenarios (receive, fanout, latency, send, memory, recovery, replication)
  *   BENCH_PROFILE=0|1        CPU-profile the rxpg and raw pg receivers (default: on in a full run)
  *   BENCH_OUT=dir            where to write the results (default bench/, or bench/.runs/ when quick or partial)
  *   BENCH_RXPG=worktree      measure lib/ as it is in the working tree (default: lib/ as committed at HEAD)
@@ -19,15 +19,16 @@ import { latency } from './scenarios/latency.js'
 import { memory } from './scenarios/memory.js'
 import { receive } from './scenarios/receive.js'
 import { recovery } from './scenarios/recovery.js'
+import { replication } from './scenarios/replication.js'
 import { send } from './scenarios/send.js'
 import { buildRxpg, exportCommittedLib } from './support/build.js'
 import { benchDatabase } from './support/database.js'
 import { machineInfo } from './support/machine.js'
 
-const SCENARIOS: Record<string, Scenario> = { receive, fanout, latency, send, memory, recovery }
+const SCENARIOS: Record<string, Scenario> = { receive, fanout, latency, send, memory, recovery, replication }
 
 /** The whole run stops by itself after this long, whatever happens. */
-const HARD_LIMIT_MS = 25 * 60_000
+const HARD_LIMIT_MS = 45 * 60_000
 
 async function main(): Promise<void> {
   const quick = process.env.BENCH_QUICK === '1'
