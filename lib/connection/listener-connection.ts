@@ -74,8 +74,8 @@ export class ListenerConnection {
   constructor(
     private readonly source: NotificationSource,
     private readonly demand: ChannelDemand,
-    /** Called for every notification, in delivery order: the hot path. */
-    private readonly deliver: (notification: RawNotification) => void,
+    /** Called for every notification, in delivery order, with when the session received it: the hot path. */
+    private readonly deliver: (notification: RawNotification, receivedAt: number) => void,
     private readonly options: ListenerConnectionOptions,
   ) {
     this.demandChanges = demand.changes$.subscribe(({ channel, wanted }) => (wanted ? this.want(channel) : this.unwant(channel)))
@@ -154,11 +154,12 @@ export class ListenerConnection {
       failed: (error) => this.onFailure(readOnlyServer(error) ?? error, run),
     })
     const live: LiveSession = { session, sync, run }
+    const deliver = this.deliver
     run.add(() => sync.stop())
     this.phase = { name: 'listening', live }
     run.add(
       session.notifications.subscribe({
-        next: this.deliver,
+        next: (notification) => deliver(notification, session.lastReceivedAt()),
         error: (error: unknown) => this.onFailure(error, run),
         complete: () => this.onFailure(new ConnectionLostError({ detail: 'the connection ended' }), run),
       }),

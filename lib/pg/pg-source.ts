@@ -25,8 +25,9 @@ class PgListenSession implements ListenSession {
     clock: () => number,
   ) {
     this.lastReceived = clock()
-    // One clock reading per socket read (many notifications arrive in one), not per notification.
-    connection.socket?.on('data', () => {
+    // One clock reading per socket read, before pg parses it: the notifications of one read share it as
+    // their `receivedAt`, and it is the connection's last sign of life.
+    connection.socket?.prependListener('data', () => {
       this.lastReceived = clock()
     })
     const client = connection.client
