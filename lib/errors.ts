@@ -16,6 +16,16 @@ export type RxpgErrorCode =
   | 'CHANNEL_TIMEOUT'
   | 'DELIVERY_BROKEN'
   | 'BUFFER_OVERFLOW'
+  // Durable channels (rxpg/durable)
+  | 'DURABLE_SCHEMA_MISSING'
+  | 'DURABLE_UNSUPPORTED_SERVER'
+  | 'DURABLE_INVALID_TOKEN'
+  | 'DURABLE_CURSOR_EXPIRED'
+  | 'DURABLE_INVALID_VALUE'
+  | 'DURABLE_APPEND_FAILED'
+  | 'DURABLE_QUERY_FAILED'
+  | 'DURABLE_STALE_ACK'
+  | 'DURABLE_LOG_CLOSED'
 
 export abstract class RxpgError extends Error {
   abstract readonly code: RxpgErrorCode
