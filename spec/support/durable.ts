@@ -1,0 +1,60 @@
+import pg from 'pg'
+import { createPgListener, type PgListener } from '../../lib/index.js'
+import { createDurableLog, type DurableLog, type DurableLogOptions } from '../../lib/durable/index.js'
+import { adminQuery, databaseUrl } from './database.js'
+
+/** A schema name no other spec file (or run) uses, so specs sharing one server never see each other's logs. */
+export function uniqueSchema(prefix: string): string {
+  return `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+}
+
+export interface DurableFixture {
+  readonly url: string
+  readonly schema: string
+  readonly listener: PgListener
+  readonly pool: pg.Pool
+  readonly log: DurableLog
+  /** Another log on the same schema (as a second process would have), closed with the fixture. */
+  openLog(options?: Partial<DurableLogOptions>): DurableLog
+  close(): Promise<void>
+}
+
+/** A listener, a pool and a durable log in a fresh schema (installed with ensureSchema); `close()` drops the schema. */
+export async function durableFixture(prefix: string, options: Partial<DurableLogOptions> = {}, url = databaseUrl()): Promise<DurableFixture> {
+  const schema = uniqueSchema(prefix)
+  const listener = createPgListener(url)
+  const pool = new pg.Pool({ connectionString: url, max: 20 })
+  const logs: DurableLog[] = []
+  const openLog = (extra: Partial<DurableLogOptions> = {}) => {
+    const log = createDurableLog({ listener, pool, schema, ...options, ...extra })
+    logs.push(log)
+    return log
+  }
+  const log = openLog()
+  await log.ensureSchema()
+  return {
+    url,
+    schema,
+    listener,
+    pool,
+    log,
+    openLog,
+    async close() {
+      await Promise.all(logs.map((each) => each.close()))
+      await listener.close()
+      await pool.end()
+      await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, [], url).catch(() => undefined)
+    },
+  }
+}
+
+/** Every value of a channel from 'earliest', through `fetch` pages. */
+export async function fetchAll(log: DurableLog, channel: string, after: string | 'earliest' = 'earliest'): Promise<Array<{ token: string; value: unknown }>> {
+  const all: Array<{ token: string; value: unknown }> = []
+  for (let position = after; ; ) {
+    const page = await log.fetch(channel, { after: position, limit: 100 })
+    all.push(...page.messages.map((message) => ({ token: message.token, value: message.value })))
+    if (page.messages.length === 0) return all
+    position = page.next
+  }
+}
