@@ -3,7 +3,7 @@
  * as many as are waiting in one multi-row INSERT (one transaction, one round trip), one statement in flight.
  * After each commit the channels written to are woken once (coalesced, see coalesce-wakes.ts).
  */
-import { AppendFailedError, DurableLogClosedError } from './errors.js'
+import { AppendFailedError, DurableLogClosedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
 import { partitionOfKey } from './key-partition.js'
 import type { LogContext } from './log-context.js'
 import { failureInfo, isRefusal } from './pg-failure.js'
@@ -26,7 +26,7 @@ export class AppendBatcher {
 
   constructor(
     private readonly context: LogContext,
-    private readonly reportError: (error: AppendFailedError | DurableLogClosedError) => void,
+    private readonly reportError: (error: AppendFailedError | DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError) => void,
   ) {}
 
   get depth(): number {
@@ -83,15 +83,20 @@ export class AppendBatcher {
       const info = failureInfo(error instanceof Error && error.cause !== undefined ? error.cause : error)
       const outcome = !sent || isRefusal(info) ? 'not-sent' : 'unknown'
       for (const item of batch) {
-        this.fail(item, error instanceof DurableLogClosedError ? error : new AppendFailedError({ channel: item.channel, outcome, ...info }, { cause: error }))
+        this.fail(item, isOwnError(error) ? error : new AppendFailedError({ channel: item.channel, outcome, ...info }, { cause: error }))
       }
       return
     }
     batch.forEach((item, index) => item.settle?.resolve(tokens[index] as string))
   }
 
-  private fail(item: Waiting, error: AppendFailedError | DurableLogClosedError): void {
+  private fail(item: Waiting, error: AppendFailedError | DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError): void {
     if (item.settle) item.settle.reject(error)
     else this.reportError(error)
   }
+}
+
+/** Errors that already say what is wrong with the log itself (closed, not installed): passed on as they are. */
+function isOwnError(error: unknown): error is DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError {
+  return error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError || error instanceof UnsupportedServerError
 }

@@ -194,6 +194,8 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       } finally {
         client.release()
       }
+      // The first partitions, so that the first rows do not land in the default partition.
+      await maintain()
     },
     maintain,
     close: () =>

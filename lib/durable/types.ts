@@ -175,7 +175,7 @@ export interface DurableLog extends AsyncDisposable {
   consume<T>(channel: TypedChannel<T>, group: string, handler: BatchHandler<Either<DecodeError, T>>, options?: ConsumeOptions): DurableConsumer
   /** A horizon held back longer than the threshold, and when it moves again. Sampled while readers or consumers run. */
   readonly stalls$: Observable<DurableStall>
-  /** Development: installs the schema (the same SQL as `npx rxpg sql durable`). */
+  /** Development: installs the schema (the same SQL as `npx rxpg sql durable`) and runs maintenance once (the first partitions). */
   ensureSchema(): Promise<void>
   /** Runs maintenance now (partitions ahead, retention); `elected: false` when another process was running it. */
   maintain(): Promise<{ readonly elected: boolean; readonly created: number; readonly dropped: number }>
