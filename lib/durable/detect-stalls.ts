@@ -1,9 +1,9 @@
 import { concatMap, defaultIfEmpty, from, map, Observable, of, take, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs'
 
-/** A sample of the snapshot horizon: the oldest running transaction id (xmin) and the next one to be assigned (xmax). */
+/** A sample of the snapshot horizon: its transaction id (xmin), and whether that transaction is running (holding it back). */
 export interface HorizonSample {
   readonly xmin: bigint
-  readonly xmax: bigint
+  readonly running: boolean
 }
 
 /** A stall (the horizon held at one transaction for longer than the threshold), and its end. */
@@ -23,8 +23,8 @@ export type StallEvent<Holder> =
 
 /**
  * Turns horizon samples into stall events: `stalled` once the same transaction has been the oldest running one
- * for `threshold` ms, then `cleared` when the horizon moves past it. A horizon equal to xmax (nothing running)
- * is never a stall. `lookup` names the holder of a stalled xid (a query of pg_stat_activity in the log).
+ * for `threshold` ms, then `cleared` when the horizon moves past it or that transaction ends. A horizon whose
+ * transaction is not running (an idle cluster, where the horizon is simply the next id) is never a stall. `lookup` names the holder of a stalled xid (a query of pg_stat_activity in the log).
  *
  * Readers only see rows of transactions below the horizon, so a transaction that holds an xid for a long time,
  * anywhere in the cluster, delays every reader by as long: this makes it visible instead of a silent wait.
@@ -44,7 +44,7 @@ export function detectStalls<Holder>(
       return samples.subscribe({
         next: (sample) => {
           const now = scheduler.now()
-          if (sample.xmin >= sample.xmax) return clear(now)
+          if (!sample.running) return clear(now)
           if (held === undefined || held.xmin !== sample.xmin) {
             clear(now)
             held = { xmin: sample.xmin, since: now, reported: false }

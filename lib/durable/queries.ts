@@ -59,7 +59,7 @@ RETURNING epoch, tx::text AS tx, id::text AS id`,
 UNION ALL
 SELECT NULL::int, gid, 'prepared', prepared, owner::text, database::text, NULL FROM pg_prepared_xacts WHERE transaction::text::bigint = $1
 LIMIT 1`,
-    horizonSample: `SELECT txid_snapshot_xmin(snap)::text AS xmin, txid_snapshot_xmax(snap)::text AS xmax FROM txid_current_snapshot() AS snap`,
+    horizonSample: `SELECT h.xmin::text AS xmin, h.running FROM ${s}.durable_horizon() h`,
 
     // Consumer groups. $1 channel, $2 group throughout.
     /** Creates the group's cursor rows (no-op when they exist), starting at ($4, $5, $6) or at the channel's expiry when later. $3 partitions. */

@@ -132,6 +132,20 @@ BEGIN
 END
 $fn$;
 
+-- The snapshot horizon, and whether the transaction at it is running (then it holds every reader back: a
+-- stall when it lasts). When nothing runs the horizon is the next id, which txid_status calls "in the future".
+CREATE OR REPLACE FUNCTION ${s}.durable_horizon(OUT xmin bigint, OUT running boolean)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  xmin := txid_snapshot_xmin(txid_current_snapshot());
+  BEGIN
+    running := txid_status(xmin) = 'in progress';
+  EXCEPTION WHEN invalid_parameter_value THEN
+    running := false;
+  END;
+END
+$fn$;
+
 -- Retention and partitions, run by one process at a time (an advisory lock elects it; the others return
 -- elected = false). Creates the partitions for the current span and \`premake\` spans ahead; drops whole
 -- partitions that ended more than max_age_seconds ago, then the oldest past ones while the log is larger than

@@ -22,11 +22,11 @@ export class StallMonitor {
     this.source$ = settings
       ? interval(settings.interval, context.scheduler).pipe(
           exhaustMap(() =>
-            from(context.query<{ xmin: string; xmax: string }>('stall check', context.queries.horizonSample, []).catch(() => [])).pipe(
+            from(context.query<{ xmin: string; running: boolean }>('stall check', context.queries.horizonSample, []).catch(() => [])).pipe(
               map((rows) => rows[0]),
             ),
           ),
-          exhaustMap((row) => (row === undefined ? [] : [{ xmin: BigInt(row.xmin), xmax: BigInt(row.xmax) }])),
+          exhaustMap((row) => (row === undefined ? [] : [{ xmin: BigInt(row.xmin), running: row.running }])),
           detectStalls(settings.threshold, context.scheduler, (xid) => this.holderOf(xid)),
           share(),
         )
