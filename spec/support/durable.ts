@@ -24,6 +24,8 @@ export async function durableFixture(prefix: string, options: Partial<DurableLog
   const schema = uniqueSchema(prefix)
   const listener = createPgListener(url)
   const pool = new pg.Pool({ connectionString: url, max: 20 })
+  // An idle client whose server went away (the restart spec) must not crash the run; pg asks for this handler.
+  pool.on('error', () => undefined)
   const logs: DurableLog[] = []
   const openLog = (extra: Partial<DurableLogOptions> = {}) => {
     const log = createDurableLog({ listener, pool, schema, ...options, ...extra })
