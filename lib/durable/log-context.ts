@@ -101,8 +101,10 @@ export class LogContext {
         if (state.status === 'connected' && state.gap !== undefined) this.metaPromise = undefined
       }),
     )
+    // Wake-ups are best effort (the poll back-stop covers a lost one): sent with notify(), whose failures are
+    // dropped here, rather than notify$, whose failures would land on the listener's errors$ as the user's own.
     this.wakeRequests.pipe(coalesceWakes(resolved.wakeWindow, scheduler)).subscribe((channel) => {
-      if (!this.closed) options.listener.notify$.next({ channel: this.wakeChannel, payload: channel })
+      if (!this.closed) options.listener.notify(this.wakeChannel, channel).catch(() => undefined)
     })
   }
 

@@ -98,8 +98,8 @@ export interface HorizonHolder {
 }
 
 export interface DurableLogOptions {
-  /** Wake-ups and reconnect gaps come from it; rxpg's own wake-ups are sent through its `notify$`. */
-  readonly listener: Pick<PgListener, 'channel' | 'state$' | 'notify$'>
+  /** Wake-ups and reconnect gaps come from it; the log's own wake-ups are sent through its `notify()`. */
+  readonly listener: Pick<PgListener, 'channel' | 'state$' | 'notify'>
   /** Where the log lives: your `pg.Pool` (not closed by `close()`), or a connection string / pool config for a pool of the log's own. */
   readonly pool: pg.Pool | string | pg.PoolConfig
   /** The schema holding the log's tables (default 'rxpg'). */
