@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { adminQuery, eventually } from '../support/database.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
-import { createLedger, type Ledger } from '../support/ledger.js'
-import { killAll, spawnConsumer, type ConsumerProcess } from '../support/consumer-process.js'
+import { createLedger, type Ledger } from '../../support/durable/ledger.js'
+import { killAll, spawnConsumer, type ConsumerProcess } from '../../support/durable/consumer-process.js'
 
 const LEASE_TTL = 1500
 const KEYS = 32

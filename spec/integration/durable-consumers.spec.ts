@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../lib/durable/index.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
-import { createLedger, type Ledger } from '../support/ledger.js'
+import { createLedger, type Ledger } from '../../support/durable/ledger.js'
 
 let fixture: DurableFixture
 let ledger: Ledger

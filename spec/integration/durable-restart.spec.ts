@@ -6,7 +6,7 @@ import { AppendFailedError, type DurableConsumer } from '../../lib/durable/index
 import { embeddedVersion } from '../support/global-setup.js'
 import { eventually } from '../support/database.js'
 import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
-import { createLedger, type Ledger } from '../support/ledger.js'
+import { createLedger, type Ledger } from '../../support/durable/ledger.js'
 import { collect } from '../support/listener.js'
 
 let server: EmbeddedServer

@@ -6,8 +6,8 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventually } from '../support/database.js'
 import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
-import { createLedger, type Ledger } from '../support/ledger.js'
-import { killAll, spawnConsumer, type ConsumerProcess } from '../support/consumer-process.js'
+import { createLedger, type Ledger } from '../../support/durable/ledger.js'
+import { killAll, spawnConsumer, type ConsumerProcess } from '../../support/durable/consumer-process.js'
 import { collect } from '../support/listener.js'
 
 const WRITERS = 16

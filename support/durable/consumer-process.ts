@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 
-/** A consumer-group member running spec/integration/fixtures/durable-consumer.ts in a `node` process of its own. */
+/** A consumer-group member running support/durable/consumer-fixture.ts in a `node` process of its own. */
 export interface ConsumerProcess {
   readonly member: string
   readonly child: ChildProcess
@@ -17,7 +18,7 @@ export function spawnConsumer(args: { url: string; schema: string; channel: stri
     [
       '--import',
       'tsx',
-      'spec/integration/fixtures/durable-consumer.ts',
+      fileURLToPath(new URL('consumer-fixture.ts', import.meta.url)),
       args.url,
       args.schema,
       args.channel,

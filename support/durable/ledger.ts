@@ -1,9 +1,19 @@
-import type pg from 'pg'
+import pg from 'pg'
 import type { DurableMessage } from '../../lib/durable/index.js'
-import { adminQuery } from './database.js'
+
+/** One statement on a short-lived connection (the ledger is read by specs and benchmarks alike, outside vitest too). */
+async function adminQuery<Row extends pg.QueryResultRow>(text: string, values: unknown[], url: string): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query<Row>(text, values)).rows
+  } finally {
+    await client.end()
+  }
+}
 
 /**
- * A table that consumer handlers write their effects to, in the transaction rxpg hands them: one row per
+ * A table that consumer handlers (in specs, their fixture processes and the benchmarks) write their effects to, in the transaction rxpg hands them: one row per
  * message processed. No unique constraint on purpose: a duplicate effect must be countable, not an error.
  */
 export interface Ledger {
