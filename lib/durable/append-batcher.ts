@@ -69,15 +69,22 @@ export class AppendBatcher {
       const counts = new Map<string, number>()
       for (const channel of channels) counts.set(channel, await this.context.partitionsOf(channel))
       sent = true
-      const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', this.context.queries.appendMany, [
+      const values = [
         batch.map((item) => item.channel),
         batch.map((item) => partitionOfKey(item.key, counts.get(item.channel) ?? 1)),
         batch.map((item) => item.key ?? null),
         batch.map((item) => item.text),
-      ])
-      // Ids were taken in the order of the rows given; RETURNING's order is not promised, so sort by id.
-      rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
-      tokens = rows.map((row) => encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }))
+      ]
+      if (batch.some((item) => item.settle !== undefined)) {
+        const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', this.context.queries.appendMany, values)
+        // Ids were taken in the order of the rows given; RETURNING's order is not promised, so sort by id.
+        rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+        tokens = rows.map((row) => encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }))
+      } else {
+        // Only append$ values: nobody waits for a token, so none is returned.
+        await this.context.query('append', this.context.queries.appendManyQuiet, values)
+        tokens = []
+      }
       for (const channel of channels) this.context.wake(channel)
     } catch (error) {
       const info = failureInfo(error instanceof Error && error.cause !== undefined ? error.cause : error)

@@ -26,6 +26,9 @@ LEFT JOIN LATERAL (
 ) r ON true
 ORDER BY r.epoch, r.tx, r.id`
 
+  const appendMany = `INSERT INTO ${s}.durable_log (channel, part, key, value)
+SELECT c, p, k, v::json FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[]) AS u(c, p, k, v)`
+
   return {
     schema,
     meta: `SELECT current_setting('server_version_num')::int AS server_version, e.log_id, e.epoch, e.version FROM ${s}.durable_epoch() e`,
@@ -49,9 +52,9 @@ SELECT partitions FROM created UNION ALL SELECT partitions FROM ${s}.durable_cha
     /** One row. $1 channel, $2 partition, $3 key, $4 value (JSON text). */
     appendOne: `INSERT INTO ${s}.durable_log (channel, part, key, value) VALUES ($1, $2, $3, $4::json) RETURNING epoch, tx::text AS tx, id::text AS id`,
     /** Many rows in one statement: arrays of channel, partition, key, value (JSON text). */
-    appendMany: `INSERT INTO ${s}.durable_log (channel, part, key, value)
-SELECT c, p, k, v::json FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[]) AS u(c, p, k, v)
-RETURNING epoch, tx::text AS tx, id::text AS id`,
+    appendMany: `${appendMany} RETURNING epoch, tx::text AS tx, id::text AS id`,
+    /** The same without RETURNING, for batches where no caller waits for a token (append$ only). */
+    appendManyQuiet: appendMany,
     maintain: `SELECT elected, created, dropped FROM ${s}.durable_maintain($1, $2, $3, $4)`,
     /** The oldest transaction holding the horizon back: a backend's or a prepared transaction's. $1: the xid (32-bit). */
     horizonHolder: `SELECT pid, NULL::text AS gid, state, xact_start, usename::text AS user_name, datname::text AS database, application_name

@@ -33,9 +33,6 @@ INSERT INTO ${s}.durable_meta (version, log_id, epoch, system_id, seen_xid)
 VALUES (${DURABLE_SCHEMA_VERSION}, substr(md5(random()::text || clock_timestamp()::text), 1, 10), 1, NULL, txid_snapshot_xmax(txid_current_snapshot()))
 ON CONFLICT (singleton) DO NOTHING;
 
-CREATE OR REPLACE FUNCTION ${s}.durable_current_epoch() RETURNS integer
-LANGUAGE sql STABLE AS $fn$ SELECT epoch FROM ${s}.durable_meta $fn$;
-
 CREATE SEQUENCE IF NOT EXISTS ${s}.durable_log_id;
 
 -- The log: append-only. A row's position is (epoch, tx, id); tx is the writing transaction's 64-bit id.
@@ -43,7 +40,8 @@ CREATE SEQUENCE IF NOT EXISTS ${s}.durable_log_id;
 -- never fall behind a reader. Partitioned by time so that retention drops whole partitions.
 CREATE TABLE IF NOT EXISTS ${s}.durable_log (
   id bigint NOT NULL DEFAULT nextval('${s.replaceAll("'", "''")}.durable_log_id'),
-  epoch integer NOT NULL DEFAULT ${s}.durable_current_epoch(),
+  -- A constant (evaluated once per statement, not per row): durable_epoch() sets it anew when it raises the epoch.
+  epoch integer NOT NULL DEFAULT 1,
   tx bigint NOT NULL DEFAULT txid_current(),
   channel text NOT NULL,
   part smallint NOT NULL,
@@ -123,7 +121,10 @@ BEGIN
     SELECT * INTO m FROM durable_meta;
     next_xid := txid_snapshot_xmax(txid_current_snapshot());
     IF (sys IS NOT NULL AND m.system_id IS NOT NULL AND sys <> m.system_id) OR next_xid < m.seen_xid THEN
-      UPDATE durable_meta SET epoch = durable_meta.epoch + 1, system_id = coalesce(sys, durable_meta.system_id), seen_xid = next_xid;
+      UPDATE durable_meta SET epoch = durable_meta.epoch + 1, system_id = coalesce(sys, durable_meta.system_id), seen_xid = next_xid
+      RETURNING durable_meta.epoch INTO m.epoch;
+      -- New rows take the new epoch, so they sort after every position handed out before the restore.
+      EXECUTE format('ALTER TABLE %I.durable_log ALTER COLUMN epoch SET DEFAULT %s', current_schema(), m.epoch);
     ELSIF m.system_id IS NULL AND sys IS NOT NULL THEN
       UPDATE durable_meta SET system_id = sys;
     END IF;

@@ -69,7 +69,7 @@ describe('append with a client of your own', () => {
       await client.query('BEGIN')
       await client.query(`INSERT INTO ${orders} (id, status) VALUES (3, 'placed')`)
       const token = await log.append('own-client', { id: 3 }, { client })
-      expect(await fetchAll(log, 'own-client')).toEqual([])
+      expect((await log.fetch('own-client', { after: 'earliest' })).messages).toEqual([]) // our transaction is open: not yet
       await client.query('COMMIT')
       log.wake('own-client')
       expect(await fetchAll(log, 'own-client')).toEqual([{ token, value: { id: 3 } }])

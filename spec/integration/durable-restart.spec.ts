@@ -31,7 +31,7 @@ async function appendThroughOutage(value: number): Promise<void> {
       return
     } catch (error) {
       if (!(error instanceof AppendFailedError)) throw error
-      if (error.info.outcome === 'unknown' && (await fetchAll(fixture.log, 'restart').catch(() => [])).some((m) => (m.value as { seq: number }).seq === value)) return
+      if (error.info.outcome === 'unknown' && (await fetchAll(fixture.log, 'restart', 'earliest', server.url).catch(() => [])).some((m) => (m.value as { seq: number }).seq === value)) return
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   }

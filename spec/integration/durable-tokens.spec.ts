@@ -85,6 +85,25 @@ describe('tokens', () => {
   })
 })
 
+describe('the epoch', () => {
+  it('is raised when the database looks restored (its transaction counter is behind the one recorded): new messages sort after the old, old tokens stay valid', async () => {
+    const { log } = fixture
+    const before = await log.append('restored', 'before the restore')
+    const oldEpoch = decodeToken(before, before.split('.')[1]!).epoch
+    // What pg_dump into a new cluster does to the counter: it starts again, below what the log has seen.
+    await adminQuery(`UPDATE "${fixture.schema}".durable_meta SET seen_xid = txid_current() + 1000000000`)
+    const reopened = fixture.openLog() // a process starting on the restored database
+    const after = await reopened.append('restored', 'after the restore')
+    const newEpoch = decodeToken(after, after.split('.')[1]!).epoch
+    expect(newEpoch).toBe(oldEpoch + 1)
+    expect((await fetchAll(reopened, 'restored')).map((m) => m.value)).toEqual(['before the restore', 'after the restore'])
+    expect((await fetchAll(reopened, 'restored', before)).map((m) => m.value)).toEqual(['after the restore'])
+    // Raised once: the next log to open finds the counter recorded and keeps the epoch.
+    const third = fixture.openLog()
+    expect(decodeToken(await third.append('restored', 'later'), after.split('.')[1]!).epoch).toBe(newEpoch)
+  })
+})
+
 describe('the schema', () => {
   it('is a typed error naming the command that creates it when missing', async () => {
     const listener = createPgListener(databaseUrl())

@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { createPuller, DecodeError, defineChannel, toAsyncIterable, type RxpgError } from '../../lib/index.js'
 import { AppendFailedError, InvalidDurableValueError, validMessages } from '../../lib/durable/index.js'
 import { eventually } from '../support/database.js'
-import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
+import { durableFixture, fetchAll, horizonPassed, type DurableFixture } from '../support/durable.js'
 
 let fixture: DurableFixture
 
@@ -23,6 +23,7 @@ describe('values', () => {
     const big = { blob: 'x'.repeat(16 * 1024 * 1024), unicode: 'żółć 🚀', nested: { n: 1 } }
     const reader = firstValueFrom(log.read('big', { from: 'now' }))
     const token = await log.append('big', big)
+    await horizonPassed(fixture.url)
     const [fetched] = (await log.fetch('big', { after: 'earliest' })).messages
     expect(fetched?.token).toBe(token)
     expect(fetched?.value).toEqual(big)

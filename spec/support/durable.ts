@@ -50,8 +50,23 @@ export async function durableFixture(prefix: string, options: Partial<DurableLog
   }
 }
 
-/** Every value of a channel from 'earliest', through `fetch` pages. */
-export async function fetchAll(log: DurableLog, channel: string, after: string | 'earliest' = 'earliest'): Promise<Array<{ token: string; value: unknown }>> {
+/**
+ * Waits until every transaction that holds an id now, anywhere on the server, has ended: then everything
+ * committed before the call is below the horizon and readable. Specs share one server, and another spec's
+ * open transaction holds every reader's horizon back (by design), so a read right after a commit may not see it yet.
+ */
+export async function horizonPassed(url: string): Promise<void> {
+  const [now] = await adminQuery<{ xmax: string }>('SELECT txid_snapshot_xmax(txid_current_snapshot())::text AS xmax', [], url)
+  for (;;) {
+    const [row] = await adminQuery<{ passed: boolean }>('SELECT txid_snapshot_xmin(txid_current_snapshot()) >= $1::bigint AS passed', [now!.xmax], url)
+    if (row?.passed) return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Every value of a channel after `after`, through `fetch` pages, once everything committed before the call is readable. */
+export async function fetchAll(log: DurableLog, channel: string, after: string | 'earliest' = 'earliest', url = databaseUrl()): Promise<Array<{ token: string; value: unknown }>> {
+  await horizonPassed(url)
   const all: Array<{ token: string; value: unknown }> = []
   for (let position = after; ; ) {
     const page = await log.fetch(channel, { after: position, limit: 100 })

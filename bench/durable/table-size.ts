@@ -1,0 +1,85 @@
+/**
+ * Table size over a long run with retention: values appended as fast as append$ takes them, short time
+ * partitions and a short maximum age, maintenance every second, a consumer group working alongside (so the
+ * cursor table is updated all along). The log's and the cursor table's sizes are sampled every 2 s; after a
+ * warm-up (the first retention window filling), they must stay flat.
+ */
+import { summarize } from '../support/stats.js'
+import { payload, query, rxpgLog, sleep, type DurableBenchContext, type DurableSection } from './context.js'
+
+export async function tableSizeScenario(context: DurableBenchContext): Promise<DurableSection> {
+  const total = context.quick ? 300_000 : 10_000_000
+  const spanMs = 2_000
+  const maxAgeMs = 6_000
+  const setup = await rxpgLog(context, { retention: { partitionSpan: spanMs, maxAge: maxAgeMs, premake: 3 }, maintenanceInterval: 1000 }, 12)
+  const samples: Array<{ at: number; appended: number; logBytes: number; cursorBytes: number; partitions: number }> = []
+  let appended = 0
+  let sampling = true
+  const start = performance.now()
+  const sizes = async () => {
+    const [row] = await query<{ log: string; cursors: string; partitions: number }>(
+      context.url,
+      `SELECT (SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits WHERE inhparent = '"${setup.schema}".durable_log'::regclass)::text AS log,
+              pg_total_relation_size('"${setup.schema}".durable_cursors')::text AS cursors,
+              (SELECT count(*)::int FROM pg_inherits WHERE inhparent = '"${setup.schema}".durable_log'::regclass) AS partitions`,
+    )
+    samples.push({ at: performance.now() - start, appended, logBytes: Number(row?.log), cursorBytes: Number(row?.cursors), partitions: row?.partitions ?? 0 })
+  }
+  const sampler = (async () => {
+    while (sampling) {
+      await sizes().catch(() => undefined)
+      await sleep(2_000)
+    }
+  })()
+  let consumed = 0
+  const consumer = setup.log.consume('bench', 'size', (messages) => void (consumed += messages.length), { batchSize: 1000 })
+  const consumerFailure = consumer.done.then(
+    () => undefined,
+    (error: unknown) => String(error),
+  )
+  try {
+    while (appended < total) {
+      const chunk = Math.min(10_000, total - appended)
+      for (let i = 0; i < chunk - 1; i++) setup.log.append$.next({ channel: 'bench', value: payload(appended + i), key: `k${i % 64}` })
+      await setup.log.append('bench', payload(appended + chunk - 1), { key: 'k0' })
+      appended += chunk
+      if (appended % 1_000_000 === 0) context.log(`table size: ${appended.toLocaleString('en-US')} appended, ${(samples.at(-1)?.logBytes ?? 0) / 2 ** 20 | 0} MiB`)
+    }
+  } finally {
+    sampling = false
+    await sampler
+    await consumer.stop()
+    await setup.close()
+  }
+  const elapsedS = (performance.now() - start) / 1000
+  // Steady state: after the retention window (max age + two spans) has filled once.
+  const warmUp = maxAgeMs + 2 * spanMs + 2_000
+  const steady = samples.filter((sample) => sample.at >= warmUp)
+  const log = summarize(steady.map((sample) => sample.logBytes))
+  const cursors = summarize(steady.map((sample) => sample.cursorBytes))
+  const spread = (s: ReturnType<typeof summarize>) => Math.max(s.max / s.median - 1, 1 - s.min / s.median) * 100
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+  const failure = await consumerFailure
+  return {
+    id: 'table-size',
+    title: 'Table size over a long run with retention',
+    method: `${total.toLocaleString('en-US')} values of ~1 KiB appended through append$ in ${elapsedS.toFixed(0)} s (${Math.round(total / elapsedS).toLocaleString('en-US')}/s) with ${spanMs / 1000} s partitions, maxAge ${maxAgeMs / 1000} s, maintenance every second, and a consumer group working alongside (${consumed.toLocaleString('en-US')} consumed${failure ? `; it stopped: ${failure}` : ''}). Sizes sampled every 2 s; steady state after ${warmUp / 1000} s (${steady.length} samples).`,
+    tables: [
+      {
+        headers: ['', 'median', 'min', 'max', 'spread around the median'],
+        rows: [
+          ['log (all partitions)', mib(log.median), mib(log.min), mib(log.max), `±${spread(log).toFixed(0)}%`],
+          ['consumer cursors', mib(cursors.median), mib(cursors.min), mib(cursors.max), `±${spread(cursors).toFixed(0)}%`],
+        ],
+      },
+    ],
+    targets: [
+      {
+        target: `table size flat (±10%) over ${total.toLocaleString('en-US')} messages with retention`,
+        measured: `log ±${spread(log).toFixed(0)}% (${mib(log.min)}–${mib(log.max)}), cursors ±${spread(cursors).toFixed(0)}%`,
+        met: spread(log) <= 10 && spread(cursors) <= 10,
+      },
+    ],
+    raw: { samples, consumed, failure },
+  }
+}
