@@ -14,7 +14,7 @@ import { interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
 import { DurableQueryFailedError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
-import { checkPage, plainMessages, readPage, startOf, typedMessages, type Page } from './page.js'
+import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page, type PageRow } from './page.js'
 import { isTransient } from './pg-failure.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
@@ -167,8 +167,9 @@ export function startConsumer<T>(
     const full = page.rows.length >= batchSize
     // The new cursor of every partition the ack covers: its last row, and when the page was not full, at
     // least the horizon (nothing below it can appear any more).
-    const next = new Map<number, Position>()
-    for (const row of page.rows) next.set(row.partition, row.position)
+    const lastRows = new Map<number, PageRow>()
+    for (const row of page.rows) lastRows.set(row.partition, row)
+    const next = new Map<number, Position>([...lastRows].map(([part, row]) => [part, positionOfRow(row)]))
     if (!full) for (const [part, lease] of held) next.set(part, maxPosition(next.get(part) ?? lease.cursor, page.horizon))
     if (page.rows.length === 0) {
       for (const [part, position] of next) {

@@ -84,7 +84,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   }
 
   const appendInClient = async (name: string, text: string, key: string | undefined, client: pg.ClientBase) => {
-    const meta = await context.meta()
+    const meta = await context.meta(client)
     const partitions = await context.partitionsOf(name, client)
     const [row] = await context.query<{ epoch: number; tx: string; id: string }>('append', context.queries.appendOne, [name, partitionOfKey(key, partitions), key ?? null, text], client)
     if (row === undefined) throw new Error('rxpg: INSERT … RETURNING returned no row')

@@ -118,6 +118,16 @@ export class LogContext {
     }
   }
 
+  /** `query` with each row as an array of column values: no object per row, for the page reads (the hot path). */
+  async queryArrays(operation: string, text: string, values: unknown[]): Promise<unknown[][]> {
+    if (this.closed) throw new DurableLogClosedError({ operation })
+    try {
+      return (await this.pool.query<unknown[]>({ text, values, rowMode: 'array' })).rows
+    } catch (error) {
+      throw this.failure(operation, error)
+    }
+  }
+
   failure(operation: string, error: unknown): Error {
     if (error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError) return error
     const info = failureInfo(error)
@@ -128,19 +138,23 @@ export class LogContext {
     return new DurableQueryFailedError({ operation, ...info }, { cause: error })
   }
 
-  /** The log's id and epoch, asked once (and again after every reconnect gap). Fails with the schema error when not installed. */
-  meta(): Promise<LogMeta> {
-    const current = (this.metaPromise ??= this.loadMeta())
+  /**
+   * The log's id and epoch, asked once (and again after every reconnect gap). Fails with the schema error when
+   * not installed. With `client` (an append inside the caller's transaction) it is asked on that client: every
+   * pool connection may be held by such transactions, waiting for this answer.
+   */
+  meta(client?: pg.ClientBase): Promise<LogMeta> {
+    const current = (this.metaPromise ??= this.loadMeta(client))
     current.catch(() => {
       if (this.metaPromise === current) this.metaPromise = undefined
     })
     return current
   }
 
-  private async loadMeta(): Promise<LogMeta> {
+  private async loadMeta(client?: pg.ClientBase): Promise<LogMeta> {
     let rows: Array<{ server_version: number; log_id: string; epoch: number; version: number }>
     try {
-      rows = await this.query('open', this.queries.meta, [])
+      rows = await this.query('open', this.queries.meta, [], client)
     } catch (error) {
       if (error instanceof DurableSchemaMissingError) await this.assertServerVersion()
       throw error
@@ -159,7 +173,10 @@ export class LogContext {
     }
     const first = this.onFirstOpen
     this.onFirstOpen = undefined
-    await first?.()
+    // The first maintenance runs on the pool: awaited (so partitions exist before the first rows), except for
+    // a caller's transaction, which may hold the last pool connection.
+    if (client === undefined) await first?.()
+    else void first?.()
     return { logId: row.log_id, epoch: row.epoch }
   }
 

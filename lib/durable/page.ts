@@ -7,16 +7,28 @@ import { from, lastValueFrom, toArray } from 'rxjs'
 import type { DecodeError, Either, PgNotification, TypedChannel } from '../index.js'
 import { CursorExpiredError, InvalidTokenError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
-import { comparePositions, decodeToken, encodeToken, maxPosition, positionParams, START, type Position } from './position.js'
+import { compareDecimal, comparePositions, decodeToken, encodeToken, maxPosition, positionParams, START, tokenOf, type Position } from './position.js'
 import type { DurableMessage, StartPosition } from './types.js'
 
 export interface PageRow {
-  readonly position: Position
+  readonly epoch: number
+  /** The writing transaction's id and the row's id, as pg returns them (decimal text). */
+  readonly tx: string
+  readonly id: string
   readonly partition: number
   readonly key: string | null
   /** The value's JSON text, as stored. */
   readonly text: string
-  readonly appendedAt: Date
+  /** When it was appended, ms since the epoch. */
+  readonly appendedMs: number
+}
+
+export function positionOfRow(row: PageRow): Position {
+  return { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }
+}
+
+function compareRows(a: PageRow, b: PageRow): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : compareDecimal(a.tx, b.tx) || compareDecimal(a.id, b.id)
 }
 
 export interface Page {
@@ -28,21 +40,22 @@ export interface Page {
   readonly expiredThrough: Position | undefined
 }
 
-interface RawPageRow {
-  xmin: string
-  xmax: string
-  current_epoch: number
-  expired_epoch: number | null
-  expired_tx: string | null
-  expired_id: string | null
-  epoch: number | null
-  tx: string | null
-  id: string | null
-  part: number | null
-  key: string | null
-  value: string | null
-  appended_at: Date | null
-}
+/** The page query's columns, in order (see queries.ts): the horizon and expiry on every row, then the row itself. */
+type RawPageRow = [
+  xmin: string,
+  xmax: string,
+  currentEpoch: number,
+  expiredEpoch: number | null,
+  expiredTx: string | null,
+  expiredId: string | null,
+  epoch: number | null,
+  tx: string | null,
+  id: string | null,
+  part: number | null,
+  key: string | null,
+  value: string | null,
+  appendedMs: number | null,
+]
 
 /** Reads up to `limit` rows of `channel` after `after`; with `owned`, only rows of those partitions after their own cursors. */
 export async function readPage(
@@ -55,28 +68,24 @@ export async function readPage(
 ): Promise<Page> {
   const values: unknown[] = [channel, ...positionParams(after), limit]
   if (owned) values.push(owned.epochs, owned.txs, owned.ids)
-  const raw = await context.query<RawPageRow>(operation, owned ? context.queries.readOwned : context.queries.read, values)
+  const raw = (await context.queryArrays(operation, owned ? context.queries.readOwned : context.queries.read, values)) as RawPageRow[]
   const first = raw[0]
   if (first === undefined) throw new Error('rxpg: the page query returned no row')
   const rows: PageRow[] = []
-  for (const row of raw) {
-    if (row.tx === null || row.id === null || row.epoch === null) continue
-    rows.push({
-      position: { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) },
-      partition: row.part ?? 0,
-      key: row.key,
-      text: row.value ?? 'null',
-      appendedAt: row.appended_at ?? new Date(0),
-    })
+  let sorted = true
+  for (const [, , , , , , epoch, tx, id, part, key, value, appendedMs] of raw) {
+    if (tx === null || id === null || epoch === null) continue
+    const pageRow: PageRow = { epoch, tx, id, partition: part ?? 0, key, text: value ?? 'null', appendedMs: appendedMs ?? 0 }
+    if (sorted && rows.length > 0 && compareRows(rows[rows.length - 1] as PageRow, pageRow) > 0) sorted = false
+    rows.push(pageRow)
   }
+  if (!sorted) rows.sort(compareRows)
+  const [xmin, xmax, currentEpoch, expiredEpoch, expiredTx, expiredId] = first
   return {
     rows,
-    horizon: { epoch: first.current_epoch, tx: BigInt(first.xmin), id: 0n },
-    xmax: BigInt(first.xmax),
-    expiredThrough:
-      first.expired_epoch === null || first.expired_tx === null || first.expired_id === null
-        ? undefined
-        : { epoch: first.expired_epoch, tx: BigInt(first.expired_tx), id: BigInt(first.expired_id) },
+    horizon: { epoch: currentEpoch, tx: BigInt(xmin), id: 0n },
+    xmax: BigInt(xmax),
+    expiredThrough: expiredEpoch === null || expiredTx === null || expiredId === null ? undefined : { epoch: expiredEpoch, tx: BigInt(expiredTx), id: BigInt(expiredId) },
   }
 }
 
@@ -120,7 +129,8 @@ export function checkPage(page: Page, cursor: Position, meta: LogMeta, channel: 
  * row below it can appear any more, so a quiet channel's cursor moves forward too).
  */
 export function cursorAfter(page: Page, cursor: Position, full: boolean): Position {
-  const last = page.rows.at(-1)?.position ?? cursor
+  const lastRow = page.rows.at(-1)
+  const last = lastRow === undefined ? cursor : positionOfRow(lastRow)
   return full ? last : maxPosition(last, page.horizon)
 }
 
@@ -136,12 +146,12 @@ export async function typedMessages<T>(
   rows: readonly PageRow[],
 ): Promise<Array<DurableMessage<Either<DecodeError, T>>>> {
   if (rows.length === 0) return []
-  const notifications = rows.map((row): PgNotification => ({ channel: typed.name, payload: row.text, processId: 0, receivedAt: row.appendedAt.getTime() }))
+  const notifications = rows.map((row): PgNotification => ({ channel: typed.name, payload: row.text, processId: 0, receivedAt: row.appendedMs }))
   const results = await lastValueFrom(typed.listen({ channel: () => from(notifications) }).pipe(toArray()))
   return rows.map((row, index) => messageOf(meta, typed.name, row, results[index] as Either<DecodeError, T>))
 }
 
 function messageOf<T>(meta: LogMeta, channel: string, row: PageRow, value: T): DurableMessage<T> {
-  const message = { token: encodeToken(meta.logId, row.position), channel, value, partition: row.partition, appendedAt: row.appendedAt }
+  const message = { token: tokenOf(meta.logId, row.epoch, row.tx, row.id), channel, value, partition: row.partition, appendedAt: new Date(row.appendedMs) }
   return row.key === null ? message : { ...message, key: row.key }
 }

@@ -6,7 +6,7 @@
  * row's id (a sequence, increasing within a transaction). Rows are read in this order, and only below the
  * snapshot horizon (see docs/durable.md), which makes it the commit-safe total order every reader shares.
  *
- * A token is `rxd1.<log id>.<epoch>.<tx>.<id>` (numbers in base 36): a prefix with the format version, the
+ * A token is `rxd1.<log id>.<epoch>.<tx>.<id>` (decimal numbers): a prefix with the format version, the
  * id of the log that issued it (so a token from another database or schema is recognised), and the position.
  * Only rxpg parses it; users store and pass it back as an opaque string.
  */
@@ -19,13 +19,19 @@ export interface Position {
 }
 
 export const TOKEN_PREFIX = 'rxd1'
-const NUMBER = /^[0-9a-z]{1,14}$/
+/** A non-negative decimal that fits a PostgreSQL bigint (at most 19 digits, no leading zeros). */
+const NUMBER = /^(0|[1-9][0-9]{0,18})$/
 
 /** The position before every row of epoch 0: where a brand-new reader from 'earliest' starts. */
 export const START: Position = { epoch: 0, tx: 0n, id: 0n }
 
 export function encodeToken(logId: string, position: Position): string {
-  return `${TOKEN_PREFIX}.${logId}.${position.epoch.toString(36)}.${position.tx.toString(36)}.${position.id.toString(36)}`
+  return tokenOf(logId, position.epoch, position.tx.toString(), position.id.toString())
+}
+
+/** A token from a row's columns as pg returns them (decimal text): no conversion on the hot path. */
+export function tokenOf(logId: string, epoch: number, tx: string, id: string): string {
+  return `${TOKEN_PREFIX}.${logId}.${epoch}.${tx}.${id}`
 }
 
 /** Parses a token issued by the log `logId`; throws `InvalidTokenError` (malformed or other-log) otherwise. */
@@ -36,17 +42,19 @@ export function decodeToken(token: unknown, logId: string): Position {
   const parts = token.split('.')
   if (parts.length !== 5 || parts[0] !== TOKEN_PREFIX) throw malformed(`not an rxpg durable token (expected "${TOKEN_PREFIX}.…" with 5 parts)`)
   const [, issuer, epoch, tx, id] = parts as [string, string, string, string, string]
-  if (![epoch, tx, id].every((part) => NUMBER.test(part))) throw malformed('its position is not made of base-36 numbers')
+  if (![epoch, tx, id].every((part) => NUMBER.test(part))) throw malformed('its position is not made of decimal numbers')
   if (issuer !== logId) {
     throw new InvalidTokenError({ token, reason: 'other-log', detail: `it was issued by log ${issuer}, this is log ${logId} (another database or schema)` })
   }
-  return { epoch: Number.parseInt(epoch, 36), tx: parseBase36(tx), id: parseBase36(id) }
+  const position = { epoch: Number(epoch), tx: BigInt(tx), id: BigInt(id) }
+  if (position.epoch > 2 ** 31 - 1 || position.tx >= 2n ** 63n || position.id >= 2n ** 63n) throw malformed('a number is out of range')
+  return position
 }
 
-function parseBase36(text: string): bigint {
-  let value = 0n
-  for (const char of text) value = value * 36n + BigInt(Number.parseInt(char, 36))
-  return value
+/** Compares two non-negative decimal strings without converting them. */
+export function compareDecimal(a: string, b: string): number {
+  if (a.length !== b.length) return a.length < b.length ? -1 : 1
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 export function comparePositions(a: Position, b: Position): number {

@@ -7,6 +7,10 @@ import { quoteIdentifier } from '../index.js'
 
 export type Queries = ReturnType<typeof queriesFor>
 
+/**
+ * The page query returns its rows in the lateral subquery's order (one outer row, a nested loop); rxpg checks
+ * that order in JavaScript (page.ts) rather than paying a sort, and sorts only if it ever differs.
+ */
 export function queriesFor(schema: string) {
   const s = quoteIdentifier(schema)
   // The horizon and the current epoch, from the statement's own snapshot. Rows of transactions below xmin are
@@ -15,16 +19,16 @@ export function queriesFor(schema: string) {
   // The newest position retention dropped on this channel: a cursor before it has lost messages.
   const expired = `e.epoch AS expired_epoch, e.tx::text AS expired_tx, e.id::text AS expired_id`
   const rows = (extra: string) => `SELECT h.xmin::text AS xmin, h.xmax::text AS xmax, h.epoch AS current_epoch, ${expired},
-  r.epoch, r.tx::text AS tx, r.id::text AS id, r.part, r.key, r.value, r.appended_at
+  r.epoch, r.tx::text AS tx, r.id::text AS id, r.part, r.key, r.value, r.appended_ms
 FROM ${horizon}
 LEFT JOIN ${s}.durable_expired e ON e.channel = $1
 LEFT JOIN LATERAL (
-  SELECT l.epoch, l.tx, l.id, l.part, l.key, l.value::text AS value, l.appended_at FROM ${s}.durable_log l
+  SELECT l.epoch, l.tx, l.id, l.part, l.key, l.value::text AS value, date_part('epoch', l.appended_at) * 1000 AS appended_ms
+  FROM ${s}.durable_log l
   WHERE l.channel = $1 AND (l.epoch, l.tx, l.id) > ($2::int, $3::bigint, $4::bigint) AND (l.epoch < h.epoch OR l.tx < h.xmin)${extra}
   ORDER BY l.epoch, l.tx, l.id
   LIMIT $5
-) r ON true
-ORDER BY r.epoch, r.tx, r.id`
+) r ON true`
 
   const appendMany = `INSERT INTO ${s}.durable_log (channel, part, key, value)
 SELECT c, p, k, v::json FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[]) AS u(c, p, k, v)`

@@ -2,6 +2,7 @@
 import pg from 'pg'
 import { firstValueFrom } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createDurableLog } from '../../lib/durable/index.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { collect } from '../support/listener.js'
 import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
@@ -61,6 +62,26 @@ describe('log.transaction', () => {
 })
 
 describe('append with a client of your own', () => {
+  it('never needs a pool connection of its own: as many concurrent transactions as the pool has connections all complete', async () => {
+    const pool = new pg.Pool({ connectionString: fixture.url, max: 2 })
+    const fresh = createDurableLog({ listener: fixture.listener, pool, schema: fixture.schema }) // nothing asked yet
+    try {
+      const clients = await Promise.all([pool.connect(), pool.connect()]) // every connection of the pool is taken
+      await Promise.all(
+        clients.map(async (client, index) => {
+          await client.query('BEGIN')
+          await fresh.append('full-pool', index, { client })
+          await client.query('COMMIT')
+          client.release()
+        }),
+      )
+      expect((await fetchAll(fresh, 'full-pool')).map((m) => m.value).sort()).toEqual([0, 1])
+    } finally {
+      await fresh.close()
+      await pool.end()
+    }
+  })
+
   it('is part of your transaction: visible only after your COMMIT, gone after your ROLLBACK', async () => {
     const { log } = fixture
     const client = new pg.Client({ connectionString: fixture.url })
