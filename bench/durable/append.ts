@@ -4,22 +4,18 @@
  * send, graphile-worker addJob), each awaited before the next.
  */
 import pg from 'pg'
-import { summarize } from '../support/stats.js'
-import { formatRate, handWrittenLog, payload, rate, repeat, rxpgLog, type DurableBenchContext, type DurableSection } from './context.js'
+import { figuresOf, handWrittenLog, payload, rate, rxpgLog, type DurableBenchContext, type DurableSection } from './context.js'
 import { graphileWorker, pgBoss, type Queue } from './peers.js'
 
 export async function appendScenario(context: DurableBenchContext): Promise<DurableSection> {
   const batched = context.quick ? 5_000 : 50_000
   const single = context.quick ? 300 : 2_000
-  const figures: Record<string, number[]> = {}
-  const record = async (name: string, measure: () => Promise<number>) => {
-    figures[name] = await repeat(context.runs, measure)
-    context.log(`append ${name}: ${formatRate(summarize(figures[name]!).median)}`)
-  }
+  const { figures, record, median, table } = figuresOf(context, 'append')
 
   await record('rxpg append$ (batched)', async () => {
     const setup = await rxpgLog(context)
     try {
+      await setup.log.append('warm-up', payload(-1)) // the log's first use (identity, channel) is not what is measured
       const start = performance.now()
       for (let i = 0; i < batched - 1; i++) setup.log.append$.next({ channel: 'bench', value: payload(i) })
       await setup.log.append('bench', payload(batched - 1)) // resolves after every value queued before it
@@ -31,6 +27,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
   await record('rxpg append$ (100 per INSERT)', async () => {
     const setup = await rxpgLog(context, { appendBatch: { maxBatchSize: 100 } })
     try {
+      await setup.log.append('warm-up', payload(-1))
       const start = performance.now()
       for (let i = 0; i < batched - 1; i++) setup.log.append$.next({ channel: 'bench', value: payload(i) })
       await setup.log.append('bench', payload(batched - 1))
@@ -78,6 +75,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
   await record('rxpg append, one at a time', async () => {
     const setup = await rxpgLog(context)
     try {
+      await setup.log.append('warm-up', payload(-1))
       const start = performance.now()
       for (let i = 0; i < single; i++) await setup.log.append('bench', payload(i))
       return rate(single, performance.now() - start)
@@ -98,7 +96,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     })
   }
 
-  const m = (name: string) => summarize(figures[name] ?? []).median
+  const m = median
   const rxpgBatched = m('rxpg append$ (batched)')
   const hand = m('hand-written INSERT … unnest, 100 rows per transaction')
   const queueBest = Math.max(m('pg-boss insert, 100 per call'), m('graphile-worker addJobs, 100 per call'))
@@ -106,15 +104,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     id: 'append',
     title: 'Append',
     method: `${batched.toLocaleString('en-US')} values of ~1 KiB JSON per run (one at a time: ${single.toLocaleString('en-US')}), median of ${context.runs} run(s), one process, a fresh schema per run. rxpg's batches fill while the previous INSERT is in flight (up to 1000 rows); the hand-written baseline sends 100 rows per statement, one statement in flight.`,
-    tables: [
-      {
-        headers: ['', 'rate (median)', 'min–max'],
-        rows: Object.entries(figures).map(([name, values]) => {
-          const s = summarize(values)
-          return [name, formatRate(s.median), `${formatRate(s.min)} – ${formatRate(s.max)}`]
-        }),
-      },
-    ],
+    tables: [table(['', 'rate (median)', 'min–max'])],
     targets: [
       { target: 'append ≥ 1.0× the hand-written batched insert', measured: `${(rxpgBatched / hand).toFixed(2)}×`, met: rxpgBatched >= hand },
       { target: "append ≥ 2× both queues' batch APIs", measured: `${(rxpgBatched / queueBest).toFixed(2)}× the faster one`, met: rxpgBatched >= 2 * queueBest },

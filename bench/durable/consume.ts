@@ -3,20 +3,15 @@
  * handler writes a ledger row per message through the batch's transaction, against graphile-worker tuned
  * working the same number of jobs with a no-op handler (so the queue does less work than rxpg here).
  */
-import { summarize } from '../support/stats.js'
 import { createLedger } from '../../support/durable/ledger.js'
-import { formatRate, rate, repeat, rxpgLog, sleep, type DurableBenchContext, type DurableSection } from './context.js'
+import { figuresOf, rate, rxpgLog, sleep, type DurableBenchContext, type DurableSection } from './context.js'
 import { graphileWorker } from './peers.js'
 import { preload, queueWorkRate } from './replay.js'
 
 export async function consumeScenario(context: DurableBenchContext): Promise<DurableSection> {
   const count = context.quick ? 10_000 : 50_000
   const queueJobs = context.quick ? 5_000 : 20_000
-  const figures: Record<string, number[]> = {}
-  const record = async (name: string, measure: () => Promise<number>) => {
-    figures[name] = await repeat(context.runs, measure)
-    context.log(`consume ${name}: ${formatRate(summarize(figures[name]!).median)}`)
-  }
+  const { figures, record, median, table } = figuresOf(context, 'consume')
   for (const [batchSize, members] of [
     [100, 1],
     [1000, 1],
@@ -44,21 +39,13 @@ export async function consumeScenario(context: DurableBenchContext): Promise<Dur
   }
   await record('graphile-worker tuned, no-op handler', () => queueWorkRate(() => graphileWorker(context.url, 'tuned'), queueJobs, 15_000))
 
-  const best = Math.max(...Object.entries(figures).filter(([name]) => name.startsWith('rxpg')).map(([, values]) => summarize(values).median))
-  const graphile = summarize(figures['graphile-worker tuned, no-op handler'] ?? []).median
+  const best = Math.max(...Object.keys(figures).filter((name) => name.startsWith('rxpg')).map(median))
+  const graphile = median('graphile-worker tuned, no-op handler')
   return {
     id: 'consume',
     title: 'Exactly-once consumer groups',
     method: `${count.toLocaleString('en-US')} preloaded values of ~1 KiB; the handler inserts one ledger row per message through the batch's transaction (the cursor advances in it); the ledger is checked for exactness after each run. Median of ${context.runs} run(s).`,
-    tables: [
-      {
-        headers: ['', 'messages/s (median)', 'min–max'],
-        rows: Object.entries(figures).map(([name, values]) => {
-          const s = summarize(values)
-          return [name, formatRate(s.median), `${formatRate(s.min)} – ${formatRate(s.max)}`]
-        }),
-      },
-    ],
+    tables: [table(['', 'messages/s (median)', 'min–max'])],
     targets: [{ target: 'exactly-once consumer groups ≥ 3× graphile-worker tuned', measured: `${(best / graphile).toFixed(1)}×`, met: best >= 3 * graphile }],
     raw: figures,
   }

@@ -6,6 +6,8 @@ import pg from 'pg'
 import { createPgListener, type PgListener } from '../../lib/index.js'
 import { createDurableLog, type DurableLog, type DurableLogOptions } from '../../lib/durable/index.js'
 import type { Table, TargetCheck } from '../scenarios/common.js'
+import { summarize } from '../support/stats.js'
+import { adminQuery } from '../../spec/support/database.js'
 
 export interface DurableBenchContext {
   readonly url: string
@@ -36,13 +38,7 @@ export function freshSchema(prefix: string): string {
 }
 
 export async function query<Row extends pg.QueryResultRow = pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<Row>(text, values)).rows
-  } finally {
-    await client.end()
-  }
+  return adminQuery<Row>(text, values, url)
 }
 
 export async function dropSchema(url: string, schema: string): Promise<void> {
@@ -102,3 +98,26 @@ export async function repeat(runs: number, measure: (run: number) => Promise<num
 export const rate = (count: number, ms: number) => (count * 1000) / ms
 export const formatRate = (value: number) => (Number.isFinite(value) ? `${Math.round(value).toLocaleString('en-US')}/s` : 'n/a')
 export const formatMs = (value: number) => (Number.isFinite(value) ? `${value.toFixed(value < 10 ? 2 : 1)} ms` : 'n/a')
+
+/** Figures of one section: `record(name, measure)` runs `measure` `runs` times and logs the median. */
+export function figuresOf(context: DurableBenchContext, section: string) {
+  const figures: Record<string, number[]> = {}
+  return {
+    figures,
+    median: (name: string) => summarize(figures[name] ?? []).median,
+    async record(name: string, measure: () => Promise<number>): Promise<void> {
+      figures[name] = await repeat(context.runs, measure)
+      context.log(`${section} ${name}: ${formatRate(summarize(figures[name]).median)}`)
+    },
+    /** One table row per figure: name, median, spread. */
+    table(headers: readonly string[]): Table {
+      return {
+        headers,
+        rows: Object.entries(figures).map(([name, values]) => {
+          const s = summarize(values)
+          return [name, formatRate(s.median), `${formatRate(s.min)} – ${formatRate(s.max)}`]
+        }),
+      }
+    },
+  }
+}

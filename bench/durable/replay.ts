@@ -5,8 +5,7 @@
  */
 import pg from 'pg'
 import { firstValueFrom, take, toArray } from 'rxjs'
-import { summarize } from '../support/stats.js'
-import { formatRate, handWrittenLog, payload, rate, repeat, rxpgLog, sleep, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
+import { figuresOf, handWrittenLog, payload, rate, rxpgLog, sleep, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
 import { graphileWorker, pgBoss, type Queue, type Tuning } from './peers.js'
 
 /** Appends `count` values through append$ and waits until they are readable. */
@@ -42,11 +41,7 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
   const backlog = context.quick ? 10_000 : 100_000
   const queueJobs = context.quick ? 5_000 : 20_000
   const queueLimitMs = context.quick ? 5_000 : 15_000
-  const figures: Record<string, number[]> = {}
-  const record = async (name: string, measure: () => Promise<number>) => {
-    figures[name] = await repeat(context.runs, measure)
-    context.log(`replay ${name}: ${formatRate(summarize(figures[name]!).median)}`)
-  }
+  const { figures, record, median, table } = figuresOf(context, 'replay')
 
   await record('rxpg read from earliest', async () => {
     const setup = await rxpgLog(context)
@@ -101,7 +96,7 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
   })
   for (const [name, open] of queueOpeners(context.url)) await record(name, () => queueWorkRate(open, queueJobs, queueLimitMs))
 
-  const m = (name: string) => summarize(figures[name] ?? []).median
+  const m = median
   const rxpgRead = m('rxpg read from earliest')
   const hand = m('hand-written reader, WHERE id > cursor, 1000 per page')
   const graphile = m('graphile-worker tuned, no-op handler')
@@ -109,15 +104,7 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
     id: 'replay',
     title: 'Replay',
     method: `A backlog of ${backlog.toLocaleString('en-US')} values of ~1 KiB read from the start (values parsed from JSON), median of ${context.runs} run(s). The queues work ${queueJobs.toLocaleString('en-US')} preloaded jobs with a no-op handler (a configuration that cannot finish is measured over ${queueLimitMs / 1000} s).`,
-    tables: [
-      {
-        headers: ['', 'rate (median)', 'min–max'],
-        rows: Object.entries(figures).map(([name, values]) => {
-          const s = summarize(values)
-          return [name, formatRate(s.median), `${formatRate(s.min)} – ${formatRate(s.max)}`]
-        }),
-      },
-    ],
+    tables: [table(['', 'rate (median)', 'min–max'])],
     targets: [
       { target: 'replay ≥ 1.0× the hand-written reader', measured: `${(rxpgRead / hand).toFixed(2)}×`, met: rxpgRead >= hand },
       { target: 'replay ≥ 5× graphile-worker tuned', measured: `${(rxpgRead / graphile).toFixed(1)}×`, met: rxpgRead >= 5 * graphile },

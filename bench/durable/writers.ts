@@ -28,7 +28,12 @@ async function hammer(ms: number, transaction: (writer: number, seq: number) => 
 export async function writersScenario(context: DurableBenchContext): Promise<DurableSection> {
   const ms = context.quick ? 3_000 : 10_000
   const figures: Record<string, number[]> = {}
-  const variants = ['plain log INSERT, no NOTIFY', 'log INSERT + NOTIFY in each transaction', 'rxpg log.transaction + append({ client })'] as const
+  const variants = [
+    'plain log INSERT, no NOTIFY',
+    'log INSERT + NOTIFY in each transaction',
+    'rxpg log.transaction + append({ client })',
+    "rxpg's log table, the same INSERT by hand (no library, no wake-up)",
+  ] as const
   for (const variant of variants) figures[variant] = []
 
   // Interleaved: each run measures every variant once, so a busy machine's drift hits them alike.
@@ -67,6 +72,17 @@ export async function writersScenario(context: DurableBenchContext): Promise<Dur
         }),
       )
       figures[variants[2]]!.push(rxpgFigure)
+      // What the log row itself costs (transaction id, the position index, partition routing), without the library.
+      const table = `"${setup.schema}".durable_log`
+      figures[variants[3]]!.push(
+        await hammer(ms, async (writer, seq) => {
+          const client = clients[writer]!
+          await client.query('BEGIN')
+          await client.query(`INSERT INTO ${business} (writer, seq) VALUES ($1, $2)`, [writer, seq])
+          await client.query(`INSERT INTO ${table} (channel, part, key, value) VALUES ('bench', 0, NULL, $1::json) RETURNING epoch, tx::text, id::text`, [JSON.stringify(payload(seq))])
+          await client.query('COMMIT')
+        }),
+      )
       context.log(`writers: ${variants.map((variant) => `${variant} ${formatRate(figures[variant]!.at(-1)!)}`).join('; ')}`)
       return rxpgFigure
     } finally {
@@ -83,7 +99,7 @@ export async function writersScenario(context: DurableBenchContext): Promise<Dur
   return {
     id: 'writers',
     title: '32 concurrent appending writers',
-    method: `${WRITERS} connections, each committing \`BEGIN; INSERT business row; <message>; COMMIT\` in a loop for ${ms / 1000} s; the three variants interleaved in each of ${context.runs} run(s); medians.`,
+    method: `${WRITERS} connections, each committing \`BEGIN; INSERT business row; <message>; COMMIT\` in a loop for ${ms / 1000} s; the variants interleaved in each of ${context.runs} run(s); medians. The last row inserts into rxpg's log table by hand, to tell the cost of the row (its transaction id, the position index, partition routing) from the library's.`,
     tables: [
       {
         headers: ['', 'commits/s (median)', 'min–max', 'vs plain'],

@@ -187,14 +187,16 @@ export class LogContext {
     }
   }
 
-  /** The channel's partition count: stored on first use (this log's default), fixed after. */
+  /** The channel's partition count: stored on first use (this log's default), fixed after. Cached once known committed. */
   partitionsOf(channel: string, client?: pg.ClientBase): number | Promise<number> {
     const known = this.partitionCounts.get(channel)
     if (known !== undefined) return known
-    const loading = this.query<{ partitions: number }>('append', this.queries.channelPartitions, [channel, this.resolved.partitions], client).then(
+    const loading = this.query<{ partitions: number; created: boolean }>('append', this.queries.channelPartitions, [channel, this.resolved.partitions], client).then(
       ([row]) => {
         const count = row?.partitions ?? this.resolved.partitions
-        this.partitionCounts.set(channel, count)
+        // Stored just now inside a caller's transaction, the row may still roll back: ask again next time.
+        if (client === undefined || row?.created === false) this.partitionCounts.set(channel, count)
+        else this.partitionCounts.delete(channel)
         return count
       },
       (error: unknown) => {
@@ -202,7 +204,6 @@ export class LogContext {
         throw error
       },
     )
-    // Inside a caller's transaction the row may roll back: do not share that promise.
     if (client === undefined) this.partitionCounts.set(channel, loading)
     return loading
   }
