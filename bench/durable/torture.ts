@@ -4,9 +4,9 @@
  * restarted throughout; their handlers write a ledger in the batch's transaction. Counted at the end: lost
  * and duplicated effects, keys out of order.
  */
-import pg from 'pg'
 import { killAll, spawnConsumer, type ConsumerProcess } from '../../support/durable/consumer-process.js'
 import { createLedger } from '../../support/durable/ledger.js'
+import { startTortureWriters } from '../../support/durable/torture-writers.js'
 import { query, rxpgLog, sleep, type DurableBenchContext, type DurableSection } from './context.js'
 
 export async function tortureScenario(context: DurableBenchContext): Promise<DurableSection> {
@@ -26,40 +26,19 @@ export async function tortureScenario(context: DurableBenchContext): Promise<Dur
   const begun = performance.now()
   try {
     const slots = Array.from({ length: consumers }, (_, slot) => start(slot))
-    let committed = 0
-    let rolledBack = 0
-    let transactions = 0
-    const writing = Promise.all(
-      Array.from({ length: writers }, async (_, writer) => {
-        const client = new pg.Client({ connectionString: context.url })
-        await client.connect()
-        try {
-          for (let round = 0; committed < target; round++) {
-            await client.query('BEGIN')
-            const count = 1 + Math.floor(Math.random() * 20)
-            for (let i = 0; i < count; i++) {
-              if (Math.random() < 0.1) await sleep(Math.random() * 5)
-              await setup.log.append('torture', { seq: round * 100 + i }, { client, key: `w${writer}` })
-            }
-            if (Math.random() < 0.02) await sleep(Math.random() * 50) // now and then a slow transaction
-            transactions++
-            if (Math.random() < 0.05) {
-              await client.query('ROLLBACK')
-              rolledBack++
-            } else {
-              await client.query('COMMIT')
-              committed += count
-              setup.log.wake('torture')
-            }
-          }
-        } finally {
-          await client.end()
-        }
-      }),
-    )
+    const writing = startTortureWriters({
+      url: context.url,
+      log: setup.log,
+      channel: 'torture',
+      writers,
+      maxPerTransaction: 20,
+      maxSleep: 2,
+      more: () => writing.committed.length < target,
+    })
+
     let killed = 0
     let writersDone = false
-    void writing.then(() => (writersDone = true))
+    void writing.done.then(() => (writersDone = true))
     const killInterval = context.quick ? 500 : 1_500
     while (killed < kills || !writersDone) {
       await sleep(killInterval)
@@ -69,9 +48,11 @@ export async function tortureScenario(context: DurableBenchContext): Promise<Dur
       await slots[slot]!.exited
       slots[slot] = start(slot)
       killed++
-      if (killed % 10 === 0) context.log(`torture: ${killed} kills, ${committed.toLocaleString('en-US')} committed, ledger ${await ledger.count()}`)
+      if (killed % 10 === 0) context.log(`torture: ${killed} kills, ${writing.committed.length.toLocaleString('en-US')} committed, ledger ${await ledger.count()}`)
     }
-    await writing
+    await writing.done
+    const committed = writing.committed.length
+    const { transactions, rolledBack } = writing
     const deadline = performance.now() + 15 * 60_000
     while ((await ledger.count()) < committed && performance.now() < deadline) await sleep(1000)
     const [counts] = await query<{ total: string; distinct_tokens: string }>(context.url, `SELECT count(*)::text AS total, count(DISTINCT token)::text AS distinct_tokens FROM ${ledger.table}`)
@@ -88,7 +69,7 @@ export async function tortureScenario(context: DurableBenchContext): Promise<Dur
     return {
       id: 'torture',
       title: 'Torture: writers with sleeps and rollbacks, consumers killed',
-      method: `${writers} writers, each transaction 1–20 appends through its own client with random sleeps inside (and now and then 0–50 ms before COMMIT), 5% rolled back; ${consumers} consumer processes, one killed with SIGKILL and restarted every ${killInterval / 1000} s; handlers insert a ledger row per message in the batch's transaction. ${seconds.toFixed(0)} s in all.`,
+      method: `${writers} writers, each transaction 1–20 appends through its own client with random sleeps (0–2 ms) before each append and before the end, 5% rolled back; ${consumers} consumer processes, one killed with SIGKILL and restarted every ${killInterval / 1000} s; handlers insert a ledger row per message in the batch's transaction. ${seconds.toFixed(0)} s in all.`,
       tables: [
         {
           headers: ['committed messages', 'in the log', 'transactions (rolled back)', 'consumer kills', 'ledger rows', 'lost', 'duplicated', 'keys out of order', 'stale acks rejected'],

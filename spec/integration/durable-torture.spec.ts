@@ -2,13 +2,13 @@
 // processes killed (SIGKILL) and restarted throughout, handlers writing a ledger in their transaction.
 // 0 lost, 0 duplicated effects; a live reader sees the same order as a replay. The long version (1,000,000
 // messages, 100 kills) is bench/durable/torture.ts.
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventually } from '../support/database.js'
 import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
 import { createLedger, type Ledger } from '../../support/durable/ledger.js'
 import { killAll, spawnConsumer, type ConsumerProcess } from '../../support/durable/consumer-process.js'
 import { collect } from '../support/listener.js'
+import { startTortureWriters } from '../../support/durable/torture-writers.js'
 
 const WRITERS = 16
 const TRANSACTIONS_PER_WRITER = 30
@@ -41,38 +41,16 @@ describe('torture', () => {
     }
     const slots = Array.from({ length: CONSUMERS }, (_, slot) => start(slot))
 
-    const committed: string[] = []
-    let rolledBack = 0
-    const writers = Promise.all(
-      Array.from({ length: WRITERS }, async (_, writer) => {
-        const client = new pg.Client({ connectionString: fixture.url })
-        await client.connect()
-        try {
-          for (let round = 0; round < TRANSACTIONS_PER_WRITER; round++) {
-            await client.query('BEGIN')
-            const count = 1 + Math.floor(Math.random() * 3)
-            const values: string[] = []
-            for (let i = 0; i < count; i++) {
-              await pause(Math.random() * 20)
-              const value = `w${writer}-r${round}-${i}`
-              await fixture.log.append('torture', { seq: round * 10 + i, value }, { client, key: `w${writer}` })
-              values.push(value)
-            }
-            await pause(Math.random() * 20)
-            if (Math.random() < 0.05) {
-              await client.query('ROLLBACK')
-              rolledBack++
-            } else {
-              await client.query('COMMIT')
-              committed.push(...values)
-              fixture.log.wake('torture')
-            }
-          }
-        } finally {
-          await client.end()
-        }
-      }),
-    )
+    const writers = startTortureWriters({
+      url: fixture.url,
+      log: fixture.log,
+      channel: 'torture',
+      writers: WRITERS,
+      maxPerTransaction: 3,
+      maxSleep: 20,
+      more: (round) => round < TRANSACTIONS_PER_WRITER,
+    })
+    const { committed } = writers
 
     const chaos = (async () => {
       for (let kill = 0; kill < KILLS; kill++) {
@@ -83,7 +61,7 @@ describe('torture', () => {
         slots[slot] = start(slot)
       }
     })()
-    await Promise.all([writers, chaos])
+    await Promise.all([writers.done, chaos])
 
     await eventually(async () => (await ledger.count()) >= committed.length, () => `the ledger is short of ${committed.length}`, 60_000)
     await pause(500) // room for a late duplicate to show up, were there one
@@ -97,7 +75,7 @@ describe('torture', () => {
     await eventually(() => live.values.length === committed.length, () => `live reader has ${live.values.length}`)
     expect(live.values.map((m) => (m.value as { value: string }).value)).toEqual(replay)
     expect(live.errors).toEqual([])
-    expect(rolledBack + committed.length).toBeGreaterThan(0)
+    expect(writers.transactions).toBe(WRITERS * TRANSACTIONS_PER_WRITER)
     live.stop()
   })
 })
