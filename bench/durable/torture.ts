@@ -37,6 +37,7 @@ export async function tortureScenario(context: DurableBenchContext): Promise<Dur
     })
 
     let killed = 0
+    let frozen = 0
     let writersDone = false
     void writing.done.then(() => (writersDone = true))
     const killInterval = context.quick ? 500 : 1_500
@@ -44,6 +45,15 @@ export async function tortureScenario(context: DurableBenchContext): Promise<Dur
       await sleep(killInterval)
       if (killed >= kills) continue
       const slot = Math.floor(Math.random() * consumers)
+      if (killed % 10 === 5) {
+        // Now and then a freeze instead: past its lease, so its batch in flight must be refused when it wakes.
+        slots[slot]!.child.kill('SIGSTOP')
+        await sleep(7_000)
+        slots[slot]!.child.kill('SIGCONT')
+        frozen++
+        // Time to try its stale ack (refused) before it is killed in turn.
+        await Promise.race([slots[slot]!.next('stale-ack'), sleep(3_000)])
+      }
       slots[slot]!.child.kill('SIGKILL')
       await slots[slot]!.exited
       slots[slot] = start(slot)
@@ -69,7 +79,7 @@ export async function tortureScenario(context: DurableBenchContext): Promise<Dur
     return {
       id: 'torture',
       title: 'Torture: writers with sleeps and rollbacks, consumers killed',
-      method: `${writers} writers, each transaction 1–20 appends through its own client with random sleeps (0–2 ms) before each append and before the end, 5% rolled back; ${consumers} consumer processes, one killed with SIGKILL and restarted every ${killInterval / 1000} s; handlers insert a ledger row per message in the batch's transaction. ${seconds.toFixed(0)} s in all.`,
+      method: `${writers} writers, each transaction 1–20 appends through its own client with random sleeps (0–2 ms) before each append and before the end, 5% rolled back; ${consumers} consumer processes, one killed with SIGKILL and restarted every ${killInterval / 1000} s (${frozen} of them first frozen with SIGSTOP for 7 s, past the 3 s lease, then thawed); handlers insert a ledger row per message in the batch's transaction. ${seconds.toFixed(0)} s in all.`,
       tables: [
         {
           headers: ['committed messages', 'in the log', 'transactions (rolled back)', 'consumer kills', 'ledger rows', 'lost', 'duplicated', 'keys out of order', 'stale acks rejected'],
