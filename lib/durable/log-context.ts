@@ -187,16 +187,20 @@ export class LogContext {
     }
   }
 
-  /** The channel's partition count: stored on first use (this log's default), fixed after. Cached once known committed. */
+  /**
+   * The channel's partition count: stored on first use (this log's default), fixed after, cached.
+   *
+   * With `client` (an append in the caller's transaction) the count is read through that client, and a channel
+   * seen for the first time is registered on a short-lived connection of its own, committed at once: inside
+   * the caller's transaction the row would lock out every other first append to the channel until that
+   * transaction ends, and a pool connection may not be free (the caller's transactions can hold them all).
+   */
   partitionsOf(channel: string, client?: pg.ClientBase): number | Promise<number> {
     const known = this.partitionCounts.get(channel)
     if (known !== undefined) return known
-    const loading = this.query<{ partitions: number; created: boolean }>('append', this.queries.channelPartitions, [channel, this.resolved.partitions], client).then(
-      ([row]) => {
-        const count = row?.partitions ?? this.resolved.partitions
-        // Stored just now inside a caller's transaction, the row may still roll back: ask again next time.
-        if (client === undefined || row?.created === false) this.partitionCounts.set(channel, count)
-        else this.partitionCounts.delete(channel)
+    const loading = (client === undefined ? this.registerChannel(channel) : this.readChannel(channel, client)).then(
+      (count) => {
+        this.partitionCounts.set(channel, count)
         return count
       },
       (error: unknown) => {
@@ -204,8 +208,28 @@ export class LogContext {
         throw error
       },
     )
-    if (client === undefined) this.partitionCounts.set(channel, loading)
+    this.partitionCounts.set(channel, loading)
     return loading
+  }
+
+  private async registerChannel(channel: string, client?: pg.ClientBase): Promise<number> {
+    const [row] = await this.query<{ partitions: number }>('append', this.queries.channelPartitions, [channel, this.resolved.partitions], client)
+    return row?.partitions ?? this.resolved.partitions
+  }
+
+  private async readChannel(channel: string, client: pg.ClientBase): Promise<number> {
+    const [row] = await this.query<{ partitions: number }>('append', this.queries.channelPartitionsKnown, [channel], client)
+    if (row !== undefined) return row.partitions
+    const own = new pg.Client(this.pool.options)
+    own.on('error', () => undefined)
+    try {
+      await own.connect()
+      return await this.registerChannel(channel, own)
+    } catch (error) {
+      throw this.failure('append', error)
+    } finally {
+      await own.end().catch(() => undefined)
+    }
   }
 
   /** After a commit that appended to `channel`: wakes local readers now, and others through one coalesced NOTIFY. */

@@ -48,12 +48,13 @@ SELECT c, p, k, v::json FROM unnest($1::text[], $2::smallint[], $3::text[], $4::
     AND (l.epoch, l.tx, l.id) > (($6::int[])[l.part + 1], ($7::bigint[])[l.part + 1], ($8::bigint[])[l.part + 1])`),
     /** The 'now' position: the horizon of this snapshot, in the current epoch. */
     now: `SELECT h.xmin::text AS xmin, h.xmax::text AS xmax, h.epoch AS current_epoch FROM ${horizon}`,
-    /** $1 channel, $2 partitions to use when the channel is new: the channel's fixed partition count, and whether this statement stored it. */
+    /** $1 channel, $2 partitions to use when the channel is new: the channel's fixed partition count. */
     channelPartitions: `WITH created AS (
   INSERT INTO ${s}.durable_channels (channel, partitions) VALUES ($1, $2) ON CONFLICT (channel) DO NOTHING RETURNING partitions
 )
-SELECT partitions, true AS created FROM created
-UNION ALL SELECT partitions, false FROM ${s}.durable_channels WHERE channel = $1 LIMIT 1`,
+SELECT partitions FROM created UNION ALL SELECT partitions FROM ${s}.durable_channels WHERE channel = $1 LIMIT 1`,
+    /** $1 channel: its partition count when it was registered (no row otherwise). */
+    channelPartitionsKnown: `SELECT partitions FROM ${s}.durable_channels WHERE channel = $1`,
     /** One row. $1 channel, $2 partition, $3 key, $4 value (JSON text). */
     appendOne: `INSERT INTO ${s}.durable_log (channel, part, key, value) VALUES ($1, $2, $3, $4::json) RETURNING epoch, tx::text AS tx, id::text AS id`,
     /** Many rows in one statement: arrays of channel, partition, key, value (JSON text). */

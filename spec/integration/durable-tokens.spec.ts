@@ -12,8 +12,8 @@ import {
   type DurableLog,
 } from '../../lib/durable/index.js'
 import { encodeToken, decodeToken } from '../../lib/durable/position.js'
-import { adminQuery, databaseUrl, eventually } from '../support/database.js'
-import { durableFixture, fetchAll, uniqueSchema, type DurableFixture } from '../support/durable.js'
+import { adminQuery, eventually } from '../support/database.js'
+import { durableDatabaseUrl, durableFixture, fetchAll, uniqueSchema, type DurableFixture } from '../support/durable.js'
 
 let fixture: DurableFixture
 let other: DurableFixture
@@ -91,7 +91,7 @@ describe('the epoch', () => {
     const before = await log.append('restored', 'before the restore')
     const oldEpoch = decodeToken(before, before.split('.')[1]!).epoch
     // What pg_dump into a new cluster does to the counter: it starts again, below what the log has seen.
-    await adminQuery(`UPDATE "${fixture.schema}".durable_meta SET seen_xid = txid_current() + 1000000000`)
+    await adminQuery(`UPDATE "${fixture.schema}".durable_meta SET seen_xid = txid_current() + 1000000000`, [], fixture.url)
     const reopened = fixture.openLog() // a process starting on the restored database
     const after = await reopened.append('restored', 'after the restore')
     const newEpoch = decodeToken(after, after.split('.')[1]!).epoch
@@ -106,8 +106,9 @@ describe('the epoch', () => {
 
 describe('the schema', () => {
   it('is a typed error naming the command that creates it when missing', async () => {
-    const listener = createPgListener(databaseUrl())
-    const pool = new pg.Pool({ connectionString: databaseUrl() })
+    const url = durableDatabaseUrl()
+    const listener = createPgListener(url)
+    const pool = new pg.Pool({ connectionString: url })
     const schema = uniqueSchema('durable_missing')
     const log: DurableLog = createDurableLog({ listener, pool, schema })
     try {
@@ -119,7 +120,7 @@ describe('the schema', () => {
       await log.ensureSchema()
       await log.ensureSchema() // idempotent
       expect((await log.fetch('x', { after: 'earliest' })).messages).toEqual([])
-      await adminQuery(`UPDATE "${schema}".durable_meta SET version = 99`)
+      await adminQuery(`UPDATE "${schema}".durable_meta SET version = 99`, [], url)
       const reopened = createDurableLog({ listener, pool, schema })
       await expect(reopened.fetch('x', { after: 'earliest' })).rejects.toMatchObject({ code: 'DURABLE_SCHEMA_MISSING', info: { reason: 'outdated', foundVersion: 99 } })
       await reopened.close()
@@ -127,7 +128,7 @@ describe('the schema', () => {
       await log.close()
       await listener.close()
       await pool.end()
-      await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, [], url)
     }
   })
 })
