@@ -3,7 +3,7 @@
  * tables). See docs/durable.md for the guarantees and how they are kept.
  */
 import type pg from 'pg'
-import { asyncScheduler, exhaustMap, finalize, from, interval, Subject, defer, type Observable, type Observer, type Subscription } from 'rxjs'
+import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, type Observer, type Subscription } from 'rxjs'
 import { assertChannelName, type RxpgError, type TypedChannel } from '../index.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
@@ -211,6 +211,3 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   }
   return { ...log, [Symbol.asyncDispose]: log.close } as DurableLog
 }
-
-/** The log's errors$ as a type (for users who wrap it). */
-export type DurableErrors = Observable<RxpgError>

@@ -1,16 +1,6 @@
-import pg from 'pg'
+import type pg from 'pg'
 import type { DurableMessage } from '../../lib/durable/index.js'
-
-/** One statement on a short-lived connection (the ledger is read by specs and benchmarks alike, outside vitest too). */
-async function adminQuery<Row extends pg.QueryResultRow>(text: string, values: unknown[], url: string): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<Row>(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+import { adminQuery } from '../../spec/support/database.js'
 
 /**
  * A table that consumer handlers (in specs, their fixture processes and the benchmarks) write their effects to, in the transaction rxpg hands them: one row per
