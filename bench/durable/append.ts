@@ -10,9 +10,9 @@ import { graphileWorker, pgBoss, type Queue } from './peers.js'
 export async function appendScenario(context: DurableBenchContext): Promise<DurableSection> {
   const batched = context.quick ? 5_000 : 50_000
   const single = context.quick ? 300 : 2_000
-  const { figures, record, median, table } = figuresOf(context, 'append')
+  const { figures, record, measureAll, median, table } = figuresOf(context, 'append')
 
-  await record('rxpg append$ (batched)', async () => {
+  record('rxpg append$ (batched)', async () => {
     const setup = await rxpgLog(context)
     try {
       await setup.log.append('warm-up', payload(-1)) // the log's first use (identity, channel) is not what is measured
@@ -24,7 +24,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
       await setup.close()
     }
   })
-  await record('rxpg append$ (100 per INSERT)', async () => {
+  record('rxpg append$ (100 per INSERT)', async () => {
     const setup = await rxpgLog(context, { appendBatch: { maxBatchSize: 100 } })
     try {
       await setup.log.append('warm-up', payload(-1))
@@ -37,7 +37,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     }
   })
   for (const notify of [false, true]) {
-    await record(`hand-written INSERT … unnest, 100 rows per transaction${notify ? ' + NOTIFY' : ''}`, async () => {
+    record(`hand-written INSERT … unnest, 100 rows per transaction${notify ? ' + NOTIFY' : ''}`, async () => {
       const hand = await handWrittenLog(context.url)
       const client = new pg.Client({ connectionString: context.url })
       await client.connect()
@@ -60,7 +60,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     ['graphile-worker', () => graphileWorker(context.url, 'defaults')],
   ]
   for (const [name, open] of queues) {
-    await record(`${name} ${name === 'pg-boss' ? 'insert' : 'addJobs'}, 100 per call`, async () => {
+    record(`${name} ${name === 'pg-boss' ? 'insert' : 'addJobs'}, 100 per call`, async () => {
       const queue = await open()
       try {
         const start = performance.now()
@@ -72,7 +72,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     })
   }
 
-  await record('rxpg append, one at a time', async () => {
+  record('rxpg append, one at a time', async () => {
     const setup = await rxpgLog(context)
     try {
       await setup.log.append('warm-up', payload(-1))
@@ -84,7 +84,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     }
   })
   for (const [name, open] of queues) {
-    await record(`${name} ${name === 'pg-boss' ? 'send' : 'addJob'}, one at a time`, async () => {
+    record(`${name} ${name === 'pg-boss' ? 'send' : 'addJob'}, one at a time`, async () => {
       const queue = await open()
       try {
         const start = performance.now()
@@ -96,6 +96,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     })
   }
 
+  await measureAll()
   const m = median
   const rxpgBatched = m('rxpg append$ (batched)')
   const hand = m('hand-written INSERT … unnest, 100 rows per transaction')

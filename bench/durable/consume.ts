@@ -11,13 +11,13 @@ import { preload, queueWorkRate } from './replay.js'
 export async function consumeScenario(context: DurableBenchContext): Promise<DurableSection> {
   const count = context.quick ? 10_000 : 50_000
   const queueJobs = context.quick ? 5_000 : 20_000
-  const { figures, record, median, table } = figuresOf(context, 'consume')
+  const { figures, record, measureAll, median, table } = figuresOf(context, 'consume')
   for (const [batchSize, members] of [
     [100, 1],
     [1000, 1],
     [1000, 2],
   ] as const) {
-    await record(`rxpg consumer group, ${members} member(s), batches of ${batchSize}, ledger insert per message`, async () => {
+    record(`rxpg consumer group, ${members} member(s), batches of ${batchSize}, ledger insert per message`, async () => {
       const setup = await rxpgLog(context, {}, 12)
       try {
         const ledger = await createLedger(setup.schema, context.url)
@@ -37,8 +37,9 @@ export async function consumeScenario(context: DurableBenchContext): Promise<Dur
       }
     })
   }
-  await record('graphile-worker tuned, no-op handler', () => queueWorkRate(() => graphileWorker(context.url, 'tuned'), queueJobs, 15_000))
+  record('graphile-worker tuned, no-op handler', () => queueWorkRate(() => graphileWorker(context.url, 'tuned'), queueJobs, 15_000))
 
+  await measureAll()
   const best = Math.max(...Object.keys(figures).filter((name) => name.startsWith('rxpg')).map(median))
   const graphile = median('graphile-worker tuned, no-op handler')
   return {

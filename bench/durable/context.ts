@@ -99,15 +99,29 @@ export const rate = (count: number, ms: number) => (count * 1000) / ms
 export const formatRate = (value: number) => (Number.isFinite(value) ? `${Math.round(value).toLocaleString('en-US')}/s` : 'n/a')
 export const formatMs = (value: number) => (Number.isFinite(value) ? `${value.toFixed(value < 10 ? 2 : 1)} ms` : 'n/a')
 
-/** Figures of one section: `record(name, measure)` runs `measure` `runs` times and logs the median. */
+/**
+ * Figures of one section. `record(name, measure)` registers a measurement; `measureAll()` runs every one
+ * `runs` times, interleaved (each run measures every peer once, in an order rotated from run to run), so the
+ * drifting load of a shared machine hits all peers alike; then each median is logged.
+ */
 export function figuresOf(context: DurableBenchContext, section: string) {
   const figures: Record<string, number[]> = {}
+  const measures: Array<readonly [string, () => Promise<number>]> = []
   return {
     figures,
     median: (name: string) => summarize(figures[name] ?? []).median,
-    async record(name: string, measure: () => Promise<number>): Promise<void> {
-      figures[name] = await repeat(context.runs, measure)
-      context.log(`${section} ${name}: ${formatRate(summarize(figures[name]).median)}`)
+    record(name: string, measure: () => Promise<number>): void {
+      measures.push([name, measure])
+      figures[name] = []
+    },
+    async measureAll(): Promise<void> {
+      for (let run = 0; run < context.runs; run++) {
+        for (let i = 0; i < measures.length; i++) {
+          const [name, measure] = measures[(i + run) % measures.length] as readonly [string, () => Promise<number>]
+          figures[name]!.push(await measure())
+        }
+      }
+      for (const [name] of measures) context.log(`${section} ${name}: ${formatRate(summarize(figures[name] ?? []).median)}`)
     },
     /** One table row per figure: name, median, spread. */
     table(headers: readonly string[]): Table {

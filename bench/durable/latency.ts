@@ -105,9 +105,11 @@ export async function latencyScenario(context: DurableBenchContext): Promise<Dur
   const rows: string[][] = []
   const raw: Record<string, unknown> = {}
   let rxpgP99 = Number.NaN
-  for (const [name, setup] of peers) {
-    const runs = []
-    for (let run = 0; run < context.runs; run++) runs.push(await measure(total, setup))
+  // Interleaved: each run measures every peer once, so a shared machine's drifting load hits them alike.
+  const runsOf = new Map<string, number[][]>(peers.map(([name]) => [name, []]))
+  for (let run = 0; run < context.runs; run++) for (const [name, setup] of peers) runsOf.get(name)!.push(await measure(total, setup))
+  for (const [name] of peers) {
+    const runs = runsOf.get(name) ?? []
     const all = runs.flat()
     const percentiles = latencyPercentiles(all)
     const delivered = Math.min(...runs.map((latencies) => latencies.length))

@@ -41,9 +41,9 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
   const backlog = context.quick ? 10_000 : 100_000
   const queueJobs = context.quick ? 5_000 : 20_000
   const queueLimitMs = context.quick ? 5_000 : 15_000
-  const { figures, record, median, table } = figuresOf(context, 'replay')
+  const { figures, record, measureAll, median, table } = figuresOf(context, 'replay')
 
-  await record('rxpg read from earliest', async () => {
+  record('rxpg read from earliest', async () => {
     const setup = await rxpgLog(context)
     try {
       await preload(setup, 'bench', backlog)
@@ -54,7 +54,7 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
       await setup.close()
     }
   })
-  await record('rxpg fetch, 1000 per page', async () => {
+  record('rxpg fetch, 1000 per page', async () => {
     const setup = await rxpgLog(context)
     try {
       await preload(setup, 'bench', backlog)
@@ -70,7 +70,7 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
       await setup.close()
     }
   })
-  await record('hand-written reader, WHERE id > cursor, 1000 per page', async () => {
+  record('hand-written reader, WHERE id > cursor, 1000 per page', async () => {
     const hand = await handWrittenLog(context.url)
     const client = new pg.Client({ connectionString: context.url })
     await client.connect()
@@ -94,8 +94,9 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
       await hand.close()
     }
   })
-  for (const [name, open] of queueOpeners(context.url)) await record(name, () => queueWorkRate(open, queueJobs, queueLimitMs))
+  for (const [name, open] of queueOpeners(context.url)) record(name, () => queueWorkRate(open, queueJobs, queueLimitMs))
 
+  await measureAll()
   const m = median
   const rxpgRead = m('rxpg read from earliest')
   const hand = m('hand-written reader, WHERE id > cursor, 1000 per page')
