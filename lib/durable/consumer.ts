@@ -14,7 +14,7 @@ import { interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
 import { DurableQueryFailedError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
-import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page, type PageRow } from './page.js'
+import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
 import { isTransient } from './pg-failure.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
@@ -165,12 +165,18 @@ export function startConsumer<T>(
     })
     for (const [, lease] of held) checkPage(page, lease.cursor, meta, channel, undefined, group)
     const full = page.rows.length >= batchSize
-    // The new cursor of every partition the ack covers: its last row, and when the page was not full, at
-    // least the horizon (nothing below it can appear any more).
-    const lastRows = new Map<number, PageRow>()
-    for (const row of page.rows) lastRows.set(row.partition, row)
-    const next = new Map<number, Position>([...lastRows].map(([part, row]) => [part, positionOfRow(row)]))
-    if (!full) for (const [part, lease] of held) next.set(part, maxPosition(next.get(part) ?? lease.cursor, page.horizon))
+    // Every partition held advances to the same place: the page holds every row of every held partition
+    // between that partition's cursor and the page's last row (other rows are filtered out, not cut off), so
+    // none is left behind it; a page that was not full ends at the horizon (nothing below it can appear any
+    // more). A partition with no rows in the page therefore moves too, and the next page never scans again
+    // what this one covered.
+    const lastRow = page.rows.at(-1)
+    const end = lastRow === undefined ? undefined : positionOfRow(lastRow)
+    const next = new Map<number, Position>()
+    for (const [part, lease] of held) {
+      const reached = end === undefined ? lease.cursor : maxPosition(lease.cursor, end)
+      next.set(part, full ? reached : maxPosition(reached, page.horizon))
+    }
     if (page.rows.length === 0) {
       for (const [part, position] of next) {
         const lease = leases.get(part)

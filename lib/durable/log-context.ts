@@ -31,6 +31,7 @@ export interface ResolvedOptions {
   readonly stall: { readonly threshold: number; readonly interval: number } | false
   readonly maxBatchSize: number
   readonly maxQueue: number
+  readonly prepare: boolean
 }
 
 /** PostgreSQL 12: the oldest server durable channels support (partitioned tables with a default partition, txid_* functions). */
@@ -55,6 +56,7 @@ export function resolveOptions(options: DurableLogOptions): ResolvedOptions {
     stall,
     maxBatchSize: options.appendBatch?.maxBatchSize ?? 1000,
     maxQueue: options.appendBatch?.maxQueue ?? 100_000,
+    prepare: options.prepare ?? true,
   }
 }
 
@@ -112,7 +114,7 @@ export class LogContext {
   async query<Row extends pg.QueryResultRow>(operation: string, text: string, values: unknown[], client?: pg.ClientBase): Promise<Row[]> {
     if (this.closed && client === undefined) throw new DurableLogClosedError({ operation })
     try {
-      return (await (client ?? this.pool).query<Row>(text, values)).rows
+      return (await (client ?? this.pool).query<Row>({ name: this.statementName(text), text, values })).rows
     } catch (error) {
       throw this.failure(operation, error)
     }
@@ -122,10 +124,27 @@ export class LogContext {
   async queryArrays(operation: string, text: string, values: unknown[]): Promise<unknown[][]> {
     if (this.closed) throw new DurableLogClosedError({ operation })
     try {
-      return (await this.pool.query<unknown[]>({ text, values, rowMode: 'array' })).rows
+      return (await this.pool.query<unknown[]>({ name: this.statementName(text), text, values, rowMode: 'array' })).rows
     } catch (error) {
       throw this.failure(operation, error)
     }
+  }
+
+  private readonly statementNames = new Map<string, string>()
+
+  /**
+   * Statements run as named prepared statements (`prepare: true`, the default): parsed and planned once per
+   * connection instead of at every page, which was a third of a page read's time. The name is derived from the
+   * text, so every connection and every log on the same schema agree on it.
+   */
+  private statementName(text: string): string | undefined {
+    if (!this.resolved.prepare) return undefined
+    let name = this.statementNames.get(text)
+    if (name === undefined) {
+      name = `rxpg_durable_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`
+      this.statementNames.set(text, name)
+    }
+    return name
   }
 
   failure(operation: string, error: unknown): Error {

@@ -120,6 +120,12 @@ export interface DurableLogOptions {
   readonly stall?: StallOptions | false
   /** `append$`/`append` batching: most rows per statement (default 1000), most rows waiting (default 100000). */
   readonly appendBatch?: { readonly maxBatchSize?: number; readonly maxQueue?: number }
+  /**
+   * Run the log's statements as named prepared statements (default `true`: each is planned once per
+   * connection). `false` for a pool behind a transaction-mode pooler without prepared-statement support
+   * (PgBouncer before 1.21).
+   */
+  readonly prepare?: boolean
 }
 
 export interface ConsumeOptions {
