@@ -4,7 +4,7 @@
  * send, graphile-worker addJob), each awaited before the next.
  */
 import pg from 'pg'
-import { figuresOf, handWrittenLog, payload, rate, rxpgLog, type DurableBenchContext, type DurableSection } from './context.js'
+import { figuresOf, handWrittenLog, payload, rate, rxpgRate, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
 import { graphileWorker, pgBoss, type Queue } from './peers.js'
 
 export async function appendScenario(context: DurableBenchContext): Promise<DurableSection> {
@@ -12,30 +12,14 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
   const single = context.quick ? 300 : 2_000
   const { figures, record, measureAll, median, table } = figuresOf(context, 'append')
 
-  record('rxpg append$ (batched)', async () => {
-    const setup = await rxpgLog(context)
-    try {
-      await setup.log.append('warm-up', payload(-1)) // the log's first use (identity, channel) is not what is measured
-      const start = performance.now()
-      for (let i = 0; i < batched - 1; i++) setup.log.append$.next({ channel: 'bench', value: payload(i) })
-      await setup.log.append('bench', payload(batched - 1)) // resolves after every value queued before it
-      return rate(batched, performance.now() - start)
-    } finally {
-      await setup.close()
-    }
-  })
-  record('rxpg append$ (100 per INSERT)', async () => {
-    const setup = await rxpgLog(context, { appendBatch: { maxBatchSize: 100 } })
-    try {
-      await setup.log.append('warm-up', payload(-1))
-      const start = performance.now()
-      for (let i = 0; i < batched - 1; i++) setup.log.append$.next({ channel: 'bench', value: payload(i) })
-      await setup.log.append('bench', payload(batched - 1))
-      return rate(batched, performance.now() - start)
-    } finally {
-      await setup.close()
-    }
-  })
+  // The log's first use (identity, channel) is not what is measured.
+  const warmUp = (setup: RxpgSetup) => setup.log.append('warm-up', payload(-1))
+  const appendAll = async (setup: RxpgSetup) => {
+    for (let i = 0; i < batched - 1; i++) setup.log.append$.next({ channel: 'bench', value: payload(i) })
+    await setup.log.append('bench', payload(batched - 1)) // resolves after every value queued before it
+  }
+  record('rxpg append$ (batched)', () => rxpgRate(context, batched, { prepare: warmUp, measure: appendAll }))
+  record('rxpg append$ (100 per INSERT)', () => rxpgRate(context, batched, { options: { appendBatch: { maxBatchSize: 100 } }, prepare: warmUp, measure: appendAll }))
   for (const notify of [false, true]) {
     record(`hand-written INSERT … unnest, 100 rows per transaction${notify ? ' + NOTIFY' : ''}`, async () => {
       const hand = await handWrittenLog(context.url)
@@ -72,17 +56,14 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     })
   }
 
-  record('rxpg append, one at a time', async () => {
-    const setup = await rxpgLog(context)
-    try {
-      await setup.log.append('warm-up', payload(-1))
-      const start = performance.now()
-      for (let i = 0; i < single; i++) await setup.log.append('bench', payload(i))
-      return rate(single, performance.now() - start)
-    } finally {
-      await setup.close()
-    }
-  })
+  record('rxpg append, one at a time', () =>
+    rxpgRate(context, single, {
+      prepare: warmUp,
+      measure: async (setup) => {
+        for (let i = 0; i < single; i++) await setup.log.append('bench', payload(i))
+      },
+    }),
+  )
   for (const [name, open] of queues) {
     record(`${name} ${name === 'pg-boss' ? 'send' : 'addJob'}, one at a time`, async () => {
       const queue = await open()

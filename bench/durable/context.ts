@@ -86,6 +86,23 @@ export async function handWrittenLog(url: string): Promise<{ schema: string; tab
   return { schema, table, close: () => dropSchema(url, schema) }
 }
 
+/** Opens an rxpg log, runs `prepare` (untimed) then `measure` (timed), closes it; returns `count` per second. */
+export async function rxpgRate(
+  context: DurableBenchContext,
+  count: number,
+  work: { readonly options?: Partial<DurableLogOptions>; prepare?(setup: RxpgSetup): Promise<unknown>; measure(setup: RxpgSetup): Promise<unknown> },
+): Promise<number> {
+  const setup = await rxpgLog(context, work.options)
+  try {
+    await work.prepare?.(setup)
+    const start = performance.now()
+    await work.measure(setup)
+    return rate(count, performance.now() - start)
+  } finally {
+    await setup.close()
+  }
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Runs `measure` `runs` times and returns every figure. */

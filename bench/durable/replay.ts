@@ -5,7 +5,7 @@
  */
 import pg from 'pg'
 import { firstValueFrom, take, toArray } from 'rxjs'
-import { figuresOf, handWrittenLog, payload, rate, rxpgLog, sleep, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
+import { figuresOf, handWrittenLog, payload, rate, rxpgRate, sleep, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
 import { graphileWorker, pgBoss, type Queue, type Tuning } from './peers.js'
 
 /** Appends `count` values through append$ and waits until they are readable. */
@@ -43,33 +43,23 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
   const queueLimitMs = context.quick ? 5_000 : 15_000
   const { figures, record, measureAll, median, table } = figuresOf(context, 'replay')
 
-  record('rxpg read from earliest', async () => {
-    const setup = await rxpgLog(context)
-    try {
-      await preload(setup, 'bench', backlog)
-      const start = performance.now()
-      await firstValueFrom(setup.log.read('bench', { from: 'earliest' }).pipe(take(backlog), toArray()))
-      return rate(backlog, performance.now() - start)
-    } finally {
-      await setup.close()
-    }
-  })
-  record('rxpg fetch, 1000 per page', async () => {
-    const setup = await rxpgLog(context)
-    try {
-      await preload(setup, 'bench', backlog)
-      const start = performance.now()
-      let seen = 0
-      for (let after = 'earliest'; seen < backlog; ) {
-        const page = await setup.log.fetch('bench', { after, limit: 1000 })
-        seen += page.messages.length
-        after = page.next
-      }
-      return rate(backlog, performance.now() - start)
-    } finally {
-      await setup.close()
-    }
-  })
+  const load = (setup: RxpgSetup) => preload(setup, 'bench', backlog)
+  record('rxpg read from earliest', () =>
+    rxpgRate(context, backlog, { prepare: load, measure: (setup) => firstValueFrom(setup.log.read('bench', { from: 'earliest' }).pipe(take(backlog), toArray())) }),
+  )
+  record('rxpg fetch, 1000 per page', () =>
+    rxpgRate(context, backlog, {
+      prepare: load,
+      measure: async (setup) => {
+        let seen = 0
+        for (let after = 'earliest'; seen < backlog; ) {
+          const page = await setup.log.fetch('bench', { after, limit: 1000 })
+          seen += page.messages.length
+          after = page.next
+        }
+      },
+    }),
+  )
   record('hand-written reader, WHERE id > cursor, 1000 per page', async () => {
     const hand = await handWrittenLog(context.url)
     const client = new pg.Client({ connectionString: context.url })
