@@ -21,6 +21,16 @@ export type RxpgErrorCode =
   | 'IDLE_TIMEOUT'
   | 'DELIVERY_BROKEN'
   | 'BUFFER_OVERFLOW'
+  // Durable channels (rxpg/durable)
+  | 'DURABLE_SCHEMA_MISSING'
+  | 'DURABLE_UNSUPPORTED_SERVER'
+  | 'DURABLE_INVALID_TOKEN'
+  | 'DURABLE_CURSOR_EXPIRED'
+  | 'DURABLE_INVALID_VALUE'
+  | 'DURABLE_APPEND_FAILED'
+  | 'DURABLE_QUERY_FAILED'
+  | 'DURABLE_STALE_ACK'
+  | 'DURABLE_LOG_CLOSED'
 
 /** What a driver or server error said, in the keys every rxpg error uses. */
 export interface DriverFacts {
