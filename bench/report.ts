@@ -37,8 +37,21 @@ export function markdownTable(table: Table): string {
 export async function renderResults(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   // Paths inside the repository are shown relative to it.
   const root = fileURLToPath(new URL('..', import.meta.url))
-  return (await render(run)).split(root).join('')
+  // The durable-channel section comes from its own run (`npm run bench:durable`) and is kept as it is.
+  const kept = await keptDurableSection(join(run.benchDir, 'RESULTS.md'))
+  return (await render(run)).split(root).join('') + (kept ? `\n${kept}\n` : '')
 }
+
+/** The section between the durable markers of an existing RESULTS.md, markers included; '' when there is none. */
+export async function keptDurableSection(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '')
+  const start = text.indexOf(DURABLE_START)
+  const end = text.indexOf(DURABLE_END)
+  return start >= 0 && end > start ? text.slice(start, end + DURABLE_END.length) : ''
+}
+
+export const DURABLE_START = '<!-- durable:start (written by npm run bench:durable) -->'
+export const DURABLE_END = '<!-- durable:end -->'
 
 async function render(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   const { machine } = run

@@ -29,8 +29,6 @@ export class ChannelRouter implements ChannelDemand {
 
   readonly changes$ = this.demand.asObservable()
 
-  /** @param now The clock for `receivedAt`. */
-  constructor(private readonly now: () => number) {}
 
   channels(): Iterable<string> {
     return this.live.keys()
@@ -46,8 +44,11 @@ export class ChannelRouter implements ChannelDemand {
     return observable
   }
 
-  /** The hot path: one Map lookup and one object per notification, whatever the number of channels. */
-  readonly deliver = (notification: RawNotification): void => {
+  /**
+   * The hot path: one Map lookup and one object per notification, whatever the number of channels.
+   * `receivedAt` is when the connection received it (its socket read), on the listener's clock.
+   */
+  readonly deliver = (notification: RawNotification, receivedAt: number): void => {
     const subscribers = this.live.get(notification.channel)
     if (subscribers === undefined) return
     this.received += 1
@@ -55,7 +56,7 @@ export class ChannelRouter implements ChannelDemand {
       channel: notification.channel,
       payload: notification.payload,
       processId: notification.processId,
-      receivedAt: this.now(),
+      receivedAt,
     }
     const current = subscribers.current()
     for (let index = 0; index < current.length; index++) (current[index] as Subscriber<PgNotification>).next(value)

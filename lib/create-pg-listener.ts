@@ -105,8 +105,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
   }
 
   // Each part is made after those it uses: router, then sending, then listening, then what reads them all.
-  // With the real clock, `receivedAt` is read once per burst: the notifications parsed from one socket read share it.
-  const router = new ChannelRouter(scheduler === asyncScheduler ? burstClock() : () => scheduler.now())
+  const router = new ChannelRouter()
 
   const baseTransport = options.transport ?? pgTransport(config, options.notify?.pool)
   const transport = log ? loggedTransport(baseTransport, log) : baseTransport
@@ -237,22 +236,4 @@ function probeFailure(
     return new DeliveryBrokenError({ reason: 'notify-refused', ...driverFacts(error.original, redact) }, { cause: redactedCause(error.original, redact) })
   }
   return classify(error.original)
-}
-
-/**
- * `Date.now()` read once per burst of synchronous work: every notification pg parses from one socket read
- * arrived at the same moment, so they share one reading, cleared at the next microtask checkpoint.
- */
-function burstClock(): () => number {
-  let cached: number | undefined
-  const clear = () => {
-    cached = undefined
-  }
-  return () => {
-    if (cached === undefined) {
-      cached = Date.now()
-      queueMicrotask(clear)
-    }
-    return cached
-  }
 }

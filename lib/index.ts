@@ -1,4 +1,5 @@
-// The public entry of rxpg. Everything not re-exported here (or from rxpg/testing, rxpg/pg-listen) is internal.
+// The public entry of rxpg. Everything not re-exported here (or from rxpg/testing, rxpg/pg-listen, rxpg/ports) is
+// internal.
 
 // Listener
 export { createPgListener, type PgListenerOptions } from './create-pg-listener.js'
@@ -9,10 +10,6 @@ export type { NotifyOptions } from './notify/notify-batcher.js'
 export type { PgConnectionConfig } from './pg/config.js'
 export type { ListenerLog, ListenerLogEntry } from './debug-log.js'
 export type { ListenerMetrics, MetricsRecorder, MetricsSnapshot } from './metrics.js'
-
-// Ports: where notifications come from and go to (for adapters such as rxpg/pg-listen, and rxpg/testing)
-export type { ListenSession, NotificationSource, RawNotification } from './ports/notification-source.js'
-export { DISPATCHED, SendFailure, type NotifyTransport, type OutgoingNotification, type SendFailureKind } from './ports/notify-transport.js'
 
 // Names and limits
 export { quoteIdentifier } from './identifiers.js'

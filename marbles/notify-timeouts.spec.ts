@@ -6,7 +6,8 @@
  */
 import { NEVER, Subject, type Observable } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import { ListenerClosedError, NotifyFailedError, SendFailure, type RxpgError } from '../lib/index.js'
+import { ListenerClosedError, NotifyFailedError, type RxpgError } from '../lib/index.js'
+import { SendFailure } from '../lib/ports/index.js'
 import { NotifyBatcher, type NotifyOptions } from '../lib/notify/notify-batcher.js'
 import { classifyConnectionError } from '../lib/pg/classify-error.js'
 import { driverFacts } from '../lib/pg/driver-error.js'

@@ -8,7 +8,8 @@
  */
 import { map } from 'rxjs'
 import { describe, it } from 'vitest'
-import type { PgNotification, RawNotification } from '../lib/index.js'
+import type { PgNotification } from '../lib/index.js'
+import type { RawNotification } from '../lib/ports/index.js'
 import { runMarbles, virtualSource, type ListenBatch } from '../lib/testing/index.js'
 import { virtualPgListener } from './support/lifecycle.js'
 

@@ -11,7 +11,8 @@
  */
 import { NEVER, map } from 'rxjs'
 import { describe, it } from 'vitest'
-import { createPgListener, DeliveryBrokenError, SendFailure, type ListenerState } from '../lib/index.js'
+import { createPgListener, DeliveryBrokenError, type ListenerState } from '../lib/index.js'
+import { SendFailure } from '../lib/ports/index.js'
 import { runMarbles, virtualSource, type MarbleHelpers, type VirtualSource } from '../lib/testing/index.js'
 import { closeAt, statusLetters } from './support/lifecycle.js'
 

@@ -4,6 +4,7 @@ import { ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError } fro
 import type { ChannelDemand } from '../ports/channel-demand.js'
 import type { ListenSession, NotificationSource, RawNotification } from '../ports/notification-source.js'
 import type { ListenerState } from '../types.js'
+import { DeliverySubscriber } from './delivery-subscriber.js'
 import { healthCheck, type HealthCheckOptions } from './health-check.js'
 import { ListenSync } from './listen-sync.js'
 import { selfProbe, type SelfProbeOptions } from './self-probe.js'
@@ -74,8 +75,8 @@ export class ListenerConnection {
   constructor(
     private readonly source: NotificationSource,
     private readonly demand: ChannelDemand,
-    /** Called for every notification, in delivery order: the hot path. */
-    private readonly deliver: (notification: RawNotification) => void,
+    /** Called for every notification, in delivery order, with when the session received it: the hot path. */
+    private readonly deliver: (notification: RawNotification, receivedAt: number) => void,
     private readonly options: ListenerConnectionOptions,
   ) {
     this.demandChanges = demand.changes$.subscribe(({ channel, wanted }) => (wanted ? this.want(channel) : this.unwant(channel)))
@@ -156,13 +157,7 @@ export class ListenerConnection {
     const live: LiveSession = { session, sync, run }
     run.add(() => sync.stop())
     this.phase = { name: 'listening', live }
-    run.add(
-      session.notifications.subscribe({
-        next: this.deliver,
-        error: (error: unknown) => this.onFailure(error, run),
-        complete: () => this.onFailure(new ConnectionLostError({ detail: 'the connection ended' }), run),
-      }),
-    )
+    run.add(session.notifications.subscribe(new DeliverySubscriber(session, this.deliver, (error) => this.onFailure(error, run))))
     sync.start(channels)
     // Nothing to LISTEN (every channel left while connecting, and no probe): already in step.
     if (sync.settled) this.onConfirmed(live)

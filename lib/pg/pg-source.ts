@@ -25,9 +25,25 @@ class PgListenSession implements ListenSession {
     clock: () => number,
   ) {
     this.lastReceived = clock()
-    // One clock reading per socket read (many notifications arrive in one), not per notification.
-    connection.socket?.on('data', () => {
+    // One clock reading per socket read, before pg parses it: the notifications of one read share it as
+    // their `receivedAt`, and it is the connection's last sign of life. Except for a read that ends the
+    // connection (the server's FATAL goodbye): then the connection was last known alive at the read before.
+    const socket = connection.socket
+    let previous = this.lastReceived
+    let reading = false
+    socket?.prependListener('data', () => {
+      previous = this.lastReceived
       this.lastReceived = clock()
+      reading = true
+    })
+    socket?.on('data', () => {
+      reading = false
+    })
+    // Subscribed before anyone else, so the listener reads the corrected time when it hears of the break.
+    connection.broken$.subscribe({
+      error: () => {
+        if (reading) this.lastReceived = previous
+      },
     })
     const client = connection.client
     this.notifications = new Observable<RawNotification>((subscriber) => {

@@ -91,7 +91,7 @@ describe('catchUpAfterGaps with a cursor, across a server restart', () => {
     const committed = (await adminQuery<{ id: string }>('SELECT id FROM orders ORDER BY id', [], server.url)).map((row) => Number(row.id))
     const missing = () => committed.filter((id) => !seen.has(id))
     await eventually(() => missing().length === 0, () => `${missing().length} committed rows never reached the reader: ${missing().slice(0, 20).join(', ')}`)
-    expect(committed.length).toBeGreaterThan(600)
+    expect(committed.length).toBeGreaterThanOrEqual(600)
     console.log(`[measure] catch-up across a restart: ${committed.length} rows committed, all received`)
     await db.close()
     await pool.end()

@@ -4,10 +4,13 @@ import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string
+    /** A server of its own for the durable-channel specs (see setup). */
+    durableDatabaseUrl: string
   }
 }
 
 let server: EmbeddedServer | undefined
+let durableServer: EmbeddedServer | undefined
 
 /**
  * One PostgreSQL for the whole run: the one in DATABASE_URL, or an embedded one on a free port, of the major
@@ -17,14 +20,18 @@ export async function setup(project: TestProject): Promise<void> {
   const external = process.env.DATABASE_URL
   if (external) {
     project.provide('databaseUrl', external)
+    project.provide('durableDatabaseUrl', process.env.DURABLE_DATABASE_URL ?? external)
     return
   }
-  server = await startEmbeddedServer(embeddedVersion())
+  // Durable channels read below the cluster-wide snapshot horizon, which any open transaction on the server
+  // holds back (the listener specs' broken connections, for seconds): their specs get a server of their own.
+  ;[server, durableServer] = await Promise.all([startEmbeddedServer(embeddedVersion()), startEmbeddedServer(embeddedVersion())])
   project.provide('databaseUrl', server.url)
+  project.provide('durableDatabaseUrl', durableServer.url)
 }
 
 export async function teardown(): Promise<void> {
-  await server?.destroy()
+  await Promise.all([server?.destroy(), durableServer?.destroy()])
 }
 
 /** `{ version }` from RXPG_PG_VERSION, or `{}` for the default binaries. Specs that start a server of their own use it too. */

@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest'
 import { ChannelRouter } from '../../lib/channel-router.js'
 import type { PgNotification } from '../../lib/types.js'
 
-/** The router alone, with its demand (LISTEN/UNLISTEN) changes recorded and a fixed clock. */
+/** The router alone, with its demand (LISTEN/UNLISTEN) changes recorded, delivering as received at 42. */
 function router() {
   const calls: string[] = []
-  const routing = new ChannelRouter(() => 42)
+  const routing = new ChannelRouter()
   routing.changes$.subscribe(({ channel, wanted }) => calls.push(`${wanted ? 'LISTEN' : 'UNLISTEN'} ${channel}`))
-  const send = (channel: string, payload: string) => routing.deliver({ channel, payload, processId: 7 })
+  const send = (channel: string, payload: string) => routing.deliver({ channel, payload, processId: 7 }, 42)
   return { routing, calls, send }
 }
 

@@ -1,0 +1,324 @@
+/**
+ * @internal A member of a consumer group.
+ *
+ * The group's channel is split into partitions (by a hash of the message key). Each member holds leases on a
+ * fair share of them (ceil(partitions / live members)); a lease has an owner, a generation (raised at every
+ * takeover) and an expiry, all in the partition's cursor row. A batch is read for the partitions held, the
+ * handler runs in a transaction, and the same transaction advances each partition's cursor only if this
+ * member still holds it in the same generation with the lease unexpired: a member that lost a lease (too slow,
+ * paused, partitioned away) cannot commit, its ack is rejected and its writes rolled back. Exactly-once
+ * effects follow for writes made through the handler's client; delivery is at least once.
+ */
+import { randomUUID } from 'node:crypto'
+import { interval, Subject, type Subscription } from 'rxjs'
+import type { TypedChannel } from '../index.js'
+import { DurableQueryFailedError, StaleAckError } from './errors.js'
+import type { LogContext, LogMeta } from './log-context.js'
+import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
+import { isTransient } from './pg-failure.js'
+import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
+import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
+
+/** What a consumer did: leases taken and given up, batches committed, acks refused, handler failures, retries. */
+export type ConsumerEvent =
+  | { readonly kind: 'acquired'; readonly partitions: readonly number[] }
+  | { readonly kind: 'released'; readonly partitions: readonly number[]; readonly reason: 'rebalance' | 'lost' | 'stopped' }
+  | { readonly kind: 'batch'; readonly messages: number; readonly partitions: readonly number[] }
+  | { readonly kind: 'stale-ack'; readonly error: StaleAckError }
+  | { readonly kind: 'handler-failed'; readonly error: unknown }
+  | { readonly kind: 'retrying'; readonly error: unknown }
+
+export interface ConsumerStats {
+  readonly batches: number
+  readonly messages: number
+  readonly staleAcks: number
+  readonly handlerFailures: number
+  /** Partitions held now. */
+  readonly partitions: readonly number[]
+}
+
+interface Lease {
+  readonly generation: string
+  cursor: Position
+}
+
+export function startConsumer<T>(
+  context: LogContext,
+  channel: string,
+  group: string,
+  typed: TypedChannel<T> | undefined,
+  handler: BatchHandler<unknown>,
+  options: ConsumeOptions,
+  activity: { begin(): void; end(): void },
+): DurableConsumer {
+  const member = options.member ?? randomUUID()
+  const batchSize = options.batchSize ?? 100
+  const leaseTtl = options.leaseTtl ?? 10_000
+  const retryDelay = options.retryDelay ?? 1000
+  const { queries, scheduler } = context
+  const events$ = new Subject<ConsumerEvent>()
+  const counts = { batches: 0, messages: 0, staleAcks: 0, handlerFailures: 0 }
+  const leases = new Map<number, Lease>()
+  let partitions = 0
+  let stopping = false
+  let woken = false
+  let wakeUp: (() => void) | undefined
+  let renewal: Subscription | undefined
+  let triggers: Subscription | undefined
+  const base = [channel, group]
+
+  const emit = (event: ConsumerEvent) => events$.next(event)
+  const rouse = () => {
+    woken = true
+    wakeUp?.()
+  }
+  /** Waits for a trigger, `ms`, or stop; returns at once when a trigger came meanwhile. */
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (woken || stopping) return resolve()
+      const timer = scheduler.schedule(() => resolve(), ms)
+      wakeUp = () => {
+        timer.unsubscribe()
+        resolve()
+      }
+    }).then(() => {
+      wakeUp = undefined
+      woken = false
+    })
+
+  /** Waits `ms` whatever the triggers say (only stop cuts it short). */
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (stopping) return resolve()
+      const timer = scheduler.schedule(() => resolve(), ms)
+      wakeUp = () => {
+        if (!stopping) return
+        timer.unsubscribe()
+        resolve()
+      }
+    }).then(() => {
+      wakeUp = undefined
+    })
+
+  const drop = (parts: readonly number[], reason: 'rebalance' | 'lost' | 'stopped') => {
+    if (parts.length === 0) return
+    for (const part of parts) leases.delete(part)
+    emit({ kind: 'released', partitions: parts, reason })
+  }
+
+  /** Renews the leases held (and this member's heartbeat); on its own timer, so a long batch does not let them lapse. */
+  const renew = async (): Promise<number> => {
+    const [row] = await context.query<{ members: number }>('consume', queries.heartbeat, [...base, member, leaseTtl])
+    const held = [...leases.entries()]
+    if (held.length > 0) {
+      const renewed = new Set(
+        (
+          await context.query<{ part: number }>('consume', queries.renewLeases, [
+            ...base,
+            member,
+            leaseTtl,
+            held.map(([part]) => part),
+            held.map(([, lease]) => lease.generation),
+          ])
+        ).map((r) => r.part),
+      )
+      drop(
+        held.filter(([part, lease]) => !renewed.has(part) && leases.get(part) === lease).map(([part]) => part),
+        'lost',
+      )
+    }
+    return row?.members ?? 1
+  }
+
+  /** Takes this member's fair share of partitions, or gives back what is over it (between batches only). */
+  const rebalance = async () => {
+    const members = await renew()
+    await context.query('consume', queries.forgetDeadMembers, base)
+    const share = Math.ceil(partitions / Math.max(1, members))
+    if (leases.size > share) {
+      const extra = [...leases.keys()].sort((a, b) => b - a).slice(0, leases.size - share)
+      await context.query('consume', queries.releaseLeases, [...base, member, extra, extra.map((part) => leases.get(part)?.generation)])
+      drop(extra, 'rebalance')
+    } else if (leases.size < share) {
+      const taken = await context.query<{ part: number; generation: string; epoch: number; tx: string; id: string }>('consume', queries.acquireLeases, [
+        ...base,
+        member,
+        leaseTtl,
+        share - leases.size,
+      ])
+      for (const row of taken) leases.set(row.part, { generation: row.generation, cursor: positionOf(row) })
+      if (taken.length > 0) emit({ kind: 'acquired', partitions: taken.map((row) => row.part) })
+    }
+  }
+
+  const messagesOf = (meta: LogMeta, page: Page) => (typed ? typedMessages(meta, typed, page.rows) : Promise.resolve(plainMessages(meta, channel, page.rows)))
+
+  /** Reads, handles and acks one batch; false when there was nothing to do. */
+  const processBatch = async (meta: LogMeta): Promise<boolean> => {
+    const held = [...leases.entries()]
+    const slot = <V>(pick: (lease: Lease) => V) => Array.from({ length: partitions }, (_, part) => (leases.has(part) ? pick(leases.get(part) as Lease) : null))
+    const lowest = held.map(([, lease]) => lease.cursor).reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b))
+    const page = await readPage(context, 'consume', channel, lowest, batchSize, {
+      epochs: slot((lease) => lease.cursor.epoch),
+      txs: slot((lease) => lease.cursor.tx.toString()),
+      ids: slot((lease) => lease.cursor.id.toString()),
+    })
+    for (const [, lease] of held) checkPage(page, lease.cursor, meta, channel, undefined, group)
+    const full = page.rows.length >= batchSize
+    // Every partition held advances to the same place: the page holds every row of every held partition
+    // between that partition's cursor and the page's last row (other rows are filtered out, not cut off), so
+    // none is left behind it; a page that was not full ends at the horizon (nothing below it can appear any
+    // more). A partition with no rows in the page therefore moves too, and the next page never scans again
+    // what this one covered.
+    const lastRow = page.rows.at(-1)
+    const end = lastRow === undefined ? undefined : positionOfRow(lastRow)
+    const next = new Map<number, Position>()
+    for (const [part, lease] of held) {
+      const reached = end === undefined ? lease.cursor : maxPosition(lease.cursor, end)
+      next.set(part, full ? reached : maxPosition(reached, page.horizon))
+    }
+    if (page.rows.length === 0) {
+      for (const [part, position] of next) {
+        const lease = leases.get(part)
+        if (lease) lease.cursor = position
+      }
+      return false
+    }
+    const messages = await messagesOf(meta, page)
+    // Every partition with rows in the batch is acked with the generation it was read under, even if the
+    // renewal found it lost meanwhile: the ack then fails, and the handler's writes roll back with it.
+    const generations = new Map(held.map(([part, lease]) => [part, lease.generation]))
+    const acked = [...next.entries()]
+    const client = await context.pool.connect()
+    let broken: Error | undefined
+    let handlerFailed = false
+    try {
+      await client.query('BEGIN')
+      try {
+        await handler(messages as ReadonlyArray<DurableMessage<unknown>>, client)
+      } catch (error) {
+        await client.query('ROLLBACK')
+        counts.handlerFailures++
+        emit({ kind: 'handler-failed', error })
+        handlerFailed = true
+      }
+      if (handlerFailed) return true
+      const advanced = await context.query<{ part: number }>(
+        'ack',
+        queries.ack,
+        [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
+        client,
+      )
+      if (advanced.length < acked.length) {
+        await client.query('ROLLBACK')
+        const ok = new Set(advanced.map((row) => row.part))
+        const lost = acked.filter(([part]) => !ok.has(part)).map(([part]) => ({ partition: part, generation: generations.get(part) ?? '?' }))
+        const error = new StaleAckError({ channel, group, member, lost })
+        counts.staleAcks++
+        emit({ kind: 'stale-ack', error })
+        drop(
+          lost.map((l) => l.partition).filter((part) => leases.get(part)?.generation === generations.get(part)),
+          'lost',
+        )
+        return true
+      }
+      await client.query('COMMIT')
+    } catch (error) {
+      broken = error instanceof Error ? error : new Error(String(error))
+      await client.query('ROLLBACK').catch(() => undefined)
+      // The commit's outcome may be unknown: forget the cursors held in memory; they are read again at the next takeover.
+      drop([...leases.keys()], 'lost')
+      throw context.failure('consume', error)
+    } finally {
+      client.release(broken)
+      if (handlerFailed) await sleep(retryDelay)
+    }
+    for (const [part, position] of acked) {
+      const lease = leases.get(part)
+      if (lease && lease.generation === generations.get(part)) lease.cursor = position
+    }
+    counts.batches++
+    counts.messages += messages.length
+    emit({ kind: 'batch', messages: messages.length, partitions: [...new Set(page.rows.map((row) => row.partition))] })
+    return true
+  }
+
+  const run = async () => {
+    const meta = await context.meta()
+    partitions = await context.partitionsOf(channel)
+    const start = await startOf(context, meta, options.from ?? 'earliest', 'consume')
+    await context.query('consume', queries.joinGroup, [...base, partitions, ...positionParams(start.position)])
+    triggers = context.readTriggers(channel).subscribe({ next: rouse, complete: () => void stop() })
+    const renewEvery = Math.max(1, Math.floor(leaseTtl / 3))
+    let lastRebalance = Number.NEGATIVE_INFINITY
+    renewal = interval(renewEvery, scheduler).subscribe(() => {
+      if (!stopping) renew().catch((error: unknown) => emit({ kind: 'retrying', error }))
+    })
+    while (!stopping) {
+      try {
+        if (scheduler.now() - lastRebalance >= renewEvery) {
+          await rebalance()
+          lastRebalance = scheduler.now()
+        }
+        const worked = leases.size > 0 && (await processBatch(meta))
+        if (!worked && !stopping) await pause(Math.max(0, lastRebalance + renewEvery - scheduler.now()))
+      } catch (error) {
+        if (!(error instanceof DurableQueryFailedError && isTransient(error.info))) throw error
+        emit({ kind: 'retrying', error })
+        await pause(context.resolved.pollInterval)
+      }
+    }
+  }
+
+  const finish = async () => {
+    renewal?.unsubscribe()
+    triggers?.unsubscribe()
+    const held = [...leases.entries()]
+    if (held.length > 0) {
+      await context
+        .query('consume', queries.releaseLeases, [...base, member, held.map(([part]) => part), held.map(([, lease]) => lease.generation)])
+        .catch(() => undefined)
+    }
+    drop(
+      held.map(([part]) => part),
+      'stopped',
+    )
+    await context.query('consume', queries.leaveGroup, [...base, member]).catch(() => undefined)
+    activity.end()
+    events$.complete()
+  }
+
+  activity.begin()
+  const done = run().then(
+    () => finish(),
+    async (error: unknown) => {
+      stopping = true
+      await finish()
+      throw error
+    },
+  )
+  // A failure is reported through `done`; keep it from being an unhandled rejection when nobody awaits it.
+  done.catch(() => undefined)
+
+  const stop = async () => {
+    stopping = true
+    rouse()
+    await done.catch(() => undefined)
+  }
+
+  return {
+    member,
+    events$: events$.asObservable(),
+    get stats(): ConsumerStats {
+      return { ...counts, partitions: [...leases.keys()].sort((a, b) => a - b) }
+    },
+    done,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  }
+}
+
+/** [[e, t, i], ...] → [[e...], [t...], [i...]]. */
+function transpose(rows: Array<[number, string, string]>): [number[], string[], string[]] {
+  return [rows.map((row) => row[0]), rows.map((row) => row[1]), rows.map((row) => row[2])]
+}

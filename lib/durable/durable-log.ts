@@ -1,0 +1,214 @@
+/**
+ * `createDurableLog`: durable channels on top of a listener (wake-ups, reconnect gaps) and a pool (the log's
+ * tables). See docs/durable.md for the guarantees and how they are kept.
+ */
+import type pg from 'pg'
+import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, type Observer, type Subscription } from 'rxjs'
+import { assertChannelName } from '../identifiers.js'
+import type { RxpgError, TypedChannel } from '../index.js'
+import { AppendBatcher } from './append-batcher.js'
+import { startConsumer } from './consumer.js'
+import { AppendFailedError, InvalidDurableValueError } from './errors.js'
+import { partitionOfKey } from './key-partition.js'
+import { LogContext, resolveOptions } from './log-context.js'
+import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
+import { encodeToken } from './position.js'
+import { readChannel } from './read-channel.js'
+import { DEFAULT_SCHEMA, durableSchemaSql } from './schema-sql.js'
+import { StallMonitor } from './stall-monitor.js'
+import type { AppendOptions, BatchHandler, ConsumeOptions, DurableAppend, DurableBatch, DurableConsumer, DurableLog, DurableLogOptions, FetchOptions, ReadOptions } from './types.js'
+
+type ChannelArgument = string | TypedChannel<unknown>
+
+/**
+ * Opens a durable log (nothing is connected until first use).
+ *
+ * ```ts
+ * const log = createDurableLog({ listener: db, pool })
+ * await log.append('orders', { id: 1 }, { key: 'customer-7' })
+ * log.read('orders', { from: 'earliest' }).subscribe((message) => console.log(message.token, message.value))
+ * ```
+ */
+export function createDurableLog(options: DurableLogOptions): DurableLog {
+  const schema = options.schema ?? DEFAULT_SCHEMA
+  const scheduler = options.scheduler ?? asyncScheduler
+  const resolved = resolveOptions(options)
+  const context = new LogContext(options, resolved, scheduler, schema)
+  const errors$ = new Subject<RxpgError>()
+  let errorWatchers = 0
+  const reportError = (error: RxpgError) => (errorWatchers > 0 ? errors$.next(error) : process.emitWarning(error))
+  const batcher = new AppendBatcher(context, reportError)
+  const stalls = new StallMonitor(context)
+  const activity = { begin: () => stalls.begin(), end: () => stalls.end() }
+  const consumers = new Set<DurableConsumer>()
+  /** Channels appended to inside each `transaction()`, woken after its commit. */
+  const appendedIn = new WeakMap<pg.ClientBase, Set<string>>()
+  let maintenance: Subscription | undefined
+  let closing: Promise<void> | undefined
+
+  const maintain = async () => {
+    const [row] = await context.query<{ elected: boolean; created: number; dropped: number }>('maintenance', context.queries.maintain, [
+      resolved.partitionSpanSeconds,
+      resolved.maxAgeSeconds,
+      resolved.maxBytes,
+      resolved.premake,
+    ])
+    return row ?? { elected: false, created: 0, dropped: 0 }
+  }
+  context.onFirstOpen = async () => {
+    if (resolved.maintenanceInterval === false) return
+    await maintain().catch((error: RxpgError) => reportError(error))
+    if (context.closed) return
+    maintenance = interval(resolved.maintenanceInterval, scheduler)
+      .pipe(exhaustMap(() => from(maintain().catch((error: RxpgError) => reportError(error)))))
+      .subscribe()
+  }
+
+  const nameOf = (channel: ChannelArgument) => {
+    const name = typeof channel === 'string' ? channel : channel.name
+    assertChannelName(name)
+    return name
+  }
+  const typedOf = (channel: ChannelArgument) => (typeof channel === 'string' ? undefined : channel)
+
+  /** The JSON text of a value, checked now: a value with no JSON form is refused before anything is queued. */
+  const encode = async (channel: ChannelArgument, name: string, value: unknown): Promise<string> => {
+    if (typeof channel !== 'string') return channel.payloadOf(value)
+    let text: string | undefined
+    try {
+      text = JSON.stringify(value)
+    } catch (error) {
+      throw new InvalidDurableValueError({ channel: name, detail: error instanceof Error ? error.message : String(error) }, { cause: error })
+    }
+    if (text === undefined) throw new InvalidDurableValueError({ channel: name, detail: `JSON.stringify gave undefined for a ${typeof value}` })
+    return text
+  }
+
+  const appendInClient = async (name: string, text: string, key: string | undefined, client: pg.ClientBase) => {
+    const meta = await context.meta(client)
+    const partitions = await context.partitionsOf(name, client)
+    const [row] = await context.query<{ epoch: number; tx: string; id: string }>('append', context.queries.appendOne, [name, partitionOfKey(key, partitions), key ?? null, text], client)
+    if (row === undefined) throw new Error('rxpg: INSERT … RETURNING returned no row')
+    appendedIn.get(client)?.add(name)
+    return encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) })
+  }
+
+  const queueFull = (name: string) =>
+    new AppendFailedError({ channel: name, outcome: 'not-sent', detail: `${resolved.maxQueue} appends are already waiting; raise appendBatch.maxQueue or slow the producer` })
+
+  const append = async (channel: ChannelArgument, value: unknown, appendOptions: AppendOptions = {}): Promise<string> => {
+    const name = nameOf(channel)
+    const text = await encode(channel, name, value)
+    if (appendOptions.client) return appendInClient(name, text, appendOptions.key, appendOptions.client)
+    return new Promise<string>((resolve, reject) => {
+      if (!batcher.push({ channel: name, key: appendOptions.key, text, settle: { resolve, reject } })) reject(queueFull(name))
+    })
+  }
+
+  const append$: Observer<DurableAppend> = {
+    next: ({ channel, value, key }) => {
+      let text: string | undefined
+      try {
+        assertChannelName(channel)
+        text = JSON.stringify(value)
+        if (text === undefined) throw new InvalidDurableValueError({ channel, detail: `JSON.stringify gave undefined for a ${typeof value}` })
+      } catch (error) {
+        reportError(error as RxpgError)
+        return
+      }
+      if (!batcher.push({ channel, key, text })) reportError(queueFull(channel))
+    },
+    // A producer finishing or failing must not close a sink others share.
+    error: () => undefined,
+    complete: () => undefined,
+  }
+
+  const transaction = async <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
+    const client = await context.pool.connect()
+    const channels = new Set<string>()
+    appendedIn.set(client, channels)
+    let broken: Error | undefined
+    try {
+      await client.query('BEGIN')
+      let result: R
+      try {
+        result = await work(client)
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
+        throw error
+      }
+      await client.query('COMMIT')
+      for (const channel of channels) context.wake(channel)
+      return result
+    } finally {
+      appendedIn.delete(client)
+      client.release(broken)
+    }
+  }
+
+  const fetch = async (channel: ChannelArgument, fetchOptions: FetchOptions): Promise<DurableBatch<unknown>> => {
+    const name = nameOf(channel)
+    const typed = typedOf(channel)
+    const meta = await context.meta()
+    const limit = fetchOptions.limit ?? resolved.batchSize
+    const start = await startOf(context, meta, fetchOptions.after, 'fetch')
+    const page = await readPage(context, 'fetch', name, start.position, limit)
+    checkPage(page, start.position, meta, name, start.fromEarliest ? page.expiredThrough : undefined)
+    const messages = typed ? await typedMessages(meta, typed, page.rows) : plainMessages(meta, name, page.rows)
+    return { messages, next: encodeToken(meta.logId, cursorAfter(page, start.position, page.rows.length >= limit)) }
+  }
+
+  const log = {
+    schema,
+    append,
+    append$,
+    errors$: defer(() => {
+      errorWatchers++
+      return errors$.pipe(finalize(() => errorWatchers--))
+    }),
+    transaction,
+    wake: (channel: string) => context.wake(nameOf(channel)),
+    read: (channel: ChannelArgument, readOptions: ReadOptions = {}) => readChannel(context, nameOf(channel), typedOf(channel), readOptions, activity),
+    fetch,
+    consume: (channel: ChannelArgument, group: string, handler: BatchHandler<unknown>, consumeOptions: ConsumeOptions = {}) => {
+      const consumer = startConsumer(context, nameOf(channel), group, typedOf(channel), handler, consumeOptions, activity)
+      consumers.add(consumer)
+      void consumer.done.then(
+        () => consumers.delete(consumer),
+        () => consumers.delete(consumer),
+      )
+      return consumer
+    },
+    stalls$: stalls.stalls$,
+    ensureSchema: async () => {
+      const client = await context.pool.connect()
+      try {
+        await context.assertServerVersion(client)
+        await client.query('BEGIN')
+        // Concurrent installs would race on CREATE … IF NOT EXISTS: one at a time.
+        await client.query(`SELECT pg_advisory_xact_lock(hashtext('rxpg.durable.install'), hashtext($1))`, [schema])
+        await client.query(durableSchemaSql({ schema }))
+        await client.query('COMMIT')
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw context.failure('ensureSchema', error)
+      } finally {
+        client.release()
+      }
+      // The first partitions, so that the first rows do not land in the default partition.
+      await maintain()
+    },
+    maintain,
+    close: () =>
+      (closing ??= (async () => {
+        await Promise.all([...consumers].map((consumer) => consumer.stop()))
+        await batcher.drain()
+        maintenance?.unsubscribe()
+        context.close()
+        batcher.rejectAll()
+        errors$.complete()
+        if (context.ownsPool) await context.pool.end()
+      })()),
+  }
+  return { ...log, [Symbol.asyncDispose]: log.close } as DurableLog
+}

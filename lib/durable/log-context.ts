@@ -1,0 +1,281 @@
+/**
+ * @internal What every part of one durable log shares: the pool, its statements, the resolved options, the
+ * log's identity (id and epoch), the channels' partition counts, and the wake-ups.
+ */
+import { createHash } from 'node:crypto'
+import pg from 'pg'
+import { filter, interval, map, merge, Subject, takeUntil, tap, type Observable, type SchedulerLike } from 'rxjs'
+import type { ListenerState } from '../index.js'
+import { coalesceWakes } from './coalesce-wakes.js'
+import { DurableLogClosedError, DurableQueryFailedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
+import { failureInfo, isSchemaMissing } from './pg-failure.js'
+import { queriesFor, type Queries } from './queries.js'
+import { DURABLE_SCHEMA_VERSION } from './schema-sql.js'
+import type { DurableLogOptions } from './types.js'
+
+export interface LogMeta {
+  readonly logId: string
+  readonly epoch: number
+}
+
+export interface ResolvedOptions {
+  readonly pollInterval: number
+  readonly wakeWindow: number
+  readonly batchSize: number
+  readonly partitions: number
+  readonly maxAgeSeconds: number | null
+  readonly maxBytes: number | null
+  readonly partitionSpanSeconds: number
+  readonly premake: number
+  readonly maintenanceInterval: number | false
+  readonly stall: { readonly threshold: number; readonly interval: number } | false
+  readonly maxBatchSize: number
+  readonly maxQueue: number
+  readonly prepare: boolean
+}
+
+/** PostgreSQL 12: the oldest server durable channels support (partitioned tables with a default partition, txid_* functions). */
+export const MINIMUM_SERVER_VERSION = 120000
+const DAY = 24 * 60 * 60 * 1000
+
+export function resolveOptions(options: DurableLogOptions): ResolvedOptions {
+  const retention = options.retention ?? {}
+  const spanMs = retention.partitionSpan ?? 60 * 60 * 1000
+  const maxAge = retention.maxAge === undefined ? 7 * DAY : retention.maxAge
+  const stall = options.stall === false ? false : { threshold: options.stall?.threshold ?? 5000, interval: options.stall?.interval ?? (options.stall?.threshold ?? 5000) / 5 }
+  return {
+    pollInterval: options.pollInterval ?? 1000,
+    wakeWindow: options.wakeWindow ?? 5,
+    batchSize: options.batchSize ?? 1000,
+    partitions: options.partitions ?? 16,
+    maxAgeSeconds: maxAge === null ? null : Math.max(1, Math.ceil(maxAge / 1000)),
+    maxBytes: retention.maxBytes ?? null,
+    partitionSpanSeconds: Math.max(1, Math.round(spanMs / 1000)),
+    premake: retention.premake ?? 3,
+    maintenanceInterval: options.maintenanceInterval === undefined ? Math.min(Math.max(1000, spanMs / 4), 60_000) : options.maintenanceInterval,
+    stall,
+    maxBatchSize: options.appendBatch?.maxBatchSize ?? 1000,
+    maxQueue: options.appendBatch?.maxQueue ?? 100_000,
+    prepare: options.prepare ?? true,
+  }
+}
+
+/** The listener channel that carries wake-ups for one schema's log; the payload is the durable channel's name. */
+export function wakeChannelOf(schema: string): string {
+  const plain = `rxpg.durable.${schema}`
+  return Buffer.byteLength(plain) <= 63 ? plain : `rxpg.durable.${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`
+}
+
+export class LogContext {
+  readonly pool: pg.Pool
+  readonly ownsPool: boolean
+  readonly queries: Queries
+  readonly wakeChannel: string
+  closed = false
+  /** Emits once when the log closes: readers complete, timers stop. */
+  readonly closed$ = new Subject<void>()
+  /** Commits made in this process, per channel: local readers are woken without waiting for the NOTIFY. */
+  private readonly localWakes = new Subject<string>()
+  private readonly wakeRequests = new Subject<string>()
+  private metaPromise: Promise<LogMeta> | undefined
+  /** Runs once, after the log's identity was first read (the first maintenance, so partitions exist). */
+  onFirstOpen: (() => Promise<void>) | undefined
+  private readonly partitionCounts = new Map<string, number | Promise<number>>()
+  private readonly reconnects$: Observable<ListenerState>
+
+  constructor(
+    readonly options: DurableLogOptions,
+    readonly resolved: ResolvedOptions,
+    readonly scheduler: SchedulerLike,
+    readonly schema: string,
+  ) {
+    const poolOption = options.pool
+    this.ownsPool = !(poolOption instanceof pg.Pool)
+    this.pool = poolOption instanceof pg.Pool ? poolOption : new pg.Pool(typeof poolOption === 'string' ? { connectionString: poolOption } : poolOption)
+    // A pool of the log's own must not crash the process when an idle client's server goes away.
+    if (this.ownsPool) this.pool.on('error', () => undefined)
+    this.queries = queriesFor(schema)
+    this.wakeChannel = wakeChannelOf(schema)
+    // Every connection after a gap may be to a restored database: the epoch is asked again.
+    this.reconnects$ = options.listener.state$.pipe(
+      filter((state) => state.status === 'connected'),
+      tap((state) => {
+        if (state.status === 'connected' && state.gap !== undefined) this.metaPromise = undefined
+      }),
+    )
+    // Wake-ups are best effort (the poll back-stop covers a lost one): sent with notify(), whose failures are
+    // dropped here, rather than notify$, whose failures would land on the listener's errors$ as the user's own.
+    this.wakeRequests.pipe(coalesceWakes(resolved.wakeWindow, scheduler)).subscribe((channel) => {
+      if (!this.closed) options.listener.notify(this.wakeChannel, channel).catch(() => undefined)
+    })
+  }
+
+  /** Runs one statement on the pool (or `client`), with failures turned into typed errors. */
+  async query<Row extends pg.QueryResultRow>(operation: string, text: string, values: unknown[], client?: pg.ClientBase): Promise<Row[]> {
+    if (this.closed && client === undefined) throw new DurableLogClosedError({ operation })
+    try {
+      return (await (client ?? this.pool).query<Row>({ name: this.statementName(text), text, values })).rows
+    } catch (error) {
+      throw this.failure(operation, error)
+    }
+  }
+
+  /** `query` with each row as an array of column values: no object per row, for the page reads (the hot path). */
+  async queryArrays(operation: string, text: string, values: unknown[]): Promise<unknown[][]> {
+    if (this.closed) throw new DurableLogClosedError({ operation })
+    try {
+      return (await this.pool.query<unknown[]>({ name: this.statementName(text), text, values, rowMode: 'array' })).rows
+    } catch (error) {
+      throw this.failure(operation, error)
+    }
+  }
+
+  private readonly statementNames = new Map<string, string>()
+
+  /**
+   * Statements run as named prepared statements (`prepare: true`, the default): parsed and planned once per
+   * connection instead of at every page, which was a third of a page read's time. The name is derived from the
+   * text, so every connection and every log on the same schema agree on it.
+   */
+  private statementName(text: string): string | undefined {
+    if (!this.resolved.prepare) return undefined
+    let name = this.statementNames.get(text)
+    if (name === undefined) {
+      name = `rxpg_durable_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`
+      this.statementNames.set(text, name)
+    }
+    return name
+  }
+
+  failure(operation: string, error: unknown): Error {
+    if (error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError) return error
+    const info = failureInfo(error)
+    if (isSchemaMissing(info)) {
+      return new DurableSchemaMissingError({ schema: this.schema, reason: 'missing', expectedVersion: DURABLE_SCHEMA_VERSION, ...info }, { cause: error })
+    }
+    if (this.closed && /pool|ended/i.test(info.detail)) return new DurableLogClosedError({ operation })
+    return new DurableQueryFailedError({ operation, ...info }, { cause: error })
+  }
+
+  /**
+   * The log's id and epoch, asked once (and again after every reconnect gap). Fails with the schema error when
+   * not installed. With `client` (an append inside the caller's transaction) it is asked on that client: every
+   * pool connection may be held by such transactions, waiting for this answer.
+   */
+  meta(client?: pg.ClientBase): Promise<LogMeta> {
+    const current = (this.metaPromise ??= this.loadMeta(client))
+    current.catch(() => {
+      if (this.metaPromise === current) this.metaPromise = undefined
+    })
+    return current
+  }
+
+  private async loadMeta(client?: pg.ClientBase): Promise<LogMeta> {
+    let rows: Array<{ server_version: number; log_id: string; epoch: number; version: number }>
+    try {
+      rows = await this.query('open', this.queries.meta, [], client)
+    } catch (error) {
+      if (error instanceof DurableSchemaMissingError) await this.assertServerVersion()
+      throw error
+    }
+    const row = rows[0]
+    if (row === undefined) throw new DurableSchemaMissingError({ schema: this.schema, reason: 'missing', expectedVersion: DURABLE_SCHEMA_VERSION, detail: 'durable_meta has no row' })
+    if (row.server_version < MINIMUM_SERVER_VERSION) throw new UnsupportedServerError({ serverVersionNum: row.server_version, minimumVersionNum: MINIMUM_SERVER_VERSION })
+    if (row.version !== DURABLE_SCHEMA_VERSION) {
+      throw new DurableSchemaMissingError({
+        schema: this.schema,
+        reason: 'outdated',
+        expectedVersion: DURABLE_SCHEMA_VERSION,
+        foundVersion: row.version,
+        detail: `durable_meta.version is ${row.version}`,
+      })
+    }
+    const first = this.onFirstOpen
+    this.onFirstOpen = undefined
+    // The first maintenance runs on the pool: awaited (so partitions exist before the first rows), except for
+    // a caller's transaction, which may hold the last pool connection.
+    if (client === undefined) await first?.()
+    else void first?.()
+    return { logId: row.log_id, epoch: row.epoch }
+  }
+
+  async assertServerVersion(client?: pg.ClientBase): Promise<void> {
+    const [row] = await this.query<{ server_version: number }>('open', this.queries.serverVersion, [], client)
+    if (row !== undefined && row.server_version < MINIMUM_SERVER_VERSION) {
+      throw new UnsupportedServerError({ serverVersionNum: row.server_version, minimumVersionNum: MINIMUM_SERVER_VERSION })
+    }
+  }
+
+  /**
+   * The channel's partition count: stored on first use (this log's default), fixed after, cached.
+   *
+   * With `client` (an append in the caller's transaction) the count is read through that client, and a channel
+   * seen for the first time is registered on a short-lived connection of its own, committed at once: inside
+   * the caller's transaction the row would lock out every other first append to the channel until that
+   * transaction ends, and a pool connection may not be free (the caller's transactions can hold them all).
+   */
+  partitionsOf(channel: string, client?: pg.ClientBase): number | Promise<number> {
+    const known = this.partitionCounts.get(channel)
+    if (known !== undefined) return known
+    const loading = (client === undefined ? this.registerChannel(channel) : this.readChannel(channel, client)).then(
+      (count) => {
+        this.partitionCounts.set(channel, count)
+        return count
+      },
+      (error: unknown) => {
+        this.partitionCounts.delete(channel)
+        throw error
+      },
+    )
+    this.partitionCounts.set(channel, loading)
+    return loading
+  }
+
+  private async registerChannel(channel: string, client?: pg.ClientBase): Promise<number> {
+    const [row] = await this.query<{ partitions: number }>('append', this.queries.channelPartitions, [channel, this.resolved.partitions], client)
+    return row?.partitions ?? this.resolved.partitions
+  }
+
+  private async readChannel(channel: string, client: pg.ClientBase): Promise<number> {
+    const [row] = await this.query<{ partitions: number }>('append', this.queries.channelPartitionsKnown, [channel], client)
+    if (row !== undefined) return row.partitions
+    const own = new pg.Client(this.pool.options)
+    own.on('error', () => undefined)
+    try {
+      await own.connect()
+      return await this.registerChannel(channel, own)
+    } catch (error) {
+      throw this.failure('append', error)
+    } finally {
+      await own.end().catch(() => undefined)
+    }
+  }
+
+  /** After a commit that appended to `channel`: wakes local readers now, and others through one coalesced NOTIFY. */
+  wake(channel: string): void {
+    if (this.closed) return
+    this.localWakes.next(channel)
+    this.wakeRequests.next(channel)
+  }
+
+  /** When a reader of `channel` should read: a wake-up (local or NOTIFY), a (re)connection of the listener, the poll back-stop. */
+  readTriggers(channel: string): Observable<unknown> {
+    return merge(
+      this.options.listener.channel(this.wakeChannel).pipe(filter((notification) => notification.payload === channel)),
+      this.localWakes.pipe(filter((woken) => woken === channel)),
+      this.reconnects$,
+      interval(this.resolved.pollInterval, this.scheduler),
+    ).pipe(
+      map(() => undefined),
+      takeUntil(this.closed$),
+    )
+  }
+
+  close(): void {
+    this.closed = true
+    this.closed$.next()
+    this.closed$.complete()
+    this.localWakes.complete()
+    this.wakeRequests.complete()
+  }
+}

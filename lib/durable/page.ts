@@ -1,0 +1,157 @@
+/**
+ * @internal One page of a channel after a position, read in one statement (one snapshot): the rows below the
+ * horizon in (epoch, tx, id) order, the horizon itself, and the channel's expiry. Shared by `read`, `fetch` and
+ * consumers, which differ only in where they start and what they do with the page.
+ */
+import { from, lastValueFrom, toArray } from 'rxjs'
+import type { DecodeError, Either, PgNotification, TypedChannel } from '../index.js'
+import { CursorExpiredError, InvalidTokenError } from './errors.js'
+import type { LogContext, LogMeta } from './log-context.js'
+import { compareDecimal, comparePositions, decodeToken, encodeToken, maxPosition, positionParams, START, tokenOf, type Position } from './position.js'
+import type { DurableMessage, StartPosition } from './types.js'
+
+export interface PageRow {
+  readonly epoch: number
+  /** The writing transaction's id and the row's id, as pg returns them (decimal text). */
+  readonly tx: string
+  readonly id: string
+  readonly partition: number
+  readonly key: string | null
+  /** The value's JSON text, as stored. */
+  readonly text: string
+  /** When it was appended, ms since the epoch. */
+  readonly appendedMs: number
+}
+
+export function positionOfRow(row: PageRow): Position {
+  return { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }
+}
+
+function compareRows(a: PageRow, b: PageRow): number {
+  return a.epoch !== b.epoch ? a.epoch - b.epoch : compareDecimal(a.tx, b.tx) || compareDecimal(a.id, b.id)
+}
+
+export interface Page {
+  readonly rows: PageRow[]
+  /** Every transaction below it was final at this snapshot, in the current epoch: (current epoch, xmin, 0). */
+  readonly horizon: Position
+  readonly xmax: bigint
+  /** The newest position dropped by retention on this channel, if any. */
+  readonly expiredThrough: Position | undefined
+}
+
+/** The page query's columns, in order (see queries.ts): the horizon and expiry on every row, then the row itself. */
+type RawPageRow = [
+  xmin: string,
+  xmax: string,
+  currentEpoch: number,
+  expiredEpoch: number | null,
+  expiredTx: string | null,
+  expiredId: string | null,
+  epoch: number | null,
+  tx: string | null,
+  id: string | null,
+  part: number | null,
+  key: string | null,
+  value: string | null,
+  appendedMs: number | null,
+]
+
+/** Reads up to `limit` rows of `channel` after `after`; with `owned`, only rows of those partitions after their own cursors. */
+export async function readPage(
+  context: LogContext,
+  operation: string,
+  channel: string,
+  after: Position,
+  limit: number,
+  owned?: { readonly epochs: Array<number | null>; readonly txs: Array<string | null>; readonly ids: Array<string | null> },
+): Promise<Page> {
+  const values: unknown[] = [channel, ...positionParams(after), limit]
+  if (owned) values.push(owned.epochs, owned.txs, owned.ids)
+  const raw = (await context.queryArrays(operation, owned ? context.queries.readOwned : context.queries.read, values)) as RawPageRow[]
+  const first = raw[0]
+  if (first === undefined) throw new Error('rxpg: the page query returned no row')
+  const rows: PageRow[] = []
+  let sorted = true
+  for (const [, , , , , , epoch, tx, id, part, key, value, appendedMs] of raw) {
+    if (tx === null || id === null || epoch === null) continue
+    const pageRow: PageRow = { epoch, tx, id, partition: part ?? 0, key, text: value ?? 'null', appendedMs: appendedMs ?? 0 }
+    if (sorted && rows.length > 0 && compareRows(rows[rows.length - 1] as PageRow, pageRow) > 0) sorted = false
+    rows.push(pageRow)
+  }
+  if (!sorted) rows.sort(compareRows)
+  const [xmin, xmax, currentEpoch, expiredEpoch, expiredTx, expiredId] = first
+  return {
+    rows,
+    horizon: { epoch: currentEpoch, tx: BigInt(xmin), id: 0n },
+    xmax: BigInt(xmax),
+    expiredThrough: expiredEpoch === null || expiredTx === null || expiredId === null ? undefined : { epoch: expiredEpoch, tx: BigInt(expiredTx), id: BigInt(expiredId) },
+  }
+}
+
+/** Where a read starts, and the expiry floor: with 'earliest', what was dropped before the start does not count. */
+export interface Start {
+  readonly position: Position
+  readonly fromEarliest: boolean
+}
+
+/** Resolves `from` (a token is parsed and checked against this log; 'now' reads the horizon). */
+export async function startOf(context: LogContext, meta: LogMeta, from: StartPosition, operation: string): Promise<Start> {
+  if (from === 'earliest') return { position: START, fromEarliest: true }
+  if (from === 'now') {
+    const [row] = await context.query<{ xmin: string; current_epoch: number }>(operation, context.queries.now, [])
+    if (row === undefined) throw new Error('rxpg: the horizon query returned no row')
+    return { position: { epoch: row.current_epoch, tx: BigInt(row.xmin), id: 0n }, fromEarliest: false }
+  }
+  return { position: decodeToken(from, meta.logId), fromEarliest: false }
+}
+
+/**
+ * Checks a page against its cursor: a token ahead of this database (restored from an older backup) or behind
+ * the retention is an error, never a silent skip. `floor`: expiry seen when an 'earliest' read began.
+ */
+export function checkPage(page: Page, cursor: Position, meta: LogMeta, channel: string, floor: Position | undefined, group?: string): void {
+  if (cursor.epoch > page.horizon.epoch || (cursor.epoch === page.horizon.epoch && cursor.tx > page.xmax)) {
+    throw new InvalidTokenError({
+      token: encodeToken(meta.logId, cursor),
+      reason: 'ahead-of-database',
+      detail: `it points past every transaction this database has run (epoch ${page.horizon.epoch}, next transaction ${page.xmax}): the database was probably restored from a backup older than the token`,
+    })
+  }
+  const expired = page.expiredThrough
+  if (expired !== undefined && comparePositions(expired, floor === undefined ? cursor : maxPosition(cursor, floor)) > 0) {
+    throw new CursorExpiredError({ channel, token: encodeToken(meta.logId, cursor), ...(group === undefined ? {} : { group }) })
+  }
+}
+
+/**
+ * The cursor after a page: the last row's position, and, when the page was not full, at least the horizon (no
+ * row below it can appear any more, so a quiet channel's cursor moves forward too).
+ */
+export function cursorAfter(page: Page, cursor: Position, full: boolean): Position {
+  const lastRow = page.rows.at(-1)
+  const last = lastRow === undefined ? cursor : positionOfRow(lastRow)
+  return full ? last : maxPosition(last, page.horizon)
+}
+
+/** The page's rows as messages with their JSON values parsed. */
+export function plainMessages(meta: LogMeta, channel: string, rows: readonly PageRow[]): Array<DurableMessage<unknown>> {
+  return rows.map((row) => messageOf(meta, channel, row, JSON.parse(row.text) as unknown))
+}
+
+/** The page's rows decoded by a typed channel's codec (the same decoding as `listen`), failures as `Left`s. */
+export async function typedMessages<T>(
+  meta: LogMeta,
+  typed: TypedChannel<T>,
+  rows: readonly PageRow[],
+): Promise<Array<DurableMessage<Either<DecodeError, T>>>> {
+  if (rows.length === 0) return []
+  const notifications = rows.map((row): PgNotification => ({ channel: typed.name, payload: row.text, processId: 0, receivedAt: row.appendedMs }))
+  const results = await lastValueFrom(typed.listen({ channel: () => from(notifications) }).pipe(toArray()))
+  return rows.map((row, index) => messageOf(meta, typed.name, row, results[index] as Either<DecodeError, T>))
+}
+
+function messageOf<T>(meta: LogMeta, channel: string, row: PageRow, value: T): DurableMessage<T> {
+  const message = { token: tokenOf(meta.logId, row.epoch, row.tx, row.id), channel, value, partition: row.partition, appendedAt: new Date(row.appendedMs) }
+  return row.key === null ? message : { ...message, key: row.key }
+}

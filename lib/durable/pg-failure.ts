@@ -1,0 +1,40 @@
+/**
+ * What a failed pg call tells: the facts for an error's `info`, and whether a retry on a new connection can
+ * succeed. Kept here (not shared with the listener's classifier) so durable channels depend only on rxpg's
+ * public entry.
+ */
+import type { QueryFailureInfo } from './errors.js'
+
+/** SQLSTATEs after which nothing of the statement's transaction committed and a new connection may work. */
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01', '55P03'])
+const TRANSIENT_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
+/** SQLSTATEs that mean the durable schema (or one of its tables or functions) is not there. */
+const SCHEMA_MISSING_SQLSTATES = new Set(['3F000', '42P01', '42883'])
+
+/** The facts of a failure, with any password in a connection string removed. */
+export function failureInfo(error: unknown): QueryFailureInfo {
+  const fields = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; message?: unknown }
+  const code = typeof fields.code === 'string' ? fields.code : undefined
+  const message = typeof fields.message === 'string' ? fields.message : String(error)
+  const detail = message.replace(/(\w+:\/\/[^:/@\s]*:)[^@\s]*@/g, '$1***@')
+  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return { sqlState: code, detail }
+  if (code !== undefined) return { systemCode: code, detail }
+  return { detail }
+}
+
+/** True when the connection broke or the server is restarting: a retry on a new connection may succeed. */
+export function isTransient(info: QueryFailureInfo): boolean {
+  if (info.sqlState !== undefined) return info.sqlState.startsWith('08') || TRANSIENT_SQLSTATES.has(info.sqlState)
+  if (info.systemCode !== undefined) return TRANSIENT_SYSTEM_CODES.has(info.systemCode)
+  // pg reports a socket closed under it without a code.
+  return /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error/i.test(info.detail)
+}
+
+/** True when the statement failed before anything was sent or applied (a refusal, not a broken connection). */
+export function isRefusal(info: QueryFailureInfo): boolean {
+  return info.sqlState !== undefined && !info.sqlState.startsWith('08') && !TRANSIENT_SQLSTATES.has(info.sqlState)
+}
+
+export function isSchemaMissing(info: QueryFailureInfo): boolean {
+  return info.sqlState !== undefined && SCHEMA_MISSING_SQLSTATES.has(info.sqlState)
+}

@@ -1,0 +1,117 @@
+/**
+ * Every statement a durable log runs, built once per log for its schema (a quoted identifier); values are
+ * always parameters. Reads are single statements, so the horizon, the expiry check and the rows all come
+ * from one snapshot.
+ */
+import { quoteIdentifier } from '../index.js'
+
+export type Queries = ReturnType<typeof queriesFor>
+
+/**
+ * The page query returns its rows in the lateral subquery's order (one outer row, a nested loop); rxpg checks
+ * that order in JavaScript (page.ts) rather than paying a sort, and sorts only if it ever differs.
+ */
+export function queriesFor(schema: string) {
+  const s = quoteIdentifier(schema)
+  // The horizon and the current epoch, from the statement's own snapshot. Rows of transactions below xmin are
+  // final (committed or rolled back); rows of older epochs (before a restore) are all final too.
+  const horizon = `(SELECT txid_snapshot_xmin(snap) AS xmin, txid_snapshot_xmax(snap) AS xmax, (SELECT m.epoch FROM ${s}.durable_meta m) AS epoch FROM txid_current_snapshot() AS snap) h`
+  // The newest position retention dropped on this channel: a cursor before it has lost messages.
+  const expired = `e.epoch AS expired_epoch, e.tx::text AS expired_tx, e.id::text AS expired_id`
+  const rows = (extra: string) => `SELECT h.xmin::text AS xmin, h.xmax::text AS xmax, h.epoch AS current_epoch, ${expired},
+  r.epoch, r.tx::text AS tx, r.id::text AS id, r.part, r.key, r.value, r.appended_ms
+FROM ${horizon}
+LEFT JOIN ${s}.durable_expired e ON e.channel = $1
+LEFT JOIN LATERAL (
+  SELECT l.epoch, l.tx, l.id, l.part, l.key, l.value::text AS value, date_part('epoch', l.appended_at) * 1000 AS appended_ms
+  FROM ${s}.durable_log l
+  WHERE l.channel = $1 AND (l.epoch, l.tx, l.id) > ($2::int, $3::bigint, $4::bigint) AND (l.epoch < h.epoch OR l.tx < h.xmin)${extra}
+  ORDER BY l.epoch, l.tx, l.id
+  LIMIT $5
+) r ON true`
+
+  const appendMany = `INSERT INTO ${s}.durable_log (channel, part, key, value)
+SELECT c, p, k, v::json FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[]) AS u(c, p, k, v)`
+
+  return {
+    schema,
+    meta: `SELECT current_setting('server_version_num')::int AS server_version, e.log_id, e.epoch, e.version FROM ${s}.durable_epoch() e`,
+    serverVersion: `SELECT current_setting('server_version_num')::int AS server_version`,
+    /** $1 channel, $2..$4 position after which to read, $5 limit. */
+    read: rows(''),
+    /**
+     * A consumer's read: rows of the partitions it owns, each after that partition's own cursor ($6, $7, $8:
+     * arrays indexed by partition + 1, NULL for partitions it does not own, which no row passes). $2..$4 is the
+     * smallest of those cursors, where the index scan starts.
+     */
+    readOwned: rows(`
+    AND (l.epoch, l.tx, l.id) > (($6::int[])[l.part + 1], ($7::bigint[])[l.part + 1], ($8::bigint[])[l.part + 1])`),
+    /** The 'now' position: the horizon of this snapshot, in the current epoch. */
+    now: `SELECT h.xmin::text AS xmin, h.xmax::text AS xmax, h.epoch AS current_epoch FROM ${horizon}`,
+    /** $1 channel, $2 partitions to use when the channel is new: the channel's fixed partition count. */
+    channelPartitions: `WITH created AS (
+  INSERT INTO ${s}.durable_channels (channel, partitions) VALUES ($1, $2) ON CONFLICT (channel) DO NOTHING RETURNING partitions
+)
+SELECT partitions FROM created UNION ALL SELECT partitions FROM ${s}.durable_channels WHERE channel = $1 LIMIT 1`,
+    /** $1 channel: its partition count when it was registered (no row otherwise). */
+    channelPartitionsKnown: `SELECT partitions FROM ${s}.durable_channels WHERE channel = $1`,
+    /** One row. $1 channel, $2 partition, $3 key, $4 value (JSON text). */
+    appendOne: `INSERT INTO ${s}.durable_log (channel, part, key, value) VALUES ($1, $2, $3, $4::json) RETURNING epoch, tx::text AS tx, id::text AS id`,
+    /** Many rows in one statement: arrays of channel, partition, key, value (JSON text). */
+    appendMany: `${appendMany} RETURNING epoch, tx::text AS tx, id::text AS id`,
+    /** The same without RETURNING, for batches where no caller waits for a token (append$ only). */
+    appendManyQuiet: appendMany,
+    maintain: `SELECT elected, created, dropped FROM ${s}.durable_maintain($1, $2, $3, $4)`,
+    /** The oldest transaction holding the horizon back: a backend's or a prepared transaction's. $1: the xid (32-bit). */
+    horizonHolder: `SELECT pid, NULL::text AS gid, state, xact_start, usename::text AS user_name, datname::text AS database, application_name
+  FROM pg_stat_activity WHERE backend_xid::text::bigint = $1
+UNION ALL
+SELECT NULL::int, gid, 'prepared', prepared, owner::text, database::text, NULL FROM pg_prepared_xacts WHERE transaction::text::bigint = $1
+LIMIT 1`,
+    horizonSample: `SELECT h.xmin::text AS xmin, h.running FROM ${s}.durable_horizon() h`,
+
+    // Consumer groups. $1 channel, $2 group throughout.
+    /** Creates the group's cursor rows (no-op when they exist), starting at ($4, $5, $6) or at the channel's expiry when later. $3 partitions. */
+    joinGroup: `INSERT INTO ${s}.durable_cursors (channel, grp, part, epoch, tx, id)
+SELECT $1, $2, p, coalesce(e.epoch, $4::int), coalesce(e.tx, $5::bigint), coalesce(e.id, $6::bigint)
+FROM generate_series(0, $3::int - 1) AS p
+LEFT JOIN ${s}.durable_expired e ON e.channel = $1 AND (e.epoch, e.tx, e.id) > ($4::int, $5::bigint, $6::bigint)
+ON CONFLICT (channel, grp, part) DO NOTHING`,
+    /** $3 member, $4 lease ms: this member is alive; returns the group's live member count. */
+    heartbeat: `WITH me AS (
+  INSERT INTO ${s}.durable_members (channel, grp, member, alive_until) VALUES ($1, $2, $3, clock_timestamp() + $4 * interval '1 millisecond')
+  ON CONFLICT (channel, grp, member) DO UPDATE SET alive_until = excluded.alive_until
+)
+SELECT 1 + count(*)::int AS members FROM ${s}.durable_members WHERE channel = $1 AND grp = $2 AND member <> $3 AND alive_until > clock_timestamp()`,
+    forgetDeadMembers: `DELETE FROM ${s}.durable_members WHERE channel = $1 AND grp = $2 AND alive_until < clock_timestamp() - interval '1 minute'`,
+    leaveGroup: `DELETE FROM ${s}.durable_members WHERE channel = $1 AND grp = $2 AND member = $3`,
+    /** $3 member, $4 lease ms, $5 partitions, $6 generations: renews the leases still held; returns them. */
+    renewLeases: `UPDATE ${s}.durable_cursors c SET lease_until = clock_timestamp() + $4 * interval '1 millisecond'
+FROM unnest($5::int[], $6::bigint[]) AS held(part, generation)
+WHERE c.channel = $1 AND c.grp = $2 AND c.part = held.part AND c.owner = $3 AND c.generation = held.generation AND c.lease_until > clock_timestamp()
+RETURNING c.part`,
+    /** $3 member, $4 lease ms, $5 how many: takes free or expired partitions (or its own again, after an unknown commit), each with a new generation. */
+    acquireLeases: `UPDATE ${s}.durable_cursors c SET owner = $3, generation = c.generation + 1, lease_until = clock_timestamp() + $4 * interval '1 millisecond'
+FROM (
+  SELECT part FROM ${s}.durable_cursors
+  WHERE channel = $1 AND grp = $2 AND (owner IS NULL OR owner = $3 OR lease_until < clock_timestamp())
+  ORDER BY part LIMIT $5 FOR UPDATE SKIP LOCKED
+) free
+WHERE c.channel = $1 AND c.grp = $2 AND c.part = free.part
+RETURNING c.part, c.generation::text AS generation, c.epoch, c.tx::text AS tx, c.id::text AS id`,
+    /** $3 member, $4 partitions, $5 generations: gives partitions back (to be taken by others at once). */
+    releaseLeases: `UPDATE ${s}.durable_cursors c SET owner = NULL, lease_until = '-infinity'
+FROM unnest($4::int[], $5::bigint[]) AS held(part, generation)
+WHERE c.channel = $1 AND c.grp = $2 AND c.part = held.part AND c.owner = $3 AND c.generation = held.generation`,
+    /**
+     * The ack, in the batch's transaction: advances each partition's cursor only while this member still holds
+     * it in the same generation, with the lease unexpired. Returns the partitions advanced; fewer than asked
+     * means a stale ack, and the transaction is rolled back. $3 member, then arrays: partition, generation,
+     * new epoch, tx, id.
+     */
+    ack: `UPDATE ${s}.durable_cursors c SET epoch = a.epoch, tx = a.tx, id = a.id
+FROM unnest($4::int[], $5::bigint[], $6::int[], $7::bigint[], $8::bigint[]) AS a(part, generation, epoch, tx, id)
+WHERE c.channel = $1 AND c.grp = $2 AND c.part = a.part AND c.owner = $3 AND c.generation = a.generation AND c.lease_until > clock_timestamp()
+RETURNING c.part`,
+  }
+}

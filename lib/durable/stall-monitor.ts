@@ -1,0 +1,80 @@
+/**
+ * @internal Samples the snapshot horizon while readers or consumers run, and reports stalls (detect-stalls.ts)
+ * with the holder named from pg_stat_activity / pg_prepared_xacts. Nothing subscribes to `stalls$`? Then each
+ * stall is a process warning, so a held horizon is never a silent wait.
+ */
+import { defer, exhaustMap, finalize, from, interval, map, share, type Observable, type Subscription } from 'rxjs'
+import { detectStalls } from './detect-stalls.js'
+import type { LogContext } from './log-context.js'
+import type { DurableStall, HorizonHolder } from './types.js'
+
+const XID_MODULUS = 2n ** 32n
+
+export class StallMonitor {
+  readonly stalls$: Observable<DurableStall>
+  private readonly source$: Observable<DurableStall>
+  private watchers = 0
+  private active = 0
+  private internal: Subscription | undefined
+
+  constructor(private readonly context: LogContext) {
+    const settings = context.resolved.stall
+    this.source$ = settings
+      ? interval(settings.interval, context.scheduler).pipe(
+          exhaustMap(() =>
+            from(context.query<{ xmin: string; running: boolean }>('stall check', context.queries.horizonSample, []).catch(() => [])).pipe(
+              map((rows) => rows[0]),
+            ),
+          ),
+          exhaustMap((row) => (row === undefined ? [] : [{ xmin: BigInt(row.xmin), running: row.running }])),
+          detectStalls(settings.threshold, context.scheduler, (xid) => this.holderOf(xid)),
+          share(),
+        )
+      : from([])
+    this.stalls$ = defer(() => {
+      this.watchers++
+      return this.source$.pipe(finalize(() => this.watchers--))
+    })
+  }
+
+  /** A reader or consumer started: sample while any runs. */
+  begin(): void {
+    if (this.active++ > 0 || !this.context.resolved.stall) return
+    this.internal = this.source$.subscribe((event) => {
+      if (this.watchers === 0 && event.kind === 'stalled') {
+        const who = event.holder?.pid != null ? `backend pid ${event.holder.pid}` : event.holder?.preparedGid != null ? `prepared transaction ${event.holder.preparedGid}` : 'an unknown session'
+        process.emitWarning(
+          `rxpg durable log ${JSON.stringify(this.context.schema)}: transaction ${event.xid} (${who}) has held the snapshot horizon back for ${event.heldFor} ms; readers and consumers wait for it to end. Subscribe to log.stalls$ to handle this yourself.`,
+          { code: 'RXPG_DURABLE_STALL' },
+        )
+      }
+    })
+  }
+
+  end(): void {
+    if (--this.active > 0) return
+    this.internal?.unsubscribe()
+    this.internal = undefined
+  }
+
+  private async holderOf(xid: bigint): Promise<HorizonHolder | null> {
+    const rows = await this.context
+      .query<{ pid: number | null; gid: string | null; state: string | null; xact_start: Date | null; user_name: string | null; database: string | null; application_name: string | null }>(
+        'stall check',
+        this.context.queries.horizonHolder,
+        [(xid % XID_MODULUS).toString()],
+      )
+      .catch(() => [])
+    const row = rows[0]
+    if (row === undefined) return null
+    return {
+      pid: row.pid,
+      preparedGid: row.gid,
+      state: row.state,
+      since: row.xact_start,
+      user: row.user_name,
+      database: row.database,
+      applicationName: row.application_name,
+    }
+  }
+}

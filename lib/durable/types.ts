@@ -1,0 +1,190 @@
+import type pg from 'pg'
+import type { Observable, Observer, SchedulerLike } from 'rxjs'
+import type { DecodeError, Either, PgListener, RxpgError, TypedChannel } from '../index.js'
+import type { ConsumerEvent, ConsumerStats } from './consumer.js'
+import type { StallEvent } from './detect-stalls.js'
+
+/** One message of a durable channel, as readers and consumers get it. */
+export interface DurableMessage<T> {
+  /** Opaque resume token: pass it as `from`/`after` to continue right after this message. */
+  readonly token: string
+  readonly channel: string
+  /** The key given at append (per-key order is kept by consumer groups). */
+  readonly key?: string
+  readonly value: T
+  /** The consumer-group partition the key maps to. */
+  readonly partition: number
+  /** When the row was appended (the appending statement's time, server clock). */
+  readonly appendedAt: Date
+}
+
+/** Where to start: after a token, at the first message kept ('earliest'), or with what commits from now on. */
+export type StartPosition = string | 'earliest' | 'now'
+
+export interface ReadOptions {
+  /** Default 'now'. */
+  readonly from?: StartPosition
+  /** Rows fetched per statement (default: the log's `batchSize`). */
+  readonly batchSize?: number
+}
+
+export interface FetchOptions {
+  /** A token, or 'earliest'. */
+  readonly after: string | 'earliest'
+  /** Most messages returned (default: the log's `batchSize`). */
+  readonly limit?: number
+}
+
+/** What `fetch` returns: the messages after the position, and the token to fetch from next. */
+export interface DurableBatch<T> {
+  readonly messages: ReadonlyArray<DurableMessage<T>>
+  /**
+   * Where the next fetch starts. Past the last message, and when fewer than `limit` came, past everything
+   * final at this fetch's snapshot (so a quiet channel's token moves forward too).
+   */
+  readonly next: string
+}
+
+export interface AppendOptions {
+  /** Messages with the same key keep their order for consumer groups (they go to the same partition). */
+  readonly key?: string
+  /**
+   * A client inside your transaction (the outbox): the message commits or rolls back with your writes. rxpg
+   * cannot see that commit, so readers are woken by their poll back-stop, or call `log.wake(channel)` after
+   * committing; `log.transaction()` does both for you.
+   */
+  readonly client?: pg.ClientBase
+}
+
+/** What `append$` takes. */
+export interface DurableAppend {
+  readonly channel: string
+  readonly value: unknown
+  readonly key?: string
+}
+
+export interface RetentionOptions {
+  /** Messages older than this (ms) are dropped, a whole partition at a time. Default 7 days; `null` for no age limit. */
+  readonly maxAge?: number | null
+  /** Oldest partitions are dropped while the log is larger than this (bytes). Default none. */
+  readonly maxBytes?: number | null
+  /** Time span of one partition, in ms (whole seconds). Default 1 hour. */
+  readonly partitionSpan?: number
+  /** Partitions created ahead of time. Default 3. */
+  readonly premake?: number
+}
+
+export interface StallOptions {
+  /** A horizon held back for longer than this (ms) is reported. Default 5000. */
+  readonly threshold?: number
+  /** How often the horizon is sampled while readers or consumers run (ms). Default threshold / 5. */
+  readonly interval?: number
+}
+
+/** The facts of one stall: what holds the horizon back, reported on `stalls$`. */
+export type DurableStall = StallEvent<HorizonHolder>
+
+/** The transaction holding the horizon back, as pg_stat_activity or pg_prepared_xacts show it (null fields: not visible to this role). */
+export interface HorizonHolder {
+  /** Backend pid (null for a prepared transaction). */
+  readonly pid: number | null
+  /** Global id of a prepared transaction (pg_prepared_xacts), else null. */
+  readonly preparedGid: string | null
+  readonly state: string | null
+  readonly since: Date | null
+  readonly user: string | null
+  readonly database: string | null
+  readonly applicationName: string | null
+}
+
+export interface DurableLogOptions {
+  /** Wake-ups and reconnect gaps come from it; the log's own wake-ups are sent through its `notify()`. */
+  readonly listener: Pick<PgListener, 'channel' | 'state$' | 'notify'>
+  /** Where the log lives: your `pg.Pool` (not closed by `close()`), or a connection string / pool config for a pool of the log's own. */
+  readonly pool: pg.Pool | string | pg.PoolConfig
+  /** The schema holding the log's tables (default 'rxpg'). */
+  readonly schema?: string
+  /** Runs every timer (poll, wake-up window, leases, maintenance, stall sampling). Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike
+  /** Readers and consumers read at least this often (ms), whatever wake-ups say. Default 1000. */
+  readonly pollInterval?: number
+  /** At most one wake-up NOTIFY per channel per this many ms (the first one is sent at once). Default 5. */
+  readonly wakeWindow?: number
+  /** Rows per read statement. Default 1000. */
+  readonly batchSize?: number
+  /** Partitions of a channel first used by this log (fixed per channel once stored). Default 16. */
+  readonly partitions?: number
+  readonly retention?: RetentionOptions
+  /** How often maintenance runs (ms). Default a quarter of the partition span, at most a minute. `false`: never (run `maintain()` yourself). */
+  readonly maintenanceInterval?: number | false
+  readonly stall?: StallOptions | false
+  /** `append$`/`append` batching: most rows per statement (default 1000), most rows waiting (default 100000). */
+  readonly appendBatch?: { readonly maxBatchSize?: number; readonly maxQueue?: number }
+  /**
+   * Run the log's statements as named prepared statements (default `true`: each is planned once per
+   * connection). `false` for a pool behind a transaction-mode pooler without prepared-statement support
+   * (PgBouncer before 1.21).
+   */
+  readonly prepare?: boolean
+}
+
+export interface ConsumeOptions {
+  /** Where a new group starts (an existing group resumes from its cursors). Default 'earliest'. */
+  readonly from?: 'earliest' | 'now'
+  /** Most messages per batch (one transaction). Default 100. */
+  readonly batchSize?: number
+  /** Lease length in ms; leases are renewed every third of it. A handler must finish within it. Default 10000. */
+  readonly leaseTtl?: number
+  /** Wait after a handler failure before the batch is tried again (ms). Default 1000. */
+  readonly retryDelay?: number
+  /** This consumer's id in the group (default: random). */
+  readonly member?: string
+}
+
+/** A batch handler: runs inside the transaction that advances the group's cursor; write through `client` for exactly-once effects. */
+export type BatchHandler<T> = (messages: ReadonlyArray<DurableMessage<T>>, client: pg.PoolClient) => Promise<void> | void
+
+/** A running member of a consumer group. */
+export interface DurableConsumer extends AsyncDisposable {
+  readonly member: string
+  /** Leases taken and lost, batches committed, stale acks rejected, handler failures. */
+  readonly events$: Observable<ConsumerEvent>
+  readonly stats: ConsumerStats
+  /** Settles when the consumer has stopped: resolves after `stop()`, rejects when it failed for good (e.g. `CursorExpiredError`). */
+  readonly done: Promise<void>
+  /** Finishes the batch in flight, gives the partitions back, and stops. */
+  stop(): Promise<void>
+}
+
+/** A durable log in one schema: append, read from a token, fetch, consume in groups. Made by `createDurableLog`. */
+export interface DurableLog extends AsyncDisposable {
+  readonly schema: string
+  /** Appends one message; resolves with its token once committed (or, with `options.client`, once inserted in your transaction). */
+  append(channel: string, value: unknown, options?: AppendOptions): Promise<string>
+  append<T>(channel: TypedChannel<T>, value: T, options?: AppendOptions): Promise<string>
+  /** A batched sink: one multi-row INSERT per batch, in call order. Failures go to `errors$`. `error()`/`complete()` are ignored. */
+  readonly append$: Observer<DurableAppend>
+  /** Failures with no caller to reject (from `append$`); a process warning when nothing subscribes. */
+  readonly errors$: Observable<RxpgError>
+  /** Runs `work` in a transaction on a pool client, commits, then wakes readers of every channel appended to with `{ client }` in it. */
+  transaction<R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R>
+  /** Wakes readers of `channel` (coalesced); for appends committed in a transaction of your own. */
+  wake(channel: string): void
+  /** Backlog then live, gap-free and without duplicates, in the log's total order. Cold: each subscription reads on its own. */
+  read(channel: string, options?: ReadOptions): Observable<DurableMessage<unknown>>
+  read<T>(channel: TypedChannel<T>, options?: ReadOptions): Observable<DurableMessage<Either<DecodeError, T>>>
+  /** One page after a position (CouchDB's `_changes?since=`). */
+  fetch(channel: string, options: FetchOptions): Promise<DurableBatch<unknown>>
+  fetch<T>(channel: TypedChannel<T>, options: FetchOptions): Promise<DurableBatch<Either<DecodeError, T>>>
+  /** Joins consumer group `group` of `channel` and starts working. */
+  consume(channel: string, group: string, handler: BatchHandler<unknown>, options?: ConsumeOptions): DurableConsumer
+  consume<T>(channel: TypedChannel<T>, group: string, handler: BatchHandler<Either<DecodeError, T>>, options?: ConsumeOptions): DurableConsumer
+  /** A horizon held back longer than the threshold, and when it moves again. Sampled while readers or consumers run. */
+  readonly stalls$: Observable<DurableStall>
+  /** Development: installs the schema (the same SQL as `npx rxpg sql durable`) and runs maintenance once (the first partitions). */
+  ensureSchema(): Promise<void>
+  /** Runs maintenance now (partitions ahead, retention); `elected: false` when another process was running it. */
+  maintain(): Promise<{ readonly elected: boolean; readonly created: number; readonly dropped: number }>
+  /** Stops readers (they complete), consumers (leases given back), timers; sends what is queued; ends a pool of its own. Idempotent. */
+  close(): Promise<void>
+}

@@ -1,0 +1,155 @@
+// Consumer groups in one process: partitions shared fairly, exactly-once effects through the handler's
+// transaction, a fenced (stale) ack rejected and rolled back, handler failures retried, leave and rejoin.
+import { firstValueFrom, filter } from 'rxjs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../lib/durable/index.js'
+import { adminQuery, eventually } from '../support/database.js'
+import { durableFixture, type DurableFixture } from '../support/durable.js'
+import { createLedger, type Ledger } from '../../support/durable/ledger.js'
+
+let fixture: DurableFixture
+let ledger: Ledger
+const running: DurableConsumer[] = []
+
+beforeAll(async () => {
+  fixture = await durableFixture('durable_consumers', { pollInterval: 200 })
+  ledger = await createLedger(fixture.schema, fixture.url)
+})
+afterAll(async () => {
+  await Promise.all(running.map((consumer) => consumer.stop()))
+  await fixture.close()
+})
+
+async function appendKeyed(channel: string, count: number, keys = 8): Promise<void> {
+  const seqs = new Map<string, number>()
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, (_, j) => {
+        const key = `key-${(i + j) % keys}`
+        const seq = (seqs.get(key) ?? 0) + 1
+        seqs.set(key, seq)
+        return fixture.log.append(channel, { seq }, { key })
+      }),
+    )
+  }
+}
+
+function consume(channel: string, group: string, member: string, options = {}) {
+  const consumer = fixture.log.consume(channel, group, (messages, client) => ledger.record(messages, client, member), { leaseTtl: 1500, batchSize: 20, member, ...options })
+  running.push(consumer)
+  return consumer
+}
+
+const cleanLedger = () => adminQuery(`TRUNCATE ${ledger.table}`, [], fixture.url)
+
+describe('consumer groups', () => {
+  it('shares the 16 partitions between members, and applies every message once, in key order', async () => {
+    await cleanLedger()
+    const a = consume('shared', 'g', 'a')
+    const b = consume('shared', 'g', 'b')
+    await eventually(() => a.stats.partitions.length === 8 && b.stats.partitions.length === 8, () => `a=${a.stats.partitions} b=${b.stats.partitions}`)
+    expect([...a.stats.partitions, ...b.stats.partitions].sort((x, y) => x - y)).toEqual(Array.from({ length: 16 }, (_, i) => i))
+    await appendKeyed('shared', 400)
+    await eventually(async () => (await ledger.count()) >= 400, () => 'the ledger is incomplete')
+    expect(await ledger.count()).toBe(400)
+    expect(await ledger.duplicates()).toEqual([])
+    expect(await ledger.outOfOrderKeys()).toEqual([])
+    expect(a.stats.messages + b.stats.messages).toBe(400)
+    expect(a.stats.messages).toBeGreaterThan(0)
+    expect(b.stats.messages).toBeGreaterThan(0)
+
+    // b leaves: a takes its partitions and goes on from b's cursors.
+    await b.stop()
+    await eventually(() => a.stats.partitions.length === 16, () => `a holds ${a.stats.partitions.length}`)
+    await appendKeyed('shared', 100)
+    await eventually(async () => (await ledger.count()) >= 500, () => 'the ledger is incomplete')
+    expect(await ledger.duplicates()).toEqual([])
+    await a.stop()
+  })
+
+  it("rejects the ack of a member whose partition was taken over meanwhile, rolling back the handler's writes", async () => {
+    await cleanLedger()
+    let release: () => void = () => undefined
+    const blocked = new Promise<void>((resolve) => (release = resolve))
+    let firstBatch = true
+    let entered: () => void = () => undefined
+    const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    const consumer = fixture.log.consume(
+      'fenced',
+      'g',
+      async (messages, client) => {
+        await ledger.record(messages, client, 'slow')
+        if (firstBatch) {
+          firstBatch = false
+          entered()
+          await blocked
+        }
+      },
+      { leaseTtl: 1500, member: 'slow' },
+    )
+    running.push(consumer)
+    const events: ConsumerEvent[] = []
+    consumer.events$.subscribe((event) => events.push(event))
+    await fixture.log.append('fenced', { seq: 1 }, { key: 'k' })
+    await inHandler
+    // Another member takes the partition over (a newer generation), as after an expired lease.
+    const cursors = `"${fixture.schema}".durable_cursors`
+    await adminQuery(`UPDATE ${cursors} SET owner = 'intruder', generation = generation + 1, lease_until = now() + interval '1 hour' WHERE channel = 'fenced'`, [], fixture.url)
+    release()
+    const stale = await firstValueFrom(consumer.events$.pipe(filter((event) => event.kind === 'stale-ack')))
+    expect(stale.kind === 'stale-ack' && stale.error).toBeInstanceOf(StaleAckError)
+    expect(consumer.stats.staleAcks).toBe(1)
+    expect(await ledger.count()).toBe(0) // the slow member's write was rolled back with its ack
+    // The intruder goes away; the member takes the partition back and applies the message once.
+    await adminQuery(`UPDATE ${cursors} SET owner = NULL, lease_until = '-infinity' WHERE channel = 'fenced'`, [], fixture.url)
+    await eventually(async () => (await ledger.count()) === 1, () => 'not applied after the takeover ended')
+    expect(await ledger.duplicates()).toEqual([])
+    expect(events.some((event) => event.kind === 'released' && event.reason === 'lost')).toBe(true)
+    await consumer.stop()
+  })
+
+  it('retries a batch whose handler threw, applying it once', async () => {
+    await cleanLedger()
+    let failures = 0
+    const consumer = fixture.log.consume(
+      'flaky',
+      'g',
+      async (messages, client) => {
+        await ledger.record(messages, client, 'flaky')
+        if (failures++ < 2) throw new Error('transient trouble')
+      },
+      { retryDelay: 50 },
+    )
+    running.push(consumer)
+    await fixture.log.append('flaky', { seq: 1 })
+    await eventually(async () => (await ledger.count()) === 1, () => 'never applied')
+    expect(consumer.stats.handlerFailures).toBe(2)
+    await consumer.stop()
+    expect(await ledger.count()).toBe(1)
+  })
+
+  it("starts a new group at 'now' or 'earliest', and resumes an existing group where it stopped", async () => {
+    await cleanLedger()
+    await fixture.log.append('starts', { seq: 1 }, { key: 'x' })
+    const late = consume('starts', 'late', 'late', { from: 'now' })
+    const early = consume('starts', 'early', 'early', { from: 'earliest' })
+    await eventually(() => early.stats.messages === 1 && late.stats.partitions.length === 16, () => 'groups did not start')
+    await fixture.log.append('starts', { seq: 2 }, { key: 'x' })
+    // 'now' starts at the snapshot horizon: what commits later is never missed; a message that committed just
+    // before may still be included when another transaction held the horizon (other specs share the server).
+    await eventually(() => early.stats.messages === 2 && late.stats.messages >= 1, () => `late=${late.stats.messages} early=${early.stats.messages}`)
+    const lateSeqs = (await adminQuery<{ seq: number }>(`SELECT seq FROM ${ledger.table} WHERE member = 'late' ORDER BY applied`, [], fixture.url)).map((row) => row.seq)
+    expect([[2], [1, 2]]).toContainEqual(lateSeqs)
+    await early.stop()
+    await fixture.log.append('starts', { seq: 3 }, { key: 'x' })
+    const again = consume('starts', 'early', 'early-again')
+    await eventually(() => again.stats.messages === 1, () => `resumed group got ${again.stats.messages}`)
+    const rows = await adminQuery<{ member: string; seq: number }>(`SELECT member, seq FROM ${ledger.table} WHERE member LIKE 'early%' ORDER BY applied`, [], fixture.url)
+    expect(rows).toEqual([
+      { member: 'early', seq: 1 },
+      { member: 'early', seq: 2 },
+      { member: 'early-again', seq: 3 },
+    ])
+    await Promise.all([late.stop(), again.stop()])
+  })
+})

@@ -1,0 +1,66 @@
+// A restart of the server mid-stream: a live reader and a consumer group go on after it, from where they were,
+// without losing or repeating a message (their own embedded server, since the spec stops it).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
+import { AppendFailedError, type DurableConsumer } from '../../lib/durable/index.js'
+import { embeddedVersion } from '../support/global-setup.js'
+import { eventually } from '../support/database.js'
+import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
+import { createLedger, type Ledger } from '../../support/durable/ledger.js'
+import { collect } from '../support/listener.js'
+
+let server: EmbeddedServer
+let fixture: DurableFixture
+let ledger: Ledger
+
+beforeAll(async () => {
+  server = await startEmbeddedServer(embeddedVersion())
+  fixture = await durableFixture('durable_restart', { pollInterval: 200 }, server.url)
+  ledger = await createLedger(fixture.schema, server.url)
+})
+afterAll(async () => {
+  await fixture?.close()
+  await server?.destroy()
+})
+
+/** Appends `value`, retrying while the server is away; an append whose outcome is unknown is checked, never blindly resent. */
+async function appendThroughOutage(value: number): Promise<void> {
+  for (;;) {
+    try {
+      await fixture.log.append('restart', { seq: value }, { key: `k${value % 4}` })
+      return
+    } catch (error) {
+      if (!(error instanceof AppendFailedError)) throw error
+      if (error.info.outcome === 'unknown' && (await fetchAll(fixture.log, 'restart', 'earliest', server.url).catch(() => [])).some((m) => (m.value as { seq: number }).seq === value)) return
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
+describe('a server restart mid-stream', () => {
+  it('loses and repeats nothing for a live reader and a consumer group', async () => {
+    const reader = collect(fixture.log.read('restart', { from: 'earliest' }))
+    const consumer: DurableConsumer = fixture.log.consume('restart', 'g', (messages, client) => ledger.record(messages, client, 'only'), { leaseTtl: 3000, batchSize: 10 })
+    for (let i = 1; i <= 30; i++) await appendThroughOutage(i)
+    await eventually(() => reader.values.length === 30, () => `reader has ${reader.values.length}`)
+
+    await server.stop()
+    const writing = (async () => {
+      for (let i = 31; i <= 60; i++) await appendThroughOutage(i)
+    })()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    await server.start()
+    await writing
+
+    await eventually(() => reader.values.length >= 60, () => `reader has ${reader.values.length}`, 60_000)
+    await eventually(async () => (await ledger.count()) >= 60, () => 'the consumer did not catch up', 60_000)
+    const seqs = reader.values.map((m) => (m.value as { seq: number }).seq)
+    expect(seqs).toEqual(Array.from({ length: 60 }, (_, i) => i + 1))
+    expect(reader.errors).toEqual([])
+    expect(await ledger.count()).toBe(60)
+    expect(await ledger.duplicates()).toEqual([])
+    expect(await ledger.outOfOrderKeys()).toEqual([])
+    reader.stop()
+    await consumer.stop()
+  })
+})

@@ -1,0 +1,61 @@
+// The stall signal: a transaction holding an xid holds every reader's horizon back; rxpg names it (pid, xid)
+// after the threshold instead of waiting silently, and says when it cleared.
+import pg from 'pg'
+import { filter, firstValueFrom } from 'rxjs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { DurableStall } from '../../lib/durable/index.js'
+import { durableFixture, type DurableFixture } from '../support/durable.js'
+import { collect } from '../support/listener.js'
+import { eventually } from '../support/database.js'
+
+let fixture: DurableFixture
+
+beforeAll(async () => {
+  fixture = await durableFixture('durable_stall', { stall: { threshold: 300, interval: 50 } })
+})
+afterAll(async () => {
+  await fixture.close()
+})
+
+async function holdAnXid(): Promise<{ client: pg.Client; pid: number; xid: string }> {
+  const client = new pg.Client({ connectionString: fixture.url, application_name: 'long-writer' })
+  await client.connect()
+  await client.query('BEGIN')
+  const [row] = (await client.query<{ pid: number; xid: string }>('SELECT pg_backend_pid() AS pid, txid_current()::text AS xid')).rows
+  return { client, pid: row!.pid, xid: row!.xid }
+}
+
+describe('stalls$', () => {
+  it('names the backend holding the horizon back, then reports when it cleared; readers get the rows after it ends', async () => {
+    const { log } = fixture
+    const events = collect(log.stalls$)
+    const reader = collect(log.read('stalled', { from: 'now' }))
+    const holder = await holdAnXid()
+    await log.append('stalled', 'behind the long transaction')
+    const stalled = await firstValueFrom(log.stalls$.pipe(filter((event): event is Extract<DurableStall, { kind: 'stalled' }> => event.kind === 'stalled' && event.xid === holder.xid)))
+    expect(stalled.holder).toMatchObject({ pid: holder.pid, preparedGid: null, applicationName: 'long-writer', state: expect.stringContaining('idle in transaction') })
+    expect(reader.values).toEqual([])
+    await holder.client.query('COMMIT')
+    await holder.client.end()
+    await eventually(() => events.values.some((event) => event.kind === 'cleared' && event.xid === holder.xid), () => JSON.stringify(events.values))
+    await eventually(() => reader.values.length === 1, () => 'the reader did not get the row after the stall')
+    events.stop()
+    reader.stop()
+  })
+
+  it('warns through the process when a reader waits on a stall and nobody subscribed to stalls$', async () => {
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on('warning', onWarning)
+    const reader = collect(fixture.log.read('warned', { from: 'now' }))
+    const holder = await holdAnXid()
+    try {
+      await eventually(() => warnings.some((warning) => warning.message.includes(`transaction ${holder.xid}`) && warning.message.includes(`pid ${holder.pid}`)), () => `warnings: ${warnings.map((w) => w.message).join('; ')}`)
+    } finally {
+      process.off('warning', onWarning)
+      await holder.client.query('COMMIT')
+      await holder.client.end()
+      reader.stop()
+    }
+  })
+})

@@ -1,0 +1,134 @@
+// Tokens that cannot be used are typed errors, never a silent restart: malformed, from another log, ahead of
+// the database, older than the retention. A missing schema says which command creates it.
+import pg from 'pg'
+import { firstValueFrom } from 'rxjs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPgListener } from '../../lib/index.js'
+import {
+  CursorExpiredError,
+  createDurableLog,
+  DurableSchemaMissingError,
+  InvalidTokenError,
+  type DurableLog,
+} from '../../lib/durable/index.js'
+import { encodeToken, decodeToken } from '../../lib/durable/position.js'
+import { adminQuery, eventually } from '../support/database.js'
+import { durableDatabaseUrl, durableFixture, fetchAll, uniqueSchema, type DurableFixture } from '../support/durable.js'
+
+let fixture: DurableFixture
+let other: DurableFixture
+
+beforeAll(async () => {
+  // One-second partitions and a size limit that drops every partition once it has ended: retention in seconds.
+  fixture = await durableFixture('durable_tokens', { retention: { partitionSpan: 1000, maxAge: null, maxBytes: 1, premake: 2 }, maintenanceInterval: false })
+  other = await durableFixture('durable_tokens_other')
+})
+afterAll(async () => {
+  await fixture.close()
+  await other.close()
+})
+
+const reasonOf = async (promise: Promise<unknown>) => {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  )
+  expect(error).toBeInstanceOf(InvalidTokenError)
+  return (error as InvalidTokenError).info.reason
+}
+
+describe('tokens', () => {
+  it('refuses malformed tokens with a typed error, on fetch and on read', async () => {
+    const { log } = fixture
+    for (const token of ['', 'garbage', 'rxd1.abc', 'rxd2.a.1.2.3', 'rxd1.a.1.2.x!', '12345']) {
+      expect(await reasonOf(log.fetch('tokens', { after: token }))).toBe('malformed')
+    }
+    expect(await reasonOf(log.fetch('tokens', { after: 42 as unknown as string }))).toBe('malformed')
+    expect(await reasonOf(firstValueFrom(log.read('tokens', { from: 'nope' })))).toBe('malformed')
+  })
+
+  it("refuses another log's token (another schema or database)", async () => {
+    const foreign = await other.log.append('tokens', 'elsewhere')
+    expect(await reasonOf(fixture.log.fetch('tokens', { after: foreign }))).toBe('other-log')
+  })
+
+  it('refuses a token ahead of everything the database has written (a restore from an older backup)', async () => {
+    const { log } = fixture
+    const mine = await log.append('tokens', 'mine')
+    const ahead = decodeToken(mine, mine.split('.')[1]!)
+    const future = encodeToken(mine.split('.')[1]!, { ...ahead, tx: ahead.tx + 1_000_000n })
+    expect(await reasonOf(log.fetch('tokens', { after: future }))).toBe('ahead-of-database')
+    const laterEpoch = encodeToken(mine.split('.')[1]!, { ...ahead, epoch: ahead.epoch + 1 })
+    expect(await reasonOf(firstValueFrom(log.read('tokens', { from: laterEpoch })))).toBe('ahead-of-database')
+  })
+
+  it('gives CursorExpiredError for a token older than the retention, on fetch, read and a live reader, while earliest still reads', async () => {
+    const { log } = fixture
+    const before = (await log.fetch('expiry', { after: 'earliest' })).next
+    const live = log.read('expiry', { from: before })
+    const liveError = firstValueFrom(live).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+    await log.append('expiry', 'dropped by retention')
+    // Once its one-second partition has ended, maintenance drops it (maxBytes: 1).
+    await eventually(async () => (await log.maintain()).dropped > 0 && (await fetchAll(log, 'expiry')).length === 0, () => 'the partition was not dropped')
+    await expect(log.fetch('expiry', { after: before })).rejects.toBeInstanceOf(CursorExpiredError)
+    await expect(firstValueFrom(log.read('expiry', { from: before }))).rejects.toMatchObject({ code: 'DURABLE_CURSOR_EXPIRED', info: { channel: 'expiry', token: before } })
+    // The reader that was already waiting there got the message before the drop, or the error: never a silent skip.
+    const outcome = await liveError
+    if (outcome !== undefined) expect(outcome).toBeInstanceOf(CursorExpiredError)
+    const earliest = await log.fetch('expiry', { after: 'earliest' })
+    expect(earliest.messages).toEqual([])
+    await log.append('expiry', 'kept')
+    expect((await fetchAll(log, 'expiry', earliest.next)).map((m) => m.value)).toEqual(['kept'])
+  })
+})
+
+describe('the epoch', () => {
+  it('is raised when the database looks restored (its transaction counter is behind the one recorded): new messages sort after the old, old tokens stay valid', async () => {
+    const { log } = fixture
+    const before = await log.append('restored', 'before the restore')
+    const oldEpoch = decodeToken(before, before.split('.')[1]!).epoch
+    // What pg_dump into a new cluster does to the counter: it starts again, below what the log has seen.
+    await adminQuery(`UPDATE "${fixture.schema}".durable_meta SET seen_xid = txid_current() + 1000000000`, [], fixture.url)
+    const reopened = fixture.openLog() // a process starting on the restored database
+    const after = await reopened.append('restored', 'after the restore')
+    const newEpoch = decodeToken(after, after.split('.')[1]!).epoch
+    expect(newEpoch).toBe(oldEpoch + 1)
+    expect((await fetchAll(reopened, 'restored')).map((m) => m.value)).toEqual(['before the restore', 'after the restore'])
+    expect((await fetchAll(reopened, 'restored', before)).map((m) => m.value)).toEqual(['after the restore'])
+    // Raised once: the next log to open finds the counter recorded and keeps the epoch.
+    const third = fixture.openLog()
+    expect(decodeToken(await third.append('restored', 'later'), after.split('.')[1]!).epoch).toBe(newEpoch)
+  })
+})
+
+describe('the schema', () => {
+  it('is a typed error naming the command that creates it when missing', async () => {
+    const url = durableDatabaseUrl()
+    const listener = createPgListener(url)
+    const pool = new pg.Pool({ connectionString: url })
+    const schema = uniqueSchema('durable_missing')
+    const log: DurableLog = createDurableLog({ listener, pool, schema })
+    try {
+      const error = await log.append('x', 1).catch((caught: unknown) => caught)
+      expect(error).toBeInstanceOf(DurableSchemaMissingError)
+      expect((error as DurableSchemaMissingError).info).toMatchObject({ schema, reason: 'missing', sqlState: expect.any(String) })
+      expect((error as Error).message).toContain(`npx rxpg sql durable --schema ${schema}`)
+      await expect(firstValueFrom(log.read('x', { from: 'earliest' }))).rejects.toBeInstanceOf(DurableSchemaMissingError)
+      await log.ensureSchema()
+      await log.ensureSchema() // idempotent
+      expect((await log.fetch('x', { after: 'earliest' })).messages).toEqual([])
+      await adminQuery(`UPDATE "${schema}".durable_meta SET version = 99`, [], url)
+      const reopened = createDurableLog({ listener, pool, schema })
+      await expect(reopened.fetch('x', { after: 'earliest' })).rejects.toMatchObject({ code: 'DURABLE_SCHEMA_MISSING', info: { reason: 'outdated', foundVersion: 99 } })
+      await reopened.close()
+    } finally {
+      await log.close()
+      await listener.close()
+      await pool.end()
+      await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, [], url)
+    }
+  })
+})

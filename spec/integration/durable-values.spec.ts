@@ -1,0 +1,121 @@
+// What a message can hold and how it is typed: JSON values of any size (16 MB here), typed channels with the
+// decoders plain channels use, failures as values, the batched append$ sink, and the pull bridges.
+import { firstValueFrom, take, toArray } from 'rxjs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { createPuller, DecodeError, defineChannel, toAsyncIterable, type RxpgError } from '../../lib/index.js'
+import { AppendFailedError, InvalidDurableValueError, validMessages } from '../../lib/durable/index.js'
+import { eventually } from '../support/database.js'
+import { durableFixture, fetchAll, horizonPassed, type DurableFixture } from '../support/durable.js'
+
+let fixture: DurableFixture
+
+beforeAll(async () => {
+  fixture = await durableFixture('durable_values')
+})
+afterAll(async () => {
+  await fixture.close()
+})
+
+describe('values', () => {
+  it('keeps a 16 MB value exactly, through append, read and fetch (nothing travels in a NOTIFY)', async () => {
+    const { log } = fixture
+    const big = { blob: 'x'.repeat(16 * 1024 * 1024), unicode: 'żółć 🚀', nested: { n: 1 } }
+    const reader = firstValueFrom(log.read('big', { from: 'now' }))
+    const token = await log.append('big', big)
+    await horizonPassed(fixture.url)
+    const [fetched] = (await log.fetch('big', { after: 'earliest' })).messages
+    expect(fetched?.token).toBe(token)
+    expect(fetched?.value).toEqual(big)
+    expect((await reader).value).toEqual(big)
+  })
+
+  it('refuses values with no JSON form before anything is written', async () => {
+    const { log } = fixture
+    await expect(log.append('bad-values', undefined)).rejects.toBeInstanceOf(InvalidDurableValueError)
+    await expect(log.append('bad-values', () => 1)).rejects.toBeInstanceOf(InvalidDurableValueError)
+    await expect(log.append('bad-values', { n: 1n })).rejects.toBeInstanceOf(InvalidDurableValueError)
+    await expect(log.append('', 1)).rejects.toMatchObject({ code: 'INVALID_CHANNEL_NAME' })
+    expect(await fetchAll(log, 'bad-values')).toEqual([])
+  })
+})
+
+describe('typed channels', () => {
+  const Order = defineChannel('typed-orders', z.object({ id: z.number(), total: z.number() }))
+
+  it('appends validated values and reads them as Eithers, a bad row as a Left carrying its DecodeError', async () => {
+    const { log } = fixture
+    await log.append(Order, { id: 1, total: 9.5 })
+    await expect(log.append(Order, { id: 2 } as never)).rejects.toBeInstanceOf(DecodeError)
+    await log.append('typed-orders', { id: 'not a number' }) // written by someone who skipped the codec
+    await log.append(Order, { id: 3, total: 1 })
+    const read = await firstValueFrom(log.read(Order, { from: 'earliest' }).pipe(take(3), toArray()))
+    expect(read.map((m) => m.value._tag)).toEqual(['Right', 'Left', 'Right'])
+    const bad = read[1]!.value
+    expect(bad._tag === 'Left' && bad.left.info.messages.join()).toContain('id')
+    const page = await log.fetch(Order, { after: 'earliest' })
+    expect(page.messages.map((m) => m.value._tag)).toEqual(['Right', 'Left', 'Right'])
+
+    const invalid: string[] = []
+    const valid = await firstValueFrom(
+      log.read(Order, { from: 'earliest' }).pipe(
+        validMessages((error, message) => invalid.push(`${message.token}: ${error.code}`)),
+        take(2),
+        toArray(),
+      ),
+    )
+    expect(valid.map((m) => m.value)).toEqual([
+      { id: 1, total: 9.5 },
+      { id: 3, total: 1 },
+    ])
+    expect(invalid).toEqual([`${read[1]!.token}: DECODE_FAILED`])
+  })
+})
+
+describe('append$', () => {
+  it('writes in call order, many per statement, and reports failures on errors$', async () => {
+    const { log } = fixture
+    const errors: RxpgError[] = []
+    const subscription = log.errors$.subscribe((error) => errors.push(error))
+    for (let i = 0; i < 2500; i++) log.append$.next({ channel: 'sink', value: i, key: `k${i % 7}` })
+    log.append$.next({ channel: 'sink', value: undefined })
+    log.append$.complete() // ignored: the sink stays open
+    log.append$.next({ channel: 'sink', value: 'after complete' })
+    await eventually(async () => (await fetchAll(log, 'sink')).length === 2501, () => 'not all appended')
+    const values = (await fetchAll(log, 'sink')).map((m) => m.value)
+    expect(values).toEqual([...Array.from({ length: 2500 }, (_, i) => i), 'after complete'])
+    expect(errors.map((error) => error.code)).toEqual(['DURABLE_INVALID_VALUE'])
+    subscription.unsubscribe()
+  })
+
+  it('reports a batch the database refused on errors$, with the typed error', async () => {
+    const missing = fixture.openLog({ schema: `${fixture.schema}_not_installed` })
+    const errors = firstValueFrom(missing.errors$)
+    missing.append$.next({ channel: 'sink', value: 1 })
+    expect(await errors).toMatchObject({ code: 'DURABLE_SCHEMA_MISSING', info: { reason: 'missing' } })
+    await expect(missing.append('sink', 2)).rejects.not.toBeInstanceOf(AppendFailedError)
+  })
+})
+
+describe('pull bridges', () => {
+  it('works with toAsyncIterable (for await) and createPuller (tryNext)', async () => {
+    const { log } = fixture
+    for (let i = 0; i < 5; i++) await log.append('pull', i)
+    const seen: unknown[] = []
+    for await (const message of toAsyncIterable(log.read('pull', { from: 'earliest' }))) {
+      seen.push(message.value)
+      if (seen.length === 5) break
+    }
+    expect(seen).toEqual([0, 1, 2, 3, 4])
+
+    const puller = createPuller(log.read('pull', { from: 'earliest' }))
+    await eventually(() => puller.buffered === 5, () => `buffered ${puller.buffered}`)
+    expect(puller.tryNext()?.value).toBe(0)
+    expect(puller.drain().map((m) => m.value)).toEqual([1, 2, 3, 4])
+    expect(puller.tryNext()).toBeUndefined()
+    await log.append('pull', 5)
+    await eventually(() => puller.buffered === 1, () => 'live value not pulled')
+    expect(puller.tryNext()?.value).toBe(5)
+    puller.close()
+  })
+})

@@ -1,0 +1,91 @@
+import pg from 'pg'
+import { createPgListener, type PgListener } from '../../lib/index.js'
+import { createDurableLog, type DurableLog, type DurableLogOptions } from '../../lib/durable/index.js'
+import { inject } from 'vitest'
+import { adminQuery } from './database.js'
+
+/**
+ * The server the durable specs use: one of their own (global-setup.ts), since a transaction left open by any
+ * other spec holds the snapshot horizon, and with it every durable reader, back.
+ */
+export function durableDatabaseUrl(): string {
+  return inject('durableDatabaseUrl')
+}
+
+/** A schema name no other spec file (or run) uses, so specs sharing one server never see each other's logs. */
+export function uniqueSchema(prefix: string): string {
+  return `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+}
+
+export interface DurableFixture {
+  readonly url: string
+  readonly schema: string
+  readonly listener: PgListener
+  readonly pool: pg.Pool
+  readonly log: DurableLog
+  /** Another log on the same schema (as a second process would have), closed with the fixture. */
+  openLog(options?: Partial<DurableLogOptions>): DurableLog
+  close(): Promise<void>
+}
+
+/** A listener, a pool and a durable log in a fresh schema (installed with ensureSchema); `close()` drops the schema. */
+export async function durableFixture(prefix: string, options: Partial<DurableLogOptions> = {}, url = durableDatabaseUrl()): Promise<DurableFixture> {
+  const schema = uniqueSchema(prefix)
+  const listener = createPgListener(url)
+  const pool = new pg.Pool({ connectionString: url, max: 20 })
+  // An idle client whose server went away (the restart spec) must not crash the run; pg asks for this handler.
+  pool.on('error', () => undefined)
+  const logs: DurableLog[] = []
+  const openLog = (extra: Partial<DurableLogOptions> = {}) => {
+    const log = createDurableLog({ listener, pool, schema, ...options, ...extra })
+    logs.push(log)
+    return log
+  }
+  const log = openLog()
+  await log.ensureSchema()
+  return {
+    url,
+    schema,
+    listener,
+    pool,
+    log,
+    openLog,
+    async close() {
+      await Promise.all(logs.map((each) => each.close()))
+      await listener.close()
+      await pool.end()
+      await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, [], url).catch(() => undefined)
+    },
+  }
+}
+
+/**
+ * Waits until every transaction that holds an id now, anywhere on the server, has ended: then everything
+ * committed before the call is below the horizon and readable. Specs share one server, and another spec's
+ * open transaction holds every reader's horizon back (by design), so a read right after a commit may not see it yet.
+ */
+export async function horizonPassed(url: string, limitMs = 20_000): Promise<void> {
+  const [now] = await adminQuery<{ xmax: string }>('SELECT txid_snapshot_xmax(txid_current_snapshot())::text AS xmax', [], url)
+  const start = Date.now()
+  for (;;) {
+    const [row] = await adminQuery<{ passed: boolean }>('SELECT txid_snapshot_xmin(txid_current_snapshot()) >= $1::bigint AS passed', [now!.xmax], url)
+    if (row?.passed) return
+    if (Date.now() - start > limitMs) {
+      const holders = await adminQuery('SELECT pid, backend_xid, state, left(query, 80) AS query, now() - xact_start AS open_for FROM pg_stat_activity WHERE backend_xid IS NOT NULL', [], url)
+      throw new Error(`the horizon did not pass within ${limitMs} ms; transactions holding it: ${JSON.stringify(holders)}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Every value of a channel after `after`, through `fetch` pages, once everything committed before the call is readable. */
+export async function fetchAll(log: DurableLog, channel: string, after: string | 'earliest' = 'earliest', url = durableDatabaseUrl()): Promise<Array<{ token: string; value: unknown }>> {
+  await horizonPassed(url)
+  const all: Array<{ token: string; value: unknown }> = []
+  for (let position = after; ; ) {
+    const page = await log.fetch(channel, { after: position, limit: 100 })
+    all.push(...page.messages.map((message) => ({ token: message.token, value: message.value })))
+    if (page.messages.length === 0) return all
+    position = page.next
+  }
+}
