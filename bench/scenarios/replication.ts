@@ -563,7 +563,7 @@ function report(measured: Measured): ScenarioResult {
   ]
   return {
     id: 'replication',
-    title: '7. Replication change streams',
+    title: 'Replication change streams',
     method:
       'Four ways to watch a table, side by side on a dedicated PostgreSQL with wal_level=logical (' +
       measured.version.split(' on ')[0] +
