@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import postgres from 'postgres'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import {
   ChangeDecodeError,
@@ -20,19 +20,11 @@ import {
   type ChangeStreamOptions,
   type ReplicationStream,
 } from '../../lib/replication/index.js'
-import type { EmbeddedServer } from '../../support/embedded-server.js'
 import { eventually } from '../support/database.js'
-import { collect, query, startLogicalServer, stateOf, uniqueName } from '../support/replication.js'
+import { collect, query, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
-let server: EmbeddedServer
-let url: string
-beforeAll(async () => {
-  server = await startLogicalServer()
-  url = server.url
-})
-afterAll(async () => {
-  await server?.destroy()
-})
+let url = ''
+useLogicalServer((server) => (url = server.url))
 
 const open: Array<{ stream: ReplicationStream; slot: string; publication: string }> = []
 afterEach(async () => {

@@ -9,23 +9,20 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import postgres from 'postgres'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { dropReplication, ensureReplication } from '../../lib/replication/index.js'
 import type { EmbeddedServer } from '../../support/embedded-server.js'
 import { eventually } from '../support/database.js'
-import { query, startLogicalServer, uniqueName } from '../support/replication.js'
+import { query, uniqueName, useLogicalServer } from '../support/replication.js'
 
 const ROWS_PER_TRANSACTION = 200
 const KILLS = 8
 
 let server: EmbeddedServer
-let url: string
-beforeAll(async () => {
-  server = await startLogicalServer()
-  url = server.url
-})
-afterAll(async () => {
-  await server?.destroy()
+let url = ''
+useLogicalServer((started) => {
+  server = started
+  url = started.url
 })
 
 interface Consumer {

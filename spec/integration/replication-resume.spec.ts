@@ -8,7 +8,7 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import postgres from 'postgres'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import {
   InvalidReplicationTokenError,
   ResumeImpossibleError,
@@ -22,19 +22,11 @@ import {
   type ChangeStream,
   type ChangeStreamOptions,
 } from '../../lib/replication/index.js'
-import type { EmbeddedServer } from '../../support/embedded-server.js'
 import { eventually } from '../support/database.js'
-import { collect, query, serverMajor, startLogicalServer, stateOf, uniqueName } from '../support/replication.js'
+import { collect, query, serverMajor, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
-let server: EmbeddedServer
-let url: string
-beforeAll(async () => {
-  server = await startLogicalServer()
-  url = server.url
-})
-afterAll(async () => {
-  await server?.destroy()
-})
+let url = ''
+useLogicalServer((server) => (url = server.url))
 
 const streams: ChangeStream<Change>[] = []
 const setups: Array<{ slot: string; publication: string }> = []

@@ -4,7 +4,7 @@
  * without REPLICATION, a missing publication, slot or published table.
  */
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   ReplicationSetupError,
   changeStream,
@@ -14,19 +14,11 @@ import {
   type Change,
   type ReplicationSetupReason,
 } from '../../lib/replication/index.js'
-import type { EmbeddedServer } from '../../support/embedded-server.js'
 import { databaseUrl, eventually } from '../support/database.js'
-import { collect, query, startLogicalServer, stateOf, uniqueName } from '../support/replication.js'
+import { collect, query, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
-let server: EmbeddedServer
-let url: string
-beforeAll(async () => {
-  server = await startLogicalServer()
-  url = server.url
-})
-afterAll(async () => {
-  await server?.destroy()
-})
+let url = ''
+useLogicalServer((server) => (url = server.url))
 
 async function failureOf(config: string | pg.ClientConfig, options: { slot: string; publication: string; tables?: string[] }): Promise<ReplicationSetupError> {
   const stream = changeStream(config, { ...options, checkpoints: false })

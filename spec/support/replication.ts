@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { filter, firstValueFrom, type Observable } from 'rxjs'
+import { afterAll, beforeAll } from 'vitest'
 import { isCheckpoint, type Checkpoint, type ReplicationState, type ReplicationStream } from '../../lib/replication/index.js'
 import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
 import { embeddedVersion } from './global-setup.js'
@@ -10,6 +11,21 @@ import { embeddedVersion } from './global-setup.js'
  */
 export function startLogicalServer(settings: Record<string, string> = {}): Promise<EmbeddedServer> {
   return startEmbeddedServer({ ...embeddedVersion(), settings: { wal_level: 'logical', max_replication_slots: '20', max_wal_senders: '20', ...settings } })
+}
+
+/**
+ * A logical server for the spec file that calls it: started before its specs (handed to `started`), destroyed
+ * after them.
+ */
+export function useLogicalServer(started: (server: EmbeddedServer) => void): void {
+  let server: EmbeddedServer | undefined
+  beforeAll(async () => {
+    server = await startLogicalServer()
+    started(server)
+  })
+  afterAll(async () => {
+    await server?.destroy()
+  })
 }
 
 /** The major version of a server. */
