@@ -3,12 +3,10 @@
  * the stream is). In production, as SQL text in a migration (`replicationSetupSql`); in development and
  * tests, `ensureReplication` does it on the spot, and `dropReplication` undoes it.
  */
-import pg from 'pg'
-import { classifyConnectionError } from '../pg/classify-error.js'
-import { clientConfigOf, type PgConnectionConfig } from '../pg/config.js'
-import { secretsOf } from '../pg/secrets.js'
+import type { PgConnectionConfig } from '../pg/config.js'
 import { ReplicationSetupError } from './errors.js'
 import { quoteLiteral, quoteName, quoteQualified, qualified } from './sql-text.js'
+import { withClient } from './with-client.js'
 
 export interface ReplicationSetup {
   readonly slot: string
@@ -22,14 +20,18 @@ export interface ReplicationSetup {
  * created after the publication and before the first change you want: it streams what commits after it exists.
  */
 export function replicationSetupSql(setup: ReplicationSetup): string {
-  const tables = setup.tables === 'all' ? 'ALL TABLES' : `TABLE ${setup.tables.map(quoteQualified).join(', ')}`
   return [
     '-- Needs wal_level = logical (ALTER SYSTEM SET wal_level = logical; then restart), and a role with REPLICATION',
     '-- for the stream. Cap what a stopped consumer can pin: ALTER SYSTEM SET max_slot_wal_keep_size = \'10GB\' (PostgreSQL 13+).',
-    `CREATE PUBLICATION ${quoteName(setup.publication)} FOR ${tables};`,
+    `${createPublicationSql(setup)};`,
     `SELECT pg_create_logical_replication_slot(${quoteLiteral(setup.slot)}, 'pgoutput');`,
     '',
   ].join('\n')
+}
+
+function createPublicationSql(setup: ReplicationSetup): string {
+  const tables = setup.tables === 'all' ? 'ALL TABLES' : `TABLE ${setup.tables.map(quoteQualified).join(', ')}`
+  return `CREATE PUBLICATION ${quoteName(setup.publication)} FOR ${tables}`
 }
 
 /** What `ensureReplication` found missing and created. */
@@ -57,7 +59,7 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
     const exists = (await client.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [setup.publication])).rowCount === 1
     let addedTables: string[] = []
     if (!exists) {
-      await client.query(replicationSetupSql(setup).split('\n').find((line) => line.startsWith('CREATE PUBLICATION')) as string)
+      await client.query(createPublicationSql(setup))
     } else if (setup.tables !== 'all') {
       const have = new Set(published.rows.map((row) => row.name))
       addedTables = setup.tables.map(qualified).filter((table) => !have.has(table))
@@ -88,20 +90,4 @@ export async function dropReplication(config: PgConnectionConfig, names: { reado
     }
     if (names.publication !== undefined) await client.query(`DROP PUBLICATION IF EXISTS ${quoteName(names.publication)}`)
   })
-}
-
-/** Runs `work` on a short-lived connection; connection failures are rxpg's typed, redacted errors. */
-export async function withClient<T>(config: PgConnectionConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(clientConfigOf(config))
-  client.on('error', () => undefined)
-  try {
-    await client.connect()
-  } catch (error) {
-    throw classifyConnectionError(error, secretsOf(config))
-  }
-  try {
-    return await work(client)
-  } finally {
-    await client.end().catch(() => undefined)
-  }
 }

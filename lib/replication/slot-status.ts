@@ -1,5 +1,5 @@
 import type { PgConnectionConfig } from '../pg/config.js'
-import { withClient } from './setup.js'
+import { withClient } from './with-client.js'
 
 /** A slot as the server sees it: what it pins, and whether it is still usable. */
 export interface SlotStatus {
