@@ -333,7 +333,7 @@ async function resumeAcrossKills(context: BenchContext, db: Database, writer: Wo
   try {
     await feeds.createSlots(FEEDS)
     for (const feed of FEEDS) await db.query('INSERT INTO ledger_offset (feed, position) VALUES ($1, NULL)', [ledgerOf(feed)])
-    for (const feed of FEEDS) await feeds.start(feed, 'ledger')
+    await Promise.all(FEEDS.map((feed) => feeds.start(feed, 'ledger')))
     await writer.call('streamStart', { perTransaction: 100, perSecond: 3, idStart: first })
     for (let round = 1; round <= sizes.kills; round++) {
       await sleep(300 + Math.random() * 1200)
@@ -348,7 +348,7 @@ async function resumeAcrossKills(context: BenchContext, db: Database, writer: Wo
         await Promise.all([...feeds.workers.values()].map((worker) => worker.exit))
         feeds.workers.clear()
         kills += 1
-        for (const feed of rotate(FEEDS, round)) await feeds.start(feed, 'ledger')
+        await Promise.all(FEEDS.map((feed) => feeds.start(feed, 'ledger')))
       }
       if (round % 10 === 0 || round === sizes.kills) context.log(`replication resume: ${kills} kills, ${drops} connection drops`)
     }
