@@ -129,6 +129,10 @@ export class ReplicationConnection {
     const phase = this.phase.name
     if (phase === 'idle' || phase === 'failed' || phase === 'closed') return
     void this.enter({ name: 'idle' })
+    // A later subscriber starts a fresh attempt count, not the tail of an outage nobody waits for any more.
+    this.retries = 0
+    this.retryAtOnce = false
+    this.busySince = undefined
     this.state.next({ status: 'idle' })
   }
 
