@@ -111,6 +111,33 @@ describe('replication status updates', () => {
       expectObservable(stream.state$.pipe(filter((state) => state.status === 'reconnecting'))).toBe('41ms r', { r: reconnecting(1, 0, shuttingDown) })
     }))
 
+  it('shows the slot lag in metrics: the WAL between the server and what was confirmed to the slot, not what is acknowledged and not yet reported', () =>
+    runMarbles(({ cold, scheduler }) => {
+      // The slot is confirmed at 0/1000000, the server at 0/3000000; a transaction at 0/2000000 (ending at 0/2000100).
+      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---(bxyzc) 20ms k', { ...threeRows, k: keepalive('0/3100000') }) } })])
+      const stream = virtualChangeStream(source, scheduler)
+      const positions: string[] = []
+      stream.changes$.subscribe((change) => positions.push(positionOf(change)))
+      scheduler.schedule(() => stream.ack(positions[2] as string), 8)
+      const lag = () => {
+        const { confirmedLsn, serverLsn, lagBytes } = stream.metrics.snapshot()
+        return { confirmedLsn, serverLsn, lagBytes }
+      }
+      const seen: Record<number, unknown> = {}
+      for (const frame of [2, 9, 12, 35]) scheduler.schedule(() => (seen[frame] = lag()), frame)
+      scheduler.schedule(() => {
+        expect(seen).toEqual({
+          // Connected: the slot's own confirmed position.
+          2: { confirmedLsn: '0/1000000', serverLsn: '0/3000000', lagBytes: 0x2000000 },
+          // Acknowledged at 8, reported on the tick at 11: until then the slot still has its old position.
+          9: { confirmedLsn: '0/1000000', serverLsn: '0/3000000', lagBytes: 0x2000000 },
+          12: { confirmedLsn: '0/2000100', serverLsn: '0/3000000', lagBytes: 0x3000000 - 0x2000100 },
+          // The server moves on (a keepalive at 32): the lag grows with it.
+          35: { confirmedLsn: '0/2000100', serverLsn: '0/3100000', lagBytes: 0x3100000 - 0x2000100 },
+        })
+      }, 36)
+    }))
+
   it('pauses reading while maxUnacknowledged items are unacknowledged, and resumes on acknowledgement', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---(bxyzc)', threeRows) } })])

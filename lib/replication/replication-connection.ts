@@ -89,6 +89,8 @@ export class ReplicationConnection {
   /** What the server has sent: the `written` position of status updates. */
   private received: Lsn = ZERO_LSN
   private serverLsn: Lsn = ZERO_LSN
+  /** The flush position the slot has: its own when a session opens, then what status updates reported. */
+  private confirmed: Lsn = ZERO_LSN
   private lastStatus: { written: Lsn; flushed: Lsn; at: number } | undefined
   private pingSentAt: number | undefined
   /** When we last answered the server's request for a status update. */
@@ -164,7 +166,7 @@ export class ReplicationConnection {
   }
 
   metrics(): ReplicationMetricsSnapshot {
-    const confirmed = this.lastStatus?.flushed ?? this.ledger.flushLsn
+    const confirmed = this.confirmed
     return {
       ...this.counts,
       acknowledged: this.ledger.acknowledgedItems,
@@ -209,6 +211,7 @@ export class ReplicationConnection {
     this.ledger.raiseFloor(plan.floor)
     this.received = maxLsn(this.received, plan.floor)
     this.serverLsn = maxLsn(this.serverLsn, session.facts.currentLsn)
+    this.confirmed = session.facts.slot?.confirmedFlush ?? this.confirmed
     this.assembler.beginSession(plan.tag, plan.floor)
     live.startLsn = plan.from === ZERO_LSN ? plan.floor : plan.from
     const { scheduler, connectTimeout } = this.options
@@ -361,6 +364,7 @@ export class ReplicationConnection {
     }
     this.counts.statusUpdates += 1
     this.lastStatus = { written, flushed, at: now }
+    this.confirmed = maxLsn(this.confirmed, flushed)
   }
 
   private onFailure(error: unknown, run: Subscription): void {
