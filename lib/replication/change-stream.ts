@@ -11,6 +11,7 @@ import { pgReplicationSource } from './pg/pg-replication-source.js'
 import type { ReplicationSource } from './ports.js'
 import { decodeToken } from './position.js'
 import { ReplicationConnection } from './replication-connection.js'
+import { streamSettings } from './stream-settings.js'
 import { TableSelection } from './table-selection.js'
 import type { Change, Checkpoint, ReplicationFailure, ReplicationMetrics, ReplicationState, Transaction } from './types.js'
 
@@ -161,6 +162,7 @@ function streamCore(
   const tableNames = options.tables === undefined ? [] : Array.isArray(options.tables) ? options.tables : Object.keys(options.tables)
   const badTable = tableNames.find((name) => typeof name !== 'string' || name === '' || name.includes('\0') || name.startsWith('.') || name.endsWith('.'))
   if (badTable !== undefined) throw invalid(`table ${JSON.stringify(badTable)} is not a name`)
+  const settings = streamSettings(options)
   const start = options.resumeAfter === undefined ? undefined : decodeToken(options.resumeAfter)
   const scheduler = options.scheduler ?? asyncScheduler
   const secrets = secretsOf(config)
@@ -194,11 +196,7 @@ function streamCore(
     {
       scheduler,
       backoff: options.reconnect ?? {},
-      connectTimeout: options.connectTimeout ?? 10_000,
-      statusInterval: options.statusInterval ?? 1000,
-      healthCheck: options.healthCheck === false ? false : { interval: options.healthCheck?.interval ?? 30_000, timeout: options.healthCheck?.timeout ?? 5000 },
-      slotInUseTimeout: options.slotInUseTimeout ?? 10_000,
-      maxUnacknowledged: Math.max(1, options.maxUnacknowledged ?? 10_000),
+      ...settings,
       checkpoints: options.checkpoints ?? true,
       classify: (error) => classifyReplicationError(error, secrets, names),
       request: { slot, publication, tables: selection.names },
