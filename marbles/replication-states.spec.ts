@@ -78,6 +78,11 @@ describe('replication states', () => {
       }),
     ],
     [
+      'the server is older than PostgreSQL 12',
+      { serverVersion: 110022 },
+      new ReplicationSetupError({ reason: 'server-version', slot: 'orders_feed', publication: 'orders_pub', detail: 'server_version_num 110022', found: 'PostgreSQL 11.22' }),
+    ],
+    [
       'PostgreSQL invalidated the slot',
       { slot: { lost: true, lostDetail: 'wal_status lost' } },
       new ResumeImpossibleError({ reason: 'slot-lost', slot: 'orders_feed', detail: 'wal_status lost' }),
@@ -95,6 +100,11 @@ describe('replication states', () => {
         expectObservable(source.starts$).toBe('-')
       }))
   }
+
+  it('names the version it needs and the one it found when the server is too old', () => {
+    const error = new ReplicationSetupError({ reason: 'server-version', slot: 'orders_feed', publication: 'orders_pub', detail: 'server_version_num 110022', found: 'PostgreSQL 11.22' })
+    expect(error.message).toBe('Logical replication change streams need PostgreSQL 12 or later; this server is PostgreSQL 11.22. Upgrade the server.')
+  })
 
   it('fails a table the publication does not have', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {

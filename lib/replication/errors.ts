@@ -32,7 +32,7 @@ export class ReplicationSetupError extends RxpgError {
       readonly publication: string
       /** The table concerned (`table-not-published`), as `schema.table`. */
       readonly table?: string
-      /** What was found instead: the `wal_level`, the server version, the slot's plugin or database, ... */
+      /** What was found instead: the `wal_level`, the server version (`PostgreSQL 11.22`), the slot's plugin or database, ... */
       readonly found?: string
     },
     options?: { cause?: unknown },

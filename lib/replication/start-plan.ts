@@ -34,7 +34,9 @@ export function planStart(facts: ServerFacts, request: StartRequest): StartPlan 
   const { slot: slotName, publication } = request
   const setup = (reason: ReplicationSetupError['info']['reason'], detail: string, extra: { table?: string; found?: string } = {}) =>
     new ReplicationSetupError({ reason, slot: slotName, publication, detail, ...extra })
-  if (facts.serverVersion < MIN_SERVER_VERSION) return setup('server-version', `server_version_num ${facts.serverVersion}`, { found: String(facts.serverVersion) })
+  if (facts.serverVersion < MIN_SERVER_VERSION) {
+    return setup('server-version', `server_version_num ${facts.serverVersion}`, { found: `PostgreSQL ${versionText(facts.serverVersion)}` })
+  }
   if (facts.walLevel !== 'logical') return setup('wal-level', `wal_level is ${facts.walLevel}`, { found: facts.walLevel })
   const slot = facts.slot
   if (slot === undefined) return setup('slot-missing', `no slot named ${slotName}`)
@@ -67,4 +69,10 @@ export function planStart(facts: ServerFacts, request: StartRequest): StartPlan 
   if (at < confirmed) return new ResumeImpossibleError({ reason: 'token-behind-slot', slot: slotName, token, ...lsns })
   if (at > facts.currentLsn) return new ResumeImpossibleError({ reason: 'token-ahead-of-server', slot: slotName, token, ...lsns })
   return { tag, from: at, floor: maxLsn(confirmed, at) }
+}
+
+/** `server_version_num` as PostgreSQL prints the version: 110022 → 11.22, 90624 → 9.6.24. */
+function versionText(versionNum: number): string {
+  if (versionNum >= 100000) return `${Math.floor(versionNum / 10000)}.${versionNum % 10000}`
+  return `${Math.floor(versionNum / 10000)}.${Math.floor(versionNum / 100) % 100}.${versionNum % 100}`
 }
