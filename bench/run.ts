@@ -3,38 +3,46 @@
  * bench/RESULTS.md, bench/results.json and bench/results.svg.
  *
  *   BENCH_QUICK=1            a smoke run of about a minute (fewer, shorter runs); writes to bench/.runs/ instead
- *   BENCH_ONLY=receive,send  only these scenarios (receive, fanout, latency, send, memory, recovery)
+ *   BENCH_ONLY=receive,send  only these scenarios (receive, fanout, latency, send, memory, recovery; replication only when named,
+ *                            and alone in a full run it writes its own section of bench/RESULTS.md)
  *   BENCH_PROFILE=0|1        CPU-profile the rxpg and raw pg receivers (default: on in a full run)
  *   BENCH_OUT=dir            where to write the results (default bench/, or bench/.runs/ when quick or partial)
  *   BENCH_RXPG=worktree      measure lib/ as it is in the working tree (default: lib/ as committed at HEAD)
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { renderChart } from './chart.js'
-import { renderResults } from './report.js'
+import { REPLICATION_MARKERS, renderResults, renderSeparateSection, spliceSection, type SectionMarkers } from './report.js'
 import type { BenchContext, Scenario, ScenarioResult } from './scenarios/common.js'
 import { fanout } from './scenarios/fanout.js'
 import { latency } from './scenarios/latency.js'
 import { memory } from './scenarios/memory.js'
 import { receive } from './scenarios/receive.js'
 import { recovery } from './scenarios/recovery.js'
+import { replication } from './scenarios/replication.js'
 import { send } from './scenarios/send.js'
 import { buildRxpg, exportCommittedLib } from './support/build.js'
 import { benchDatabase } from './support/database.js'
 import { machineInfo } from './support/machine.js'
 
-const SCENARIOS: Record<string, Scenario> = { receive, fanout, latency, send, memory, recovery }
+const SCENARIOS: Record<string, Scenario> = { receive, fanout, latency, send, memory, recovery, replication }
+
+/**
+ * Scenarios left out of a run that names none: each writes a section of its own into RESULTS.md when run alone
+ * (`BENCH_ONLY=replication`), which full runs keep as it is.
+ */
+const SEPARATE: Record<string, SectionMarkers> = { replication: REPLICATION_MARKERS }
 
 /** The whole run stops by itself after this long, whatever happens. */
-const HARD_LIMIT_MS = 25 * 60_000
+const HARD_LIMIT_MS = 45 * 60_000
 
 async function main(): Promise<void> {
   const quick = process.env.BENCH_QUICK === '1'
   const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim()).filter(Boolean)
   const unknown = only?.filter((name) => !(name in SCENARIOS)) ?? []
   if (unknown.length > 0) throw new Error(`unknown scenario(s) in BENCH_ONLY: ${unknown.join(', ')} (known: ${Object.keys(SCENARIOS).join(', ')})`)
-  const selected = only ?? Object.keys(SCENARIOS)
+  const selected = only ?? Object.keys(SCENARIOS).filter((name) => !(name in SEPARATE))
   const benchDir = fileURLToPath(new URL('.', import.meta.url))
   const scratchDir = join(benchDir, '.runs')
   const partial = quick || only !== undefined
@@ -93,6 +101,19 @@ async function main(): Promise<void> {
     await writeFile(join(outDir, 'results.json'), JSON.stringify({ machine, quick, selected, totalMs, results, failures }, null, 2) + '\n')
     await writeFile(join(outDir, 'RESULTS.md'), await renderResults({ machine, quick, selected, totalMs, results, failures, benchDir }))
     log(`wrote ${join(outDir, 'RESULTS.md')}, results.json and results.svg (${(totalMs / 1000).toFixed(0)} s in all)`)
+    for (const result of results) {
+      const markers = SEPARATE[result.id]
+      if (markers === undefined) continue
+      const section = renderSeparateSection(result, { machine, quick, totalMs }, markers)
+      await writeFile(join(scratchDir, `${result.id.toUpperCase()}-RESULTS.md`), section + '\n')
+      // Run alone and in full: its section of bench/RESULTS.md, the other sections left as they are.
+      if (!quick && selected.length === 1 && process.env.BENCH_OUT === undefined) {
+        const file = join(benchDir, 'RESULTS.md')
+        await writeFile(file, spliceSection(await readFile(file, 'utf8'), section, markers))
+        await writeFile(join(benchDir, `${result.id}-results.json`), JSON.stringify({ machine, quick, totalMs, result }, null, 2) + '\n')
+        log(`wrote the ${result.id} section of ${file}`)
+      }
+    }
     if (failures.length > 0) process.exitCode = 1
   } finally {
     await database.release()

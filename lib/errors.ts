@@ -31,6 +31,12 @@ export type RxpgErrorCode =
   | 'DURABLE_QUERY_FAILED'
   | 'DURABLE_STALE_ACK'
   | 'DURABLE_LOG_CLOSED'
+  // Replication change streams (rxpg/replication)
+  | 'REPLICATION_SETUP'
+  | 'REPLICATION_SLOT_IN_USE'
+  | 'REPLICATION_RESUME_IMPOSSIBLE'
+  | 'REPLICATION_INVALID_TOKEN'
+  | 'REPLICATION_DECODE_FAILED'
 
 /** What a driver or server error said, in the keys every rxpg error uses. */
 export interface DriverFacts {

@@ -10,7 +10,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { markdownTable, DURABLE_END, DURABLE_START } from '../report.js'
+import { markdownTable, spliceSection, DURABLE_END, DURABLE_START } from '../report.js'
 import { benchDatabase } from '../support/database.js'
 import { machineInfo } from '../support/machine.js'
 import { appendScenario } from './append.js'
@@ -69,9 +69,7 @@ async function main(): Promise<void> {
     } else {
       const file = join(benchDir, 'RESULTS.md')
       const text = await readFile(file, 'utf8')
-      const start = text.indexOf(DURABLE_START)
-      const end = text.indexOf(DURABLE_END)
-      const next = start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + DURABLE_END.length) : `${text.trimEnd()}\n\n${section}\n`
+      const next = spliceSection(text, section, { start: DURABLE_START, end: DURABLE_END })
       await writeFile(file, next)
       log(`wrote the durable section of ${file}`)
     }

@@ -52,7 +52,7 @@ async function packageVersion(name: string): Promise<string> {
 export async function machineInfo(url: string): Promise<MachineInfo> {
   const cpuList = cpus()
   const libraries: Record<string, string> = {}
-  for (const name of ['pg', 'pg-listen', 'postgres', 'rxjs', 'tsx']) libraries[name] = await packageVersion(name)
+  for (const name of ['pg', 'pg-listen', 'pg-logical-replication', 'postgres', 'rxjs', 'tsx']) libraries[name] = await packageVersion(name)
   return {
     cpuModel: cpuList[0]?.model.trim() ?? 'unknown',
     cores: cpuList.length,

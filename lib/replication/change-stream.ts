@@ -1,0 +1,242 @@
+import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs'
+import type { BackoffOptions } from '../backoff.js'
+import type { DecodedType, Decoder } from '../operators/decoder.js'
+import type { PgConnectionConfig } from '../pg/config.js'
+import { secretsOf } from '../pg/secrets.js'
+import { AckLedger } from './ack-ledger.js'
+import { ChangeAssembler } from './change-assembler.js'
+import { ChangeDecodeError, ReplicationSetupError } from './errors.js'
+import { classifyReplicationError } from './pg/classify-replication-error.js'
+import { pgReplicationSource } from './pg/pg-replication-source.js'
+import type { ReplicationSource } from './ports.js'
+import { decodeToken } from './position.js'
+import { ReplicationConnection } from './replication-connection.js'
+import { streamSettings } from './stream-settings.js'
+import { TableSelection } from './table-selection.js'
+import type { Change, Checkpoint, ReplicationFailure, ReplicationMetrics, ReplicationState, Transaction } from './types.js'
+
+export interface ChangeStreamOptions {
+  /** The logical replication slot (pgoutput) to read: created beforehand, see `replicationSetupSql`. */
+  readonly slot: string
+  /** The publication that says which tables' changes reach the slot. */
+  readonly publication: string
+  /**
+   * Resume exactly after this position (a `position` token this stream delivered and you stored): nothing
+   * at or before it is delivered again, nothing after it is skipped. Without it the stream starts where the
+   * slot's confirmed position is, which can repeat acknowledged changes of a transaction acknowledged only in
+   * part. A token the slot has moved past, or of another slot, stops the stream with a typed error.
+   */
+  readonly resumeAfter?: string
+  /**
+   * Where a row its table's decoder refuses goes. Default: nowhere: the stream fails with `ChangeDecodeError`,
+   * so that nothing is skipped without a decision (resume from your last token once the decoder accepts it).
+   */
+  readonly onInvalid?: (error: ChangeDecodeError) => void
+  /** Reading pauses while this many delivered items are unacknowledged (changes, or transactions). Default 10000. */
+  readonly maxUnacknowledged?: number
+  /** How often positions are reported to the server (when they changed), and checkpoints delivered, in ms. Default 1000. */
+  readonly statusInterval?: number
+  /** Deliver checkpoints while the watched tables are idle and the server's WAL moves on. Default true. */
+  readonly checkpoints?: boolean
+  /**
+   * After `interval` ms without a message from the server, ask it for one; none within `timeout` ms: the
+   * connection is taken for dead and replaced. Checked every `statusInterval`. Default `{ interval: 30000, timeout: 5000 }`.
+   */
+  readonly healthCheck?: { readonly interval?: number; readonly timeout?: number } | false
+  /** Back-off between connection attempts (the listener's). After losing a working connection the first attempt is at once. */
+  readonly reconnect?: BackoffOptions
+  /** Opening a connection, or starting replication on it, longer than this counts as failed, in ms. Default 10000. */
+  readonly connectTimeout?: number
+  /**
+   * How long a slot held by another process is retried before the stream fails with `SlotInUseError`, in ms.
+   * A crashed consumer's WAL sender can hold the slot for a moment after the crash. Default 10000.
+   */
+  readonly slotInUseTimeout?: number
+  /** Runs every timer (back-off, status updates, time-outs). Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike
+  /** Where the replication protocol comes from. Default: `pg`; `virtualReplicationSource(...)` draws one. */
+  readonly source?: ReplicationSource
+}
+
+/** `tables` as a list: only these tables, rows raw. `'orders'` is `public.orders`. */
+export interface ChangeStreamTableList {
+  readonly tables?: readonly string[]
+}
+
+/** `tables` as name → decoder (Standard Schema, io-ts style, or a function returning an `Either`): typed rows. */
+export interface ChangeStreamTableDecoders<T extends Readonly<Record<string, Decoder<unknown>>>> {
+  readonly tables: T
+}
+
+type SchemaOf<K extends string> = K extends `${infer S}.${string}` ? S : 'public'
+type TableOf<K extends string> = K extends `${string}.${infer T}` ? T : K
+
+/** The changes of tables given as name → decoder: a union discriminated by `table` (and `schema`). */
+export type TypedChange<T extends Readonly<Record<string, Decoder<unknown>>>> = {
+  [K in keyof T & string]: Change<DecodedType<T[K]>, SchemaOf<K>, TableOf<K>>
+}[keyof T & string]
+
+/** What both kinds of stream have: their state, counters, acknowledgement and end. */
+export interface ReplicationStream extends AsyncDisposable {
+  /** The replication connection's life, replaying the current state. Completes on `close()`. */
+  readonly state$: Observable<ReplicationState>
+  readonly metrics: ReplicationMetrics
+  /**
+   * Acknowledges a delivered position and everything before it: the slot may then release the WAL behind
+   * it. Call it once the item is processed (at-least-once), or once its position is stored with its effect
+   * (exactly once). Throws `InvalidReplicationTokenError` for a position this stream has not delivered.
+   */
+  ack(position: string): void
+  /** Reports the acknowledged position, ends the connection and every timer, completes every subscriber. Idempotent. */
+  close(): Promise<void>
+}
+
+export interface ChangeStream<C> extends ReplicationStream {
+  /**
+   * Every committed change, in commit order, and checkpoints between transactions while the watched tables are
+   * idle. Subscribing connects (shared by concurrent subscribers); after the last unsubscribes the stream goes
+   * idle and a later subscriber continues after what was delivered.
+   */
+  readonly changes$: Observable<C | Checkpoint>
+}
+
+export interface TransactionStream<C> extends ReplicationStream {
+  /**
+   * Every committed transaction with the changes this stream delivers, whole, in commit order, and
+   * checkpoints. Each transaction is held in memory until its commit: for transactions that may not fit,
+   * use `changeStream`, which delivers change by change.
+   */
+  readonly transactions$: Observable<Transaction<C> | Checkpoint>
+}
+
+/**
+ * A change stream from PostgreSQL logical replication (pgoutput): every committed change to the tables of
+ * `publication`, in commit order, read through `slot`, each with a position to acknowledge and to resume from.
+ *
+ * ```ts
+ * const stream = changeStream(process.env.DATABASE_URL!, { slot: 'orders_feed', publication: 'orders', tables: { orders: Order } })
+ * stream.changes$.subscribe((change) => {
+ *   if (change.op === 'insert') ship(change.new)
+ *   stream.ack(change.position)
+ * })
+ * ```
+ */
+export function changeStream<const T extends Readonly<Record<string, Decoder<unknown>>>>(
+  config: PgConnectionConfig,
+  options: ChangeStreamOptions & ChangeStreamTableDecoders<T>,
+): ChangeStream<TypedChange<T>>
+export function changeStream(config: PgConnectionConfig, options: ChangeStreamOptions & ChangeStreamTableList): ChangeStream<Change>
+export function changeStream(
+  config: PgConnectionConfig,
+  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> },
+): ChangeStream<Change<unknown>> {
+  const core = streamCore(config, options, 'changes')
+  return { ...core.common, changes$: core.items$ as Observable<Change<unknown> | Checkpoint> }
+}
+
+/** Like `changeStream`, but each transaction is delivered whole at its commit. */
+export function transactionStream<const T extends Readonly<Record<string, Decoder<unknown>>>>(
+  config: PgConnectionConfig,
+  options: ChangeStreamOptions & ChangeStreamTableDecoders<T>,
+): TransactionStream<TypedChange<T>>
+export function transactionStream(config: PgConnectionConfig, options: ChangeStreamOptions & ChangeStreamTableList): TransactionStream<Change>
+export function transactionStream(
+  config: PgConnectionConfig,
+  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> },
+): TransactionStream<Change<unknown>> {
+  const core = streamCore(config, options, 'transactions')
+  return { ...core.common, transactions$: core.items$ as Observable<Transaction<Change<unknown>> | Checkpoint> }
+}
+
+const SLOT_NAME = /^[a-z0-9_]{1,63}$/
+
+function streamCore(
+  config: PgConnectionConfig,
+  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> },
+  mode: 'changes' | 'transactions',
+): { common: ReplicationStream; items$: Observable<unknown> } {
+  const { slot, publication } = options
+  const invalid = (detail: string) => new ReplicationSetupError({ reason: 'invalid-name', slot: String(slot), publication: String(publication), detail })
+  if (typeof slot !== 'string' || !SLOT_NAME.test(slot)) throw invalid(`slot ${JSON.stringify(slot)} is not 1-63 lower-case letters, digits and underscores`)
+  if (typeof publication !== 'string' || publication === '' || publication.includes('\0')) throw invalid(`publication ${JSON.stringify(publication)} is not a name`)
+  const tableNames = options.tables === undefined ? [] : Array.isArray(options.tables) ? options.tables : Object.keys(options.tables)
+  const badTable = tableNames.find((name) => typeof name !== 'string' || name === '' || name.includes('\0') || name.startsWith('.') || name.endsWith('.'))
+  if (badTable !== undefined) throw invalid(`table ${JSON.stringify(badTable)} is not a name`)
+  const settings = streamSettings(options)
+  const start = options.resumeAfter === undefined ? undefined : decodeToken(options.resumeAfter)
+  const scheduler = options.scheduler ?? asyncScheduler
+  const secrets = secretsOf(config)
+  const names = { slot, publication }
+  const selection = new TableSelection(options.tables as never)
+
+  const onInvalid =
+    options.onInvalid === undefined
+      ? undefined
+      : (error: ChangeDecodeError) => {
+          connection.recordDecodeFailure()
+          options.onInvalid?.(error)
+        }
+  const assembler = new ChangeAssembler(mode, selection, onInvalid)
+  const ledger = new AckLedger()
+  if (start !== undefined) {
+    assembler.startAfter(start.position)
+    ledger.startAfter(start.position)
+    ledger.tag = start.tag
+  }
+
+  let subscribers: ReadonlyArray<Subscriber<unknown>> = []
+  let ended: { readonly failure?: ReplicationFailure } | undefined
+  const connection = new ReplicationConnection(
+    options.source ?? pgReplicationSource(config, names),
+    assembler,
+    ledger,
+    (item) => {
+      for (const subscriber of subscribers) subscriber.next(item)
+    },
+    {
+      scheduler,
+      backoff: options.reconnect ?? {},
+      ...settings,
+      checkpoints: options.checkpoints ?? true,
+      classify: (error) => classifyReplicationError(error, secrets, names),
+      request: { slot, publication, tables: selection.names },
+      resumeTag: start?.tag,
+    },
+  )
+  const live = connection
+
+  // A stream that fails errors its subscribers (after state$ says why); a closed one completes them.
+  live.states$.subscribe((state) => {
+    if (state.status !== 'failed' && state.status !== 'closed') return
+    ended = state.status === 'failed' ? { failure: state.error } : {}
+    const ending = subscribers
+    subscribers = []
+    for (const subscriber of ending) {
+      if (state.status === 'failed') subscriber.error(state.error)
+      else subscriber.complete()
+    }
+  })
+
+  const items$ = new Observable<unknown>((subscriber) => {
+    if (ended !== undefined) return ended.failure === undefined ? subscriber.complete() : subscriber.error(ended.failure)
+    subscribers = [...subscribers, subscriber]
+    if (subscribers.length === 1) live.want()
+    return () => {
+      const before = subscribers.length
+      subscribers = subscribers.filter((other) => other !== subscriber)
+      if (before > 0 && subscribers.length === 0 && ended === undefined) live.unwant()
+    }
+  })
+
+  const close = () => live.close()
+  return {
+    items$,
+    common: {
+      state$: live.states$,
+      metrics: { snapshot: () => live.metrics() },
+      ack: (position) => live.ack(position),
+      close,
+      [Symbol.asyncDispose]: close,
+    },
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * The typed errors of replication change streams. Each has a stable `code`, an `info` object of facts (what the
+ * driver or server said under the shared keys `detail`, `sqlState` and `systemCode`), the driver's error as
+ * `cause` (redacted), and a message that says what was wrong and what to do. None carries a password.
+ */
+import { RxpgError, type DriverFacts } from '../errors.js'
+
+/** Why a change stream cannot start; each one names its fix. */
+export type ReplicationSetupReason =
+  | 'server-version'
+  | 'wal-level'
+  | 'max-wal-senders'
+  | 'replication-privilege'
+  | 'publication-missing'
+  | 'table-not-published'
+  | 'slot-missing'
+  | 'slot-not-pgoutput'
+  | 'slot-other-database'
+  | 'invalid-name'
+
+/**
+ * The server, the role, the publication or the slot is not set up for this change stream. Retrying cannot fix
+ * it: the stream fails (`state$` `failed`) and the message says what to change.
+ */
+export class ReplicationSetupError extends RxpgError {
+  override readonly name = 'ReplicationSetupError'
+  readonly code = 'REPLICATION_SETUP'
+  constructor(
+    readonly info: DriverFacts & {
+      readonly reason: ReplicationSetupReason
+      readonly slot: string
+      readonly publication: string
+      /** The table concerned (`table-not-published`), as `schema.table`. */
+      readonly table?: string
+      /** What was found instead: the `wal_level`, the server version (`PostgreSQL 11.22`), the slot's plugin or database, ... */
+      readonly found?: string
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(`${setupProblem(info)} ${setupFix(info)}`, options)
+  }
+}
+
+type SetupInfo = ReplicationSetupError['info']
+
+function setupProblem(info: SetupInfo): string {
+  const slot = JSON.stringify(info.slot)
+  const publication = JSON.stringify(info.publication)
+  switch (info.reason) {
+    case 'server-version':
+      return `Logical replication change streams need PostgreSQL 12 or later; this server is ${info.found}.`
+    case 'wal-level':
+      return `The server's wal_level is ${info.found}; logical decoding needs wal_level = logical.`
+    case 'max-wal-senders':
+      return `The server allows no replication connections (${info.detail}).`
+    case 'replication-privilege':
+      return `The role may not open a replication connection (${info.detail}).`
+    case 'publication-missing':
+      return `Publication ${publication} does not exist in this database.`
+    case 'table-not-published':
+      return `Table ${info.table} is not in publication ${publication}, so its changes never reach the slot.`
+    case 'slot-missing':
+      return `Replication slot ${slot} does not exist.`
+    case 'slot-not-pgoutput':
+      return `Replication slot ${slot} is not a logical slot of the pgoutput plugin (it is ${info.found}).`
+    case 'slot-other-database':
+      return `Replication slot ${slot} belongs to database ${JSON.stringify(info.found)}, not to the one connected to.`
+    case 'invalid-name':
+      return `Invalid name: ${info.detail}.`
+  }
+}
+
+function setupFix(info: SetupInfo): string {
+  const slotLiteral = `'${info.slot.replaceAll("'", "''")}'`
+  switch (info.reason) {
+    case 'server-version':
+      return 'Upgrade the server.'
+    case 'wal-level':
+      return 'Run ALTER SYSTEM SET wal_level = logical and restart the server.'
+    case 'max-wal-senders':
+      return 'Set max_wal_senders (and max_replication_slots) to at least 1 and restart the server.'
+    case 'replication-privilege':
+      return 'Grant it (ALTER ROLE <role> REPLICATION) or connect as a role that has it; keep it apart from the application role.'
+    case 'publication-missing':
+      return 'Create it in a migration (replicationSetupSql() gives the statements), or with ensureReplication() in development.'
+    case 'table-not-published':
+      return `Add it (ALTER PUBLICATION ... ADD TABLE ${info.table}) or leave it out of \`tables\`.`
+    case 'slot-missing':
+      return `Create it in a migration (SELECT pg_create_logical_replication_slot(${slotLiteral}, 'pgoutput')), or with ensureReplication() in development.`
+    case 'slot-not-pgoutput':
+    case 'slot-other-database':
+      return 'Use another slot name, or drop this slot if nothing else uses it, and create a pgoutput slot in this database.'
+    case 'invalid-name':
+      return 'Slot names are 1-63 lower-case letters, digits and underscores; publication and table names are non-empty.'
+  }
+}
+
+/**
+ * Another process is reading the slot (a slot has one reader at a time). While the other reader may be a
+ * crashed consumer's WAL sender that has not noticed yet, the stream retries (`reconnecting` with this as
+ * `lastError`), for at most `slotInUseTimeout`; then it fails with it.
+ */
+export class SlotInUseError extends RxpgError {
+  override readonly name = 'SlotInUseError'
+  readonly code = 'REPLICATION_SLOT_IN_USE'
+  constructor(
+    readonly info: DriverFacts & { readonly slot: string; readonly activePid?: number },
+    options?: { cause?: unknown },
+  ) {
+    const pid = info.activePid === undefined ? 'another process' : `process ${info.activePid}`
+    super(
+      `Replication slot ${JSON.stringify(info.slot)} is in use by ${pid}: a slot has one reader at a time. Stop the other consumer; ` +
+        `if it is gone, its WAL sender ends within wal_sender_timeout (or end it: SELECT pg_terminate_backend(${info.activePid ?? '<pid>'})). ` +
+        'A second consumer needs a slot of its own.',
+      options,
+    )
+  }
+}
+
+export type ResumeImpossibleReason = 'slot-lost' | 'token-behind-slot' | 'token-ahead-of-server'
+
+/**
+ * The stream cannot continue without losing changes, so it stops rather than restart from "now": the slot was
+ * invalidated by PostgreSQL (`slot-lost`: the WAL it needed was removed, see `max_slot_wal_keep_size`), the
+ * slot has confirmed past the resume token (`token-behind-slot`: another consumer advanced it, it was
+ * recreated, or the token came from an older backup), or the token lies past the server's WAL
+ * (`token-ahead-of-server`: a token of another server, or a database restored from an older backup).
+ */
+export class ResumeImpossibleError extends RxpgError {
+  override readonly name = 'ResumeImpossibleError'
+  readonly code = 'REPLICATION_RESUME_IMPOSSIBLE'
+  constructor(
+    readonly info: Partial<DriverFacts> & {
+      readonly reason: ResumeImpossibleReason
+      readonly slot: string
+      /** The resume token, when the stream was started with one. */
+      readonly token?: string
+      /** Where the resume token (or this stream) needed the slot to start, as `X/Y`. */
+      readonly resumeLsn?: string
+      /** The slot's confirmed flush position, as `X/Y`. */
+      readonly slotLsn?: string
+      /** The server's current WAL position, as `X/Y`. */
+      readonly serverLsn?: string
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(resumeProblem(info), options)
+  }
+}
+
+function resumeProblem(info: ResumeImpossibleError['info']): string {
+  const slot = JSON.stringify(info.slot)
+  const start = 'rxpg does not restart from the current position on its own: '
+  switch (info.reason) {
+    case 'slot-lost':
+      return (
+        `Replication slot ${slot} was invalidated by PostgreSQL${info.detail ? ` (${info.detail})` : ''}: the WAL it needed was removed, so the changes since its position are gone. ` +
+        start +
+        'drop and create the slot, rebuild what you derive from the tables, and start again. Size max_slot_wal_keep_size for the longest outage you must survive.'
+      )
+    case 'token-behind-slot':
+      return (
+        `The resume position ${info.resumeLsn} is behind slot ${slot}, which has confirmed up to ${info.slotLsn}: the changes in between are no longer available from it ` +
+        '(another consumer advanced the slot, the slot was recreated, or the token comes from an older backup). ' +
+        start +
+        'rebuild what you derive from the tables, or resume without a token from the slot\'s position if you accept the gap.'
+      )
+    case 'token-ahead-of-server':
+      return (
+        `The resume position ${info.resumeLsn} is past the server's WAL (${info.serverLsn}): the token comes from another server, or the database was restored from a backup older than it. ` +
+        start +
+        'rebuild what you derive from the tables, or resume without a token from the slot\'s position.'
+      )
+  }
+}
+
+export type InvalidReplicationTokenReason = 'malformed' | 'other-slot' | 'not-delivered'
+
+/**
+ * A resume token (or a position given to `ack`) rxpg cannot use: not a replication token (`malformed`), issued
+ * for another slot or server (`other-slot`), or, for `ack`, a position this stream has not delivered
+ * (`not-delivered`).
+ */
+export class InvalidReplicationTokenError extends RxpgError {
+  override readonly name = 'InvalidReplicationTokenError'
+  readonly code = 'REPLICATION_INVALID_TOKEN'
+  constructor(readonly info: { readonly token: string; readonly reason: InvalidReplicationTokenReason; readonly detail: string }) {
+    super(`Replication position ${JSON.stringify(info.token.slice(0, 120))} cannot be used (${info.reason}): ${info.detail}.`)
+  }
+}
+
+/**
+ * A row that the table's decoder refused. Without `onInvalid` the stream fails with it, so that no change is
+ * skipped silently (resume from your last token once the decoder accepts the row); with `onInvalid` the change
+ * goes there instead of to the stream, and a later acknowledgement covers it.
+ */
+export class ChangeDecodeError extends RxpgError {
+  override readonly name = 'ChangeDecodeError'
+  readonly code = 'REPLICATION_DECODE_FAILED'
+  constructor(
+    readonly info: {
+      readonly schema: string
+      readonly table: string
+      readonly op: 'insert' | 'update'
+      /** The change's position (acknowledge it once you have dealt with it). */
+      readonly position: string
+      readonly messages: readonly string[]
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(`The ${info.op} on ${info.schema}.${info.table} at ${info.position} did not decode: ${info.messages.join('; ')}`, options)
+  }
+}

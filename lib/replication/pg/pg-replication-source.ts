@@ -1,0 +1,149 @@
+import type { Socket } from 'node:net'
+import pg from 'pg'
+import { Observable, concatMap, map, type Subscriber } from 'rxjs'
+import { clientConfigOf, type PgConnectionConfig } from '../../pg/config.js'
+import { PgConnection } from '../../pg/pg-connection.js'
+import { formatLsn, type Lsn } from '../lsn.js'
+import type { ReplicationMessage, ReplicationSession, ReplicationSource, ServerFacts, StartedMessage, StatusUpdate } from '../ports.js'
+import { quoteLiteral, quoteName } from '../sql-text.js'
+import { PgoutputDecoder, type TypeParser } from './pgoutput-decoder.js'
+import { serverFactsOf, serverFactsQuery, type ServerFactsRow } from './server-facts.js'
+import { standbyStatusFrame } from './standby-status.js'
+
+interface IdentifySystemRow {
+  readonly systemid: string
+  readonly dbname: string | null
+}
+
+/** pg's connection, seen from here: it emits the CopyBoth start and each CopyData message. */
+interface CopyBothEvents {
+  on(event: 'copyData', listener: (message: { chunk: Buffer }) => void): void
+  on(event: 'replicationStart', listener: () => void): void
+  off(event: string, listener: (...args: never[]) => void): void
+}
+
+/**
+ * The default source: one rxpg-owned `pg.Client` in logical replication mode (`replication: 'database'`) per
+ * `connect()`, reading `pgoutput` with CopyBoth on pg's own protocol parser. Rows are parsed with the
+ * config's `types` when it has them, else with pg's.
+ */
+export function pgReplicationSource(config: PgConnectionConfig, names: { readonly slot: string; readonly publication: string }): ReplicationSource {
+  const clientConfig = { ...clientConfigOf(config), replication: 'database' } as pg.ClientConfig
+  const types = clientConfig.types
+  const parserFor = (oid: number): TypeParser =>
+    types === undefined ? pg.types.getTypeParser(oid, 'text') : (types.getTypeParser(oid, 'text') as TypeParser)
+  return {
+    connect: (clock) =>
+      PgConnection.open(clientConfig).pipe(
+        concatMap((connection) =>
+          connection.query<IdentifySystemRow>('IDENTIFY_SYSTEM').pipe(
+            concatMap((identity) =>
+              connection.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication)).pipe(
+                map((facts) => serverFactsOf(facts.rows[0] as ServerFactsRow, String(identity.rows[0]?.systemid))),
+              ),
+            ),
+            map((facts) => new PgReplicationSession(connection, facts, names, new PgoutputDecoder(parserFor), clock)),
+          ),
+        ),
+      ),
+  }
+}
+
+class PgReplicationSession implements ReplicationSession {
+  private lastReceived: number
+  private started = false
+
+  constructor(
+    private readonly connection: PgConnection,
+    readonly facts: ServerFacts,
+    private readonly names: { readonly slot: string; readonly publication: string },
+    private readonly decoder: PgoutputDecoder,
+    private readonly clock: () => number,
+  ) {
+    this.lastReceived = clock()
+    // One clock reading per socket read (a read carries many messages), not per message.
+    connection.socket?.on('data', () => {
+      this.lastReceived = clock()
+    })
+  }
+
+  get processId(): number {
+    return this.connection.processId
+  }
+
+  start(from: Lsn): Observable<ReplicationMessage | StartedMessage> {
+    return new Observable<ReplicationMessage | StartedMessage>((subscriber) => {
+      if (this.started) return subscriber.error(new Error('a replication session streams once'))
+      this.started = true
+      const events = (this.connection.client as unknown as { connection: CopyBothEvents }).connection
+      const emit = (message: ReplicationMessage) => subscriber.next(message)
+      const onStart = () => subscriber.next({ kind: 'started' })
+      const onCopyData = ({ chunk }: { chunk: Buffer }) => this.onCopyData(chunk, emit, subscriber)
+      events.on('replicationStart', onStart)
+      events.on('copyData', onCopyData)
+      const options = `proto_version '1', publication_names ${quoteLiteral(quoteName(this.names.publication))}`
+      const streaming = this.connection.query(`START_REPLICATION SLOT ${quoteName(this.names.slot)} LOGICAL ${formatLsn(from)} (${options})`).subscribe({
+        // The server ended the copy on its own (it is shutting down): for the stream, a lost connection.
+        complete: () => subscriber.error(new Error('the server ended replication')),
+        error: (error: unknown) => subscriber.error(error),
+      })
+      const failure = this.connection.broken$.subscribe({ error: (error: unknown) => subscriber.error(error) })
+      return () => {
+        events.off('replicationStart', onStart)
+        events.off('copyData', onCopyData as (...args: never[]) => void)
+        failure.unsubscribe()
+        streaming.unsubscribe()
+      }
+    })
+  }
+
+  private onCopyData(chunk: Buffer, emit: (message: ReplicationMessage) => void, subscriber: Subscriber<ReplicationMessage | StartedMessage>): void {
+    try {
+      const type = chunk[0]
+      // XLogData: 'w', start LSN, WAL end, send time (8 bytes each), then one pgoutput message.
+      if (type === 0x77) this.decoder.decode(chunk, 25, emit)
+      // Primary keepalive: 'k', WAL end, send time, reply requested.
+      else if (type === 0x6b) emit({ kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk[17] === 1 })
+    } catch (error) {
+      // A message that cannot be read leaves the stream at an unknown place: this connection is done.
+      subscriber.error(error)
+      this.connection.destroy()
+    }
+  }
+
+  sendStatus(update: StatusUpdate): void {
+    const socket = this.socket
+    if (socket !== undefined && socket.writable) socket.write(standbyStatusFrame(update, Date.now()))
+  }
+
+  pause(): void {
+    this.socket?.pause()
+  }
+
+  resume(): void {
+    this.socket?.resume()
+  }
+
+  lastReceivedAt(): number {
+    return this.lastReceived
+  }
+
+  /** Ends the connection once a final status update written just before has left (a kernel write, not a server answer). */
+  end(): Promise<void> {
+    const socket = this.socket
+    if (socket === undefined || socket.destroyed || socket.writableLength === 0) return this.connection.end()
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        socket.off('drain', done)
+        socket.off('close', done)
+        resolve(this.connection.end())
+      }
+      socket.once('drain', done)
+      socket.once('close', done)
+    })
+  }
+
+  private get socket(): Socket | undefined {
+    return this.connection.socket
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * What a replication connection reads before it starts streaming: the server, the publication and the slot,
+ * in one round trip (the replication protocol takes SQL text only, so names are quoted literals).
+ */
+import { parseLsn, ZERO_LSN, type Lsn } from '../lsn.js'
+import type { ServerFacts, SlotFacts } from '../ports.js'
+import { quoteLiteral } from '../sql-text.js'
+
+export function serverFactsQuery(slot: string, publication: string): string {
+  return `SELECT current_setting('server_version_num')::int AS server_version,
+  current_setting('wal_level') AS wal_level,
+  current_database() AS database,
+  (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS current_lsn,
+  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${quoteLiteral(publication)}) AS publication_exists,
+  ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ${quoteLiteral(publication)}) AS published_tables,
+  (SELECT to_jsonb(s) FROM pg_replication_slots s WHERE s.slot_name = ${quoteLiteral(slot)}) AS slot`
+}
+
+export interface ServerFactsRow {
+  readonly server_version: number
+  readonly wal_level: string
+  readonly database: string
+  readonly current_lsn: string
+  readonly publication_exists: boolean
+  readonly published_tables: string[]
+  /** The slot's row of pg_replication_slots as JSON: its columns differ between versions (wal_status is 13+). */
+  readonly slot: Record<string, unknown> | null
+}
+
+export function serverFactsOf(row: ServerFactsRow, systemId: string): ServerFacts {
+  const slot = row.slot === null ? undefined : slotFactsOf(row.slot)
+  return {
+    serverVersion: row.server_version,
+    systemId,
+    database: row.database,
+    walLevel: row.wal_level,
+    currentLsn: lsnOrZero(row.current_lsn),
+    publicationExists: row.publication_exists,
+    publishedTables: row.published_tables,
+    ...(slot === undefined ? {} : { slot }),
+  }
+}
+
+function slotFactsOf(slot: Record<string, unknown>): SlotFacts {
+  const text = (key: string) => (typeof slot[key] === 'string' ? (slot[key] as string) : null)
+  const walStatus = text('wal_status')
+  const invalidation = text('invalidation_reason')
+  const lost = walStatus === 'lost' || invalidation !== null
+  const confirmedFlush = text('confirmed_flush_lsn')
+  const activePid = typeof slot.active_pid === 'number' ? slot.active_pid : undefined
+  return {
+    slotType: text('slot_type') ?? 'unknown',
+    plugin: text('plugin'),
+    database: text('database'),
+    active: slot.active === true,
+    ...(activePid === undefined ? {} : { activePid }),
+    ...(confirmedFlush === null ? {} : { confirmedFlush: lsnOrZero(confirmedFlush) }),
+    lost,
+    ...(lost ? { lostDetail: [walStatus && `wal_status ${walStatus}`, invalidation && `invalidation_reason ${invalidation}`].filter(Boolean).join(', ') } : {}),
+  }
+}
+
+function lsnOrZero(text: string | null): Lsn {
+  return (text === null ? undefined : parseLsn(text)) ?? ZERO_LSN
+}

@@ -1,0 +1,125 @@
+/**
+ * The port between a change stream and the replication protocol. Everything is an Observable or a plain call,
+ * so the stream's lifecycle (connecting, checks, positions, acknowledgements, status updates, back-off) runs
+ * on marble diagrams in virtual time (`virtualReplicationSource`) as well as on a real `pg` connection.
+ */
+import type { Observable } from 'rxjs'
+import type { Lsn } from './lsn.js'
+import type { Row } from './types.js'
+
+/** A transaction starts; its changes follow, then its commit. */
+export interface BeginMessage {
+  readonly kind: 'begin'
+  /** The LSN of the transaction's commit record (known at BEGIN: the server sends a transaction once committed). */
+  readonly commitLsn: Lsn
+  /** Commit time, in ms since the epoch. */
+  readonly commitTime: number
+  readonly xid: number
+}
+
+/** One change to one table, as decoded from the server's message. */
+export interface ChangeMessage {
+  readonly kind: 'change'
+  readonly op: 'insert' | 'update' | 'delete' | 'truncate'
+  readonly schema: string
+  readonly table: string
+  readonly new?: Row
+  readonly old?: Row
+  readonly unchangedToast?: readonly string[]
+  readonly cascade?: boolean
+  readonly restartIdentity?: boolean
+}
+
+export interface CommitMessage {
+  readonly kind: 'commit'
+  readonly commitLsn: Lsn
+  /** The LSN just past the commit record: confirming it tells the slot the transaction is done. */
+  readonly endLsn: Lsn
+}
+
+/** The server's keepalive: how far it has decoded, and whether it wants a status update at once. */
+export interface KeepaliveMessage {
+  readonly kind: 'keepalive'
+  readonly walEnd: Lsn
+  readonly replyRequested: boolean
+}
+
+/** The server confirmed START_REPLICATION: messages follow. */
+export interface StartedMessage {
+  readonly kind: 'started'
+}
+
+export type ReplicationMessage = BeginMessage | ChangeMessage | CommitMessage | KeepaliveMessage
+
+/** The slot as `pg_replication_slots` shows it. */
+export interface SlotFacts {
+  readonly slotType: string
+  readonly plugin: string | null
+  readonly database: string | null
+  readonly active: boolean
+  readonly activePid?: number
+  readonly confirmedFlush?: Lsn
+  /** PostgreSQL invalidated the slot (`wal_status = lost`, or an invalidation reason on PG 17+). */
+  readonly lost: boolean
+  /** What the server said about the invalidation (`wal_status`, `invalidation_reason`). */
+  readonly lostDetail?: string
+}
+
+/** What a session learned about the server before streaming: enough to refuse to start, with the reason. */
+export interface ServerFacts {
+  /** `server_version_num`, e.g. 180004. */
+  readonly serverVersion: number
+  /** The cluster's system identifier (IDENTIFY_SYSTEM): tokens are tagged with it. */
+  readonly systemId: string
+  readonly database: string
+  readonly walLevel: string
+  /** The server's current WAL position. */
+  readonly currentLsn: Lsn
+  readonly publicationExists: boolean
+  /** The publication's tables, as `schema.table`. */
+  readonly publishedTables: readonly string[]
+  /** Undefined when the slot does not exist. */
+  readonly slot?: SlotFacts
+}
+
+/** A standby status update: what the client has received (`written`) and processed (`flushed`). */
+export interface StatusUpdate {
+  readonly written: Lsn
+  readonly flushed: Lsn
+  /** Ask the server to answer at once (a keepalive): a liveness probe. */
+  readonly replyRequested: boolean
+}
+
+/**
+ * A replication connection, open and checked, not yet streaming. `start` runs START_REPLICATION once.
+ */
+export interface ReplicationSession {
+  /** Backend process id of the WAL sender. */
+  readonly processId: number
+  readonly facts: ServerFacts
+  /**
+   * Starts streaming from `from` (0: the slot's confirmed position). Emits `started` once the server confirms,
+   * then every message in order; errors when the connection is lost or the server refuses (the error as the
+   * driver gave it, for the stream to classify). Must be consumed synchronously: a message's rows may refer to
+   * buffers the driver reuses.
+   */
+  start(from: Lsn): Observable<ReplicationMessage | StartedMessage>
+  /** Sends a standby status update now. */
+  sendStatus(update: StatusUpdate): void
+  /** Stops reading from the socket (flow control); status updates still go out. */
+  pause(): void
+  resume(): void
+  /** When the connection last received anything from the server, by the clock given to `connect`. */
+  lastReceivedAt(): number
+  /** Closes the connection without waiting on a silent server; idempotent. */
+  end(): Promise<void>
+}
+
+/**
+ * Opens replication connections for one slot and publication. `connect(clock)` emits one checked session, or
+ * errors (with the driver's error, or a typed rxpg error). Unsubscribing closes the connection at once. The
+ * stream owns retries.
+ */
+export interface ReplicationSource {
+  connect(clock: () => number): Observable<ReplicationSession>
+}

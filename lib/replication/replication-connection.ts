@@ -1,0 +1,429 @@
+import { BehaviorSubject, Subscription, interval, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
+import { backoffDelay, type BackoffOptions } from '../backoff.js'
+import { ConnectionLostError } from '../errors.js'
+import type { AckLedger } from './ack-ledger.js'
+import type { ChangeAssembler, DeliveredPosition, ItemSink } from './change-assembler.js'
+import { SlotInUseError } from './errors.js'
+import { formatLsn, lsnDistance, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
+import type { ReplicationMessage, ReplicationSession, ReplicationSource, StartedMessage } from './ports.js'
+import { planStart, type StartRequest } from './start-plan.js'
+import type { ReplicationFailure, ReplicationMetricsSnapshot, ReplicationState } from './types.js'
+
+/** A status update goes out at least this often, changed or not: well inside the server's wal_sender_timeout (60 s). */
+export const STATUS_KEEPALIVE_MS = 10_000
+
+/**
+ * A server that asks for status updates for this many status intervals in a row, sending nothing else, is
+ * waiting for confirmation of all it sent: it is shutting down (a WAL sender exits only once the client has
+ * confirmed everything).
+ */
+const SERVER_WAIT_LIMIT_INTERVALS = 3
+
+/**
+ * Between ticks, a checkpoint is delivered, and an acknowledgement reported, as soon as it moves the position
+ * by this many bytes of WAL: so what the slot holds beyond what is acknowledged stays near this bound however
+ * fast the server writes (with one report per tick it would grow with the WAL rate).
+ */
+export const PROMPT_REPORT_BYTES = 1_000_000
+
+export interface ReplicationConnectionOptions {
+  readonly scheduler: SchedulerLike
+  readonly backoff: BackoffOptions
+  readonly connectTimeout: number
+  /** How often positions are reported to the server (when they changed), checkpoints delivered, liveness checked, in ms. */
+  readonly statusInterval: number
+  readonly healthCheck: { readonly interval: number; readonly timeout: number } | false
+  /** How long a slot held by another process is waited for (retrying with back-off) before failing, in ms. */
+  readonly slotInUseTimeout: number
+  /** Reading pauses while this many delivered items are unacknowledged. */
+  readonly maxUnacknowledged: number
+  readonly checkpoints: boolean
+  readonly classify: (error: unknown) => ReplicationFailure | ConnectionLostError
+  readonly request: Omit<StartRequest, 'resume'>
+  /** The resume token's tag, when the stream was started after one. */
+  readonly resumeTag: string | undefined
+}
+
+/** An open session and everything that runs on it; unsubscribing `run` stops all of it. */
+interface LiveSession {
+  readonly session: ReplicationSession
+  readonly run: Subscription
+  startLsn: Lsn
+}
+
+/**
+ * Where the connection is. `opening` (connect and read the server's facts) and `starting` (START_REPLICATION
+ * sent) are `connecting` on `state$`; `streaming` is `connected`; `waiting` is `reconnecting`.
+ */
+type Phase =
+  | { readonly name: 'idle' }
+  | { readonly name: 'opening'; readonly run: Subscription }
+  | { readonly name: 'starting'; readonly live: LiveSession }
+  | { readonly name: 'streaming'; readonly live: LiveSession }
+  | { readonly name: 'waiting'; readonly timer: Subscription }
+  | { readonly name: 'failed'; readonly error: ReplicationFailure }
+  | { readonly name: 'closed' }
+
+type LivePhase = Extract<Phase, { readonly live: LiveSession }>
+
+/**
+ * The replication connection's life:
+ *
+ * ```text
+ * idle → opening → starting → streaming ─┐
+ *          ↑  (a transient failure)      │
+ *          └──────── waiting ←───────────┘        failed and closed are terminal; idle again when nobody subscribes
+ * ```
+ *
+ * While streaming it feeds the server's messages to the assembler, hands what it delivers to `deliver`,
+ * records it in the ledger, pauses reading while too much is unacknowledged, and on every `statusInterval`
+ * tick delivers a checkpoint when due, checks the server is alive, and reports positions when they changed.
+ */
+export class ReplicationConnection {
+  private phase: Phase = { name: 'idle' }
+  private retries = 0
+  private retryAtOnce = false
+  /** When the slot was first found held by another process in this outage. */
+  private busySince: number | undefined
+  private paused = false
+  /** What the server has sent: the `written` position of status updates. */
+  private received: Lsn = ZERO_LSN
+  private serverLsn: Lsn = ZERO_LSN
+  /** The flush position the slot has: its own when a session opens, then what status updates reported. */
+  private confirmed: Lsn = ZERO_LSN
+  private lastStatus: { written: Lsn; flushed: Lsn; at: number } | undefined
+  private pingSentAt: number | undefined
+  /** When we last answered the server's request for a status update. */
+  private answeredAt: number | undefined
+  /** The server asked for a status update that has not been sent yet (answers are limited to one per interval). */
+  private answerOwed = false
+  /** When the server last asked for a status update, with nothing else from it since. */
+  private lastAskAt: number | undefined
+  /** Since when the server has been asking again and again for status updates, sending nothing else. */
+  private serverWaitingSince: number | undefined
+  /** The tag of the stream's slot on its server, known from the first session (or the resume token). */
+  private tag: string | undefined
+  private readonly counts = { received: 0, transactions: 0, delivered: 0, reconnects: 0, reconnectAttempts: 0, statusUpdates: 0, decodeFailures: 0 }
+  private connectedBefore = false
+  private readonly state = new BehaviorSubject<ReplicationState>({ status: 'idle' })
+
+  /** The connection's life, replaying the current state; completes on `close()`. */
+  readonly states$: Observable<ReplicationState> = this.state.asObservable()
+
+  constructor(
+    private readonly source: ReplicationSource,
+    private readonly assembler: ChangeAssembler,
+    private readonly ledger: AckLedger,
+    /** Called with every item delivered, in stream order. */
+    private readonly deliver: (item: Parameters<ItemSink>[0]) => void,
+    private readonly options: ReplicationConnectionOptions,
+  ) {
+    this.tag = options.resumeTag
+  }
+
+  /** The first subscriber arrived: connect (from idle). */
+  want(): void {
+    if (this.phase.name === 'idle') this.open()
+  }
+
+  /** The last subscriber left: report positions, end the session, go idle. */
+  unwant(): void {
+    const phase = this.phase.name
+    if (phase === 'idle' || phase === 'failed' || phase === 'closed') return
+    void this.enter({ name: 'idle' })
+    // A later subscriber starts a fresh attempt count, not the tail of an outage nobody waits for any more.
+    this.retries = 0
+    this.retryAtOnce = false
+    this.busySince = undefined
+    this.state.next({ status: 'idle' })
+  }
+
+  /** Acknowledges a delivered position (and everything before it); reading resumes if it was paused. */
+  ack(token: string): void {
+    this.ledger.ack(token)
+    const phase = this.phase
+    // An acknowledgement that moves the slot far is reported at once; the others wait for the tick.
+    const reported = this.lastStatus?.flushed
+    if (phase.name === 'streaming' && reported !== undefined && lsnDistance(reported, this.ledger.flushLsn) >= PROMPT_REPORT_BYTES) {
+      this.sendStatus(phase.live, { force: false, requestReply: false })
+    }
+    if (this.paused && this.ledger.pending < this.options.maxUnacknowledged) {
+      this.paused = false
+      if (phase.name === 'streaming') phase.live.session.resume()
+    }
+  }
+
+  recordDecodeFailure(): void {
+    this.counts.decodeFailures += 1
+  }
+
+  async close(): Promise<void> {
+    if (this.phase.name === 'closed') return
+    const ended = this.enter({ name: 'closed' })
+    this.state.next({ status: 'closed' })
+    this.state.complete()
+    await ended
+  }
+
+  metrics(): ReplicationMetricsSnapshot {
+    const confirmed = this.confirmed
+    return {
+      ...this.counts,
+      acknowledged: this.ledger.acknowledgedItems,
+      unacknowledged: this.ledger.pending,
+      paused: this.paused,
+      serverLsn: formatLsn(this.serverLsn),
+      confirmedLsn: formatLsn(confirmed),
+      lagBytes: lsnDistance(confirmed, this.serverLsn),
+    }
+  }
+
+  private open(): void {
+    const run = new Subscription()
+    void this.enter({ name: 'opening', run })
+    this.state.next({ status: 'connecting', attempt: Math.max(1, this.retries) })
+    if (!this.isCurrent(run)) return
+    const { scheduler, connectTimeout } = this.options
+    run.add(
+      this.source
+        .connect(() => scheduler.now())
+        .pipe(timeout({ first: connectTimeout, scheduler, with: () => throwError(() => timedOut(`no connection within ${connectTimeout} ms`)) }))
+        .subscribe({
+          next: (session) => this.onSession(session, run),
+          error: (error: unknown) => this.onFailure(error, run),
+        }),
+    )
+  }
+
+  private onSession(session: ReplicationSession, run: Subscription): void {
+    if (!this.isCurrent(run)) return void session.end()
+    const live: LiveSession = { session, run, startLsn: ZERO_LSN }
+    this.phase = { name: 'starting', live }
+    const resume = this.assembler.resumePosition
+    const plan = planStart(session.facts, {
+      ...this.options.request,
+      resume: resume === undefined ? undefined : { position: resume, tag: this.tag ?? '' },
+    })
+    if (!('tag' in plan)) return this.onFailure(plan, run)
+    // The first session of a stream without a resume token learns the tag here.
+    if (resume === undefined || this.tag === undefined) this.tag = plan.tag
+    this.ledger.tag = plan.tag
+    this.ledger.raiseFloor(plan.floor)
+    this.received = maxLsn(this.received, plan.floor)
+    this.serverLsn = maxLsn(this.serverLsn, session.facts.currentLsn)
+    this.confirmed = session.facts.slot?.confirmedFlush ?? this.confirmed
+    this.assembler.beginSession(plan.tag, plan.floor)
+    live.startLsn = plan.from === ZERO_LSN ? plan.floor : plan.from
+    const { scheduler, connectTimeout } = this.options
+    run.add(
+      session
+        .start(plan.from)
+        .pipe(timeout({ first: connectTimeout, scheduler, with: () => throwError(() => timedOut(`replication did not start within ${connectTimeout} ms`)) }))
+        .subscribe({
+          next: (message) => this.onMessage(live, message),
+          error: (error: unknown) => this.onFailure(error, run),
+          complete: () => this.onFailure(new ConnectionLostError({ detail: 'the replication stream ended' }), run),
+        }),
+    )
+  }
+
+  private onMessage(live: LiveSession, message: ReplicationMessage | StartedMessage): void {
+    if (message.kind !== 'keepalive' || !message.replyRequested) {
+      this.lastAskAt = undefined
+      this.serverWaitingSince = undefined
+    }
+    switch (message.kind) {
+      case 'change': {
+        this.counts.received += 1
+        const refused = this.assembler.change(message, this.sinkFor(live))
+        if (refused !== undefined && this.isCurrent(live.run)) {
+          this.counts.decodeFailures += 1
+          this.fail(refused)
+        }
+        return
+      }
+      case 'begin':
+        return this.assembler.begin(message)
+      case 'commit':
+        this.counts.transactions += 1
+        this.received = maxLsn(this.received, message.endLsn)
+        this.serverLsn = maxLsn(this.serverLsn, message.endLsn)
+        this.assembler.commit(message, this.sinkFor(live))
+        return this.checkpointIfFarBehind(live)
+      case 'keepalive':
+        this.received = maxLsn(this.received, message.walEnd)
+        this.serverLsn = maxLsn(this.serverLsn, message.walEnd)
+        this.assembler.keepalive(message.walEnd)
+        this.checkpointIfFarBehind(live)
+        if (message.replyRequested && this.isCurrent(live.run)) this.onReplyRequested(live)
+        return
+      case 'started':
+        return this.onStarted(live)
+    }
+  }
+
+  private onStarted(live: LiveSession): void {
+    if (!this.isCurrent(live.run)) return
+    this.phase = { name: 'streaming', live }
+    if (this.connectedBefore && this.retries > 0) this.counts.reconnects += 1
+    this.connectedBefore = true
+    this.retries = 0
+    this.retryAtOnce = false
+    this.busySince = undefined
+    this.pingSentAt = undefined
+    this.answeredAt = undefined
+    this.answerOwed = false
+    this.lastAskAt = undefined
+    this.serverWaitingSince = undefined
+    this.lastStatus = undefined
+    this.paused = this.ledger.pending >= this.options.maxUnacknowledged
+    if (this.paused) live.session.pause()
+    this.state.next({ status: 'connected', processId: live.session.processId, startLsn: formatLsn(live.startLsn) })
+    if (!this.isCurrent(live.run)) return
+    const { scheduler, statusInterval } = this.options
+    live.run.add(interval(statusInterval, scheduler).subscribe(() => this.tick(live)))
+  }
+
+  /** The server is far past what was delivered, between transactions: a checkpoint now rather than at the tick. */
+  private checkpointIfFarBehind(live: LiveSession): void {
+    if (this.options.checkpoints && this.assembler.idleAhead >= PROMPT_REPORT_BYTES) this.assembler.checkpoint(this.sinkFor(live))
+  }
+
+  /** The sink the assembler delivers through while `live` streams. */
+  private sinkFor(live: LiveSession): ItemSink {
+    return (item, position: DeliveredPosition) => {
+      if (this.phase.name !== 'streaming' || this.phase.live !== live) return false
+      this.ledger.delivered(position)
+      this.counts.delivered += 1
+      this.deliver(item)
+      if (!this.paused && this.ledger.pending >= this.options.maxUnacknowledged && this.isCurrent(live.run)) {
+        this.paused = true
+        live.session.pause()
+      }
+      return true
+    }
+  }
+
+  private tick(live: LiveSession): void {
+    const { scheduler, healthCheck } = this.options
+    if (this.options.checkpoints) this.assembler.checkpoint(this.sinkFor(live))
+    if (!this.isCurrent(live.run)) return
+    if (healthCheck !== false) {
+      const now = scheduler.now()
+      const heard = live.session.lastReceivedAt()
+      if (this.pingSentAt !== undefined && heard >= this.pingSentAt) this.pingSentAt = undefined
+      if (this.pingSentAt !== undefined) {
+        if (now - this.pingSentAt >= healthCheck.timeout) {
+          return this.onFailure(timedOut(`the server did not answer a status request within ${healthCheck.timeout} ms`), live.run)
+        }
+      } else if (now - heard >= healthCheck.interval) {
+        this.pingSentAt = now
+        return this.sendStatus(live, { force: true, requestReply: true })
+      }
+    }
+    const { statusInterval } = this.options
+    const now = this.options.scheduler.now()
+    const stillAsking = this.lastAskAt !== undefined && now - this.lastAskAt <= 2 * statusInterval
+    if (stillAsking && this.serverWaitingSince !== undefined && now - this.serverWaitingSince >= SERVER_WAIT_LIMIT_INTERVALS * statusInterval) {
+      // A WAL sender that keeps asking while it has nothing to send waits for everything it sent to be
+      // confirmed before it may exit: the server is shutting down. What is not acknowledged cannot be confirmed,
+      // so the connection goes (and comes back, after what was delivered, once the server is up).
+      if (this.ledger.flushLsn < this.received) {
+        return this.onFailure(new ConnectionLostError({ detail: 'the server waits for unacknowledged changes to be confirmed before it shuts down; disconnected so that it can' }), live.run)
+      }
+    }
+    this.sendStatus(live, { force: this.answerOwed, requestReply: false })
+  }
+
+  /** The server asked for a status update: answered at once, but at most once per interval (the next tick owes it). */
+  private onReplyRequested(live: LiveSession): void {
+    const now = this.options.scheduler.now()
+    if (this.lastAskAt !== undefined) this.serverWaitingSince ??= this.lastAskAt
+    this.lastAskAt = now
+    if (this.answeredAt !== undefined && now - this.answeredAt < this.options.statusInterval) {
+      this.answerOwed = true
+      return
+    }
+    this.sendStatus(live, { force: true, requestReply: false })
+  }
+
+  /**
+   * Reports positions when they changed or the last report is old; `force`: now, in any case (the server
+   * asked, or a probe). `requestReply` asks the server to answer at once.
+   */
+  private sendStatus(live: LiveSession, { force, requestReply }: { readonly force: boolean; readonly requestReply: boolean }): void {
+    const now = this.options.scheduler.now()
+    const flushed = this.ledger.flushLsn
+    const written = maxLsn(this.received, flushed)
+    const last = this.lastStatus
+    if (!force && last !== undefined && last.written === written && last.flushed === flushed && now - last.at < STATUS_KEEPALIVE_MS) return
+    live.session.sendStatus({ written, flushed, replyRequested: requestReply })
+    if (force && !requestReply) {
+      this.answeredAt = now
+      this.answerOwed = false
+    }
+    this.counts.statusUpdates += 1
+    this.lastStatus = { written, flushed, at: now }
+    this.confirmed = maxLsn(this.confirmed, flushed)
+  }
+
+  private onFailure(error: unknown, run: Subscription): void {
+    if (!this.isCurrent(run)) return
+    const classified = this.options.classify(error)
+    if (!(classified instanceof ConnectionLostError) && !(classified instanceof SlotInUseError)) return this.fail(classified)
+    const now = this.options.scheduler.now()
+    if (classified instanceof SlotInUseError) {
+      this.busySince ??= now
+      if (now - this.busySince >= this.options.slotInUseTimeout) return this.fail(classified)
+    } else {
+      this.busySince = undefined
+    }
+    if (this.phase.name === 'streaming') this.retryAtOnce = true
+    this.retries += 1
+    this.counts.reconnectAttempts += 1
+    const { backoff, scheduler } = this.options
+    const delay = !this.retryAtOnce ? backoffDelay(this.retries, backoff) : this.retries === 1 ? 0 : backoffDelay(this.retries - 1, backoff)
+    const timer = new Subscription()
+    void this.enter({ name: 'waiting', timer })
+    this.state.next({ status: 'reconnecting', attempt: this.retries, delay, lastError: classified })
+    if (this.phase.name !== 'waiting' || this.phase.timer !== timer) return
+    if (delay === 0) this.open()
+    else timer.add(scheduler.schedule(() => this.open(), delay))
+  }
+
+  private fail(error: ReplicationFailure): void {
+    void this.enter({ name: 'failed', error })
+    this.state.next({ status: 'failed', error })
+  }
+
+  /**
+   * Moves to `next`, then ends what the previous phase ran, so that whatever that teardown reports is already
+   * stale. A streaming session reports its positions first. Resolves once the previous connection is closed.
+   */
+  private enter(next: Phase): Promise<void> {
+    const previous = this.phase
+    this.phase = next
+    if (previous.name === 'opening') previous.run.unsubscribe()
+    else if (previous.name === 'waiting') previous.timer.unsubscribe()
+    else if (isLive(previous)) {
+      if (previous.name === 'streaming' && next.name !== 'waiting') this.sendStatus(previous.live, { force: false, requestReply: false })
+      previous.live.run.unsubscribe()
+      this.paused = false
+      return previous.live.session.end()
+    }
+    return Promise.resolve()
+  }
+
+  private isCurrent(run: Subscription): boolean {
+    const phase = this.phase
+    return phase.name === 'opening' ? phase.run === run : isLive(phase) && phase.live.run === run
+  }
+}
+
+function isLive(phase: Phase): phase is LivePhase {
+  return phase.name === 'starting' || phase.name === 'streaming'
+}
+
+function timedOut(detail: string): ConnectionLostError {
+  return new ConnectionLostError({ systemCode: 'ETIMEDOUT', detail })
+}

@@ -1,0 +1,290 @@
+/**
+ * What a change stream delivers, against a real PostgreSQL with wal_level=logical: every operation, the
+ * common types (parsed exactly as a query gives them), unchanged TOAST values, TRUNCATE, multi-row statements
+ * and COPY (many changes on one LSN), rollbacks (never delivered), commit order, typed decoding and grouping
+ * by transaction.
+ */
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import postgres from 'postgres'
+import { afterEach, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import {
+  ChangeDecodeError,
+  changeStream,
+  dropReplication,
+  ensureReplication,
+  transactionStream,
+  type Change,
+  type ChangeStreamOptions,
+  type ReplicationStream,
+} from '../../lib/replication/index.js'
+import { eventually } from '../support/database.js'
+import { collect, query, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
+
+let url = ''
+useLogicalServer((server) => (url = server.url))
+
+const open: Array<{ stream: ReplicationStream; slot: string; publication: string }> = []
+afterEach(async () => {
+  for (const { stream, slot, publication } of open.splice(0)) {
+    await stream.close()
+    await dropReplication(url, { slot, publication })
+  }
+})
+
+/** A table of its own, published, with a slot created before anything is written to it. */
+async function table(definition: string): Promise<string> {
+  const name = uniqueName('t')
+  await query(url, `CREATE TABLE ${name} ${definition}`)
+  return name
+}
+
+async function feed(tables: string[], options: Partial<ChangeStreamOptions> = {}) {
+  const slot = uniqueName('slot')
+  const publication = uniqueName('pub')
+  await ensureReplication(url, { slot, publication, tables })
+  const stream = changeStream(url, { slot, publication, checkpoints: false, ...options })
+  open.push({ stream, slot, publication })
+  return stream
+}
+
+async function received<T>(items: { values: T[] }, count: number): Promise<T[]> {
+  await eventually(() => items.values.length >= count, () => `received ${items.values.length} of ${count}`)
+  return items.values
+}
+
+describe('replication: operations and values', () => {
+  it('delivers inserts with every common type parsed as a query returns it', async () => {
+    await query(url, `DO $$ BEGIN CREATE TYPE mood AS ENUM ('sad', 'happy'); EXCEPTION WHEN duplicate_object THEN NULL; END $$`)
+    const name = await table(`(
+      id int PRIMARY KEY, small int2, big int8, num numeric, real4 float4, dbl float8, flag bool, txt text, vc varchar(10), ch char(3),
+      bin bytea, day date, ts timestamp, tstz timestamptz, tm time, span interval, uid uuid, js json, jsb jsonb, ints int4[], texts text[],
+      addr inet, feeling mood, nothing text)`)
+    const stream = await feed([name])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(
+      url,
+      `INSERT INTO ${name} VALUES (1, -32768, 9007199254740993, 12345678901234567890.123456789, 1.5, 2.25, true, 'héllo "wörld" ✓', 'short', 'ab',
+        '\\x00ff10', '2024-02-29', '2024-02-29 12:34:56.789', '2024-02-29 12:34:56.789+02', '23:59:59', '1 year 2 days 03:04:05', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+        '{"a": [1, 2]}', '{"b": {"c": null}}', '{1,2,3}', '{"x","y z"}', '192.168.0.1/24', 'happy', NULL)`,
+    )
+    const [change] = await received(changes, 1)
+    const [row] = await query(url, `SELECT * FROM ${name}`)
+    expect(change).toMatchObject({ op: 'insert', schema: 'public', table: name, lastInTransaction: true })
+    expect(change?.new).toEqual(row)
+    expect(change?.commitTime).toBeInstanceOf(Date)
+    expect(typeof change?.xid).toBe('number')
+  })
+
+  it('delivers updates and deletes with the old key (REPLICA IDENTITY DEFAULT) or the old row (FULL)', async () => {
+    const plain = await table('(id int PRIMARY KEY, status text)')
+    const full = await table('(id int PRIMARY KEY, status text)')
+    await query(url, `ALTER TABLE ${full} REPLICA IDENTITY FULL`)
+    const stream = await feed([plain, full])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    for (const name of [plain, full]) {
+      await query(url, `INSERT INTO ${name} VALUES (1, 'new')`)
+      await query(url, `UPDATE ${name} SET status = 'paid' WHERE id = 1`)
+      await query(url, `UPDATE ${name} SET id = 2 WHERE id = 1`)
+      await query(url, `DELETE FROM ${name} WHERE id = 2`)
+    }
+    const all = await received(changes, 8)
+    const shapes = all.map((change) => ({ table: change.table, op: change.op, new: change.new, old: change.old }))
+    expect(shapes).toEqual([
+      { table: plain, op: 'insert', new: { id: 1, status: 'new' }, old: undefined },
+      { table: plain, op: 'update', new: { id: 1, status: 'paid' }, old: undefined },
+      // The key changed: the old key comes along.
+      { table: plain, op: 'update', new: { id: 2, status: 'paid' }, old: { id: 1 } },
+      { table: plain, op: 'delete', new: undefined, old: { id: 2 } },
+      { table: full, op: 'insert', new: { id: 1, status: 'new' }, old: undefined },
+      { table: full, op: 'update', new: { id: 1, status: 'paid' }, old: { id: 1, status: 'new' } },
+      { table: full, op: 'update', new: { id: 2, status: 'paid' }, old: { id: 1, status: 'paid' } },
+      { table: full, op: 'delete', new: undefined, old: { id: 2, status: 'paid' } },
+    ])
+  })
+
+  it('never gives null for an unchanged TOAST-ed column: taken from the old row under FULL, else left out and named', async () => {
+    const name = await table('(id int PRIMARY KEY, title text, body text)')
+    // Stored out of line, uncompressed: an update of another column sends it as "unchanged".
+    await query(url, `ALTER TABLE ${name} ALTER COLUMN body SET STORAGE EXTERNAL`)
+    const body = randomBytes(40_000).toString('hex')
+    await query(url, `INSERT INTO ${name} VALUES (1, 'first', $1)`, [body])
+    const stream = await feed([name])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `UPDATE ${name} SET title = 'second' WHERE id = 1`)
+    await query(url, `ALTER TABLE ${name} REPLICA IDENTITY FULL`)
+    await query(url, `UPDATE ${name} SET title = 'third' WHERE id = 1`)
+    const [keyOnly, fullIdentity] = (await received(changes, 2)) as [Change, Change]
+    expect(keyOnly.op).toBe('update')
+    expect(keyOnly.new).toEqual({ id: 1, title: 'second' })
+    expect(keyOnly.op === 'update' && keyOnly.unchangedToast).toEqual(['body'])
+    expect(fullIdentity.new).toEqual({ id: 1, title: 'third', body })
+    expect(fullIdentity.op === 'update' && fullIdentity.unchangedToast).toBeUndefined()
+  })
+
+  it('delivers one TRUNCATE of several tables as one change per table, in one transaction', async () => {
+    const first = await table('(id int PRIMARY KEY)')
+    const second = await table('(id serial PRIMARY KEY)')
+    const stream = await feed([first, second])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `TRUNCATE ${first}, ${second} RESTART IDENTITY`)
+    const both = await received(changes, 2)
+    expect(both.map((change) => [change.op, change.table, change.op === 'truncate' && change.restartIdentity, change.lastInTransaction]).sort()).toEqual(
+      [
+        ['truncate', first, true, false],
+        ['truncate', second, true, true],
+      ].sort(),
+    )
+    expect(new Set(both.map((change) => change.commitLsn)).size).toBe(1)
+    expect(new Set(both.map((change) => change.position)).size).toBe(2)
+  })
+
+  it('gives every change of a multi-row INSERT and of a COPY, which share one commit LSN, a position of its own, in order', async () => {
+    const name = await table('(id int PRIMARY KEY, body text)')
+    const stream = await feed([name])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `INSERT INTO ${name} SELECT g, 'row ' || g FROM generate_series(1, 1000) AS g`)
+    const sql = postgres(url, { max: 1, onnotice: () => undefined })
+    try {
+      const lines = Array.from({ length: 2000 }, (_, index) => `${1001 + index}\tcopied ${1001 + index}\n`)
+      await pipeline(Readable.from(lines), await sql`COPY ${sql(name)} (id, body) FROM STDIN`.writable())
+    } finally {
+      await sql.end()
+    }
+    const all = await received(changes, 3000)
+    expect(all.map((change) => change.new?.id)).toEqual(Array.from({ length: 3000 }, (_, index) => index + 1))
+    const transactions = [all.slice(0, 1000), all.slice(1000)]
+    for (const changesOfOne of transactions) {
+      expect(new Set(changesOfOne.map((change) => change.commitLsn)).size).toBe(1)
+      expect(changesOfOne.filter((change) => change.lastInTransaction)).toEqual([changesOfOne.at(-1)])
+    }
+    expect(new Set(all.map((change) => change.position)).size).toBe(3000)
+  })
+
+  it('never delivers what rolled back, whole transactions or savepoints', async () => {
+    const name = await table('(id int PRIMARY KEY)')
+    const stream = await feed([name])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `BEGIN; INSERT INTO ${name} VALUES (1); ROLLBACK`)
+    await query(url, `BEGIN; INSERT INTO ${name} VALUES (2); SAVEPOINT s; INSERT INTO ${name} VALUES (3); ROLLBACK TO s; INSERT INTO ${name} VALUES (4); COMMIT`)
+    await query(url, `INSERT INTO ${name} VALUES (5)`)
+    await received(changes, 3)
+    expect(changes.values.map((change) => change.new?.id)).toEqual([2, 4, 5])
+  })
+
+  it('delivers transactions in commit order, not in the order they started', async () => {
+    const name = await table('(id int PRIMARY KEY)')
+    const stream = await feed([name])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    const early = postgres(url, { max: 1 })
+    try {
+      await early.begin(async (transaction) => {
+        await transaction`INSERT INTO ${transaction(name)} VALUES (10)`
+        await query(url, `INSERT INTO ${name} VALUES (20)`)
+        await transaction`INSERT INTO ${transaction(name)} VALUES (11)`
+      })
+    } finally {
+      await early.end()
+    }
+    await received(changes, 3)
+    expect(changes.values.map((change) => change.new?.id)).toEqual([20, 10, 11])
+  })
+
+  it('delivers only the tables asked for', async () => {
+    const wanted = await table('(id int PRIMARY KEY)')
+    const other = await table('(id int PRIMARY KEY)')
+    const slot = uniqueName('slot')
+    const publication = uniqueName('pub')
+    await ensureReplication(url, { slot, publication, tables: [wanted, other] })
+    const stream = changeStream(url, { slot, publication, tables: [wanted] })
+    open.push({ stream, slot, publication })
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `INSERT INTO ${other} VALUES (1); INSERT INTO ${wanted} VALUES (2); INSERT INTO ${other} VALUES (3)`)
+    await query(url, `INSERT INTO ${wanted} VALUES (4)`)
+    await received(changes, 2)
+    expect(changes.values.map((change) => [change.table, change.new?.id])).toEqual([
+      [wanted, 2],
+      [wanted, 4],
+    ])
+  })
+})
+
+describe('replication: typed rows and transactions', () => {
+  it('decodes rows with a Standard Schema per table, and fails the stream on a row it refuses rather than skip it', async () => {
+    const orders = await table('(id int PRIMARY KEY, status text)')
+    const slot = uniqueName('slot')
+    const publication = uniqueName('pub')
+    await ensureReplication(url, { slot, publication, tables: [orders] })
+    const Order = z.object({ id: z.number(), status: z.enum(['placed', 'paid']) })
+    const stream = changeStream(url, { slot, publication, tables: { [orders]: Order } })
+    open.push({ stream, slot, publication })
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `INSERT INTO ${orders} VALUES (1, 'placed'); UPDATE ${orders} SET status = 'lost' WHERE id = 1`)
+    const failed = await stateOf(stream, 'failed')
+    expect(changes.values.map((change) => change.new)).toEqual([{ id: 1, status: 'placed' }])
+    expect(failed.error).toBeInstanceOf(ChangeDecodeError)
+    expect(failed.error.info).toMatchObject({ schema: 'public', table: orders, op: 'update' })
+    expect(changes.errors).toEqual([failed.error])
+  })
+
+  it('hands refused rows to onInvalid and goes on; a decoding function works as well as a schema', async () => {
+    const orders = await table('(id int PRIMARY KEY, status text)')
+    const slot = uniqueName('slot')
+    const publication = uniqueName('pub')
+    await ensureReplication(url, { slot, publication, tables: [orders] })
+    const invalid: ChangeDecodeError[] = []
+    const decodeOrder = (row: unknown) => {
+      const { id, status } = row as { id: number; status: string }
+      return status === 'placed' ? { _tag: 'Right' as const, right: { id, placed: true } } : { _tag: 'Left' as const, left: `unknown status ${status}` }
+    }
+    const stream = changeStream(url, { slot, publication, tables: { [orders]: decodeOrder }, onInvalid: (error) => invalid.push(error) })
+    open.push({ stream, slot, publication })
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `INSERT INTO ${orders} VALUES (1, 'placed'), (2, 'odd'), (3, 'placed')`)
+    await received(changes, 2)
+    expect(changes.values.map((change) => change.new)).toEqual([
+      { id: 1, placed: true },
+      { id: 3, placed: true },
+    ])
+    expect(invalid.map((error) => error.info.messages)).toEqual([['unknown status odd']])
+    expect(stream.metrics.snapshot().decodeFailures).toBe(1)
+  })
+
+  it('groups changes by transaction with transactionStream', async () => {
+    const name = await table('(id int PRIMARY KEY)')
+    const slot = uniqueName('slot')
+    const publication = uniqueName('pub')
+    await ensureReplication(url, { slot, publication, tables: [name] })
+    const stream = transactionStream(url, { slot, publication, checkpoints: false })
+    open.push({ stream, slot, publication })
+    const transactions = collect(stream.transactions$)
+    await stateOf(stream, 'connected')
+    await query(url, `INSERT INTO ${name} SELECT generate_series(1, 3)`)
+    await query(url, `BEGIN; INSERT INTO ${name} VALUES (4); DELETE FROM ${name} WHERE id = 1; COMMIT`)
+    await received(transactions, 2)
+    expect(transactions.values.map((transaction) => transaction.changes.map((change) => [change.op, change.new?.id ?? change.old?.id]))).toEqual([
+      [
+        ['insert', 1],
+        ['insert', 2],
+        ['insert', 3],
+      ],
+      [
+        ['insert', 4],
+        ['delete', 1],
+      ],
+    ])
+    for (const transaction of transactions.values) expect(transaction.position).toBe(transaction.changes.at(-1)?.position)
+  })
+})

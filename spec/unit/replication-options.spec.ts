@@ -1,0 +1,43 @@
+/**
+ * A change stream refuses options it cannot honour when it is made, with an error that names the option and
+ * the value, rather than run with them: a status interval of 0 or NaN would tick in a loop, a
+ * `maxUnacknowledged` of NaN would never pause.
+ */
+import { describe, expect, it } from 'vitest'
+import { changeStream, InvalidReplicationTokenError, transactionStream, type ChangeStreamOptions } from '../../lib/replication/index.js'
+
+const names = { slot: 'orders_feed', publication: 'orders_pub' }
+const make = (options: Partial<ChangeStreamOptions>) => () => changeStream('postgres://app@localhost/app', { ...names, ...options })
+
+describe('replication stream options', () => {
+  it.each([
+    ['maxUnacknowledged', { maxUnacknowledged: 0 }, 'a positive integer', '0'],
+    ['maxUnacknowledged', { maxUnacknowledged: Number.NaN }, 'a positive integer', 'NaN'],
+    ['maxUnacknowledged', { maxUnacknowledged: 2.5 }, 'a positive integer', '2.5'],
+    ['statusInterval', { statusInterval: 0 }, 'a positive, finite number of ms', '0'],
+    ['statusInterval', { statusInterval: Number.NaN }, 'a positive, finite number of ms', 'NaN'],
+    ['statusInterval', { statusInterval: Infinity }, 'a positive, finite number of ms', 'Infinity'],
+    ['connectTimeout', { connectTimeout: -1 }, 'a positive, finite number of ms', '-1'],
+    ['healthCheck.interval', { healthCheck: { interval: 0 } }, 'a positive, finite number of ms', '0'],
+    ['healthCheck.timeout', { healthCheck: { timeout: Number.NaN } }, 'a positive, finite number of ms', 'NaN'],
+    ['slotInUseTimeout', { slotInUseTimeout: -5 }, 'a finite number of ms, 0 or more', '-5'],
+  ] as const)('refuses %s = %o at once, naming it', (option, options, expected, shown) => {
+    expect(make(options)).toThrow(RangeError)
+    expect(make(options)).toThrow(`rxpg/replication: ${option} must be ${expected}; got ${shown}`)
+  })
+
+  it('refuses them for a transaction stream too', () => {
+    expect(() => transactionStream('postgres://app@localhost/app', { ...names, statusInterval: -1 })).toThrow(RangeError)
+  })
+
+  it('takes the defaults, and values at the edges, without connecting', async () => {
+    for (const options of [{}, { maxUnacknowledged: 1, statusInterval: 1, slotInUseTimeout: 0, connectTimeout: 1, healthCheck: false as const }]) {
+      const stream = make(options)()
+      await stream.close()
+    }
+  })
+
+  it('refuses a resume token that is not one at once', () => {
+    expect(make({ resumeAfter: 'not-a-token' })).toThrow(InvalidReplicationTokenError)
+  })
+})
