@@ -31,6 +31,9 @@ export type RxpgErrorCode =
   | 'DURABLE_QUERY_FAILED'
   | 'DURABLE_STALE_ACK'
   | 'DURABLE_LOG_CLOSED'
+  // Server-sent events client (rxpg/browser)
+  | 'SSE_REQUEST_FAILED'
+  | 'SSE_CONNECTION_LOST'
 
 /** What a driver or server error said, in the keys every rxpg error uses. */
 export interface DriverFacts {
