@@ -10,7 +10,7 @@ import type { SseSource } from './source.js'
 import { liveSource } from './sources/live-source.js'
 import { StreamSession, type SessionChannel, type StreamEndReason, type StreamSummary } from './stream-session.js'
 import type { TransportFactory } from './transport.js'
-import type { SseAccess, SseEndpoint, SseEndpointOptions, SseRequest, SseStats } from './types.js'
+import type { SseAccess, SseEndpoint, SseEndpointOptions, SseRequest } from './types.js'
 import { webStreamResponse } from './web-transport.js'
 
 const END_REASONS: readonly StreamEndReason[] = ['lifetime', 'credential-expired', 'revoked', 'shutdown', 'complete', 'error', 'client-closed', 'slow']
