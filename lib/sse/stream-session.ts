@@ -124,11 +124,11 @@ export class StreamSession {
         state.settled = true
       }
       if (plan.unrecognised.includes(state.channel.name)) state.pendingReset = 'invalid'
+      if (plan.missed.includes(state.channel.name)) state.pendingReset = 'live-only'
       this.open(state, from)
       if (this.closed) return
     }
     this.settle()
-    for (const name of plan.missed) this.writeControl(RESET_EVENT, { channel: name, reason: 'live-only' })
     if (options.heartbeat !== false) this.heartbeat = new SilenceTimer(options.scheduler, options.heartbeat, () => this.write(HEARTBEAT_FRAME))
     if (options.maxLifetime !== false) this.timers.push(options.scheduler.schedule(() => this.end('lifetime'), options.maxLifetime))
     if (options.expiresAt !== undefined) {
@@ -213,17 +213,19 @@ export class StreamSession {
   }
 
   private settleChannel(state: ChannelState): void {
-    if (state.pendingReset !== undefined) this.writeReset(state)
-    if (state.settled) return
-    state.settled = true
-    this.settle()
+    if (!state.settled) {
+      state.settled = true
+      this.settle()
+    }
+    if (this.ready && state.pendingReset !== undefined) this.writeReset(state)
   }
 
-  /** Writes the ready event once every channel knows where it stands. */
+  /** Writes the ready event once every channel knows where it stands, then the resets that waited for it. */
   private settle(): void {
     if (this.ready || !this.states.every((state) => state.settled)) return
     this.ready = true
     this.writeControl(READY_EVENT, { channels: this.options.channels.map(({ name }) => name) })
+    for (const state of this.states) if (state.pendingReset !== undefined) this.writeReset(state)
   }
 
   private writeReset(state: ChannelState): void {
