@@ -1,6 +1,7 @@
 import { defer, finalize, map, Observable, share, startWith, switchMap, type Subscription } from 'rxjs'
 import type { DurableLog, DurableMessage } from '../../durable/types.js'
 import { isPosition, type SourceEvent, type SourceItem } from '../source.js'
+import type { Position } from '../../durable/position.js'
 import { isAfter, positionOfToken } from './durable-token-order.js'
 
 type Message = DurableMessage<unknown>
@@ -24,8 +25,10 @@ export interface DurableHubOptions {
  * position its last finished read reached. A catching-up stream subscribes to the live reader first (holding
  * what it delivers), then fetches pages; the last page's snapshot is younger than that finished read, so every
  * message the pages did not return is still to come from the live reader (or is held). The held messages at
- * or before the last page's end are dropped, the rest follow, then the live ones. The live reader starts from
- * a position fetched before any stream joins (`fetch` after 'now'), so even its first read counts as finished.
+ * or before the last page's end are dropped, the rest follow, then the live ones; the live reader may also be
+ * behind the pages (they read a message before its wake-up did), so what it delivers later up to the pages' end
+ * is dropped too. The live reader starts from a position fetched before any stream joins (`fetch` after 'now'),
+ * so even its first read counts as finished.
  */
 export class DurableHub {
   /** The last position the live reader delivered (its start, then each message's token); undefined while it is not running. */
@@ -84,6 +87,8 @@ export class DurableHub {
       let held: Array<SourceEvent<Message>> = []
       let overflowed = false
       let joined = false
+      /** Where the pages ended: live messages up to it were in the pages. Dropped once the live reader passed it. */
+      let end: Position | undefined
 
       const subscribeLive = () => {
         held = []
@@ -91,7 +96,15 @@ export class DurableHub {
         live = this.live.subscribe({
           next: (item) => {
             if (isPosition(item)) return
-            if (joined) return subscriber.next(item)
+            if (joined) {
+              // The live reader may still be behind the pages (it reads after its wake-up, the pages may have
+              // read first): what it delivers up to the pages' end was delivered already.
+              if (end !== undefined) {
+                if (!isAfter(item.token!, end)) return
+                end = undefined
+              }
+              return subscriber.next(item)
+            }
             if (overflowed) return
             if (held.length < maxHeldWhileCatchingUp) held.push(item)
             else {
@@ -124,13 +137,16 @@ export class DurableHub {
           subscribeLive()
         }
         subscriber.next({ position: cursor })
-        const end = positionOfToken(cursor)
+        end = positionOfToken(cursor)
         const pending = held
         held = []
         joined = true
         for (const item of pending) {
           if (subscriber.closed) return
-          if (isAfter(item.token!, end)) subscriber.next(item)
+          if (end === undefined || isAfter(item.token!, end)) {
+            end = undefined
+            subscriber.next(item)
+          }
         }
       }
 
