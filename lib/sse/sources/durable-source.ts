@@ -23,7 +23,7 @@ export interface DurableSourceOptions {
  * With a typed channel only its name is used: the server passes the stored JSON on, and the client decodes it
  * with the same decoder.
  */
-export function durableSource(log: HubLog, channel: string | TypedChannel<unknown>, options: DurableSourceOptions = {}): SseSource<DurableMessage<unknown>> {
+export function durableSource(log: HubLog, channel: string | Pick<TypedChannel<unknown>, 'name'>, options: DurableSourceOptions = {}): SseSource<DurableMessage<unknown>> {
   const name = typeof channel === 'string' ? channel : channel.name
   const hub = new DurableHub(log, name, { pageSize: options.pageSize ?? 500, maxHeldWhileCatchingUp: options.maxHeldWhileCatchingUp ?? 10_000 })
   const fresh = options.from ?? 'now'
