@@ -16,7 +16,7 @@ import { placeOrder } from '../../examples/bff/server.js'
 import { BffProcess } from '../support/bff-process.js'
 import { chromiumMissing, launchChromium } from '../support/chromium.js'
 import { eventually } from '../support/database.js'
-import { durableFixture, horizonPassed, type DurableFixture } from '../support/durable.js'
+import { durableFixture, type DurableFixture } from '../support/durable.js'
 import { embeddedVersion } from '../support/global-setup.js'
 
 const missing = chromiumMissing()
