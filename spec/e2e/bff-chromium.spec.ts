@@ -147,15 +147,16 @@ describe.skipIf(missing !== undefined)('SSE endpoints seen by Chromium itself', 
     try {
       await page.goto(server.url)
       await page.evaluate(() => {
-        const state = window as unknown as { got: string[] }
-        state.got = []
-        new EventSource('/events?channel=texts').addEventListener('texts', (event) => void state.got.push((event as MessageEvent<string>).data))
+        // Runs in the page: its own EventSource, and where it keeps what arrived.
+        const page = globalThis as unknown as { got: string[]; EventSource: new (url: string) => { addEventListener(type: string, listener: (event: { data: string }) => void): void } }
+        page.got = []
+        new page.EventSource('/events?channel=texts').addEventListener('texts', (event) => void page.got.push(event.data))
       })
       await eventually(() => endpoint.stats().open === 1, () => 'not connected')
       const payloads = ['one line', 'two\nlines', '', ' leading space', 'ünïcödé ✓ 🎉 \u2028', 'crlf\r\nand cr\rend', '\n', 'data: not a field', ':not a comment']
       for (const payload of payloads) texts.next(payload)
-      await eventually(async () => (await page.evaluate(() => (window as unknown as { got: string[] }).got.length)) >= payloads.length, () => 'not all arrived')
-      expect(await page.evaluate(() => (window as unknown as { got: string[] }).got)).toEqual(payloads.map((payload) => payload.replace(/\r\n|\r/g, '\n')))
+      await eventually(async () => (await page.evaluate(() => (globalThis as unknown as { got: string[] }).got.length)) >= payloads.length, () => 'not all arrived')
+      expect(await page.evaluate(() => (globalThis as unknown as { got: string[] }).got)).toEqual(payloads.map((payload) => payload.replace(/\r\n|\r/g, '\n')))
     } finally {
       await page.close()
       await endpoint.close()
