@@ -59,8 +59,8 @@ describe.skipIf(missing !== undefined)('the BFF in Chromium', () => {
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
   }
-  const shown = () => page.$$eval('#orders li', (items) => items.map((item) => Number((item as HTMLElement).dataset.id)))
-  const status = () => page.$eval('#status', (element) => (element as HTMLElement).dataset.status ?? '')
+  const shown = () => page.$$eval('#orders li', (items) => items.map((item) => Number(item.getAttribute('data-id'))))
+  const status = () => page.$eval('#status', (element) => element.getAttribute('data-status') ?? '')
   /** The page lists exactly the orders placed, each once, in order. */
   const showsEveryOrderOnce = async () => {
     await eventually(async () => (await shown()).length >= placed.length, () => `the page shows ${placed.length} orders?`, 30_000)
