@@ -37,21 +37,29 @@ export function markdownTable(table: Table): string {
 export async function renderResults(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   // Paths inside the repository are shown relative to it.
   const root = fileURLToPath(new URL('..', import.meta.url))
-  // The durable-channel section comes from its own run (`npm run bench:durable`) and is kept as it is.
-  const kept = await keptDurableSection(join(run.benchDir, 'RESULTS.md'))
-  return (await render(run)).split(root).join('') + (kept ? `\n${kept}\n` : '')
+  // The durable-channel and SSE sections come from their own runs (`npm run bench:durable`, `bench:sse`) and are kept as they are.
+  const file = join(run.benchDir, 'RESULTS.md')
+  const kept = [await keptDurableSection(file), await keptSection(file, SSE_START, SSE_END)].filter(Boolean)
+  return (await render(run)).split(root).join('') + kept.map((section) => `\n${section}\n`).join('')
 }
 
 /** The section between the durable markers of an existing RESULTS.md, markers included; '' when there is none. */
 export async function keptDurableSection(file: string): Promise<string> {
+  return keptSection(file, DURABLE_START, DURABLE_END)
+}
+
+/** The section between two markers of an existing RESULTS.md, markers included; '' when there is none. */
+async function keptSection(file: string, startMarker: string, endMarker: string): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '')
-  const start = text.indexOf(DURABLE_START)
-  const end = text.indexOf(DURABLE_END)
-  return start >= 0 && end > start ? text.slice(start, end + DURABLE_END.length) : ''
+  const start = text.indexOf(startMarker)
+  const end = text.indexOf(endMarker)
+  return start >= 0 && end > start ? text.slice(start, end + endMarker.length) : ''
 }
 
 export const DURABLE_START = '<!-- durable:start (written by npm run bench:durable) -->'
 export const DURABLE_END = '<!-- durable:end -->'
+export const SSE_START = '<!-- sse:start (written by npm run bench:sse) -->'
+export const SSE_END = '<!-- sse:end -->'
 
 async function render(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   const { machine } = run

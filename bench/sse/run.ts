@@ -1,0 +1,379 @@
+/**
+ * `npm run bench:sse`: rxpg/sse under load. One server process (one Node process, one PgListener, so one
+ * listening connection, and a durable channel through `durableSource`), clients in two other processes, a
+ * writer in this one. A full run writes the "Server-sent events" section of bench/RESULTS.md (between its
+ * markers; the other sections are left alone) and bench/sse/results.json.
+ *
+ *   BENCH_QUICK=1          small sizes (100 and 1,000 clients, 200 disconnects); writes to bench/.runs/ instead
+ *   BENCH_ONLY=fanout,slow,disconnects   some sections
+ *
+ * Figures:
+ * - fan-out at N clients: memory per idle client (server RSS and heap after GC, before/after N idle streams);
+ *   a paced rate (100,000 deliveries/s in total: 100 events/s to 1,000 clients, 10 to 10,000) with latency
+ *   from the writer's append call to each client's parse (an upper bound of commit → client: it includes the
+ *   commit); and a burst (2,000,000 deliveries at once) for the delivery capacity, events/s delivered;
+ * - slow clients: streams that stop reading while 1 KiB events flow, server memory per slow client while they
+ *   are held, then cut off;
+ * - forced disconnects: clients' sockets destroyed mid-stream 1,000 times while events flow; every client
+ *   must end with exactly the sequence written, resuming with Last-Event-ID.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import { createPgListener } from '../../lib/index.js'
+import { createDurableLog } from '../../lib/durable/index.js'
+import { markdownTable, SSE_END, SSE_START } from '../report.js'
+import { benchDatabase } from '../support/database.js'
+import { machineInfo, type MachineInfo } from '../support/machine.js'
+import { Worker } from '../support/worker.js'
+import { LatencyHistogram } from './latency-histogram.js'
+
+const HARD_LIMIT_MS = 40 * 60_000
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
+const quick = process.env.BENCH_QUICK === '1'
+const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim()).filter(Boolean)
+const started = Date.now()
+const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${line}`)
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const now = () => performance.timeOrigin + performance.now()
+const KiB = 1024
+
+interface Tally {
+  readonly received: number
+  readonly complete: number
+  readonly lost: number
+  readonly duplicated: number
+  readonly reconnects: number
+  readonly latencies: Array<[number, number]>
+}
+
+/** A fresh schema, a server process, two client processes and a writer: one scenario's world. */
+async function world(url: string, name: string, options: { drainTimeout?: number } = {}) {
+  const schema = `bench_sse_${name}_${process.pid}`
+  const listener = createPgListener(url)
+  const pool = new pg.Pool({ connectionString: url, max: 4 })
+  pool.on('error', () => undefined)
+  const writer = createDurableLog({ listener, pool, schema, stall: false })
+  await writer.ensureSchema()
+  const server = await Worker.start(here('./server.ts'), 'sse-server', { nodeFlags: ['--expose-gc', '--max-old-space-size=6144'], lifeLimitMs: 20 * 60_000 })
+  const { port } = await server.call<{ port: number }>('start', { url, schema, channel: 'bench', maxBufferedBytes: 512 * KiB, drainTimeout: options.drainTimeout ?? 20_000 })
+  const clients = await Promise.all([0, 1].map((index) => Worker.start(here('./clients.ts'), `sse-clients-${index}`, { lifeLimitMs: 20 * 60_000 })))
+  const eventsUrl = `http://127.0.0.1:${port}/events`
+  let seq = 0
+  return {
+    server,
+    clients,
+    writer,
+    /** Opens `count` streams, split over the client processes, in waves (the listen backlog is finite). */
+    async open(count: number, slow = false) {
+      const wave = 500
+      for (let opened = 0; opened < count; opened += wave) {
+        const size = Math.min(wave, count - opened)
+        await Promise.all(clients.map((client, index) => client.call('open', { url: eventsUrl, count: Math.floor(size / 2) + (index === 0 ? size % 2 : 0), slow })))
+        await sleep(20)
+      }
+      await until(async () => (await sum(clients, 'ready')) >= count, 120_000, () => `${count} streams ready`)
+    },
+    /** Appends `count` events now (batched by append$), each stamped with the time of the call. */
+    append(count: number) {
+      for (let index = 0; index < count; index++) writer.append$.next({ channel: 'bench', value: { seq: seq++, t: now() } })
+    },
+    /** Appends ~1 KiB events. */
+    appendPadded(count: number) {
+      for (let index = 0; index < count; index++) writer.append$.next({ channel: 'bench', value: { seq: seq++, t: now(), pad: 'p'.repeat(1000) } })
+    },
+    get written() {
+      return seq
+    },
+    async tally(): Promise<Tally & { histogram: LatencyHistogram }> {
+      const parts = await Promise.all(clients.map((client) => client.call<Tally>('tally', { expected: seq }, 120_000)))
+      const histogram = new LatencyHistogram()
+      for (const part of parts) histogram.add(part.latencies)
+      const total = (key: keyof Omit<Tally, 'latencies'>) => parts.reduce((acc, part) => acc + part[key], 0)
+      return { received: total('received'), complete: total('complete'), lost: total('lost'), duplicated: total('duplicated'), reconnects: total('reconnects'), latencies: [], histogram }
+    },
+    async close() {
+      await Promise.all(clients.map((client) => client.stop()))
+      await server.stop(30_000)
+      await writer.close()
+      await listener.close()
+      await pool.end()
+      await dropSchema(url, schema)
+    },
+  }
+}
+
+async function sum(workers: readonly Worker[], op: string): Promise<number> {
+  return (await Promise.all(workers.map((worker) => worker.call<number>(op)))).reduce((a, b) => a + b, 0)
+}
+
+async function until(check: () => Promise<boolean>, limitMs: number, what: () => string): Promise<void> {
+  const start = Date.now()
+  while (!(await check())) {
+    if (Date.now() - start > limitMs) throw new Error(`not reached within ${limitMs} ms: ${what()}`)
+    await sleep(50)
+  }
+}
+
+async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined)
+  await client.end()
+}
+
+interface Memory {
+  readonly rss: number
+  readonly heapUsed: number
+}
+
+interface FanoutResult {
+  readonly clients: number
+  readonly idlePerClient: { readonly rss: number; readonly heap: number }
+  readonly paced: { readonly rate: number; readonly seconds: number; readonly delivered: number; readonly deliveredPerSecond: number; readonly p50: number; readonly p99: number; readonly max: number }
+  readonly burst: { readonly events: number; readonly deliveries: number; readonly seconds: number; readonly deliveredPerSecond: number; readonly p50: number; readonly p99: number }
+  readonly lost: number
+  readonly duplicated: number
+}
+
+async function fanout(url: string, size: number): Promise<FanoutResult> {
+  log(`fan-out: ${size} clients`)
+  const w = await world(url, `fanout${size}`)
+  try {
+    const before = await w.server.call<Memory>('memory')
+    await w.open(size)
+    const idle = await w.server.call<Memory>('memory')
+    const idlePerClient = { rss: (idle.rss - before.rss) / size, heap: (idle.heapUsed - before.heapUsed) / size }
+    log(`  ${size} idle streams: ${(idlePerClient.rss / KiB).toFixed(1)} KiB RSS, ${(idlePerClient.heap / KiB).toFixed(1)} KiB heap each`)
+
+    // Paced: 100,000 deliveries a second in all, events spread evenly over 10 ms ticks.
+    const rate = 100_000 / size
+    const seconds = quick ? 5 : 15
+    await Promise.all(w.clients.map((client) => client.call('resetWindow')))
+    const pacedStart = Date.now()
+    let due = 0
+    while (Date.now() - pacedStart < seconds * 1000) {
+      due += rate / 100
+      const count = Math.floor(due)
+      due -= count
+      w.append(count)
+      await sleep(10)
+    }
+    const expected = w.written
+    await until(async () => (await w.tally()).complete >= size, 60_000, () => `all ${size} clients have the paced events`)
+    const paced = await w.tally()
+    const pacedResult = {
+      rate,
+      seconds,
+      delivered: paced.received,
+      deliveredPerSecond: paced.received / seconds,
+      p50: paced.histogram.quantile(0.5),
+      p99: paced.histogram.quantile(0.99),
+      max: paced.histogram.quantile(1),
+    }
+    log(`  paced ${rate}/s × ${size}: ${Math.round(pacedResult.deliveredPerSecond)} delivered/s, p50 ${pacedResult.p50} ms, p99 ${pacedResult.p99} ms (${expected} events)`)
+
+    // Burst: 2,000,000 deliveries appended at once; the time until every client has them all.
+    await Promise.all(w.clients.map((client) => client.call('resetWindow')))
+    const events = Math.round(2_000_000 / size)
+    const burstStart = now()
+    w.append(events)
+    await until(async () => (await sum(w.clients, 'received')) >= events * size, 300_000, () => `burst delivered`)
+    const burstSeconds = (now() - burstStart) / 1000
+    const burst = await w.tally()
+    const burstResult = { events, deliveries: events * size, seconds: burstSeconds, deliveredPerSecond: (events * size) / burstSeconds, p50: burst.histogram.quantile(0.5), p99: burst.histogram.quantile(0.99) }
+    log(`  burst ${events} events × ${size}: ${Math.round(burstResult.deliveredPerSecond)} delivered/s (${burstSeconds.toFixed(2)} s)`)
+    return { clients: size, idlePerClient, paced: pacedResult, burst: burstResult, lost: burst.lost, duplicated: burst.duplicated }
+  } finally {
+    await w.close()
+  }
+}
+
+interface SlowResult {
+  readonly clients: number
+  readonly perClient: { readonly rss: number; readonly heap: number }
+  readonly maxHeldBytes: number
+  readonly cutOff: number
+  readonly pausedBeforeCut: boolean
+}
+
+async function slowClients(url: string): Promise<SlowResult> {
+  const size = quick ? 20 : 200
+  log(`slow clients: ${size}`)
+  const w = await world(url, 'slow', { drainTimeout: 15_000 })
+  try {
+    const before = await w.server.call<Memory>('memory')
+    await w.open(size, true)
+    // 1 KiB events at 2,000/s until every slow stream is held back (the kernel's buffers filled, then half the bound queued).
+    const start = Date.now()
+    for (;;) {
+      w.appendPadded(20)
+      await sleep(10)
+      const stats = await w.server.call<{ maxHeldBytes: number }>('stats')
+      if (stats.maxHeldBytes >= 256 * KiB && Date.now() - start > 6000) break
+      if (Date.now() - start > 12_000) break
+    }
+    const held = await w.server.call<Memory>('memory')
+    const perClient = { rss: (held.rss - before.rss) / size, heap: (held.heapUsed - before.heapUsed) / size }
+    log(`  ${size} slow streams held: ${(perClient.rss / KiB).toFixed(0)} KiB RSS, ${(perClient.heap / KiB).toFixed(0)} KiB heap each`)
+    await until(async () => (await w.server.call<{ ended: { slow: number } }>('stats')).ended.slow >= size, 60_000, () => 'slow streams cut off')
+    const stats = await w.server.call<{ ended: { slow: number }; maxHeldBytes: number }>('stats')
+    log(`  cut off: ${stats.ended.slow}; most held by one: ${(stats.maxHeldBytes / KiB).toFixed(0)} KiB`)
+    return { clients: size, perClient, maxHeldBytes: stats.maxHeldBytes, cutOff: stats.ended.slow, pausedBeforeCut: stats.maxHeldBytes <= 512 * KiB + 2 * KiB }
+  } finally {
+    await w.close()
+  }
+}
+
+interface DisconnectResult {
+  readonly clients: number
+  readonly cuts: number
+  readonly events: number
+  readonly reconnects: number
+  readonly complete: number
+  readonly lost: number
+  readonly duplicated: number
+}
+
+async function disconnects(url: string): Promise<DisconnectResult> {
+  const size = quick ? 200 : 1000
+  const cuts = quick ? 200 : 1000
+  log(`forced disconnects: ${cuts} over ${size} clients`)
+  const w = await world(url, 'cuts')
+  try {
+    await w.open(size)
+    const ticks = quick ? 60 : 200
+    let done = 0
+    for (let tick = 0; tick < ticks; tick++) {
+      w.append(2)
+      const count = Math.round(((tick + 1) * cuts) / ticks) - done
+      done += count
+      await Promise.all(w.clients.map((client, index) => client.call('cut', { count: Math.floor(count / 2) + (index === 0 ? count % 2 : 0) })))
+      await sleep(100)
+    }
+    await until(async () => (await w.tally()).complete >= size, 120_000, () => 'every client has every event')
+    const tally = await w.tally()
+    log(`  ${done} cuts, ${tally.reconnects} reconnections, ${w.written} events: lost ${tally.lost}, duplicated ${tally.duplicated}`)
+    return { clients: size, cuts: done, events: w.written, reconnects: tally.reconnects, complete: tally.complete, lost: tally.lost, duplicated: tally.duplicated }
+  } finally {
+    await w.close()
+  }
+}
+
+interface SseRecord {
+  readonly machine: MachineInfo
+  readonly quick: boolean
+  readonly totalMs: number
+  readonly fanout: readonly FanoutResult[]
+  readonly slow: SlowResult | undefined
+  readonly disconnects: DisconnectResult | undefined
+}
+
+function render(record: SseRecord): string {
+  const { machine } = record
+  const kib = (bytes: number) => `${(bytes / KiB).toFixed(1)} KiB`
+  const int = (value: number) => Math.round(value).toLocaleString('en-US')
+  const out = [SSE_START, '', '## Server-sent events (rxpg/sse)', '']
+  out.push(
+    `Generated by \`${record.quick ? 'BENCH_QUICK=1 ' : ''}npm run bench:sse\` on ${machine.date.slice(0, 10)} (${(record.totalMs / 60_000).toFixed(1)} min), rxpg commit ${machine.gitCommit}${machine.gitDirty ? ' (with uncommitted changes)' : ''}, lib/ from source through tsx; ` +
+      `${machine.cpuModel}, ${machine.cores} cores, load average ${machine.loadAverageAtStart.join(' ')} at start (the machine is shared: other work ran alongside); ${machine.postgres.split(' on ')[0]}. ` +
+      'One server process with one PgListener (one listening connection) and `durableSource`; clients in two other processes (raw node:http and eventsource-parser); the writer in the harness. Raw figures: [sse/results.json](sse/results.json). Method: `bench/sse/run.ts`.',
+  )
+  const big = record.fanout.at(-1)
+  out.push('', '### Goals', '')
+  out.push(
+    markdownTable({
+      headers: ['goal', 'measured', ''],
+      rows: [
+        ...(big ? [['10,000 concurrent clients on one process', `${int(big.clients)} streams open and delivering`, big.clients >= 10_000 ? 'met' : '?']] : []),
+        ...(big ? [['≥ 100,000 events/s delivered', `${int(big.burst.deliveredPerSecond)}/s (burst), ${int(big.paced.deliveredPerSecond)}/s paced at ${int(big.clients)} clients`, big.burst.deliveredPerSecond >= 100_000 ? 'met' : 'missed']] : []),
+        ...(big ? [['p99 ≤ 50 ms commit → client', `p99 ${big.paced.p99} ms at ${int(big.paced.deliveredPerSecond)} deliveries/s (append call → client parse)`, big.paced.p99 <= 50 ? 'met' : 'missed']] : []),
+        ...(record.slow ? [['≤ 1 MB per slow client', `${kib(record.slow.perClient.rss)} RSS per slow client`, record.slow.perClient.rss <= 1024 * KiB ? 'met' : 'missed']] : []),
+        ...(record.disconnects ? [['0 lost / 0 duplicated across 1,000 forced disconnects', `${int(record.disconnects.cuts)} cuts: ${record.disconnects.lost} lost, ${record.disconnects.duplicated} duplicated`, record.disconnects.lost === 0 && record.disconnects.duplicated === 0 ? 'met' : 'missed']] : []),
+      ],
+    }),
+  )
+  if (record.fanout.length > 0) {
+    out.push('', '### Fan-out', '')
+    out.push(
+      markdownTable({
+        headers: ['clients', 'memory per idle client (RSS / heap)', 'paced: events/s × clients', 'delivered/s', 'p50 / p99 / max (ms)', 'burst: deliveries', 'delivered/s', 'burst p50 / p99 (ms)', 'lost / dup'],
+        rows: record.fanout.map((result) => [
+          int(result.clients),
+          `${kib(result.idlePerClient.rss)} / ${kib(result.idlePerClient.heap)}`,
+          `${result.paced.rate} × ${int(result.clients)}`,
+          int(result.paced.deliveredPerSecond),
+          `${result.paced.p50} / ${result.paced.p99} / ${result.paced.max}`,
+          int(result.burst.deliveries),
+          int(result.burst.deliveredPerSecond),
+          `${result.burst.p50} / ${result.burst.p99}`,
+          `${result.lost} / ${result.duplicated}`,
+        ]),
+      }),
+    )
+  }
+  if (record.slow) {
+    const slow = record.slow
+    out.push('', '### Slow clients', '')
+    out.push(
+      `${slow.clients} streams read their first bytes and then nothing while 1 KiB events flow (maxBufferedBytes 512 KiB, drainTimeout 15 s). Server memory per slow client while they are held: ${kib(slow.perClient.rss)} RSS, ${kib(slow.perClient.heap)} heap; the most one stream held: ${kib(slow.maxHeldBytes)}; cut off: ${slow.cutOff} of ${slow.clients}.`,
+    )
+  }
+  if (record.disconnects) {
+    const cut = record.disconnects
+    out.push('', '### Forced disconnects', '')
+    out.push(
+      `${int(cut.clients)} clients; ${int(cut.cuts)} sockets destroyed mid-stream (from the client side, at random) while ${int(cut.events)} events were written; ${int(cut.reconnects)} reconnections resumed with Last-Event-ID. Every client ended with the exact sequence: ${cut.complete} of ${cut.clients} complete, ${cut.lost} lost, ${cut.duplicated} duplicated.`,
+    )
+  }
+  out.push('', SSE_END)
+  return out.join('\n')
+}
+
+async function main(): Promise<void> {
+  const benchDir = fileURLToPath(new URL('..', import.meta.url))
+  const partial = quick || only !== undefined
+  const outDir = partial ? join(benchDir, '.runs') : benchDir
+  await mkdir(outDir, { recursive: true })
+  const hardLimit = setTimeout(() => {
+    console.error(`bench:sse: hard limit of ${HARD_LIMIT_MS / 60_000} min reached, exiting`)
+    process.exit(2)
+  }, HARD_LIMIT_MS)
+  const database = await benchDatabase()
+  try {
+    const machine = await machineInfo(database.url)
+    log(`${machine.cpuModel}, ${machine.cores} cores; load ${machine.loadAverageAtStart.join(' ')}; ${machine.postgres}`)
+    const wants = (name: string) => only === undefined || only.includes(name)
+    const fanoutResults: FanoutResult[] = []
+    if (wants('fanout')) for (const size of quick ? [100, 1000] : [1000, 10_000]) fanoutResults.push(await fanout(database.url, size))
+    const slow = wants('slow') ? await slowClients(database.url) : undefined
+    const cuts = wants('disconnects') ? await disconnects(database.url) : undefined
+    const record: SseRecord = { machine, quick, totalMs: Date.now() - started, fanout: fanoutResults, slow, disconnects: cuts }
+    await writeFile(join(outDir, partial ? 'sse-results.json' : 'sse/results.json'), JSON.stringify(record, null, 2) + '\n')
+    const section = render(record)
+    if (partial) {
+      await writeFile(join(outDir, 'SSE-RESULTS.md'), section + '\n')
+      log(`wrote ${join(outDir, 'SSE-RESULTS.md')}`)
+    } else {
+      const file = join(benchDir, 'RESULTS.md')
+      const text = await readFile(file, 'utf8')
+      const start = text.indexOf(SSE_START)
+      const end = text.indexOf(SSE_END)
+      await writeFile(file, start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + SSE_END.length) : `${text.trimEnd()}\n\n${section}\n`)
+      log(`wrote the SSE section of ${file}`)
+    }
+  } finally {
+    clearTimeout(hardLimit)
+    await database.release()
+  }
+}
+
+void main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  },
+)
+
