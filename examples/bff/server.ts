@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { createPgListener, defineChannel } from '../../lib/index.js'
 import { createDurableLog, type DurableLog } from '../../lib/durable/index.js'
-import { createSseEndpoint, durableSource, type SseEndpoint, type SseEndpointOptions } from '../../lib/sse/index.js'
+import { createSseEndpoint, durableSource, refuse, type SseEndpoint, type SseEndpointOptions } from '../../lib/sse/index.js'
 import { ORDERS, Order, type OrdersSnapshot } from './order.js'
 
 /** The typed channel: appends are validated with the same schema the page decodes with. */
@@ -75,8 +75,8 @@ export async function startBff(options: BffOptions): Promise<Bff> {
     channels: { orders: durableSource(log, Orders) },
     authorize: (request) => {
       const user = /^Bearer (.+)$/.exec(request.header('authorization') ?? '')?.[1]
-      if (user === undefined) return { refuse: 401, message: 'Sign in first.', headers: { 'www-authenticate': 'Bearer' } }
-      if (user === 'mallory') return { refuse: 403, message: 'This user may not read orders.' }
+      if (user === undefined) return refuse(401, 'Sign in first.', { 'www-authenticate': 'Bearer' })
+      if (user === 'mallory') return refuse(403, 'This user may not read orders.')
       return { user }
     },
     ...options.sse,

@@ -3,6 +3,7 @@
 // See docs/sse.md.
 
 export { createSseEndpoint } from './create-sse-endpoint.js'
+export { refuse } from './refuse.js'
 export { durableSource, type DurableSourceOptions } from './sources/durable-source.js'
 export { resumableSource, type ResumableSourceOptions } from './sources/resumable-source.js'
 export { liveSource, type LiveSourceOptions } from './sources/live-source.js'

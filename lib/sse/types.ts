@@ -24,7 +24,7 @@ export interface SseAccess<U, K extends string = string> {
   readonly revoked?: Observable<unknown>
 }
 
-/** What `authorize` returns to refuse a connection: an HTTP answer, never an empty stream. */
+/** What `authorize` returns to refuse a connection (made by `refuse`): an HTTP answer, never an empty stream. */
 export interface SseRefusal {
   readonly refuse: 401 | 403
   readonly message?: string
@@ -44,7 +44,7 @@ export interface SseEndpointOptions<C, U> {
   /** Per connection: who is this, which channels may they read, until when. Default: everyone, every channel. */
   readonly authorize?: (request: SseRequest) => SseAccess<U, keyof C & string> | SseRefusal | Promise<SseAccess<U, keyof C & string> | SseRefusal>
   /** Per event, replayed ones included: may this user see it? Default: yes. */
-  readonly canSee?: (event: SseChannelEvent<C>, user: U) => boolean
+  readonly canSee?: (event: SseChannelEvent<C>, user: NoInfer<U>) => boolean
   /** Quiet time before a heartbeat comment, in ms (default 15000); `false`: none. */
   readonly heartbeat?: number | false
   /** The `retry:` a native EventSource waits before reconnecting, in ms (default 1000). */
