@@ -48,6 +48,14 @@ export async function keptDurableSection(file: string): Promise<string> {
   return keptSection(file, DURABLE_START, DURABLE_END)
 }
 
+/** Writes `section` (markers included) in place of the one between `startMarker` and `endMarker` of `file`, or at its end. */
+export async function writeSection(file: string, startMarker: string, endMarker: string, section: string): Promise<void> {
+  const text = await readFile(file, 'utf8')
+  const start = text.indexOf(startMarker)
+  const end = text.indexOf(endMarker)
+  await writeFile(file, start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + endMarker.length) : `${text.trimEnd()}\n\n${section}\n`)
+}
+
 /** The section between two markers of an existing RESULTS.md, markers included; '' when there is none. */
 async function keptSection(file: string, startMarker: string, endMarker: string): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '')

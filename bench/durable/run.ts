@@ -10,7 +10,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { markdownTable, DURABLE_END, DURABLE_START } from '../report.js'
+import { markdownTable, writeSection, DURABLE_END, DURABLE_START } from '../report.js'
 import { benchDatabase } from '../support/database.js'
 import { machineInfo } from '../support/machine.js'
 import { appendScenario } from './append.js'
@@ -68,11 +68,7 @@ async function main(): Promise<void> {
       log(`wrote ${join(outDir, 'DURABLE-RESULTS.md')}`)
     } else {
       const file = join(benchDir, 'RESULTS.md')
-      const text = await readFile(file, 'utf8')
-      const start = text.indexOf(DURABLE_START)
-      const end = text.indexOf(DURABLE_END)
-      const next = start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + DURABLE_END.length) : `${text.trimEnd()}\n\n${section}\n`
-      await writeFile(file, next)
+      await writeSection(file, DURABLE_START, DURABLE_END, section)
       log(`wrote the durable section of ${file}`)
     }
   } finally {

@@ -17,13 +17,13 @@
  * - forced disconnects: clients' sockets destroyed mid-stream 1,000 times while events flow; every client
  *   must end with exactly the sequence written, resuming with Last-Event-ID.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { createPgListener } from '../../lib/index.js'
 import { createDurableLog } from '../../lib/durable/index.js'
-import { markdownTable, SSE_END, SSE_START } from '../report.js'
+import { markdownTable, writeSection, SSE_END, SSE_START } from '../report.js'
 import { benchDatabase } from '../support/database.js'
 import { machineInfo, type MachineInfo } from '../support/machine.js'
 import { Worker } from '../support/worker.js'
@@ -357,10 +357,7 @@ async function main(): Promise<void> {
       log(`wrote ${join(outDir, 'SSE-RESULTS.md')}`)
     } else {
       const file = join(benchDir, 'RESULTS.md')
-      const text = await readFile(file, 'utf8')
-      const start = text.indexOf(SSE_START)
-      const end = text.indexOf(SSE_END)
-      await writeFile(file, start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + SSE_END.length) : `${text.trimEnd()}\n\n${section}\n`)
+      await writeSection(file, SSE_START, SSE_END, section)
       log(`wrote the SSE section of ${file}`)
     }
   } finally {

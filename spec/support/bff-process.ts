@@ -43,20 +43,20 @@ export class BffProcess {
   }
 
   /** Kills it as a crash would (SIGKILL): no goodbye to the browsers. */
-  async kill(): Promise<void> {
-    const child = this.child
-    if (child === undefined || child.exitCode !== null) return
-    const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGKILL')
-    await exited
+  kill(): Promise<void> {
+    return this.signal('SIGKILL')
   }
 
   /** Stops it cleanly (SIGTERM: streams end with a shutdown event). */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.signal('SIGTERM')
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.child
     if (child === undefined || child.exitCode !== null) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
-    child.kill('SIGTERM')
+    child.kill(signal)
     await exited
   }
 }
