@@ -2,7 +2,7 @@
  * Renders bench/RESULTS.md from a run's results. `npx tsx bench/report.ts [results.json]` re-renders it from
  * a saved results.json (e.g. after editing bench/analysis.md, which is included verbatim).
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { renderChart } from './chart.js'
@@ -46,6 +46,29 @@ export async function renderResults(run: RunRecord & { readonly benchDir: string
 /** The section between the durable markers of an existing RESULTS.md, markers included; '' when there is none. */
 export async function keptDurableSection(file: string): Promise<string> {
   return keptSection(file, DURABLE_START, DURABLE_END)
+}
+
+/**
+ * Writes the figures of a run with a section of its own (`bench:durable`, `bench:sse`): a full run writes
+ * `bench/<name>/results.json` and its section of RESULTS.md (between its markers); a partial or quick one
+ * writes `bench/.runs/<name>-results.json` and `bench/.runs/<NAME>-RESULTS.md`, so it never overwrites results.
+ */
+export async function writeRunOutputs(run: {
+  readonly benchDir: string
+  readonly name: string
+  readonly partial: boolean
+  readonly record: unknown
+  readonly section: string
+  readonly markers: readonly [string, string]
+  readonly log: (line: string) => void
+}): Promise<void> {
+  const outDir = run.partial ? join(run.benchDir, '.runs') : run.benchDir
+  await mkdir(join(outDir, run.partial ? '' : run.name), { recursive: true })
+  await writeFile(join(outDir, run.partial ? `${run.name}-results.json` : `${run.name}/results.json`), JSON.stringify(run.record, null, 2) + '\n')
+  const file = run.partial ? join(outDir, `${run.name.toUpperCase()}-RESULTS.md`) : join(run.benchDir, 'RESULTS.md')
+  if (run.partial) await writeFile(file, run.section + '\n')
+  else await writeSection(file, run.markers[0], run.markers[1], run.section)
+  run.log(`wrote ${run.partial ? file : `the ${run.name} section of ${file}`}`)
 }
 
 /** Writes `section` (markers included) in place of the one between `startMarker` and `endMarker` of `file`, or at its end. */

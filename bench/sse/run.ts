@@ -17,13 +17,11 @@
  * - forced disconnects: clients' sockets destroyed mid-stream 1,000 times while events flow; every client
  *   must end with exactly the sequence written, resuming with Last-Event-ID.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { createPgListener } from '../../lib/index.js'
 import { createDurableLog } from '../../lib/durable/index.js'
-import { markdownTable, writeSection, SSE_END, SSE_START } from '../report.js'
+import { markdownTable, writeRunOutputs, SSE_END, SSE_START } from '../report.js'
 import { benchDatabase } from '../support/database.js'
 import { machineInfo, type MachineInfo } from '../support/machine.js'
 import { Worker } from '../support/worker.js'
@@ -334,8 +332,6 @@ function render(record: SseRecord): string {
 async function main(): Promise<void> {
   const benchDir = fileURLToPath(new URL('..', import.meta.url))
   const partial = quick || only !== undefined
-  const outDir = partial ? join(benchDir, '.runs') : benchDir
-  await mkdir(outDir, { recursive: true })
   const hardLimit = setTimeout(() => {
     console.error(`bench:sse: hard limit of ${HARD_LIMIT_MS / 60_000} min reached, exiting`)
     process.exit(2)
@@ -350,16 +346,7 @@ async function main(): Promise<void> {
     const slow = wants('slow') ? await slowClients(database.url) : undefined
     const cuts = wants('disconnects') ? await disconnects(database.url) : undefined
     const record: SseRecord = { machine, quick, totalMs: Date.now() - started, fanout: fanoutResults, slow, disconnects: cuts }
-    await writeFile(join(outDir, partial ? 'sse-results.json' : 'sse/results.json'), JSON.stringify(record, null, 2) + '\n')
-    const section = render(record)
-    if (partial) {
-      await writeFile(join(outDir, 'SSE-RESULTS.md'), section + '\n')
-      log(`wrote ${join(outDir, 'SSE-RESULTS.md')}`)
-    } else {
-      const file = join(benchDir, 'RESULTS.md')
-      await writeSection(file, SSE_START, SSE_END, section)
-      log(`wrote the SSE section of ${file}`)
-    }
+    await writeRunOutputs({ benchDir, name: 'sse', partial, record, section: render(record), markers: [SSE_START, SSE_END], log })
   } finally {
     clearTimeout(hardLimit)
     await database.release()
