@@ -97,6 +97,10 @@ serveWorker(
     },
     ready: () => clients.filter((client) => client.ready).length,
     received: () => received,
+    cpu: () => {
+      const { user, system } = process.cpuUsage()
+      return user + system
+    },
     cut: ({ count }: { count: number }) => {
       for (let index = 0; index < count; index++) clients[Math.floor(Math.random() * clients.length)]!.cut()
       return count

@@ -54,7 +54,8 @@ async function world(url: string, name: string, options: { drainTimeout?: number
   pool.on('error', () => undefined)
   const writer = createDurableLog({ listener, pool, schema, stall: false })
   await writer.ensureSchema()
-  const server = await Worker.start(here('./server.ts'), 'sse-server', { nodeFlags: ['--expose-gc', '--max-old-space-size=6144'], lifeLimitMs: 20 * 60_000 })
+  const profile = process.env.BENCH_SSE_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${here('../.runs/profiles')}`] : []
+  const server = await Worker.start(here('./server.ts'), 'sse-server', { nodeFlags: ['--expose-gc', '--max-old-space-size=6144', ...profile], lifeLimitMs: 20 * 60_000 })
   const { port } = await server.call<{ port: number }>('start', { url, schema, channel: 'bench', maxBufferedBytes: 512 * KiB, drainTimeout: options.drainTimeout ?? 20_000 })
   const clients = await Promise.all([0, 1].map((index) => Worker.start(here('./clients.ts'), `sse-clients-${index}`, { lifeLimitMs: 20 * 60_000 })))
   const eventsUrl = `http://127.0.0.1:${port}/events`
@@ -102,6 +103,19 @@ async function world(url: string, name: string, options: { drainTimeout?: number
   }
 }
 
+type World = Awaited<ReturnType<typeof world>>
+
+/** CPU time (µs) the server and the client processes have used so far. */
+async function cpuNow(w: World): Promise<{ server: number; clients: number }> {
+  return { server: await w.server.call<number>('cpu'), clients: await sum(w.clients, 'cpu') }
+}
+
+/** CPU µs per delivery since `since`, in the server and in the clients: what a delivery costs whatever else the machine runs. */
+async function cpuPerDelivery(w: World, since: { server: number; clients: number }, deliveries: number): Promise<{ serverCpu: number; clientCpu: number }> {
+  const current = await cpuNow(w)
+  return { serverCpu: (current.server - since.server) / deliveries, clientCpu: (current.clients - since.clients) / deliveries }
+}
+
 async function sum(workers: readonly Worker[], op: string): Promise<number> {
   return (await Promise.all(workers.map((worker) => worker.call<number>(op)))).reduce((a, b) => a + b, 0)
 }
@@ -129,8 +143,8 @@ interface Memory {
 interface FanoutResult {
   readonly clients: number
   readonly idlePerClient: { readonly rss: number; readonly heap: number }
-  readonly paced: { readonly rate: number; readonly seconds: number; readonly delivered: number; readonly deliveredPerSecond: number; readonly p50: number; readonly p99: number; readonly max: number }
-  readonly burst: { readonly events: number; readonly deliveries: number; readonly seconds: number; readonly deliveredPerSecond: number; readonly p50: number; readonly p99: number }
+  readonly paced: { readonly serverCpu: number; readonly clientCpu: number; readonly rate: number; readonly seconds: number; readonly delivered: number; readonly deliveredPerSecond: number; readonly p50: number; readonly p99: number; readonly max: number }
+  readonly burst: { readonly serverCpu: number; readonly clientCpu: number; readonly events: number; readonly deliveries: number; readonly seconds: number; readonly deliveredPerSecond: number; readonly p50: number; readonly p99: number }
   readonly lost: number
   readonly duplicated: number
 }
@@ -149,6 +163,7 @@ async function fanout(url: string, size: number): Promise<FanoutResult> {
     const rate = 100_000 / size
     const seconds = quick ? 5 : 15
     await Promise.all(w.clients.map((client) => client.call('resetWindow')))
+    const pacedCpu = await cpuNow(w)
     const pacedStart = Date.now()
     let due = 0
     while (Date.now() - pacedStart < seconds * 1000) {
@@ -161,7 +176,9 @@ async function fanout(url: string, size: number): Promise<FanoutResult> {
     const expected = w.written
     await until(async () => (await w.tally()).complete >= size, 60_000, () => `all ${size} clients have the paced events`)
     const paced = await w.tally()
+    const pacedCost = await cpuPerDelivery(w, pacedCpu, paced.received)
     const pacedResult = {
+      ...pacedCost,
       rate,
       seconds,
       delivered: paced.received,
@@ -170,18 +187,20 @@ async function fanout(url: string, size: number): Promise<FanoutResult> {
       p99: paced.histogram.quantile(0.99),
       max: paced.histogram.quantile(1),
     }
-    log(`  paced ${rate}/s × ${size}: ${Math.round(pacedResult.deliveredPerSecond)} delivered/s, p50 ${pacedResult.p50} ms, p99 ${pacedResult.p99} ms (${expected} events)`)
+    log(`  paced ${rate}/s × ${size}: ${Math.round(pacedResult.deliveredPerSecond)} delivered/s, p50 ${pacedResult.p50} ms, p99 ${pacedResult.p99} ms (${expected} events); CPU per delivery: server ${pacedCost.serverCpu.toFixed(2)} µs, clients ${pacedCost.clientCpu.toFixed(2)} µs`)
 
     // Burst: 2,000,000 deliveries appended at once; the time until every client has them all.
     await Promise.all(w.clients.map((client) => client.call('resetWindow')))
     const events = Math.round(2_000_000 / size)
+    const burstCpu = await cpuNow(w)
     const burstStart = now()
     w.append(events)
     await until(async () => (await sum(w.clients, 'received')) >= events * size, 300_000, () => `burst delivered`)
     const burstSeconds = (now() - burstStart) / 1000
     const burst = await w.tally()
-    const burstResult = { events, deliveries: events * size, seconds: burstSeconds, deliveredPerSecond: (events * size) / burstSeconds, p50: burst.histogram.quantile(0.5), p99: burst.histogram.quantile(0.99) }
-    log(`  burst ${events} events × ${size}: ${Math.round(burstResult.deliveredPerSecond)} delivered/s (${burstSeconds.toFixed(2)} s)`)
+    const burstCost = await cpuPerDelivery(w, burstCpu, events * size)
+    const burstResult = { ...burstCost, events, deliveries: events * size, seconds: burstSeconds, deliveredPerSecond: (events * size) / burstSeconds, p50: burst.histogram.quantile(0.5), p99: burst.histogram.quantile(0.99) }
+    log(`  burst ${events} events × ${size}: ${Math.round(burstResult.deliveredPerSecond)} delivered/s (${burstSeconds.toFixed(2)} s); CPU per delivery: server ${burstCost.serverCpu.toFixed(2)} µs, clients ${burstCost.clientCpu.toFixed(2)} µs`)
     return { clients: size, idlePerClient, paced: pacedResult, burst: burstResult, lost: burst.lost, duplicated: burst.duplicated }
   } finally {
     await w.close()
@@ -296,16 +315,18 @@ function render(record: SseRecord): string {
     out.push('', '### Fan-out', '')
     out.push(
       markdownTable({
-        headers: ['clients', 'memory per idle client (RSS / heap)', 'paced: events/s × clients', 'delivered/s', 'p50 / p99 / max (ms)', 'burst: deliveries', 'delivered/s', 'burst p50 / p99 (ms)', 'lost / dup'],
+        headers: ['clients', 'memory per idle client (RSS / heap)', 'paced: events/s × clients', 'delivered/s', 'p50 / p99 / max (ms)', 'server CPU per delivery', 'burst: deliveries', 'delivered/s', 'burst p50 / p99 (ms)', 'server / clients CPU per delivery', 'lost / dup'],
         rows: record.fanout.map((result) => [
           int(result.clients),
           `${kib(result.idlePerClient.rss)} / ${kib(result.idlePerClient.heap)}`,
           `${result.paced.rate} × ${int(result.clients)}`,
           int(result.paced.deliveredPerSecond),
           `${result.paced.p50} / ${result.paced.p99} / ${result.paced.max}`,
+          `${result.paced.serverCpu.toFixed(2)} µs`,
           int(result.burst.deliveries),
           int(result.burst.deliveredPerSecond),
           `${result.burst.p50} / ${result.burst.p99}`,
+          `${result.burst.serverCpu.toFixed(2)} / ${result.burst.clientCpu.toFixed(2)} µs`,
           `${result.lost} / ${result.duplicated}`,
         ]),
       }),

@@ -51,6 +51,11 @@ serveWorker(
     start: (args: Parameters<typeof start>[0]) => start(args),
     memory: () => memory(),
     stats: () => state?.endpoint.stats(),
+    /** CPU time used so far (user + system, µs): per delivery, the server's cost whatever else the machine runs. */
+    cpu: () => {
+      const { user, system } = process.cpuUsage()
+      return user + system
+    },
     stop: () => stop(),
   },
   stop,

@@ -5,9 +5,8 @@ import type { SseTransport, TransportEvents, TransportFactory } from './transpor
 /**
  * A stream on a Node `ServerResponse` (node:http, Express, Fastify's `reply.raw`, Koa's `ctx.res`).
  *
- * Writes made in one turn of the event loop are corked into one socket write (a durable page, or a burst of
- * notifications, leaves as one packet); `write()` returning false is passed on as is, and `drain` reports when
- * to go on. The response's `close` is the client going away, noticed at once.
+ * `write()` returning false is passed on as is, and `drain` reports when to go on. The response's `close` is
+ * the client going away, noticed at once.
  */
 export function nodeTransport(request: IncomingMessage, response: ServerResponse): TransportFactory {
   return (events: TransportEvents): SseTransport => {
@@ -22,20 +21,12 @@ export function nodeTransport(request: IncomingMessage, response: ServerResponse
     // heartbeats keep it busy, and the session ends it when it should.
     request.socket.setTimeout(0)
     response.writeHead(200, STREAM_HEADERS)
-    let corked = false
-    const uncork = () => {
-      corked = false
-      response.uncork()
-    }
     return {
-      write(text) {
+      // Node's http corks the socket at a response's first write of a turn and uncorks it on the next tick: the
+      // writes of one turn (a durable page, a burst) already leave in one packet.
+      write(chunk) {
         if (response.destroyed || response.writableEnded) return true
-        if (!corked) {
-          corked = true
-          response.cork()
-          queueMicrotask(uncork)
-        }
-        return response.write(text)
+        return response.write(chunk)
       },
       get bufferedBytes() {
         return response.writableLength

@@ -183,10 +183,10 @@ export class StreamSession {
     if (item.token !== undefined) this.cursor.set(name, item.token)
     this.settleChannel(state)
     if (this.options.canSee !== undefined && !this.options.canSee(name, item.value)) return
-    const body = state.channel.frames.body(item)
-    const id = `id: ${this.cursor.toString()}\n`
+    const frame = state.channel.frames.frame(item, this.cursor.toString())
     this.eventsWritten += 1
-    this.write(id + body.text, id.length + body.bytes)
+    this.heartbeat?.touch()
+    for (const chunk of frame.chunks) this.writer.write(chunk, chunk === frame.chunks[0] ? frame.bytes : 0)
     this.afterWrite()
   }
 
@@ -246,6 +246,8 @@ export class StreamSession {
 
   /** After an event: pause what can wait, cut off what cannot. */
   private afterWrite(): void {
+    // While the transport takes every write, nothing is held here.
+    if (!this.writer.blocked) return
     const held = this.writer.heldBytes
     if (held < this.options.maxBufferedBytes / 2) return
     const livePushing = this.states.some((state) => state.subscription !== undefined && !this.pausable(state))

@@ -3,12 +3,15 @@
  * needs these few operations, so the same session logic (framing, resume, back-pressure, time-outs) serves
  * both, and a test can run it on a transport of its own.
  */
+import type { Chunk } from './frame-cache.js'
+
 export interface SseTransport {
   /**
-   * Hands text to the connection. `false`: the transport now holds as much as it should; write nothing more
-   * until `drained()` is called (the session keeps what comes meanwhile in its own bounded queue).
+   * Hands text (or UTF-8 bytes, which other streams may write too: never modified) to the connection.
+   * `false`: the transport now holds as much as it should; write nothing more until `drained()` is called (the
+   * session keeps what comes meanwhile in its own bounded queue).
    */
-  write(text: string): boolean
+  write(chunk: Chunk): boolean
   /** Bytes the transport holds that the network has not taken yet. */
   readonly bufferedBytes: number
   /** Ends the response once what was written is sent. */

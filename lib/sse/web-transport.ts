@@ -40,9 +40,10 @@ export function webStreamResponse(signal: AbortSignal | undefined, begin: (trans
   begin((transportEvents): SseTransport => {
     events = transportEvents
     return {
-      write(text) {
+      write(chunk) {
         if (done || controller === undefined) return true
-        controller.enqueue(encoder.encode(text))
+        // A shared chunk is copied: a byte stream's reader may take over the buffers it is given.
+        controller.enqueue(typeof chunk === 'string' ? encoder.encode(chunk) : chunk.slice())
         return (controller.desiredSize ?? 0) > 0
       },
       get bufferedBytes() {

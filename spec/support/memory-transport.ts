@@ -6,8 +6,8 @@ import type { SseTransport, TransportEvents, TransportFactory } from '../../lib/
 /**
  * The transport port of a stream session in memory, for marble specs: it holds what is written (counted in
  * bytes) up to `capacity`, past which `write()` says to wait, until the spec calls `drain()` (the client took
- * everything) or `close()` (the client went away). `frames$` shows each write as the frames an SSE parser
- * reads from it, in the virtual frame it was written (replayed, so a spec may subscribe after the stream started); `end()` completes it, `destroy()` errors it.
+ * everything) or `close()` (the client went away). `frames$` shows what an SSE parser reads from the writes
+ * (`retry:1000`, `heartbeat`, `name:data@id`), in the virtual frame it was written (replayed, so a spec may subscribe after the stream started); `end()` completes it, `destroy()` errors it.
  */
 export class MemoryTransport {
   readonly frames$: Observable<string>
@@ -15,6 +15,13 @@ export class MemoryTransport {
   private events: TransportEvents | undefined
   private held = 0
   ended: 'end' | 'destroy' | undefined
+
+  /** One parser for the whole stream: a frame may come in several writes (its id line, then its body). */
+  private readonly parser = createParser({
+    onEvent: (event) => this.frames.next(`${event.event}:${event.data}${event.id === undefined ? '' : `@${event.id}`}`),
+    onComment: () => this.frames.next('heartbeat'),
+    onRetry: (retry) => this.frames.next(`retry:${retry}`),
+  })
 
   constructor(private readonly capacity = Infinity) {
     this.frames$ = this.frames.asObservable()
@@ -25,9 +32,10 @@ export class MemoryTransport {
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the transport object reads the spec's count
     const self = this
     return {
-      write: (text) => {
+      write: (chunk) => {
+        const text = typeof chunk === 'string' ? chunk : new TextDecoder().decode(chunk)
         this.held += utf8Length(text)
-        for (const frame of describeFrames(text)) this.frames.next(frame)
+        this.parser.feed(text)
         return this.held < this.capacity
       },
       get bufferedBytes() {
@@ -55,19 +63,4 @@ export class MemoryTransport {
     this.events?.closed()
     this.frames.complete()
   }
-}
-
-/**
- * A short name per frame, for diagrams: `retry:1000`, `heartbeat`, and `name:data@id` for events (the id
- * when there is one, `@` alone for an empty one).
- */
-export function describeFrames(text: string): string[] {
-  const frames: string[] = []
-  let retryField: string | undefined
-  createParser({
-    onEvent: (event) => void frames.push(`${event.event}:${event.data}${event.id === undefined ? '' : `@${event.id}`}`),
-    onComment: () => void frames.push('heartbeat'),
-    onRetry: (retry) => void (retryField = `retry:${retry}`),
-  }).feed(text)
-  return retryField === undefined ? frames : [retryField, ...frames]
 }
