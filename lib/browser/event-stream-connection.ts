@@ -77,6 +77,13 @@ export class EventStreamConnection {
       const headers: Record<string, string> = { ...given, accept: 'text/event-stream' }
       if (this.position !== undefined) headers['last-event-id'] = this.position
       if (this.stopped) return
+      // The watch starts with the request: a server that never answers is as silent as a stream that stops.
+      if (options.silenceTimeout !== false) {
+        silence = new SilenceTimer(options.scheduler, options.silenceTimeout, () => {
+          silent = true
+          abort.abort()
+        })
+      }
       const response = await options.fetch(options.url, { headers, signal: abort.signal, credentials: options.credentials })
       if (this.stopped) return
       const refusal = await refusalOf(response, options.url)
@@ -84,13 +91,8 @@ export class EventStreamConnection {
         if (refusal instanceof SseRequestFailedError) return this.fail(refusal)
         return this.reconnect(false, refusal)
       }
+      silence?.touch()
       this.events.state({ status: 'open' })
-      if (options.silenceTimeout !== false) {
-        silence = new SilenceTimer(options.scheduler, options.silenceTimeout, () => {
-          silent = true
-          abort.abort()
-        })
-      }
       const parser = createParser({
         onEvent: (message) => {
           received = true
