@@ -1,6 +1,7 @@
 import { asyncScheduler, BehaviorSubject, Observable, share } from 'rxjs'
 import type { Either } from '../operators/decoder.js'
 import type { DecodeError } from '../operators/decode.js'
+import { assertClientOptions } from './client-options.js'
 import { dataDecoder, type DataDecoder } from './decode-data.js'
 import { EventStreamConnection } from './event-stream-connection.js'
 import { RESET_EVENT, type ResetData } from './protocol.js'
@@ -29,6 +30,7 @@ const DEFAULT_BACKOFF = { initialDelay: 500, maxDelay: 15_000, factor: 2, jitter
  * 404, or a response that is not an event stream), and never completes by itself.
  */
 export function fromServerSentEvents<C extends ChannelDecoders>(url: string | URL, options: ServerSentEventsOptions<C>): ServerSentEvents<C> {
+  assertClientOptions(options)
   const names = Object.keys(options.channels)
   const json = options.json ?? true
   const decoders = new Map<string, DataDecoder>(names.map((name) => [name, dataDecoder(name, options.channels[name]!, json)]))

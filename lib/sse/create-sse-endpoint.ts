@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { asyncScheduler, isObservable, type Observable } from 'rxjs'
-import { CONTROL_PREFIX } from '../browser/protocol.js'
 import { isAnswer, isRefusal, planStream, requestedChannels, type Answer, type StreamPlan } from './connection-plan.js'
+import { assertEndpointOptions } from './endpoint-options.js'
 import { FrameCache } from './frame-cache.js'
-import { isFieldSafe } from './framing.js'
 import { nodeRequest, webRequest } from './sse-request.js'
 import { nodeTransport } from './node-transport.js'
 import type { SseSource } from './source.js'
@@ -26,14 +25,12 @@ const END_REASONS: readonly StreamEndReason[] = ['lifetime', 'credential-expired
  * ```
  */
 export function createSseEndpoint<C, U = undefined>(options: SseEndpointOptions<C, U>): SseEndpoint {
+  assertEndpointOptions(options)
   const scheduler = options.scheduler ?? asyncScheduler
   const random = options.random ?? Math.random
   const onError = options.onError ?? warn
   const channels = new Map<string, SessionChannel>()
   for (const [name, given] of Object.entries(options.channels) as Array<[string, SseSource<unknown> | Observable<unknown>]>) {
-    if (name === '' || name.startsWith(CONTROL_PREFIX) || !isFieldSafe(name)) {
-      throw new RangeError(`rxpg/sse: channel name ${JSON.stringify(name)} cannot be used: it is empty, starts with "${CONTROL_PREFIX}", or holds CR, LF or NUL`)
-    }
     const source = isObservable(given) ? liveSource(given) : given
     channels.set(name, { name, source, frames: new FrameCache(name, source) })
   }
