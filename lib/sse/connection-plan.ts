@@ -14,11 +14,12 @@ export interface StreamPlan {
   readonly lastEventId: string | undefined
 }
 
-/** The channels a request asks for, before authorization: unknown names are a 404. */
+/** The channels a request asks for (checked once authorized): unknown names are a 404. */
 export function requestedChannels(request: SseRequest, known: readonly string[]): readonly string[] | Answer {
   const asked = request.url.searchParams.getAll(CHANNEL_PARAMETER)
   const unknown = asked.filter((name) => !known.includes(name))
-  if (unknown.length > 0) return { status: 404, message: `Unknown channel(s): ${unknown.join(', ')}. Known: ${known.join(', ')}.` }
+  // Names only what was asked for: listing the endpoint's channels would show a user those it may not read.
+  if (unknown.length > 0) return { status: 404, message: `Unknown channel(s): ${unknown.join(', ')}.` }
   return [...new Set(asked)]
 }
 

@@ -47,8 +47,6 @@ export function createSseEndpoint<C, U = undefined>(options: SseEndpointOptions<
   /** Authorizes and plans a stream, or says which HTTP answer to give instead. */
   const prepare = async (request: SseRequest): Promise<{ plan: StreamPlan; access: SseAccess<U> } | Answer> => {
     if (closing) return { status: 503, message: 'The server is shutting down.', headers: { 'retry-after': '1' } }
-    const asked = requestedChannels(request, known)
-    if (isAnswer(asked)) return asked
     let access: SseAccess<U>
     if (options.authorize === undefined) access = { user: undefined as U }
     else {
@@ -61,6 +59,9 @@ export function createSseEndpoint<C, U = undefined>(options: SseEndpointOptions<
         return { status: 500, message: 'Authorization failed.' }
       }
     }
+    // Who is asking comes first: an unknown channel is a 404 only for a request authorize accepted.
+    const asked = requestedChannels(request, known)
+    if (isAnswer(asked)) return asked
     const plan = planStream(request, asked, known, access, scheduler.now())
     return isAnswer(plan) ? plan : { plan, access }
   }

@@ -38,7 +38,11 @@ describe('SSE endpoint', () => {
       const forbidden = await fetch(`${server.url}?channel=audit`, { headers: { authorization: 'ann' } })
       expect([forbidden.status, await forbidden.text()]).toEqual([403, 'Not allowed to read: audit.'])
       const unknown = await fetch(`${server.url}?channel=nope`, { headers: { authorization: 'ann' } })
-      expect(unknown.status).toBe(404)
+      // A 404 names what was asked for, not the channels the user may not read.
+      expect([unknown.status, await unknown.text()]).toEqual([404, 'Unknown channel(s): nope.'])
+      // Who is asking comes first: without a credential, an unknown channel is a 401 too, so channel names cannot be probed.
+      const probing = await fetch(`${server.url}?channel=nope`)
+      expect(probing.status).toBe(401)
 
       const stream = fromServerSentEvents(server.url, { channels, ...fast })
       const states: EventStreamState[] = []
@@ -48,7 +52,7 @@ describe('SSE endpoint', () => {
       expect((error as SseRequestFailedError).info).toMatchObject({ reason: 'unauthorized', status: 401, detail: 'Sign in first.' })
       expect(states.map((state) => state.status)).toEqual(['closed', 'connecting', 'closed'])
       expect(states.at(-1)).toMatchObject({ status: 'closed', error: { code: 'SSE_REQUEST_FAILED' } })
-      expect(server.endpoint.stats().refused).toBe(4)
+      expect(server.endpoint.stats().refused).toBe(5)
     } finally {
       await server.close()
     }
