@@ -60,6 +60,38 @@ describe('SSE on a durable channel', () => {
     }
   })
 
+  it('carries several channels in one connection, each resuming exactly after its own position across cuts', async () => {
+    const suffix = Date.now()
+    const server = await startSseServer({
+      channels: { items: durableSource(fixture.log, `multi-items-${suffix}`, { from: 'earliest' }), audit: durableSource(fixture.log, `multi-audit-${suffix}`, { from: 'earliest' }) },
+    })
+    const both = { items: Item, audit: Item }
+    const events = fromServerSentEvents(server.url, { channels: both, ...fast })
+    const received: Array<ServerSentEvent<typeof both>> = []
+    const subscription = events.subscribe((event) => void received.push(event))
+    const of = (channel: 'items' | 'audit') => received.flatMap((event) => (event.type === 'message' && event.channel === channel ? [event.value.n] : []))
+    const total = 200
+    try {
+      for (let n = 0; n < total; n++) {
+        // The channels advance unevenly (audit at half the pace), so their positions differ at every cut.
+        await fixture.log.append(`multi-items-${suffix}`, { n })
+        if (n % 2 === 0) await fixture.log.append(`multi-audit-${suffix}`, { n: n / 2 })
+        if (n % 20 === 7) for (const socket of server.sockets) socket.destroy()
+      }
+      await eventually(() => of('items').length >= total && of('audit').length >= total / 2, () => `${of('items').length} items, ${of('audit').length} audit`, 30_000)
+      expect(of('items')).toEqual(Array.from({ length: total }, (_, n) => n))
+      expect(of('audit')).toEqual(Array.from({ length: total / 2 }, (_, n) => n))
+      expect(received.filter((event) => event.type !== 'message')).toEqual([])
+      // One connection carried both: the id holds each channel's position.
+      expect(events.lastEventId).toMatch(/^(items=rxd1\.[^&]+&audit=rxd1\.[^&]+|audit=rxd1\.[^&]+&items=rxd1\.[^&]+)$/)
+      expect(server.endpoint.stats().open).toBe(1)
+      expect(server.endpoint.stats().opened).toBeGreaterThan(5)
+    } finally {
+      subscription.unsubscribe()
+      await server.close()
+    }
+  })
+
   it('lets clients resume from every kind of position while appends go on, each getting exactly the messages after it', async () => {
     const channel = `join-${Date.now()}`
     const server = await startSseServer({ channels: { items: durableSource(fixture.log, channel, { pageSize: 7, maxHeldWhileCatchingUp: 5 }) } })
