@@ -12,8 +12,8 @@
  *   a paced rate (100,000 deliveries/s in total: 100 events/s to 1,000 clients, 10 to 10,000) with latency
  *   from the writer's append call to each client's parse (an upper bound of commit → client: it includes the
  *   commit); and a burst (2,000,000 deliveries at once) for the delivery capacity, events/s delivered;
- * - slow clients: streams that stop reading while 1 KiB events flow, server memory per slow client while they
- *   are held, then cut off;
+ * - slow clients: streams that stop reading while 1 KiB events flow until each is cut off, the peak of the
+ *   server's memory per slow client meanwhile;
  * - forced disconnects: clients' sockets destroyed mid-stream 1,000 times while events flow; every client
  *   must end with exactly the sequence written, resuming with Last-Event-ID.
  */
@@ -210,32 +210,42 @@ interface SlowResult {
   readonly perClient: { readonly rss: number; readonly heap: number }
   readonly maxHeldBytes: number
   readonly cutOff: number
+  /** From the first padded event until every slow stream was cut off (or the limit). */
+  readonly seconds: number
   readonly pausedBeforeCut: boolean
 }
 
 async function slowClients(url: string): Promise<SlowResult> {
   const size = quick ? 20 : 200
+  const limitMs = 180_000
   log(`slow clients: ${size}`)
   const w = await world(url, 'slow', { drainTimeout: 15_000 })
   try {
     const before = await w.server.call<Memory>('memory')
     await w.open(size, true)
-    // 1 KiB events at 2,000/s until every slow stream is held back (the kernel's buffers filled, then half the bound queued).
+    // 1 KiB events keep coming until every slow stream is cut off. The kernel takes several MB per connection
+    // before Node's write() says to wait (loopback buffers grow to fit), so how long that takes depends on how
+    // fast the server gets them out; the server's memory is sampled all along and its peak reported.
     const start = Date.now()
-    for (;;) {
+    let peak = before
+    let sampled = 0
+    let stats = await w.server.call<{ ended: { slow: number }; maxHeldBytes: number }>('stats')
+    while (stats.ended.slow < size && Date.now() - start < limitMs) {
       w.appendPadded(20)
-      await sleep(10)
-      const stats = await w.server.call<{ maxHeldBytes: number }>('stats')
-      if (stats.maxHeldBytes >= 256 * KiB && Date.now() - start > 6000) break
-      if (Date.now() - start > 12_000) break
+      await sleep(20)
+      if (Date.now() - sampled > 2000) {
+        sampled = Date.now()
+        const memory = await w.server.call<Memory>('memory')
+        if (memory.rss > peak.rss) peak = { rss: memory.rss, heapUsed: Math.max(memory.heapUsed, peak.heapUsed) }
+        else if (memory.heapUsed > peak.heapUsed) peak = { rss: peak.rss, heapUsed: memory.heapUsed }
+      }
+      stats = await w.server.call<{ ended: { slow: number }; maxHeldBytes: number }>('stats')
     }
-    const held = await w.server.call<Memory>('memory')
-    const perClient = { rss: (held.rss - before.rss) / size, heap: (held.heapUsed - before.heapUsed) / size }
-    log(`  ${size} slow streams held: ${(perClient.rss / KiB).toFixed(0)} KiB RSS, ${(perClient.heap / KiB).toFixed(0)} KiB heap each`)
-    await until(async () => (await w.server.call<{ ended: { slow: number } }>('stats')).ended.slow >= size, 60_000, () => 'slow streams cut off')
-    const stats = await w.server.call<{ ended: { slow: number }; maxHeldBytes: number }>('stats')
-    log(`  cut off: ${stats.ended.slow}; most held by one: ${(stats.maxHeldBytes / KiB).toFixed(0)} KiB`)
-    return { clients: size, perClient, maxHeldBytes: stats.maxHeldBytes, cutOff: stats.ended.slow, pausedBeforeCut: stats.maxHeldBytes <= 512 * KiB + 2 * KiB }
+    const seconds = (Date.now() - start) / 1000
+    const perClient = { rss: (peak.rss - before.rss) / size, heap: (peak.heapUsed - before.heapUsed) / size }
+    log(`  ${size} slow streams, peak server memory: ${(perClient.rss / KiB).toFixed(0)} KiB RSS, ${(perClient.heap / KiB).toFixed(0)} KiB heap each`)
+    log(`  cut off: ${stats.ended.slow} of ${size} within ${seconds.toFixed(0)} s; most held by one: ${(stats.maxHeldBytes / KiB).toFixed(0)} KiB`)
+    return { clients: size, perClient, maxHeldBytes: stats.maxHeldBytes, cutOff: stats.ended.slow, seconds, pausedBeforeCut: stats.maxHeldBytes <= 512 * KiB + 2 * KiB }
   } finally {
     await w.close()
   }
@@ -304,7 +314,7 @@ function render(record: SseRecord): string {
         ...(big ? [['10,000 concurrent clients on one process', `${int(big.clients)} streams open and delivering`, big.clients >= 10_000 ? 'met' : '?']] : []),
         ...(big ? [['≥ 100,000 events/s delivered', `${int(big.burst.deliveredPerSecond)}/s (burst), ${int(big.paced.deliveredPerSecond)}/s paced at ${int(big.clients)} clients`, big.burst.deliveredPerSecond >= 100_000 ? 'met' : 'missed']] : []),
         ...(big ? [['p99 ≤ 50 ms commit → client', `p99 ${big.paced.p99} ms at ${int(big.paced.deliveredPerSecond)} deliveries/s (append call → client parse)`, big.paced.p99 <= 50 ? 'met' : 'missed']] : []),
-        ...(record.slow ? [['≤ 1 MB per slow client', `${kib(record.slow.perClient.rss)} RSS per slow client`, record.slow.perClient.rss <= 1024 * KiB ? 'met' : 'missed']] : []),
+        ...(record.slow ? [['≤ 1 MB per slow client', `${kib(record.slow.perClient.rss)} RSS per slow client (peak; ${record.slow.cutOff} of ${record.slow.clients} cut off)`, record.slow.perClient.rss <= 1024 * KiB ? 'met' : 'missed']] : []),
         ...(record.disconnects ? [['0 lost / 0 duplicated across 1,000 forced disconnects', `${int(record.disconnects.cuts)} cuts: ${record.disconnects.lost} lost, ${record.disconnects.duplicated} duplicated`, record.disconnects.lost === 0 && record.disconnects.duplicated === 0 ? 'met' : 'missed']] : []),
       ],
     }),
@@ -334,7 +344,7 @@ function render(record: SseRecord): string {
     const slow = record.slow
     out.push('', '### Slow clients', '')
     out.push(
-      `${slow.clients} streams read their first bytes and then nothing while 1 KiB events flow (maxBufferedBytes 512 KiB, drainTimeout 15 s). Server memory per slow client while they are held: ${kib(slow.perClient.rss)} RSS, ${kib(slow.perClient.heap)} heap; the most one stream held: ${kib(slow.maxHeldBytes)}; cut off: ${slow.cutOff} of ${slow.clients}.`,
+      `${slow.clients} streams read their first bytes and then nothing while 1 KiB events flow until every one is cut off (maxBufferedBytes 512 KiB, drainTimeout 15 s; the kernel first takes several MB per connection). Peak server memory per slow client (sampled every 2 s after GC): ${kib(slow.perClient.rss)} RSS, ${kib(slow.perClient.heap)} heap; the most one stream held: ${kib(slow.maxHeldBytes)}; cut off: ${slow.cutOff} of ${slow.clients}, within ${slow.seconds.toFixed(0)} s.`,
     )
   }
   if (record.disconnects) {
