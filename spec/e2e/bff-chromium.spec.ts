@@ -1,9 +1,11 @@
 // The BFF example (examples/bff) in a real headless Chromium: the page's live list through rxpg/browser, across
-// a PostgreSQL restart, a server crash and a page reload, with nothing lost and nothing twice; refusals; and a
-// tab that stops reading, cut off with what it held bounded. Chromium is Debian's package (.ci/run installs
-// it); without it these specs are skipped, loudly.
+// a PostgreSQL restart, a server crash and a page reload, with nothing lost and nothing twice; refusals; a tab
+// that stops reading, cut off with what it held bounded; and rxpg/browser in a Web Worker. Chromium is Debian's
+// package (.ci/run installs it); without it these specs are skipped, loudly.
+import { build } from 'esbuild'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { Subject } from 'rxjs'
 import type { Page } from 'playwright-core'
@@ -129,15 +131,83 @@ describe.skipIf(missing !== undefined)('SSE endpoints seen by Chromium itself', 
     await fixture?.close()
   })
 
-  /** A blank page and an endpoint on one origin. */
-  const serve = async (endpoint: ReturnType<typeof createSseEndpoint>) => {
+  /** A blank page and an endpoint on one origin, and scripts at the paths given. */
+  const serve = async (endpoint: ReturnType<typeof createSseEndpoint>, scripts: Readonly<Record<string, string>> = {}) => {
     const server = http.createServer((request, response) => {
       if (request.url?.startsWith('/events')) void endpoint.handle(request, response)
+      else if (request.url !== undefined && scripts[request.url] !== undefined) response.writeHead(200, { 'content-type': 'text/javascript' }).end(scripts[request.url])
       else response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>blank</title>')
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => (server.closeAllConnections(), new Promise((resolve) => server.close(resolve))) }
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      /** Cuts every connection from the server side. */
+      cut: () => server.closeAllConnections(),
+      close: () => (server.closeAllConnections(), new Promise((resolve) => server.close(resolve))),
+    }
   }
+
+  it('runs rxpg/browser in a Web Worker (no DOM), resuming across a cut with nothing lost and nothing twice', async () => {
+    const channel = `worker-${Date.now()}`
+    const endpoint = createSseEndpoint({ channels: { items: durableSource(fixture.log, channel, { from: 'earliest' }) } })
+    // The worker's code, bundled for the browser as an application would: rxpg/browser and rxjs, nothing else.
+    const worker = await build({
+      stdin: {
+        contents: `
+          import { fromServerSentEvents } from ${JSON.stringify(fileURLToPath(new URL('../../lib/browser/index.ts', import.meta.url)))}
+          const item = (input) => (typeof input?.n === 'number' ? { _tag: 'Right', right: input } : { _tag: 'Left', left: 'not an item' })
+          const events = fromServerSentEvents('/events', { channels: { items: item }, backoff: { initialDelay: 5, maxDelay: 50, jitter: 0 } })
+          postMessage({ type: 'scope', document: typeof document, window: typeof window })
+          events.state$.subscribe((state) => postMessage({ type: 'state', status: state.status }))
+          events.subscribe((event) => postMessage(event.type === 'message' ? { type: 'message', n: event.value.n } : { type: event.type }))
+        `,
+        resolveDir: fileURLToPath(new URL('.', import.meta.url)),
+        loader: 'js',
+      },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      write: false,
+      logLevel: 'silent',
+    })
+    const server = await serve(endpoint, { '/worker.js': worker.outputFiles[0]!.text })
+    const page = await browser.context.newPage()
+    type Posted = { type: string; n?: number; status?: string; document?: string; window?: string }
+    const posted = () => page.evaluate(() => (globalThis as unknown as { posted: Posted[] }).posted)
+    let arrived = 0
+    const numbers = async () => {
+      const found = (await posted()).flatMap((message) => (message.type === 'message' ? [message.n!] : []))
+      arrived = found.length
+      return found
+    }
+    try {
+      await page.goto(server.url)
+      await page.evaluate(() => {
+        const scope = globalThis as unknown as { posted: Posted[]; Worker: new (url: string, options: { type: string }) => { onmessage: (event: { data: Posted }) => void } }
+        scope.posted = []
+        new scope.Worker('/worker.js', { type: 'module' }).onmessage = (event) => void scope.posted.push(event.data)
+      })
+      await eventually(() => endpoint.stats().open === 1, () => 'the worker did not connect')
+      for (let n = 0; n < 30; n++) {
+        await fixture.log.append(channel, { n })
+        if (n === 14) {
+          await eventually(async () => (await numbers()).length >= 10, () => `${arrived} arrived before the cut`)
+          server.cut()
+        }
+      }
+      await eventually(async () => (await numbers()).length >= 30, () => `${arrived} of 30 arrived`, 20_000)
+      expect(await numbers()).toEqual(Array.from({ length: 30 }, (_, n) => n))
+      const messages = await posted()
+      expect(messages[0]).toEqual({ type: 'scope', document: 'undefined', window: 'undefined' })
+      expect(messages.filter((message) => message.type === 'state').map((message) => message.status)).toContain('reconnecting')
+      expect(endpoint.stats().opened).toBeGreaterThanOrEqual(2)
+    } finally {
+      await page.close()
+      await endpoint.close()
+      await server.close()
+    }
+  })
 
   it("frames every payload so that Chromium's own EventSource reads it back exactly", async () => {
     const texts = new Subject<string>()
