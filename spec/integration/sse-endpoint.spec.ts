@@ -103,6 +103,32 @@ describe('SSE endpoint', () => {
     }
   })
 
+  it('ends streams cleanly at their maximum lifetime; the client comes back at once and misses nothing', async () => {
+    const channel = `lifetime-${Date.now()}`
+    const server = await startSseServer({ channels: { items: durableSource(fixture.log, channel) }, maxLifetime: 150 })
+    const stream = fromServerSentEvents(server.url, { channels, ...fast })
+    const states: EventStreamState[] = []
+    stream.state$.subscribe((state) => void states.push(state))
+    const received: Array<ServerSentEvent<typeof channels>> = []
+    const subscription = stream.subscribe((event) => void received.push(event))
+    try {
+      await eventually(() => states.some((state) => state.status === 'open'), () => 'never open')
+      for (let n = 0; n < 40; n++) {
+        await fixture.log.append(channel, { n })
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      await eventually(() => values(received).length >= 40 && server.endpoint.stats().ended.lifetime >= 2, () => `${values(received).length} of 40; ${JSON.stringify(server.endpoint.stats())}`)
+      expect(values(received)).toEqual(Array.from({ length: 40 }, (_, n) => n))
+      const ends = states.filter((state) => state.status === 'reconnecting' && state.cause.info.end === 'lifetime')
+      expect(ends.length).toBeGreaterThan(0)
+      expect(ends.every((state) => state.status === 'reconnecting' && state.delay === 0)).toBe(true)
+      expect(received.filter((event) => event.type !== 'message')).toEqual([])
+    } finally {
+      subscription.unsubscribe()
+      await server.close()
+    }
+  })
+
   it('serves Web Responses (Hono, Next.js) with the same stream, resuming from the lastEventId parameter, and notices a cancelled body', async () => {
     const channel = `web-${Date.now()}`
     const first = await fixture.log.append(channel, { n: 1 })
