@@ -5,7 +5,8 @@ import { of } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { fromServerSentEvents } from '../../lib/browser/index.js'
-import { createSseEndpoint } from '../../lib/sse/index.js'
+import type { DurableLog } from '../../lib/durable/index.js'
+import { createSseEndpoint, durableSource } from '../../lib/sse/index.js'
 
 const channels = { orders: of(1) }
 
@@ -49,6 +50,27 @@ describe('rxpg/sse options', () => {
 
   it('refuses channel names a stream cannot carry', () => {
     for (const name of ['', 'rxpg-ready', 'a\nb', 'a\rb', 'a\0b']) expect(() => createSseEndpoint({ channels: { [name]: of(1) } }), JSON.stringify(name)).toThrow(RangeError)
+  })
+})
+
+describe('durableSource options', () => {
+  // Only checked, never read: the options are refused before the log is touched.
+  const log = {} as DurableLog
+
+  it('refuses page sizes, holds and starting points that could not work, naming the option', () => {
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ['pageSize', { pageSize: 0 }],
+      ['pageSize', { pageSize: 2.5 }],
+      ['pageSize', { pageSize: Infinity }],
+      ['maxHeldWhileCatchingUp', { maxHeldWhileCatchingUp: 0 }],
+      ['maxHeldWhileCatchingUp', { maxHeldWhileCatchingUp: Number.NaN }],
+      ['from', { from: 'latest' }],
+    ]
+    for (const [name, options] of bad) {
+      expect(() => durableSource(log, 'orders', options), name).toThrow(RangeError)
+      expect(() => durableSource(log, 'orders', options), name).toThrow(new RegExp(`\\b${name}\\b`))
+    }
+    expect(() => durableSource(log, 'orders', { pageSize: 1, maxHeldWhileCatchingUp: 1, from: 'earliest' })).not.toThrow()
   })
 })
 

@@ -2,6 +2,7 @@ import type { TypedChannel } from '../../typed-channel.js'
 import type { DurableMessage } from '../../durable/types.js'
 import type { SseSource } from '../source.js'
 import { DurableHub, type HubLog } from './durable-hub.js'
+import { assertDurableSourceOptions } from './durable-source-options.js'
 import { durableResetReason } from './reset-errors.js'
 
 export interface DurableSourceOptions {
@@ -9,7 +10,7 @@ export interface DurableSourceOptions {
   readonly from?: 'now' | 'earliest'
   /** Messages per catch-up page (default 500). */
   readonly pageSize?: number
-  /** Live messages a catching-up stream may hold while it reads pages (default 10000); past it, it reads on and joins later. */
+  /** Live messages a catching-up stream may hold while it reads pages (default 10000, at least 1); past it, it reads on and joins later. */
   readonly maxHeldWhileCatchingUp?: number
 }
 
@@ -24,6 +25,7 @@ export interface DurableSourceOptions {
  * with the same decoder.
  */
 export function durableSource(log: HubLog, channel: string | Pick<TypedChannel<unknown>, 'name'>, options: DurableSourceOptions = {}): SseSource<DurableMessage<unknown>> {
+  assertDurableSourceOptions(options)
   const name = typeof channel === 'string' ? channel : channel.name
   const hub = new DurableHub(log, name, { pageSize: options.pageSize ?? 500, maxHeldWhileCatchingUp: options.maxHeldWhileCatchingUp ?? 10_000 })
   const fresh = options.from ?? 'now'
