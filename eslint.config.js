@@ -1,4 +1,5 @@
 import js from '@eslint/js'
+import { builtinModules } from 'node:module'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
@@ -15,5 +16,15 @@ export default tseslint.config(
   {
     files: ['lib/**/*.ts'],
     rules: { 'no-console': 'error' },
+  },
+  {
+    // rxpg/browser runs in browsers and workers: no Node module, no pg (support/browser-bundle.ts checks what it reaches, too).
+    files: ['lib/browser/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: builtinModules, patterns: [{ regex: '^(node:|pg(/|$))', message: 'rxpg/browser must not import Node modules or pg.' }] },
+      ],
+    },
   },
 )

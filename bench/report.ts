@@ -2,7 +2,7 @@
  * Renders bench/RESULTS.md from a run's results. `npx tsx bench/report.ts [results.json]` re-renders it from
  * a saved results.json (e.g. after editing bench/analysis.md, which is included verbatim).
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { renderChart } from './chart.js'
@@ -37,7 +37,7 @@ export function markdownTable(table: Table): string {
 export async function renderResults(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   // Paths inside the repository are shown relative to it.
   const root = fileURLToPath(new URL('..', import.meta.url))
-  // The sections that come from runs of their own (`npm run bench:durable`, `BENCH_ONLY=replication`) are kept as they are.
+  // The sections that come from runs of their own (`npm run bench:durable`, `bench:sse`, `BENCH_ONLY=replication`) are kept as they are.
   const text = await readFile(join(run.benchDir, 'RESULTS.md'), 'utf8').catch(() => '')
   const kept = SEPARATE_SECTIONS.map((markers) => keptSection(text, markers)).filter(Boolean)
   return (await render(run)).split(root).join('') + kept.map((section) => `\n${section}\n`).join('')
@@ -55,7 +55,9 @@ export const REPLICATION_MARKERS: SectionMarkers = {
   start: '<!-- replication:start (written by BENCH_ONLY=replication npm run bench) -->',
   end: '<!-- replication:end -->',
 }
-const SEPARATE_SECTIONS: readonly SectionMarkers[] = [{ start: DURABLE_START, end: DURABLE_END }, REPLICATION_MARKERS]
+export const SSE_START = '<!-- sse:start (written by npm run bench:sse) -->'
+export const SSE_END = '<!-- sse:end -->'
+const SEPARATE_SECTIONS: readonly SectionMarkers[] = [{ start: DURABLE_START, end: DURABLE_END }, { start: SSE_START, end: SSE_END }, REPLICATION_MARKERS]
 
 /** The section between `markers` in `text`, markers included; '' when there is none. */
 export function keptSection(text: string, markers: SectionMarkers): string {
@@ -102,6 +104,29 @@ export function renderSeparateSection(result: ScenarioResult, run: Pick<RunRecor
   )
   out.push(markers.end)
   return out.join('\n').split(root).join('')
+}
+
+/**
+ * Writes the figures of a run with a section of its own (`bench:durable`, `bench:sse`): a full run writes
+ * `bench/<name>/results.json` and its section of RESULTS.md (between its markers); a partial or quick one
+ * writes `bench/.runs/<name>-results.json` and `bench/.runs/<NAME>-RESULTS.md`, so it never overwrites results.
+ */
+export async function writeRunOutputs(run: {
+  readonly benchDir: string
+  readonly name: string
+  readonly partial: boolean
+  readonly record: unknown
+  readonly section: string
+  readonly markers: SectionMarkers
+  readonly log: (line: string) => void
+}): Promise<void> {
+  const outDir = run.partial ? join(run.benchDir, '.runs') : run.benchDir
+  await mkdir(join(outDir, run.partial ? '' : run.name), { recursive: true })
+  await writeFile(join(outDir, run.partial ? `${run.name}-results.json` : `${run.name}/results.json`), JSON.stringify(run.record, null, 2) + '\n')
+  const file = run.partial ? join(outDir, `${run.name.toUpperCase()}-RESULTS.md`) : join(run.benchDir, 'RESULTS.md')
+  if (run.partial) await writeFile(file, run.section + '\n')
+  else await writeFile(file, spliceSection(await readFile(file, 'utf8').catch(() => ''), run.section, run.markers))
+  run.log(`wrote ${run.partial ? file : `the ${run.name} section of ${file}`}`)
 }
 
 async function render(run: RunRecord & { readonly benchDir: string }): Promise<string> {

@@ -37,6 +37,9 @@ export type RxpgErrorCode =
   | 'REPLICATION_RESUME_IMPOSSIBLE'
   | 'REPLICATION_INVALID_TOKEN'
   | 'REPLICATION_DECODE_FAILED'
+  // Server-sent events client (rxpg/browser)
+  | 'SSE_REQUEST_FAILED'
+  | 'SSE_CONNECTION_LOST'
 
 /** What a driver or server error said, in the keys every rxpg error uses. */
 export interface DriverFacts {

@@ -7,10 +7,9 @@
  *   BENCH_QUICK=1                   small sizes, one run per figure; writes to bench/.runs/ instead
  *   BENCH_ONLY=append,replay,...    some sections: append, replay, consume, latency, writers, table-size, torture
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { markdownTable, spliceSection, DURABLE_END, DURABLE_START } from '../report.js'
+import { markdownTable, writeRunOutputs, DURABLE_END, DURABLE_START } from '../report.js'
 import { benchDatabase } from '../support/database.js'
 import { machineInfo } from '../support/machine.js'
 import { appendScenario } from './append.js'
@@ -41,8 +40,6 @@ async function main(): Promise<void> {
   if (unknown.length > 0) throw new Error(`unknown section(s) in BENCH_ONLY: ${unknown.join(', ')} (known: ${Object.keys(SECTIONS).join(', ')})`)
   const benchDir = fileURLToPath(new URL('..', import.meta.url))
   const partial = quick || only !== undefined
-  const outDir = partial ? join(benchDir, '.runs') : benchDir
-  await mkdir(outDir, { recursive: true })
   const hardLimit = setTimeout(() => {
     console.error(`bench:durable: hard limit of ${HARD_LIMIT_MS / 60_000} min reached, exiting`)
     process.exit(2)
@@ -61,18 +58,7 @@ async function main(): Promise<void> {
       sections.push(await (SECTIONS[name] as (context: DurableBenchContext) => Promise<DurableSection>)(context))
     }
     const record = { machine, quick, totalMs: Date.now() - started, sections }
-    await writeFile(join(outDir, partial ? 'durable-results.json' : 'durable/results.json'), JSON.stringify(record, null, 2) + '\n')
-    const section = renderSection(record)
-    if (partial) {
-      await writeFile(join(outDir, 'DURABLE-RESULTS.md'), section + '\n')
-      log(`wrote ${join(outDir, 'DURABLE-RESULTS.md')}`)
-    } else {
-      const file = join(benchDir, 'RESULTS.md')
-      const text = await readFile(file, 'utf8')
-      const next = spliceSection(text, section, { start: DURABLE_START, end: DURABLE_END })
-      await writeFile(file, next)
-      log(`wrote the durable section of ${file}`)
-    }
+    await writeRunOutputs({ benchDir, name: 'durable', partial, record, section: renderSection(record), markers: { start: DURABLE_START, end: DURABLE_END }, log })
   } finally {
     clearTimeout(hardLimit)
     await database.release()

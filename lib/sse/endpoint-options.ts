@@ -1,0 +1,49 @@
+import { isObservable } from 'rxjs'
+import { CONTROL_PREFIX } from '../browser/protocol.js'
+import { isFieldSafe } from './framing.js'
+import type { SseEndpointOptions } from './types.js'
+
+/**
+ * Refuses an endpoint's options that could not work, when the endpoint is made rather than on every request:
+ * no channel, a channel that is neither an Observable nor a source, a name a stream cannot carry, or a
+ * duration, size or `retry:` that is not a usable number (a heartbeat of 0 ms would write comments in a loop).
+ * Throws a RangeError (a TypeError for a channel of the wrong kind) that names the option.
+ */
+export function assertEndpointOptions<C, U>(options: SseEndpointOptions<C, U>): void {
+  const entries = Object.entries(options.channels ?? {}) as Array<[string, unknown]>
+  if (entries.length === 0) throw new RangeError('rxpg/sse: createSseEndpoint needs at least one channel in `channels`')
+  for (const [name, given] of entries) {
+    if (name === '' || name.startsWith(CONTROL_PREFIX) || !isFieldSafe(name)) {
+      throw new RangeError(`rxpg/sse: channel name ${JSON.stringify(name)} cannot be used: it is empty, starts with "${CONTROL_PREFIX}", or holds CR, LF or NUL`)
+    }
+    if (!isObservable(given) && typeof (given as { open?: unknown } | undefined)?.open !== 'function') {
+      throw new TypeError(`rxpg/sse: channel ${JSON.stringify(name)} must be an Observable or a source (durableSource, resumableSource, liveSource); got ${describe(given)}`)
+    }
+  }
+  period('heartbeat', options.heartbeat, true)
+  period('maxLifetime', options.maxLifetime, true)
+  period('drainTimeout', options.drainTimeout, false)
+  if (options.retry !== undefined && !(Number.isSafeInteger(options.retry) && options.retry >= 0)) {
+    throw new RangeError(`rxpg/sse: retry must be a whole number of ms, 0 or more (it is written as the retry: field); got ${String(options.retry)}`)
+  }
+  if (options.maxBufferedBytes !== undefined && !(Number.isSafeInteger(options.maxBufferedBytes) && options.maxBufferedBytes > 0)) {
+    throw new RangeError(`rxpg/sse: maxBufferedBytes must be a positive whole number of bytes; got ${String(options.maxBufferedBytes)}`)
+  }
+  if (options.shutdownSpread !== undefined && !(typeof options.shutdownSpread === 'number' && Number.isFinite(options.shutdownSpread) && options.shutdownSpread >= 0)) {
+    throw new RangeError(`rxpg/sse: shutdownSpread must be a finite number of ms, 0 or more; got ${String(options.shutdownSpread)}`)
+  }
+}
+
+/** A duration in ms: positive and finite, or `false` where the option can be turned off. */
+function period(name: string, value: unknown, canBeOff: boolean): void {
+  if (value === undefined || (canBeOff && value === false)) return
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`rxpg/sse: ${name} must be a positive, finite number of ms${canBeOff ? ' or false' : ''}; got ${String(value)}`)
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value !== 'object') return typeof value
+  return (value as { constructor?: { name?: string } }).constructor?.name ?? 'an object'
+}

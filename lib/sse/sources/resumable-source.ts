@@ -1,0 +1,33 @@
+import { map, type Observable } from 'rxjs'
+import type { SourceEvent, SseSource } from '../source.js'
+import { defaultData } from './default-data.js'
+import { durableResetReason } from './reset-errors.js'
+
+export interface ResumableSourceOptions<T> {
+  /**
+   * The events after `from` (a token `token` returned), then live; `undefined`: a fresh start. Error with
+   * an error `isReset` recognises when `from` cannot be resumed.
+   */
+  readonly open: (from: string | undefined) => Observable<T>
+  /** The resume token of a value. Written as the SSE `id`: no CR, LF or NUL. */
+  readonly token: (value: T) => string
+  /** The SSE data of a value. Default: strings as they are, anything else as JSON. */
+  readonly data?: (value: T) => string
+  /** Which errors of `open(from)` mean "cannot resume from there". Default: rxpg's durable token errors. */
+  readonly isReset?: (error: unknown) => 'expired' | 'invalid' | undefined
+}
+
+/**
+ * Any stream that can start after a token (a table change feed, a replication stream, a log of your own):
+ * each SSE stream opens it on its own, from the client's position. For a durable channel with many clients,
+ * `durableSource` shares one reader among them instead.
+ */
+export function resumableSource<T>(options: ResumableSourceOptions<T>): SseSource<T> {
+  const { token } = options
+  return {
+    resumable: true,
+    open: (from) => options.open(from).pipe(map((value): SourceEvent<T> => ({ value, token: token(value) }))),
+    data: options.data ?? defaultData,
+    isReset: options.isReset ?? durableResetReason,
+  }
+}

@@ -1,0 +1,163 @@
+import type { Observable, SchedulerLike } from 'rxjs'
+import { describe, expect, it } from 'vitest'
+import { CursorExpiredError } from '../lib/durable/index.js'
+import { liveSource, resumableSource, type SourceItem, type SseSource } from '../lib/sse/index.js'
+import { FrameCache } from '../lib/sse/frame-cache.js'
+import { StreamSession, type SessionOptions, type StreamSummary } from '../lib/sse/stream-session.js'
+import { runMarbles } from '../lib/testing/index.js'
+import { MemoryTransport } from '../spec/support/memory-transport.js'
+
+// One client's stream in virtual time: what is written when, on a transport that holds what it is given. Frames
+// are drawn by name (see describeFrames): r retry, k ready, h heartbeat, x reset, z end, letters for events.
+
+interface Started {
+  readonly transport: MemoryTransport
+  readonly ends: StreamSummary[]
+  readonly session: StreamSession
+}
+
+function startStream(
+  scheduler: SchedulerLike,
+  channels: Record<string, SseSource<unknown>>,
+  options: Partial<SessionOptions> & { readonly capacity?: number } = {},
+): Started {
+  const transport = new MemoryTransport(options.capacity)
+  const ends: StreamSummary[] = []
+  const session = new StreamSession(transport.factory, {
+    channels: Object.entries(channels).map(([name, source]) => ({ name, source, frames: new FrameCache(name, source) })),
+    lastEventId: undefined,
+    canSee: undefined,
+    heartbeat: false,
+    retry: 1000,
+    maxLifetime: false,
+    expiresAt: undefined,
+    revoked: undefined,
+    maxBufferedBytes: 64 * 1024,
+    drainTimeout: 1000,
+    scheduler,
+    onError: () => undefined,
+    onEnd: (summary) => void ends.push(summary),
+    ...options,
+  })
+  session.start()
+  return { transport, ends, session }
+}
+
+/** A resumable source drawn per position: `draw(from)` is what `open(from)` gives. */
+function drawnResumable(draw: (from: string | undefined) => Observable<SourceItem<string>>): SseSource<string> {
+  return { resumable: true, open: draw, data: (value) => value, isReset: resumableSource({ open: () => draw(undefined) as never, token: String }).isReset! }
+}
+
+const ready = (id: string, channels = '"orders"') => `rxpg-ready:{"channels":[${channels}]}@${id}`
+
+describe('SSE stream', () => {
+  it('starts with retry and ready, heartbeats while quiet, and writes events as they come', () =>
+    runMarbles(({ hot, expectObservable, scheduler }) => {
+      const prices = hot('- 14ms a', { a: { channel: 'prices', payload: '{"p":1}', processId: 1, receivedAt: 0 } })
+      const { transport } = startStream(scheduler, { prices: liveSource(prices) }, { heartbeat: 10 })
+      scheduler.schedule(() => transport.close(), 30)
+      expectObservable(transport.frames$).toBe('(rk) 6ms h 4ms a 9ms h 4ms |', {
+        r: 'retry:1000',
+        k: ready('prices=', '"prices"'),
+        h: 'heartbeat',
+        a: 'prices:{"p":1}@prices=',
+      })
+    }))
+
+  it('ends with an end event at the maximum lifetime, and when the credential expires', () =>
+    runMarbles(({ cold, expectObservable, expectSubscriptions, scheduler }) => {
+      const lifetime = cold('-')
+      const first = startStream(scheduler, { prices: liveSource(lifetime) }, { maxLifetime: 10 })
+      expectObservable(first.transport.frames$).toBe('(rk) 6ms (z|)', { r: 'retry:1000', k: ready('prices=', '"prices"'), z: 'rxpg-end:{"reason":"lifetime"}@prices=' })
+      expectSubscriptions(lifetime.subscriptions).toBe('^ 9ms !')
+
+      const credential = cold('-')
+      const second = startStream(scheduler, { prices: liveSource(credential) }, { expiresAt: 4, maxLifetime: 10 })
+      expectObservable(second.transport.frames$).toBe('(rk)(z|)', { r: 'retry:1000', k: ready('prices=', '"prices"'), z: 'rxpg-end:{"reason":"credential-expired"}@prices=' })
+      expectSubscriptions(credential.subscriptions).toBe('^---!')
+    }))
+
+  it('ends at once when the access is revoked', () =>
+    runMarbles(({ cold, hot, expectObservable, scheduler }) => {
+      const { transport } = startStream(scheduler, { prices: liveSource(cold('-')) }, { revoked: hot('----x') })
+      expectObservable(transport.frames$).toBe('(rk)(z|)', { r: 'retry:1000', k: ready('prices=', '"prices"'), z: 'rxpg-end:{"reason":"revoked"}@prices=' })
+    }))
+
+  it('resumes a resumable channel from the id, and resets it (never a silent restart) when the id is too old', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = drawnResumable((from) =>
+        from === 'old'
+          ? cold('#', {}, new CursorExpiredError({ channel: 'orders', token: 'old' }))
+          : cold('p 5ms a', { p: { position: 't0' }, a: { value: 'A', token: 't1' } }),
+      )
+      const { transport } = startStream(scheduler, { orders: source }, { lastEventId: 'old' })
+      // The source fails when it is first read (after the ready event, which still says where the client asked to start).
+      expectObservable(transport.frames$).toBe('(rkx) 1ms a', {
+        r: 'retry:1000',
+        k: ready('old'),
+        x: 'rxpg-reset:{"channel":"orders","reason":"expired"}@t0',
+        a: 'orders:A@t1',
+      })
+    }))
+
+  it('tells a reconnecting client what a live-only channel may have missed', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const orders = drawnResumable((from) => cold('- 4ms a', { a: { value: 'A', token: `${from}+1` } }))
+      const { transport } = startStream(scheduler, { orders, prices: liveSource(cold('-')) }, { lastEventId: 'orders=t5&prices=' })
+      expectObservable(transport.frames$).toBe('(rkx)a', {
+        r: 'retry:1000',
+        k: ready('orders=t5&prices=', '"orders","prices"'),
+        x: 'rxpg-reset:{"channel":"prices","reason":"live-only"}@orders=t5&prices=',
+        a: 'orders:A@orders=t5%2B1&prices=',
+      })
+    }))
+
+  it('skips what the user may not see, and the next id covers it', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const orders = drawnResumable(() => cold('----abc', { a: { value: 'mine', token: 't1' }, b: { value: 'theirs', token: 't2' }, c: { value: 'mine', token: 't3' } }))
+      const { transport } = startStream(scheduler, { orders }, { lastEventId: 't0', canSee: (_channel, value) => value === 'mine' })
+      expectObservable(transport.frames$).toBe('(rk)a-c', { r: 'retry:1000', k: ready('t0'), a: 'orders:mine@t1', c: 'orders:mine@t3' })
+    }))
+
+  it('pauses a resumable channel for a client that does not read, and opens it again from its position once drained', () =>
+    runMarbles(({ cold, expectObservable, expectSubscriptions, scheduler }) => {
+      const fresh = cold('p----abc', { p: { position: 't0' }, a: { value: 'A', token: 't1' }, b: { value: 'B', token: 't2' }, c: { value: 'C', token: 't3' } })
+      const resumed = cold('-----c', { c: { value: 'C', token: 't3' } })
+      const orders = drawnResumable((from) => (from === undefined ? fresh : resumed))
+      // The transport says to wait once it holds 100 bytes (after B); the bound is 250, so B also passes half of it.
+      const { transport } = startStream(scheduler, { orders }, { capacity: 100, maxBufferedBytes: 250 })
+      scheduler.schedule(() => transport.drain(), 10)
+      scheduler.schedule(() => transport.close(), 20)
+      expectObservable(transport.frames$).toBe('(rk)-ab 8ms c 4ms |', { r: 'retry:1000', k: ready('t0'), a: 'orders:A@t1', b: 'orders:B@t2', c: 'orders:C@t3' })
+      expectSubscriptions(fresh.subscriptions).toBe('^-----!')
+      expectSubscriptions(resumed.subscriptions).toBe('10ms ^---------!')
+    }))
+
+  it('cuts off a client whose live-only channel fills the bound, and one that takes nothing for drainTimeout', () => {
+    const ends = runMarbles(({ hot, cold, expectObservable, expectSubscriptions, scheduler }) => {
+      const prices = hot('--abcdefgh', Object.fromEntries([...'abcdefgh'].map((letter) => [letter, 'x'.repeat(40)])))
+      const live = startStream(scheduler, { prices: liveSource(prices) }, { capacity: 1, maxBufferedBytes: 200 })
+      // retry (13 bytes) fills the transport; ready (63) and each event (74) wait: B takes the queue past 200.
+      expectObservable(live.transport.frames$).toBe('r--#', { r: 'retry:1000' }, new Error('destroyed'))
+      expectSubscriptions(prices.subscriptions).toBe('^--!')
+
+      const quiet = cold('-')
+      const stuck = startStream(scheduler, { prices: liveSource(quiet) }, { capacity: 1, drainTimeout: 10 })
+      expectObservable(stuck.transport.frames$).toBe('r 9ms #', { r: 'retry:1000' }, new Error('destroyed'))
+      expectSubscriptions(quiet.subscriptions).toBe('^ 9ms !')
+      return [live.ends, stuck.ends]
+    })
+    expect(ends.flat().map((end) => end.reason)).toEqual(['slow', 'slow'])
+    expect(ends[0]![0]!.maxHeldBytes).toBeLessThanOrEqual(200 + 60)
+  })
+
+  it('ends every subscription at once when the client goes away', () =>
+    runMarbles(({ cold, expectSubscriptions, scheduler }) => {
+      const orders = cold('-')
+      const prices = cold('-')
+      const { transport } = startStream(scheduler, { orders: drawnResumable(() => orders as never), prices: liveSource(prices) })
+      scheduler.schedule(() => transport.close(), 3)
+      expectSubscriptions(orders.subscriptions).toBe('^--!')
+      expectSubscriptions(prices.subscriptions).toBe('^--!')
+    }))
+})
