@@ -31,6 +31,12 @@ export type RxpgErrorCode =
   | 'DURABLE_QUERY_FAILED'
   | 'DURABLE_STALE_ACK'
   | 'DURABLE_LOG_CLOSED'
+  // Table change feeds (rxpg/changes)
+  | 'CHANGES_INVALID_FEED'
+  | 'CHANGES_NOT_INSTALLED'
+  | 'CHANGES_NO_PRIMARY_KEY'
+  | 'CHANGES_UNSUPPORTED_SERVER'
+  | 'CHANGES_QUERY_FAILED'
 
 /** What a driver or server error said, in the keys every rxpg error uses. */
 export interface DriverFacts {
