@@ -252,7 +252,8 @@ DO ${dollarQuoted(`BEGIN\n${indented(statements.join('\n'), '  ')}\nEND`, 'trigg
 function unchangedTest(feed: Feed): string {
   if (feed.columns === null) return 'OLD.* *<> NEW.*'
   const compared = [...new Set([...feed.columns, ...(feed.key ?? [])])].map(quoteIdentifier)
-  return `ROW(${compared.map((c) => `OLD.${c}`).join(', ')}) *<> ROW(${compared.map((c) => `NEW.${c}`).join(', ')})`
+  // Cast to record: two bare row constructors would be compared column by column, with each type's own operator.
+  return `ROW(${compared.map((c) => `OLD.${c}`).join(', ')})::record *<> ROW(${compared.map((c) => `NEW.${c}`).join(', ')})::record`
 }
 
 function dropSql(feed: Feed, names: FeedNames): string {
