@@ -38,6 +38,12 @@ export function changeFeedSql(spec: ChangeFeedSpec): ChangeFeedSql {
   return { install: installSql(feed, feed.key, namesOf(feed)), drop: dropSql(feed, namesOf(feed)) }
 }
 
+/** @internal The SQL that removes a feed: it names no key, so it needs none. */
+export function changeFeedDropSql(spec: ChangeFeedSpec): string {
+  const feed = resolveFeed(spec)
+  return dropSql(feed, namesOf(feed))
+}
+
 /** The spec as stored in the function's comment: every field explicit. */
 export function feedComment(feed: Feed): string {
   return FEED_COMMENT_PREFIX + JSON.stringify({ format: FEED_FORMAT_VERSION, ...feed })
