@@ -178,20 +178,27 @@ END IF;`,
   }
 
   const sequence = quoteLiteral(qualifiedName(feed.schema, names.wakeSequence))
-  return `-- Statement-level calls (inserts and deletes) append every row of the statement at once; row-level calls one row.
-#variable_conflict use_column
+  const known = quoteLiteral(names.wakeSetting)
+  return `${byStatement.length > 0 ? '-- Statement-level calls (inserts and deletes) append every row of the statement at once; row-level calls one row.\n' : ''}#variable_conflict use_column
 DECLARE
   change_key text;
   previous_key text;
   change_value json;
   now_ms bigint;
+  last_wake bigint;
 BEGIN
 ${indented(sections.join('\n'), '  ')}
-  -- Wake readers: the first writer after ${feed.wakeWindow} ms of quiet NOTIFYs (two at once may both: harmless).
+  -- Wake readers: the first writer after ${feed.wakeWindow} ms without a wake-up NOTIFYs (two at once may both:
+  -- harmless). Each session remembers the latest wake-up it knows of, and reads the sequence only after it.
   now_ms := floor(date_part('epoch', clock_timestamp()) * 1000);
-  IF now_ms - coalesce(pg_sequence_last_value(${sequence}::regclass), 0) >= ${feed.wakeWindow} THEN
-    PERFORM setval(${sequence}::regclass, now_ms);
-    PERFORM pg_notify(${quoteLiteral(names.wakeChannel)}, ${channel});
+  IF now_ms - coalesce(nullif(current_setting(${known}, true), ''), '0')::bigint >= ${feed.wakeWindow} THEN
+    last_wake := coalesce(pg_sequence_last_value(${sequence}::regclass), 0);
+    IF now_ms - last_wake >= ${feed.wakeWindow} THEN
+      PERFORM setval(${sequence}::regclass, now_ms);
+      PERFORM pg_notify(${quoteLiteral(names.wakeChannel)}, ${channel});
+      last_wake := now_ms;
+    END IF;
+    PERFORM set_config(${known}, last_wake::text, false);
   END IF;
   RETURN NULL;
 END`

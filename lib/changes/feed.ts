@@ -50,6 +50,8 @@ export interface FeedNames {
   readonly channel: string
   /** Durable: the durable log's wake-up channel. */
   readonly wakeChannel: string
+  /** Durable: the session setting in which a writer's session remembers the latest wake-up it knows of. */
+  readonly wakeSetting: string
 }
 
 /** The spec fields a reader may state (and which are then checked against the installed feed). */
@@ -96,6 +98,7 @@ export function namesOf(feed: Feed): FeedNames {
     wakeSequence: boundedName('rxpg_changes_', feed.name, '_wake'),
     channel,
     wakeChannel: wakeChannelOf(feed.logSchema ?? DEFAULT_SCHEMA),
+    wakeSetting: `rxpg.changes_wake_${hash(`${feed.schema}\0${feed.name}`, 16)}`,
   }
 }
 
