@@ -37,21 +37,24 @@ export function markdownTable(table: Table): string {
 export async function renderResults(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   // Paths inside the repository are shown relative to it.
   const root = fileURLToPath(new URL('..', import.meta.url))
-  // The durable-channel section comes from its own run (`npm run bench:durable`) and is kept as it is.
-  const kept = await keptDurableSection(join(run.benchDir, 'RESULTS.md'))
-  return (await render(run)).split(root).join('') + (kept ? `\n${kept}\n` : '')
+  // The durable-channel and change-feed sections come from runs of their own (`npm run bench:durable`,
+  // `npm run bench:changes`) and are kept as they are.
+  const text = await readFile(join(run.benchDir, 'RESULTS.md'), 'utf8').catch(() => '')
+  const kept = [keptSection(text, DURABLE_START, DURABLE_END), keptSection(text, CHANGES_START, CHANGES_END)].filter((section) => section !== '')
+  return (await render(run)).split(root).join('') + kept.map((section) => `\n${section}\n`).join('')
 }
 
-/** The section between the durable markers of an existing RESULTS.md, markers included; '' when there is none. */
-export async function keptDurableSection(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '')
-  const start = text.indexOf(DURABLE_START)
-  const end = text.indexOf(DURABLE_END)
-  return start >= 0 && end > start ? text.slice(start, end + DURABLE_END.length) : ''
+/** The section between two markers of an existing RESULTS.md, markers included; '' when there is none. */
+function keptSection(text: string, startMarker: string, endMarker: string): string {
+  const start = text.indexOf(startMarker)
+  const end = text.indexOf(endMarker)
+  return start >= 0 && end > start ? text.slice(start, end + endMarker.length) : ''
 }
 
 export const DURABLE_START = '<!-- durable:start (written by npm run bench:durable) -->'
 export const DURABLE_END = '<!-- durable:end -->'
+export const CHANGES_START = '<!-- changes:start (written by npm run bench:changes) -->'
+export const CHANGES_END = '<!-- changes:end -->'
 
 async function render(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   const { machine } = run
