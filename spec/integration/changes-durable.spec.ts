@@ -241,6 +241,12 @@ describe('what is installed', () => {
     expect(renamed).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different', differences: ['columns'] } })
   })
 
+  it('is refused on a partitioned table, where an UPDATE that moves a row would go unreported', async () => {
+    const table = fixture.table('partitioned')
+    await fixture.sql(`CREATE TABLE ${table} (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region)`)
+    await expect(fixture.install({ table: 'partitioned' })).rejects.toThrow(/is a partitioned table/)
+  })
+
   it('is checked to need the durable log installed first', async () => {
     const table = await ordersTable('no_log')
     await expect(fixture.sql(changeFeedSql({ table, key: ['id'], logSchema: `${fixture.schema}_missing` }).install)).rejects.toThrow(/durable log schema .* is not installed/)
