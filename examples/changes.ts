@@ -57,7 +57,8 @@ const feed = tableChanges({ listener: db, pool, log }, { table: `${schema}.order
 )
 const done = firstValueFrom(feed)
 
-const [{ id }] = (await pool.query<{ id: string }>(`INSERT INTO ${schema}.orders (customer, status, total) VALUES ('ada', 'placed', 12.50), ('bob', 'placed', 99.90) RETURNING id`)).rows
+const { rows } = await pool.query<{ id: string }>(`INSERT INTO ${schema}.orders (customer, status, total) VALUES ('ada', 'placed', 12.50), ('bob', 'placed', 99.90) RETURNING id`)
+const id = rows[0]!.id
 await pool.query(`UPDATE ${schema}.orders SET status = 'paid' WHERE id = $1`, [id])
 await pool.query(`UPDATE ${schema}.orders SET status = 'shipped' WHERE id = $1`, [id])
 await pool.query(`DELETE FROM ${schema}.orders WHERE customer = 'bob'`)
