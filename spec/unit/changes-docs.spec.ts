@@ -3,10 +3,10 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { fencedBlocks } from '../support/markdown.js'
 import { changeFeedSql } from '../../lib/changes/index.js'
 
 const root = join(import.meta.dirname, '..', '..')
-const blocksOf = (markdown: string, language: string) => [...markdown.matchAll(new RegExp('^```' + language + '\\n([\\s\\S]*?)^```', 'gm'))].map((match) => match[1] ?? '')
 
 describe('docs/changes.md', () => {
   it('shows exactly the SQL that changeFeedSql() generates: durable, light, and the drop', async () => {
@@ -14,6 +14,6 @@ describe('docs/changes.md', () => {
     const section = markdown.slice(markdown.indexOf('## The SQL it generates'))
     const durable = changeFeedSql({ table: 'public.orders', key: ['id'] })
     const light = changeFeedSql({ table: 'public.orders', key: ['id'], carrier: 'light' })
-    expect(blocksOf(section, 'sql')).toEqual([durable.install, light.install, durable.drop])
+    expect(fencedBlocks(section, 'sql')).toEqual([durable.install, light.install, durable.drop])
   })
 })
