@@ -5,6 +5,7 @@ import { filter, firstValueFrom, take, toArray } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { collect } from '../support/listener.js'
+import { createDurableLog } from '../../lib/durable/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
 import { changeFeedChannel, changeFeedSql, tableChanges, validChanges, type ChangeFeedSpec, type TableChange } from '../../lib/changes/index.js'
 
@@ -239,6 +240,16 @@ describe('what is installed', () => {
     await fixture.sql(`ALTER TABLE ${table} RENAME COLUMN status TO state`)
     const renamed = await firstValueFrom(tableChanges(fixture.source, spec)).catch((error: unknown) => error)
     expect(renamed).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different', differences: ['columns'] } })
+  })
+
+  it('is read through the durable log of its own schema only', async () => {
+    await ordersTable('other_log')
+    const spec = await fixture.install({ table: 'other_log' })
+    const otherLog = createDurableLog({ listener: fixture.listener, pool: fixture.pool, schema: `${fixture.schema}_other` })
+    const refusal = await firstValueFrom(tableChanges({ ...fixture.source, log: otherLog }, spec)).catch((error: unknown) => error)
+    expect(refusal).toMatchObject({ code: 'CHANGES_INVALID_FEED' })
+    expect((refusal as Error).message).toContain(`the feed writes to the durable log in schema "${fixture.schema}"`)
+    await otherLog.close()
   })
 
   it('is refused on a partitioned table, where an UPDATE that moves a row would go unreported', async () => {
