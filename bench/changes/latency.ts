@@ -72,24 +72,27 @@ export async function latencyScenario(context: ChangesBenchContext): Promise<Cha
   }
   const rows: string[][] = []
   const raw: Record<string, unknown> = {}
-  let durable = { p50: Number.NaN, p99: Number.NaN }
+  const durable = new Map<Variant, { p50: number; p99: number }>()
   for (const variant of READERS) {
     const runsOf = samples.get(variant) ?? []
     const percentiles = latencyPercentiles(runsOf.flat())
     const delivered = Math.min(...runsOf.map((latencies) => latencies.length))
     raw[variant] = { ...percentiles, delivered, sent: total }
     rows.push([variant, formatMs(percentiles.p50), formatMs(percentiles.p99), formatMs(percentiles.max), `${delivered} / ${total}`])
-    if (variant === 'rxpg durable (statement-level)') durable = percentiles
+    if (variant.startsWith('rxpg durable')) durable.set(variant, percentiles)
   }
   return {
     id: 'latency',
     title: 'Commit → emission at 1,000 changes/s',
     method: `${total.toLocaleString('en-US')} one-row INSERTs per run at a steady ${RATE}/s from a pool of 8 (${seconds} s), ${runs} run(s) pooled, readers interleaved; latency from just before the INSERT is sent (so it includes the statement's trip and its commit) to the emission of the decoded change, in one process. rxpg with default options (wake window 5 ms, poll 1 s).`,
     tables: [{ headers: ['', 'p50', 'p99', 'max', 'delivered (worst run)'], rows }],
-    targets: [
-      { target: 'durable carrier: commit → emission p50 ≤ 5 ms at 1,000 changes/s', measured: formatMs(durable.p50), met: durable.p50 <= 5 },
-      { target: 'durable carrier: commit → emission p99 ≤ 25 ms at 1,000 changes/s', measured: formatMs(durable.p99), met: durable.p99 <= 25 },
-    ],
+    targets: [...durable].flatMap(([variant, { p50, p99 }]) => {
+      const which = variant.replace('rxpg durable', 'durable carrier')
+      return [
+        { target: `${which}: commit → emission p50 ≤ 5 ms at 1,000 changes/s`, measured: formatMs(p50), met: p50 <= 5 },
+        { target: `${which}: commit → emission p99 ≤ 25 ms at 1,000 changes/s`, measured: formatMs(p99), met: p99 <= 25 },
+      ]
+    }),
     raw,
   }
 }

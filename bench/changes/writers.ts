@@ -13,6 +13,7 @@ import { formatRate, query, rate } from '../durable/context.js'
 import { benchTables, clients, insertOne, VARIANTS, type ChangesBenchContext, type ChangesSection, type Variant } from './context.js'
 
 const WRITER_COUNTS = [1, 8, 32] as const
+const DURABLE_LEVELS = ['rxpg durable (statement-level)', 'rxpg durable (row-level)'] as const satisfies readonly Variant[]
 
 /** Runs one-row INSERTs on every client for `ms`; returns commits per second. */
 async function hammer(all: ReadonlyArray<{ query(config: ReturnType<typeof insertOne>): Promise<unknown> }>, table: string, ms: number): Promise<number> {
@@ -70,7 +71,6 @@ export async function writersScenario(context: ChangesBenchContext): Promise<Cha
     const b = figures[key(server, reference, writers)] ?? []
     return summarize(a.map((value, run) => value / (b[run] ?? Number.NaN))).median
   }
-  const durable = 'rxpg durable (statement-level)'
   const notifyTrigger = 'per-row NOTIFY of row_to_json(NEW)'
   return {
     id: 'writers',
@@ -91,15 +91,19 @@ export async function writersScenario(context: ChangesBenchContext): Promise<Cha
         ]),
       },
     ]),
+    // Both trigger levels of the durable carrier, each against both references.
     targets: servers.flatMap((server) =>
-      WRITER_COUNTS.flatMap((writers) => {
-        const free = ratio(server.label, durable, 'no trigger', writers)
-        const notify = ratio(server.label, durable, notifyTrigger, writers)
-        return [
-          { target: `durable carrier ≥ 0.8× trigger-free commits/s, ${writers} writer(s), ${server.label}`, measured: `${free.toFixed(2)}×`, met: free >= 0.8 },
-          { target: `durable carrier ≥ 2× the per-row NOTIFY trigger, ${writers} writer(s), ${server.label}`, measured: `${notify.toFixed(2)}×`, met: notify >= 2 },
-        ]
-      }),
+      WRITER_COUNTS.flatMap((writers) =>
+        DURABLE_LEVELS.flatMap((durable) => {
+          const free = ratio(server.label, durable, 'no trigger', writers)
+          const notify = ratio(server.label, durable, notifyTrigger, writers)
+          const which = `${durable.replace('rxpg durable', 'durable carrier')}`
+          return [
+            { target: `${which} ≥ 0.8× trigger-free commits/s, ${writers} writer(s), ${server.label}`, measured: `${free.toFixed(2)}×`, met: free >= 0.8 },
+            { target: `${which} ≥ 2× the per-row NOTIFY trigger, ${writers} writer(s), ${server.label}`, measured: `${notify.toFixed(2)}×`, met: notify >= 2 },
+          ]
+        }),
+      ),
     ),
     raw: figures,
   }
