@@ -166,7 +166,9 @@ function resolveWhen(when: ChangeFeedSpec['when'], ops: readonly ChangeOp[], inv
 
 function checkName(name: unknown, what: string, invalid: (detail: string) => Error): asserts name is string {
   if (typeof name !== 'string' || name === '') throw invalid(`${what} must be a non-empty string`)
-  if (name.includes('\0')) throw invalid(`${what} ${JSON.stringify(name)} contains a NUL character`)
+  // Control characters (a newline) are allowed in quoted PostgreSQL names, but names are also written into
+  // the SQL's comments, where a newline would end the comment: refused.
+  if ([...name].some((character) => character.charCodeAt(0) < 0x20 || character === '\u007f')) throw invalid(`${what} ${JSON.stringify(name)} contains a control character`)
   if (!name.isWellFormed()) throw invalid(`${what} ${JSON.stringify(name)} contains a lone UTF-16 surrogate`)
   const bytes = Buffer.byteLength(name)
   if (bytes > MAX_NAME_BYTES) throw invalid(`${what} ${JSON.stringify(name)} is ${bytes} bytes of UTF-8; PostgreSQL keeps at most ${MAX_NAME_BYTES}`)

@@ -22,6 +22,7 @@ describe('a feed spec', () => {
     ['distinct columns', { table: 'orders', key: ['id'], columns: ['a', 'a'] }, /twice/],
     ['names PostgreSQL keeps whole', { table: 'orders', key: ['x'.repeat(64)] }, /64 bytes/],
     ['a table name', { table: 'a.b.c', key: ['id'] }, /more than a schema/],
+    ['names without control characters (they would end an SQL comment)', { table: 'orders', key: ['id'], name: 'x\nDROP TABLE orders; --' }, /control character/],
     ['a closed quote', { table: '"orders', key: ['id'] }, /closing quote/],
     ['row-level light feeds', { table: 'orders', key: ['id'], carrier: 'light', level: 'statement' }, /level must be 'row'/],
     ['durable options on durable feeds', { table: 'orders', key: ['id'], carrier: 'light', wakeWindow: 5 }, /durable carrier only/],
