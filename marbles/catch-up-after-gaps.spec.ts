@@ -103,6 +103,13 @@ describe('catchUpAfterGaps', () => {
       expectObservable(live.pipe(catchUpAfterGaps(state$, () => cold('---x|')))).toBe('-----x(a|)')
     }))
 
+  it('emits what it held and completes when the source completes while it holds without a step (closed while reconnecting)', () =>
+    runMarbles(({ hot, cold, expectObservable }) => {
+      const state$ = hot('c-r-----', states)
+      const live = hot(' ---a-|')
+      expectObservable(live.pipe(catchUpAfterGaps(state$, () => cold('x|')))).toBe('-----(a|)')
+    }))
+
   it('unsubscribes the step and the sources on early unsubscription', () =>
     runMarbles(({ hot, cold, expectObservable, expectSubscriptions }) => {
       const state$ = hot('--k----', states)

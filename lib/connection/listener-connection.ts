@@ -4,6 +4,7 @@ import { ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError } fro
 import type { ChannelDemand } from '../ports/channel-demand.js'
 import type { ListenSession, NotificationSource, RawNotification } from '../ports/notification-source.js'
 import type { ListenerState } from '../types.js'
+import { DeliverySubscriber } from './delivery-subscriber.js'
 import { healthCheck, type HealthCheckOptions } from './health-check.js'
 import { ListenSync } from './listen-sync.js'
 import { selfProbe, type SelfProbeOptions } from './self-probe.js'
@@ -154,16 +155,9 @@ export class ListenerConnection {
       failed: (error) => this.onFailure(readOnlyServer(error) ?? error, run),
     })
     const live: LiveSession = { session, sync, run }
-    const deliver = this.deliver
     run.add(() => sync.stop())
     this.phase = { name: 'listening', live }
-    run.add(
-      session.notifications.subscribe({
-        next: (notification) => deliver(notification, session.lastReceivedAt()),
-        error: (error: unknown) => this.onFailure(error, run),
-        complete: () => this.onFailure(new ConnectionLostError({ detail: 'the connection ended' }), run),
-      }),
-    )
+    run.add(session.notifications.subscribe(new DeliverySubscriber(session, this.deliver, (error) => this.onFailure(error, run))))
     sync.start(channels)
     // Nothing to LISTEN (every channel left while connecting, and no probe): already in step.
     if (sync.settled) this.onConfirmed(live)

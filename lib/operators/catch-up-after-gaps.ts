@@ -1,5 +1,6 @@
 import { Observable, Subscription, defer, type ObservableInput, type OperatorFunction } from 'rxjs'
 import type { ListenerGap, ListenerState } from '../types.js'
+import { HeldLiveValues } from './held-live-values.js'
 
 /**
  * Fills the gaps a reconnect leaves: after every reconnect that followed a connected period, runs your
@@ -36,19 +37,14 @@ export function catchUpAfterGaps<T, R>(
 ): OperatorFunction<T, T | R> {
   return (source) =>
     new Observable<T | R>((subscriber) => {
-      /** Live values held since the connection was lost; undefined while live values pass. */
-      let held: T[] | undefined
+      const live = new HeldLiveValues<T>(subscriber, false)
       /** The running step and the gap it covers. */
       let step: { readonly subscription: Subscription; readonly gap: ListenerGap } | undefined
-      let sourceDone = false
       let subscribing = true
 
       const release = () => {
-        const values = held ?? []
-        held = undefined
         step = undefined
-        for (const value of values) subscriber.next(value)
-        if (sourceDone) subscriber.complete()
+        live.release()
       }
 
       const startStep = (gap: ListenerGap) => {
@@ -56,7 +52,7 @@ export function catchUpAfterGaps<T, R>(
         previous?.subscription.unsubscribe()
         // A step cut short by a new gap did not finish its catch-up: the new one starts where it started.
         const covered: ListenerGap = previous === undefined ? gap : { since: previous.gap.since, duration: gap.since + gap.duration - previous.gap.since }
-        held ??= []
+        live.hold()
         const subscription = new Subscription()
         step = { subscription, gap: covered }
         subscription.add(
@@ -74,7 +70,7 @@ export function catchUpAfterGaps<T, R>(
       subscription.add(
         state$.subscribe({
           next: (state) => {
-            if (state.status !== 'connected') held ??= []
+            if (state.status !== 'connected') live.hold()
             else if (state.gap !== undefined && !subscribing) startStep(state.gap)
             else if (step === undefined) release()
           },
@@ -84,10 +80,11 @@ export function catchUpAfterGaps<T, R>(
       subscribing = false
       subscription.add(
         source.subscribe({
-          next: (value) => (held ? held.push(value) : subscriber.next(value)),
-          error: (error: unknown) => subscriber.error(error),
+          next: live.next,
+          error: live.error,
+          // Ended while holding without a step to wait for (the listener closed while reconnecting): out now.
           complete: () => {
-            sourceDone = true
+            live.complete()
             if (step === undefined) release()
           },
         }),

@@ -1,4 +1,4 @@
-import { Observable, type OperatorFunction, type Subscriber } from 'rxjs'
+import { Observable, Subscriber, type OperatorFunction } from 'rxjs'
 import { RxpgError } from '../errors.js'
 import type { MetricsRecorder } from '../metrics.js'
 import type { PgNotification } from '../types.js'
@@ -119,30 +119,33 @@ interface Slot<T> {
 /** @internal The operator behind `decode` and `decodeValid`: decodes, keeps arrival order, hands each result on. */
 export function decodeWith<T, R>(decoder: Decoder<T>, options: DecodeOptions, handle: ResultHandler<T, R>): OperatorFunction<PgNotification, R> {
   const step = decodeStep(decoder, options)
-  return (source) =>
-    new Observable<R>((subscriber) => {
-      const observer = new DecodeObserver(step, handle, subscriber)
-      const subscription = source.subscribe(observer)
-      return () => {
-        subscription.unsubscribe()
-        observer.waiting = undefined
-      }
-    })
+  return (source) => new Observable<R>((subscriber) => source.subscribe(new DecodeSubscriber(step, handle, subscriber)))
 }
 
-/** One subscription's state in one object (its methods are shared), so a delivery touches little memory. */
-class DecodeObserver<T, R> {
+/**
+ * One subscription's state in one object (its methods are shared), so a delivery touches little memory. A
+ * Subscriber of its own: the channel calls it directly, where an observer object would be wrapped in two more
+ * layers for every notification.
+ */
+class DecodeSubscriber<T, R> extends Subscriber<PgNotification> {
   /** Results waiting for an earlier asynchronous validation; unallocated while every decode is synchronous. */
-  waiting: Slot<T>[] | undefined = undefined
+  private waiting: Slot<T>[] | undefined = undefined
   private sourceDone = false
 
   constructor(
     private readonly step: (notification: PgNotification) => Either<DecodeError, T> | Promise<Either<DecodeError, T>>,
     private readonly handle: ResultHandler<T, R>,
-    private readonly subscriber: Subscriber<R>,
-  ) {}
+    private readonly downstream: Subscriber<R>,
+  ) {
+    super()
+    // Unsubscribed downstream: stop, and forget what waits for a validation.
+    downstream.add(this)
+    this.add(() => {
+      this.waiting = undefined
+    })
+  }
 
-  next(notification: PgNotification): void {
+  protected override _next(notification: PgNotification): void {
     const result = this.step(notification)
     if (!isPromiseLike(result)) {
       if (this.waiting === undefined || this.waiting.length === 0) this.deliver(result)
@@ -153,36 +156,37 @@ class DecodeObserver<T, R> {
     ;(this.waiting ??= []).push(slot)
     void result.then((settled) => {
       slot.result = settled
-      if (!this.subscriber.closed) this.flush()
+      if (!this.downstream.closed) this.flush()
     })
   }
 
-  error(error: unknown): void {
-    this.subscriber.error(error)
+  protected override _error(error: unknown): void {
+    this.downstream.error(error)
+    this.unsubscribe()
   }
 
-  complete(): void {
+  protected override _complete(): void {
     this.sourceDone = true
-    if (this.waiting === undefined || this.waiting.length === 0) this.subscriber.complete()
+    if (this.waiting === undefined || this.waiting.length === 0) this.downstream.complete()
   }
 
   private deliver(result: Either<DecodeError, T>): boolean {
     try {
-      this.handle(this.subscriber, result)
+      this.handle(this.downstream, result)
       return true
     } catch (error) {
-      this.subscriber.error(error)
+      this.downstream.error(error)
       return false
     }
   }
 
   private flush(): void {
-    while (this.waiting !== undefined && this.waiting.length > 0 && !this.subscriber.closed) {
+    while (this.waiting !== undefined && this.waiting.length > 0 && !this.downstream.closed) {
       const result = this.waiting[0]!.result
       if (result === undefined) return
       this.waiting.shift()
       if (!this.deliver(result)) return
     }
-    if (this.sourceDone && !this.subscriber.closed) this.subscriber.complete()
+    if (this.sourceDone && !this.downstream.closed) this.downstream.complete()
   }
 }

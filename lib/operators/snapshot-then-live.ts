@@ -1,4 +1,5 @@
 import { Observable, Subscription, defer, filter, take, type ObservableInput, type OperatorFunction } from 'rxjs'
+import { HeldLiveValues } from './held-live-values.js'
 
 /**
  * Emits a snapshot, then the live values, without a race between the two: subscribes to the source first
@@ -24,20 +25,9 @@ import { Observable, Subscription, defer, filter, take, type ObservableInput, ty
 export function snapshotThenLive<T, R>(listening$: Observable<boolean>, load: () => ObservableInput<R>): OperatorFunction<T, T | R> {
   return (source) =>
     new Observable<T | R>((subscriber) => {
-      /** Live values held until the snapshot is out; undefined once they pass. */
-      let held: T[] | undefined = []
-      let sourceDone = false
+      const live = new HeldLiveValues<T>(subscriber, true)
       const subscription = new Subscription()
-      subscription.add(
-        source.subscribe({
-          next: (value) => (held ? held.push(value) : subscriber.next(value)),
-          error: (error: unknown) => subscriber.error(error),
-          complete: () => {
-            sourceDone = true
-            if (!held) subscriber.complete()
-          },
-        }),
-      )
+      subscription.add(source.subscribe(live))
       subscription.add(
         listening$
           .pipe(
@@ -50,12 +40,7 @@ export function snapshotThenLive<T, R>(listening$: Observable<boolean>, load: ()
                 defer(load).subscribe({
                   next: (value) => subscriber.next(value),
                   error: (error: unknown) => subscriber.error(error),
-                  complete: () => {
-                    const values = held ?? []
-                    held = undefined
-                    for (const value of values) subscriber.next(value)
-                    if (sourceDone) subscriber.complete()
-                  },
+                  complete: () => live.release(),
                 }),
               ),
             error: (error: unknown) => subscriber.error(error),
