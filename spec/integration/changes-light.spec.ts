@@ -49,6 +49,28 @@ describe('light feeds', () => {
     expect(all.every((change) => change.token === undefined && change.overflow === undefined && change.statementTime.getTime() > 0)).toBe(true)
   })
 
+  it('carry only the listed columns, only the key of deleted rows with old: key, and what passes WHEN', async () => {
+    const table = fixture.table('columns_when')
+    await fixture.sql(`CREATE TABLE ${table} (id int PRIMARY KEY, status text NOT NULL, total numeric(10, 2) NOT NULL)`)
+    const spec = await fixture.install({ table: 'columns_when', carrier: 'light', columns: ['status'], old: 'key', when: { insert: "NEW.status <> 'draft'", delete: 'OLD.total > 1' } })
+    const changes = await reading(spec)
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 'draft', 5), (2, 'placed', 5), (3, 'placed', 1)`)
+    await fixture.sql(`UPDATE ${table} SET status = 'shipped' WHERE id = 2`)
+    await fixture.sql(`UPDATE ${table} SET total = 10 WHERE id = 2`) // no listed column changed: not reported
+    await fixture.sql(`DELETE FROM ${table} WHERE id = 3; DELETE FROM ${table} WHERE id = 2`)
+    await fixture.sql(`INSERT INTO ${table} VALUES (4, 'placed', 1)`) // the last change: everything before it has arrived
+    const all = await received(changes, 5)
+    changes.stop()
+    // In commit order: a change that should have been left out would come before the last insert.
+    expect(all.map((change) => ({ op: change.op, key: change.key, new: rowOf(change, 'new'), old: change.old }))).toEqual([
+      { op: 'insert', key: { id: 2 }, new: { status: 'placed' }, old: undefined },
+      { op: 'insert', key: { id: 3 }, new: { status: 'placed' }, old: undefined },
+      { op: 'update', key: { id: 2 }, new: { status: 'shipped' }, old: undefined },
+      { op: 'delete', key: { id: 2 }, new: undefined, old: undefined },
+      { op: 'insert', key: { id: 4 }, new: { status: 'placed' }, old: undefined },
+    ])
+  })
+
   it('send only the key of a change over 7999 bytes: the reader reads the row (fetched), or says it is gone', async () => {
     const table = fixture.table('overflow')
     await fixture.sql(`CREATE TABLE ${table} (id int PRIMARY KEY, body text NOT NULL)`)
