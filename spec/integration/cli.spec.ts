@@ -77,6 +77,15 @@ describe('rxpg notify', () => {
     expect((await rxpg(['notify'], { env })).code).toBe(2)
   })
 
+  it('refuses a --timeout that is not a positive whole number of ms, with exit code 2, before connecting', async () => {
+    // An unreachable server: a refusal must come from the value, not from waiting on the connection.
+    for (const timeout of ['abc', '-5', '0', '1.5', '']) {
+      const result = await rxpg(['notify', 'x', 'y', '--url', 'postgres://u:secret@127.0.0.1:1/db', '--timeout', timeout], { env })
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain(`option '--timeout <ms>' argument '${timeout}' is invalid`)
+    }
+  })
+
   it('exits with 3 when the server refuses the connection or cannot be reached, and never prints the password', async () => {
     const wrongPassword = fixture.url.replace(/:[^:@/]+@/, ':not-the-password@')
     const refused = await rxpg(['notify', 'x', 'y', '--url', wrongPassword, '--timeout', '5000'], { env })
