@@ -4,7 +4,7 @@
  * log's wake-up channel at most once per wake window; a second read one window after each wake-up picks up
  * the changes of writers that committed inside the window without a NOTIFY of their own.
  */
-import { auditTime, filter, finalize, map, Observable } from 'rxjs'
+import { asyncScheduler, auditTime, filter, finalize, map, Observable } from 'rxjs'
 import { defineChannel, type Either } from '../index.js'
 import { createDurableLog, type DurableLog, type StartPosition } from '../durable/index.js'
 import { InvalidChangeFeedError } from './errors.js'
@@ -14,6 +14,7 @@ import type { WireChange } from './wire.js'
 
 export function durableWires(source: ChangeSource, installed: InstalledFeed, from: StartPosition): Observable<WireChange> {
   const { feed, names } = installed
+  const scheduler = source.scheduler ?? asyncScheduler
   if (source.log !== undefined && source.log.schema !== feed.logSchema) {
     throw new InvalidChangeFeedError({
       table: installed.table,
@@ -25,10 +26,10 @@ export function durableWires(source: ChangeSource, installed: InstalledFeed, fro
   const raw = defineChannel(names.channel, (text: unknown): Either<never, string> => ({ _tag: 'Right', right: String(text) }), { json: false })
   const lateWakeUps = source.listener.channel(names.wakeChannel).pipe(
     filter((notification) => notification.payload === names.channel),
-    auditTime(Math.max(1, feed.wakeWindow ?? 0)),
+    auditTime(Math.max(1, feed.wakeWindow ?? 0), scheduler),
   )
   return new Observable<WireChange>((subscriber) => {
-    const own: DurableLog | undefined = source.log === undefined ? createDurableLog({ listener: source.listener, pool: source.pool, schema: feed.logSchema ?? undefined }) : undefined
+    const own: DurableLog | undefined = source.log === undefined ? createDurableLog({ listener: source.listener, pool: source.pool, schema: feed.logSchema ?? undefined, scheduler }) : undefined
     const log = source.log ?? (own as DurableLog)
     return log
       .read(raw, { from, wakeUps: lateWakeUps })

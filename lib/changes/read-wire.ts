@@ -4,6 +4,7 @@
  * change too large for a notification, the row read from the table by its key.
  */
 import type pg from 'pg'
+import { lastValueFrom, timer, type SchedulerLike } from 'rxjs'
 import { quoteIdentifier } from '../index.js'
 import { isTransient } from '../durable/pg-failure.js'
 import { catalogQuery, columnForms } from './catalog.js'
@@ -37,7 +38,7 @@ interface ChangeJson {
 const FETCH_RETRY_DELAYS_MS = [100, 400, 1600]
 
 /** A reader of one feed's wire changes; it keeps the table's column forms between changes. */
-export function wireReader(pool: pg.Pool, installed: InstalledFeed): (wire: WireChange) => Promise<RawChange> {
+export function wireReader(pool: pg.Pool, installed: InstalledFeed, scheduler: SchedulerLike): (wire: WireChange) => Promise<RawChange> {
   const { feed, table } = installed
   let forms = new Map<string, ColumnForm>(installed.forms)
   /** Names still unknown after the forms were read again (a column dropped since old changes were written): read as plain JSON. */
@@ -61,7 +62,7 @@ WHERE (${key.map((c) => `t.${quoteIdentifier(c)}`).join(', ')}) = (SELECT ${key.
       } catch (error) {
         const delay = FETCH_RETRY_DELAYS_MS[attempt]
         if (!(error instanceof ChangesQueryFailedError) || !isTransient(error.info) || delay === undefined) throw error
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        await lastValueFrom(timer(delay, scheduler))
       }
     }
   }

@@ -3,7 +3,7 @@
  * catalog (installed, as asked, triggers enabled), then reads it through its carrier, reads each change into
  * its JSON form, and decodes the rows with the codec. See docs/changes.md.
  */
-import { concatMap, defer, switchMap, type Observable } from 'rxjs'
+import { asyncScheduler, concatMap, defer, switchMap, type Observable } from 'rxjs'
 import type { DecodedType, Decoder } from '../index.js'
 import { changeDecoder } from './decode-change.js'
 import { durableWires } from './durable-wires.js'
@@ -43,7 +43,7 @@ export function tableChanges(source: ChangeSource, options: TableChangesOptions<
     switchMap((installed) => {
       if (options.from !== undefined && installed.feed.carrier === 'light') throw fromOnLight()
       const wires = installed.feed.carrier === 'durable' ? durableWires(source, installed, options.from ?? 'now') : lightWires(source, installed)
-      const read = wireReader(source.pool, installed)
+      const read = wireReader(source.pool, installed, source.scheduler ?? asyncScheduler)
       const decode = changeDecoder(options.row, { schema: installed.feed.schema, table: installed.feed.table, channel: installed.names.channel })
       return wires.pipe(concatMap(async (wire) => decode(await read(wire))))
     }),

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import type { SchedulerLike } from 'rxjs'
 import type { DecodeError, Decoder, Either, PgListener } from '../index.js'
 import type { DurableLog, StartPosition } from '../durable/index.js'
 
@@ -114,6 +115,12 @@ export interface ChangeSource {
    * opened on `listener` and `pool` for each subscription, and closed with it.
    */
   readonly log?: DurableLog
+  /**
+   * Runs every timer of the read: the second read one wake window after a wake-up, the pauses before a retried
+   * read of a row too large for a notification, and those of the durable log opened for the subscription (a
+   * `log` given keeps its own). Default `asyncScheduler`.
+   */
+  readonly scheduler?: SchedulerLike
 }
 
 /**
