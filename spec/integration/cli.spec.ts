@@ -150,6 +150,18 @@ describe('rxpg sql', () => {
     expect(nowhere.code).toBe(2)
     expect((await rxpg(['sql', 'changes', '--table', table, '--key', 'id', '--ops', 'upsert'], { env })).code).toBe(2)
   })
+
+  it('refuses a condition for an op the feed does not report (2), and exits with 3 when the database to read the key from cannot be used', async () => {
+    const unreported = await rxpg(['sql', 'changes', '--table', 'public.orders', '--key', 'id', '--ops', 'update', '--when-insert', 'true'], { env })
+    expect(unreported.code).toBe(2)
+    expect(unreported.stderr).toContain('when.insert: the feed does not report inserts')
+    const unreachable = await rxpg(['sql', 'changes', '--table', 'public.orders', '--url', 'postgres://u:secret@127.0.0.1:1/db'], { env })
+    expect(unreachable.code).toBe(3)
+    expect(unreachable.stderr).not.toContain('secret')
+    const refused = await rxpg(['sql', 'changes', '--table', 'public.orders', '--url', fixture.url.replace(/:[^:@/]+@/, ':not-the-password@')], { env })
+    expect(refused.code).toBe(3)
+    expect(refused.stderr).toContain('password authentication failed')
+  })
 })
 
 describe('rxpg changes', () => {

@@ -3,8 +3,9 @@
  */
 import { Option, type Command } from 'commander'
 import pg from 'pg'
-import { changeFeedSql, changeFeedSqlFor, type ChangeConditions, type ChangeFeedSpec, type ChangeOp } from '../../changes/index.js'
+import { ChangesQueryFailedError, changeFeedSql, changeFeedSqlFor, type ChangeConditions, type ChangeFeedSpec, type ChangeOp } from '../../changes/index.js'
 import { changeFeedDropSql } from '../../changes/feed-sql.js'
+import { failureInfo } from '../../durable/pg-failure.js'
 import { DEFAULT_SCHEMA, durableSchemaSql } from '../../durable/index.js'
 import { withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { UsageError } from '../exit-codes.js'
@@ -73,7 +74,10 @@ function registerChangesSql(sql: Command, output: CliOutput): void {
     const client = new pg.Client({ connectionString: url })
     client.on('error', () => undefined)
     try {
-      await client.connect()
+      // A typed failure, so that a server that cannot be reached or refuses the connection exits with 3.
+      await client.connect().catch((error: unknown) => {
+        throw new ChangesQueryFailedError({ operation: 'connection (to read the primary key)', ...failureInfo(error) }, { cause: error })
+      })
       output.out((await changeFeedSqlFor(client, spec)).install)
     } finally {
       await client.end().catch(() => undefined)
@@ -87,8 +91,12 @@ const number = (text: string | undefined) => (text === undefined ? undefined : N
 function specOf(options: ChangesSqlOptions): ChangeFeedSpec {
   const ops = list(options.ops) as ChangeOp[] | undefined
   const perOp: ChangeConditions = { insert: options.whenInsert, update: options.whenUpdate, delete: options.whenDelete }
+  // --when applies to every reported op; a per-op condition is kept as given, so that one for an op the feed
+  // does not report is refused (as the library refuses it) rather than dropped.
   const when = Object.fromEntries(
-    (ops ?? ['insert', 'update', 'delete']).map((op) => [op, perOp[op] ?? options.when]).filter(([, condition]) => condition !== undefined),
+    (['insert', 'update', 'delete'] as const)
+      .map((op) => [op, perOp[op] ?? (ops === undefined || ops.includes(op) ? options.when : undefined)])
+      .filter(([, condition]) => condition !== undefined),
   ) as ChangeConditions
   const given = {
     table: options.table,
