@@ -1,4 +1,4 @@
-// No row size ever aborts the writer's transaction: 8,001-byte and 16 MB rows, and 10,000 fuzzed rows around
+// No row size ever aborts the writer's transaction: 8,001-byte and 16 MB rows (inserted, updated, deleted), and 10,000 fuzzed rows around
 // the 7999-byte notification limit (multibyte text, quotes, backslashes, control characters), on both carriers,
 // with every change delivered intact.
 import fc from 'fast-check'
@@ -50,6 +50,39 @@ describe.each(['durable', 'light'] satisfies ChangeCarrier[])('the %s carrier', 
     expect((rowOf(second)?.body as string).length).toBe(huge.length)
     expect(rowOf(second)?.body === huge).toBe(true)
     expect([first?.overflow, second?.overflow]).toEqual(carrier === 'light' ? ['fetched', 'fetched'] : [undefined, undefined])
+  })
+
+  it('updates and deletes 8,001-byte and 16 MB rows with 0 writer errors (the old row and the new one in one change)', async () => {
+    const { table, changes } = await feedOn(`sizes_ud_${carrier}`, carrier)
+    const justOver = 'é'.repeat(4000) + 'x'
+    const huge = 'z'.repeat(16 * 1024 * 1024)
+    await fixture.sql(`INSERT INTO ${table} (id, body) VALUES (1, $1), (2, $2)`, [justOver, huge])
+    await fixture.sql(`UPDATE ${table} SET body = body || 'y'`)
+    await fixture.sql(`DELETE FROM ${table}`)
+    const all = await received(changes, 6, 60_000)
+    changes.stop()
+    const rowSide = (change: TableChange<JsonRow> | undefined, side: 'new' | 'old') => {
+      const row = change?.[side]
+      return row?._tag === 'Right' ? (row.right.body as string) : undefined
+    }
+    const updates = all.filter((change) => change.op === 'update').sort((a, b) => Number(a.key.id) - Number(b.key.id))
+    const deletes = all.filter((change) => change.op === 'delete').sort((a, b) => Number(a.key.id) - Number(b.key.id))
+    expect([updates.length, deletes.length]).toEqual([2, 2])
+    if (carrier === 'durable') {
+      expect(updates.map((change) => [rowSide(change, 'old') === [justOver, huge][Number(change.key.id) - 1], rowSide(change, 'new')?.endsWith('y')])).toEqual([
+        [true, true],
+        [true, true],
+      ])
+      expect(deletes.map((change) => rowSide(change, 'old')?.length)).toEqual([`${justOver}y`.length, huge.length + 1])
+    } else {
+      // Too large for a notification: the key only, and the row as it is when read (fetched, or gone once deleted).
+      expect([...updates, ...deletes].map((change) => [change.op, change.key.id, change.overflow !== undefined])).toEqual([
+        ['update', 1, true],
+        ['update', 2, true],
+        ['delete', 1, true],
+        ['delete', 2, true],
+      ])
+    }
   })
 
   it('takes 10,000 fuzzed rows around the notification limit with 0 writer errors, and delivers every one', async () => {
