@@ -1,6 +1,6 @@
-// No row size ever aborts the writer's transaction: 8,001-byte and 16 MB rows (inserted, updated, deleted), and 10,000 fuzzed rows around
-// the 7999-byte notification limit (multibyte text, quotes, backslashes, control characters), on both carriers,
-// with every change delivered intact.
+// No row size ever aborts the writer's transaction: 8,001-byte and 16 MB rows (inserted, updated, deleted), and
+// 10,000 fuzzed rows around the 7999-byte notification limit (multibyte text, quotes, backslashes, control
+// characters), on both carriers, with every change delivered intact.
 import fc from 'fast-check'
 import { filter, firstValueFrom } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
