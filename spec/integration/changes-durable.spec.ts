@@ -3,7 +3,9 @@
 // transaction).
 import { filter, firstValueFrom, take, toArray } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as v from 'valibot'
 import { z } from 'zod'
+import type { Decoder } from '../../lib/index.js'
 import { collect } from '../support/listener.js'
 import { createDurableLog } from '../../lib/durable/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
@@ -165,6 +167,27 @@ describe('durable feeds', () => {
     expect(failure?._tag === 'Left' && failure.left.info.messages.join()).toContain('status')
     expect((await valid).map((change) => change.new?.id)).toEqual(['1', '3'])
     expect(invalid).toEqual(['insert 2: DECODE_FAILED'])
+  })
+
+  it('decode rows with any codec decode takes: valibot, an io-ts style { decode }, a function returning an Either', async () => {
+    const table = await ordersTable('codecs')
+    const spec = await fixture.install({ table: 'codecs' })
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'placed', 1), (2, 1, 'lost', 1)`)
+    const placed = (row: unknown): row is { id: string; status: 'placed' } => typeof row === 'object' && row !== null && (row as { status?: unknown }).status === 'placed'
+    const asEither = (row: unknown) => (placed(row) ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'not placed' })
+    const tagsWith = async <D extends Decoder<unknown>>(row: D) => {
+      const changes = await firstValueFrom(tableChanges(fixture.source, { ...spec, row, from: 'earliest' }).pipe(take(2), toArray()))
+      return changes.map((change) => [change.key.id, change.new?._tag])
+    }
+    const expected = [
+      ['1', 'Right'],
+      ['2', 'Left'],
+    ]
+    expect(await tagsWith(v.object({ id: v.string(), status: v.literal('placed') }))).toEqual(expected)
+    expect(await tagsWith({ decode: asEither })).toEqual(expected)
+    expect(await tagsWith(asEither)).toEqual(expected)
+    // An asynchronous validation (a Standard Schema that returns a promise) keeps the order of the changes.
+    expect(await tagsWith(v.objectAsync({ id: v.string(), status: v.pipeAsync(v.string(), v.checkAsync(async (status) => status === 'placed')) }))).toEqual(expected)
   })
 
   it('wake readers with at most one NOTIFY per wake window, whatever the number of writing transactions', async () => {
