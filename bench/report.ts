@@ -37,7 +37,7 @@ export function markdownTable(table: Table): string {
 export async function renderResults(run: RunRecord & { readonly benchDir: string }): Promise<string> {
   // Paths inside the repository are shown relative to it.
   const root = fileURLToPath(new URL('..', import.meta.url))
-  // The sections that come from runs of their own (`npm run bench:durable`, `bench:sse`, `BENCH_ONLY=replication`) are kept as they are.
+  // The sections that come from runs of their own (`npm run bench:durable`, `bench:changes`, `bench:sse`, `BENCH_ONLY=replication`) are kept as they are.
   const text = await readFile(join(run.benchDir, 'RESULTS.md'), 'utf8').catch(() => '')
   const kept = SEPARATE_SECTIONS.map((markers) => keptSection(text, markers)).filter(Boolean)
   return (await render(run)).split(root).join('') + kept.map((section) => `\n${section}\n`).join('')
@@ -57,7 +57,14 @@ export const REPLICATION_MARKERS: SectionMarkers = {
 }
 export const SSE_START = '<!-- sse:start (written by npm run bench:sse) -->'
 export const SSE_END = '<!-- sse:end -->'
-const SEPARATE_SECTIONS: readonly SectionMarkers[] = [{ start: DURABLE_START, end: DURABLE_END }, { start: SSE_START, end: SSE_END }, REPLICATION_MARKERS]
+export const CHANGES_START = '<!-- changes:start (written by npm run bench:changes) -->'
+export const CHANGES_END = '<!-- changes:end -->'
+const SEPARATE_SECTIONS: readonly SectionMarkers[] = [
+  { start: DURABLE_START, end: DURABLE_END },
+  { start: CHANGES_START, end: CHANGES_END },
+  { start: SSE_START, end: SSE_END },
+  REPLICATION_MARKERS,
+]
 
 /** The section between `markers` in `text`, markers included; '' when there is none. */
 export function keptSection(text: string, markers: SectionMarkers): string {
@@ -107,7 +114,7 @@ export function renderSeparateSection(result: ScenarioResult, run: Pick<RunRecor
 }
 
 /**
- * Writes the figures of a run with a section of its own (`bench:durable`, `bench:sse`): a full run writes
+ * Writes the figures of a run with a section of its own (`bench:durable`, `bench:changes`, `bench:sse`): a full run writes
  * `bench/<name>/results.json` and its section of RESULTS.md (between its markers); a partial or quick one
  * writes `bench/.runs/<name>-results.json` and `bench/.runs/<NAME>-RESULTS.md`, so it never overwrites results.
  */

@@ -40,6 +40,12 @@ export type RxpgErrorCode =
   // Server-sent events client (rxpg/browser)
   | 'SSE_REQUEST_FAILED'
   | 'SSE_CONNECTION_LOST'
+  // Table change feeds (rxpg/changes)
+  | 'CHANGES_INVALID_FEED'
+  | 'CHANGES_NOT_INSTALLED'
+  | 'CHANGES_NO_PRIMARY_KEY'
+  | 'CHANGES_UNSUPPORTED_SERVER'
+  | 'CHANGES_QUERY_FAILED'
 
 /** What a driver or server error said, in the keys every rxpg error uses. */
 export interface DriverFacts {

@@ -1,12 +1,23 @@
 #!/usr/bin/env node
-// The `rxpg` binary (package.json "bin"). Exits with commander's code for usage errors, 0 for --help.
+// The `rxpg` binary (package.json "bin"). Every failure ends with a message on stderr and one of the exit
+// codes of exit-codes.ts; a reader of stdout that goes away (`rxpg listen x | head -1`) ends it quietly.
 import { CommanderError } from 'commander'
+import { exitCodeOf } from './exit-codes.js'
 import { createProgram } from './program.js'
 
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0)
+  throw error
+})
 const program = createProgram({ out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
+let code = 0
 try {
   await program.parseAsync(process.argv)
 } catch (error) {
-  if (error instanceof CommanderError) process.exitCode = error.exitCode
-  else throw error
+  code = exitCodeOf(error)
+  // commander has already said what was wrong with the command line.
+  if (!(error instanceof CommanderError)) process.stderr.write(`rxpg: ${error instanceof Error ? error.message : String(error)}\n`)
 }
+process.exitCode = code
+// Everything was closed; should a socket or timer still hold the process, it must not keep a script waiting.
+setTimeout(() => process.exit(code), 2000).unref()

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import pg from 'pg'
-import { filter, interval, map, merge, Subject, takeUntil, tap, type Observable, type SchedulerLike } from 'rxjs'
+import { EMPTY, filter, interval, map, merge, Subject, takeUntil, tap, type Observable, type SchedulerLike } from 'rxjs'
 import type { ListenerState } from '../index.js'
 import { coalesceWakes } from './coalesce-wakes.js'
 import { DurableLogClosedError, DurableQueryFailedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
@@ -258,9 +258,10 @@ export class LogContext {
     this.wakeRequests.next(channel)
   }
 
-  /** When a reader of `channel` should read: a wake-up (local or NOTIFY), a (re)connection of the listener, the poll back-stop. */
-  readTriggers(channel: string): Observable<unknown> {
+  /** When a reader of `channel` should read: a wake-up (local or NOTIFY), a (re)connection of the listener, the poll back-stop, and the reader's own `wakeUps`. */
+  readTriggers(channel: string, wakeUps: Observable<unknown> = EMPTY): Observable<unknown> {
     return merge(
+      wakeUps,
       this.options.listener.channel(this.wakeChannel).pipe(filter((notification) => notification.payload === channel)),
       this.localWakes.pipe(filter((woken) => woken === channel)),
       this.reconnects$,

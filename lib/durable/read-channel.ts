@@ -77,7 +77,7 @@ export function readChannel<T>(
       )
     }
 
-    const triggers = context.readTriggers(channel).subscribe({ next: read, complete: () => subscriber.complete() })
+    const triggers = context.readTriggers(channel, options.wakeUps).subscribe({ next: read, complete: () => subscriber.complete() })
     read()
     return () => {
       triggers.unsubscribe()

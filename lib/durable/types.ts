@@ -26,6 +26,11 @@ export interface ReadOptions {
   readonly from?: StartPosition
   /** Rows fetched per statement (default: the log's `batchSize`). */
   readonly batchSize?: number
+  /**
+   * More moments to read at: each emission reads what became readable, besides wake-ups, reconnections and the
+   * poll. For wake-ups rxpg cannot see itself, such as those of trigger-written rows (rxpg/changes).
+   */
+  readonly wakeUps?: Observable<unknown>
 }
 
 export interface FetchOptions {

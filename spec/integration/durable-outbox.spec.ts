@@ -1,11 +1,11 @@
 // The outbox: a business write and its message commit or roll back together, in the caller's transaction.
 import pg from 'pg'
-import { firstValueFrom } from 'rxjs'
+import { firstValueFrom, Subject } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDurableLog } from '../../lib/durable/index.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { collect } from '../support/listener.js'
-import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
+import { durableFixture, fetchAll, horizonPassed, type DurableFixture } from '../support/durable.js'
 
 let fixture: DurableFixture
 let orders: string
@@ -124,6 +124,35 @@ describe('append with a client of your own', () => {
       }, () => 'the reader never started')
       await appendUnwoken('found by polling')
       await eventually(() => reader.values.some((m) => m.value === 'found by polling'), () => 'not found')
+    } finally {
+      reader.stop()
+      await client.end()
+    }
+  })
+
+  it("reads when the reader's own wakeUps emit: commits rxpg cannot see, with the poll too slow to matter", async () => {
+    const quiet = fixture.openLog({ pollInterval: 600_000 })
+    const wakeUps = new Subject<void>()
+    const reader = collect(quiet.read('woken-by-caller', { from: 'now', wakeUps }))
+    const client = new pg.Client({ connectionString: fixture.url })
+    await client.connect()
+    const appendUnwoken = async (value: string) => {
+      await client.query('BEGIN')
+      await quiet.append('woken-by-caller', value, { client })
+      await client.query('COMMIT')
+    }
+    try {
+      await eventually(async () => {
+        await appendUnwoken('probe')
+        wakeUps.next()
+        return reader.values.length > 0
+      }, () => 'the reader never started')
+      await appendUnwoken('found through wakeUps')
+      // Readable once the transactions older than it have ended (other spec files' hold the horizon by design):
+      // a wake-up before that reads nothing, and no poll comes to read again.
+      await horizonPassed(fixture.url)
+      wakeUps.next()
+      await eventually(() => reader.values.some((m) => m.value === 'found through wakeUps'), () => 'not found')
     } finally {
       reader.stop()
       await client.end()

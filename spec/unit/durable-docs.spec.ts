@@ -3,15 +3,15 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { fencedBlocks } from '../support/markdown.js'
 import { durableSchemaSql } from '../../lib/durable/index.js'
 
 const root = join(import.meta.dirname, '..', '..')
-const blocksOf = (markdown: string, language: string) => [...markdown.matchAll(new RegExp('^```' + language + '\\n([\\s\\S]*?)^```', 'gm'))].map((match) => match[1] ?? '')
 
 describe('docs/durable.md', () => {
   it('shows exactly the SQL that durableSchemaSql() installs', async () => {
     const markdown = await readFile(join(root, 'docs/durable.md'), 'utf8')
     const section = markdown.slice(markdown.indexOf('## The SQL it installs'))
-    expect(blocksOf(section, 'sql')).toEqual([durableSchemaSql()])
+    expect(fencedBlocks(section, 'sql')).toEqual([durableSchemaSql()])
   })
 })

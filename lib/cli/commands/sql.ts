@@ -1,8 +1,14 @@
 /**
  * `rxpg sql <feature>`: prints the SQL a feature installs, for migrations (`rxpg sql durable | psql`).
  */
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
+import pg from 'pg'
+import { ChangesQueryFailedError, changeFeedSql, changeFeedSqlFor, type ChangeConditions, type ChangeFeedSpec, type ChangeOp } from '../../changes/index.js'
+import { changeFeedDropSql } from '../../changes/feed-sql.js'
+import { failureInfo } from '../../durable/pg-failure.js'
 import { DEFAULT_SCHEMA, durableSchemaSql } from '../../durable/index.js'
+import { withDatabaseOption, type DatabaseOptions } from '../database-option.js'
+import { UsageError } from '../exit-codes.js'
 import type { CliOutput } from '../program.js'
 
 export function registerSqlCommand(program: Command, output: CliOutput): void {
@@ -14,4 +20,98 @@ export function registerSqlCommand(program: Command, output: CliOutput): void {
     .action((options: { schema: string }) => {
       output.out(durableSchemaSql({ schema: options.schema }))
     })
+  registerChangesSql(sql, output)
+}
+
+interface ChangesSqlOptions extends DatabaseOptions {
+  readonly table: string
+  readonly name?: string
+  readonly carrier?: string
+  readonly ops?: string
+  readonly columns?: string
+  readonly old?: string
+  readonly when?: string
+  readonly whenInsert?: string
+  readonly whenUpdate?: string
+  readonly whenDelete?: string
+  readonly key?: string
+  readonly level?: string
+  readonly reportUnchangedUpdates?: boolean
+  readonly logSchema?: string
+  readonly partitions?: string
+  readonly wakeWindow?: string
+  readonly drop?: boolean
+}
+
+function registerChangesSql(sql: Command, output: CliOutput): void {
+  withDatabaseOption(
+    sql
+      .command('changes')
+      .description("A table's change feed (rxpg/changes): its trigger function and triggers, idempotent; --drop for the SQL that removes it.")
+      .requiredOption('--table <table>', 'the table: orders, public.orders, "Sales"."Orders"')
+      .option('--name <feed>', "the feed's name (default: the table's)")
+      .addOption(new Option('--carrier <carrier>', 'how changes travel').choices(['durable', 'light']).default('durable'))
+      .option('--ops <ops>', 'the operations reported, comma-separated (default: insert,update,delete)')
+      .option('--columns <columns>', 'the columns carried, comma-separated, exact names (default: the whole row)')
+      .addOption(new Option('--old <what>', 'what updates and deletes carry of the old row').choices(['row', 'key']))
+      .option('--when <condition>', 'an SQL condition for every op, with NEW and OLD as in a trigger')
+      .option('--when-insert <condition>', 'the condition for inserts')
+      .option('--when-update <condition>', 'the condition for updates')
+      .option('--when-delete <condition>', 'the condition for deletes')
+      .option('--key <columns>', "the columns that identify a row, comma-separated (default: the table's primary key, read through --url or DATABASE_URL)")
+      .addOption(new Option('--level <level>', 'durable feeds: statement-level (inserts and deletes) or row-level triggers').choices(['statement', 'row']))
+      .option('--report-unchanged-updates', 'report updates that leave every carried column as it was')
+      .option('--log-schema <name>', 'durable feeds: the schema of the durable log')
+      .option('--partitions <count>', "durable feeds: the channel's consumer-group partitions")
+      .option('--wake-window <ms>', 'durable feeds: at most one wake-up NOTIFY per this many ms')
+      .option('--drop', 'print the SQL that removes the feed instead'),
+  ).action(async (options: ChangesSqlOptions) => {
+    const spec = specOf(options)
+    if (options.drop) return output.out(changeFeedDropSql(spec))
+    if (spec.key !== undefined) return output.out(changeFeedSql(spec).install)
+    const url = options.url ?? process.env.DATABASE_URL
+    if (url === undefined || url === '') throw new UsageError("no key: pass --key, or --url (or DATABASE_URL) to read the table's primary key")
+    const client = new pg.Client({ connectionString: url })
+    client.on('error', () => undefined)
+    try {
+      // A typed failure, so that a server that cannot be reached or refuses the connection exits with 3.
+      await client.connect().catch((error: unknown) => {
+        throw new ChangesQueryFailedError({ operation: 'connection (to read the primary key)', ...failureInfo(error) }, { cause: error })
+      })
+      output.out((await changeFeedSqlFor(client, spec)).install)
+    } finally {
+      await client.end().catch(() => undefined)
+    }
+  })
+}
+
+const list = (text: string | undefined) => (text === undefined ? undefined : text.split(',').map((item) => item.trim()))
+const number = (text: string | undefined) => (text === undefined ? undefined : Number(text))
+
+function specOf(options: ChangesSqlOptions): ChangeFeedSpec {
+  const ops = list(options.ops) as ChangeOp[] | undefined
+  const perOp: ChangeConditions = { insert: options.whenInsert, update: options.whenUpdate, delete: options.whenDelete }
+  // --when applies to every reported op; a per-op condition is kept as given, so that one for an op the feed
+  // does not report is refused (as the library refuses it) rather than dropped.
+  const when = Object.fromEntries(
+    (['insert', 'update', 'delete'] as const)
+      .map((op) => [op, perOp[op] ?? (ops === undefined || ops.includes(op) ? options.when : undefined)])
+      .filter(([, condition]) => condition !== undefined),
+  ) as ChangeConditions
+  const given = {
+    table: options.table,
+    name: options.name,
+    carrier: options.carrier as ChangeFeedSpec['carrier'],
+    ops,
+    columns: list(options.columns),
+    old: options.old as ChangeFeedSpec['old'],
+    when: Object.keys(when).length > 0 ? when : undefined,
+    key: list(options.key),
+    level: options.level as ChangeFeedSpec['level'],
+    skipUnchangedUpdates: options.reportUnchangedUpdates ? false : undefined,
+    logSchema: options.logSchema,
+    partitions: number(options.partitions),
+    wakeWindow: number(options.wakeWindow),
+  }
+  return Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as unknown as ChangeFeedSpec
 }

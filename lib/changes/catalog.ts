@@ -1,0 +1,84 @@
+/**
+ * @internal What the database says about a feed's table: the server version, whether the table exists, its
+ * primary key and column types, and the feed's function (its comment holds the spec it was made from) and
+ * triggers. Names are always parameters here; the table as a quoted SQL name goes through `to_regclass`.
+ */
+import type pg from 'pg'
+import { failureInfo } from '../durable/pg-failure.js'
+import { ChangesQueryFailedError } from './errors.js'
+import type { ColumnForm } from './json-form.js'
+
+export interface TableFacts {
+  readonly serverVersionNum: number
+  readonly tableExists: boolean
+  /** The primary key's columns in order; null without one. */
+  readonly primaryKey: readonly string[] | null
+  /** The feed function's comment; undefined when there is no such function. */
+  readonly functionComment: string | null | undefined
+  /** The triggers on the table that call the feed function. */
+  readonly triggers: ReadonlyArray<{ readonly name: string; readonly enabled: boolean }>
+}
+
+const FACTS = `SELECT current_setting('server_version_num')::int AS server_version,
+  to_regclass($1) IS NOT NULL AS table_exists,
+  (SELECT array_agg(a.attname::text ORDER BY k.n)
+     FROM pg_index i
+     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+    WHERE i.indrelid = to_regclass($1) AND i.indisprimary) AS primary_key,
+  f.found AS function_found, f.comment AS function_comment, coalesce(f.triggers, '[]') AS triggers
+FROM (SELECT 1) one
+LEFT JOIN LATERAL (
+  SELECT true AS found, obj_description(p.oid, 'pg_proc') AS comment,
+    (SELECT json_agg(json_build_object('name', t.tgname::text, 'enabled', t.tgenabled IN ('O', 'A')))
+       FROM pg_trigger t WHERE t.tgrelid = to_regclass($1) AND t.tgfoid = p.oid AND NOT t.tgisinternal) AS triggers
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+  WHERE n.nspname = $2 AND p.proname = $3 AND p.pronargs = 0
+) f ON true`
+
+/**
+ * Each column's JSON form: bigint and numeric (through domains and arrays) are `exact`, bytea is `bytea`,
+ * every other type `plain`.
+ */
+const COLUMN_FORMS = `WITH RECURSIVE walk(name, type) AS (
+  SELECT a.attname::text, a.atttypid FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+  SELECT w.name, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END
+  FROM walk w JOIN pg_type t ON t.oid = w.type
+  WHERE t.typtype = 'd' OR (t.typelem <> 0 AND t.typlen = -1)
+)
+SELECT name, bool_or(type IN ('int8'::regtype, 'numeric'::regtype)) AS exact, bool_or(type = 'bytea'::regtype) AS bytea FROM walk GROUP BY name`
+
+/** Facts about `table` (a quoted SQL name) and the feed function `functionName` in `schema`. */
+export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, schema: string, functionName: string): Promise<TableFacts> {
+  const [row] = await catalogQuery<{
+    server_version: number
+    table_exists: boolean
+    primary_key: string[] | null
+    function_found: boolean | null
+    function_comment: string | null
+    triggers: Array<{ name: string; enabled: boolean }>
+  }>(pool, 'check', FACTS, [table, schema, functionName])
+  if (row === undefined) throw new Error('rxpg: the catalog query returned no row')
+  return {
+    serverVersionNum: row.server_version,
+    tableExists: row.table_exists,
+    primaryKey: row.primary_key,
+    functionComment: row.function_found ? row.function_comment : undefined,
+    triggers: row.triggers,
+  }
+}
+
+/** The JSON form of each column of `table` (a quoted SQL name). */
+export async function columnForms(pool: pg.Pool, table: string): Promise<Map<string, ColumnForm>> {
+  const rows = await catalogQuery<{ name: string; exact: boolean; bytea: boolean }>(pool, 'column types', COLUMN_FORMS, [table])
+  return new Map(rows.map((row) => [row.name, row.exact ? 'exact' : row.bytea ? 'bytea' : 'plain']))
+}
+
+export async function catalogQuery<Row extends pg.QueryResultRow>(pool: pg.Pool | pg.ClientBase, operation: string, text: string, values: unknown[]): Promise<Row[]> {
+  try {
+    return (await pool.query<Row>(text, values)).rows
+  } catch (error) {
+    throw new ChangesQueryFailedError({ operation, ...failureInfo(error) }, { cause: error })
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The SQL of a change feed, generated as text for migrations: the trigger function, its triggers, and what
+ * the carrier needs, all idempotent (run it again after changing the spec: it converges), and the SQL that
+ * removes it. Every name is a quoted identifier and every constant a quoted literal; the only SQL taken as it
+ * is comes from the spec's `when` conditions, which are SQL by definition.
+ *
+ * See docs/changes.md for the generated text and why it is written this way.
+ */
+import { quoteIdentifier } from '../index.js'
+import { InvalidChangeFeedError } from './errors.js'
+import { FEED_FORMAT_VERSION, namesOf, resolveFeed, type Feed, type FeedNames } from './feed.js'
+import { keyJson, rowJson } from './row-json.js'
+import { dollarQuoted, qualifiedName, quoteLiteral } from './sql-text.js'
+import type { ChangeFeedSpec, ChangeOp } from './types.js'
+
+/** The largest NOTIFY payload PostgreSQL sends; a larger one raises an error in the writer's transaction. */
+const NOTIFY_LIMIT_BYTES = 7999
+/** What the function's comment starts with; the rest is the feed's spec as JSON (read back by `tableChanges`). */
+export const FEED_COMMENT_PREFIX = 'rxpg change feed '
+
+/** The SQL that installs a feed, and the SQL that removes it. */
+export interface ChangeFeedSql {
+  readonly install: string
+  readonly drop: string
+}
+
+/**
+ * Generates a feed's SQL. Pure: it never connects, so the key columns must be in the spec (`rxpg sql changes`
+ * and `installChangeFeed` read the primary key from the database when they are not).
+ *
+ * @throws InvalidChangeFeedError for a spec that cannot be installed (and when `key` is missing).
+ */
+export function changeFeedSql(spec: ChangeFeedSpec): ChangeFeedSql {
+  const feed = resolveFeed(spec)
+  if (feed.key === undefined) {
+    throw new InvalidChangeFeedError({ table: spec.table, detail: 'key is needed to generate the SQL: the columns that identify a row (its primary key)' })
+  }
+  return { install: installSql(feed, feed.key, namesOf(feed)), drop: dropSql(feed, namesOf(feed)) }
+}
+
+/** @internal The SQL that removes a feed: it names no key, so it needs none. */
+export function changeFeedDropSql(spec: ChangeFeedSpec): string {
+  const feed = resolveFeed(spec)
+  return dropSql(feed, namesOf(feed))
+}
+
+/** The spec as stored in the function's comment: every field explicit. */
+export function feedComment(feed: Feed): string {
+  return FEED_COMMENT_PREFIX + JSON.stringify({ format: FEED_FORMAT_VERSION, ...feed })
+}
+
+function installSql(feed: Feed, key: readonly string[], names: FeedNames): string {
+  const table = qualifiedName(feed.schema, feed.table)
+  const fn = qualifiedName(feed.schema, names.functionName)
+  const parts = [
+    `-- rxpg change feed ${quoteIdentifier(feed.name)} on ${table}: ${carrierSummary(feed, names)}.\n` +
+      `-- Idempotent: safe to run again, also after changing the feed. The --drop variant removes it.`,
+  ]
+  if (feed.carrier === 'durable') parts.push(durablePrerequisites(feed, names))
+  parts.push(
+    `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger\nLANGUAGE plpgsql AS ${dollarQuoted(feed.carrier === 'durable' ? durableBody(feed, key, names) : lightBody(feed, key, names), 'fn')};\n` +
+      `COMMENT ON FUNCTION ${fn}() IS ${quoteLiteral(feedComment(feed))};`,
+  )
+  parts.push(triggersSql(feed, names, table, fn))
+  return parts.join('\n\n') + '\n'
+}
+
+function carrierSummary(feed: Feed, names: FeedNames): string {
+  return feed.carrier === 'durable'
+    ? `changes appended to durable channel ${quoteLiteral(names.channel)} of the durable log in schema ${quoteIdentifier(feed.logSchema ?? '')}`
+    : `changes NOTIFYed on channel ${quoteLiteral(names.channel)} (rows over ${NOTIFY_LIMIT_BYTES} bytes as their key only)`
+}
+
+function durablePrerequisites(feed: Feed, names: FeedNames): string {
+  const log = quoteIdentifier(feed.logSchema ?? '')
+  const channel = quoteLiteral(names.channel)
+  const partitions = String(feed.partitions)
+  const body = `BEGIN
+  IF to_regclass(${quoteLiteral(`${log}.durable_log`)}) IS NULL THEN
+    RAISE EXCEPTION USING MESSAGE = ${quoteLiteral(`rxpg change feed: the durable log schema ${log} is not installed; install it first (npx rxpg sql durable --schema ${feed.logSchema})`)};
+  END IF;
+  INSERT INTO ${log}.durable_channels (channel, partitions) VALUES (${channel}, ${partitions}) ON CONFLICT (channel) DO NOTHING;
+  IF (SELECT partitions FROM ${log}.durable_channels WHERE channel = ${channel}) <> ${partitions} THEN
+    RAISE EXCEPTION USING MESSAGE = ${quoteLiteral(`rxpg change feed: durable channel ${names.channel} was first used with another partition count; generate the feed with that count (--partitions)`)};
+  END IF;
+END`
+  return `-- The durable log must be installed (npx rxpg sql durable). The feed's channel is registered with the
+-- partition count the trigger places changes with (by key: one row's changes stay in one partition, in order).
+DO ${dollarQuoted(body, 'check')};
+
+-- The time (ms) of the latest wake-up, shared by all writers: at most one writing transaction per
+-- ${feed.wakeWindow} ms sends a NOTIFY.
+CREATE SEQUENCE IF NOT EXISTS ${qualifiedName(feed.schema, names.wakeSequence)};`
+}
+
+/** Which ops go through statement-level triggers with transition tables (inserts and deletes only: see `level`). */
+function statementOps(feed: Feed): ChangeOp[] {
+  return feed.level === 'statement' ? feed.ops.filter((op) => op !== 'update') : []
+}
+
+function rowOps(feed: Feed): ChangeOp[] {
+  const byStatement = statementOps(feed)
+  return feed.ops.filter((op) => !byStatement.includes(op))
+}
+
+/** `IF TG_OP = 'A' THEN … ELSIF … END IF`, or the one branch alone. */
+function byOp(branches: Array<[ChangeOp, string]>, indent: string): string {
+  if (branches.length === 1) return (branches[0] as [ChangeOp, string])[1]
+  const last = branches.length - 1
+  const lines = branches.map(([op, code], index) => {
+    const head = index === 0 ? `IF TG_OP = '${op.toUpperCase()}' THEN` : index === last ? 'ELSE' : `ELSIF TG_OP = '${op.toUpperCase()}' THEN`
+    return `${indent}${head}\n${indented(code, `${indent}  `)}`
+  })
+  return `${lines.join('\n')}\n${indent}END IF;`
+}
+
+const indented = (code: string, indent: string) =>
+  code
+    .split('\n')
+    .map((line) => indent + line)
+    .join('\n')
+
+function durableBody(feed: Feed, key: readonly string[], names: FeedNames): string {
+  const log = `${quoteIdentifier(feed.logSchema ?? '')}.durable_log`
+  const channel = quoteLiteral(names.channel)
+  const part = (expression: string) => `(hashtext(${expression}) & 2147483647) % ${feed.partitions}`
+  const sections: string[] = []
+
+  const byStatement = statementOps(feed)
+  if (byStatement.length > 0) {
+    const branch = (op: ChangeOp): [ChangeOp, string] => {
+      const alias = op === 'insert' ? 'new' : 'old'
+      const rowSide = op === 'insert' ? `'new', ${rowJson(feed, 'new')}` : feed.old === 'row' ? `'old', ${rowJson(feed, 'old')}` : ''
+      const condition = feed.when[op]
+      return [
+        op,
+        `INSERT INTO ${log} (channel, part, key, value)
+SELECT ${channel}, ${part('c.change_key')}, c.change_key, c.change_value
+FROM (
+  SELECT ${keyJson(key, alias)}::text AS change_key,
+    json_build_object('op', '${op}'${rowSide === '' ? '' : `, ${rowSide}`}) AS change_value
+  FROM rxpg_${alias}_rows AS ${alias}${condition === undefined ? '' : `\n  WHERE (${condition})`}
+) c;`,
+      ]
+    }
+    sections.push(`IF TG_LEVEL = 'STATEMENT' THEN
+  -- Every row of the statement, from its transition table, in one INSERT.
+${indented(byOp(byStatement.map(branch), ''), '  ')}
+  -- A statement that changed no row wakes nobody.
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;`)
+  }
+
+  const byRow = rowOps(feed)
+  if (byRow.length > 0) {
+    const oldSide = feed.old === 'row' ? `, 'old', ${rowJson(feed, 'OLD')}` : ''
+    const branch = (op: ChangeOp): [ChangeOp, string] => {
+      if (op === 'insert') return [op, `change_key := ${keyJson(key, 'NEW')}::text;\nchange_value := json_build_object('op', 'insert', 'new', ${rowJson(feed, 'NEW')});`]
+      if (op === 'delete') return [op, `change_key := ${keyJson(key, 'OLD')}::text;\nchange_value := json_build_object('op', 'delete'${oldSide});`]
+      return [
+        op,
+        `change_key := ${keyJson(key, 'NEW')}::text;
+previous_key := ${keyJson(key, 'OLD')}::text;
+IF previous_key = change_key THEN
+  change_value := json_build_object('op', 'update', 'new', ${rowJson(feed, 'NEW')}${oldSide});
+ELSE
+  change_value := json_build_object('op', 'update', 'new', ${rowJson(feed, 'NEW')}${oldSide}, 'previousKey', previous_key::json);
+END IF;`,
+      ]
+    }
+    const rowPart = `${indented(byOp(byRow.map(branch), ''), '  ')}
+  INSERT INTO ${log} (channel, part, key, value)
+  VALUES (${channel}, ${part('change_key')}, change_key, change_value);`
+    sections.push(byStatement.length > 0 ? `ELSE\n${rowPart}\nEND IF;` : rowPart.replace(/^ {2}/gm, ''))
+  } else {
+    sections.push('END IF;')
+  }
+
+  const sequence = quoteLiteral(qualifiedName(feed.schema, names.wakeSequence))
+  const known = quoteLiteral(names.wakeSetting)
+  return `${byStatement.length > 0 ? '-- Statement-level calls (inserts and deletes) append every row of the statement at once; row-level calls one row.\n' : ''}#variable_conflict use_column
+DECLARE
+  change_key text;
+  previous_key text;
+  change_value json;
+  now_ms bigint;
+  last_wake bigint;
+BEGIN
+${indented(sections.join('\n'), '  ')}
+  -- Wake readers: the first writer after ${feed.wakeWindow} ms without a wake-up NOTIFYs (two at once may both:
+  -- harmless). Each session remembers the latest wake-up it knows of, and reads the sequence only after it.
+  now_ms := floor(date_part('epoch', clock_timestamp()) * 1000);
+  IF now_ms - coalesce(nullif(current_setting(${known}, true), ''), '0')::bigint >= ${feed.wakeWindow} THEN
+    last_wake := coalesce(pg_sequence_last_value(${sequence}::regclass), 0);
+    IF now_ms - last_wake >= ${feed.wakeWindow} THEN
+      PERFORM setval(${sequence}::regclass, now_ms);
+      PERFORM pg_notify(${quoteLiteral(names.wakeChannel)}, ${channel});
+      last_wake := now_ms;
+    END IF;
+    PERFORM set_config(${known}, last_wake::text, false);
+  END IF;
+  RETURN NULL;
+END`
+}
+
+function lightBody(feed: Feed, key: readonly string[], names: FeedNames): string {
+  const oldSide = feed.old === 'row' ? `, 'old', ${rowJson(feed, 'OLD')}` : ''
+  const branch = (op: ChangeOp): [ChangeOp, string] => {
+    if (op === 'insert') return [op, `change_key := ${keyJson(key, 'NEW')};\npayload := json_build_object('op', 'insert', 'key', change_key, 'new', ${rowJson(feed, 'NEW')}, 'at', statement_timestamp())::text;`]
+    if (op === 'delete') return [op, `change_key := ${keyJson(key, 'OLD')};\npayload := json_build_object('op', 'delete', 'key', change_key${oldSide}, 'at', statement_timestamp())::text;`]
+    return [
+      op,
+      `change_key := ${keyJson(key, 'NEW')};
+previous_key := ${keyJson(key, 'OLD')};
+IF previous_key::text = change_key::text THEN
+  payload := json_build_object('op', 'update', 'key', change_key, 'new', ${rowJson(feed, 'NEW')}${oldSide}, 'at', statement_timestamp())::text;
+ELSE
+  payload := json_build_object('op', 'update', 'key', change_key, 'previousKey', previous_key, 'new', ${rowJson(feed, 'NEW')}${oldSide}, 'at', statement_timestamp())::text;
+END IF;`,
+    ]
+  }
+  return `DECLARE
+  change_key json;
+  previous_key json;
+  payload text;
+BEGIN
+${indented(byOp(feed.ops.map(branch), ''), '  ')}
+  -- A notification holds at most ${NOTIFY_LIMIT_BYTES} bytes, and a larger one would abort this transaction: then only
+  -- the key is sent (the reader reads the row), and when even the key is too large, only the operation.
+  IF octet_length(payload) > ${NOTIFY_LIMIT_BYTES} THEN
+    payload := json_build_object('op', lower(TG_OP), 'key', change_key, 'at', statement_timestamp(), 'overflow', true)::text;
+    IF octet_length(payload) > ${NOTIFY_LIMIT_BYTES} THEN
+      payload := json_build_object('op', lower(TG_OP), 'at', statement_timestamp(), 'overflow', 'no-key')::text;
+    END IF;
+  END IF;
+  PERFORM pg_notify(${quoteLiteral(names.channel)}, payload);
+  RETURN NULL;
+END`
+}
+
+function triggersSql(feed: Feed, names: FeedNames, table: string, fn: string): string {
+  const byStatement = statementOps(feed)
+  const statements: string[] = []
+  for (const op of ['insert', 'update', 'delete'] as const) {
+    const trigger = quoteIdentifier(names.triggerNames[op])
+    statements.push(`DROP TRIGGER IF EXISTS ${trigger} ON ${table};`)
+    if (!feed.ops.includes(op)) continue
+    const event = `AFTER ${op.toUpperCase()} ON ${table}`
+    if (byStatement.includes(op)) {
+      const transition = op === 'insert' ? 'NEW TABLE AS rxpg_new_rows' : 'OLD TABLE AS rxpg_old_rows'
+      statements.push(`CREATE TRIGGER ${trigger} ${event}\n  REFERENCING ${transition} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}();`)
+    } else {
+      const conditions = [op === 'update' && feed.skipUnchangedUpdates ? unchangedTest(feed) : undefined, feed.when[op]].filter((c): c is string => c !== undefined)
+      const when = conditions.length === 0 ? '' : ` WHEN (${conditions.map((c) => `(${c})`).join(' AND ')})`
+      statements.push(`CREATE TRIGGER ${trigger} ${event}\n  FOR EACH ROW${when} EXECUTE FUNCTION ${fn}();`)
+    }
+  }
+  // An UPDATE that moves a row to another partition fires the DELETE and INSERT triggers of the partitions, not
+  // the UPDATE trigger (before PostgreSQL 15), or neither: the change would be lost. Plain tables only.
+  const partitioned = `IF (SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(${quoteLiteral(table)})) = 'p' THEN
+  RAISE EXCEPTION USING MESSAGE = ${quoteLiteral(`rxpg change feed: ${table} is a partitioned table, where row triggers do not report a row that an UPDATE moves to another partition; change feeds are for plain tables`)};
+END IF;`
+  return `-- The triggers, replaced in one statement (no write goes unseen in between); those of ops the feed does not
+-- report are dropped.
+DO ${dollarQuoted(`BEGIN\n${indented([partitioned, ...statements].join('\n'), '  ')}\nEND`, 'triggers')};`
+}
+
+/** True when an update changed a carried column or the key (compared byte for byte: any type, no equality operator needed). */
+function unchangedTest(feed: Feed): string {
+  if (feed.columns === null) return 'OLD.* *<> NEW.*'
+  const compared = [...new Set([...feed.columns, ...(feed.key ?? [])])].map(quoteIdentifier)
+  // Cast to record: two bare row constructors would be compared column by column, with each type's own operator.
+  return `ROW(${compared.map((c) => `OLD.${c}`).join(', ')})::record *<> ROW(${compared.map((c) => `NEW.${c}`).join(', ')})::record`
+}
+
+function dropSql(feed: Feed, names: FeedNames): string {
+  const table = qualifiedName(feed.schema, feed.table)
+  const drops = (['insert', 'update', 'delete'] as const).map((op) => `DROP TRIGGER IF EXISTS ${quoteIdentifier(names.triggerNames[op])} ON ${table};`)
+  return `-- Removes rxpg change feed ${quoteIdentifier(feed.name)} on ${table}. Idempotent. Changes already in the durable log stay
+-- there until its retention drops them.
+DO ${dollarQuoted(`BEGIN\n  IF to_regclass(${quoteLiteral(table)}) IS NOT NULL THEN\n${indented(drops.join('\n'), '    ')}\n  END IF;\nEND`, 'drop')};
+DROP FUNCTION IF EXISTS ${qualifiedName(feed.schema, names.functionName)}();
+DROP SEQUENCE IF EXISTS ${qualifiedName(feed.schema, names.wakeSequence)};
+`
+}

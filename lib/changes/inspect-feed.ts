@@ -1,0 +1,100 @@
+/**
+ * @internal Before a feed is read: is it installed, as the reader asks for it? The installed spec (stored in
+ * the trigger function's comment) is the truth about what changes look like; every spec field the reader
+ * states must match it, and the ones it leaves out are taken from it.
+ */
+import type pg from 'pg'
+import { tableFacts, columnForms } from './catalog.js'
+import { ChangeFeedNotInstalledError, ChangesUnsupportedServerError, NoPrimaryKeyError, type FeedNotInstalledReason } from './errors.js'
+import { FEED_COMMENT_PREFIX } from './feed-sql.js'
+import { FEED_FORMAT_VERSION, namesOf, resolveFeed, SPEC_FIELDS, type Feed, type FeedNames } from './feed.js'
+import { installCommandOf } from './install-command.js'
+import type { ColumnForms } from './json-form.js'
+import { qualifiedName } from './sql-text.js'
+import type { ChangeFeedSpec } from './types.js'
+
+/** PostgreSQL 12: generated columns, `EXECUTE FUNCTION`, transition tables, and what durable channels need. */
+export const MINIMUM_SERVER_VERSION = 120000
+
+export interface InstalledFeed {
+  /** The feed as installed (with its key). */
+  readonly feed: Feed
+  readonly names: FeedNames
+  /** The table as a quoted SQL name. */
+  readonly table: string
+  readonly forms: ColumnForms
+}
+
+export async function inspectFeed(pool: pg.Pool, options: ChangeFeedSpec): Promise<InstalledFeed> {
+  const requested = resolveFeed(options)
+  const table = qualifiedName(requested.schema, requested.table)
+  const facts = await tableFacts(pool, table, requested.schema, namesOf(requested).functionName)
+  if (facts.serverVersionNum < MINIMUM_SERVER_VERSION) {
+    throw new ChangesUnsupportedServerError({ feature: 'Change feeds', serverVersionNum: facts.serverVersionNum, minimumVersionNum: MINIMUM_SERVER_VERSION })
+  }
+  const notInstalled = (reason: FeedNotInstalledReason, detail: string, command: Feed, extra: { differences?: string[]; disabledTriggers?: string[] } = {}) =>
+    new ChangeFeedNotInstalledError({ table, feed: requested.name, reason, command: installCommandOf(command), detail, ...extra })
+  const wanted: Feed = { ...requested, key: requested.key ?? facts.primaryKey ?? undefined }
+  if (!facts.tableExists) throw notInstalled('no-table', `to_regclass('${table}') is null`, wanted)
+  if (facts.functionComment === undefined) {
+    if (wanted.key === undefined) throw new NoPrimaryKeyError({ table })
+    throw notInstalled('missing', `no function ${qualifiedName(requested.schema, namesOf(requested).functionName)}()`, wanted)
+  }
+  const installed = feedOfComment(facts.functionComment)
+  if (installed === undefined) throw notInstalled('different', `the function's comment is not the spec of an rxpg change feed of format ${FEED_FORMAT_VERSION}`, wanted)
+
+  const given = SPEC_FIELDS.filter((field) => options[field] !== undefined)
+  let merged: Feed
+  try {
+    merged = resolveFeed({ ...specOf(installed), ...Object.fromEntries(given.map((field) => [field, options[field]])) })
+  } catch (error) {
+    throw notInstalled('different', error instanceof Error ? error.message : String(error), wanted, { differences: [...given] })
+  }
+  const differences = given.filter((field) => JSON.stringify(merged[field]) !== JSON.stringify(installed[field]))
+  if (differences.length > 0) {
+    throw notInstalled('different', differences.map((field) => `${field} is ${JSON.stringify(installed[field])}`).join(', '), merged, { differences })
+  }
+
+  const names = namesOf(installed)
+  const missing = installed.ops.map((op) => names.triggerNames[op]).filter((name) => !facts.triggers.some((trigger) => trigger.name === name))
+  if (missing.length > 0) throw notInstalled('missing', `trigger ${missing.join(', ')} is missing`, installed)
+  const disabled = facts.triggers.filter((trigger) => !trigger.enabled).map((trigger) => trigger.name)
+  if (disabled.length > 0) throw notInstalled('disabled', `disabled: ${disabled.join(', ')}`, installed, { disabledTriggers: disabled })
+
+  const forms = await columnForms(pool, table)
+  const gone = [...(installed.key ?? []), ...(installed.columns ?? [])].filter((column) => !forms.has(column))
+  if (gone.length > 0) {
+    throw notInstalled('different', `column(s) ${gone.map((c) => JSON.stringify(c)).join(', ')} named by the feed are not in the table any more (renamed or dropped): generate and apply the SQL again`, installed, {
+      differences: ['columns'],
+    })
+  }
+  return { feed: installed, names, table, forms }
+}
+
+/** The spec stored in a feed function's comment, or undefined when the comment is not one. */
+function feedOfComment(comment: string | null): Feed | undefined {
+  if (comment === null || !comment.startsWith(FEED_COMMENT_PREFIX)) return undefined
+  try {
+    const { format, ...feed } = JSON.parse(comment.slice(FEED_COMMENT_PREFIX.length)) as Feed & { format: unknown }
+    return format === FEED_FORMAT_VERSION ? resolveFeed(specOf(feed)) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** A resolved feed as a spec again (every field explicit). */
+export function specOf(feed: Feed): ChangeFeedSpec {
+  return {
+    table: qualifiedName(feed.schema, feed.table),
+    name: feed.name,
+    carrier: feed.carrier,
+    ops: feed.ops,
+    ...(feed.columns === null ? {} : { columns: feed.columns }),
+    old: feed.old,
+    when: feed.when,
+    ...(feed.key === undefined ? {} : { key: feed.key }),
+    level: feed.level,
+    skipUnchangedUpdates: feed.skipUnchangedUpdates,
+    ...(feed.carrier === 'durable' ? { logSchema: feed.logSchema ?? undefined, partitions: feed.partitions ?? undefined, wakeWindow: feed.wakeWindow ?? undefined } : {}),
+  }
+}

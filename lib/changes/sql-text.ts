@@ -1,0 +1,26 @@
+/**
+ * @internal Writing names and constants into generated SQL (DDL has no parameters): identifiers are always
+ * quoted, string constants always quoted literals, bodies always dollar-quoted with a tag they do not contain.
+ */
+import { quoteIdentifier } from '../index.js'
+
+/** `"schema"."name"`. */
+export function qualifiedName(schema: string, name: string): string {
+  return `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`
+}
+
+/**
+ * A string constant. Quotes are doubled; a string with a backslash is written E'…' with backslashes doubled
+ * (as PostgreSQL's `quote_literal` does), so it reads the same whatever `standard_conforming_strings` says.
+ */
+export function quoteLiteral(text: string): string {
+  const quoted = `'${text.replaceAll("'", "''")}'`
+  return text.includes('\\') ? `E${quoted.replaceAll('\\', '\\\\')}` : quoted
+}
+
+/** `$tag$body$tag$`, with a tag the body does not contain. */
+export function dollarQuoted(body: string, tag: string): string {
+  let chosen = tag
+  for (let n = 1; body.includes(`$${chosen}$`); n++) chosen = `${tag}${n}`
+  return `$${chosen}$\n${body}\n$${chosen}$`
+}

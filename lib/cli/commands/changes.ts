@@ -1,0 +1,52 @@
+/**
+ * `rxpg changes <table>`: prints a table's changes as its installed feed captures them, until Ctrl-C. One line
+ * each: the op, a tab, the key's JSON, a tab, the row's JSON (the new row, or the old one of a delete); with
+ * --json one JSON object per line, with both rows, the token (durable feeds) and the statement time.
+ */
+import type { Command } from 'commander'
+import pg from 'pg'
+import { createPgListener } from '../../index.js'
+import { tableChanges, type JsonRow, type TableChange } from '../../changes/index.js'
+import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
+import { reportListener } from '../listener-report.js'
+import type { CliOutput } from '../program.js'
+import { runUntilStopped } from '../until-stopped.js'
+
+interface ChangesOptions extends DatabaseOptions {
+  readonly name?: string
+  readonly from?: string
+  readonly json?: boolean
+}
+
+export function registerChangesCommand(program: Command, output: CliOutput): void {
+  withDatabaseOption(
+    program
+      .command('changes')
+      .description("Print a table's changes as its installed feed captures them, until Ctrl-C (install it with `rxpg sql changes`).")
+      .argument('<table>', 'the table: orders, public.orders, "Sales"."Orders"')
+      .option('--name <feed>', "the feed's name, when it is not the table's")
+      .option('--from <position>', "durable feeds: a resume token, 'earliest' or 'now' (default)")
+      .option('--json', 'one JSON object per line: {"op","schema","table","key","previousKey","new","old","token","statementTime","overflow"}'),
+  ).action(async (table: string, options: ChangesOptions) => {
+    const url = databaseUrlOf(options)
+    const listener = createPgListener(url)
+    const pool = new pg.Pool({ connectionString: url, max: 2 })
+    pool.on('error', () => undefined)
+    const print = (change: TableChange<JsonRow>) => {
+      const newRow = change.new?._tag === 'Right' ? change.new.right : undefined
+      const oldRow = change.old?._tag === 'Right' ? change.old.right : undefined
+      if (!options.json) return output.out(`${change.op}\t${JSON.stringify(change.key)}\t${JSON.stringify(newRow ?? oldRow ?? null)}\n`)
+      const { new: _new, old: _old, statementTime, ...rest } = change
+      output.out(`${JSON.stringify({ ...rest, statementTime: statementTime.toISOString(), new: newRow ?? null, old: oldRow ?? null })}\n`)
+    }
+    const report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`)
+    const feed = { table, ...(options.name === undefined ? {} : { name: options.name }), ...(options.from === undefined ? {} : { from: options.from }) }
+    try {
+      await runUntilStopped(({ complete, error }) => tableChanges({ listener, pool }, feed).subscribe({ next: print, error, complete }))
+    } finally {
+      report.unsubscribe()
+      await listener.close()
+      await pool.end()
+    }
+  })
+}

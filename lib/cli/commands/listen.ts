@@ -1,0 +1,42 @@
+/**
+ * `rxpg listen <channel...>`: prints notifications as they arrive, until Ctrl-C. One line each: the channel, a
+ * tab, the payload; with --json one JSON object per line. On stderr: when listening, and every reconnection.
+ */
+import type { Command } from 'commander'
+import { merge } from 'rxjs'
+import { createPgListener, type PgNotification } from '../../index.js'
+import { assertChannelName } from '../../identifiers.js'
+import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
+import { reportListener } from '../listener-report.js'
+import type { CliOutput } from '../program.js'
+import { runUntilStopped } from '../until-stopped.js'
+
+interface ListenOptions extends DatabaseOptions {
+  readonly json?: boolean
+}
+
+export function registerListenCommand(program: Command, output: CliOutput): void {
+  withDatabaseOption(
+    program
+      .command('listen')
+      .description('Print the notifications of one or more channels as they arrive, until Ctrl-C; reconnects by itself.')
+      .argument('<channel...>', 'channel names (exact, case-sensitive)')
+      .option('--json', 'one JSON object per line: {"channel","payload","processId","receivedAt"}'),
+  ).action(async (channels: string[], options: ListenOptions) => {
+    for (const channel of channels) assertChannelName(channel)
+    const db = createPgListener(databaseUrlOf(options))
+    const print = (n: PgNotification) =>
+      output.out(
+        options.json
+          ? `${JSON.stringify({ channel: n.channel, payload: n.payload, processId: n.processId, receivedAt: new Date(n.receivedAt).toISOString() })}\n`
+          : `${n.channel}\t${n.payload}\n`,
+      )
+    const report = reportListener(db.state$, (line) => output.err(`rxpg: ${line}\n`), `listening on ${channels.join(', ')}`)
+    try {
+      await runUntilStopped(({ complete, error }) => merge(...channels.map((channel) => db.channel(channel))).subscribe({ next: print, error, complete }))
+    } finally {
+      report.unsubscribe()
+      await db.close()
+    }
+  })
+}

@@ -1,0 +1,56 @@
+/**
+ * `rxpg tail <channel>`: prints a durable channel's messages (from a token, the earliest kept, or now), then
+ * new ones as they commit, until Ctrl-C. One line each: the token, a tab, the value's JSON; with --json one
+ * JSON object per line.
+ */
+import type { Command } from 'commander'
+import { createPgListener } from '../../index.js'
+import { assertChannelName } from '../../identifiers.js'
+import { createDurableLog, DEFAULT_SCHEMA, type DurableMessage } from '../../durable/index.js'
+import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
+import { reportListener } from '../listener-report.js'
+import type { CliOutput } from '../program.js'
+import { runUntilStopped } from '../until-stopped.js'
+
+interface TailOptions extends DatabaseOptions {
+  readonly from: string
+  readonly schema: string
+  readonly json?: boolean
+}
+
+export function registerTailCommand(program: Command, output: CliOutput): void {
+  withDatabaseOption(
+    program
+      .command('tail')
+      .description("Print a durable channel's messages, then new ones as they commit, until Ctrl-C.")
+      .argument('<channel>', 'the durable channel')
+      .option('--from <position>', "a resume token, 'earliest' (the first message kept) or 'now'", 'now')
+      .option('--schema <name>', 'the schema of the durable log', DEFAULT_SCHEMA)
+      .option('--json', 'one JSON object per line: {"token","channel","key","partition","appendedAt","value"}'),
+  ).action(async (channel: string, options: TailOptions) => {
+    assertChannelName(channel)
+    const url = databaseUrlOf(options)
+    const listener = createPgListener(url)
+    // A reader: the log's maintenance (partitions, retention) is left to the applications that write.
+    const log = createDurableLog({ listener, pool: url, schema: options.schema, maintenanceInterval: false })
+    const print = (message: DurableMessage<unknown>) =>
+      output.out(
+        options.json
+          ? `${JSON.stringify({ token: message.token, channel: message.channel, key: message.key ?? null, partition: message.partition, appendedAt: message.appendedAt.toISOString(), value: message.value })}\n`
+          : `${message.token}\t${JSON.stringify(message.value)}\n`,
+      )
+    const say = (line: string) => output.err(`rxpg: ${line}\n`)
+    const report = reportListener(listener.state$, say, `reading durable channel ${channel}`)
+    const stalls = log.stalls$.subscribe((stall) =>
+      say(stall.kind === 'stalled' ? `transaction ${stall.xid} has held every reader back for ${Math.round(stall.heldFor / 1000)} s (pid ${stall.holder?.pid ?? 'unknown'})` : `transaction ${stall.xid} ended`),
+    )
+    try {
+      await runUntilStopped(({ complete, error }) => log.read(channel, { from: options.from }).subscribe({ next: print, error, complete }))
+    } finally {
+      stalls.unsubscribe()
+      report.unsubscribe()
+      await log.close()
+      await listener.close()
+    }
+  })
+}

@@ -1,0 +1,288 @@
+// Change feeds on the durable carrier, against the real server: every op, column lists, WHEN, unchanged
+// updates, key changes, both trigger levels, tokens and replay, decoding, and the wake-ups (no NOTIFY per
+// transaction).
+import { filter, firstValueFrom, take, toArray } from 'rxjs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import * as v from 'valibot'
+import { z } from 'zod'
+import type { Decoder } from '../../lib/index.js'
+import { collect } from '../support/listener.js'
+import { createDurableLog } from '../../lib/durable/index.js'
+import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
+import { changeFeedChannel, changeFeedSql, tableChanges, validChanges, type ChangeFeedSpec, type TableChange } from '../../lib/changes/index.js'
+
+let fixture: ChangesFixture
+
+beforeAll(async () => {
+  fixture = await changesFixture('changes_durable')
+})
+afterAll(async () => {
+  await fixture.close()
+})
+
+const Order = z.object({ id: z.string(), customer: z.number(), status: z.string(), total: z.string().nullable() })
+
+async function ordersTable(name: string): Promise<string> {
+  const table = fixture.table(name)
+  await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, customer int NOT NULL, status text NOT NULL, total numeric(10, 2))`)
+  return table
+}
+
+/** The changes' essentials, for comparison: op, key, and the decoded rows. */
+const essentials = (changes: ReadonlyArray<TableChange<unknown>>) =>
+  changes.map((change) => ({
+    op: change.op,
+    key: change.key,
+    ...(change.previousKey === undefined ? {} : { previousKey: change.previousKey }),
+    ...(change.new === undefined ? {} : { new: change.new._tag === 'Right' ? change.new.right : 'invalid' }),
+    ...(change.old === undefined ? {} : { old: change.old._tag === 'Right' ? change.old.right : 'invalid' }),
+  }))
+
+describe('durable feeds', () => {
+  it('report every insert, update and delete in commit order, typed, with tokens and statement times', async () => {
+    const table = await ordersTable('every_op')
+    const spec = await fixture.install({ table: 'every_op' })
+    const changes = collect(tableChanges(fixture.source, { ...spec, row: Order, from: 'earliest' }))
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 7, 'placed', 9.50), (2, 8, 'placed', NULL)`)
+    await fixture.sql(`UPDATE ${table} SET status = 'shipped' WHERE id = 1`)
+    // Rows of one statement come in the order PostgreSQL processed them (for a DELETE, their place in the heap).
+    await fixture.sql(`DELETE FROM ${table} WHERE id = 1; DELETE FROM ${table} WHERE id = 2`)
+    const all = await received(changes, 5)
+    changes.stop()
+    expect(essentials(all)).toEqual([
+      { op: 'insert', key: { id: '1' }, new: { id: '1', customer: 7, status: 'placed', total: '9.50' } },
+      { op: 'insert', key: { id: '2' }, new: { id: '2', customer: 8, status: 'placed', total: null } },
+      { op: 'update', key: { id: '1' }, new: { id: '1', customer: 7, status: 'shipped', total: '9.50' }, old: { id: '1', customer: 7, status: 'placed', total: '9.50' } },
+      { op: 'delete', key: { id: '1' }, old: { id: '1', customer: 7, status: 'shipped', total: '9.50' } },
+      { op: 'delete', key: { id: '2' }, old: { id: '2', customer: 8, status: 'placed', total: null } },
+    ])
+    expect(all.every((change) => change.schema === fixture.schema && change.table === 'every_op')).toBe(true)
+    expect(new Set(all.map((change) => change.token)).size).toBe(5)
+    expect(all.every((change) => change.statementTime instanceof Date && !Number.isNaN(change.statementTime.getTime()))).toBe(true)
+  })
+
+  it('resume after any token with the changes after it, and replay from earliest', async () => {
+    const table = await ordersTable('resume')
+    const spec = await fixture.install({ table: 'resume' })
+    for (let id = 1; id <= 5; id++) await fixture.sql(`INSERT INTO ${table} VALUES ($1, 1, 'placed', 1)`, [id])
+    const all = await firstValueFrom(tableChanges(fixture.source, { ...spec, from: 'earliest' }).pipe(take(5), toArray()))
+    expect(all.map((change) => change.key)).toEqual([1, 2, 3, 4, 5].map((id) => ({ id: String(id) })))
+    const rest = await firstValueFrom(tableChanges(fixture.source, { ...spec, from: all[1]!.token }).pipe(take(3), toArray()))
+    expect(rest.map((change) => change.token)).toEqual(all.slice(2).map((change) => change.token))
+  })
+
+  it('write the same changes with statement-level and row-level triggers, multi-row statements included', async () => {
+    const sequences: unknown[] = []
+    for (const level of ['statement', 'row'] as const) {
+      const name = `levels_${level}`
+      const table = await ordersTable(name)
+      const spec = await fixture.install({ table: name, level })
+      const changes = collect(tableChanges(fixture.source, { ...spec, from: 'earliest' }))
+      await fixture.sql(`INSERT INTO ${table} SELECT g, g, 'placed', g FROM generate_series(1, 50) g`)
+      await fixture.sql(`UPDATE ${table} SET status = 'paid' WHERE id % 10 = 0`)
+      await fixture.sql(`DELETE FROM ${table} WHERE id > 45`)
+      sequences.push(essentials(await received(changes, 60)))
+      changes.stop()
+    }
+    expect(sequences[0]).toHaveLength(60)
+    expect(sequences[1]).toEqual(sequences[0])
+  })
+
+  it('carry only the listed columns, and only the key of deleted rows with old: key', async () => {
+    const table = await ordersTable('columns')
+    const spec = await fixture.install({ table: 'columns', columns: ['status'], old: 'key' })
+    const changes = collect(tableChanges(fixture.source, { ...spec, from: 'earliest' }))
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 7, 'placed', 9.50)`)
+    await fixture.sql(`UPDATE ${table} SET status = 'shipped'`)
+    await fixture.sql(`UPDATE ${table} SET total = 10`) // no listed column changed: not reported
+    await fixture.sql(`DELETE FROM ${table}`)
+    expect(essentials(await received(changes, 3))).toEqual([
+      { op: 'insert', key: { id: '1' }, new: { status: 'placed' } },
+      { op: 'update', key: { id: '1' }, new: { status: 'shipped' } },
+      { op: 'delete', key: { id: '1' } },
+    ])
+    changes.stop()
+  })
+
+  it('evaluate WHEN conditions in the database, one per op or one for all', async () => {
+    const table = await ordersTable('conditions')
+    const spec = await fixture.install({ table: 'conditions', when: { insert: "NEW.status <> 'draft'", update: 'NEW.total > OLD.total', delete: 'OLD.customer = 1' } })
+    const changes = collect(tableChanges(fixture.source, { ...spec, from: 'earliest' }))
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'draft', 5), (2, 2, 'placed', 5), (3, 1, 'placed', 5)`)
+    await fixture.sql(`UPDATE ${table} SET total = total + 1 WHERE id = 1`)
+    await fixture.sql(`UPDATE ${table} SET total = total - 1 WHERE id = 2`)
+    await fixture.sql(`DELETE FROM ${table} WHERE id = 1; DELETE FROM ${table} WHERE id = 2; DELETE FROM ${table} WHERE id = 3`)
+    await fixture.sql(`INSERT INTO ${table} VALUES (4, 1, 'placed', 1)`) // the last change: everything before it has been read
+    const keys = essentials(await received(changes, 6)).map((change) => `${change.op} ${String(change.key.id)}`)
+    changes.stop()
+    // In commit order: a change that should have been filtered out would come before the last insert.
+    expect(keys).toEqual(['insert 2', 'insert 3', 'update 1', 'delete 1', 'delete 3', 'insert 4'])
+  })
+
+  it('skip updates that change nothing carried, unless asked to report them', async () => {
+    const keysOf = async (name: string, extra: Partial<ChangeFeedSpec>) => {
+      const table = await ordersTable(name)
+      const spec = await fixture.install({ table: name, ...extra })
+      const changes = collect(tableChanges(fixture.source, { ...spec, from: 'earliest' }))
+      await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'placed', 1)`)
+      await fixture.sql(`UPDATE ${table} SET status = status`)
+      await fixture.sql(`DELETE FROM ${table}`)
+      const ops = (await received(changes, extra.skipUnchangedUpdates === false ? 3 : 2)).map((change) => change.op)
+      changes.stop()
+      return ops
+    }
+    expect(await keysOf('unchanged_skipped', {})).toEqual(['insert', 'delete'])
+    expect(await keysOf('unchanged_reported', { skipUnchangedUpdates: false })).toEqual(['insert', 'update', 'delete'])
+  })
+
+  it('give the previous key of an update that changed the key', async () => {
+    const table = await ordersTable('key_change')
+    const spec = await fixture.install({ table: 'key_change' })
+    const changes = collect(tableChanges(fixture.source, { ...spec, from: 'earliest' }))
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'placed', 1)`)
+    await fixture.sql(`UPDATE ${table} SET id = 2`)
+    const [, update] = await received(changes, 2)
+    changes.stop()
+    expect(update).toMatchObject({ op: 'update', key: { id: '2' }, previousKey: { id: '1' } })
+  })
+
+  it('decode rows with the codec, failures as values; validChanges keeps the good ones', async () => {
+    const table = await ordersTable('decoding')
+    const spec = await fixture.install({ table: 'decoding' })
+    const Strict = Order.extend({ status: z.enum(['placed', 'shipped']) })
+    const changes = collect(tableChanges(fixture.source, { ...spec, row: Strict, from: 'earliest' }))
+    const invalid: string[] = []
+    const valid = firstValueFrom(
+      tableChanges(fixture.source, { ...spec, row: Strict, from: 'earliest' }).pipe(
+        validChanges((error, change) => invalid.push(`${change.op} ${String(change.key.id)}: ${error.code}`)),
+        take(2),
+        toArray(),
+      ),
+    )
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'placed', 1), (2, 1, 'lost', 1), (3, 1, 'shipped', 1)`)
+    const all = await received(changes, 3)
+    changes.stop()
+    expect(all.map((change) => change.new?._tag)).toEqual(['Right', 'Left', 'Right'])
+    const failure = all[1]!.new
+    expect(failure?._tag === 'Left' && failure.left.info.messages.join()).toContain('status')
+    expect((await valid).map((change) => change.new?.id)).toEqual(['1', '3'])
+    expect(invalid).toEqual(['insert 2: DECODE_FAILED'])
+  })
+
+  it('decode rows with any codec decode takes: valibot, an io-ts style { decode }, a function returning an Either', async () => {
+    const table = await ordersTable('codecs')
+    const spec = await fixture.install({ table: 'codecs' })
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'placed', 1), (2, 1, 'lost', 1)`)
+    const placed = (row: unknown): row is { id: string; status: 'placed' } => typeof row === 'object' && row !== null && (row as { status?: unknown }).status === 'placed'
+    const asEither = (row: unknown) => (placed(row) ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'not placed' })
+    const tagsWith = async <D extends Decoder<unknown>>(row: D) => {
+      const changes = await firstValueFrom(tableChanges(fixture.source, { ...spec, row, from: 'earliest' }).pipe(take(2), toArray()))
+      return changes.map((change) => [change.key.id, change.new?._tag])
+    }
+    const expected = [
+      ['1', 'Right'],
+      ['2', 'Left'],
+    ]
+    expect(await tagsWith(v.object({ id: v.string(), status: v.literal('placed') }))).toEqual(expected)
+    expect(await tagsWith({ decode: asEither })).toEqual(expected)
+    expect(await tagsWith(asEither)).toEqual(expected)
+    // An asynchronous validation (a Standard Schema that returns a promise) keeps the order of the changes.
+    expect(await tagsWith(v.objectAsync({ id: v.string(), status: v.pipeAsync(v.string(), v.checkAsync(async (status) => status === 'placed')) }))).toEqual(expected)
+  })
+
+  it('wake readers with at most one NOTIFY per wake window, whatever the number of writing transactions', async () => {
+    const table = await ordersTable('wakes')
+    const spec = await fixture.install({ table: 'wakes', wakeWindow: 60_000 })
+    const wakeChannel = `rxpg.durable.${fixture.schema}`
+    const wakes = collect(fixture.listener.channel(wakeChannel).pipe(filter((n) => n.payload === changeFeedChannel(spec))))
+    await firstValueFrom(fixture.listener.listening(wakeChannel).pipe(filter(Boolean)))
+    const changes = collect(tableChanges(fixture.source, { ...spec, from: 'earliest' }))
+    for (let id = 1; id <= 50; id++) await fixture.sql(`INSERT INTO ${table} VALUES ($1, 1, 'placed', 1)`, [id])
+    await received(changes, 50) // the first through its wake-up, the others through the poll
+    changes.stop()
+    wakes.stop()
+    expect(wakes.values).toHaveLength(1)
+  })
+})
+
+describe('what is installed', () => {
+  it('is idempotent SQL: applied twice, then with fewer ops (the dropped op stops), then removed', async () => {
+    const table = await ordersTable('idempotent')
+    const spec = { table: table, key: ['id'], logSchema: fixture.schema } satisfies ChangeFeedSpec
+    await fixture.sql(changeFeedSql(spec).install)
+    await fixture.sql(changeFeedSql(spec).install)
+    const fewer = { ...spec, ops: ['insert', 'delete'] } satisfies ChangeFeedSpec
+    await fixture.sql(changeFeedSql(fewer).install)
+    const triggers = async () => (await fixture.sql<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass ORDER BY tgname`, [table])).map((row) => row.tgname)
+    expect(await triggers()).toEqual(['rxpg_changes_idempotent_delete', 'rxpg_changes_idempotent_insert'])
+    const changes = collect(tableChanges(fixture.source, { ...fewer, from: 'earliest' }))
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'placed', 1)`)
+    await fixture.sql(`UPDATE ${table} SET status = 'shipped'`)
+    await fixture.sql(`DELETE FROM ${table}`)
+    expect((await received(changes, 2)).map((change) => change.op)).toEqual(['insert', 'delete'])
+    changes.stop()
+    await fixture.sql(changeFeedSql(spec).drop)
+    await fixture.sql(changeFeedSql(spec).drop)
+    expect(await triggers()).toEqual([])
+    const leftovers = await fixture.sql(`SELECT relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname LIKE 'rxpg_changes_idempotent%'
+      UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace AND proname LIKE 'rxpg_changes_idempotent%'`, [`"${fixture.schema}"`])
+    expect(leftovers).toEqual([])
+  })
+
+  it('refuses to read a feed that is not installed, or not as asked, naming the SQL to run', async () => {
+    const table = await ordersTable('not_installed')
+    const first = (options: Parameters<typeof tableChanges>[1]) => firstValueFrom(tableChanges(fixture.source, options)).catch((error: unknown) => error)
+    expect(await first({ table })).toMatchObject({
+      code: 'CHANGES_NOT_INSTALLED',
+      info: { reason: 'missing', command: `npx rxpg sql changes --table ${fixture.schema}.not_installed --key id | psql "$DATABASE_URL"` },
+    })
+    expect(await first({ table: fixture.table('nowhere') })).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'no-table' } })
+
+    const spec = await fixture.install({ table: 'not_installed', ops: ['insert'] })
+    const different = await first({ ...spec, ops: ['insert', 'delete'] })
+    expect(different).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different', differences: ['ops'] } })
+    expect((different as Error).message).toContain('--ops insert,delete')
+
+    await fixture.sql(`ALTER TABLE ${table} DISABLE TRIGGER rxpg_changes_not_installed_insert`)
+    expect(await first(spec)).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'disabled', disabledTriggers: ['rxpg_changes_not_installed_insert'] } })
+    await fixture.sql(`ALTER TABLE ${table} ENABLE TRIGGER rxpg_changes_not_installed_insert`)
+    await fixture.sql(`DROP TRIGGER rxpg_changes_not_installed_insert ON ${table}`)
+    expect(await first(spec)).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'missing' } })
+  })
+
+  it('refuses a table without a primary key, and a feed whose listed column was renamed', async () => {
+    const bare = fixture.table('no_key')
+    await fixture.sql(`CREATE TABLE ${bare} (id int, status text)`)
+    const noKey = await firstValueFrom(tableChanges(fixture.source, { table: bare })).catch((error: unknown) => error)
+    expect(noKey).toMatchObject({ code: 'CHANGES_NO_PRIMARY_KEY' })
+    expect((noKey as Error).message).toContain(`ALTER TABLE ${bare} ADD PRIMARY KEY`)
+    await expect(fixture.install({ table: 'no_key' })).rejects.toMatchObject({ code: 'CHANGES_NO_PRIMARY_KEY' })
+
+    const table = await ordersTable('renamed_listed')
+    const spec = await fixture.install({ table: 'renamed_listed', columns: ['status'] })
+    await fixture.sql(`ALTER TABLE ${table} RENAME COLUMN status TO state`)
+    const renamed = await firstValueFrom(tableChanges(fixture.source, spec)).catch((error: unknown) => error)
+    expect(renamed).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different', differences: ['columns'] } })
+  })
+
+  it('is read through the durable log of its own schema only', async () => {
+    await ordersTable('other_log')
+    const spec = await fixture.install({ table: 'other_log' })
+    const otherLog = createDurableLog({ listener: fixture.listener, pool: fixture.pool, schema: `${fixture.schema}_other` })
+    const refusal = await firstValueFrom(tableChanges({ ...fixture.source, log: otherLog }, spec)).catch((error: unknown) => error)
+    expect(refusal).toMatchObject({ code: 'CHANGES_INVALID_FEED' })
+    expect((refusal as Error).message).toContain(`the feed writes to the durable log in schema "${fixture.schema}"`)
+    await otherLog.close()
+  })
+
+  it('is refused on a partitioned table, where an UPDATE that moves a row would go unreported', async () => {
+    const table = fixture.table('partitioned')
+    await fixture.sql(`CREATE TABLE ${table} (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region)`)
+    await expect(fixture.install({ table: 'partitioned' })).rejects.toThrow(/is a partitioned table/)
+  })
+
+  it('is checked to need the durable log installed first', async () => {
+    const table = await ordersTable('no_log')
+    await expect(fixture.sql(changeFeedSql({ table, key: ['id'], logSchema: `${fixture.schema}_missing` }).install)).rejects.toThrow(/durable log schema .* is not installed/)
+  })
+})

@@ -1,0 +1,205 @@
+// The `rxpg` command as a user runs it: spawned processes against the real server, with their output, their
+// messages on stderr and their exit codes (0 done or stopped by Ctrl-C, 1 failed, 2 usage, 3 no connection).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { changeFeedSql } from '../../lib/changes/index.js'
+import { durableSchemaSql } from '../../lib/durable/index.js'
+import { changesFixture, type ChangesFixture } from '../support/changes.js'
+import { rxpg, startRxpg } from '../support/cli.js'
+import { adminQuery } from '../support/database.js'
+import { horizonPassed, uniqueSchema } from '../support/durable.js'
+
+let fixture: ChangesFixture
+let env: NodeJS.ProcessEnv
+
+beforeAll(async () => {
+  fixture = await changesFixture('cli')
+  env = { ...process.env, DATABASE_URL: fixture.url }
+})
+afterAll(async () => {
+  await fixture.close()
+})
+
+const channel = (name: string) => `${fixture.schema}-${name}`
+
+describe('rxpg listen', () => {
+  it('prints notifications as they arrive, says on stderr when it reconnects, and exits with 0 on Ctrl-C', async () => {
+    const listen = startRxpg(['listen', channel('a'), channel('b')], env)
+    await listen.until((r) => r.stderr().includes('listening on'), 'listening')
+    await fixture.listener.notify(channel('a'), 'first')
+    expect((await rxpg(['notify', channel('b'), 'second'], { env })).code).toBe(0)
+    await listen.until((r) => r.lines().length === 2, 'two lines')
+    expect(listen.lines()).toEqual([`${channel('a')}\tfirst`, `${channel('b')}\tsecond`])
+
+    const backend = /backend (\d+)/.exec(listen.stderr())?.[1]
+    await adminQuery('SELECT pg_terminate_backend($1)', [Number(backend)], fixture.url)
+    await listen.until((r) => r.stderr().includes('reconnected'), 'reconnected')
+    expect(listen.stderr()).toMatch(/connection lost: .*; reconnecting \(attempt 1\)/)
+    await fixture.listener.notify(channel('a'), 'after the reconnection')
+    await listen.until((r) => r.lines().length === 3, 'the third line')
+    expect(await listen.stop('SIGINT')).toBe(0)
+  })
+
+  it('prints one JSON object per line with --json', async () => {
+    const listen = startRxpg(['listen', channel('json'), '--json'], env)
+    await listen.until((r) => r.stderr().includes('listening on'), 'listening')
+    await fixture.listener.notify(channel('json'), 'line\nbreak')
+    await listen.until((r) => r.lines().length === 1, 'one line')
+    expect(JSON.parse(listen.lines()[0]!)).toMatchObject({ channel: channel('json'), payload: 'line\nbreak', processId: expect.any(Number), receivedAt: expect.stringMatching(/Z$/) })
+    expect(await listen.stop('SIGTERM')).toBe(0)
+  })
+
+  it('refuses a channel name it cannot listen to, with exit code 2', async () => {
+    const result = await rxpg(['listen', 'x'.repeat(64)], { env })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('Invalid channel name: it is 64 bytes')
+  })
+})
+
+describe('rxpg notify', () => {
+  it('sends the payload argument, or stdin without its trailing newline, and exits once committed', async () => {
+    const listen = startRxpg(['listen', channel('n'), '--json'], env)
+    await listen.until((r) => r.stderr().includes('listening on'), 'listening')
+    expect(await rxpg(['notify', channel('n'), 'argument'], { env })).toMatchObject({ code: 0, stdout: '', stderr: '' })
+    expect((await rxpg(['notify', channel('n')], { env, input: '{"from":"stdin"}\n' })).code).toBe(0)
+    expect((await rxpg(['notify', channel('n'), '-'], { env, input: 'two\nlines\n' })).code).toBe(0)
+    await listen.until((r) => r.lines().length === 3, 'three notifications')
+    expect(listen.lines().map((line) => (JSON.parse(line) as { payload: string }).payload)).toEqual(['argument', '{"from":"stdin"}', 'two\nlines'])
+    expect(await listen.stop()).toBe(0)
+  })
+
+  it('refuses what the library refuses, before sending, with exit code 2', async () => {
+    const tooLarge = await rxpg(['notify', channel('n'), 'é'.repeat(4000)], { env })
+    expect(tooLarge.code).toBe(2)
+    expect(tooLarge.stderr).toContain('8000 bytes of UTF-8, over PostgreSQL\'s limit of 7999 bytes; nothing was sent')
+    expect((await rxpg(['notify', ''], { env })).code).toBe(2)
+    const noDatabase = await rxpg(['notify', 'x', 'y'], { env: { ...process.env, DATABASE_URL: '' } })
+    expect(noDatabase).toMatchObject({ code: 2, stderr: 'rxpg: no database: pass --url or set DATABASE_URL\n' })
+    expect((await rxpg(['notify'], { env })).code).toBe(2)
+  })
+
+  it('refuses a --timeout that is not a positive whole number of ms, with exit code 2, before connecting', async () => {
+    // An unreachable server: a refusal must come from the value, not from waiting on the connection.
+    for (const timeout of ['abc', '-5', '0', '1.5', '']) {
+      const result = await rxpg(['notify', 'x', 'y', '--url', 'postgres://u:secret@127.0.0.1:1/db', '--timeout', timeout], { env })
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain(`option '--timeout <ms>' argument '${timeout}' is invalid`)
+    }
+  })
+
+  it('exits with 3 when the server refuses the connection or cannot be reached, and never prints the password', async () => {
+    const wrongPassword = fixture.url.replace(/:[^:@/]+@/, ':not-the-password@')
+    const refused = await rxpg(['notify', 'x', 'y', '--url', wrongPassword, '--timeout', '5000'], { env })
+    expect(refused.code).toBe(3)
+    expect(refused.stderr).toContain('password authentication failed')
+    expect(refused.stderr).not.toContain('not-the-password')
+    const unreachable = await rxpg(['notify', 'x', 'y', '--url', 'postgres://u:secret@127.0.0.1:1/db', '--timeout', '1000'], { env })
+    expect(unreachable.code).toBe(3)
+    expect(unreachable.stderr).not.toContain('secret')
+  })
+})
+
+describe('rxpg tail', () => {
+  it('prints a durable channel from earliest, then live, with --json, and exits with 0 on SIGTERM', async () => {
+    const first = await fixture.log.append('tail-me', { n: 1 }, { key: 'k' })
+    await horizonPassed(fixture.url)
+    const tail = startRxpg(['tail', 'tail-me', '--from', 'earliest', '--schema', fixture.schema, '--json'], env)
+    await tail.until((r) => r.lines().length === 1, 'the first message')
+    await fixture.log.append('tail-me', { n: 2 })
+    await tail.until((r) => r.lines().length === 2, 'the live message')
+    const [one, two] = tail.lines().map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(one).toMatchObject({ token: first, channel: 'tail-me', key: 'k', value: { n: 1 } })
+    expect(two).toMatchObject({ key: null, value: { n: 2 } })
+    expect(await tail.stop('SIGTERM')).toBe(0)
+
+    const after = startRxpg(['tail', 'tail-me', '--from', first, '--schema', fixture.schema], env)
+    await after.until((r) => r.lines().length === 1, 'the message after the token')
+    expect(after.lines()[0]).toMatch(/^rxd1\.\S+\t\{"n":2\}$/)
+    expect(await after.stop()).toBe(0)
+  })
+
+  it('refuses a malformed token (2), and a log that is not installed (1, naming the SQL)', async () => {
+    const malformed = await rxpg(['tail', 'x', '--from', 'not-a-token', '--schema', fixture.schema], { env })
+    expect(malformed.code).toBe(2)
+    expect(malformed.stderr).toContain('cannot be used (malformed)')
+    const missing = await rxpg(['tail', 'x', '--schema', uniqueSchema('cli_no_log')], { env })
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('npx rxpg sql durable --schema')
+  })
+})
+
+describe('rxpg sql', () => {
+  it('prints the durable schema and a change feed, the key read from the primary key when not given', async () => {
+    expect((await rxpg(['sql', 'durable', '--schema', 'x'], { env })).stdout).toBe(durableSchemaSql({ schema: 'x' }))
+    const table = fixture.table('sql_orders')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, status text)`)
+    const expected = changeFeedSql({ table, key: ['id'], ops: ['insert', 'delete'], when: 'true', logSchema: fixture.schema }).install
+    const offline = await rxpg(['sql', 'changes', '--table', table, '--key', 'id', '--ops', 'insert,delete', '--when', 'true', '--log-schema', fixture.schema], { env: { ...process.env, DATABASE_URL: '' } })
+    expect(offline).toMatchObject({ code: 0, stdout: expected })
+    const discovered = await rxpg(['sql', 'changes', '--table', table, '--ops', 'insert,delete', '--when', 'true', '--log-schema', fixture.schema], { env })
+    expect(discovered).toMatchObject({ code: 0, stdout: expected })
+    expect((await rxpg(['sql', 'changes', '--table', table, '--drop'], { env })).stdout).toBe(changeFeedSql({ table, key: ['id'] }).drop)
+  })
+
+  it('exits with 1 for a table without a primary key, and 2 without a key or a database to read it from', async () => {
+    const table = fixture.table('sql_no_key')
+    await fixture.sql(`CREATE TABLE ${table} (id int)`)
+    const noKey = await rxpg(['sql', 'changes', '--table', table], { env })
+    expect(noKey.code).toBe(1)
+    expect(noKey.stderr).toContain('has no primary key')
+    const nowhere = await rxpg(['sql', 'changes', '--table', table], { env: { ...process.env, DATABASE_URL: '' } })
+    expect(nowhere.code).toBe(2)
+    expect((await rxpg(['sql', 'changes', '--table', table, '--key', 'id', '--ops', 'upsert'], { env })).code).toBe(2)
+  })
+
+  it('refuses a condition for an op the feed does not report (2), and exits with 3 when the database to read the key from cannot be used', async () => {
+    const unreported = await rxpg(['sql', 'changes', '--table', 'public.orders', '--key', 'id', '--ops', 'update', '--when-insert', 'true'], { env })
+    expect(unreported.code).toBe(2)
+    expect(unreported.stderr).toContain('when.insert: the feed does not report inserts')
+    const unreachable = await rxpg(['sql', 'changes', '--table', 'public.orders', '--url', 'postgres://u:secret@127.0.0.1:1/db'], { env })
+    expect(unreachable.code).toBe(3)
+    expect(unreachable.stderr).not.toContain('secret')
+    const refused = await rxpg(['sql', 'changes', '--table', 'public.orders', '--url', fixture.url.replace(/:[^:@/]+@/, ':not-the-password@')], { env })
+    expect(refused.code).toBe(3)
+    expect(refused.stderr).toContain('password authentication failed')
+  })
+})
+
+describe('rxpg changes', () => {
+  it("prints a table's changes from the feed installed with rxpg sql changes, and exits with 0 on Ctrl-C", async () => {
+    const table = fixture.table('cli_orders')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, total numeric(30, 2))`)
+    const notInstalled = await rxpg(['changes', table], { env })
+    expect(notInstalled.code).toBe(1)
+    expect(notInstalled.stderr).toContain(`npx rxpg sql changes --table ${fixture.schema}.cli_orders --key id`)
+
+    const migration = await rxpg(['sql', 'changes', '--table', table, '--log-schema', fixture.schema], { env })
+    await fixture.sql(migration.stdout)
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 12345678901234567890.10)`)
+    const changes = startRxpg(['changes', table, '--from', 'earliest', '--json'], env)
+    await changes.until((r) => r.lines().length === 1, 'the insert')
+    await fixture.sql(`DELETE FROM ${table}`)
+    await changes.until((r) => r.lines().length === 2, 'the delete')
+    const [insert, remove] = changes.lines().map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(insert).toMatchObject({ op: 'insert', schema: fixture.schema, table: 'cli_orders', key: { id: '1' }, new: { id: '1', total: '12345678901234567890.10' }, old: null, token: expect.stringMatching(/^rxd1\./) })
+    expect(remove).toMatchObject({ op: 'delete', new: null, old: { id: '1', total: '12345678901234567890.10' } })
+    expect(await changes.stop('SIGINT')).toBe(0)
+
+    const plain = startRxpg(['changes', table, '--from', String(insert?.token)], env)
+    await plain.until((r) => r.lines().length === 1, 'the delete, after the token')
+    expect(plain.lines()[0]).toBe(`delete\t{"id":"1"}\t{"id":"1","total":"12345678901234567890.10"}`)
+    expect(await plain.stop()).toBe(0)
+  })
+})
+
+describe('every command', () => {
+  it.each(['listen', 'notify', 'tail', 'changes', 'sql', 'sql durable', 'sql changes'])('has --help: rxpg %s', async (command) => {
+    const help = await rxpg([...command.split(' '), '--help'], { env })
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain(`Usage: rxpg ${command}`)
+  })
+
+  it('exits with 2 for an unknown command or option', async () => {
+    expect((await rxpg(['nope'], { env })).code).toBe(2)
+    expect((await rxpg(['listen', 'x', '--nope'], { env })).code).toBe(2)
+  })
+})

@@ -1,0 +1,89 @@
+// The feed spec is checked before any SQL is generated, and the SQL quotes every name, keeps user conditions
+// intact inside its dollar quotes, and keeps every generated name within PostgreSQL's 63 bytes.
+import { describe, expect, it } from 'vitest'
+import { changeFeedChannel, changeFeedSql, InvalidChangeFeedError, type ChangeFeedSpec } from '../../lib/changes/index.js'
+import { namesOf, resolveFeed } from '../../lib/changes/feed.js'
+
+const refusal = (spec: ChangeFeedSpec) => {
+  try {
+    changeFeedSql(spec)
+  } catch (error) {
+    return error
+  }
+  return undefined
+}
+
+describe('a feed spec', () => {
+  it.each<[string, ChangeFeedSpec, RegExp]>([
+    ['a key to generate SQL', { table: 'orders' }, /key is needed/],
+    ['known ops', { table: 'orders', key: ['id'], ops: ['insert', 'upsert' as never] }, /unknown op/],
+    ['at least one op', { table: 'orders', key: ['id'], ops: [] }, /non-empty/],
+    ['non-empty column lists', { table: 'orders', key: ['id'], columns: [] }, /non-empty/],
+    ['distinct columns', { table: 'orders', key: ['id'], columns: ['a', 'a'] }, /twice/],
+    ['names PostgreSQL keeps whole', { table: 'orders', key: ['x'.repeat(64)] }, /64 bytes/],
+    ['a table name', { table: 'a.b.c', key: ['id'] }, /more than a schema/],
+    ['names without control characters (they would end an SQL comment)', { table: 'orders', key: ['id'], name: 'x\nDROP TABLE orders; --' }, /control character/],
+    ['a closed quote', { table: '"orders', key: ['id'] }, /closing quote/],
+    ['row-level light feeds', { table: 'orders', key: ['id'], carrier: 'light', level: 'statement' }, /level must be 'row'/],
+    ['durable options on durable feeds', { table: 'orders', key: ['id'], carrier: 'light', wakeWindow: 5 }, /durable carrier only/],
+    ['conditions for reported ops', { table: 'orders', key: ['id'], ops: ['insert'], when: { delete: 'true' } }, /does not report deletes/],
+    ['partitions in range', { table: 'orders', key: ['id'], partitions: 0 }, /partitions/],
+    ['at most 50 listed columns', { table: 'orders', key: ['id'], columns: Array.from({ length: 51 }, (_, i) => `c${i}`) }, /at most 50/],
+  ])('needs %s', (_what, spec, message) => {
+    const error = refusal(spec)
+    expect(error).toBeInstanceOf(InvalidChangeFeedError)
+    expect((error as InvalidChangeFeedError).code).toBe('CHANGES_INVALID_FEED')
+    expect((error as Error).message).toMatch(message)
+  })
+
+  it('reads table names as PostgreSQL does: unquoted folds to lower case, quoted is exact, no schema is public', () => {
+    expect(resolveFeed({ table: 'Orders' })).toMatchObject({ schema: 'public', table: 'orders', name: 'orders' })
+    expect(resolveFeed({ table: '"Sales"."Big ""Orders"""' })).toMatchObject({ schema: 'Sales', table: 'Big "Orders"' })
+    expect(resolveFeed({ table: ' shop.orders ' })).toMatchObject({ schema: 'shop', table: 'orders' })
+  })
+
+  it('applies the defaults of each carrier', () => {
+    expect(resolveFeed({ table: 'orders' })).toMatchObject({ carrier: 'durable', level: 'statement', ops: ['insert', 'update', 'delete'], old: 'row', logSchema: 'rxpg', partitions: 16, wakeWindow: 5, skipUnchangedUpdates: true })
+    expect(resolveFeed({ table: 'orders', carrier: 'light' })).toMatchObject({ level: 'row', logSchema: null, partitions: null, wakeWindow: null })
+    expect(resolveFeed({ table: 'orders', ops: ['delete', 'insert'], when: 'true' }).when).toEqual({ insert: 'true', delete: 'true' })
+  })
+})
+
+describe('generated SQL', () => {
+  it('quotes every name, odd ones included', () => {
+    const { install, drop } = changeFeedSql({ table: '"My ""odd"" schema"."Or-ders"', key: ['Order Id'], columns: ["it's"], logSchema: 'log "s"' })
+    expect(install).toContain('"My ""odd"" schema"."Or-ders"')
+    expect(install).toContain(`json_build_object('Order Id', NEW."Order Id")`)
+    expect(install).toContain(`'it''s', NEW."it's"`)
+    expect(install).toContain('"log ""s""".durable_log')
+    expect(drop).toContain('DROP FUNCTION IF EXISTS "My ""odd"" schema"."rxpg_changes_Or-ders"();')
+  })
+
+  it('keeps a condition intact even when it holds the dollar-quote tag', () => {
+    const condition = "NEW.note <> '$fn$ and $triggers$'"
+    const { install } = changeFeedSql({ table: 'orders', key: ['id'], level: 'row', when: condition })
+    expect(install).toContain(`WHEN ((OLD.* *<> NEW.*) AND (${condition}))`)
+    expect(install).toContain('DO $triggers1$')
+  })
+
+  it('writes string constants so that backslashes mean the same whatever standard_conforming_strings says', () => {
+    const { install } = changeFeedSql({ table: '"back\\slash"', key: ['id'], carrier: 'light' })
+    expect(install).toContain(`pg_notify(E'changes:public.back\\\\slash', payload)`)
+  })
+
+  it('keeps generated names within 63 bytes, distinct for distinct feeds', () => {
+    const long = (suffix: string): ChangeFeedSpec => ({ table: 'orders', key: ['id'], name: `${'ü'.repeat(28)}${suffix}` })
+    const [a, b] = [namesOf(resolveFeed(long('a'))), namesOf(resolveFeed(long('b')))]
+    for (const name of [a.functionName, a.wakeSequence, a.channel, ...Object.values(a.triggerNames)]) expect(Buffer.byteLength(name)).toBeLessThanOrEqual(63)
+    expect(a.functionName).not.toBe(b.functionName)
+    expect(a.channel).not.toBe(b.channel)
+    expect(changeFeedChannel({ table: 'shop.orders' })).toBe('changes:shop.orders')
+  })
+
+  it('is the same text for the same spec, and registers the durable channel only for durable feeds', () => {
+    const spec: ChangeFeedSpec = { table: 'orders', key: ['id'] }
+    expect(changeFeedSql(spec)).toEqual(changeFeedSql({ ...spec }))
+    expect(changeFeedSql(spec).install).toContain('durable_channels')
+    expect(changeFeedSql({ ...spec, carrier: 'light' }).install).not.toContain('durable_channels')
+  })
+})
