@@ -4,6 +4,7 @@
  */
 import type pg from 'pg'
 import { RxpgError } from '../index.js'
+import { checkOut } from '../pg/check-out.js'
 import { tableFacts } from './catalog.js'
 import { ChangeFeedNotInstalledError, ChangesQueryFailedError, ChangesUnsupportedServerError, NoPrimaryKeyError } from './errors.js'
 import { changeFeedSql, type ChangeFeedSql } from './feed-sql.js'
@@ -40,7 +41,7 @@ export async function changeFeedSqlFor(db: pg.Pool | pg.ClientBase, spec: Change
  * (`log.ensureSchema()`).
  */
 export async function installChangeFeed(pool: pg.Pool, spec: ChangeFeedSpec): Promise<void> {
-  const client = await pool.connect()
+  const { client, release } = await checkOut(pool)
   try {
     await client.query('BEGIN')
     // Two processes installing at once would race on DROP/CREATE TRIGGER: one at a time.
@@ -53,6 +54,6 @@ export async function installChangeFeed(pool: pg.Pool, spec: ChangeFeedSpec): Pr
     if (error instanceof RxpgError) throw error
     throw new ChangesQueryFailedError({ operation: 'install', ...failureInfo(error) }, { cause: error })
   } finally {
-    client.release()
+    release()
   }
 }

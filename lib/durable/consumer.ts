@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto'
 import { interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
+import { checkOut } from '../pg/check-out.js'
 import { DurableQueryFailedError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
@@ -189,7 +190,7 @@ export function startConsumer<T>(
     // renewal found it lost meanwhile: the ack then fails, and the handler's writes roll back with it.
     const generations = new Map(held.map(([part, lease]) => [part, lease.generation]))
     const acked = [...next.entries()]
-    const client = await context.pool.connect()
+    const { client, release } = await checkOut(context.pool)
     let broken: Error | undefined
     let handlerFailed = false
     try {
@@ -230,7 +231,7 @@ export function startConsumer<T>(
       drop([...leases.keys()], 'lost')
       throw context.failure('consume', error)
     } finally {
-      client.release(broken)
+      release(broken)
       if (handlerFailed) await sleep(retryDelay)
     }
     for (const [part, position] of acked) {

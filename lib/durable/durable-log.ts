@@ -5,6 +5,7 @@
 import type pg from 'pg'
 import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, type Observer, type Subscription } from 'rxjs'
 import { assertChannelName } from '../identifiers.js'
+import { checkOut } from '../pg/check-out.js'
 import type { RxpgError, TypedChannel } from '../index.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
@@ -124,7 +125,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   }
 
   const transaction = async <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
-    const client = await context.pool.connect()
+    const { client, release } = await checkOut(context.pool)
     const channels = new Set<string>()
     appendedIn.set(client, channels)
     let broken: Error | undefined
@@ -142,7 +143,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       return result
     } finally {
       appendedIn.delete(client)
-      client.release(broken)
+      release(broken)
     }
   }
 
@@ -181,7 +182,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     },
     stalls$: stalls.stalls$,
     ensureSchema: async () => {
-      const client = await context.pool.connect()
+      const { client, release } = await checkOut(context.pool)
       try {
         await context.assertServerVersion(client)
         await client.query('BEGIN')
@@ -193,7 +194,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
         await client.query('ROLLBACK').catch(() => undefined)
         throw context.failure('ensureSchema', error)
       } finally {
-        client.release()
+        release()
       }
       // The first partitions, so that the first rows do not land in the default partition.
       await maintain()

@@ -148,7 +148,8 @@ export class LogContext {
   }
 
   failure(operation: string, error: unknown): Error {
-    if (error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError) return error
+    // Already classified by a query of this log: wrapping it again would read its code as the driver's.
+    if (error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError || error instanceof DurableQueryFailedError) return error
     const info = failureInfo(error)
     if (isSchemaMissing(info)) {
       return new DurableSchemaMissingError({ schema: this.schema, reason: 'missing', expectedVersion: DURABLE_SCHEMA_VERSION, ...info }, { cause: error })

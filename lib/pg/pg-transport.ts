@@ -1,6 +1,7 @@
 import type pg from 'pg'
 import { Observable, Subscription, type Observer, type Subscriber } from 'rxjs'
 import { DISPATCHED, SendFailure, type NotifyTransport, type OutgoingNotification } from '../ports/notify-transport.js'
+import { checkOut, type CheckedOutClient } from './check-out.js'
 import { clientConfigOf, type PgConnectionConfig } from './config.js'
 import { driverFacts } from './driver-error.js'
 import { PgConnection } from './pg-connection.js'
@@ -78,23 +79,24 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
  */
 function sendOnPool(pool: pg.Pool, statement: pg.QueryConfig, processIds: RecentSet<number>, observer: Observer<typeof DISPATCHED>): () => void {
   let abandoned = false
-  let inFlight: pg.PoolClient | undefined
-  pool.connect().then(
-    (client) => {
-      if (abandoned) return client.release()
+  let inFlight: CheckedOutClient | undefined
+  checkOut(pool).then(
+    (checkedOut) => {
+      if (abandoned) return checkedOut.release()
+      const { client } = checkedOut
       processIds.add((client as unknown as { processID: number }).processID)
-      inFlight = client
+      inFlight = checkedOut
       observer.next(DISPATCHED)
       client.query(statement).then(
         () => {
           inFlight = undefined
-          client.release()
+          checkedOut.release()
           if (!abandoned) observer.complete()
         },
         (error: unknown) => {
           inFlight = undefined
           const failure = sendFailureOf(error, true)
-          client.release(failure.kind === 'rejected' ? undefined : new Error(`send ${failure.kind}`))
+          checkedOut.release(failure.kind === 'rejected' ? undefined : new Error(`send ${failure.kind}`))
           if (!abandoned) observer.error(failure)
         },
       )

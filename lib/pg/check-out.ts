@@ -1,0 +1,37 @@
+import type pg from 'pg'
+
+/** A client checked out of a pool by rxpg, with its connection's failure kept until it goes back. */
+export interface CheckedOutClient {
+  readonly client: pg.PoolClient
+  /**
+   * Gives the client back: with `error` (or the error its connection failed with meanwhile) the pool destroys it
+   * instead of handing it out again. A second call does nothing.
+   */
+  release(error?: Error): void
+}
+
+/**
+ * Checks a client out of `pool` with an 'error' listener of its own for as long as it is out. pg.Pool listens
+ * for errors only on idle clients, and a pg.Client whose connection ends unexpectedly (a backend terminated, a
+ * server restart) emits 'error' even while one of its queries runs: with nobody listening that is an uncaught
+ * exception, and the process ends. The queries on the client fail anyway; the error is kept so that the client
+ * goes back to the pool as broken.
+ */
+export async function checkOut(pool: pg.Pool): Promise<CheckedOutClient> {
+  const client = await pool.connect()
+  let failed: Error | undefined
+  const onError = (error: Error) => {
+    failed ??= error
+  }
+  client.on('error', onError)
+  let released = false
+  return {
+    client,
+    release: (error) => {
+      if (released) return
+      released = true
+      client.removeListener('error', onError)
+      client.release(error ?? failed)
+    },
+  }
+}
