@@ -13,6 +13,7 @@
  *   BENCH_SSE_RATE=100000        paced deliveries/s in total (events/s = rate / clients)
  *   BENCH_SSE_SECONDS=5          length of the paced phase
  *   BENCH_SSE_BURST=0            skips the burst
+ *   BENCH_SSE_PROFILE=1 / BENCH_SSE_PROFILE_CLIENTS=1   --cpu-prof of the server / the client processes, in bench/.runs/
  *   BENCH_SSE_TRACE=1            decomposes the paced latency: append call → commit (harness), → the durable
  *                                reader's emission in the server, → the synchronous fan-out done, → the
  *                                sockets' writes done (the tick after), → each client's parse
@@ -78,7 +79,8 @@ async function world(url: string, name: string, options: { drainTimeout?: number
   const profile = process.env.BENCH_SSE_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${here('../.runs/profiles')}`] : []
   const server = await Worker.start(here('./server.ts'), 'sse-server', { nodeFlags: ['--expose-gc', '--max-old-space-size=6144', ...profile], lifeLimitMs: 20 * 60_000 })
   const { port } = await server.call<{ port: number }>('start', { url, schema, channel: 'bench', maxBufferedBytes: 512 * KiB, drainTimeout: options.drainTimeout ?? 20_000 })
-  const clients = await Promise.all([0, 1].map((index) => Worker.start(here('./clients.ts'), `sse-clients-${index}`, { lifeLimitMs: 20 * 60_000 })))
+  const clientProfile = process.env.BENCH_SSE_PROFILE_CLIENTS === '1' ? ['--cpu-prof', `--cpu-prof-dir=${here('../.runs/profiles-clients')}`] : []
+  const clients = await Promise.all([0, 1].map((index) => Worker.start(here('./clients.ts'), `sse-clients-${index}`, { nodeFlags: clientProfile, lifeLimitMs: 20 * 60_000 })))
   const eventsUrl = `http://127.0.0.1:${port}/events`
   let seq = 0
   return {
