@@ -8,6 +8,16 @@
  *   BENCH_ONLY=fanout,slow,disconnects   some sections
  *   --render               no run: writes the section again from bench/sse/results.json
  *
+ * Knobs for investigating the fan-out (a run with any of them is partial: it writes to bench/.runs/):
+ *   BENCH_SSE_SIZES=100,1000     client counts of the fan-out section
+ *   BENCH_SSE_RATE=100000        paced deliveries/s in total (events/s = rate / clients)
+ *   BENCH_SSE_SECONDS=5          length of the paced phase
+ *   BENCH_SSE_BURST=0            skips the burst
+ *   BENCH_SSE_PROFILE=1 / BENCH_SSE_PROFILE_CLIENTS=1   --cpu-prof of the server / the client processes, in bench/.runs/
+ *   BENCH_SSE_TRACE=1            decomposes the paced latency: append call → commit (harness), → the durable
+ *                                reader's emission in the server, → the synchronous fan-out done, → the
+ *                                sockets' writes done (the tick after), → each client's parse
+ *
  * Figures:
  * - fan-out at N clients: memory per idle client (server RSS and heap after GC, before/after N idle streams);
  *   a paced rate (100,000 deliveries/s in total: 100 events/s to 1,000 clients, 10 to 10,000) with latency
@@ -34,6 +44,15 @@ const HARD_LIMIT_MS = 40 * 60_000
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 const quick = process.env.BENCH_QUICK === '1'
 const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim()).filter(Boolean)
+const numbers = (text: string | undefined) => text?.split(',').map(Number).filter((value) => Number.isFinite(value) && value > 0)
+const knobs = {
+  sizes: numbers(process.env.BENCH_SSE_SIZES),
+  rate: numbers(process.env.BENCH_SSE_RATE)?.[0],
+  seconds: numbers(process.env.BENCH_SSE_SECONDS)?.[0],
+  burst: process.env.BENCH_SSE_BURST !== '0',
+  trace: process.env.BENCH_SSE_TRACE === '1',
+}
+const tuned = process.env.BENCH_SSE_SIZES !== undefined || process.env.BENCH_SSE_RATE !== undefined || process.env.BENCH_SSE_SECONDS !== undefined || !knobs.burst || knobs.trace
 const started = Date.now()
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${line}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -60,7 +79,8 @@ async function world(url: string, name: string, options: { drainTimeout?: number
   const profile = process.env.BENCH_SSE_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${here('../.runs/profiles')}`] : []
   const server = await Worker.start(here('./server.ts'), 'sse-server', { nodeFlags: ['--expose-gc', '--max-old-space-size=6144', ...profile], lifeLimitMs: 20 * 60_000 })
   const { port } = await server.call<{ port: number }>('start', { url, schema, channel: 'bench', maxBufferedBytes: 512 * KiB, drainTimeout: options.drainTimeout ?? 20_000 })
-  const clients = await Promise.all([0, 1].map((index) => Worker.start(here('./clients.ts'), `sse-clients-${index}`, { lifeLimitMs: 20 * 60_000 })))
+  const clientProfile = process.env.BENCH_SSE_PROFILE_CLIENTS === '1' ? ['--cpu-prof', `--cpu-prof-dir=${here('../.runs/profiles-clients')}`] : []
+  const clients = await Promise.all([0, 1].map((index) => Worker.start(here('./clients.ts'), `sse-clients-${index}`, { nodeFlags: clientProfile, lifeLimitMs: 20 * 60_000 })))
   const eventsUrl = `http://127.0.0.1:${port}/events`
   let seq = 0
   return {
@@ -80,6 +100,13 @@ async function world(url: string, name: string, options: { drainTimeout?: number
     /** Appends `count` events now (batched by append$), each stamped with the time of the call. */
     append(count: number) {
       for (let index = 0; index < count; index++) writer.append$.next({ channel: 'bench', value: { seq: seq++, t: now() } })
+    },
+    /** Like append, and records append call → commit (the promise of `append`, which rides the same batches). */
+    appendTraced(count: number, commits: LatencyHistogram) {
+      for (let index = 0; index < count; index++) {
+        const t = now()
+        void writer.append('bench', { seq: seq++, t }).then(() => commits.record(now() - t))
+      }
     },
     /** Appends ~1 KiB events. */
     appendPadded(count: number) {
@@ -154,15 +181,19 @@ async function fanout(url: string, size: number): Promise<FanoutResult> {
     log(`  ${size} idle streams: ${(idlePerClient.rss / KiB).toFixed(1)} KiB RSS, ${(idlePerClient.heap / KiB).toFixed(1)} KiB heap each`)
 
     // Paced: 100,000 deliveries a second in all, events spread evenly over 10 ms ticks.
-    const rate = 100_000 / size
-    const seconds = quick ? 5 : 15
+    const rate = (knobs.rate ?? 100_000) / size
+    const seconds = knobs.seconds ?? (quick ? 5 : 15)
+    const commits = new LatencyHistogram()
     await Promise.all(w.clients.map((client) => client.call('resetWindow')))
+    if (knobs.trace) await w.server.call('resetTrace')
     const pacedCpu = await cpuNow(w)
     const pacedStart = Date.now()
     const firstSeq = w.written
     // Every ~10 ms, what the rate owes since the start (timers run late on a busy machine: the rate holds anyway).
     while (Date.now() - pacedStart < seconds * 1000) {
-      w.append(Math.floor((rate * (Date.now() - pacedStart)) / 1000) - (w.written - firstSeq))
+      const owed = Math.floor((rate * (Date.now() - pacedStart)) / 1000) - (w.written - firstSeq)
+      if (knobs.trace) w.appendTraced(owed, commits)
+      else w.append(owed)
       await sleep(10)
     }
     const expected = w.written
@@ -180,7 +211,19 @@ async function fanout(url: string, size: number): Promise<FanoutResult> {
       max: paced.histogram.quantile(1),
     }
     log(`  paced ${rate}/s × ${size}: ${Math.round(pacedResult.deliveredPerSecond)} delivered/s, p50 ${pacedResult.p50} ms, p99 ${pacedResult.p99} ms (${expected} events); CPU per delivery: server ${pacedCost.serverCpu.toFixed(2)} µs, clients ${pacedCost.clientCpu.toFixed(2)} µs`)
+    if (knobs.trace) {
+      const trace = await w.server.call<Record<string, Array<[number, number]>>>('trace')
+      const stages: Array<[string, LatencyHistogram]> = [['commit (harness)', commits]]
+      for (const [stage, entries] of Object.entries(trace)) {
+        const histogram = new LatencyHistogram()
+        histogram.add(entries)
+        stages.push([stage, histogram])
+      }
+      stages.push(['client parse', paced.histogram])
+      for (const [stage, histogram] of stages) log(`    append → ${stage.padEnd(18)} p50 ${histogram.quantile(0.5)} ms, p90 ${histogram.quantile(0.9)} ms, p99 ${histogram.quantile(0.99)} ms, max ${histogram.quantile(1)} ms (${histogram.total})`)
+    }
 
+    if (!knobs.burst) return { clients: size, idlePerClient, paced: pacedResult, burst: { serverCpu: 0, clientCpu: 0, events: 0, deliveries: 0, seconds: 0, deliveredPerSecond: 0, p50: 0, p99: 0 }, lost: paced.lost, duplicated: paced.duplicated }
     // Burst: 2,000,000 deliveries appended at once; the time until every client has them all.
     await Promise.all(w.clients.map((client) => client.call('resetWindow')))
     const events = Math.round(2_000_000 / size)
@@ -269,7 +312,7 @@ async function main(): Promise<void> {
     await writeFile(file, spliceSection(await readFile(file, 'utf8'), render(record), { start: SSE_START, end: SSE_END }))
     return log('rendered the sse section of bench/RESULTS.md from bench/sse/results.json')
   }
-  const partial = quick || only !== undefined
+  const partial = quick || only !== undefined || tuned
   const hardLimit = setTimeout(() => {
     console.error(`bench:sse: hard limit of ${HARD_LIMIT_MS / 60_000} min reached, exiting`)
     process.exit(2)
@@ -280,7 +323,7 @@ async function main(): Promise<void> {
     log(`${machine.cpuModel}, ${machine.cores} cores; load ${machine.loadAverageAtStart.join(' ')}; ${machine.postgres}`)
     const wants = (name: string) => only === undefined || only.includes(name)
     const fanoutResults: FanoutResult[] = []
-    if (wants('fanout')) for (const size of quick ? [100, 1000] : [1000, 10_000]) fanoutResults.push(await fanout(database.url, size))
+    if (wants('fanout')) for (const size of knobs.sizes ?? (quick ? [100, 1000] : [1000, 10_000])) fanoutResults.push(await fanout(database.url, size))
     const slow = wants('slow') ? await slowClients(database.url) : undefined
     const cuts = wants('disconnects') ? await disconnects(database.url) : undefined
     const record: SseRecord = { machine, quick, totalMs: Date.now() - started, fanout: fanoutResults, slow, disconnects: cuts }
