@@ -1,7 +1,7 @@
 /**
  * What a failed pg call tells: the facts for an error's `info`, and whether a retry on a new connection can
- * succeed. Kept here (not shared with the listener's classifier) so durable channels depend only on rxpg's
- * public entry.
+ * succeed. Kept here, apart from the listener's classifier (lib/pg/classify-error.ts), whose verdicts are about
+ * a listening session; the durable log asks another question: may this statement be retried.
  */
 import type { QueryFailureInfo } from './errors.js'
 
