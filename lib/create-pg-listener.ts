@@ -22,6 +22,7 @@ import { ChannelRouter } from './channel-router.js'
 import type { HealthCheckOptions } from './connection/health-check.js'
 import { ListenerConnection } from './connection/listener-connection.js'
 import { DeliveryBrokenError, type ConnectionLostError, type ConnectionRejectedError, type RxpgError } from './errors.js'
+import { checkListenerOptions } from './check-listener-options.js'
 import { loggedSource, loggedTransport, type ListenerLog } from './debug-log.js'
 import { assertChannelName } from './identifiers.js'
 import { MetricsCounters } from './metrics.js'
@@ -90,8 +91,11 @@ export interface PgListenerOptions {
  * db.notify$.next({ channel: 'orders', payload: '{"id":1}' })
  * await db.close()
  * ```
+ *
+ * @throws RangeError for a numeric option it cannot honour (naming the option and the value).
  */
 export function createPgListener(config: PgConnectionConfig, options: PgListenerOptions = {}): PgListener {
+  checkListenerOptions(options)
   const scheduler = options.scheduler ?? asyncScheduler
   const secrets = secretsOf(config)
   const classify = (error: unknown) => classifyConnectionError(error, secrets)
