@@ -14,6 +14,28 @@ const channels = { items: z.object({ n: z.number() }) }
 const fast = { backoff: { initialDelay: 5, maxDelay: 50, jitter: 0 } }
 const values = (events: Array<ServerSentEvent<typeof channels>>) => events.flatMap((event) => (event.type === 'message' ? [event.value.n] : []))
 
+/** What a client's stream emits and which states it goes through, recorded as they come. */
+function record(stream: ReturnType<typeof fromServerSentEvents<typeof channels>>) {
+  const states: EventStreamState[] = []
+  stream.state$.subscribe((state) => void states.push(state))
+  const received: Array<ServerSentEvent<typeof channels>> = []
+  const subscription = stream.subscribe((event) => void received.push(event))
+  return { states, received, subscription }
+}
+
+/**
+ * Appends `{ n }` for n = 0 … count - 1 to `channel`, `pauseMs` apart, then waits until every reader may see
+ * them: other spec files share this server, and one of their transactions can hold the durable horizon back
+ * (named if it never passes).
+ */
+async function appendNumbered(channel: string, count: number, pauseMs: number): Promise<void> {
+  for (let n = 0; n < count; n++) {
+    await fixture.log.append(channel, { n })
+    await new Promise((resolve) => setTimeout(resolve, pauseMs))
+  }
+  await horizonPassed(fixture.url)
+}
+
 let fixture: DurableFixture
 beforeAll(async () => {
   fixture = await durableFixture('sse_endpoint')
@@ -74,16 +96,10 @@ describe('SSE endpoint', () => {
       headers: () => ((issued += 1), { authorization: `token-${Date.now() + 300}` }),
       ...fast,
     })
-    const states: EventStreamState[] = []
-    stream.state$.subscribe((state) => void states.push(state))
-    const received: Array<ServerSentEvent<typeof channels>> = []
-    const subscription = stream.subscribe((event) => void received.push(event))
+    const { states, received, subscription } = record(stream)
     try {
       await eventually(() => states.some((state) => state.status === 'open'), () => 'never open')
-      for (let n = 0; n < 40; n++) {
-        await fixture.log.append(channel, { n })
-        await new Promise((resolve) => setTimeout(resolve, 25))
-      }
+      await appendNumbered(channel, 40, 25)
       await eventually(() => values(received).length >= 40, () => `${values(received).length} of 40`)
       expect(values(received)).toEqual(Array.from({ length: 40 }, (_, n) => n))
       const expiries = () => states.filter((state) => state.status === 'reconnecting' && state.cause.info.end === 'credential-expired')
@@ -107,19 +123,10 @@ describe('SSE endpoint', () => {
     const channel = `lifetime-${Date.now()}`
     const server = await startSseServer({ channels: { items: durableSource(fixture.log, channel) }, maxLifetime: 150 })
     const stream = fromServerSentEvents(server.url, { channels, ...fast })
-    const states: EventStreamState[] = []
-    stream.state$.subscribe((state) => void states.push(state))
-    const received: Array<ServerSentEvent<typeof channels>> = []
-    const subscription = stream.subscribe((event) => void received.push(event))
+    const { states, received, subscription } = record(stream)
     try {
       await eventually(() => states.some((state) => state.status === 'open'), () => 'never open')
-      for (let n = 0; n < 40; n++) {
-        await fixture.log.append(channel, { n })
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-      // Other spec files share this server: one of their transactions can hold the durable horizon back, and
-      // then no reader may see the last appends yet. Wait for it (naming the holder if it never ends).
-      await horizonPassed(fixture.url)
+      await appendNumbered(channel, 40, 20)
       await eventually(() => values(received).length >= 40 && server.endpoint.stats().ended.lifetime >= 2, () => `${values(received).length} of 40; ${JSON.stringify(server.endpoint.stats())}`)
       expect(values(received)).toEqual(Array.from({ length: 40 }, (_, n) => n))
       const ends = states.filter((state) => state.status === 'reconnecting' && state.cause.info.end === 'lifetime')
