@@ -14,6 +14,11 @@ export interface BeginMessage {
   readonly commitLsn: Lsn
   /** Commit time, in ms since the epoch. */
   readonly commitTime: number
+  /**
+   * When the server sent this message, in ms since the epoch, by the server's clock like `commitTime`: the
+   * difference is how far behind the stream is, free of any skew between the two machines' clocks.
+   */
+  readonly sentAt: number
   readonly xid: number
 }
 
@@ -108,6 +113,11 @@ export interface ReplicationSession {
   sendStatus(update: StatusUpdate): void
   /** Stops reading from the socket (flow control); status updates still go out. */
   pause(): void
+  /**
+   * Stops reading once what the socket holds now has been read (the reads ready in this turn of the event
+   * loop): the stream then waits a moment so that the next read carries more. `resume` starts reading again.
+   */
+  pauseAfterReads(): void
   resume(): void
   /** When the connection last received anything from the server, by the clock given to `connect`. */
   lastReceivedAt(): number

@@ -5,7 +5,7 @@ import type { AckLedger } from './ack-ledger.js'
 import type { ChangeAssembler, DeliveredPosition, ItemSink } from './change-assembler.js'
 import { SlotInUseError } from './errors.js'
 import { formatLsn, lsnDistance, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
-import type { ReplicationMessage, ReplicationSession, ReplicationSource, StartedMessage } from './ports.js'
+import type { BeginMessage, ReplicationMessage, ReplicationSession, ReplicationSource, StartedMessage } from './ports.js'
 import { planStart, type StartRequest } from './start-plan.js'
 import type { ReplicationFailure, ReplicationMetricsSnapshot, ReplicationState } from './types.js'
 
@@ -37,6 +37,8 @@ export interface ReplicationConnectionOptions {
   readonly slotInUseTimeout: number
   /** Reading pauses while this many delivered items are unacknowledged. */
   readonly maxUnacknowledged: number
+  /** While `behind` ms or more behind the server, reading waits `window` ms each time the socket is read dry. */
+  readonly gatherReads: { readonly behind: number; readonly window: number } | false
   readonly checkpoints: boolean
   readonly classify: (error: unknown) => ReplicationFailure | ConnectionLostError
   readonly request: Omit<StartRequest, 'resume'>
@@ -85,7 +87,10 @@ export class ReplicationConnection {
   private retryAtOnce = false
   /** When the slot was first found held by another process in this outage. */
   private busySince: number | undefined
+  /** Reading is paused because `maxUnacknowledged` items are unacknowledged. */
   private paused = false
+  /** Reading is paused (or about to be) for a gathering window, which resumes it when it ends. */
+  private gathering: Subscription | undefined
   /** What the server has sent: the `written` position of status updates. */
   private received: Lsn = ZERO_LSN
   private serverLsn: Lsn = ZERO_LSN
@@ -149,7 +154,8 @@ export class ReplicationConnection {
     }
     if (this.paused && this.ledger.pending < this.options.maxUnacknowledged) {
       this.paused = false
-      if (phase.name === 'streaming') phase.live.session.resume()
+      // A gathering window in progress resumes reading when it ends.
+      if (phase.name === 'streaming' && this.gathering === undefined) phase.live.session.resume()
     }
   }
 
@@ -243,6 +249,7 @@ export class ReplicationConnection {
         return
       }
       case 'begin':
+        this.gatherIfBehind(live, message)
         return this.assembler.begin(message)
       case 'commit':
         this.counts.transactions += 1
@@ -276,12 +283,34 @@ export class ReplicationConnection {
     this.lastAskAt = undefined
     this.serverWaitingSince = undefined
     this.lastStatus = undefined
+    // A window of the previous session ended with it.
+    this.gathering = undefined
     this.paused = this.ledger.pending >= this.options.maxUnacknowledged
     if (this.paused) live.session.pause()
     this.state.next({ status: 'connected', processId: live.session.processId, startLsn: formatLsn(live.startLsn) })
     if (!this.isCurrent(live.run)) return
     const { scheduler, statusInterval } = this.options
     live.run.add(interval(statusInterval, scheduler).subscribe(() => this.tick(live)))
+  }
+
+  /**
+   * The server sent this transaction `gatherReads.behind` ms or more after it committed (both times by its
+   * clock): the stream is catching up. Reading then stops once the reads ready now are taken, and resumes
+   * after `gatherReads.window` ms, so that the next read carries what the server sent meanwhile (hundreds of
+   * changes) instead of the one or two a reader that keeps pace with the socket gets: far fewer reads, wake-ups
+   * and parser calls per change. One window at a time; a stream that keeps up never waits.
+   */
+  private gatherIfBehind(live: LiveSession, message: BeginMessage): void {
+    const gather = this.options.gatherReads
+    if (gather === false || this.gathering !== undefined || message.sentAt - message.commitTime < gather.behind) return
+    live.session.pauseAfterReads()
+    const window: Subscription = this.options.scheduler.schedule(() => {
+      this.gathering = undefined
+      live.run.remove(window)
+      if (!this.paused) live.session.resume()
+    }, gather.window)
+    this.gathering = window
+    live.run.add(window)
   }
 
   /** The server is far past what was delivered, between transactions: a checkpoint now rather than at the tick. */

@@ -13,6 +13,7 @@ export interface StreamSettingsInput {
   readonly connectTimeout?: number
   readonly slotInUseTimeout?: number
   readonly healthCheck?: { readonly interval?: number; readonly timeout?: number } | false
+  readonly gatherReads?: { readonly behind?: number; readonly window?: number } | false
 }
 
 export interface StreamSettings {
@@ -21,10 +22,12 @@ export interface StreamSettings {
   readonly connectTimeout: number
   readonly slotInUseTimeout: number
   readonly healthCheck: { readonly interval: number; readonly timeout: number } | false
+  readonly gatherReads: { readonly behind: number; readonly window: number } | false
 }
 
 export function streamSettings(options: StreamSettingsInput): StreamSettings {
   const health = options.healthCheck
+  const gather = options.gatherReads
   return {
     maxUnacknowledged: checks.positiveInteger('maxUnacknowledged', options.maxUnacknowledged ?? 10_000),
     statusInterval: checks.positiveMs('statusInterval', options.statusInterval ?? 1000),
@@ -34,5 +37,9 @@ export function streamSettings(options: StreamSettingsInput): StreamSettings {
       health === false
         ? false
         : { interval: checks.positiveMs('healthCheck.interval', health?.interval ?? 30_000), timeout: checks.positiveMs('healthCheck.timeout', health?.timeout ?? 5000) },
+    gatherReads:
+      gather === false
+        ? false
+        : { behind: checks.nonNegativeMs('gatherReads.behind', gather?.behind ?? 10), window: checks.positiveMs('gatherReads.window', gather?.window ?? 1) },
   }
 }

@@ -60,7 +60,7 @@ export interface VirtualReplicationSource extends ReplicationSource {
   /** One value per START_REPLICATION: the LSN asked for (`0/0`: the slot's confirmed position). */
   readonly starts$: Observable<string>
   readonly statusUpdates$: Observable<RecordedStatus>
-  /** `pause` / `resume` of reading (flow control). */
+  /** Reading stops (`pause`, for flow control or a gathering window) or starts again (`resume`): each change once. */
   readonly flow$: Observable<'pause' | 'resume'>
   /** One value (the process id) per session ended by the stream. */
   readonly ends$: Observable<number>
@@ -128,6 +128,7 @@ class VirtualSession implements ReplicationSession {
   readonly facts: ServerFacts
   private lastReceived: number
   private ended = false
+  private reading = true
   /** The server's answers to probes. */
   private readonly answers$ = new Subject<KeepaliveMessage>()
 
@@ -160,10 +161,19 @@ class VirtualSession implements ReplicationSession {
   }
 
   pause(): void {
+    if (!this.reading) return
+    this.reading = false
     this.records.flow$.next('pause')
   }
 
+  /** A drawn server has no socket: reading stops at once. */
+  pauseAfterReads(): void {
+    this.pause()
+  }
+
   resume(): void {
+    if (this.reading) return
+    this.reading = true
     this.records.flow$.next('resume')
   }
 
@@ -215,9 +225,12 @@ function lsn(text: string): Lsn {
 /** The server confirmed START_REPLICATION. */
 export const started: StartedMessage = { kind: 'started' }
 
-/** A transaction whose commit record is at `commitLsn` begins. */
-export function begin(commitLsn: string, xid = 1000, commitTime = 0): BeginMessage {
-  return { kind: 'begin', commitLsn: lsn(commitLsn), commitTime, xid }
+/**
+ * A transaction whose commit record is at `commitLsn` begins. `commitTime` and `sentAt` are the server's clock
+ * (ms since the epoch) at its commit and when it sent this message; by default sent as it committed.
+ */
+export function begin(commitLsn: string, xid = 1000, commitTime = 0, sentAt = commitTime): BeginMessage {
+  return { kind: 'begin', commitLsn: lsn(commitLsn), commitTime, sentAt, xid }
 }
 
 /** The transaction committed at `commitLsn` ends; its commit record ends at `endLsn`. */

@@ -21,6 +21,9 @@ describe('replication stream options', () => {
     ['healthCheck.interval', { healthCheck: { interval: 0 } }, 'a positive, finite number of ms', '0'],
     ['healthCheck.timeout', { healthCheck: { timeout: Number.NaN } }, 'a positive, finite number of ms', 'NaN'],
     ['slotInUseTimeout', { slotInUseTimeout: -5 }, 'a finite number of ms, 0 or more', '-5'],
+    ['gatherReads.behind', { gatherReads: { behind: -1 } }, 'a finite number of ms, 0 or more', '-1'],
+    ['gatherReads.window', { gatherReads: { window: 0 } }, 'a positive, finite number of ms', '0'],
+    ['gatherReads.window', { gatherReads: { window: Infinity } }, 'a positive, finite number of ms', 'Infinity'],
   ] as const)('refuses %s = %o at once, naming it', (option, options, expected, shown) => {
     expect(make(options)).toThrow(RangeError)
     expect(make(options)).toThrow(`rxpg/replication: ${option} must be ${expected}; got ${shown}`)
@@ -31,7 +34,7 @@ describe('replication stream options', () => {
   })
 
   it('takes the defaults, and values at the edges, without connecting', async () => {
-    for (const options of [{}, { maxUnacknowledged: 1, statusInterval: 1, slotInUseTimeout: 0, connectTimeout: 1, healthCheck: false as const }]) {
+    for (const options of [{}, { maxUnacknowledged: 1, statusInterval: 1, slotInUseTimeout: 0, connectTimeout: 1, healthCheck: false as const, gatherReads: false as const }, { gatherReads: { behind: 0, window: 1 } }]) {
       const stream = make(options)()
       await stream.close()
     }

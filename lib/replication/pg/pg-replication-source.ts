@@ -52,6 +52,7 @@ export function pgReplicationSource(config: PgConnectionConfig, names: { readonl
 class PgReplicationSession implements ReplicationSession {
   private lastReceived: number
   private started = false
+  private pendingPause: NodeJS.Immediate | undefined
 
   constructor(
     private readonly connection: PgConnection,
@@ -120,7 +121,18 @@ class PgReplicationSession implements ReplicationSession {
     this.socket?.pause()
   }
 
+  pauseAfterReads(): void {
+    // Node takes every read the socket has ready in the poll phase of the event loop, one 'data' event each
+    // (a read of a plain socket stops short when the kernel has no more); the check phase right after it is
+    // the first moment past them. Not a timer: no time passes, only the reads ready now are let in.
+    this.pendingPause ??= setImmediate(() => {
+      this.pendingPause = undefined
+      this.socket?.pause()
+    })
+  }
+
   resume(): void {
+    this.cancelPendingPause()
     this.socket?.resume()
   }
 
@@ -130,6 +142,7 @@ class PgReplicationSession implements ReplicationSession {
 
   /** Ends the connection once a final status update written just before has left (a kernel write, not a server answer). */
   end(): Promise<void> {
+    this.cancelPendingPause()
     const socket = this.socket
     if (socket === undefined || socket.destroyed || socket.writableLength === 0) return this.connection.end()
     return new Promise<void>((resolve) => {
@@ -141,6 +154,12 @@ class PgReplicationSession implements ReplicationSession {
       socket.once('drain', done)
       socket.once('close', done)
     })
+  }
+
+  private cancelPendingPause(): void {
+    if (this.pendingPause === undefined) return
+    clearImmediate(this.pendingPause)
+    this.pendingPause = undefined
   }
 
   private get socket(): Socket | undefined {

@@ -33,8 +33,9 @@ export class PgoutputDecoder {
   constructor(private readonly parserFor: (typeOid: number) => TypeParser) {}
 
   /**
-   * Decodes the pgoutput message at `offset` of `buffer` (an XLogData payload), calling `emit` for what it
-   * carries: nothing for Relation, Type and Origin messages, one change per table for a TRUNCATE.
+   * Decodes the pgoutput message at `offset` of `buffer` (an XLogData payload, right after the XLogData header,
+   * whose last 8 bytes are the server's send time), calling `emit` for what it carries: nothing for Relation,
+   * Type and Origin messages, one change per table for a TRUNCATE.
    */
   decode(buffer: Buffer, offset: number, emit: (message: ReplicationMessage) => void): void {
     this.pos = offset + 1
@@ -44,6 +45,7 @@ export class PgoutputDecoder {
           kind: 'begin',
           commitLsn: buffer.readBigUInt64BE(offset + 1),
           commitTime: timestampAt(buffer, offset + 9),
+          sentAt: timestampAt(buffer, offset - 8),
           xid: buffer.readUInt32BE(offset + 17),
         })
       case 0x43 /* C */:
