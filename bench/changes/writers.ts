@@ -9,7 +9,7 @@
  */
 import { startEmbeddedServer } from '../../support/embedded-server.js'
 import { summarize } from '../support/stats.js'
-import { formatRate, query, rate } from '../durable/context.js'
+import { formatRate, fsyncOf, rate } from '../durable/context.js'
 import { benchTables, clients, insertOne, VARIANTS, type ChangesBenchContext, type ChangesSection, type Variant } from './context.js'
 
 const WRITER_COUNTS = [1, 8, 32] as const
@@ -107,9 +107,4 @@ export async function writersScenario(context: ChangesBenchContext): Promise<Cha
     ),
     raw: figures,
   }
-}
-
-async function fsyncOf(url: string): Promise<string> {
-  const [row] = await query<{ fsync: string }>(url, 'SHOW fsync')
-  return row?.fsync ?? 'unknown'
 }

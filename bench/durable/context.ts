@@ -112,6 +112,12 @@ export async function repeat(runs: number, measure: (run: number) => Promise<num
   return figures
 }
 
+/** The server's `fsync` setting (`on` or `off`). */
+export async function fsyncOf(url: string): Promise<string> {
+  const [row] = await query<{ fsync: string }>(url, 'SHOW fsync')
+  return row?.fsync ?? 'unknown'
+}
+
 export const rate = (count: number, ms: number) => (count * 1000) / ms
 export const formatRate = (value: number) => (Number.isFinite(value) ? `${Math.round(value).toLocaleString('en-US')}/s` : 'n/a')
 export const formatMs = (value: number) => (Number.isFinite(value) ? `${value.toFixed(value < 10 ? 2 : 1)} ms` : 'n/a')
