@@ -12,8 +12,18 @@ import { dropSchema, freshSchema, query, type DurableBenchContext, type DurableS
 export type ChangesBenchContext = DurableBenchContext
 export type ChangesSection = DurableSection
 
-/** The trigger setups compared, in the order they are reported. */
-export const VARIANTS = ['no trigger', 'per-row NOTIFY of row_to_json(NEW)', 'rxpg durable (statement-level)', 'rxpg durable (row-level)', 'rxpg light'] as const
+/**
+ * The trigger setups compared, in the order they are reported. The hand-written log-table trigger (the row as
+ * JSON into a table of its own, bigserial key) is the reference for what a durable carrier costs at least.
+ */
+export const VARIANTS = [
+  'no trigger',
+  'per-row NOTIFY of row_to_json(NEW)',
+  'hand-written log-table trigger',
+  'rxpg durable (statement-level)',
+  'rxpg durable (row-level)',
+  'rxpg light',
+] as const
 export type Variant = (typeof VARIANTS)[number]
 
 /** The columns of every benchmark table: a ~250-byte order row; `sent_at` carries the writer's clock for latency. */
@@ -46,6 +56,7 @@ export async function benchTables(context: ChangesBenchContext, variants: readon
   await log.close()
   await listener.close()
   const tables = {} as Record<Variant, string>
+  const logTables: string[] = []
   const specs: Partial<Record<Variant, ChangeFeedSpec>> = {}
   for (const [index, variant] of variants.entries()) {
     const table = `"${schema}".orders_${index}`
@@ -58,6 +69,15 @@ export async function benchTables(context: ChangesBenchContext, variants: readon
          CREATE TRIGGER notify AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION "${schema}".notify_${index}()`,
       )
     }
+    if (variant === 'hand-written log-table trigger') {
+      await query(
+        context.url,
+        `CREATE TABLE "${schema}".log_${index} (id bigserial PRIMARY KEY, payload json NOT NULL);
+         CREATE FUNCTION "${schema}".log_${index}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO "${schema}".log_${index} (payload) VALUES (row_to_json(NEW)); RETURN NULL; END $$;
+         CREATE TRIGGER log AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION "${schema}".log_${index}()`,
+      )
+      logTables.push(`"${schema}".log_${index}`)
+    }
     const extra = SPECS[variant]
     if (extra !== undefined) {
       const spec: ChangeFeedSpec = { table, key: ['id'], ...(extra.carrier === 'light' ? {} : { logSchema: schema }), ...extra }
@@ -69,7 +89,7 @@ export async function benchTables(context: ChangesBenchContext, variants: readon
     schema,
     tables,
     specs,
-    reset: () => query(context.url, `TRUNCATE ${Object.values(tables).join(', ')}, "${schema}".durable_log`).then(() => undefined),
+    reset: () => query(context.url, `TRUNCATE ${[...Object.values(tables), ...logTables].join(', ')}, "${schema}".durable_log`).then(() => undefined),
     close: () => dropSchema(context.url, schema),
   }
 }
