@@ -31,8 +31,10 @@ describe('replication read gathering', () => {
   it('reads at once while the stream keeps up', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---(bxc)', sentAfter(9)) } })])
-      virtualChangeStream(source, scheduler).changes$.subscribe()
+      const stream = virtualChangeStream(source, scheduler)
+      stream.changes$.subscribe()
       expectObservable(source.flow$).toBe('', flow)
+      scheduler.schedule(() => expect(stream.metrics.snapshot().gatheredReads).toBe(0), 20)
     }))
 
   it('takes its lag and window from gatherReads, and never gathers with gatherReads: false', () =>
@@ -57,9 +59,11 @@ describe('replication read gathering', () => {
         E: commit('0/2000400', '0/2000500'),
       }
       const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---(bxcByC)--(DzE)', three) } })])
-      virtualChangeStream(source, scheduler, { gatherReads: { window: 2 } }).changes$.subscribe()
+      const stream = virtualChangeStream(source, scheduler, { gatherReads: { window: 2 } })
+      stream.changes$.subscribe()
       // Two transactions at 5: one pause, resumed at 7. The next one behind, at 15: paused again until 17.
       expectObservable(source.flow$).toBe('5ms p - r 7ms p - r', flow)
+      scheduler.schedule(() => expect(stream.metrics.snapshot().gatheredReads).toBe(2), 20)
     }))
 
   it('leaves reading paused at the end of the window while maxUnacknowledged is reached; the acknowledgement resumes it', () =>

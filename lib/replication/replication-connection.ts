@@ -108,7 +108,7 @@ export class ReplicationConnection {
   private serverWaitingSince: number | undefined
   /** The tag of the stream's slot on its server, known from the first session (or the resume token). */
   private tag: string | undefined
-  private readonly counts = { received: 0, transactions: 0, delivered: 0, reconnects: 0, reconnectAttempts: 0, statusUpdates: 0, decodeFailures: 0 }
+  private readonly counts = { received: 0, transactions: 0, delivered: 0, reconnects: 0, reconnectAttempts: 0, statusUpdates: 0, decodeFailures: 0, gatheredReads: 0 }
   private connectedBefore = false
   private readonly state = new BehaviorSubject<ReplicationState>({ status: 'idle' })
 
@@ -303,6 +303,7 @@ export class ReplicationConnection {
   private gatherIfBehind(live: LiveSession, message: BeginMessage): void {
     const gather = this.options.gatherReads
     if (gather === false || this.gathering !== undefined || message.sentAt - message.commitTime < gather.behind) return
+    this.counts.gatheredReads += 1
     live.session.pauseAfterReads()
     const window: Subscription = this.options.scheduler.schedule(() => {
       this.gathering = undefined

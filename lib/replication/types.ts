@@ -158,6 +158,8 @@ export interface ReplicationMetricsSnapshot {
   readonly statusUpdates: number
   /** True while reading is paused because `maxUnacknowledged` is reached. */
   readonly paused: boolean
+  /** Windows in which reading waited for more to arrive because the stream was behind (`gatherReads`). */
+  readonly gatheredReads: number
   /** The furthest WAL position the server has reported decoding, as `X/Y`. */
   readonly serverLsn: string
   /** The flush position last confirmed to the slot, as `X/Y`. */

@@ -288,3 +288,30 @@ describe('replication: typed rows and transactions', () => {
     for (const transaction of transactions.values) expect(transaction.position).toBe(transaction.changes.at(-1)?.position)
   })
 })
+
+describe('replication: catching up', () => {
+  it('drains a backlog with its reads gathered, every change once and in commit order, as it does reading at once', async () => {
+    const name = await table('(id int PRIMARY KEY, note text NOT NULL)')
+    const gathering = await feed([name])
+    const direct = await feed([name], { gatherReads: false })
+    // 100 transactions of 100 rows, all committed before either stream starts: the server sends each of them
+    // well after its commit, so the default stream is behind for the whole backlog.
+    await query(url, `DO $$ BEGIN FOR t IN 0..99 LOOP INSERT INTO ${name} SELECT t * 100 + g, repeat('x', 100) FROM generate_series(1, 100) g; COMMIT; END LOOP; END $$`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const ids = async (stream: ReplicationStream & { readonly changes$: typeof gathering.changes$ }) => {
+      const items = collect(stream.changes$)
+      const subscription = stream.changes$.subscribe((change) => stream.ack(change.position))
+      try {
+        return (await received(items, 10_000)).map((change) => (change as Change<{ id: number }>).new?.id)
+      } finally {
+        subscription.unsubscribe()
+        items.stop()
+      }
+    }
+    const expected = Array.from({ length: 10_000 }, (_, index) => index + 1)
+    expect(await ids(gathering)).toEqual(expected)
+    expect(gathering.metrics.snapshot().gatheredReads).toBeGreaterThan(0)
+    expect(await ids(direct)).toEqual(expected)
+    expect(direct.metrics.snapshot().gatheredReads).toBe(0)
+  })
+})
