@@ -66,6 +66,23 @@ describe('replication read gathering', () => {
       scheduler.schedule(() => expect(stream.metrics.snapshot().gatheredReads).toBe(2), 20)
     }))
 
+  it('goes on gathering through the changes of a transaction that began behind, and stops with one that begins caught up', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const values = {
+        ...sentAfter(50),
+        y: insert('orders', { id: 2 }),
+        z: insert('orders', { id: 3 }),
+        B: begin('0/2000200', 1001, 1_700_000_000_100, 1_700_000_000_101),
+        w: insert('orders', { id: 4 }),
+        C: commit('0/2000200', '0/2000300'),
+      }
+      // One large transaction behind, its changes spread out (a big transaction streams for a while): each
+      // change past a window opens the next one. Then a transaction sent 1 ms after its commit: read at once.
+      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---bx---y---zc-B-w-C', values) } })])
+      virtualChangeStream(source, scheduler).changes$.subscribe()
+      expectObservable(source.flow$).toBe('5ms p r 3ms p r 2ms p r', flow)
+    }))
+
   it('leaves reading paused at the end of the window while maxUnacknowledged is reached; the acknowledgement resumes it', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---(bxc)', sentAfter(100)) } })])

@@ -44,11 +44,12 @@ export interface ChangeStreamOptions {
    */
   readonly healthCheck?: { readonly interval?: number; readonly timeout?: number } | false
   /**
-   * While the stream is behind (the server sends transactions `behind` ms or more after they committed, by
-   * the server's own clock), each time the socket has been read dry, reading waits `window` ms, so that the
-   * next read carries what arrived meanwhile: hundreds of changes per read instead of one or two, which halves
-   * the CPU per change when catching up on a backlog. Caught up, every read is taken at once. Default
-   * `{ behind: 10, window: 1 }`; `false` reads at once always.
+   * While the stream is behind (the server sends a transaction `behind` ms or more after it committed, by the
+   * server's own clock; through that transaction's changes, until one begins that is not), each time the
+   * socket has been read dry, reading waits `window` ms, so that the next read carries what arrived meanwhile:
+   * dozens to hundreds of changes per read instead of one or two, which more than halves the CPU per change
+   * when catching up on a backlog. Caught up, every read is taken at once. Default `{ behind: 10, window: 1 }`;
+   * `false` reads at once always.
    */
   readonly gatherReads?: { readonly behind?: number; readonly window?: number } | false
   /** Back-off between connection attempts (the listener's). After losing a working connection the first attempt is at once. */

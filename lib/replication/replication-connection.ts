@@ -91,6 +91,8 @@ export class ReplicationConnection {
   private paused = false
   /** Reading is paused (or about to be) for a gathering window, which resumes it when it ends. */
   private gathering: Subscription | undefined
+  /** The transaction being received was sent `gatherReads.behind` ms or more after its commit. */
+  private behind = false
   /** What the server has sent: the `written` position of status updates. */
   private received: Lsn = ZERO_LSN
   private serverLsn: Lsn = ZERO_LSN
@@ -241,6 +243,8 @@ export class ReplicationConnection {
     switch (message.kind) {
       case 'change': {
         this.counts.received += 1
+        // A large transaction behind streams for a while: its changes keep the windows coming.
+        if (this.behind && this.gathering === undefined) this.gather(live)
         const refused = this.assembler.change(message, this.sinkFor(live))
         if (refused !== undefined && this.isCurrent(live.run)) {
           this.counts.decodeFailures += 1
@@ -249,7 +253,8 @@ export class ReplicationConnection {
         return
       }
       case 'begin':
-        this.gatherIfBehind(live, message)
+        this.behind = this.isBehind(message)
+        if (this.behind && this.gathering === undefined) this.gather(live)
         return this.assembler.begin(message)
       case 'commit':
         this.counts.transactions += 1
@@ -285,6 +290,7 @@ export class ReplicationConnection {
     this.lastStatus = undefined
     // A window of the previous session ended with it.
     this.gathering = undefined
+    this.behind = false
     this.paused = this.ledger.pending >= this.options.maxUnacknowledged
     if (this.paused) live.session.pause()
     this.state.next({ status: 'connected', processId: live.session.processId, startLsn: formatLsn(live.startLsn) })
@@ -295,14 +301,22 @@ export class ReplicationConnection {
 
   /**
    * The server sent this transaction `gatherReads.behind` ms or more after it committed (both times by its
-   * clock): the stream is catching up. Reading then stops once the reads ready now are taken, and resumes
-   * after `gatherReads.window` ms, so that the next read carries what the server sent meanwhile (hundreds of
-   * changes) instead of the one or two a reader that keeps pace with the socket gets: far fewer reads, wake-ups
-   * and parser calls per change. One window at a time; a stream that keeps up never waits.
+   * clock): the stream is catching up, until a transaction begins that is not.
    */
-  private gatherIfBehind(live: LiveSession, message: BeginMessage): void {
+  private isBehind(message: BeginMessage): boolean {
     const gather = this.options.gatherReads
-    if (gather === false || this.gathering !== undefined || message.sentAt - message.commitTime < gather.behind) return
+    return gather !== false && message.sentAt - message.commitTime >= gather.behind
+  }
+
+  /**
+   * One gathering window, while behind: reading stops once the reads ready now are taken, and resumes after
+   * `gatherReads.window` ms, so that the next read carries what the server sent meanwhile (dozens to hundreds
+   * of changes) instead of the one or two a reader that keeps pace with the socket gets: far fewer reads,
+   * wake-ups and parser calls per change. One window at a time; a stream that keeps up never waits.
+   */
+  private gather(live: LiveSession): void {
+    const gather = this.options.gatherReads
+    if (gather === false) return
     this.counts.gatheredReads += 1
     live.session.pauseAfterReads()
     const window: Subscription = this.options.scheduler.schedule(() => {
