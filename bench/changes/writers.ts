@@ -7,9 +7,9 @@
  * where a commit waits for the disk and NOTIFY's commit lock serializes those waits; and with fsync off (the
  * embedded server's default), where commits are nearly free and a trigger's own CPU cost shows the most.
  */
-import { startEmbeddedServer } from '../../support/embedded-server.js'
+import { pairedRatios } from '../scenarios/common.js'
 import { summarize } from '../support/stats.js'
-import { formatRate, fsyncOf, rate } from '../durable/context.js'
+import { formatRate, rate, writerServers } from '../durable/context.js'
 import { benchTables, clients, insertOne, VARIANTS, type ChangesBenchContext, type ChangesSection, type Variant } from './context.js'
 
 const WRITER_COUNTS = [1, 8, 32] as const
@@ -33,8 +33,7 @@ async function hammer(all: ReadonlyArray<{ query(config: ReturnType<typeof inser
 export async function writersScenario(context: ChangesBenchContext): Promise<ChangesSection> {
   const ms = context.quick ? 1_500 : 5_000
   const runs = context.quick ? 1 : 5
-  const flushed = process.env.DATABASE_URL ? undefined : await startEmbeddedServer({ settings: { fsync: 'on' } })
-  const servers = flushed ? [{ label: 'fsync on', url: flushed.url }, { label: 'fsync off', url: context.url }] : [{ label: `fsync ${await fsyncOf(context.url)}`, url: context.url }]
+  const { servers, flushed, destroy } = await writerServers(context.url)
   const figures: Record<string, number[]> = {}
   const key = (server: string, variant: Variant, writers: number) => `${server}|${writers}|${variant}`
   try {
@@ -61,16 +60,13 @@ export async function writersScenario(context: ChangesBenchContext): Promise<Cha
       }
     }
   } finally {
-    await flushed?.destroy()
+    await destroy()
   }
 
   const median = (server: string, variant: Variant, writers: number) => summarize(figures[key(server, variant, writers)] ?? []).median
   /** The median over runs of the per-run ratio (both figures from the same run). */
-  const ratio = (server: string, variant: Variant, reference: Variant, writers: number) => {
-    const a = figures[key(server, variant, writers)] ?? []
-    const b = figures[key(server, reference, writers)] ?? []
-    return summarize(a.map((value, run) => value / (b[run] ?? Number.NaN))).median
-  }
+  const ratio = (server: string, variant: Variant, reference: Variant, writers: number) =>
+    summarize(pairedRatios(figures[key(server, variant, writers)] ?? [], figures[key(server, reference, writers)] ?? [])).median
   const notifyTrigger = 'per-row NOTIFY of row_to_json(NEW)'
   return {
     id: 'writers',

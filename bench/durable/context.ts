@@ -5,6 +5,7 @@
 import pg from 'pg'
 import { createPgListener, type PgListener } from '../../lib/index.js'
 import { createDurableLog, type DurableLog, type DurableLogOptions } from '../../lib/durable/index.js'
+import { startEmbeddedServer } from '../../support/embedded-server.js'
 import type { Table, TargetCheck } from '../scenarios/common.js'
 import { summarize } from '../support/stats.js'
 import { adminQuery } from '../../spec/support/database.js'
@@ -113,9 +114,29 @@ export async function repeat(runs: number, measure: (run: number) => Promise<num
 }
 
 /** The server's `fsync` setting (`on` or `off`). */
-export async function fsyncOf(url: string): Promise<string> {
+async function fsyncOf(url: string): Promise<string> {
   const [row] = await query<{ fsync: string }>(url, 'SHOW fsync')
   return row?.fsync ?? 'unknown'
+}
+
+export interface WriterServers {
+  /** Each with its label (`fsync on`, `fsync off`). */
+  readonly servers: ReadonlyArray<{ readonly label: string; readonly url: string }>
+  /** True when a second server with fsync on was started for the run. */
+  readonly flushed: boolean
+  /** Stops the server started for the run, if any. */
+  destroy(): Promise<void>
+}
+
+/**
+ * Where writer benchmarks run: a second embedded server with fsync on (commits wait for the disk, as in
+ * production, and NOTIFY's commit lock serializes those waits) and the run's own (fsync off: commits nearly
+ * free); with DATABASE_URL, that server alone, labelled with its setting.
+ */
+export async function writerServers(url: string): Promise<WriterServers> {
+  if (process.env.DATABASE_URL) return { servers: [{ label: `fsync ${await fsyncOf(url)}`, url }], flushed: false, destroy: async () => undefined }
+  const flushed = await startEmbeddedServer({ settings: { fsync: 'on' } })
+  return { servers: [{ label: 'fsync on', url: flushed.url }, { label: 'fsync off', url }], flushed: true, destroy: () => flushed.destroy() }
 }
 
 export const rate = (count: number, ms: number) => (count * 1000) / ms

@@ -9,9 +9,9 @@
  * free: what the rows themselves cost shows the most).
  */
 import pg from 'pg'
-import { startEmbeddedServer } from '../../support/embedded-server.js'
+import { pairedRatios } from '../scenarios/common.js'
 import { summarize } from '../support/stats.js'
-import { formatRate, fsyncOf, handWrittenLog, payload, query, rate, rxpgLog, type DurableBenchContext, type DurableSection } from './context.js'
+import { formatRate, handWrittenLog, payload, query, rate, rxpgLog, writerServers, type DurableBenchContext, type DurableSection } from './context.js'
 
 const WRITERS = 32
 
@@ -39,8 +39,7 @@ export async function writersScenario(context: DurableBenchContext): Promise<Dur
     "rxpg's log table, the same INSERT by hand (no library, no wake-up)",
   ] as const
   type Variant = (typeof variants)[number]
-  const flushed = process.env.DATABASE_URL ? undefined : await startEmbeddedServer({ settings: { fsync: 'on' } })
-  const servers = flushed ? [{ label: 'fsync on', url: flushed.url }, { label: 'fsync off', url: context.url }] : [{ label: `fsync ${await fsyncOf(context.url)}`, url: context.url }]
+  const { servers, flushed, destroy } = await writerServers(context.url)
   const figures: Record<string, number[]> = {}
   const key = (server: string, variant: Variant) => `${server}|${variant}`
 
@@ -106,15 +105,12 @@ export async function writersScenario(context: DurableBenchContext): Promise<Dur
       }
     }
   } finally {
-    await flushed?.destroy()
+    await destroy()
   }
 
   /** The median over runs of the per-run ratio (both figures from the same run). */
-  const ratio = (server: string, variant: Variant, reference: Variant) => {
-    const a = figures[key(server, variant)] ?? []
-    const b = figures[key(server, reference)] ?? []
-    return summarize(a.map((value, run) => value / (b[run] ?? Number.NaN))).median
-  }
+  const ratio = (server: string, variant: Variant, reference: Variant) =>
+    summarize(pairedRatios(figures[key(server, variant)] ?? [], figures[key(server, reference)] ?? [])).median
   return {
     id: 'writers',
     title: '32 concurrent appending writers',
