@@ -4,6 +4,7 @@
  * After each commit the channels written to are woken once (coalesced, see coalesce-wakes.ts).
  */
 import { AppendFailedError, DurableLogClosedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
+import { joinedValues } from './joined-values.js'
 import { partitionOfKey } from './key-partition.js'
 import type { LogContext } from './log-context.js'
 import { failureInfo, isRefusal } from './pg-failure.js'
@@ -69,20 +70,16 @@ export class AppendBatcher {
       const counts = new Map<string, number>()
       for (const channel of channels) counts.set(channel, await this.context.partitionsOf(channel))
       sent = true
-      const values = [
-        batch.map((item) => item.channel),
-        batch.map((item) => partitionOfKey(item.key, counts.get(item.channel) ?? 1)),
-        batch.map((item) => item.key ?? null),
-        batch.map((item) => item.text),
-      ]
-      if (batch.some((item) => item.settle !== undefined)) {
-        const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', this.context.queries.appendMany, values)
+      const returning = batch.some((item) => item.settle !== undefined)
+      const [statement, values] = this.statementFor(batch, counts, returning)
+      if (returning) {
+        const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', statement, values)
         // Ids were taken in the order of the rows given; RETURNING's order is not promised, so sort by id.
         rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
         tokens = rows.map((row) => encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }))
       } else {
         // Only append$ values: nobody waits for a token, so none is returned.
-        await this.context.query('append', this.context.queries.appendManyQuiet, values)
+        await this.context.query('append', statement, values)
         tokens = []
       }
       for (const channel of channels) this.context.wake(channel)
@@ -95,6 +92,25 @@ export class AppendBatcher {
       return
     }
     batch.forEach((item, index) => item.settle?.resolve(tokens[index] as string))
+  }
+
+  /** The INSERT for a batch and its parameters: the joined form when it applies (joined-values.ts), else one array per column. */
+  private statementFor(batch: Waiting[], counts: ReadonlyMap<string, number>, returning: boolean): [string, unknown[]] {
+    const { queries } = this.context
+    const joined = joinedValues(batch)
+    if (joined !== undefined) {
+      const channel = batch[0]!.channel
+      return [returning ? queries.appendJoined : queries.appendJoinedQuiet, [channel, counts.get(channel) ?? 1, joined]]
+    }
+    return [
+      returning ? queries.appendMany : queries.appendManyQuiet,
+      [
+        batch.map((item) => item.channel),
+        batch.map((item) => partitionOfKey(item.key, counts.get(item.channel) ?? 1)),
+        batch.map((item) => item.key ?? null),
+        batch.map((item) => item.text),
+      ],
+    ]
   }
 
   private fail(item: Waiting, error: AppendFailedError | DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError): void {

@@ -32,6 +32,9 @@ LEFT JOIN LATERAL (
 
   const appendMany = `INSERT INTO ${s}.durable_log (channel, part, key, value)
 SELECT c, p, k, v::json FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[]) AS u(c, p, k, v)`
+  // One channel, no keys: a keyless value goes to a random partition, drawn here rather than sent per row.
+  const appendJoined = `INSERT INTO ${s}.durable_log (channel, part, key, value)
+SELECT $1, floor(random() * $2::int)::smallint, NULL, v::json FROM unnest(string_to_array($3, E'\\n')) AS v`
 
   return {
     schema,
@@ -61,6 +64,9 @@ SELECT partitions FROM created UNION ALL SELECT partitions FROM ${s}.durable_cha
     appendMany: `${appendMany} RETURNING epoch, tx::text AS tx, id::text AS id`,
     /** The same without RETURNING, for batches where no caller waits for a token (append$ only). */
     appendManyQuiet: appendMany,
+    /** Many rows of one channel without keys (joined-values.ts): $1 channel, $2 its partition count, $3 the JSON texts joined by newlines. */
+    appendJoined: `${appendJoined} RETURNING epoch, tx::text AS tx, id::text AS id`,
+    appendJoinedQuiet: appendJoined,
     maintain: `SELECT elected, created, dropped FROM ${s}.durable_maintain($1, $2, $3, $4)`,
     /** The oldest transaction holding the horizon back: a backend's or a prepared transaction's. $1: the xid (32-bit). */
     horizonHolder: `SELECT pid, NULL::text AS gid, state, xact_start, usename::text AS user_name, datname::text AS database, application_name

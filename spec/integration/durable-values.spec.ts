@@ -88,6 +88,22 @@ describe('append$', () => {
     subscription.unsubscribe()
   })
 
+  it('writes a batch of one channel without keys (one joined text) exactly and in call order, tokens in order, over every partition', async () => {
+    const { log } = fixture
+    const awkward = ['line one\nline two', 'carriage\rreturn', '"quoted" and \\backslash\\', 'tab\there', 'żółć 🚀', '', '{"looks": "like json"}']
+    const values = Array.from({ length: 1200 }, (_, i) => (i % 10 === 0 ? { i, text: awkward[(i / 10) % awkward.length] } : i))
+    for (const value of values.slice(0, 1000)) log.append$.next({ channel: 'joined', value })
+    // Awaited appends queued behind them: one batch, with tokens returned in call order.
+    const tokens = await Promise.all(values.slice(1000).map((value) => log.append('joined', value)))
+    await horizonPassed(fixture.url)
+    const messages = await fetchAll(log, 'joined')
+    expect(messages.map((m) => m.value)).toEqual(values)
+    expect(messages.slice(1000).map((m) => m.token)).toEqual(tokens)
+    // A value without a key goes to any of the channel's partitions (16 by default): all of them are used.
+    const { rows } = await fixture.pool.query<{ parts: number }>(`SELECT count(DISTINCT part)::int AS parts FROM "${fixture.schema}".durable_log WHERE channel = 'joined'`)
+    expect(rows[0]?.parts).toBe(16)
+  })
+
   it('reports a batch the database refused on errors$, with the typed error', async () => {
     const missing = fixture.openLog({ schema: `${fixture.schema}_not_installed` })
     const errors = firstValueFrom(missing.errors$)
