@@ -1,12 +1,20 @@
 /**
  * @internal The queue behind `append` and `append$`: values are checked at once, then written in call order,
- * as many as are waiting in one multi-row INSERT (one transaction, one round trip), one statement in flight.
- * After each commit the channels written to are woken once (coalesced, see coalesce-wakes.ts).
+ * as many as are waiting in one multi-row INSERT. After each commit the channels written to are woken once
+ * (coalesced, see coalesce-wakes.ts).
+ *
+ * A batch with nothing waiting behind it is one statement (one transaction, one round trip). While more is
+ * waiting, batches are written in overlapping transactions, up to `OVERLAPPING` at once, so that the server
+ * inserts one batch while the client prepares and sends the next: each such transaction first takes its
+ * transaction id (`BEGIN; SELECT txid_current()`), and the next batch starts only after that. A log's order
+ * is (epoch, transaction id, row id), so the batches keep call order whichever commits first. Measured: 1.1-1.7×
+ * the rate of one statement in flight for 1 KiB values (docs/design.md, "Appending").
  */
+import { checkOut } from '../pg/check-out.js'
 import { AppendFailedError, DurableLogClosedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
 import { joinedValues } from './joined-values.js'
 import { partitionOfKey } from './key-partition.js'
-import type { LogContext } from './log-context.js'
+import type { LogContext, LogMeta } from './log-context.js'
 import { failureInfo, isRefusal } from './pg-failure.js'
 import { encodeToken } from './position.js'
 
@@ -21,13 +29,24 @@ interface Waiting extends Encoded {
   readonly settle?: { resolve(token: string): void; reject(error: unknown): void }
 }
 
+type OwnError = AppendFailedError | DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError
+
+/** Batch transactions in flight at once while a burst is written (each holds a pool connection). */
+const OVERLAPPING = 2
+
+/** How far a batch got: nothing can have been written before `sent`, nor committed before `committing`. */
+type Stage = 'preparing' | 'sent' | 'committing'
+
 export class AppendBatcher {
   private queue: Waiting[] = []
+  /** The loop that takes batches off the queue, while there is one. */
   private inFlight: Promise<void> | undefined
+  /** Overlapping batch transactions not finished yet (their transaction ids are taken). */
+  private readonly overlapping = new Set<Promise<void>>()
 
   constructor(
     private readonly context: LogContext,
-    private readonly reportError: (error: AppendFailedError | DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError) => void,
+    private readonly reportError: (error: OwnError) => void,
   ) {}
 
   get depth(): number {
@@ -44,7 +63,7 @@ export class AppendBatcher {
 
   /** Resolves once everything queued so far has been written (or has failed). */
   async drain(): Promise<void> {
-    while (this.inFlight !== undefined) await this.inFlight
+    while (this.inFlight !== undefined || this.overlapping.size > 0) await Promise.all([this.inFlight, ...this.overlapping])
   }
 
   /** Rejects everything still waiting (on close, after the last drain). */
@@ -55,43 +74,98 @@ export class AppendBatcher {
   private async run(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.context.resolved.maxBatchSize)
-      await this.write(batch)
+      if (this.queue.length === 0) {
+        // Nothing behind it: one statement. Overlapping transactions still in flight took their ids before it.
+        await this.write(batch)
+        continue
+      }
+      while (this.overlapping.size >= OVERLAPPING) await Promise.race(this.overlapping)
+      const { idTaken, done } = this.writeOverlapping(batch)
+      this.overlapping.add(done)
+      void done.then(() => this.overlapping.delete(done))
+      await idTaken
     }
     this.inFlight = undefined
   }
 
+  /** One batch as one statement in its own transaction. */
   private async write(batch: Waiting[]): Promise<void> {
-    let tokens: string[]
-    // Until the INSERT is sent nothing can have been written; after, a broken connection leaves it unknown.
-    let sent = false
+    const stage: { current: Stage } = { current: 'preparing' }
     try {
       const meta = await this.context.meta()
-      const channels = [...new Set(batch.map((item) => item.channel))]
-      const counts = new Map<string, number>()
-      for (const channel of channels) counts.set(channel, await this.context.partitionsOf(channel))
-      sent = true
-      const returning = batch.some((item) => item.settle !== undefined)
-      const [statement, values] = this.statementFor(batch, counts, returning)
-      if (returning) {
-        const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', statement, values)
-        // Ids were taken in the order of the rows given; RETURNING's order is not promised, so sort by id.
-        rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
-        tokens = rows.map((row) => encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }))
-      } else {
-        // Only append$ values: nobody waits for a token, so none is returned.
-        await this.context.query('append', statement, values)
-        tokens = []
-      }
-      for (const channel of channels) this.context.wake(channel)
+      const prepared = await this.prepare(batch)
+      stage.current = 'committing' // a statement outside a transaction block commits as it ends
+      const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values)
+      this.committed(batch, meta, prepared.channels, rows)
     } catch (error) {
-      const info = failureInfo(error instanceof Error && error.cause !== undefined ? error.cause : error)
-      const outcome = !sent || isRefusal(info) ? 'not-sent' : 'unknown'
-      for (const item of batch) {
-        this.fail(item, isOwnError(error) ? error : new AppendFailedError({ channel: item.channel, outcome, ...info }, { cause: error }))
-      }
-      return
+      this.failed(batch, error, stage.current)
     }
-    batch.forEach((item, index) => item.settle?.resolve(tokens[index] as string))
+  }
+
+  /** One batch in a transaction that takes its id first; `idTaken` resolves then (or when it failed before). */
+  private writeOverlapping(batch: Waiting[]): { idTaken: Promise<void>; done: Promise<void> } {
+    let takeId!: () => void
+    const idTaken = new Promise<void>((resolve) => (takeId = resolve))
+    const done = (async () => {
+      const stage: { current: Stage } = { current: 'preparing' }
+      let connection: Awaited<ReturnType<typeof checkOut>> | undefined
+      let broken: Error | undefined
+      try {
+        const meta = await this.context.meta()
+        const prepared = await this.prepare(batch)
+        if (this.context.closed) throw new DurableLogClosedError({ operation: 'append' })
+        connection = await checkOut(this.context.pool)
+        await connection.client.query('BEGIN; SELECT txid_current()')
+        takeId()
+        stage.current = 'sent'
+        const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client)
+        stage.current = 'committing'
+        await connection.client.query('COMMIT')
+        this.committed(batch, meta, prepared.channels, rows)
+      } catch (error) {
+        takeId()
+        if (connection !== undefined && stage.current !== 'committing') {
+          await connection.client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
+        }
+        this.failed(batch, error, stage.current)
+      } finally {
+        connection?.release(broken)
+      }
+    })()
+    return { idTaken, done }
+  }
+
+  /** The batch's channels (their partition counts known) and its INSERT. */
+  private async prepare(batch: Waiting[]): Promise<{ channels: string[]; statement: string; values: unknown[] }> {
+    const channels = [...new Set(batch.map((item) => item.channel))]
+    const counts = new Map<string, number>()
+    for (const channel of channels) counts.set(channel, await this.context.partitionsOf(channel))
+    const returning = batch.some((item) => item.settle !== undefined)
+    const [statement, values] = this.statementFor(batch, counts, returning)
+    return { channels, statement, values }
+  }
+
+  private committed(batch: Waiting[], meta: LogMeta, channels: string[], rows: Array<{ epoch: number; tx: string; id: string }>): void {
+    for (const channel of channels) this.context.wake(channel)
+    if (rows.length === 0) return // append$ only: nobody waits for a token, so none was returned
+    // Ids were taken in the order of the rows given; RETURNING's order is not promised, so sort by id.
+    rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+    batch.forEach((item, index) => {
+      const row = rows[index] as { epoch: number; tx: string; id: string }
+      item.settle?.resolve(encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }))
+    })
+  }
+
+  /**
+   * Fails every value of a batch. Nothing was written when the batch never reached the server, when the server
+   * refused it, or when its transaction ended before COMMIT; a connection lost while committing leaves it unknown.
+   */
+  private failed(batch: Waiting[], error: unknown, stage: Stage): void {
+    const info = failureInfo(error instanceof Error && error.cause !== undefined ? error.cause : error)
+    const outcome = stage !== 'committing' || isRefusal(info) ? 'not-sent' : 'unknown'
+    for (const item of batch) {
+      this.fail(item, isOwnError(error) ? error : new AppendFailedError({ channel: item.channel, outcome, ...info }, { cause: error }))
+    }
   }
 
   /** The INSERT for a batch and its parameters: the joined form when it applies (joined-values.ts), else one array per column. */
@@ -113,13 +187,13 @@ export class AppendBatcher {
     ]
   }
 
-  private fail(item: Waiting, error: AppendFailedError | DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError): void {
+  private fail(item: Waiting, error: OwnError): void {
     if (item.settle) item.settle.reject(error)
     else this.reportError(error)
   }
 }
 
 /** Errors that already say what is wrong with the log itself (closed, not installed): passed on as they are. */
-function isOwnError(error: unknown): error is DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError {
+function isOwnError(error: unknown): error is Exclude<OwnError, AppendFailedError> {
   return error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError || error instanceof UnsupportedServerError
 }

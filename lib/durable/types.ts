@@ -167,7 +167,7 @@ export interface DurableLog extends AsyncDisposable {
   /** Appends one message; resolves with its token once committed (or, with `options.client`, once inserted in your transaction). */
   append(channel: string, value: unknown, options?: AppendOptions): Promise<string>
   append<T>(channel: TypedChannel<T>, value: T, options?: AppendOptions): Promise<string>
-  /** A batched sink: one multi-row INSERT per batch, in call order. Failures go to `errors$`. `error()`/`complete()` are ignored. */
+  /** A batched sink: one multi-row INSERT per batch, in call order (two batches overlap while more waits). Failures go to `errors$`. `error()`/`complete()` are ignored. */
   readonly append$: Observer<DurableAppend>
   /** Failures with no caller to reject (from `append$`); a process warning when nothing subscribes. */
   readonly errors$: Observable<RxpgError>

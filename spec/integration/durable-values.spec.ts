@@ -104,6 +104,31 @@ describe('append$', () => {
     expect(rows[0]?.parts).toBe(16)
   })
 
+  it('writes a long burst in overlapping transactions in call order; a batch the server refuses fails alone', async () => {
+    const log = fixture.openLog({ appendBatch: { maxBatchSize: 100 } })
+    const errors: RxpgError[] = []
+    const subscription = log.errors$.subscribe((error) => errors.push(error))
+    // The server refuses the row holding "poison" (a trigger of this spec), so its whole batch fails.
+    await fixture.pool.query(`CREATE FUNCTION "${fixture.schema}".poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poisoned'; END $$;
+      CREATE TRIGGER poison AFTER INSERT ON "${fixture.schema}".durable_log FOR EACH ROW
+      WHEN (NEW.channel = 'burst' AND NEW.value::text = '"poison"') EXECUTE FUNCTION "${fixture.schema}".poison()`)
+    try {
+      // Queued at once: batches of 100 (2,500-2,599 holds the poison), written while others are in flight.
+      for (let i = 0; i < 5000; i++) log.append$.next({ channel: 'burst', value: i === 2550 ? 'poison' : i })
+      // One error per value lost: the 100 of the refused batch.
+      await eventually(() => errors.length === 100, () => `${errors.length} errors`)
+      await log.append('burst', 'last') // settles after every batch queued before it
+      await horizonPassed(fixture.url)
+      const values = (await fetchAll(log, 'burst')).map((m) => m.value)
+      expect(values).toEqual([...Array.from({ length: 2500 }, (_, i) => i), ...Array.from({ length: 2400 }, (_, i) => 2600 + i), 'last'])
+      expect(errors.every((error) => error instanceof AppendFailedError && error.info.channel === 'burst' && error.info.outcome === 'not-sent')).toBe(true)
+      expect(errors[0]?.info).toMatchObject({ detail: expect.stringContaining('poisoned') })
+    } finally {
+      subscription.unsubscribe()
+      await fixture.pool.query(`DROP TRIGGER poison ON "${fixture.schema}".durable_log`)
+    }
+  })
+
   it('reports a batch the database refused on errors$, with the typed error', async () => {
     const missing = fixture.openLog({ schema: `${fixture.schema}_not_installed` })
     const errors = firstValueFrom(missing.errors$)
