@@ -128,6 +128,29 @@ describe('consumer groups', () => {
     expect(await ledger.count()).toBe(1)
   })
 
+  it('after a failed batch of a backlog, gets that same batch again, then the rest, each message once', async () => {
+    await cleanLedger()
+    await appendKeyed('backlog-retry', 100, 1)
+    const firstSeqs: number[] = []
+    let calls = 0
+    const consumer = fixture.log.consume(
+      'backlog-retry',
+      'g',
+      async (messages, client) => {
+        firstSeqs.push((messages[0]?.value as { seq: number }).seq)
+        await ledger.record(messages, client, 'retry')
+        if (++calls === 3) throw new Error('transient trouble')
+      },
+      { retryDelay: 50, batchSize: 10 },
+    )
+    running.push(consumer)
+    await eventually(() => consumer.stats.messages === 100, () => `${consumer.stats.messages} applied`)
+    await consumer.stop()
+    expect(firstSeqs).toEqual([1, 11, 21, 21, 31, 41, 51, 61, 71, 81, 91])
+    expect(await ledger.count()).toBe(100)
+    expect(await ledger.duplicates()).toEqual([])
+  })
+
   it("starts a new group at 'now' or 'earliest', and resumes an existing group where it stopped", async () => {
     await cleanLedger()
     await fixture.log.append('starts', { seq: 1 }, { key: 'x' })
