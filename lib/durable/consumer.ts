@@ -43,6 +43,17 @@ interface Lease {
   cursor: Position
 }
 
+/** A page read for the partitions held, and its messages decoded. */
+interface BatchRead {
+  readonly page: Page
+  readonly messages: ReadonlyArray<DurableMessage<unknown>>
+}
+
+/** The partitions a read is for: each with the generation and cursor it assumed. */
+type HeldCursors = ReadonlyArray<readonly [part: number, generation: string, cursor: Position]>
+
+const keyOf = (held: HeldCursors) => held.map(([part, generation, c]) => `${part}:${generation}:${c.epoch}.${c.tx}.${c.id}`).join(' ')
+
 export function startConsumer<T>(
   context: LogContext,
   channel: string,
@@ -67,6 +78,12 @@ export function startConsumer<T>(
   let renewal: Subscription | undefined
   let triggers: Subscription | undefined
   const base = [channel, group]
+  /**
+   * The next batch's read, started while this batch's transaction runs (after a full page only: more is
+   * waiting). It is used only if the leases are then exactly what it assumed (same partitions, generations
+   * and cursors, i.e. the batch committed and nothing was rebalanced); otherwise it is dropped and read again.
+   */
+  let ahead: { readonly key: string; readonly read: Promise<BatchRead> } | undefined
 
   const emit = (event: ConsumerEvent) => events$.next(event)
   const rouse = () => {
@@ -154,16 +171,32 @@ export function startConsumer<T>(
 
   const messagesOf = (meta: LogMeta, page: Page) => (typed ? typedMessages(meta, typed, page.rows) : Promise.resolve(plainMessages(meta, channel, page.rows)))
 
+  /** Reads the rows of the partitions in `held`, each after its own cursor, and decodes them. */
+  const readBatch = async (meta: LogMeta, held: HeldCursors): Promise<BatchRead> => {
+    const cursors = new Map(held.map(([part, , cursor]) => [part, cursor]))
+    const slot = <V>(pick: (cursor: Position) => V) =>
+      Array.from({ length: partitions }, (_, part) => {
+        const cursor = cursors.get(part)
+        return cursor === undefined ? null : pick(cursor)
+      })
+    const lowest = [...cursors.values()].reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b))
+    const page = await readPage(context, 'consume', channel, lowest, batchSize, {
+      epochs: slot((cursor) => cursor.epoch),
+      txs: slot((cursor) => cursor.tx.toString()),
+      ids: slot((cursor) => cursor.id.toString()),
+    })
+    const messages = page.rows.length === 0 ? [] : ((await messagesOf(meta, page)) as ReadonlyArray<DurableMessage<unknown>>)
+    return { page, messages }
+  }
+
   /** Reads, handles and acks one batch; false when there was nothing to do. */
   const processBatch = async (meta: LogMeta): Promise<boolean> => {
     const held = [...leases.entries()]
-    const slot = <V>(pick: (lease: Lease) => V) => Array.from({ length: partitions }, (_, part) => (leases.has(part) ? pick(leases.get(part) as Lease) : null))
-    const lowest = held.map(([, lease]) => lease.cursor).reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b))
-    const page = await readPage(context, 'consume', channel, lowest, batchSize, {
-      epochs: slot((lease) => lease.cursor.epoch),
-      txs: slot((lease) => lease.cursor.tx.toString()),
-      ids: slot((lease) => lease.cursor.id.toString()),
-    })
+    const heldCursors: HeldCursors = held.map(([part, lease]) => [part, lease.generation, lease.cursor])
+    const key = keyOf(heldCursors)
+    const read = ahead?.key === key ? ahead.read : readBatch(meta, heldCursors)
+    ahead = undefined
+    const { page, messages } = await read
     for (const [, lease] of held) checkPage(page, lease.cursor, meta, channel, undefined, group)
     const full = page.rows.length >= batchSize
     // Every partition held advances to the same place: the page holds every row of every held partition
@@ -185,7 +218,12 @@ export function startConsumer<T>(
       }
       return false
     }
-    const messages = await messagesOf(meta, page)
+    if (full) {
+      const assumed: HeldCursors = heldCursors.map(([part, generation]) => [part, generation, next.get(part) as Position])
+      ahead = { key: keyOf(assumed), read: readBatch(meta, assumed) }
+      // Dropped unused when the batch does not commit; its failure then matters to nobody.
+      ahead.read.catch(() => undefined)
+    }
     // Every partition with rows in the batch is acked with the generation it was read under, even if the
     // renewal found it lost meanwhile: the ack then fails, and the handler's writes roll back with it.
     const generations = new Map(held.map(([part, lease]) => [part, lease.generation]))
@@ -196,7 +234,7 @@ export function startConsumer<T>(
     try {
       await client.query('BEGIN')
       try {
-        await handler(messages as ReadonlyArray<DurableMessage<unknown>>, client)
+        await handler(messages, client)
       } catch (error) {
         await client.query('ROLLBACK')
         counts.handlerFailures++
@@ -274,6 +312,9 @@ export function startConsumer<T>(
   const finish = async () => {
     renewal?.unsubscribe()
     triggers?.unsubscribe()
+    // A read ahead still running must end before the log's pool may be closed.
+    await ahead?.read.catch(() => undefined)
+    ahead = undefined
     const held = [...leases.entries()]
     if (held.length > 0) {
       await context
