@@ -90,15 +90,15 @@ export class AppendBatcher {
 
   /** One batch as one statement in its own transaction. */
   private async write(batch: Waiting[]): Promise<void> {
-    const stage: { current: Stage } = { current: 'preparing' }
+    let stage: Stage = 'preparing'
     try {
       const meta = await this.context.meta()
       const prepared = await this.prepare(batch)
-      stage.current = 'committing' // a statement outside a transaction block commits as it ends
+      stage = 'committing' // a statement outside a transaction block commits as it ends
       const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values)
       this.committed(batch, meta, prepared.channels, rows)
     } catch (error) {
-      this.failed(batch, error, stage.current)
+      this.failed(batch, error, stage)
     }
   }
 
@@ -107,7 +107,7 @@ export class AppendBatcher {
     let takeId!: () => void
     const idTaken = new Promise<void>((resolve) => (takeId = resolve))
     const done = (async () => {
-      const stage: { current: Stage } = { current: 'preparing' }
+      let stage: Stage = 'preparing'
       let connection: Awaited<ReturnType<typeof checkOut>> | undefined
       let broken: Error | undefined
       try {
@@ -117,17 +117,17 @@ export class AppendBatcher {
         connection = await checkOut(this.context.pool)
         await connection.client.query('BEGIN; SELECT txid_current()')
         takeId()
-        stage.current = 'sent'
+        stage = 'sent'
         const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client)
-        stage.current = 'committing'
+        stage = 'committing'
         await connection.client.query('COMMIT')
         this.committed(batch, meta, prepared.channels, rows)
       } catch (error) {
         takeId()
-        if (connection !== undefined && stage.current !== 'committing') {
+        if (connection !== undefined && stage !== 'committing') {
           await connection.client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
         }
-        this.failed(batch, error, stage.current)
+        this.failed(batch, error, stage)
       } finally {
         connection?.release(broken)
       }
