@@ -44,6 +44,8 @@ LEFT JOIN LATERAL (
   LIMIT (SELECT $5::bigint)
 ) r ON true`
 
+  // What an append returns when a caller waits for its token: each row's position.
+  const returningPosition = 'RETURNING epoch, tx::text AS tx, id::text AS id'
   const appendMany = `INSERT INTO ${s}.durable_log (channel, part, key, value)
 SELECT c, p, k, v::json FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[]) AS u(c, p, k, v)`
   // One channel, no keys: a keyless value goes to a random partition, drawn here rather than sent per row.
@@ -73,13 +75,13 @@ SELECT partitions FROM created UNION ALL SELECT partitions FROM ${s}.durable_cha
     /** $1 channel: its partition count when it was registered (no row otherwise). */
     channelPartitionsKnown: `SELECT partitions FROM ${s}.durable_channels WHERE channel = $1`,
     /** One row. $1 channel, $2 partition, $3 key, $4 value (JSON text). */
-    appendOne: `INSERT INTO ${s}.durable_log (channel, part, key, value) VALUES ($1, $2, $3, $4::json) RETURNING epoch, tx::text AS tx, id::text AS id`,
+    appendOne: `INSERT INTO ${s}.durable_log (channel, part, key, value) VALUES ($1, $2, $3, $4::json) ${returningPosition}`,
     /** Many rows in one statement: arrays of channel, partition, key, value (JSON text). */
-    appendMany: `${appendMany} RETURNING epoch, tx::text AS tx, id::text AS id`,
+    appendMany: `${appendMany} ${returningPosition}`,
     /** The same without RETURNING, for batches where no caller waits for a token (append$ only). */
     appendManyQuiet: appendMany,
     /** Many rows of one channel without keys (joined-values.ts): $1 channel, $2 its partition count, $3 the JSON texts joined by newlines. */
-    appendJoined: `${appendJoined} RETURNING epoch, tx::text AS tx, id::text AS id`,
+    appendJoined: `${appendJoined} ${returningPosition}`,
     appendJoinedQuiet: appendJoined,
     maintain: `SELECT elected, created, dropped FROM ${s}.durable_maintain($1, $2, $3, $4)`,
     /** The oldest transaction holding the horizon back: a backend's or a prepared transaction's. $1: the xid (32-bit). */

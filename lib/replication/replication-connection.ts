@@ -244,7 +244,7 @@ export class ReplicationConnection {
       case 'change': {
         this.counts.received += 1
         // A large transaction behind streams for a while: its changes keep the windows coming.
-        if (this.behind && this.gathering === undefined) this.gather(live)
+        this.gatherWhileBehind(live)
         const refused = this.assembler.change(message, this.sinkFor(live))
         if (refused !== undefined && this.isCurrent(live.run)) {
           this.counts.decodeFailures += 1
@@ -254,7 +254,7 @@ export class ReplicationConnection {
       }
       case 'begin':
         this.behind = this.isBehind(message)
-        if (this.behind && this.gathering === undefined) this.gather(live)
+        this.gatherWhileBehind(live)
         return this.assembler.begin(message)
       case 'commit':
         this.counts.transactions += 1
@@ -314,9 +314,9 @@ export class ReplicationConnection {
    * of changes) instead of the one or two a reader that keeps pace with the socket gets: far fewer reads,
    * wake-ups and parser calls per change. One window at a time; a stream that keeps up never waits.
    */
-  private gather(live: LiveSession): void {
+  private gatherWhileBehind(live: LiveSession): void {
     const gather = this.options.gatherReads
-    if (gather === false) return
+    if (!this.behind || this.gathering !== undefined || gather === false) return
     this.counts.gatheredReads += 1
     live.session.pauseAfterReads()
     const window: Subscription = this.options.scheduler.schedule(() => {
