@@ -38,6 +38,9 @@ export interface ResolvedOptions {
 export const MINIMUM_SERVER_VERSION = 120000
 const DAY = 24 * 60 * 60 * 1000
 
+/** Type parsers that keep every column as the server wrote it (see queryTexts). */
+const serverText: pg.CustomTypesConfig = { getTypeParser: () => (text: string) => text }
+
 export function resolveOptions(options: DurableLogOptions): ResolvedOptions {
   const retention = options.retention ?? {}
   const spanMs = retention.partitionSpan ?? 60 * 60 * 1000
@@ -120,11 +123,15 @@ export class LogContext {
     }
   }
 
-  /** `query` with each row as an array of column values: no object per row, for the page reads (the hot path). */
-  async queryArrays(operation: string, text: string, values: unknown[]): Promise<unknown[][]> {
+  /**
+   * `query` with each row as an array of the server's text for each column (null for NULL): no object per row
+   * and no type parser (neither pg's JSON.parse of a json column nor a parser the application set globally), for
+   * the page reads, the hot path, which parse what they use themselves.
+   */
+  async queryTexts(operation: string, text: string, values: unknown[]): Promise<Array<Array<string | null>>> {
     if (this.closed) throw new DurableLogClosedError({ operation })
     try {
-      return (await this.pool.query<unknown[]>({ name: this.statementName(text), text, values, rowMode: 'array' })).rows
+      return (await this.pool.query<Array<string | null>>({ name: this.statementName(text), text, values, rowMode: 'array', types: serverText })).rows
     } catch (error) {
       throw this.failure(operation, error)
     }

@@ -40,21 +40,24 @@ export interface Page {
   readonly expiredThrough: Position | undefined
 }
 
-/** The page query's columns, in order (see queries.ts): the horizon and expiry on every row, then the row itself. */
+/**
+ * The page query's columns, in order (see queries.ts), as the server's text: the header row fills the first six,
+ * each of the page's rows the last seven.
+ */
 type RawPageRow = [
-  xmin: string,
-  xmax: string,
-  currentEpoch: number,
-  expiredEpoch: number | null,
+  xmin: string | null,
+  xmax: string | null,
+  currentEpoch: string | null,
+  expiredEpoch: string | null,
   expiredTx: string | null,
   expiredId: string | null,
-  epoch: number | null,
+  epoch: string | null,
   tx: string | null,
   id: string | null,
-  part: number | null,
+  part: string | null,
   key: string | null,
   value: string | null,
-  appendedMs: number | null,
+  appendedMs: string | null,
 ]
 
 /** Reads up to `limit` rows of `channel` after `after`; with `owned`, only rows of those partitions after their own cursors. */
@@ -68,24 +71,29 @@ export async function readPage(
 ): Promise<Page> {
   const values: unknown[] = [channel, ...positionParams(after), limit]
   if (owned) values.push(owned.epochs, owned.txs, owned.ids)
-  const raw = (await context.queryArrays(operation, owned ? context.queries.readOwned : context.queries.read, values)) as RawPageRow[]
-  const first = raw[0]
-  if (first === undefined) throw new Error('rxpg: the page query returned no row')
+  const raw = (await context.queryTexts(operation, owned ? context.queries.readOwned : context.queries.read, values)) as RawPageRow[]
+  let header: RawPageRow | undefined
   const rows: PageRow[] = []
   let sorted = true
-  for (const [, , , , , , epoch, tx, id, part, key, value, appendedMs] of raw) {
-    if (tx === null || id === null || epoch === null) continue
-    const pageRow: PageRow = { epoch, tx, id, partition: part ?? 0, key, text: value ?? 'null', appendedMs: appendedMs ?? 0 }
+  for (const row of raw) {
+    const [, , , , , , epoch, tx, id, part, key, value, appendedMs] = row
+    // The header is told apart by its columns, not by coming first.
+    if (epoch === null || tx === null || id === null) {
+      header = row
+      continue
+    }
+    const pageRow: PageRow = { epoch: Number(epoch), tx, id, partition: Number(part), key, text: value ?? 'null', appendedMs: Number(appendedMs) }
     if (sorted && rows.length > 0 && compareRows(rows[rows.length - 1] as PageRow, pageRow) > 0) sorted = false
     rows.push(pageRow)
   }
+  const [xmin, xmax, currentEpoch, expiredEpoch, expiredTx, expiredId] = header ?? []
+  if (xmin == null || xmax == null || currentEpoch == null) throw new Error('rxpg: the page query returned no horizon')
   if (!sorted) rows.sort(compareRows)
-  const [xmin, xmax, currentEpoch, expiredEpoch, expiredTx, expiredId] = first
   return {
     rows,
-    horizon: { epoch: currentEpoch, tx: BigInt(xmin), id: 0n },
+    horizon: { epoch: Number(currentEpoch), tx: BigInt(xmin), id: 0n },
     xmax: BigInt(xmax),
-    expiredThrough: expiredEpoch === null || expiredTx === null || expiredId === null ? undefined : { epoch: expiredEpoch, tx: BigInt(expiredTx), id: BigInt(expiredId) },
+    expiredThrough: expiredEpoch == null || expiredTx == null || expiredId == null ? undefined : { epoch: Number(expiredEpoch), tx: BigInt(expiredTx), id: BigInt(expiredId) },
   }
 }
 
@@ -152,6 +160,8 @@ export async function typedMessages<T>(
 }
 
 function messageOf<T>(meta: LogMeta, channel: string, row: PageRow, value: T): DurableMessage<T> {
-  const message = { token: tokenOf(meta.logId, row.epoch, row.tx, row.id), channel, value, partition: row.partition, appendedAt: new Date(row.appendedMs) }
-  return row.key === null ? message : { ...message, key: row.key }
+  const token = tokenOf(meta.logId, row.epoch, row.tx, row.id)
+  const appendedAt = new Date(row.appendedMs)
+  // Two literals rather than a spread of one into the other: a message per row, and the copy showed in profiles.
+  return row.key === null ? { token, channel, value, partition: row.partition, appendedAt } : { token, channel, value, partition: row.partition, appendedAt, key: row.key }
 }

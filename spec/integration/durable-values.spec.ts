@@ -1,5 +1,6 @@
 // What a message can hold and how it is typed: JSON values of any size (16 MB here), typed channels with the
 // decoders plain channels use, failures as values, the batched append$ sink, and the pull bridges.
+import pg from 'pg'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -28,6 +29,26 @@ describe('values', () => {
     expect(fetched?.token).toBe(token)
     expect(fetched?.value).toEqual(big)
     expect((await reader).value).toEqual(big)
+  })
+
+  it("reads exactly whatever type parsers the application set globally on pg (pages are parsed by rxpg, not by pg's parsers)", async () => {
+    const { log } = fixture
+    await log.append('parsed-globally', { n: 1, at: '2026-01-01T00:00:00Z' }, { key: 'k' })
+    await log.append('parsed-globally', [1, 'two'])
+    await horizonPassed(fixture.url)
+    const expected = (await log.fetch('parsed-globally', { after: 'earliest' })).messages
+    expect(expected).toHaveLength(2)
+    // Parsers an application may well set (int8 as BigInt, json with a reviver) and some no application should,
+    // for every type a page holds: none of them may reach a page.
+    const overridden = { 20: BigInt, 21: (text: string) => `int2 ${text}`, 23: (text: string) => `int4 ${text}`, 701: (text: string) => `float8 ${text}`, 114: () => ({ parsedBy: 'the application' }) }
+    const defaults = Object.keys(overridden).map((oid) => [Number(oid), pg.types.getTypeParser(Number(oid))] as const)
+    for (const [oid, parse] of Object.entries(overridden)) pg.types.setTypeParser(Number(oid), parse)
+    try {
+      expect((await log.fetch('parsed-globally', { after: 'earliest' })).messages).toEqual(expected)
+      expect(await firstValueFrom(log.read('parsed-globally', { from: 'earliest' }).pipe(take(2), toArray()))).toEqual(expected)
+    } finally {
+      for (const [oid, parse] of defaults) pg.types.setTypeParser(oid, parse)
+    }
   })
 
   it('refuses values with no JSON form before anything is written', async () => {
