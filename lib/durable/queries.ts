@@ -34,7 +34,7 @@ export function queriesFor(schema: string) {
   // before it has lost messages), then the rows, each kind in its own columns. The header is computed once per
   // page rather than once per row, no column is cast per row (page.ts reads the server's text as it is), and `h`
   // (MATERIALIZED: once) reaches the row filter as a constant rather than as a function call per row. Together
-  // they took the server's time per row from about 4.1 µs to 2.7 µs (docs/design.md).
+  // they took the server's time per row from about 4.1 µs to 2.6 µs (docs/design.md).
   const rows = (extra: string) => `WITH h AS MATERIALIZED (${horizon})
 SELECT h.xmin, h.xmax, h.epoch AS current_epoch, e.epoch AS expired_epoch, e.tx AS expired_tx, e.id AS expired_id,
   NULL::int AS epoch, NULL::bigint AS tx, NULL::bigint AS id, NULL::smallint AS part, NULL::text AS key, NULL::json AS value, NULL::float8 AS appended_ms
