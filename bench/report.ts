@@ -161,7 +161,7 @@ async function render(run: RunRecord & { readonly benchDir: string }): Promise<s
         ['Libraries', Object.entries(machine.libraries).map(([name, version]) => `${name} ${version}`).join(', ')],
         ['rxpg', `commit ${machine.gitCommit}; ${machine.rxpgBuild ?? 'from source through tsx'}`],
         ['Load average at start', machine.loadAverageAtStart.join(' ')],
-        ['Other PostgreSQL servers running at the start', String(machine.otherPostgresServers ?? 0)],
+        ['Other PostgreSQL servers running at the start', String(machine.otherPostgresServers)],
       ],
     }),
   )

