@@ -16,7 +16,7 @@ export interface TableFacts {
   /** The feed function's comment; undefined when there is no such function. */
   readonly functionComment: string | null | undefined
   /** The triggers on the table that call the feed function. */
-  readonly triggers: ReadonlyArray<{ readonly name: string; readonly enabled: boolean }>
+  readonly triggers: ReadonlyArray<{ readonly name: string; readonly enabled: boolean; /** FOR EACH ROW (else FOR EACH STATEMENT). */ readonly row: boolean }>
 }
 
 const FACTS = `SELECT current_setting('server_version_num')::int AS server_version,
@@ -30,7 +30,7 @@ const FACTS = `SELECT current_setting('server_version_num')::int AS server_versi
 FROM (SELECT 1) one
 LEFT JOIN LATERAL (
   SELECT true AS found, obj_description(p.oid, 'pg_proc') AS comment,
-    (SELECT json_agg(json_build_object('name', t.tgname::text, 'enabled', t.tgenabled IN ('O', 'A')))
+    (SELECT json_agg(json_build_object('name', t.tgname::text, 'enabled', t.tgenabled IN ('O', 'A'), 'row', (t.tgtype & 1) = 1))
        FROM pg_trigger t WHERE t.tgrelid = to_regclass($1) AND t.tgfoid = p.oid AND NOT t.tgisinternal) AS triggers
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
   WHERE n.nspname = $2 AND p.proname = $3 AND p.pronargs = 0
@@ -57,7 +57,7 @@ export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, s
     primary_key: string[] | null
     function_found: boolean | null
     function_comment: string | null
-    triggers: Array<{ name: string; enabled: boolean }>
+    triggers: Array<{ name: string; enabled: boolean; row: boolean }>
   }>(pool, 'check', FACTS, [table, schema, functionName])
   if (row === undefined) throw new Error('rxpg: the catalog query returned no row')
   return {

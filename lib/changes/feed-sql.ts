@@ -8,7 +8,7 @@
  */
 import { quoteIdentifier } from '../index.js'
 import { InvalidChangeFeedError } from './errors.js'
-import { FEED_FORMAT_VERSION, namesOf, resolveFeed, type Feed, type FeedNames } from './feed.js'
+import { FEED_FORMAT_VERSION, namesOf, resolveFeed, statementOps, type Feed, type FeedNames } from './feed.js'
 import { keyJson, rowJson } from './row-json.js'
 import { dollarQuoted, qualifiedName, quoteLiteral } from './sql-text.js'
 import type { ChangeFeedSpec, ChangeOp } from './types.js'
@@ -56,13 +56,45 @@ function installSql(feed: Feed, key: readonly string[], names: FeedNames): strin
     `-- rxpg change feed ${quoteIdentifier(feed.name)} on ${table}: ${carrierSummary(feed, names)}.\n` +
       `-- Idempotent: safe to run again, also after changing the feed. The --drop variant removes it.`,
   ]
+  parts.push(checkSql(feed, key, table, fn))
   if (feed.carrier === 'durable') parts.push(durablePrerequisites(feed, names))
   parts.push(
     `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger\nLANGUAGE plpgsql AS ${dollarQuoted(feed.carrier === 'durable' ? durableBody(feed, key, names) : lightBody(feed, key, names), 'fn')};\n` +
       `COMMENT ON FUNCTION ${fn}() IS ${quoteLiteral(feedComment(feed))};`,
   )
   parts.push(triggersSql(feed, names, table, fn))
+  // A light feed has no wake-ups: what a durable version of it made is removed, so the SQL converges.
+  if (feed.carrier === 'light') parts.push(`DROP SEQUENCE IF EXISTS ${qualifiedName(feed.schema, names.wakeSequence)};`)
   return parts.join('\n\n') + '\n'
+}
+
+/**
+ * Checks made before anything is changed: the function's name is not another table's feed (CREATE OR REPLACE
+ * would silently move that feed here), and every column the function names is in the table (else every write
+ * to the table would fail once the triggers are in place).
+ */
+function checkSql(feed: Feed, key: readonly string[], table: string, fn: string): string {
+  const named = [...new Set([...key, ...(feed.columns ?? [])])]
+  const body = `DECLARE
+  installed text := obj_description(to_regprocedure(${quoteLiteral(`${fn}()`)}), 'pg_proc');
+  spec json;
+  missing text;
+BEGIN
+  IF starts_with(installed, ${quoteLiteral(FEED_COMMENT_PREFIX)}) THEN
+    spec := substr(installed, ${FEED_COMMENT_PREFIX.length + 1})::json;
+    IF (spec ->> 'schema', spec ->> 'table') IS DISTINCT FROM (${quoteLiteral(feed.schema)}, ${quoteLiteral(feed.table)}) THEN
+      RAISE EXCEPTION USING MESSAGE = format(${quoteLiteral(`rxpg change feed: feed %s already reports changes of %I.%I; feed names are unique in a schema: give this one another name (--name)`)}, ${quoteLiteral(quoteIdentifier(feed.name))}, spec ->> 'schema', spec ->> 'table');
+    END IF;
+  END IF;
+  SELECT string_agg('"' || replace(c.name, '"', '""') || '"', ', ') INTO missing
+  FROM unnest(ARRAY[${named.map(quoteLiteral).join(', ')}]::text[]) AS c(name)
+  WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(${quoteLiteral(table)}) AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped);
+  IF to_regclass(${quoteLiteral(table)}) IS NOT NULL AND missing IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = format('rxpg change feed: column %s named by the feed is not in the table %s (key and columns name existing columns)', missing, ${quoteLiteral(table)});
+  END IF;
+END`
+  return `-- Checked first: the feed's name is not taken by another table's feed, and the columns it names exist.
+DO ${dollarQuoted(body, 'check')};`
 }
 
 function carrierSummary(feed: Feed, names: FeedNames): string {
@@ -93,10 +125,6 @@ DO ${dollarQuoted(body, 'check')};
 CREATE SEQUENCE IF NOT EXISTS ${qualifiedName(feed.schema, names.wakeSequence)};`
 }
 
-/** Which ops go through statement-level triggers with transition tables (inserts and deletes only: see `level`). */
-function statementOps(feed: Feed): ChangeOp[] {
-  return feed.level === 'statement' ? feed.ops.filter((op) => op !== 'update') : []
-}
 
 function rowOps(feed: Feed): ChangeOp[] {
   const byStatement = statementOps(feed)

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto'
 import { DEFAULT_SCHEMA } from '../durable/index.js'
 import { wakeChannelOf } from '../durable/log-context.js'
 import { InvalidChangeFeedError } from './errors.js'
+import { rowVariablesOf } from './condition-rows.js'
+import { readableName } from './sql-text.js'
 import type { ChangeCarrier, ChangeConditions, ChangeFeedSpec, ChangeOp } from './types.js'
 
 /** PostgreSQL keeps names of at most 63 bytes (NAMEDATALEN - 1) and silently truncates longer ones. */
@@ -37,6 +39,11 @@ export interface Feed {
   readonly logSchema: string | null
   readonly partitions: number | null
   readonly wakeWindow: number | null
+}
+
+/** Which ops go through statement-level triggers with transition tables (inserts and deletes only: see `level`). */
+export function statementOps(feed: Feed): ChangeOp[] {
+  return feed.level === 'statement' ? feed.ops.filter((op) => op !== 'update') : []
 }
 
 /** The names of a feed's objects and channels. */
@@ -90,7 +97,8 @@ export function resolveFeed(spec: ChangeFeedSpec): Feed {
 
 /** The names of `feed`'s functions, triggers and channels. */
 export function namesOf(feed: Feed): FeedNames {
-  const plainChannel = `changes:${feed.schema}.${feed.name}`
+  // Each part as written in SQL (quoted unless plain): "a.b".c and a."b.c" must not share a channel.
+  const plainChannel = `changes:${readableName(feed.schema)}.${readableName(feed.name)}`
   const channel = Buffer.byteLength(plainChannel) <= MAX_NAME_BYTES ? plainChannel : `changes:${hash(`${feed.schema}\0${feed.name}`, 32)}`
   return {
     functionName: boundedName('rxpg_changes_', feed.name, ''),
@@ -159,9 +167,19 @@ function resolveWhen(when: ChangeFeedSpec['when'], ops: readonly ChangeOp[], inv
     if (!ops.includes(op as ChangeOp)) throw invalid(`when.${op}: the feed does not report ${op}s`)
     if (typeof condition !== 'string' || condition.trim() === '') throw invalid(`when.${op} must be a non-empty SQL condition`)
     if (condition.includes('\0')) throw invalid(`when.${op} contains a NUL character`)
+    const rows = rowVariablesOf(condition)
+    if (op === 'insert' && rows.old) throw invalid(whenRowProblem(when, 'insert', 'OLD', ops))
+    if (op === 'delete' && rows.new) throw invalid(whenRowProblem(when, 'delete', 'NEW', ops))
     conditions[op as ChangeOp] = condition.trim()
   }
   return conditions
+}
+
+function whenRowProblem(when: ChangeFeedSpec['when'], op: 'insert' | 'delete', variable: 'OLD' | 'NEW', ops: readonly ChangeOp[]): string {
+  if (typeof when !== 'string') return `when.${op} names ${variable}, which ${op}s do not have (as in a trigger's WHEN)`
+  const others = ops.filter((other) => other !== op)
+  const perOp = others.length > 0 ? `when: { ${others[0]}: …${others.length > 1 ? `, ${others[1]}: …` : ''} }` : `ops without ${op}`
+  return `a condition for every op cannot name ${variable}: ${op}s have no ${variable} row (as in a trigger's WHEN); give one condition per op (${perOp})`
 }
 
 function checkName(name: unknown, what: string, invalid: (detail: string) => Error): asserts name is string {

@@ -7,7 +7,7 @@ import type pg from 'pg'
 import { tableFacts, columnForms } from './catalog.js'
 import { ChangeFeedNotInstalledError, ChangesUnsupportedServerError, NoPrimaryKeyError, type FeedNotInstalledReason } from './errors.js'
 import { FEED_COMMENT_PREFIX } from './feed-sql.js'
-import { FEED_FORMAT_VERSION, namesOf, resolveFeed, SPEC_FIELDS, type Feed, type FeedNames } from './feed.js'
+import { FEED_FORMAT_VERSION, namesOf, resolveFeed, SPEC_FIELDS, statementOps, type Feed, type FeedNames } from './feed.js'
 import { installCommandOf } from './install-command.js'
 import type { ColumnForms } from './json-form.js'
 import { qualifiedName } from './sql-text.js'
@@ -42,6 +42,13 @@ export async function inspectFeed(pool: pg.Pool, options: ChangeFeedSpec): Promi
   }
   const installed = feedOfComment(facts.functionComment)
   if (installed === undefined) throw notInstalled('different', `the function's comment is not the spec of an rxpg change feed of format ${FEED_FORMAT_VERSION}`, wanted)
+  if (installed.schema !== requested.schema || installed.table !== requested.table) {
+    throw notInstalled(
+      'different',
+      `function ${qualifiedName(requested.schema, namesOf(requested).functionName)}() is the feed of ${qualifiedName(installed.schema, installed.table)}: feed names are unique in a schema, give this feed another name`,
+      wanted,
+    )
+  }
 
   const given = SPEC_FIELDS.filter((field) => options[field] !== undefined)
   let merged: Feed
@@ -58,6 +65,17 @@ export async function inspectFeed(pool: pg.Pool, options: ChangeFeedSpec): Promi
   const names = namesOf(installed)
   const missing = installed.ops.map((op) => names.triggerNames[op]).filter((name) => !facts.triggers.some((trigger) => trigger.name === name))
   if (missing.length > 0) throw notInstalled('missing', `trigger ${missing.join(', ')} is missing`, installed)
+  // The triggers of another spec than the function's: its SQL was applied in part (a migration that stopped
+  // half-way), and the function would read rows that its triggers do not give it.
+  const byStatement = statementOps(installed)
+  for (const op of installed.ops) {
+    const trigger = facts.triggers.find((candidate) => candidate.name === names.triggerNames[op])
+    const wantsRow = !byStatement.includes(op)
+    if (trigger !== undefined && trigger.row !== wantsRow) {
+      const level = (row: boolean) => (row ? 'row-level' : 'statement-level')
+      throw notInstalled('different', `trigger ${trigger.name} is a ${level(trigger.row)} trigger; the feed's function is for ${level(wantsRow)} ones: its SQL was applied in part, apply it again (in one transaction)`, installed)
+    }
+  }
   const disabled = facts.triggers.filter((trigger) => !trigger.enabled).map((trigger) => trigger.name)
   if (disabled.length > 0) throw notInstalled('disabled', `disabled: ${disabled.join(', ')}`, installed, { disabledTriggers: disabled })
 

@@ -3,9 +3,16 @@
  * Every option that differs from its default is written out, so the command regenerates exactly this feed.
  */
 import type { Feed } from './feed.js'
+import { readableName } from './sql-text.js'
+
+/**
+ * psql as the generated SQL wants it: in one transaction, stopping at the first error. Plain psql runs each
+ * statement on its own and goes on after a failure, which can leave a feed's new function with its old triggers.
+ */
+export const PSQL = 'psql -1 -v ON_ERROR_STOP=1 "$DATABASE_URL"'
 
 export function installCommandOf(feed: Feed): string {
-  const words = ['npx', 'rxpg', 'sql', 'changes', '--table', shellWord(`${sqlName(feed.schema)}.${sqlName(feed.table)}`)]
+  const words = ['npx', 'rxpg', 'sql', 'changes', '--table', shellWord(`${readableName(feed.schema)}.${readableName(feed.table)}`)]
   const option = (flag: string, value: string) => words.push(flag, shellWord(value))
   if (feed.name !== feed.table) option('--name', feed.name)
   if (feed.carrier !== 'durable') option('--carrier', feed.carrier)
@@ -19,12 +26,7 @@ export function installCommandOf(feed: Feed): string {
   if (feed.logSchema !== null && feed.logSchema !== 'rxpg') option('--log-schema', feed.logSchema)
   if (feed.partitions !== null && feed.partitions !== 16) option('--partitions', String(feed.partitions))
   if (feed.wakeWindow !== null && feed.wakeWindow !== 5) option('--wake-window', String(feed.wakeWindow))
-  return `${words.join(' ')} | psql "$DATABASE_URL"`
-}
-
-/** A name as `--table` reads it back: plain when PostgreSQL would fold it to itself, else double-quoted. */
-function sqlName(name: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`
+  return `${words.join(' ')} | ${PSQL}`
 }
 
 /** One shell word: as it is when plainly safe, else single-quoted. */

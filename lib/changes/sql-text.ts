@@ -4,6 +4,14 @@
  */
 import { quoteIdentifier } from '../index.js'
 
+/**
+ * A name as a person writes it: plain when PostgreSQL would fold it to itself, else double-quoted (`""` for a
+ * quote). Unambiguous when joined with dots, as the quoted form is, and reads naturally for the usual names.
+ */
+export function readableName(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : quoteIdentifier(name)
+}
+
 /** `"schema"."name"`. */
 export function qualifiedName(schema: string, name: string): string {
   return `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`

@@ -26,7 +26,7 @@ export class DurableSchemaMissingError extends RxpgError {
       (info.reason === 'missing'
         ? `The durable log schema ${JSON.stringify(info.schema)} is not installed (${info.detail}). `
         : `The durable log schema ${JSON.stringify(info.schema)} is version ${info.foundVersion}, this rxpg needs version ${info.expectedVersion}. `) +
-        `Install it with \`npx rxpg sql durable --schema ${shellWord(info.schema)} | psql "$DATABASE_URL"\` (or your migration tool), or call log.ensureSchema() in development.`,
+        `Install it with \`npx rxpg sql durable --schema ${shellWord(info.schema)} | psql -1 -v ON_ERROR_STOP=1 "$DATABASE_URL"\` (or your migration tool), or call log.ensureSchema() in development.`,
       options,
     )
   }

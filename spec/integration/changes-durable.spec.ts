@@ -10,6 +10,9 @@ import { collect } from '../support/listener.js'
 import { createDurableLog } from '../../lib/durable/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
 import { changeFeedChannel, changeFeedSql, tableChanges, validChanges, type ChangeFeedSpec, type TableChange } from '../../lib/changes/index.js'
+import { feedComment } from '../../lib/changes/feed-sql.js'
+import { resolveFeed } from '../../lib/changes/feed.js'
+import { quoteLiteral } from '../../lib/changes/sql-text.js'
 
 let fixture: ChangesFixture
 
@@ -234,7 +237,7 @@ describe('what is installed', () => {
     const first = (options: Parameters<typeof tableChanges>[1]) => firstValueFrom(tableChanges(fixture.source, options)).catch((error: unknown) => error)
     expect(await first({ table })).toMatchObject({
       code: 'CHANGES_NOT_INSTALLED',
-      info: { reason: 'missing', command: `npx rxpg sql changes --table ${fixture.schema}.not_installed --key id | psql "$DATABASE_URL"` },
+      info: { reason: 'missing', command: `npx rxpg sql changes --table ${fixture.schema}.not_installed --key id | psql -1 -v ON_ERROR_STOP=1 "$DATABASE_URL"` },
     })
     expect(await first({ table: fixture.table('nowhere') })).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'no-table' } })
 
@@ -279,6 +282,53 @@ describe('what is installed', () => {
     const table = fixture.table('partitioned')
     await fixture.sql(`CREATE TABLE ${table} (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region)`)
     await expect(fixture.install({ table: 'partitioned' })).rejects.toThrow(/is a partitioned table/)
+  })
+
+  it('is refused under a name that another table feed has in the schema, and read only for its own table', async () => {
+    const first = await ordersTable('name_owner')
+    const second = await ordersTable('name_taker')
+    await fixture.install({ table: 'name_owner', name: 'shared_name' })
+    const taking = changeFeedSql({ table: second, name: 'shared_name', key: ['id'], logSchema: fixture.schema }).install
+    await expect(fixture.sql(taking)).rejects.toThrow(/feed "shared_name" already reports changes of .*name_owner.*; feed names are unique in a schema/)
+    // The owner's feed still works as installed.
+    const changes = collect(tableChanges(fixture.source, { table: first, name: 'shared_name', from: 'earliest' }))
+    await fixture.sql(`INSERT INTO ${second} VALUES (1, 1, 'placed', 1)`)
+    await fixture.sql(`INSERT INTO ${first} VALUES (2, 1, 'placed', 1)`)
+    expect(essentials(await received(changes, 1)).map((change) => change.key)).toEqual([{ id: '2' }])
+    changes.stop()
+    // A function taken over before this check existed: its comment names the other table.
+    const comment = feedComment(resolveFeed({ table: second, name: 'shared_name', key: ['id'], logSchema: fixture.schema }))
+    await fixture.sql(`COMMENT ON FUNCTION "${fixture.schema}".rxpg_changes_shared_name() IS ${quoteLiteral(comment)}`)
+    const refusal = await firstValueFrom(tableChanges(fixture.source, { table: first, name: 'shared_name' })).catch((error: unknown) => error)
+    expect(refusal).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different' } })
+    expect((refusal as Error).message).toContain('name_taker')
+  })
+
+  it('is refused when its SQL was applied in part (the function of one spec, the triggers of another)', async () => {
+    const table = await ordersTable('half_applied')
+    await fixture.install({ table: 'half_applied' })
+    // The row-level version's function, without its triggers: what a migration that failed half-way leaves.
+    const rowLevel = changeFeedSql({ table, key: ['id'], level: 'row', logSchema: fixture.schema }).install
+    await fixture.sql(rowLevel.slice(0, rowLevel.indexOf('DO $triggers')))
+    const refusal = await firstValueFrom(tableChanges(fixture.source, { table })).catch((error: unknown) => error)
+    expect(refusal).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different' } })
+    expect((refusal as Error).message).toMatch(/rxpg_changes_half_applied_insert is a statement-level trigger; the feed's function is for row-level ones/)
+  })
+
+  it('checks in its SQL that the key and the listed columns are in the table, before anything is changed', async () => {
+    const table = await ordersTable('typo_key')
+    await expect(fixture.sql(changeFeedSql({ table, key: ['idd'], logSchema: fixture.schema }).install)).rejects.toThrow(/column "idd" named by the feed is not in the table/)
+    await expect(fixture.sql(changeFeedSql({ table, key: ['id'], columns: ['stauts'], logSchema: fixture.schema }).install)).rejects.toThrow(/column "stauts" named by the feed/)
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'placed', 1)`) // writes go on
+  })
+
+  it('converges when switched between carriers: nothing of the other one is left', async () => {
+    const table = await ordersTable('switched')
+    const spec = { table, key: ['id'], logSchema: fixture.schema } satisfies ChangeFeedSpec
+    await fixture.sql(changeFeedSql(spec).install)
+    await fixture.sql(changeFeedSql({ table, key: ['id'], carrier: 'light' }).install)
+    const sequences = await fixture.sql(`SELECT relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relname = 'rxpg_changes_switched_wake'`, [`"${fixture.schema}"`])
+    expect(sequences).toEqual([])
   })
 
   it('is checked to need the durable log installed first', async () => {

@@ -27,6 +27,10 @@ describe('a feed spec', () => {
     ['row-level light feeds', { table: 'orders', key: ['id'], carrier: 'light', level: 'statement' }, /level must be 'row'/],
     ['durable options on durable feeds', { table: 'orders', key: ['id'], carrier: 'light', wakeWindow: 5 }, /durable carrier only/],
     ['conditions for reported ops', { table: 'orders', key: ['id'], ops: ['insert'], when: { delete: 'true' } }, /does not report deletes/],
+    ['no OLD in a condition for every op when inserts are reported (an insert has no old row)', { table: 'orders', key: ['id'], when: 'NEW.status <> OLD.status' }, /inserts have no OLD.*when: \{ update: /],
+    ['no NEW in a condition for every op when deletes are reported (a delete has no new row)', { table: 'orders', key: ['id'], ops: ['update', 'delete'], when: 'NEW.total > 10' }, /deletes have no NEW/],
+    ['no OLD in an insert condition', { table: 'orders', key: ['id'], when: { insert: 'old.total > 1' } }, /when.insert names OLD/],
+    ['no NEW in a delete condition, whole-row references included', { table: 'orders', key: ['id'], when: { delete: 'OLD IS DISTINCT FROM NEW' } }, /when.delete names NEW/],
     ['partitions in range', { table: 'orders', key: ['id'], partitions: 0 }, /partitions/],
     ['at most 50 listed columns', { table: 'orders', key: ['id'], columns: Array.from({ length: 51 }, (_, i) => `c${i}`) }, /at most 50/],
   ])('needs %s', (_what, spec, message) => {
@@ -47,6 +51,14 @@ describe('a feed spec', () => {
     expect(resolveFeed({ table: 'orders', carrier: 'light' })).toMatchObject({ level: 'row', logSchema: null, partitions: null, wakeWindow: null })
     expect(resolveFeed({ table: 'orders', ops: ['delete', 'insert'], when: 'true' }).when).toEqual({ insert: 'true', delete: 'true' })
   })
+
+  it('takes NEW and OLD in conditions only where they are names, not inside strings, quoted names or comments', () => {
+    const ok = (when: string, ops: ChangeFeedSpec['ops']) => resolveFeed({ table: 'orders', ops, when }).when
+    expect(ok(`NEW.note <> 'OLD news' AND NEW."old" IS NOT NULL -- old\n`, ['insert', 'update'])).toBeDefined()
+    expect(ok(`OLD.renewed /* new */ AND $q$ NEW $q$ <> ''`, ['update', 'delete'])).toBeDefined()
+    expect(ok(`NEW.status <> OLD.status`, ['update'])).toEqual({ update: 'NEW.status <> OLD.status' })
+    expect(ok(`new_total > 0 AND NEW.renew`, ['insert'])).toBeDefined()
+  })
 })
 
 describe('generated SQL', () => {
@@ -61,14 +73,14 @@ describe('generated SQL', () => {
 
   it('keeps a condition intact even when it holds the dollar-quote tag', () => {
     const condition = "NEW.note <> '$fn$ and $triggers$'"
-    const { install } = changeFeedSql({ table: 'orders', key: ['id'], level: 'row', when: condition })
+    const { install } = changeFeedSql({ table: 'orders', key: ['id'], ops: ['insert', 'update'], level: 'row', when: condition })
     expect(install).toContain(`WHEN ((OLD.* *<> NEW.*) AND (${condition}))`)
     expect(install).toContain('DO $triggers1$')
   })
 
   it('writes string constants so that backslashes mean the same whatever standard_conforming_strings says', () => {
     const { install } = changeFeedSql({ table: '"back\\slash"', key: ['id'], carrier: 'light' })
-    expect(install).toContain(`pg_notify(E'changes:public.back\\\\slash', payload)`)
+    expect(install).toContain(`pg_notify(E'changes:public."back\\\\slash"', payload)`)
   })
 
   it('keeps generated names within 63 bytes, distinct for distinct feeds', () => {
@@ -78,6 +90,15 @@ describe('generated SQL', () => {
     expect(a.functionName).not.toBe(b.functionName)
     expect(a.channel).not.toBe(b.channel)
     expect(changeFeedChannel({ table: 'shop.orders' })).toBe('changes:shop.orders')
+  })
+
+  it('gives tables whose names only join to the same text channels of their own', () => {
+    // "a.b".c and a."b.c" both read a.b.c when joined with a dot: one feed would deliver the other's rows.
+    const dotted = changeFeedChannel({ table: '"a.b".c' })
+    expect(dotted).not.toBe(changeFeedChannel({ table: 'a."b.c"' }))
+    expect(dotted).toBe('changes:"a.b".c')
+    expect(changeFeedChannel({ table: '"Shop"."Orders"' })).toBe('changes:"Shop"."Orders"')
+    expect(changeFeedChannel({ table: 'shop."say ""hi"""' })).toBe('changes:shop."say ""hi"""')
   })
 
   it('is the same text for the same spec, and registers the durable channel only for durable feeds', () => {
