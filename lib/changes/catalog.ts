@@ -37,8 +37,8 @@ LEFT JOIN LATERAL (
 ) f ON true`
 
 /**
- * Each column's JSON form: bigint and numeric (through domains and arrays) are `exact`, bytea is `bytea`,
- * every other type `plain`.
+ * Each column's JSON form: bigint and numeric (through domains and arrays) are `exact`, bytea is `bytea`, json
+ * and jsonb are `json`, every other type `plain`.
  */
 const COLUMN_FORMS = `WITH RECURSIVE walk(name, type) AS (
   SELECT a.attname::text, a.atttypid FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
@@ -47,7 +47,9 @@ const COLUMN_FORMS = `WITH RECURSIVE walk(name, type) AS (
   FROM walk w JOIN pg_type t ON t.oid = w.type
   WHERE t.typtype = 'd' OR (t.typelem <> 0 AND t.typlen = -1)
 )
-SELECT name, bool_or(type IN ('int8'::regtype, 'numeric'::regtype)) AS exact, bool_or(type = 'bytea'::regtype) AS bytea FROM walk GROUP BY name`
+SELECT name, bool_or(type IN ('int8'::regtype, 'numeric'::regtype)) AS exact, bool_or(type = 'bytea'::regtype) AS bytea,
+  bool_or(type IN ('json'::regtype, 'jsonb'::regtype)) AS json
+FROM walk GROUP BY name`
 
 /** Facts about `table` (a quoted SQL name) and the feed function `functionName` in `schema`. */
 export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, schema: string, functionName: string): Promise<TableFacts> {
@@ -71,8 +73,8 @@ export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, s
 
 /** The JSON form of each column of `table` (a quoted SQL name). */
 export async function columnForms(pool: pg.Pool, table: string): Promise<Map<string, ColumnForm>> {
-  const rows = await catalogQuery<{ name: string; exact: boolean; bytea: boolean }>(pool, 'column types', COLUMN_FORMS, [table])
-  return new Map(rows.map((row) => [row.name, row.exact ? 'exact' : row.bytea ? 'bytea' : 'plain']))
+  const rows = await catalogQuery<{ name: string; exact: boolean; bytea: boolean; json: boolean }>(pool, 'column types', COLUMN_FORMS, [table])
+  return new Map(rows.map((row) => [row.name, row.exact ? 'exact' : row.bytea ? 'bytea' : row.json ? 'json' : 'plain']))
 }
 
 export async function catalogQuery<Row extends pg.QueryResultRow>(pool: pg.Pool | pg.ClientBase, operation: string, text: string, values: unknown[]): Promise<Row[]> {

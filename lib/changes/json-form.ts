@@ -5,10 +5,18 @@
  * to a double (and `12.50` would lose its scale): their digits are kept as strings, as `pg` returns them. A
  * bytea is `\x`-hex whatever `bytea_output` the writer's session used. Everything else is the JSON PostgreSQL
  * wrote. Which form applies is decided per column, from the table's column types (`columnForms`).
+ *
+ * The types are those of when they were read, and a column's type can change while a feed runs. A value that
+ * does not fit its column's form is the evidence: the column is named in `staleColumns` (the reader reads the
+ * types again), and the value is kept as it is. In particular a number that a column of plain form cannot hold
+ * as a double (an integer column now bigint, a text column now numeric) keeps its digits: no digit is ever lost.
  */
 
-/** How a column's JSON is read: `exact` (bigint, numeric, and arrays of them: numbers as strings), `bytea` (always hex), `plain`. */
-export type ColumnForm = 'exact' | 'bytea' | 'plain'
+/**
+ * How a column's JSON is read: `exact` (bigint, numeric, and arrays of them: numbers as strings), `bytea`
+ * (always hex), `json` (json and jsonb: the JSON value, its numbers as JSON.parse reads them), `plain`.
+ */
+export type ColumnForm = 'exact' | 'bytea' | 'json' | 'plain'
 export type ColumnForms = ReadonlyMap<string, ColumnForm>
 
 /** The members of a change's JSON that hold a row or a key (the others are plain). */
@@ -20,6 +28,8 @@ export interface Parsed {
   readonly value: unknown
   /** Column names met in a row that `forms` does not know (added or renamed since the forms were read). */
   readonly unknownColumns: ReadonlySet<string>
+  /** Columns with a value that does not fit their form (their type changed since the forms were read). */
+  readonly staleColumns: ReadonlySet<string>
 }
 
 /** A change: an object whose `new`, `old`, `key` and `previousKey` members are rows. */
@@ -52,11 +62,40 @@ export function byteaAsHex(text: string): string {
 }
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y
+/** Integers of up to 15 digits: always exact as doubles (the common case, checked without converting back). */
+const SHORT_INTEGER = /^-?[0-9]{1,15}$/
+/** What PostgreSQL's bytea output can be: hex, or the escape format (printable ASCII, `\\` and `\ooo`). */
+const BYTEA_TEXT = /^(?:\\x(?:[0-9a-fA-F]{2})*|(?:[\x20-\x5b\x5d-\x7e]|\\\\|\\[0-3][0-7]{2})*)$/
+
+/** A JSON number's digits as (sign, significant digits, exponent), trailing fraction zeros kept: they are scale. */
+function decimalOf(text: string): string | undefined {
+  const match = /^(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/.exec(text)
+  if (match === null) return undefined
+  const [, sign = '', whole = '', fraction = '', exponent = '0'] = match
+  let digits = (whole + fraction).replace(/^0+/, '')
+  let power = Number(exponent) - fraction.length
+  if (fraction === '') {
+    const zeros = /0*$/.exec(digits)?.[0].length ?? 0
+    digits = digits.slice(0, digits.length - zeros)
+    power += zeros
+  }
+  return digits === '' ? `${sign}0` : `${sign}${digits}e${power}`
+}
+
+/** True when a double holds the number exactly as written (every digit, and the scale of a decimal). */
+export function exactAsDouble(text: string): boolean {
+  if (SHORT_INTEGER.test(text)) return true
+  const value = Number(text)
+  return decimalOf(text) === decimalOf(Object.is(value, -0) ? '-0' : String(value))
+}
 
 /** A JSON parser that knows, at each value, which form applies. Strings are cut out with indexOf (large values are long strings). */
 class FormParser {
   private at = 0
   private readonly unknown = new Set<string>()
+  private readonly stale = new Set<string>()
+  /** The row column whose value is being read. */
+  private column: string | undefined
 
   constructor(
     private readonly text: string,
@@ -67,7 +106,7 @@ class FormParser {
     const value = this.value(mode)
     this.space()
     if (this.at !== this.text.length) this.fail('unexpected text after the value')
-    return { value, unknownColumns: this.unknown }
+    return { value, unknownColumns: this.unknown, staleColumns: this.stale }
   }
 
   private value(mode: Mode): unknown {
@@ -77,7 +116,13 @@ class FormParser {
     if (c === 91 /* [ */) return this.array(mode)
     if (c === 34 /* " */) {
       const text = this.string()
-      return mode === 'bytea' ? byteaAsHex(text) : text
+      if (mode === 'bytea') {
+        if (BYTEA_TEXT.test(text)) return byteaAsHex(text)
+        this.markStale()
+      } else if (mode === 'exact' && text !== 'NaN' && text !== 'Infinity' && text !== '-Infinity') {
+        this.markStale()
+      }
+      return text
     }
     if (this.text.startsWith('null', this.at)) return this.literal('null', null)
     if (this.text.startsWith('true', this.at)) return this.literal('true', true)
@@ -86,7 +131,16 @@ class FormParser {
     const match = NUMBER.exec(this.text)
     if (match === null) this.fail('expected a value')
     this.at = NUMBER.lastIndex
-    return mode === 'exact' ? match[0] : Number(match[0])
+    const digits = match[0]
+    if (mode === 'exact' || mode === 'json') return mode === 'exact' ? digits : Number(digits)
+    if (mode === 'bytea') this.markStale()
+    if (exactAsDouble(digits)) return Number(digits)
+    this.markStale()
+    return digits
+  }
+
+  private markStale(): void {
+    if (this.column !== undefined) this.stale.add(this.column)
   }
 
   private object(mode: Mode): Record<string, unknown> {
@@ -104,7 +158,10 @@ class FormParser {
       this.space()
       if (this.text.charCodeAt(this.at) !== 58 /* : */) this.fail('expected ":"')
       this.at += 1
-      const value = this.value(this.memberMode(mode, name))
+      const memberMode = this.memberMode(mode, name)
+      if (mode === 'row') this.column = name
+      const value = this.value(memberMode)
+      if (mode === 'row') this.column = undefined
       // As JSON.parse does: "__proto__" is a member like any other, never the object's prototype.
       if (name === '__proto__') Object.defineProperty(result, name, { value, enumerable: true, writable: true, configurable: true })
       else result[name] = value
@@ -134,7 +191,7 @@ class FormParser {
       return result
     }
     // Elements of an array column have the column's form; any other array's elements are plain.
-    const elements = mode === 'exact' || mode === 'bytea' ? mode : 'plain'
+    const elements = mode === 'exact' || mode === 'bytea' || mode === 'json' ? mode : 'plain'
     for (;;) {
       result.push(this.value(elements))
       this.space()

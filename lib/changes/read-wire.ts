@@ -1,6 +1,7 @@
 /**
  * @internal From a carrier's JSON text to a change in its JSON form: rows and keys read with the table's column
- * types (read again when a column appears that they do not know: added or renamed since), and, for a light
+ * types (read again when a column appears that they do not know, added or renamed since, or a value does not
+ * fit its column's type, changed since), and, for a light
  * change too large for a notification, the row read from the table by its key.
  */
 import type pg from 'pg'
@@ -34,6 +35,10 @@ interface ChangeJson {
   readonly overflow?: true | 'no-key'
 }
 
+function sameForms(a: ReadonlyMap<string, ColumnForm>, b: ReadonlyMap<string, ColumnForm>): boolean {
+  return a.size === b.size && [...a].every(([name, form]) => b.get(name) === form)
+}
+
 /** Failed reads of a light change's row that are retried (a broken connection), and the pause before each retry. */
 const FETCH_RETRY_DELAYS_MS = [100, 400, 1600]
 
@@ -41,7 +46,11 @@ const FETCH_RETRY_DELAYS_MS = [100, 400, 1600]
 export function wireReader(pool: pg.Pool, installed: InstalledFeed, scheduler: SchedulerLike): (wire: WireChange) => Promise<RawChange> {
   const { feed, table } = installed
   let forms = new Map<string, ColumnForm>(installed.forms)
-  /** Names still unknown after the forms were read again (a column dropped since old changes were written): read as plain JSON. */
+  /**
+   * Names still unknown, or values still not fitting, after the forms were read again (a column dropped or
+   * changed since old changes were written): read as they are (never losing a digit), without reading the forms
+   * for them again until the forms change.
+   */
   const settled = new Set<string>()
   const key = feed.key ?? []
   const fetchRow = `SELECT (${rowJson(feed, 't')})::text AS row FROM ${table} t
@@ -50,8 +59,8 @@ WHERE (${key.map((c) => `t.${quoteIdentifier(c)}`).join(', ')}) = (SELECT ${key.
   const parse = (wire: WireChange) => {
     const change = parseChangeJson(wire.text, forms)
     const keyOfWire = wire.keyText === undefined ? undefined : parseRowJson(wire.keyText, forms)
-    const unknown = [...change.unknownColumns, ...(keyOfWire?.unknownColumns ?? [])].filter((name) => !settled.has(name))
-    return { change: change.value as ChangeJson, key: keyOfWire?.value as JsonRow | undefined, unknown }
+    const unfit = [...change.unknownColumns, ...change.staleColumns, ...(keyOfWire?.unknownColumns ?? []), ...(keyOfWire?.staleColumns ?? [])]
+    return { change: change.value as ChangeJson, key: keyOfWire?.value as JsonRow | undefined, unfit: unfit.filter((name) => !settled.has(name)) }
   }
 
   const fetch = async (changeKey: JsonRow): Promise<JsonRow | undefined> => {
@@ -69,10 +78,12 @@ WHERE (${key.map((c) => `t.${quoteIdentifier(c)}`).join(', ')}) = (SELECT ${key.
 
   return async (wire) => {
     let parsed = parse(wire)
-    if (parsed.unknown.length > 0) {
-      forms = await columnForms(pool, table)
+    if (parsed.unfit.length > 0) {
+      const read = await columnForms(pool, table)
+      if (!sameForms(read, forms)) settled.clear()
+      forms = read
       parsed = parse(wire)
-      for (const name of parsed.unknown) settled.add(name)
+      for (const name of parsed.unfit) settled.add(name)
     }
     const { change } = parsed
     const base = {

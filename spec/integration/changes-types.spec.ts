@@ -97,4 +97,13 @@ describe.each(['durable', 'light'] satisfies ChangeCarrier[])('the %s carrier', 
     expect(rowOf(update)).toMatchObject({ 'New Name': 'renamed', added: '0.10' })
     expect(rowOf(update)).not.toHaveProperty('Renamed Col')
   })
+
+  it('reads a column whose type changed while it ran in its new form, without losing a digit', async () => {
+    await fixture.sql(`ALTER TABLE ${table} ADD COLUMN qty int, ADD COLUMN note text`)
+    await fixture.sql(`UPDATE ${table} SET qty = 1, note = 'x' WHERE id = 1`)
+    expect(rowOf((await received(changes, 3))[2])).toMatchObject({ qty: 1, note: 'x' }) // known now: an integer and a text
+    await fixture.sql(`ALTER TABLE ${table} ALTER COLUMN qty TYPE bigint, ALTER COLUMN note TYPE numeric USING 1`)
+    await fixture.sql(`UPDATE ${table} SET qty = 9007199254740993, note = 0.10 WHERE id = 1`)
+    expect(rowOf((await received(changes, 4))[3])).toMatchObject({ qty: '9007199254740993', note: '0.10' })
+  })
 })

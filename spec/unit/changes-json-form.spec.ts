@@ -10,7 +10,7 @@ const forms = new Map<string, ColumnForm>([
   ['amounts', 'exact'],
   ['data', 'bytea'],
   ['blobs', 'bytea'],
-  ['doc', 'plain'],
+  ['doc', 'json'],
   ['ratio', 'plain'],
 ])
 
@@ -33,10 +33,26 @@ describe('the JSON form', () => {
     expect([...unknownColumns]).toEqual([])
   })
 
-  it('names the columns it does not know, and reads them plain', () => {
-    const { value, unknownColumns } = parseRowJson('{"id": 1, "added": 2.50}', forms)
-    expect(value).toEqual({ id: '1', added: 2.5 })
-    expect([...unknownColumns]).toEqual(['added'])
+  it('names the columns it does not know, and reads them plain, without losing a digit', () => {
+    const { value, unknownColumns } = parseRowJson('{"id": 1, "added": 2.5, "scaled": 2.50}', forms)
+    expect(value).toEqual({ id: '1', added: 2.5, scaled: '2.50' })
+    expect([...unknownColumns]).toEqual(['added', 'scaled'])
+  })
+
+  it('never loses a digit: a number that a plain column cannot hold as a double keeps its digits, and names the column', () => {
+    // A column read as integer or text whose type has changed since (to bigint or numeric): the change is the
+    // evidence, and the reader reads the types again.
+    const plain = new Map<string, ColumnForm>(['qty', 'scale', 'small', 'float', 'tiny', 'zero', 'wide', 'inside'].map((name) => [name, 'plain']))
+    const text = '{"qty": 9007199254740993, "scale": 0.10, "small": 5, "float": 1.5e-07, "tiny": 5e-324, "zero": -0, "wide": 1.2345678901234568e+20, "inside": {"n": 12345678901234567890}}'
+    const { value, staleColumns } = parseRowJson(text, plain)
+    expect(value).toEqual({ qty: '9007199254740993', scale: '0.10', small: 5, float: 1.5e-7, tiny: 5e-324, zero: -0, wide: 1.2345678901234568e20, inside: { n: '12345678901234567890' } })
+    expect([...staleColumns]).toEqual(['qty', 'scale', 'inside'])
+  })
+
+  it('names the columns whose values do not fit their form any more, and keeps those values as they are', () => {
+    const { value, staleColumns } = parseRowJson('{"id": "abc", "total": "NaN", "data": "h\u00e9llo", "blobs": [7]}', forms)
+    expect(value).toEqual({ id: 'abc', total: 'NaN', data: 'h\u00e9llo', blobs: [7] })
+    expect([...staleColumns]).toEqual(['id', 'data', 'blobs'])
   })
 
   it('writes bytea as hex, from the escape format too', () => {
