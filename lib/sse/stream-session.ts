@@ -117,6 +117,8 @@ export class StreamSession {
     const { options } = this
     const plan = StreamCursor.plan(this.cursorChannels, options.lastEventId)
     this.write(retryField(options.retry) + '\n')
+    // Where every channel starts, and which resets it owes, is decided before any source opens: a source can
+    // stand somewhere at once, and the ready event written then must find every reset already pending.
     for (const state of this.states) {
       const from = plan.from.get(state.channel.name)
       if (from !== undefined) {
@@ -125,7 +127,9 @@ export class StreamSession {
       }
       if (plan.unrecognised.includes(state.channel.name)) state.pendingReset = 'invalid'
       if (plan.missed.includes(state.channel.name)) state.pendingReset = 'live-only'
-      this.open(state, from)
+    }
+    for (const state of this.states) {
+      this.open(state, plan.from.get(state.channel.name))
       if (this.closed) return
     }
     this.settle()
