@@ -79,6 +79,11 @@ export class ChangeAssembler {
     this.lastDelivered = position
   }
 
+  /** Items the sink took were not delivered after all (the session ended first): resume after `position`. */
+  rewindTo(position: Position | undefined): void {
+    this.lastDelivered = position
+  }
+
   /** A new session streams from `floor` (the resume point, or the slot's confirmed position). */
   beginSession(tag: string, floor: Lsn): void {
     this.tag = tag

@@ -6,6 +6,7 @@ import type { ChangeAssembler, DeliveredPosition, ItemSink } from './change-asse
 import { SlotInUseError } from './errors.js'
 import { formatLsn, lsnDistance, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
 import type { BeginMessage, ReplicationMessage, ReplicationSession, ReplicationSource, StartedMessage } from './ports.js'
+import type { Position } from './position.js'
 import { planStart, type StartRequest } from './start-plan.js'
 import type { ReplicationFailure, ReplicationMetricsSnapshot, ReplicationState } from './types.js'
 
@@ -89,6 +90,15 @@ export class ReplicationConnection {
   private busySince: number | undefined
   /** Reading is paused because `maxUnacknowledged` items are unacknowledged. */
   private paused = false
+  /**
+   * Items parsed after reading paused, from what the socket had already given (one read carries hundreds of
+   * changes): they wait here, not at the consumer, until acknowledgements make room, so `maxUnacknowledged`
+   * bounds what the consumer holds. Dropped if the session ends: the next one sends them again.
+   */
+  private held: Array<{ readonly item: Parameters<ItemSink>[0]; readonly position: DeliveredPosition }> = []
+  /** Where the session's stream stood before the first held item: where the next session resumes if they are dropped. */
+  private heldAfter: Position | undefined
+  private releasing = false
   /** Reading is paused (or about to be) for a gathering window, which resumes it when it ends. */
   private gathering: Subscription | undefined
   /** The transaction being received was sent `gatherReads.behind` ms or more after its commit. */
@@ -154,11 +164,40 @@ export class ReplicationConnection {
     if (phase.name === 'streaming' && reported !== undefined && lsnDistance(reported, this.ledger.flushLsn) >= PROMPT_REPORT_BYTES) {
       this.sendStatus(phase.live, { force: false, requestReply: false })
     }
-    if (this.paused && this.ledger.pending < this.options.maxUnacknowledged) {
-      this.paused = false
-      // A gathering window in progress resumes reading when it ends.
-      if (phase.name === 'streaming' && this.gathering === undefined) phase.live.session.resume()
+    if (this.paused && this.ledger.pending < this.options.maxUnacknowledged && phase.name === 'streaming') this.release(phase.live)
+  }
+
+  /** Hands on held items while there is room; reading resumes once none is left and there is still room. */
+  private release(live: LiveSession): void {
+    // An acknowledgement made by a subscriber while it receives a released item: the loop below goes on.
+    if (this.releasing) return
+    this.releasing = true
+    try {
+      let next = 0
+      while (next < this.held.length && this.ledger.pending < this.options.maxUnacknowledged && this.isStreaming(live)) {
+        const { item, position } = this.held[next++] as (typeof this.held)[number]
+        this.handOver(item, position)
+      }
+      this.held = next === this.held.length ? [] : this.held.slice(next)
+    } finally {
+      this.releasing = false
     }
+    if (this.held.length === 0 && this.ledger.pending < this.options.maxUnacknowledged && this.isStreaming(live)) {
+      this.paused = false
+      this.heldAfter = undefined
+      // A gathering window in progress resumes reading when it ends.
+      if (this.gathering === undefined) live.session.resume()
+    }
+  }
+
+  private isStreaming(live: LiveSession): boolean {
+    return this.phase.name === 'streaming' && this.phase.live === live
+  }
+
+  private handOver(item: Parameters<ItemSink>[0], position: DeliveredPosition): void {
+    this.ledger.delivered(position)
+    this.counts.delivered += 1
+    this.deliver(item)
   }
 
   recordDecodeFailure(): void {
@@ -337,9 +376,12 @@ export class ReplicationConnection {
   private sinkFor(live: LiveSession): ItemSink {
     return (item, position: DeliveredPosition) => {
       if (this.phase.name !== 'streaming' || this.phase.live !== live) return false
-      this.ledger.delivered(position)
-      this.counts.delivered += 1
-      this.deliver(item)
+      if (this.paused) {
+        if (this.held.length === 0) this.heldAfter = this.assembler.resumePosition
+        this.held.push({ item, position })
+        return true
+      }
+      this.handOver(item, position)
       if (!this.paused && this.ledger.pending >= this.options.maxUnacknowledged && this.isCurrent(live.run)) {
         this.paused = true
         live.session.pause()
@@ -453,6 +495,12 @@ export class ReplicationConnection {
       if (previous.name === 'streaming' && next.name !== 'waiting') this.sendStatus(previous.live, { force: false, requestReply: false })
       previous.live.run.unsubscribe()
       this.paused = false
+      if (this.held.length > 0) {
+        // Never delivered: the next session resumes before them, and the server sends them again.
+        this.assembler.rewindTo(this.heldAfter)
+        this.held = []
+      }
+      this.heldAfter = undefined
       return previous.live.session.end()
     }
     return Promise.resolve()

@@ -18,11 +18,16 @@ export interface ReplicationSetup {
 /**
  * The statements that create the publication and the permanent slot, for a migration. The slot must be
  * created after the publication and before the first change you want: it streams what commits after it exists.
+ * They cannot share a transaction (PostgreSQL creates no logical slot in a transaction that has written), so
+ * the text says to run them one after the other, outside a transaction block.
  */
 export function replicationSetupSql(setup: ReplicationSetup): string {
   return [
     '-- Needs wal_level = logical (ALTER SYSTEM SET wal_level = logical; then restart), and a role with REPLICATION',
     '-- for the stream. Cap what a stopped consumer can pin: ALTER SYSTEM SET max_slot_wal_keep_size = \'10GB\' (PostgreSQL 13+).',
+    '-- Run these two statements one after the other, outside a transaction block: PostgreSQL creates no logical slot in',
+    '-- a transaction that has written (error 25001). In a migration tool, turn its transaction off for this migration,',
+    '-- or make two migrations, the publication first (the slot must not be older than its publication).',
     `${createPublicationSql(setup)};`,
     `SELECT pg_create_logical_replication_slot(${quoteLiteral(setup.slot)}, 'pgoutput');`,
     '',

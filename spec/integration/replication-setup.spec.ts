@@ -33,7 +33,7 @@ async function failureOf(config: string | pg.ClientConfig, options: { slot: stri
 }
 
 describe('replication set-up', () => {
-  it('creates the publication and the slot from replicationSetupSql, as a migration would', async () => {
+  it('creates the publication and the slot from replicationSetupSql, statement after statement as its text says', async () => {
     const table = uniqueName('t')
     const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
     await query(url, `CREATE TABLE ${table} (id int PRIMARY KEY)`)

@@ -18,8 +18,9 @@ export interface ResumableSourceOptions<T> {
 }
 
 /**
- * Any stream that can start after a token (a table change feed, a replication stream, a log of your own):
- * each SSE stream opens it on its own, from the client's position. For a durable channel with many clients,
+ * Any stream that many readers can start after a token (a table change feed, a log of your own):
+ * each SSE stream opens it on its own, from the client's position (not a replication stream: its slot has one
+ * reader at a time). For a durable channel with many clients,
  * `durableSource` shares one reader among them instead.
  */
 export function resumableSource<T>(options: ResumableSourceOptions<T>): SseSource<T> {
