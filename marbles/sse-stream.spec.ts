@@ -1,6 +1,7 @@
-import type { Observable, SchedulerLike } from 'rxjs'
+import { ReplaySubject, type Observable, type SchedulerLike } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { CursorExpiredError } from '../lib/durable/index.js'
+import { ConnectionLostError, type ListenerState } from '../lib/index.js'
 import { liveSource, resumableSource, type SourceItem, type SseSource } from '../lib/sse/index.js'
 import { FrameCache } from '../lib/sse/frame-cache.js'
 import { StreamSession, type SessionOptions, type StreamSummary } from '../lib/sse/stream-session.js'
@@ -110,6 +111,27 @@ describe('SSE stream', () => {
         x: 'rxpg-reset:{"channel":"prices","reason":"live-only"}@orders=t5&prices=',
         a: 'orders:A@orders=t5%2B1&prices=',
       })
+    }))
+
+  it("tells every open stream when the listener a live-only channel comes from reconnected after a gap (not for a gap of before)", () =>
+    runMarbles(({ hot, expectObservable, scheduler, virtualListener }) => {
+      const before: ListenerState = { status: 'connected', processId: 1, gap: { since: 0, duration: 5 } }
+      const state = hot<ListenerState>('c 9ms r 4ms g 9ms G', {
+        c: before,
+        r: { status: 'reconnecting', attempt: 1, delay: 0, lastError: new ConnectionLostError({ systemCode: 'ECONNRESET', detail: 'lost' }) },
+        g: { status: 'connected', processId: 2, gap: { since: 10, duration: 5 } },
+        G: { status: 'connected', processId: 3, gap: { since: 20, duration: 5 } },
+      })
+      const db = virtualListener({ state, channels: { prices: hot('- 29ms a', { a: '{"p":1}' }) } })
+      // Opened at 5, once the listener stands at a connection that followed a gap: that one is no news to it.
+      const frames = new ReplaySubject<string>()
+      scheduler.schedule(() => {
+        const { transport } = startStream(scheduler, { prices: liveSource(db.channel('prices'), { listener: db }) })
+        transport.frames$.subscribe(frames)
+        scheduler.schedule(() => transport.close(), 35)
+      }, 5)
+      const reset = 'rxpg-reset:{"channel":"prices","reason":"live-only"}@prices='
+      expectObservable(frames).toBe('5ms (rk) 6ms x 9ms x 4ms a 9ms |', { r: 'retry:1000', k: ready('prices=', '"prices"'), x: reset, a: 'prices:{"p":1}@prices=' })
     }))
 
   it('skips what the user may not see, and the next id covers it', () =>

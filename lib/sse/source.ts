@@ -40,6 +40,11 @@ export interface SseSource<T> {
   open(from: string | undefined): Observable<SourceItem<T>>
   /** The SSE `data` of a value (any text: line breaks and unicode are framed correctly). */
   data(value: T): string
+  /**
+   * A live-only source's upstream losses: each value means events may have been missed (its listener
+   * reconnected after a gap), and every open stream tells its client with a `live-only` reset.
+   */
+  readonly missed?: Observable<unknown>
   /** Recognises the errors of `open(from)` that mean "cannot resume from there". Default: rxpg's durable token errors. */
   readonly isReset?: (error: unknown) => 'expired' | 'invalid' | undefined
 }

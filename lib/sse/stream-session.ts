@@ -173,6 +173,15 @@ export class StreamSession {
         complete: () => (subscription.closed ? undefined : this.completed(state)),
       }),
     )
+    const missed = state.channel.source.missed
+    if (missed !== undefined) subscription.add(missed.subscribe({ next: () => (subscription.closed ? undefined : this.missedUpstream(state)), error: () => undefined }))
+  }
+
+  /** The source's upstream may have lost events: the client is told, as after its own reconnection. */
+  private missedUpstream(state: ChannelState): void {
+    if (this.closed) return
+    state.pendingReset = 'live-only'
+    if (this.ready) this.writeReset(state)
   }
 
   private receive(state: ChannelState, item: SourceItem<unknown>): void {

@@ -1,16 +1,25 @@
 import { map, type Observable } from 'rxjs'
+import type { ListenerState } from '../../types.js'
 import type { SourceEvent, SseSource } from '../source.js'
 import { defaultData } from './default-data.js'
+import { listenerGaps } from './listener-gaps.js'
 
 export interface LiveSourceOptions<T> {
   /** The SSE data of a value. Default: strings as they are, a notification's payload, anything else as JSON. */
   readonly data?: (value: T) => string
+  /**
+   * The listener the source's notifications come from (a `PgListener`): when it reconnects after a gap, every
+   * open stream gets a `live-only` reset for this channel, as a client that reconnected does. Without it, what
+   * the listener missed while it reconnected is lost without a word to the clients.
+   */
+  readonly listener?: { readonly state$: Observable<ListenerState> }
 }
 
 /**
  * A channel without resume tokens: a LISTEN channel, a decoded pipeline, any Observable. Each stream
  * subscribes to it on its own (a channel of the listener is shared anyway). After a reconnection the
- * client gets a `live-only` reset for it: what was sent meanwhile is lost, and the client knows.
+ * client gets a `live-only` reset for it: what was sent meanwhile is lost, and the client knows. With
+ * `listener`, so it does when the server's listener reconnected after a gap.
  */
 export function liveSource<T>(source: Observable<T>, options: LiveSourceOptions<T> = {}): SseSource<T> {
   const data = options.data ?? defaultData
@@ -18,5 +27,6 @@ export function liveSource<T>(source: Observable<T>, options: LiveSourceOptions<
     resumable: false,
     open: () => source.pipe(map((value): SourceEvent<T> => ({ value }))),
     data,
+    ...(options.listener === undefined ? {} : { missed: listenerGaps(options.listener.state$) }),
   }
 }
