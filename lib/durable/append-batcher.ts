@@ -91,14 +91,25 @@ export class AppendBatcher {
   /** One batch as one statement in its own transaction. */
   private async write(batch: Waiting[]): Promise<void> {
     let stage: Stage = 'preparing'
+    let connection: Awaited<ReturnType<typeof checkOut>> | undefined
+    let broken: Error | undefined
     try {
       const meta = await this.context.meta()
       const prepared = await this.prepare(batch)
+      if (this.context.closed) throw new DurableLogClosedError({ operation: 'append' })
+      // Connected first: a server that cannot be reached (down, starting, shutting down) was sent nothing.
+      connection = await checkOut(this.context.pool)
       stage = 'committing' // a statement outside a transaction block commits as it ends
-      const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values)
+      const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client)
       this.committed(batch, meta, prepared.channels, rows)
     } catch (error) {
+      // A connection that failed mid-statement is not given back to the pool.
+      if (connection !== undefined && stage === 'committing' && !isRefusal(failureInfo(error instanceof Error && error.cause !== undefined ? error.cause : error))) {
+        broken = error instanceof Error ? error : new Error(String(error))
+      }
       this.failed(batch, error, stage)
+    } finally {
+      connection?.release(broken)
     }
   }
 

@@ -20,6 +20,9 @@ import { isTransient } from './pg-failure.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
 
+/** SQLSTATE 25P02: a statement in a transaction that an earlier error aborted. */
+const IN_FAILED_TRANSACTION = '25P02'
+
 /** What a consumer did: leases taken and given up, batches committed, acks refused, handler failures, retries. */
 export type ConsumerEvent =
   | { readonly kind: 'acquired'; readonly partitions: readonly number[] }
@@ -77,6 +80,8 @@ export function startConsumer<T>(
   let wakeUp: (() => void) | undefined
   let renewal: Subscription | undefined
   let triggers: Subscription | undefined
+  /** The listener's failure for good, which ends the consumer (its reads can no longer be woken). */
+  let triggerFailure: { readonly error: unknown } | undefined
   const base = [channel, group]
   /**
    * The next batch's read, started while this batch's transaction runs (after a full page only: more is
@@ -242,12 +247,24 @@ export function startConsumer<T>(
         handlerFailed = true
       }
       if (handlerFailed) return true
-      const advanced = await context.query<{ part: number }>(
-        'ack',
-        queries.ack,
-        [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
-        client,
-      )
+      let advanced: Array<{ part: number }>
+      try {
+        advanced = await context.query<{ part: number }>(
+          'ack',
+          queries.ack,
+          [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
+          client,
+        )
+      } catch (error) {
+        // The handler caught an error of one of its statements and returned: the transaction is aborted and
+        // nothing of it can commit. A failed handler, then: rolled back, and the batch comes again.
+        if (!(error instanceof DurableQueryFailedError && error.info.sqlState === IN_FAILED_TRANSACTION)) throw error
+        await client.query('ROLLBACK')
+        counts.handlerFailures++
+        emit({ kind: 'handler-failed', error })
+        handlerFailed = true
+        return true
+      }
       if (advanced.length < acked.length) {
         await client.query('ROLLBACK')
         const ok = new Set(advanced.map((row) => row.part))
@@ -287,7 +304,16 @@ export function startConsumer<T>(
     partitions = await context.partitionsOf(channel)
     const start = await startOf(context, meta, options.from ?? 'earliest', 'consume')
     await context.query('consume', queries.joinGroup, [...base, partitions, ...positionParams(start.position)])
-    triggers = context.readTriggers(channel).subscribe({ next: rouse, complete: () => void stop() })
+    triggers = context.readTriggers(channel).subscribe({
+      next: rouse,
+      // The listener failed for good: nothing wakes this consumer any more, so it fails with the listener's error.
+      error: (error: unknown) => {
+        triggerFailure ??= { error }
+        stopping = true
+        rouse()
+      },
+      complete: () => void stop(),
+    })
     const renewEvery = Math.max(1, Math.floor(leaseTtl / 3))
     let lastRebalance = Number.NEGATIVE_INFINITY
     renewal = interval(renewEvery, scheduler).subscribe(() => {
@@ -307,6 +333,7 @@ export function startConsumer<T>(
         await pause(context.resolved.pollInterval)
       }
     }
+    if (triggerFailure !== undefined) throw triggerFailure.error
   }
 
   const finish = async () => {

@@ -9,7 +9,7 @@ import { checkOut } from '../pg/check-out.js'
 import type { RxpgError, TypedChannel } from '../index.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
-import { AppendFailedError, InvalidDurableValueError } from './errors.js'
+import { AppendFailedError, DurableLogClosedError, InvalidDurableValueError } from './errors.js'
 import { partitionOfKey } from './key-partition.js'
 import { LogContext, resolveOptions } from './log-context.js'
 import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
@@ -75,14 +75,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   /** The JSON text of a value, checked now: a value with no JSON form is refused before anything is queued. */
   const encode = async (channel: ChannelArgument, name: string, value: unknown): Promise<string> => {
     if (typeof channel !== 'string') return channel.payloadOf(value)
-    let text: string | undefined
-    try {
-      text = JSON.stringify(value)
-    } catch (error) {
-      throw new InvalidDurableValueError({ channel: name, detail: error instanceof Error ? error.message : String(error) }, { cause: error })
-    }
-    if (text === undefined) throw new InvalidDurableValueError({ channel: name, detail: `JSON.stringify gave undefined for a ${typeof value}` })
-    return text
+    return jsonOf(name, value)
   }
 
   const appendInClient = async (name: string, text: string, key: string | undefined, client: pg.ClientBase) => {
@@ -108,11 +101,10 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
 
   const append$: Observer<DurableAppend> = {
     next: ({ channel, value, key }) => {
-      let text: string | undefined
+      let text: string
       try {
         assertChannelName(channel)
-        text = JSON.stringify(value)
-        if (text === undefined) throw new InvalidDurableValueError({ channel, detail: `JSON.stringify gave undefined for a ${typeof value}` })
+        text = jsonOf(channel, value)
       } catch (error) {
         reportError(error as RxpgError)
         return
@@ -125,6 +117,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   }
 
   const transaction = async <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
+    if (context.closed) throw new DurableLogClosedError({ operation: 'transaction' })
     const { client, release } = await checkOut(context.pool)
     const channels = new Set<string>()
     appendedIn.set(client, channels)
@@ -212,4 +205,16 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       })()),
   }
   return { ...log, [Symbol.asyncDispose]: log.close } as DurableLog
+}
+
+/** A value's JSON text, or `InvalidDurableValueError` for one with no JSON form (undefined, a function, a BigInt, a cycle). */
+function jsonOf(channel: string, value: unknown): string {
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (error) {
+    throw new InvalidDurableValueError({ channel, detail: error instanceof Error ? error.message : String(error) }, { cause: error })
+  }
+  if (text === undefined) throw new InvalidDurableValueError({ channel, detail: `JSON.stringify gave undefined for a ${typeof value}` })
+  return text
 }

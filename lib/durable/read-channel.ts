@@ -77,7 +77,8 @@ export function readChannel<T>(
       )
     }
 
-    const triggers = context.readTriggers(channel, options.wakeUps).subscribe({ next: read, complete: () => subscriber.complete() })
+    // The listener failed for good (a refused connection): nothing can wake this reader any more.
+    const triggers = context.readTriggers(channel, options.wakeUps).subscribe({ next: read, error: (error: unknown) => subscriber.error(error), complete: () => subscriber.complete() })
     read()
     return () => {
       triggers.unsubscribe()

@@ -125,6 +125,15 @@ describe('rxpg tail', () => {
     expect(missing.code).toBe(1)
     expect(missing.stderr).toContain('npx rxpg sql durable --schema')
   })
+
+  it('exits with 3 and one line when the server refuses the password, whichever of its connections hears it first', async () => {
+    const wrongPassword = fixture.url.replace(/:[^:@/]+@/, ':not-the-password@')
+    // Its reader and its listener are refused one after the other: each order ended in a crash (exit 1) before.
+    for (let run = 0; run < 3; run++) {
+      const refused = await rxpg(['tail', 'x', '--schema', fixture.schema, '--url', wrongPassword], { env })
+      expect({ code: refused.code, lines: refused.stderr.trim().split('\n') }).toMatchObject({ code: 3, lines: [expect.stringContaining('password authentication failed')] })
+    }
+  })
 })
 
 describe('rxpg sql', () => {

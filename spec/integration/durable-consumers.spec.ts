@@ -6,6 +6,7 @@ import { StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../l
 import { adminQuery, eventually } from '../support/database.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
 import { createLedger, type Ledger } from '../../support/durable/ledger.js'
+import { collect } from '../support/listener.js'
 
 let fixture: DurableFixture
 let ledger: Ledger
@@ -125,6 +126,30 @@ describe('consumer groups', () => {
     await eventually(async () => (await ledger.count()) === 1, () => 'never applied')
     expect(consumer.stats.handlerFailures).toBe(2)
     await consumer.stop()
+    expect(await ledger.count()).toBe(1)
+  })
+
+  it('retries a batch whose handler swallowed an error of its own statement (its transaction aborted), applying it once', async () => {
+    await cleanLedger()
+    let calls = 0
+    const consumer = fixture.log.consume(
+      'swallowed',
+      'g',
+      async (messages, client) => {
+        await ledger.record(messages, client, 'swallowed')
+        // Caught and not rethrown: the transaction is aborted all the same, and nothing of it can commit.
+        if (calls++ === 0) await client.query('SELECT 1/0').catch(() => undefined)
+      },
+      { retryDelay: 50 },
+    )
+    running.push(consumer)
+    const events = collect(consumer.events$)
+    await fixture.log.append('swallowed', { seq: 1 })
+    await eventually(async () => (await ledger.count()) === 1, () => 'never applied')
+    expect(consumer.stats.handlerFailures).toBe(1)
+    expect(events.values.filter((event) => event.kind === 'handler-failed')).toHaveLength(1)
+    await consumer.stop()
+    await expect(consumer.done).resolves.toBeUndefined()
     expect(await ledger.count()).toBe(1)
   })
 

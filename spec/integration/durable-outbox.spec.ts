@@ -59,6 +59,14 @@ describe('log.transaction', () => {
     ).rejects.toMatchObject({ code: '23505' })
     expect((await fetchAll(log, 'order-events')).map((m) => m.value)).toEqual([{ id: 1, status: 'placed' }])
   })
+
+  it('refuses to run after close(), with the log closed error, on a pool of your own too', async () => {
+    const log = fixture.openLog()
+    await log.close()
+    let ran = false
+    await expect(log.transaction(async () => void (ran = true))).rejects.toMatchObject({ code: 'DURABLE_LOG_CLOSED' })
+    expect(ran).toBe(false)
+  })
 })
 
 describe('append with a client of your own', () => {

@@ -2,7 +2,9 @@
 // without losing or repeating a message (their own embedded server, since the spec stops it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
-import { AppendFailedError, type DurableConsumer } from '../../lib/durable/index.js'
+import { firstValueFrom } from 'rxjs'
+import { ConnectionRejectedError, createPgListener } from '../../lib/index.js'
+import { AppendFailedError, createDurableLog, type DurableConsumer } from '../../lib/durable/index.js'
 import { embeddedVersion } from '../support/global-setup.js'
 import { eventually } from '../support/database.js'
 import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
@@ -62,5 +64,42 @@ describe('a server restart mid-stream', () => {
     expect(await ledger.outOfOrderKeys()).toEqual([])
     reader.stop()
     await consumer.stop()
+  })
+})
+
+describe('a server that is down', () => {
+  it('fails appends as not sent: nothing can have been written when no connection could be made', async () => {
+    const log = fixture.openLog()
+    await log.append('down', { n: 0 }) // the log's facts are known: the next append goes straight to the server
+    await server.stop()
+    try {
+      const errors: unknown[] = []
+      const subscription = log.errors$.subscribe((error) => errors.push(error))
+      log.append$.next({ channel: 'down', value: { n: 2 } })
+      const failure = await log.append('down', { n: 1 }).catch((error: unknown) => error)
+      expect(failure).toBeInstanceOf(AppendFailedError)
+      expect((failure as AppendFailedError).info.outcome).toBe('not-sent')
+      await eventually(() => errors.length === 1, () => 'append$ reported nothing')
+      expect((errors[0] as AppendFailedError).info.outcome).toBe('not-sent')
+      subscription.unsubscribe()
+    } finally {
+      await server.start()
+    }
+  })
+})
+
+describe('a listener that fails for good', () => {
+  it('fails its readers and consumers with its error (the listener cannot wake them any more)', async () => {
+    const refused = createPgListener(server.url.replace(/:\/\/([^:]+):[^@]+@/, '://$1:wrong@'), { reconnect: { initialDelay: 1, maxDelay: 1 } })
+    const log = createDurableLog({ listener: refused, pool: fixture.pool, schema: fixture.schema })
+    try {
+      const read = await firstValueFrom(log.read('refused', { from: 'now' })).catch((error: unknown) => error)
+      expect(read).toBeInstanceOf(ConnectionRejectedError)
+      const consumer = log.consume('refused', 'g', async () => undefined)
+      await expect(consumer.done).rejects.toBeInstanceOf(ConnectionRejectedError)
+    } finally {
+      await log.close()
+      await refused.close()
+    }
   })
 })
