@@ -10,9 +10,14 @@ export function withDatabaseOption(command: Command): Command {
   return command.addOption(new Option('--url <url>', 'the PostgreSQL connection string (default: $DATABASE_URL)'))
 }
 
-/** The connection string to use; a usage error when there is none. */
-export function databaseUrlOf(options: DatabaseOptions): string {
+/** The connection string to use; a usage error (`missing`) when there is none, or when it is not one. */
+export function databaseUrlOf(options: DatabaseOptions, missing = 'no database: pass --url or set DATABASE_URL'): string {
   const url = options.url ?? process.env.DATABASE_URL
-  if (url === undefined || url === '') throw new UsageError('no database: pass --url or set DATABASE_URL')
+  if (url === undefined || url === '') throw new UsageError(missing)
+  // pg reads anything else as a path relative to a made-up host, and the command would wait for it to answer.
+  if (!/^(postgres|postgresql|socket):/i.test(url) && !url.startsWith('/')) {
+    const source = options.url === undefined ? 'DATABASE_URL' : '--url'
+    throw new UsageError(`${source} is not a PostgreSQL connection string: it must start with postgres:// or postgresql:// (postgres://user:password@host:5432/database), or be a socket path`)
+  }
   return url
 }

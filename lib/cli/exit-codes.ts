@@ -30,6 +30,8 @@ const CONNECTION_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOU
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage
   if (error instanceof UsageError) return EXIT.usage
+  // rxpg's own checks of arguments and options (a schema name, a limit): nothing was done.
+  if (error instanceof RangeError && error.message.startsWith('rxpg:')) return EXIT.usage
   if (error instanceof InvalidChannelNameError || error instanceof InvalidPayloadError || error instanceof PayloadTooLargeError || error instanceof InvalidChangeFeedError) return EXIT.usage
   if (error instanceof InvalidTokenError && error.info.reason === 'malformed') return EXIT.usage
   if (error instanceof ConnectionRejectedError) return EXIT.connection

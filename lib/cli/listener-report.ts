@@ -6,13 +6,22 @@
 import type { Observable } from 'rxjs'
 import type { ListenerState } from '../index.js'
 
-export function reportListener(state$: Observable<ListenerState>, say: (line: string) => void, what: string): { unsubscribe(): void } {
+/**
+ * `gaps`: what a reconnection's gap means for what the command prints. `'missed'`: notifications committed
+ * meanwhile are lost (LISTEN). `'read-on'`: nothing is lost, the command reads on from where it was (a durable
+ * log: the listener only wakes it).
+ */
+export function reportListener(state$: Observable<ListenerState>, say: (line: string) => void, what: string, gaps: 'missed' | 'read-on' = 'missed'): { unsubscribe(): void } {
   let connectedBefore = false
   return state$.subscribe((state) => {
     switch (state.status) {
       case 'connected':
         if (state.gap !== undefined) {
-          say(`reconnected (backend ${state.processId}); notifications committed in the ${(state.gap.duration / 1000).toFixed(1)} s since ${new Date(state.gap.since).toISOString()} may be missing`)
+          say(
+            gaps === 'missed'
+              ? `reconnected (backend ${state.processId}); notifications committed in the ${(state.gap.duration / 1000).toFixed(1)} s since ${new Date(state.gap.since).toISOString()} may be missing`
+              : `reconnected (backend ${state.processId}); reading on from where it was: nothing committed meanwhile is missed`,
+          )
         } else if (!connectedBefore) {
           say(`${what} (backend ${state.processId})`)
         }

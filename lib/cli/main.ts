@@ -16,7 +16,8 @@ try {
 } catch (error) {
   code = exitCodeOf(error)
   // commander has already said what was wrong with the command line.
-  if (!(error instanceof CommanderError)) process.stderr.write(`rxpg: ${error instanceof Error ? error.message : String(error)}\n`)
+  // One line, one prefix: some messages already start with it (the argument checks, "rxpg: …").
+  if (!(error instanceof CommanderError)) process.stderr.write(`rxpg: ${(error instanceof Error ? error.message : String(error)).replace(/^rxpg: /, '')}\n`)
 }
 process.exitCode = code
 // Everything was closed; should a socket or timer still hold the process, it must not keep a script waiting.

@@ -15,7 +15,7 @@ import { LogContext, resolveOptions } from './log-context.js'
 import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
 import { encodeToken } from './position.js'
 import { readChannel } from './read-channel.js'
-import { DEFAULT_SCHEMA, durableSchemaSql } from './schema-sql.js'
+import { assertSchemaName, DEFAULT_SCHEMA, durableSchemaSql } from './schema-sql.js'
 import { StallMonitor } from './stall-monitor.js'
 import type { AppendOptions, BatchHandler, ConsumeOptions, DurableAppend, DurableBatch, DurableConsumer, DurableLog, DurableLogOptions, FetchOptions, ReadOptions } from './types.js'
 
@@ -32,6 +32,7 @@ type ChannelArgument = string | TypedChannel<unknown>
  */
 export function createDurableLog(options: DurableLogOptions): DurableLog {
   const schema = options.schema ?? DEFAULT_SCHEMA
+  assertSchemaName(schema)
   const scheduler = options.scheduler ?? asyncScheduler
   const resolved = resolveOptions(options)
   const context = new LogContext(options, resolved, scheduler, schema)
@@ -92,6 +93,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
 
   const append = async (channel: ChannelArgument, value: unknown, appendOptions: AppendOptions = {}): Promise<string> => {
     const name = nameOf(channel)
+    assertKey(appendOptions.key)
     const text = await encode(channel, name, value)
     if (appendOptions.client) return appendInClient(name, text, appendOptions.key, appendOptions.client)
     return new Promise<string>((resolve, reject) => {
@@ -104,6 +106,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       let text: string
       try {
         assertChannelName(channel)
+        assertKey(key)
         text = jsonOf(channel, value)
       } catch (error) {
         reportError(error as RxpgError)
@@ -141,10 +144,11 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   }
 
   const fetch = async (channel: ChannelArgument, fetchOptions: FetchOptions): Promise<DurableBatch<unknown>> => {
+    const limit = fetchOptions.limit ?? resolved.batchSize
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`rxpg: fetch's limit must be a positive whole number of messages; got ${String(limit)}`)
     const name = nameOf(channel)
     const typed = typedOf(channel)
     const meta = await context.meta()
-    const limit = fetchOptions.limit ?? resolved.batchSize
     const start = await startOf(context, meta, fetchOptions.after, 'fetch')
     const page = await readPage(context, 'fetch', name, start.position, limit)
     checkPage(page, start.position, meta, name, start.fromEarliest ? page.expiredThrough : undefined)
@@ -217,4 +221,11 @@ function jsonOf(channel: string, value: unknown): string {
   }
   if (text === undefined) throw new InvalidDurableValueError({ channel, detail: `JSON.stringify gave undefined for a ${typeof value}` })
   return text
+}
+
+/** A key PostgreSQL can store: text without NUL (a key is any string otherwise). */
+function assertKey(key: unknown): void {
+  if (key === undefined) return
+  if (typeof key !== 'string') throw new TypeError(`rxpg: an append's key must be a string; got ${typeof key}`)
+  if (key.includes('\0')) throw new RangeError(`rxpg: an append's key must not hold a NUL character (PostgreSQL text cannot); got ${JSON.stringify(key)}`)
 }

@@ -22,11 +22,14 @@ export class DurableSchemaMissingError extends RxpgError {
     },
     options?: { cause?: unknown },
   ) {
+    const newer = info.reason === 'outdated' && info.foundVersion !== undefined && info.foundVersion > info.expectedVersion
     super(
-      (info.reason === 'missing'
-        ? `The durable log schema ${JSON.stringify(info.schema)} is not installed (${info.detail}). `
-        : `The durable log schema ${JSON.stringify(info.schema)} is version ${info.foundVersion}, this rxpg needs version ${info.expectedVersion}. `) +
-        `Install it with \`npx rxpg sql durable --schema ${shellWord(info.schema)} | psql -1 -v ON_ERROR_STOP=1 "$DATABASE_URL"\` (or your migration tool), or call log.ensureSchema() in development.`,
+      newer
+        ? `The durable log schema ${JSON.stringify(info.schema)} is version ${info.foundVersion}, newer than this rxpg (which knows version ${info.expectedVersion}): a newer rxpg installed it: upgrade rxpg in this application (its SQL cannot take the schema back).`
+        : (info.reason === 'missing'
+            ? `The durable log schema ${JSON.stringify(info.schema)} is not installed (${info.detail}). `
+            : `The durable log schema ${JSON.stringify(info.schema)} is version ${info.foundVersion}, this rxpg needs version ${info.expectedVersion}. `) +
+            `Install it with \`npx rxpg sql durable --schema ${shellWord(info.schema)} | psql -1 -v ON_ERROR_STOP=1 "$DATABASE_URL"\` (or your migration tool), or call log.ensureSchema() in development.`,
       options,
     )
   }

@@ -12,9 +12,22 @@ export const DURABLE_SCHEMA_VERSION = 1
 
 export const DEFAULT_SCHEMA = 'rxpg'
 
+/**
+ * Checks a schema name as PostgreSQL keeps it: it cuts a name longer than 63 bytes, so two logs with long names
+ * that begin alike would silently share a schema.
+ */
+export function assertSchemaName(schema: unknown): asserts schema is string {
+  if (typeof schema !== 'string' || schema === '' || schema.includes('\0') || Buffer.byteLength(schema) > 63) {
+    const got = typeof schema === 'string' ? `${JSON.stringify(schema)} (${Buffer.byteLength(schema)} bytes)` : typeof schema
+    throw new RangeError(`rxpg: schema must be a name of 1 to 63 bytes of UTF-8, without NUL; got ${got}`)
+  }
+}
+
 /** The full installation script for a durable log in `schema` (default `rxpg`). */
 export function durableSchemaSql(options: { readonly schema?: string } = {}): string {
-  const s = quoteIdentifier(options.schema ?? DEFAULT_SCHEMA)
+  const schema = options.schema ?? DEFAULT_SCHEMA
+  assertSchemaName(schema)
+  const s = quoteIdentifier(schema)
   return `-- rxpg durable channels, schema version ${DURABLE_SCHEMA_VERSION}. Idempotent: safe to run again.
 CREATE SCHEMA IF NOT EXISTS ${s};
 

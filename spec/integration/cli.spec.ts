@@ -211,4 +211,13 @@ describe('every command', () => {
     expect((await rxpg(['nope'], { env })).code).toBe(2)
     expect((await rxpg(['listen', 'x', '--nope'], { env })).code).toBe(2)
   })
+
+  it('exits with 2 at once for a --url or DATABASE_URL that is not a PostgreSQL connection string (pg would read it as a path)', async () => {
+    for (const url of ['not a url', 'http://example.com/db']) {
+      const refused = await rxpg(['notify', 'x', 'y', '--url', url, '--timeout', '60000'], { env })
+      expect({ code: refused.code, stderr: refused.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('--url is not a PostgreSQL connection string') })
+    }
+    const fromEnvironment = await rxpg(['sql', 'changes', '--table', 'orders'], { env: { ...env, DATABASE_URL: 'localhost:5432/db' } })
+    expect({ code: fromEnvironment.code, stderr: fromEnvironment.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('DATABASE_URL is not a PostgreSQL connection string') })
+  })
 })

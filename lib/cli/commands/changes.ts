@@ -7,6 +7,7 @@ import type { Command } from 'commander'
 import pg from 'pg'
 import { createPgListener } from '../../index.js'
 import { tableChanges, type JsonRow, type TableChange } from '../../changes/index.js'
+import { inspectFeed } from '../../changes/inspect-feed.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { reportListener } from '../listener-report.js'
 import type { CliOutput } from '../program.js'
@@ -35,12 +36,17 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
     const print = (change: TableChange<JsonRow>) => {
       const newRow = change.new?._tag === 'Right' ? change.new.right : undefined
       const oldRow = change.old?._tag === 'Right' ? change.old.right : undefined
-      if (!options.json) return output.out(`${change.op}\t${JSON.stringify(change.key)}\t${JSON.stringify(newRow ?? oldRow ?? null)}\n`)
+      // A light change too large for a notification says so in a fourth column: its row was read afterwards, or is gone.
+      if (!options.json) return output.out(`${change.op}\t${JSON.stringify(change.key)}\t${JSON.stringify(newRow ?? oldRow ?? null)}${change.overflow === undefined ? '' : `\t${change.overflow}`}\n`)
       const { new: _new, old: _old, statementTime, ...rest } = change
       output.out(`${JSON.stringify({ ...rest, statementTime: statementTime.toISOString(), new: newRow ?? null, old: oldRow ?? null })}\n`)
     }
-    const report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`)
     const feed = { table, ...(options.name === undefined ? {} : { name: options.name }), ...(options.from === undefined ? {} : { from: options.from }) }
+    // A durable feed reads on from the log after a reconnection; only a light one can miss changes.
+    const carrier = await inspectFeed(pool, feed)
+      .then((installed) => installed.feed.carrier)
+      .catch(() => 'light' as const) // tableChanges reports the failure itself
+    const report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`, carrier === 'durable' ? 'read-on' : 'missed')
     try {
       await runUntilStopped(({ complete, error }) => tableChanges({ listener, pool }, feed).subscribe({ next: print, error, complete }))
     } finally {

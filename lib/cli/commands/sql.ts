@@ -7,8 +7,7 @@ import { ChangesQueryFailedError, changeFeedSql, changeFeedSqlFor, type ChangeCo
 import { changeFeedDropSql } from '../../changes/feed-sql.js'
 import { failureInfo } from '../../durable/pg-failure.js'
 import { DEFAULT_SCHEMA, durableSchemaSql } from '../../durable/index.js'
-import { withDatabaseOption, type DatabaseOptions } from '../database-option.js'
-import { UsageError } from '../exit-codes.js'
+import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import type { CliOutput } from '../program.js'
 
 export function registerSqlCommand(program: Command, output: CliOutput): void {
@@ -69,8 +68,7 @@ function registerChangesSql(sql: Command, output: CliOutput): void {
     const spec = specOf(options)
     if (options.drop) return output.out(changeFeedDropSql(spec))
     if (spec.key !== undefined) return output.out(changeFeedSql(spec).install)
-    const url = options.url ?? process.env.DATABASE_URL
-    if (url === undefined || url === '') throw new UsageError("no key: pass --key, or --url (or DATABASE_URL) to read the table's primary key")
+    const url = databaseUrlOf(options, "no key: pass --key, or --url (or DATABASE_URL) to read the table's primary key")
     const client = new pg.Client({ connectionString: url })
     client.on('error', () => undefined)
     try {

@@ -40,7 +40,7 @@ export function registerTailCommand(program: Command, output: CliOutput): void {
           : `${message.token}\t${JSON.stringify(message.value)}\n`,
       )
     const say = (line: string) => output.err(`rxpg: ${line}\n`)
-    const report = reportListener(listener.state$, say, `reading durable channel ${channel}`)
+    const report = reportListener(listener.state$, say, `reading durable channel ${channel}`, 'read-on')
     const stalls = log.stalls$.subscribe((stall) =>
       say(stall.kind === 'stalled' ? `transaction ${stall.xid} has held every reader back for ${Math.round(stall.heldFor / 1000)} s (pid ${stall.holder?.pid ?? 'unknown'})` : `transaction ${stall.xid} ended`),
     )

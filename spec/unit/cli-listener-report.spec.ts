@@ -1,0 +1,27 @@
+// What the long-running commands say on stderr about their listener: a reconnection's gap means lost
+// notifications for `listen` (and a light feed), and nothing lost for a durable log's readers.
+import { of } from 'rxjs'
+import { describe, expect, it } from 'vitest'
+import { reportListener } from '../../lib/cli/listener-report.js'
+import type { ListenerState } from '../../lib/index.js'
+
+const states: ListenerState[] = [
+  { status: 'connected', processId: 1 },
+  { status: 'connected', processId: 2, gap: { since: Date.UTC(2026, 10, 30), duration: 2500 } },
+]
+
+const linesOf = (gaps?: 'missed' | 'read-on') => {
+  const lines: string[] = []
+  reportListener(of(...states), (line) => lines.push(line), 'reading', gaps).unsubscribe()
+  return lines
+}
+
+describe('the listener report', () => {
+  it('says what a LISTEN may have missed during the gap', () => {
+    expect(linesOf()).toEqual(['reading (backend 1)', 'reconnected (backend 2); notifications committed in the 2.5 s since 2026-11-30T00:00:00.000Z may be missing'])
+  })
+
+  it('says that a durable reader misses nothing', () => {
+    expect(linesOf('read-on')[1]).toBe('reconnected (backend 2); reading on from where it was: nothing committed meanwhile is missed')
+  })
+})
