@@ -28,7 +28,8 @@ export function reportListener(state$: Observable<ListenerState>, say: (line: st
         connectedBefore = true
         return
       case 'reconnecting':
-        say(`connection lost: ${state.lastError.message}; reconnecting (attempt ${state.attempt}${state.delay > 0 ? `, in ${state.delay} ms` : ''})`)
+        // Until a first connection, there was none to lose: the server cannot be reached (yet).
+        say(`${connectedBefore ? 'connection lost' : 'cannot connect'}: ${state.lastError.message}; ${connectedBefore ? 'reconnecting' : 'retrying'} (attempt ${state.attempt}${state.delay > 0 ? `, in ${state.delay} ms` : ''})`)
         return
       default:
         return

@@ -3,7 +3,7 @@
 import { of } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { reportListener } from '../../lib/cli/listener-report.js'
-import type { ListenerState } from '../../lib/index.js'
+import { ConnectionLostError, type ListenerState } from '../../lib/index.js'
 
 const states: ListenerState[] = [
   { status: 'connected', processId: 1 },
@@ -19,6 +19,14 @@ const linesOf = (gaps?: 'missed' | 'read-on') => {
 describe('the listener report', () => {
   it('says what a LISTEN may have missed during the gap', () => {
     expect(linesOf()).toEqual(['reading (backend 1)', 'reconnected (backend 2); notifications committed in the 2.5 s since 2026-11-30T00:00:00.000Z may be missing'])
+  })
+
+  it('says it cannot connect, rather than that a connection was lost, until a first one is made', () => {
+    const lost = new ConnectionLostError({ systemCode: 'ECONNREFUSED', detail: 'connect ECONNREFUSED 127.0.0.1:1' })
+    const lines: string[] = []
+    const retrying: ListenerState = { status: 'reconnecting', attempt: 1, delay: 100, lastError: lost }
+    reportListener(of(retrying, states[0] as ListenerState, { ...retrying, attempt: 2 }), (line) => lines.push(line), 'reading').unsubscribe()
+    expect(lines.map((line) => line.replace(/: .*;/, ':…;'))).toEqual(['cannot connect:…; retrying (attempt 1, in 100 ms)', 'reading (backend 1)', 'connection lost:…; reconnecting (attempt 2, in 100 ms)'])
   })
 
   it('says that a durable reader misses nothing', () => {
