@@ -82,9 +82,21 @@ export async function inspectFeed(pool: pg.Pool, options: ChangeFeedSpec): Promi
   const forms = await columnForms(pool, table)
   const gone = [...(installed.key ?? []), ...(installed.columns ?? [])].filter((column) => !forms.has(column))
   if (gone.length > 0) {
-    throw notInstalled('different', `column(s) ${gone.map((c) => JSON.stringify(c)).join(', ')} named by the feed are not in the table any more (renamed or dropped): generate and apply the SQL again`, installed, {
-      differences: ['columns'],
-    })
+    // The command names the columns that are left (and the primary key when the key is gone): add the new names.
+    const kept = (names: readonly string[] | null | undefined) => names?.filter((column) => !gone.includes(column))
+    const keptColumns = kept(installed.columns)
+    const keptKey = kept(installed.key)
+    const command: Feed = {
+      ...installed,
+      columns: keptColumns === undefined || keptColumns.length === 0 ? installed.columns : keptColumns,
+      key: keptKey === undefined || keptKey.length < (installed.key?.length ?? 0) ? (facts.primaryKey ?? undefined) : keptKey,
+    }
+    throw notInstalled(
+      'different',
+      `column(s) ${gone.map((c) => JSON.stringify(c)).join(', ')} named by the feed are not in the table any more (renamed or dropped): generate the SQL again with the columns' new names, and apply it`,
+      command,
+      { differences: ['columns'] },
+    )
   }
   return { feed: installed, names, table, forms }
 }

@@ -266,6 +266,14 @@ describe('what is installed', () => {
     await fixture.sql(`ALTER TABLE ${table} RENAME COLUMN status TO state`)
     const renamed = await firstValueFrom(tableChanges(fixture.source, spec)).catch((error: unknown) => error)
     expect(renamed).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different', differences: ['columns'] } })
+    expect((renamed as Error).message).toContain("generate the SQL again with the columns' new names")
+
+    // A renamed key (the primary key's column): the command names the primary key as it is now.
+    const keyed = await ordersTable('renamed_key')
+    const keyedSpec = await fixture.install({ table: 'renamed_key', columns: ['status', 'total'] })
+    await fixture.sql(`ALTER TABLE ${keyed} RENAME COLUMN id TO order_id; ALTER TABLE ${keyed} RENAME COLUMN total TO amount`)
+    const renamedKey = await firstValueFrom(tableChanges(fixture.source, keyedSpec)).catch((error: unknown) => error)
+    expect((renamedKey as { info: { command: string } }).info.command).toContain('--columns status --key order_id')
   })
 
   it('is read through the durable log of its own schema only', async () => {
