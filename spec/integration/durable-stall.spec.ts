@@ -2,7 +2,7 @@
 // after the threshold instead of waiting silently, and says when it cleared.
 import pg from 'pg'
 import { filter, firstValueFrom } from 'rxjs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { DurableStall } from '../../lib/durable/index.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
 import { collect } from '../support/listener.js'
@@ -44,15 +44,15 @@ describe('stalls$', () => {
   })
 
   it('warns through the process when a reader waits on a stall and nobody subscribed to stalls$', async () => {
-    const warnings: Error[] = []
-    const onWarning = (warning: Error) => warnings.push(warning)
-    process.on('warning', onWarning)
+    // Caught where it is emitted, so that the run's log stays clean.
+    const warnings: string[] = []
+    const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation((warning) => void warnings.push(typeof warning === 'string' ? warning : warning.message))
     const reader = collect(fixture.log.read('warned', { from: 'now' }))
     const holder = await holdAnXid()
     try {
-      await eventually(() => warnings.some((warning) => warning.message.includes(`transaction ${holder.xid}`) && warning.message.includes(`pid ${holder.pid}`)), () => `warnings: ${warnings.map((w) => w.message).join('; ')}`)
+      await eventually(() => warnings.some((warning) => warning.includes(`transaction ${holder.xid}`) && warning.includes(`pid ${holder.pid}`)), () => `warnings: ${warnings.join('; ')}`)
     } finally {
-      process.off('warning', onWarning)
+      emitWarning.mockRestore()
       await holder.client.query('COMMIT')
       await holder.client.end()
       reader.stop()
