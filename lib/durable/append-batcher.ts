@@ -104,7 +104,7 @@ export class AppendBatcher {
       this.committed(batch, meta, prepared.channels, rows)
     } catch (error) {
       // A connection that failed mid-statement is not given back to the pool.
-      if (connection !== undefined && stage === 'committing' && !isRefusal(failureInfo(error instanceof Error && error.cause !== undefined ? error.cause : error))) {
+      if (connection !== undefined && stage === 'committing' && !isRefusal(infoOf(error))) {
         broken = error instanceof Error ? error : new Error(String(error))
       }
       this.failed(batch, error, stage)
@@ -172,7 +172,7 @@ export class AppendBatcher {
    * refused it, or when its transaction ended before COMMIT; a connection lost while committing leaves it unknown.
    */
   private failed(batch: Waiting[], error: unknown, stage: Stage): void {
-    const info = failureInfo(error instanceof Error && error.cause !== undefined ? error.cause : error)
+    const info = infoOf(error)
     const outcome = stage !== 'committing' || isRefusal(info) ? 'not-sent' : 'unknown'
     for (const item of batch) {
       this.fail(item, isOwnError(error) ? error : new AppendFailedError({ channel: item.channel, outcome, ...info }, { cause: error }))
@@ -207,4 +207,9 @@ export class AppendBatcher {
 /** Errors that already say what is wrong with the log itself (closed, not installed): passed on as they are. */
 function isOwnError(error: unknown): error is Exclude<OwnError, AppendFailedError> {
   return error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError || error instanceof UnsupportedServerError
+}
+
+/** What failed, from the driver's error (kept as the cause of rxpg's own errors). */
+function infoOf(error: unknown): ReturnType<typeof failureInfo> {
+  return failureInfo(error instanceof Error && error.cause !== undefined ? error.cause : error)
 }

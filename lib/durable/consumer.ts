@@ -238,13 +238,16 @@ export function startConsumer<T>(
     let handlerFailed = false
     try {
       await client.query('BEGIN')
-      try {
-        await handler(messages, client)
-      } catch (error) {
+      const handlerFailure = async (error: unknown) => {
         await client.query('ROLLBACK')
         counts.handlerFailures++
         emit({ kind: 'handler-failed', error })
         handlerFailed = true
+      }
+      try {
+        await handler(messages, client)
+      } catch (error) {
+        await handlerFailure(error)
       }
       if (handlerFailed) return true
       let advanced: Array<{ part: number }>
@@ -259,10 +262,7 @@ export function startConsumer<T>(
         // The handler caught an error of one of its statements and returned: the transaction is aborted and
         // nothing of it can commit. A failed handler, then: rolled back, and the batch comes again.
         if (!(error instanceof DurableQueryFailedError && error.info.sqlState === IN_FAILED_TRANSACTION)) throw error
-        await client.query('ROLLBACK')
-        counts.handlerFailures++
-        emit({ kind: 'handler-failed', error })
-        handlerFailed = true
+        await handlerFailure(error)
         return true
       }
       if (advanced.length < acked.length) {
