@@ -51,7 +51,9 @@ function describe(info: ChangeFeedNotInstalledError['info']): string {
     case 'missing':
       return `${feed} is not installed (${info.detail}).`
     case 'different':
-      return `${feed} was installed from another spec: ${info.differences?.join(', ')} differ (${info.detail}).`
+      return info.differences === undefined || info.differences.length === 0
+        ? `${feed} is not installed as asked (${info.detail}).`
+        : `${feed} was installed from another spec: ${info.differences.join(', ')} differ (${info.detail}).`
     case 'disabled':
       return `${feed} has disabled triggers: ${info.disabledTriggers?.join(', ')}.`
   }

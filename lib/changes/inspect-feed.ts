@@ -67,6 +67,11 @@ export async function inspectFeed(pool: pg.Pool, options: ChangeFeedSpec): Promi
   if (missing.length > 0) throw notInstalled('missing', `trigger ${missing.join(', ')} is missing`, installed)
   // The triggers of another spec than the function's: its SQL was applied in part (a migration that stopped
   // half-way), and the function would read rows that its triggers do not give it.
+  const expected = new Set(installed.ops.map((op) => names.triggerNames[op]))
+  const leftover = facts.triggers.filter((trigger) => !expected.has(trigger.name)).map((trigger) => trigger.name).sort()
+  if (leftover.length > 0) {
+    throw notInstalled('different', `trigger(s) ${leftover.join(', ')} call the feed's function for ops it does not report: its SQL was applied in part, apply it again (in one transaction)`, installed)
+  }
   const byStatement = statementOps(installed)
   for (const op of installed.ops) {
     const trigger = facts.triggers.find((candidate) => candidate.name === names.triggerNames[op])

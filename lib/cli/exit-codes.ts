@@ -34,7 +34,8 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof RangeError && error.message.startsWith('rxpg:')) return EXIT.usage
   if (error instanceof InvalidChannelNameError || error instanceof InvalidPayloadError || error instanceof PayloadTooLargeError || error instanceof InvalidChangeFeedError) return EXIT.usage
   if (error instanceof InvalidTokenError && error.info.reason === 'malformed') return EXIT.usage
-  if (error instanceof ConnectionRejectedError) return EXIT.connection
+  // A connection string pg cannot use (a port out of range): a usage mistake, found before connecting.
+  if (error instanceof ConnectionRejectedError) return error.info.reason === 'configuration' ? EXIT.usage : EXIT.connection
   // Not sent, and no word from the server: it waited for a connection that never came.
   if (error instanceof NotifyFailedError && error.info.outcome === 'not-sent' && error.info.sqlState === undefined) return EXIT.connection
   if (error instanceof RxpgError) {

@@ -121,7 +121,9 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
 
   const transaction = async <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
     if (context.closed) throw new DurableLogClosedError({ operation: 'transaction' })
-    const { client, release } = await checkOut(context.pool)
+    const { client, release } = await checkOut(context.pool).catch((error: unknown) => {
+      throw context.failure('transaction', error)
+    })
     const channels = new Set<string>()
     appendedIn.set(client, channels)
     let broken: Error | undefined

@@ -321,6 +321,13 @@ describe('what is installed', () => {
     const refusal = await firstValueFrom(tableChanges(fixture.source, { table })).catch((error: unknown) => error)
     expect(refusal).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different' } })
     expect((refusal as Error).message).toMatch(/rxpg_changes_half_applied_insert is a statement-level trigger; the feed's function is for row-level ones/)
+
+    // The function of a spec with fewer ops: the triggers of the others are left calling it.
+    const fewerOps = changeFeedSql({ table, key: ['id'], ops: ['update'], level: 'row', logSchema: fixture.schema }).install
+    await fixture.sql(fewerOps.slice(0, fewerOps.indexOf('DO $triggers')))
+    const leftover = await firstValueFrom(tableChanges(fixture.source, { table })).catch((error: unknown) => error)
+    expect(leftover).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different' } })
+    expect((leftover as Error).message).toMatch(/is not installed as asked \(trigger\(s\) rxpg_changes_half_applied_delete, rxpg_changes_half_applied_insert call the feed's function for ops it does not report/)
   })
 
   it('checks in its SQL that the key and the listed columns are in the table, before anything is changed', async () => {

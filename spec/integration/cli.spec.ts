@@ -217,6 +217,8 @@ describe('every command', () => {
       const refused = await rxpg(['notify', 'x', 'y', '--url', url, '--timeout', '60000'], { env })
       expect({ code: refused.code, stderr: refused.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('--url is not a PostgreSQL connection string') })
     }
+    const badPort = await rxpg(['notify', 'x', 'y', '--url', 'postgres://u@127.0.0.1:99999/db', '--timeout', '60000'], { env })
+    expect({ code: badPort.code, stderr: badPort.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('(configuration)') })
     const fromEnvironment = await rxpg(['sql', 'changes', '--table', 'orders'], { env: { ...env, DATABASE_URL: 'localhost:5432/db' } })
     expect({ code: fromEnvironment.code, stderr: fromEnvironment.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('DATABASE_URL is not a PostgreSQL connection string') })
   })

@@ -81,6 +81,7 @@ describe('a server that is down', () => {
       expect((failure as AppendFailedError).info.outcome).toBe('not-sent')
       await eventually(() => errors.length === 1, () => 'append$ reported nothing')
       expect((errors[0] as AppendFailedError).info.outcome).toBe('not-sent')
+      await expect(log.transaction(async () => undefined)).rejects.toMatchObject({ code: 'DURABLE_QUERY_FAILED', info: { operation: 'transaction', systemCode: 'ECONNREFUSED' } })
       subscription.unsubscribe()
     } finally {
       await server.start()

@@ -89,13 +89,18 @@ const number = (text: string | undefined) => (text === undefined ? undefined : N
 function specOf(options: ChangesSqlOptions): ChangeFeedSpec {
   const ops = list(options.ops) as ChangeOp[] | undefined
   const perOp: ChangeConditions = { insert: options.whenInsert, update: options.whenUpdate, delete: options.whenDelete }
-  // --when applies to every reported op; a per-op condition is kept as given, so that one for an op the feed
-  // does not report is refused (as the library refuses it) rather than dropped.
-  const when = Object.fromEntries(
-    (['insert', 'update', 'delete'] as const)
-      .map((op) => [op, perOp[op] ?? (ops === undefined || ops.includes(op) ? options.when : undefined)])
-      .filter(([, condition]) => condition !== undefined),
-  ) as ChangeConditions
+  const anyPerOp = Object.values(perOp).some((condition) => condition !== undefined)
+  // --when alone is the library's one condition for every reported op (and is refused with its words). With
+  // per-op conditions it fills the ops they leave; a per-op condition is kept as given, so that one for an op
+  // the feed does not report is refused (as the library refuses it) rather than dropped.
+  const when: ChangeFeedSpec['when'] =
+    !anyPerOp && options.when !== undefined
+      ? options.when
+      : (Object.fromEntries(
+          (['insert', 'update', 'delete'] as const)
+            .map((op) => [op, perOp[op] ?? (ops === undefined || ops.includes(op) ? options.when : undefined)])
+            .filter(([, condition]) => condition !== undefined),
+        ) as ChangeConditions)
   const given = {
     table: options.table,
     name: options.name,
@@ -103,7 +108,7 @@ function specOf(options: ChangesSqlOptions): ChangeFeedSpec {
     ops,
     columns: list(options.columns),
     old: options.old as ChangeFeedSpec['old'],
-    when: Object.keys(when).length > 0 ? when : undefined,
+    when: typeof when === 'string' || Object.keys(when ?? {}).length > 0 ? when : undefined,
     key: list(options.key),
     level: options.level as ChangeFeedSpec['level'],
     skipUnchangedUpdates: options.reportUnchangedUpdates ? false : undefined,
