@@ -96,7 +96,8 @@ describe('consumeWith', () => {
       const expected = '  ---#'
       const slow = slowHandler(cold)
       jobs = slow.jobs
-      const overflow = new BufferOverflowError({ size: 1, channel: undefined, consumer: 'consumeWith' })
+      // As docs/operators.md draws it: no channel key when the values are not notifications.
+      const overflow = new BufferOverflowError({ size: 1, consumer: 'consumeWith' })
       expectObservable(source.pipe(consumeWith(slow.handler, { size: 1 }))).toBe(expected, upper, overflow)
       expectSubscriptions(source.subscriptions).toBe(subs)
     })

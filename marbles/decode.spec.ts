@@ -172,6 +172,15 @@ describe('decode with each kind of decoder', () => {
     })
   })
 
+  it('says that a function returned something that is not an Either (null, undefined, a Right without right), not that it threw', () => {
+    const returning = (result: unknown) => () => result as E.Either<string, number>
+    runMarbles(({ cold, expectObservable }) => {
+      const source = cold('a|', { a: notification('orders', '1') })
+      const notEither = failure('1', ['the decoder returned something that is not an Either'])
+      for (const result of [null, undefined, 'yes', { _tag: 'Right' }]) expectObservable(source.pipe(decode(returning(result)))).toBe('l|', { l: notEither })
+    })
+  })
+
   it('takes a valibot schema', () => {
     const User = v.object({ name: v.string() })
     runMarbles(({ cold, expectObservable }) => {

@@ -34,8 +34,8 @@ export class BufferOverflowError extends RxpgError {
     readonly info: {
       /** The buffer's bound. */
       readonly size: number
-      /** The channel of the value that did not fit, when it was a notification. */
-      readonly channel: string | undefined
+      /** The channel of the value that did not fit, when it was a notification (absent otherwise). */
+      readonly channel?: string
       /** Where the buffer was: 'consumeWith', 'toAsyncIterable' or 'createPuller'. */
       readonly consumer: string
     },
@@ -92,7 +92,8 @@ export class BoundedBuffer<T> {
     }
     switch (this.overflow) {
       case 'error':
-        return new BufferOverflowError({ size: this.size, channel: channelOf(value), consumer: this.consumer })
+        const channel = channelOf(value)
+        return new BufferOverflowError({ size: this.size, ...(channel === undefined ? {} : { channel }), consumer: this.consumer })
       case 'drop-newest':
         this.drop(value)
         return undefined

@@ -114,14 +114,19 @@ export function runnerFor<T>(decoder: Decoder<T>): Run<T> {
 
 function eitherRunner<T>(decode: (input: unknown) => Either<unknown, T>): Run<T> {
   return (input) => {
+    let result: Either<unknown, T>
     try {
-      const result = decode(input)
-      if (result._tag === 'Right') return result
-      if (result._tag === 'Left') return { _tag: 'Left', left: { messages: messagesOf(result.left) } }
-      return { _tag: 'Left', left: { messages: ['the decoder returned something that is not an Either'] } }
+      result = decode(input)
     } catch (error) {
       return thrown(error)
     }
+    // What a decoder written in plain JavaScript may return: anything.
+    const shape = result as Partial<Record<'_tag' | 'left' | 'right', unknown>> | null | undefined
+    if (typeof shape === 'object' && shape !== null) {
+      if (shape._tag === 'Right' && 'right' in shape) return result as Attempt<T>
+      if (shape._tag === 'Left' && 'left' in shape) return { _tag: 'Left', left: { messages: messagesOf(shape.left) } }
+    }
+    return { _tag: 'Left', left: { messages: ['the decoder returned something that is not an Either'] } }
   }
 }
 
