@@ -229,4 +229,13 @@ describe('virtual listener: metrics', () => {
     db.metrics.recordDropped(3)
     expect(db.metrics.snapshot()).toMatchObject({ decodeFailures: 1, dropped: 3 })
   })
+
+  it('says which channel drew what at which frame when a drawn value is not a notification', () =>
+    runMarbles(({ hot, expectObservable }) => {
+      const db = createVirtualListener({ channels: { orders: hot('-a--b-', { a: '{"id":1}' }) } })
+      const error = new TypeError(
+        'rxpg/testing: channel "orders" drew undefined at frame 4: a drawn value is a payload string or a PgNotification (with hot(...) of your own, give every letter a value)',
+      )
+      expectObservable(db.channel('orders').pipe(map((n) => n.payload))).toBe('-a--#', { a: '{"id":1}' }, error)
+    }))
 })

@@ -141,7 +141,7 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
     const existing = channels.get(name)
     if (existing) return existing
     const shared = merge(
-      scripted(name).pipe(map((value) => (typeof value === 'string' ? notification(name, value, { receivedAt: scheduler.now() }) : value))),
+      scripted(name).pipe(map((value) => drawnNotification(name, value, scheduler.now()))),
       looped$.pipe(filter((sent) => sent.channel === name)),
     ).pipe(
       tap(() => (counts.received += 1)),
@@ -279,4 +279,18 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
     close,
     [Symbol.asyncDispose]: close,
   }
+}
+
+/**
+ * A drawn value as the notification it stands for. Anything else is a mistake in the diagram (an RxJS `hot()`
+ * emits `undefined` for a letter missing from its values): said here, at its frame, rather than as a TypeError
+ * somewhere downstream.
+ */
+function drawnNotification(channel: string, value: unknown, now: number): PgNotification {
+  if (typeof value === 'string') return notification(channel, value, { receivedAt: now })
+  const drawn = value as Partial<PgNotification> | null | undefined
+  if (typeof drawn === 'object' && drawn !== null && typeof drawn.channel === 'string' && typeof drawn.payload === 'string') return drawn as PgNotification
+  throw new TypeError(
+    `rxpg/testing: channel ${JSON.stringify(channel)} drew ${value === undefined ? 'undefined' : JSON.stringify(value)} at frame ${now}: a drawn value is a payload string or a PgNotification (with hot(...) of your own, give every letter a value)`,
+  )
 }
