@@ -91,9 +91,10 @@ export class BoundedBuffer<T> {
       return undefined
     }
     switch (this.overflow) {
-      case 'error':
+      case 'error': {
         const channel = channelOf(value)
         return new BufferOverflowError({ size: this.size, ...(channel === undefined ? {} : { channel }), consumer: this.consumer })
+      }
       case 'drop-newest':
         this.drop(value)
         return undefined
