@@ -55,4 +55,69 @@ describe('replication flow control', () => {
       for (const at of [50, 60, 70]) scheduler.schedule(() => stream.ack((delivered.at(-1) as Change<unknown>).position), at)
       scheduler.schedule(() => expect(delivered.map(idOf)).toEqual(['1', '2', '3', '4', '5']), 100)
     }))
+
+  it('never repeats an item it handed on before the connection was lost with others still waiting', () =>
+    runMarbles(({ cold, scheduler }) => {
+      const lost = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+      const source = virtualReplicationSource([
+        cold('-s', { s: { stream: () => cold('s-(b12345c)---#', fiveRows, lost) } }),
+        cold('-s', { s: { stream: () => cold('s-(b12345c)', fiveRows) } }),
+      ])
+      const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false })
+      const delivered: Array<Change<unknown>> = []
+      stream.changes$.subscribe((item) => void delivered.push(item as Change<unknown>))
+      // Acknowledging row 1 at 5 hands on row 3; rows 4 and 5 still wait when the connection is lost at 7.
+      scheduler.schedule(() => stream.ack((delivered[0] as Change<unknown>).position), 5)
+      for (const at of [50, 60, 70]) scheduler.schedule(() => stream.ack((delivered.at(-1) as Change<unknown>).position), at)
+      scheduler.schedule(() => expect(delivered.map(idOf)).toEqual(['1', '2', '3', '4', '5']), 100)
+    }))
+
+  it('resumes after what it handed on and the slot confirmed, not before it (which the slot would refuse for good)', () =>
+    runMarbles(({ cold, scheduler }) => {
+      const lost = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+      const twoTransactions = {
+        s: started,
+        b: begin('0/2000000'),
+        a: insert('orders', { id: 1 }),
+        c: commit('0/2000000', '0/2000100'),
+        B: begin('0/2000200'),
+        2: insert('orders', { id: 2 }),
+        3: insert('orders', { id: 3 }),
+        4: insert('orders', { id: 4 }),
+        C: commit('0/2000200', '0/2000500'),
+      }
+      const source = virtualReplicationSource([
+        cold('-s', { s: { stream: () => cold('s-(bacB234C) 12ms #', twoTransactions, lost) } }),
+        // The slot confirmed what the first session reported before it was lost.
+        cold('-s', { s: { facts: { slot: { confirmedFlush: '0/2000200' } }, stream: () => cold('s-(B234C)', twoTransactions) } }),
+      ])
+      const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 1, gatherReads: false, frames: 200 })
+      const states: string[] = []
+      stream.state$.subscribe((state) => states.push(state.status))
+      const delivered: Array<Change<unknown>> = []
+      stream.changes$.subscribe({ next: (item) => void delivered.push(item as Change<unknown>), error: () => undefined })
+      scheduler.schedule(() => stream.ack((delivered[0] as Change<unknown>).position), 5) // hands on row 2
+      scheduler.schedule(() => stream.ack((delivered[1] as Change<unknown>).position), 6) // hands on row 3; row 4 waits
+      for (const at of [60, 70]) scheduler.schedule(() => stream.ack((delivered.at(-1) as Change<unknown>).position), at)
+      scheduler.schedule(() => {
+        expect(states).not.toContain('failed')
+        expect(delivered.map(idOf)).toEqual(['1', '2', '3', '4'])
+      }, 150)
+    }))
+
+  it('hands on what waited before a refused row, then fails', () =>
+    runMarbles(({ cold, scheduler }) => {
+      const rows = { ...fiveRows, 4: insert('orders', { id: -4 }) }
+      const positive = (row: unknown) => ((row as { id: number }).id > 0 ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'negative' })
+      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s-(b12345c)', rows) } })])
+      // The diagram helper takes tables as a list; the stream takes name → decoder as well.
+      const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false, tables: { orders: positive } as never })
+      const delivered: Array<Change<unknown>> = []
+      let failure: unknown
+      stream.changes$.subscribe({ next: (item) => void delivered.push(item as Change<unknown>), error: (error: unknown) => (failure = error) })
+      scheduler.schedule(() => {
+        expect(failure).toBeDefined()
+        expect(delivered.map(idOf)).toEqual(['1', '2', '3'])
+      }, 100)
+    }))
 })

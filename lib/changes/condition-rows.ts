@@ -4,9 +4,9 @@
  * a transition table, where such a name would silently be null and drop every change. So rxpg refuses them for
  * every level, before any SQL is generated.
  *
- * A light scan, not a parser: string constants ('…', E'…', $tag$…$tag$), quoted names ("…") and comments are
- * skipped, and NEW or OLD counts where it stands as a word of its own (`NEW.total`, `OLD IS DISTINCT FROM NEW`),
- * not inside another name (`renewed`, `new_total`, `t.new`).
+ * A light scan, not a parser: string constants ('…', E'…', $tag$…$tag$), comments and quoted names other than
+ * "new" and "old" are skipped, and NEW or OLD counts where it stands as a word of its own (`NEW.total`,
+ * `OLD IS DISTINCT FROM NEW`, `"old".total`), not inside another name (`renewed`, `new_total`, `t.new`).
  */
 export function rowVariablesOf(condition: string): { readonly new: boolean; readonly old: boolean } {
   const found = { new: false, old: false }
@@ -14,10 +14,16 @@ export function rowVariablesOf(condition: string): { readonly new: boolean; read
   let at = 0
   while (at < text.length) {
     const rest = text.slice(at)
+    // A quoted "new" or "old" (exactly, lower case) is the row variable too; other quoted names are not.
+    const quoted = /^"(?:[^"]|"")*"/.exec(rest)
+    if (quoted !== null) {
+      if ((quoted[0] === '"new"' || quoted[0] === '"old"') && text[at - 1] !== '.') found[quoted[0] === '"new"' ? 'new' : 'old'] = true
+      at += quoted[0].length
+      continue
+    }
     const skipped =
       /^[Ee]'(?:[^'\\]|\\[\s\S]|'')*'/.exec(rest) ?? // a string constant with backslash escapes (E'it\'s')
       /^'(?:[^']|'')*'/.exec(rest) ?? // a string constant
-      /^"(?:[^"]|"")*"/.exec(rest) ?? // a quoted name
       /^--[^\n]*/.exec(rest) ??
       /^\/\*[\s\S]*?\*\//.exec(rest) ??
       /^(\$[A-Za-z_]*\$)[\s\S]*?\1/.exec(rest)

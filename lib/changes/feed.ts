@@ -16,7 +16,11 @@ const MAX_NAME_BYTES = 63
 /** json_build_object takes at most 100 arguments: 50 name/value pairs. */
 export const MAX_LISTED_COLUMNS = 50
 export const ALL_OPS: readonly ChangeOp[] = ['insert', 'update', 'delete']
-export const FEED_FORMAT_VERSION = 1
+/**
+ * The format of the spec stored in a feed function's comment, and of what its SQL makes. 2: channel names write
+ * each part as in SQL (`changes:public."Orders"`), where 1 joined them bare; a feed of format 1 is re-installed.
+ */
+export const FEED_FORMAT_VERSION = 2
 
 /** A spec with every default applied and every name checked. */
 export interface Feed {

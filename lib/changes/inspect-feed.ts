@@ -41,7 +41,16 @@ export async function inspectFeed(pool: pg.Pool, options: ChangeFeedSpec): Promi
     throw notInstalled('missing', `no function ${qualifiedName(requested.schema, namesOf(requested).functionName)}()`, wanted)
   }
   const installed = feedOfComment(facts.functionComment)
-  if (installed === undefined) throw notInstalled('different', `the function's comment is not the spec of an rxpg change feed of format ${FEED_FORMAT_VERSION}`, wanted)
+  if (installed === undefined) {
+    const format = formatOfComment(facts.functionComment)
+    throw notInstalled(
+      'different',
+      typeof format === 'number' && format < FEED_FORMAT_VERSION
+        ? `installed by an older rxpg (feed format ${format}, this rxpg reads format ${FEED_FORMAT_VERSION}): generate and apply its SQL again`
+        : `the function's comment is not the spec of an rxpg change feed of format ${FEED_FORMAT_VERSION}`,
+      wanted,
+    )
+  }
   if (installed.schema !== requested.schema || installed.table !== requested.table) {
     throw notInstalled(
       'different',
@@ -112,6 +121,16 @@ function feedOfComment(comment: string | null): Feed | undefined {
   try {
     const { format, ...feed } = JSON.parse(comment.slice(FEED_COMMENT_PREFIX.length)) as Feed & { format: unknown }
     return format === FEED_FORMAT_VERSION ? resolveFeed(specOf(feed)) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The format a feed function's comment says it has, when it is an rxpg feed's comment at all. */
+function formatOfComment(comment: string | null): unknown {
+  if (comment === null || !comment.startsWith(FEED_COMMENT_PREFIX)) return undefined
+  try {
+    return (JSON.parse(comment.slice(FEED_COMMENT_PREFIX.length)) as { format?: unknown }).format
   } catch {
     return undefined
   }

@@ -64,6 +64,7 @@ export function byteaAsHex(text: string): string {
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y
 /** Integers of up to 15 digits: always exact as doubles (the common case, checked without converting back). */
 const SHORT_INTEGER = /^-?[0-9]{1,15}$/
+const INTEGER = /^-?[0-9]+$/
 /** What PostgreSQL's bytea output can be: hex, or the escape format (printable ASCII, `\\` and `\ooo`). */
 const BYTEA_TEXT = /^(?:\\x(?:[0-9a-fA-F]{2})*|(?:[\x20-\x5b\x5d-\x7e]|\\\\|\\[0-3][0-7]{2})*)$/
 
@@ -86,6 +87,9 @@ function decimalOf(text: string): string | undefined {
 export function exactAsDouble(text: string): boolean {
   if (SHORT_INTEGER.test(text)) return true
   const value = Number(text)
+  // An integer is exact only as the same integer: 9223372036854775000 reads back as that text, but the double
+  // is 9223372036854774784.
+  if (INTEGER.test(text)) return Number.isFinite(value) && BigInt(value) === BigInt(text)
   return decimalOf(text) === decimalOf(Object.is(value, -0) ? '-0' : String(value))
 }
 

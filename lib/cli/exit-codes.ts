@@ -39,8 +39,10 @@ export function exitCodeOf(error: unknown): number {
   // Not sent, and no word from the server: it waited for a connection that never came.
   if (error instanceof NotifyFailedError && error.info.outcome === 'not-sent' && error.info.sqlState === undefined) return EXIT.connection
   if (error instanceof RxpgError) {
-    const { sqlState, systemCode } = error.info as { sqlState?: unknown; systemCode?: unknown }
+    const { sqlState, systemCode, detail } = error.info as { sqlState?: unknown; systemCode?: unknown; detail?: unknown }
     if ((typeof sqlState === 'string' && CONNECTION_SQLSTATE.test(sqlState)) || (typeof systemCode === 'string' && CONNECTION_SYSTEM_CODES.has(systemCode))) return EXIT.connection
+    // pg reports a socket closed under it without a code.
+    if (sqlState === undefined && systemCode === undefined && typeof detail === 'string' && /^Connection terminated/i.test(detail)) return EXIT.connection
   }
   return EXIT.failed
 }

@@ -93,7 +93,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
 
   const append = async (channel: ChannelArgument, value: unknown, appendOptions: AppendOptions = {}): Promise<string> => {
     const name = nameOf(channel)
-    assertKey(appendOptions.key)
+    assertKey(name, appendOptions.key)
     const text = await encode(channel, name, value)
     if (appendOptions.client) return appendInClient(name, text, appendOptions.key, appendOptions.client)
     return new Promise<string>((resolve, reject) => {
@@ -106,7 +106,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       let text: string
       try {
         assertChannelName(channel)
-        assertKey(key)
+        assertKey(channel, key)
         text = jsonOf(channel, value)
       } catch (error) {
         reportError(error as RxpgError)
@@ -219,15 +219,15 @@ function jsonOf(channel: string, value: unknown): string {
   try {
     text = JSON.stringify(value)
   } catch (error) {
-    throw new InvalidDurableValueError({ channel, detail: error instanceof Error ? error.message : String(error) }, { cause: error })
+    throw new InvalidDurableValueError({ channel, detail: `the value has no JSON form (${error instanceof Error ? error.message : String(error)})` }, { cause: error })
   }
-  if (text === undefined) throw new InvalidDurableValueError({ channel, detail: `JSON.stringify gave undefined for a ${typeof value}` })
+  if (text === undefined) throw new InvalidDurableValueError({ channel, detail: `the value has no JSON form (JSON.stringify gave undefined for a ${typeof value})` })
   return text
 }
 
-/** A key PostgreSQL can store: text without NUL (a key is any string otherwise). */
-function assertKey(key: unknown): void {
-  if (key === undefined) return
-  if (typeof key !== 'string') throw new TypeError(`rxpg: an append's key must be a string; got ${typeof key}`)
-  if (key.includes('\0')) throw new RangeError(`rxpg: an append's key must not hold a NUL character (PostgreSQL text cannot); got ${JSON.stringify(key)}`)
+/** A key PostgreSQL can store: a string without NUL (null or undefined: no key). */
+function assertKey(channel: string, key: unknown): void {
+  if (key === undefined || key === null) return
+  if (typeof key !== 'string') throw new InvalidDurableValueError({ channel, detail: `its key must be a string; got ${typeof key}` })
+  if (key.includes('\0')) throw new InvalidDurableValueError({ channel, detail: `its key must not hold a NUL character (PostgreSQL text cannot); got ${JSON.stringify(key)}` })
 }

@@ -81,7 +81,7 @@ export class InvalidDurableValueError extends RxpgError {
   override readonly name = 'InvalidDurableValueError'
   readonly code = 'DURABLE_INVALID_VALUE'
   constructor(readonly info: { readonly channel: string; readonly detail: string }, options?: { cause?: unknown }) {
-    super(`Nothing was appended to durable channel ${JSON.stringify(info.channel)}: the value has no JSON form (${info.detail}).`, options)
+    super(`Nothing was appended to durable channel ${JSON.stringify(info.channel)}: ${info.detail}.`, options)
   }
 }
 

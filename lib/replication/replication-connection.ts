@@ -96,7 +96,7 @@ export class ReplicationConnection {
    * bounds what the consumer holds. Dropped if the session ends: the next one sends them again.
    */
   private held: Array<{ readonly item: Parameters<ItemSink>[0]; readonly position: DeliveredPosition }> = []
-  /** Where the session's stream stood before the first held item: where the next session resumes if they are dropped. */
+  /** The position of the last item handed on (or, before any, where the stream stood): where the next session resumes if what waits is dropped. */
   private heldAfter: Position | undefined
   private releasing = false
   /** Reading is paused (or about to be) for a gathering window, which resumes it when it ends. */
@@ -173,12 +173,13 @@ export class ReplicationConnection {
     if (this.releasing) return
     this.releasing = true
     try {
-      let next = 0
-      while (next < this.held.length && this.ledger.pending < this.options.maxUnacknowledged && this.isStreaming(live)) {
-        const { item, position } = this.held[next++] as (typeof this.held)[number]
+      while (this.held.length > 0 && this.ledger.pending < this.options.maxUnacknowledged && this.isStreaming(live)) {
+        // Out of the queue and marked handed on first: a session that ends during the delivery (a subscriber
+        // leaving) rewinds to just after it, never before it.
+        const { item, position } = this.held.shift() as (typeof this.held)[number]
+        this.heldAfter = position
         this.handOver(item, position)
       }
-      this.held = next === this.held.length ? [] : this.held.slice(next)
     } finally {
       this.releasing = false
     }
@@ -287,6 +288,8 @@ export class ReplicationConnection {
         const refused = this.assembler.change(message, this.sinkFor(live))
         if (refused !== undefined && this.isCurrent(live.run)) {
           this.counts.decodeFailures += 1
+          // The stream ends after what came before the refused row, so what waits for room goes out first.
+          for (const { item, position } of this.held.splice(0)) this.handOver(item, position)
           this.fail(refused)
         }
         return

@@ -211,6 +211,8 @@ export class StreamSession {
       this.cursor.set(state.channel.name, undefined)
       state.settled = false
       state.pendingReset = reason
+      // What the errored subscription held beside the source (a `missed` subscription) ends with it.
+      state.subscription?.unsubscribe()
       this.open(state, undefined)
       return
     }

@@ -312,6 +312,16 @@ describe('what is installed', () => {
     expect((refusal as Error).message).toContain('name_taker')
   })
 
+  it('is refused when an older rxpg installed it (another feed format: its channel may be named otherwise)', async () => {
+    const table = await ordersTable('older_format')
+    await fixture.install({ table: 'older_format' })
+    const comment = feedComment(resolveFeed({ table, key: ['id'], logSchema: fixture.schema })).replace('"format":2', '"format":1')
+    await fixture.sql(`COMMENT ON FUNCTION "${fixture.schema}".rxpg_changes_older_format() IS ${quoteLiteral(comment)}`)
+    const refusal = await firstValueFrom(tableChanges(fixture.source, { table })).catch((error: unknown) => error)
+    expect(refusal).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different' } })
+    expect((refusal as Error).message).toContain('installed by an older rxpg (feed format 1, this rxpg reads format 2)')
+  })
+
   it('is refused when its SQL was applied in part (the function of one spec, the triggers of another)', async () => {
     const table = await ordersTable('half_applied')
     await fixture.install({ table: 'half_applied' })

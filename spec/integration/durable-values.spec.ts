@@ -104,12 +104,13 @@ describe('append$', () => {
     const cycle: { self?: unknown } = {}
     cycle.self = cycle
     log.append$.next({ channel: 'sink', value: cycle })
+    log.append$.next({ channel: 'sink', value: 'bad key', key: 'a\0b' })
     log.append$.complete() // ignored: the sink stays open
     log.append$.next({ channel: 'sink', value: 'after complete' })
     await eventually(async () => (await fetchAll(log, 'sink')).length === 2501, () => 'not all appended')
     const values = (await fetchAll(log, 'sink')).map((m) => m.value)
     expect(values).toEqual([...Array.from({ length: 2500 }, (_, i) => i), 'after complete'])
-    expect(errors.map((error) => error.code)).toEqual(['DURABLE_INVALID_VALUE', 'DURABLE_INVALID_VALUE', 'DURABLE_INVALID_VALUE'])
+    expect(errors.map((error) => error.code)).toEqual(['DURABLE_INVALID_VALUE', 'DURABLE_INVALID_VALUE', 'DURABLE_INVALID_VALUE', 'DURABLE_INVALID_VALUE'])
     subscription.unsubscribe()
   })
 

@@ -42,11 +42,12 @@ describe('the JSON form', () => {
   it('never loses a digit: a number that a plain column cannot hold as a double keeps its digits, and names the column', () => {
     // A column read as integer or text whose type has changed since (to bigint or numeric): the change is the
     // evidence, and the reader reads the types again.
-    const plain = new Map<string, ColumnForm>(['qty', 'scale', 'small', 'float', 'tiny', 'zero', 'wide', 'inside'].map((name) => [name, 'plain']))
-    const text = '{"qty": 9007199254740993, "scale": 0.10, "small": 5, "float": 1.5e-07, "tiny": 5e-324, "zero": -0, "wide": 1.2345678901234568e+20, "inside": {"n": 12345678901234567890}}'
+    const plain = new Map<string, ColumnForm>(['qty', 'scale', 'small', 'float', 'tiny', 'zero', 'wide', 'inside', 'round'].map((name) => [name, 'plain']))
+    // round: a bigint whose shortest double reads back as the same text, though the double is 9223372036854774784.
+    const text = '{"qty": 9007199254740993, "scale": 0.10, "small": 5, "float": 1.5e-07, "tiny": 5e-324, "zero": -0, "wide": 1.2345678901234568e+20, "inside": {"n": 12345678901234567890}, "round": 9223372036854775000}'
     const { value, staleColumns } = parseRowJson(text, plain)
-    expect(value).toEqual({ qty: '9007199254740993', scale: '0.10', small: 5, float: 1.5e-7, tiny: 5e-324, zero: -0, wide: 1.2345678901234568e20, inside: { n: '12345678901234567890' } })
-    expect([...staleColumns]).toEqual(['qty', 'scale', 'inside'])
+    expect(value).toEqual({ qty: '9007199254740993', scale: '0.10', small: 5, float: 1.5e-7, tiny: 5e-324, zero: -0, wide: 1.2345678901234568e20, inside: { n: '12345678901234567890' }, round: '9223372036854775000' })
+    expect([...staleColumns]).toEqual(['qty', 'scale', 'inside', 'round'])
   })
 
   it('names the columns whose values do not fit their form any more, and keeps those values as they are', () => {
@@ -67,9 +68,14 @@ describe('the JSON form', () => {
     expect(value.doc).toEqual(JSON.parse('{"__proto__": {"polluted": true}}'))
   })
 
-  it('gives the values JSON.parse gives for columns of plain form, whatever the JSON', () => {
+  it('gives the values JSON.parse gives for columns of plain form, whatever the JSON, but for integers a double cannot hold', () => {
+    // JavaScript writes a double of 1e15 or more as the integer it is nearest to, which is not that double;
+    // PostgreSQL writes such floats with an exponent, so a long integer in a row is a bigint or a numeric.
+    const holdsLongIntegers = (value: unknown): boolean =>
+      typeof value === 'number' ? Number.isInteger(value) && Math.abs(value) >= 1e15 : typeof value === 'object' && value !== null && Object.values(value).some(holdsLongIntegers)
     fc.assert(
       fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.boolean(), (row, indented) => {
+        fc.pre(!holdsLongIntegers(row))
         const text = JSON.stringify(row, null, indented ? 2 : undefined)
         expect(parseRowJson(text, new Map()).value).toEqual(JSON.parse(text))
       }),

@@ -31,6 +31,7 @@ describe('a feed spec', () => {
     ['no NEW in a condition for every op when deletes are reported (a delete has no new row)', { table: 'orders', key: ['id'], ops: ['update', 'delete'], when: 'NEW.total > 10' }, /deletes have no NEW/],
     ['no OLD in an insert condition', { table: 'orders', key: ['id'], when: { insert: 'old.total > 1' } }, /when.insert names OLD/],
     ['no NEW in a delete condition, whole-row references included', { table: 'orders', key: ['id'], when: { delete: 'OLD IS DISTINCT FROM NEW' } }, /when.delete names NEW/],
+    ['no OLD written as a quoted name ("old" is the same variable)', { table: 'orders', key: ['id'], when: { insert: '"old".total > 0' } }, /when.insert names OLD/],
     ['partitions in range', { table: 'orders', key: ['id'], partitions: 0 }, /partitions/],
     ['at most 50 listed columns', { table: 'orders', key: ['id'], columns: Array.from({ length: 51 }, (_, i) => `c${i}`) }, /at most 50/],
   ])('needs %s', (_what, spec, message) => {
@@ -54,7 +55,7 @@ describe('a feed spec', () => {
 
   it('takes NEW and OLD in conditions only where they are names, not inside strings, quoted names or comments', () => {
     const ok = (when: string, ops: ChangeFeedSpec['ops']) => resolveFeed({ table: 'orders', ops, when }).when
-    expect(ok(`NEW.note <> 'OLD news' AND NEW."old" IS NOT NULL -- old\n`, ['insert', 'update'])).toBeDefined()
+    expect(ok(`NEW.note <> 'OLD news' AND NEW."old" IS NOT NULL AND "OLD" > 0 -- old\n`, ['insert', 'update'])).toBeDefined()
     expect(ok(`OLD.renewed /* new */ AND $q$ NEW $q$ <> ''`, ['update', 'delete'])).toBeDefined()
     expect(ok(`NEW.status <> OLD.status`, ['update'])).toEqual({ update: 'NEW.status <> OLD.status' })
     expect(ok(`new_total > 0 AND NEW.renew`, ['insert'])).toBeDefined()

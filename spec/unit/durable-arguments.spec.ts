@@ -23,7 +23,7 @@ describe('a durable log', () => {
     const listener = createPgListener(nowhere)
     const log = createDurableLog({ listener, pool: nowhere })
     for (const limit of [0, -1, 1.5, Number.NaN]) await expect(log.fetch('orders', { after: 'earliest', limit })).rejects.toThrow(/limit must be a positive whole number/)
-    await expect(log.append('orders', 1, { key: 'a\0b' })).rejects.toThrow(/key must not hold a NUL/)
+    await expect(log.append('orders', 1, { key: 'a\0b' })).rejects.toMatchObject({ code: 'DURABLE_INVALID_VALUE', message: expect.stringMatching(/key must not hold a NUL/) })
     await log.close()
     await listener.close()
   })

@@ -42,15 +42,15 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
       output.out(`${JSON.stringify({ ...rest, statementTime: statementTime.toISOString(), new: newRow ?? null, old: oldRow ?? null })}\n`)
     }
     const feed = { table, ...(options.name === undefined ? {} : { name: options.name }), ...(options.from === undefined ? {} : { from: options.from }) }
-    // A durable feed reads on from the log after a reconnection; only a light one can miss changes.
-    const carrier = await inspectFeed(pool, feed)
-      .then((installed) => installed.feed.carrier)
-      .catch(() => 'light' as const) // tableChanges reports the failure itself
-    const report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`, carrier === 'durable' ? 'read-on' : 'missed')
+    let report: { unsubscribe(): void } | undefined
     try {
+      // A durable feed reads on from the log after a reconnection; only a light one can miss changes. (The same
+      // check tableChanges starts with: a feed that is not installed, or a server out of reach, ends here.)
+      const { carrier } = (await inspectFeed(pool, feed)).feed
+      report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`, carrier === 'durable' ? 'read-on' : 'missed')
       await runUntilStopped(({ complete, error }) => tableChanges({ listener, pool }, feed).subscribe({ next: print, error, complete }))
     } finally {
-      report.unsubscribe()
+      report?.unsubscribe()
       await listener.close()
       await pool.end()
     }
