@@ -3,6 +3,7 @@
  * parser had already taken from the socket waits in the stream (not at the consumer) until acknowledgements make
  * room. One frame is 1 ms; `p` is a pause, `r` a resume of reading; the values are row ids.
  */
+import { take } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { begin, commit, insert, started, virtualReplicationSource } from '../lib/replication/index.js'
 import type { Change } from '../lib/replication/index.js'
@@ -105,7 +106,7 @@ describe('replication flow control', () => {
       }, 150)
     }))
 
-  it('hands on what waited before a refused row, then fails', () =>
+  it('hands on what waited before a refused row as room is made, then fails', () =>
     runMarbles(({ cold, scheduler }) => {
       const rows = { ...fiveRows, 4: insert('orders', { id: -4 }) }
       const positive = (row: unknown) => ((row as { id: number }).id > 0 ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'negative' })
@@ -115,9 +116,56 @@ describe('replication flow control', () => {
       const delivered: Array<Change<unknown>> = []
       let failure: unknown
       stream.changes$.subscribe({ next: (item) => void delivered.push(item as Change<unknown>), error: (error: unknown) => (failure = error) })
+      scheduler.schedule(() => expect(failure).toBeUndefined(), 5) // row 3 waits for room; the refusal waits behind it
+      scheduler.schedule(() => stream.ack((delivered[0] as Change<unknown>).position), 10)
       scheduler.schedule(() => {
         expect(failure).toBeDefined()
         expect(delivered.map(idOf)).toEqual(['1', '2', '3'])
       }, 100)
+    }))
+
+  it('fails on a refused row only once what waited before it has had room, and not at all if the subscriber left first', () =>
+    runMarbles(({ cold, scheduler }) => {
+      const rows = { ...fiveRows, 5: insert('orders', { id: -5 }) }
+      const positive = (row: unknown) => ((row as { id: number }).id > 0 ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'negative' })
+      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s-(b12345c)', rows) } }), cold('-s', { s: { stream: () => cold('s-(b12345c)', rows) } })])
+      const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false, tables: { orders: positive } as never })
+      const states: string[] = []
+      stream.state$.subscribe((state) => states.push(state.status))
+      const first: Array<Change<unknown>> = []
+      // take(3) leaves inside the delivery of row 3, which waits for room until row 1 is acknowledged at 10.
+      stream.changes$.pipe(take(3)).subscribe((item) => void first.push(item as Change<unknown>))
+      scheduler.schedule(() => expect(stream.metrics.snapshot()).toMatchObject({ unacknowledged: 2, paused: true }), 5)
+      scheduler.schedule(() => stream.ack((first[0] as Change<unknown>).position), 10)
+      scheduler.schedule(() => stream.ack((first[2] as Change<unknown>).position), 40) // all the first subscriber got
+      const later: string[] = []
+      scheduler.schedule(() => stream.changes$.subscribe({ next: (item) => void later.push(idOf(item)), error: () => void later.push('refused') }), 50)
+      scheduler.schedule(() => {
+        expect(first.map(idOf)).toEqual(['1', '2', '3'])
+        // Idle when the first subscriber left (not failed while nobody listened), failed for the later one.
+        expect(states).toEqual(['idle', 'connecting', 'connected', 'idle', 'connecting', 'connected', 'failed'])
+        expect(later).toEqual(['4', 'refused'])
+      }, 200)
+    }))
+
+  it('keeps to maxUnacknowledged with a refused row behind what waits', () =>
+    runMarbles(({ cold, scheduler }) => {
+      const rows = { ...fiveRows, 5: insert('orders', { id: -5 }) }
+      const positive = (row: unknown) => ((row as { id: number }).id > 0 ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'negative' })
+      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s-(b12345c)', rows) } })])
+      const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false, tables: { orders: positive } as never })
+      const got: string[] = []
+      const delivered: Array<Change<unknown>> = []
+      stream.changes$.subscribe({
+        next: (item) => {
+          delivered.push(item as Change<unknown>)
+          got.push(`${scheduler.now()}:${idOf(item)}`)
+        },
+        error: () => void got.push(`${scheduler.now()}:refused`),
+      })
+      scheduler.schedule(() => expect(stream.metrics.snapshot().unacknowledged).toBe(2), 5)
+      // Both acknowledged at 10: rows 3 and 4 get their room, and then the refusal comes.
+      scheduler.schedule(() => stream.ack((delivered[1] as Change<unknown>).position), 10)
+      scheduler.schedule(() => expect(got).toEqual(['3:1', '3:2', '10:3', '10:4', '10:refused']), 20)
     }))
 })

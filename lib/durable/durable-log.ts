@@ -93,26 +93,27 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
 
   const append = async (channel: ChannelArgument, value: unknown, appendOptions: AppendOptions = {}): Promise<string> => {
     const name = nameOf(channel)
-    assertKey(name, appendOptions.key)
+    const key = keyOf(name, appendOptions.key)
     const text = await encode(channel, name, value)
-    if (appendOptions.client) return appendInClient(name, text, appendOptions.key, appendOptions.client)
+    if (appendOptions.client) return appendInClient(name, text, key, appendOptions.client)
     return new Promise<string>((resolve, reject) => {
-      if (!batcher.push({ channel: name, key: appendOptions.key, text, settle: { resolve, reject } })) reject(queueFull(name))
+      if (!batcher.push({ channel: name, key, text, settle: { resolve, reject } })) reject(queueFull(name))
     })
   }
 
   const append$: Observer<DurableAppend> = {
     next: ({ channel, value, key }) => {
       let text: string
+      let checkedKey: string | undefined
       try {
         assertChannelName(channel)
-        assertKey(channel, key)
+        checkedKey = keyOf(channel, key)
         text = jsonOf(channel, value)
       } catch (error) {
         reportError(error as RxpgError)
         return
       }
-      if (!batcher.push({ channel, key, text })) reportError(queueFull(channel))
+      if (!batcher.push({ channel, key: checkedKey, text })) reportError(queueFull(channel))
     },
     // A producer finishing or failing must not close a sink others share.
     error: () => undefined,
@@ -225,9 +226,10 @@ function jsonOf(channel: string, value: unknown): string {
   return text
 }
 
-/** A key PostgreSQL can store: a string without NUL (null or undefined: no key). */
-function assertKey(channel: string, key: unknown): void {
-  if (key === undefined || key === null) return
+/** The key to store: a string without NUL, or undefined for none (null, which JavaScript callers pass, too). */
+function keyOf(channel: string, key: unknown): string | undefined {
+  if (key === undefined || key === null) return undefined
   if (typeof key !== 'string') throw new InvalidDurableValueError({ channel, detail: `its key must be a string; got ${typeof key}` })
   if (key.includes('\0')) throw new InvalidDurableValueError({ channel, detail: `its key must not hold a NUL character (PostgreSQL text cannot); got ${JSON.stringify(key)}` })
+  return key
 }

@@ -99,6 +99,11 @@ export class ReplicationConnection {
   /** The position of the last item handed on (or, before any, where the stream stood): where the next session resumes if what waits is dropped. */
   private heldAfter: Position | undefined
   private releasing = false
+  /**
+   * A row the table's decoder refused, behind items that wait for room: the stream fails once they are handed
+   * on (it ends after what came before the refused row), and takes nothing more from this session meanwhile.
+   */
+  private refusedBehindHeld: ReplicationFailure | undefined
   /** Reading is paused (or about to be) for a gathering window, which resumes it when it ends. */
   private gathering: Subscription | undefined
   /** The transaction being received was sent `gatherReads.behind` ms or more after its commit. */
@@ -182,6 +187,12 @@ export class ReplicationConnection {
       }
     } finally {
       this.releasing = false
+    }
+    const refused = this.refusedBehindHeld
+    if (this.held.length === 0 && refused !== undefined && this.isStreaming(live)) {
+      this.refusedBehindHeld = undefined
+      this.fail(refused)
+      return
     }
     if (this.held.length === 0 && this.ledger.pending < this.options.maxUnacknowledged && this.isStreaming(live)) {
       this.paused = false
@@ -276,6 +287,8 @@ export class ReplicationConnection {
   }
 
   private onMessage(live: LiveSession, message: ReplicationMessage | StartedMessage): void {
+    // Refused behind waiting items: what the server sends after the refused row is not for this session.
+    if (this.refusedBehindHeld !== undefined && message.kind !== 'keepalive') return
     if (message.kind !== 'keepalive' || !message.replyRequested) {
       this.lastAskAt = undefined
       this.serverWaitingSince = undefined
@@ -288,9 +301,10 @@ export class ReplicationConnection {
         const refused = this.assembler.change(message, this.sinkFor(live))
         if (refused !== undefined && this.isCurrent(live.run)) {
           this.counts.decodeFailures += 1
-          // The stream ends after what came before the refused row, so what waits for room goes out first.
-          for (const { item, position } of this.held.splice(0)) this.handOver(item, position)
-          this.fail(refused)
+          // The stream ends after what came before the refused row: what waits for room goes out first, as
+          // acknowledgements make it.
+          if (this.held.length > 0) this.refusedBehindHeld = refused
+          else this.fail(refused)
         }
         return
       }
@@ -498,6 +512,8 @@ export class ReplicationConnection {
       if (previous.name === 'streaming' && next.name !== 'waiting') this.sendStatus(previous.live, { force: false, requestReply: false })
       previous.live.run.unsubscribe()
       this.paused = false
+      // The next session meets the refused row again, after what waited is sent again.
+      this.refusedBehindHeld = undefined
       if (this.held.length > 0) {
         // Never delivered: the next session resumes before them, and the server sends them again.
         this.assembler.rewindTo(this.heldAfter)

@@ -93,6 +93,32 @@ describe('typed channels', () => {
   })
 })
 
+describe('keys', () => {
+  it('takes a null key as no key, alone, in a batch with keyed neighbours, and in a transaction (JavaScript callers pass null)', async () => {
+    const { log } = fixture
+    const noKey = null as unknown as undefined
+    await log.append('null-key', 'alone', { key: noKey })
+    await log.transaction((client) => log.append('null-key', 'in a transaction', { key: noKey, client }))
+    const errors: RxpgError[] = []
+    const subscription = log.errors$.subscribe((error) => errors.push(error))
+    log.append$.next({ channel: 'null-key', value: 'a', key: 'k' })
+    log.append$.next({ channel: 'null-key', value: 'b', key: noKey })
+    log.append$.next({ channel: 'null-key', value: 'c' })
+    await eventually(async () => (await fetchAll(log, 'null-key')).length === 5 || errors.length > 0, () => 'not all appended')
+    subscription.unsubscribe()
+    expect(errors).toEqual([])
+    await horizonPassed(fixture.url)
+    const { messages } = await log.fetch('null-key', { after: 'earliest', limit: 10 })
+    expect(messages.map((message) => [message.value, message.key ?? null])).toEqual([
+      ['alone', null],
+      ['in a transaction', null],
+      ['a', 'k'],
+      ['b', null],
+      ['c', null],
+    ])
+  })
+})
+
 describe('append$', () => {
   it('writes in call order, many per statement, and reports failures on errors$', async () => {
     const { log } = fixture
