@@ -195,6 +195,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     closing ??= (async () => {
       router.close()
       await Promise.all([connection.close(), batcher.close()])
+      baseSource.close?.()
       errors$.complete()
     })()
     return closing

@@ -20,6 +20,10 @@ export interface PgListenSubscriber {
     on(event: 'error', listener: (error: Error) => void): unknown
     on(event: 'reconnect', listener: (attempt: number) => void): unknown
     on(event: 'connected', listener: () => void): unknown
+    removeListener(event: 'notification', listener: (notification: PgListenNotification) => void): unknown
+    removeListener(event: 'error', listener: (error: Error) => void): unknown
+    removeListener(event: 'reconnect', listener: (attempt: number) => void): unknown
+    removeListener(event: 'connected', listener: () => void): unknown
   }
   listenTo(channel: string): Promise<unknown> | undefined
   unlisten(channel: string): Promise<unknown> | undefined
@@ -87,6 +91,12 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
   /** Every channel rxpg asked this adapter to LISTEN: the health check leaves the user's own pg-listen channels alone. */
   const requested = new Set<string>()
   /**
+   * Who LISTENs what on pg-listen's one connection (pg-listen keeps one LISTEN per channel, not a count):
+   * `held`, how many of rxpg's sessions LISTENed a channel and have not UNLISTENed it yet; `applications`,
+   * channels the application had LISTENed itself before rxpg asked for them, which rxpg never UNLISTENs.
+   */
+  const owners: ChannelOwners = { held: new Map(), applications: new Set() }
+  /**
    * The adapter's own queries on pg-listen's connection go one at a time (see SerialQueue); pg-listen's
    * re-LISTENs after its reconnects and its paranoid checks are its own business.
    */
@@ -98,17 +108,17 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
     linkChanged$.next()
   }
 
-  subscriber.events.on('notification', (notification) => {
+  const onNotification = (notification: PgListenNotification) => {
     if (notification.channel === probeChannel) return probes$.next(notification.processId)
     notifications$.next({ channel: notification.channel, payload: payloadText(notification.payload), processId: notification.processId })
-  })
-  subscriber.events.on('reconnect', (attempt) => {
+  }
+  const onReconnect = (attempt: number) => {
     if (link === 'reconnecting') return
     setLink('reconnecting')
     losses$.next(codedError('PG_LISTEN_RECONNECTING', `pg-listen lost its connection and is reconnecting (attempt ${attempt})`))
-  })
-  subscriber.events.on('connected', () => setLink('up'))
-  subscriber.events.on('error', (error) => {
+  }
+  const onConnected = () => setLink('up')
+  const onError = (error: Error) => {
     if (parseFailedMessage.test(error.message)) return
     if (gaveUpMessage.test(error.message)) {
       gaveUp = codedError('PG_LISTEN_GAVE_UP', `pg-listen stopped reconnecting and will not recover (${error.message}); create a new subscriber`)
@@ -119,7 +129,11 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
     // Reconnected, but LISTENing again failed: pg-listen retries on the next connection error only.
     setLink('unknown')
     losses$.next(codedError('PG_LISTEN_ERROR', error.message))
-  })
+  }
+  subscriber.events.on('notification', onNotification)
+  subscriber.events.on('reconnect', onReconnect)
+  subscriber.events.on('connected', onConnected)
+  subscriber.events.on('error', onError)
 
   /** Completes once pg-listen has a connection it believes in; errors if it gave up for good. */
   const usable = (): Observable<unknown> =>
@@ -159,7 +173,7 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
           )
           .subscribe({
             next: (processId) => {
-              session = new PgListenSession(processId, subscriber, query, notifications$, lost, probe, probeChannel, requested, clock)
+              session = new PgListenSession(processId, subscriber, query, notifications$, lost, probe, probeChannel, requested, owners, clock)
               observer.next(session)
             },
             error: (error: unknown) => observer.error(error),
@@ -169,7 +183,27 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
           void session?.end()
         }
       }),
+    // The subscriber goes back to the application as it came: without rxpg's listeners on its events (so its
+    // errors reach the application's own handling again) and without the probe channel's LISTEN.
+    close: () => {
+      subscriber.events.removeListener('notification', onNotification)
+      subscriber.events.removeListener('reconnect', onReconnect)
+      subscriber.events.removeListener('connected', onConnected)
+      subscriber.events.removeListener('error', onError)
+      if (subscriber.getSubscribedChannels().includes(probeChannel)) void query(() => subscriber.unlisten(probeChannel)).catch(() => undefined)
+    },
   }
+}
+
+interface ChannelOwners {
+  readonly held: Map<string, number>
+  readonly applications: Set<string>
+}
+
+function release(held: Map<string, number>, channel: string): void {
+  const count = (held.get(channel) ?? 1) - 1
+  if (count > 0) held.set(channel, count)
+  else held.delete(channel)
 }
 
 class PgListenSession implements ListenSession {
@@ -188,6 +222,7 @@ class PgListenSession implements ListenSession {
     private readonly probe: () => Observable<number>,
     private readonly probeChannel: string,
     private readonly requested: Set<string>,
+    private readonly owners: ChannelOwners,
     private readonly clock: () => number,
   ) {
     this.lastReceived = clock()
@@ -207,9 +242,12 @@ class PgListenSession implements ListenSession {
       const confirmations: Array<Promise<unknown> | undefined> = []
       for (const channel of remove) {
         this.mine.delete(channel)
-        confirmations.push(this.query(() => this.subscriber.unlisten(channel)))
+        confirmations.push(this.unlisten(channel))
       }
       for (const channel of add) {
+        // LISTENed already, and not by rxpg: the application's own, which rxpg will leave LISTENed.
+        if (!this.owners.held.has(channel) && this.subscriber.getSubscribedChannels().includes(channel)) this.owners.applications.add(channel)
+        this.owners.held.set(channel, (this.owners.held.get(channel) ?? 0) + 1)
         this.mine.add(channel)
         this.requested.add(channel)
         confirmations.push(this.query(() => this.subscriber.listenTo(channel)))
@@ -233,10 +271,19 @@ class PgListenSession implements ListenSession {
   end(): Promise<void> {
     if (!this.ended) {
       this.ended = true
-      for (const channel of this.mine) void this.query(() => this.subscriber.unlisten(channel)).catch(() => undefined)
+      for (const channel of this.mine) void this.unlisten(channel).catch(() => undefined)
       this.mine.clear()
     }
     return Promise.resolve()
+  }
+
+  /** UNLISTENs one of rxpg's channels, unless the application LISTENs it too. Held until the UNLISTEN is done. */
+  private unlisten(channel: string): Promise<unknown> {
+    if (this.owners.applications.has(channel)) {
+      release(this.owners.held, channel)
+      return Promise.resolve()
+    }
+    return this.query(() => this.subscriber.unlisten(channel)).finally(() => release(this.owners.held, channel))
   }
 }
 

@@ -20,6 +20,12 @@ export interface RawNotification {
  */
 export interface NotificationSource {
   connect(clock: () => number): Observable<ListenSession>
+  /**
+   * The listener closed (after ending its last session): give back whatever the source took from what it was
+   * given (an adapter's event listeners, a LISTEN of its own). Optional: a source that opens its own
+   * connections has nothing left to give back.
+   */
+  close?(): void
 }
 
 export interface ListenSession {

@@ -132,4 +132,36 @@ describe('pgListenSource', () => {
     await eventually(() => !subscriber.getSubscribedChannels().includes(channel), () => 'rxpg did not UNLISTEN its channel')
     expect(subscriber.getSubscribedChannels()).toContain(own)
   })
+
+  it('leaves a channel alone that the application LISTENed to before rxpg subscribed to it too', async () => {
+    const { db, subscriber } = await listenerOnPgListen()
+    const shared = uniqueName('pgl-shared')
+    const heard: unknown[] = []
+    subscriber.notifications.on(shared, (payload: unknown) => heard.push(payload))
+    await subscriber.listenTo(shared)
+    const subscription = db.channel(shared).subscribe()
+    await stateOf(db, 'connected')
+    subscription.unsubscribe()
+    await db.close()
+    expect(subscriber.getSubscribedChannels()).toContain(shared)
+    await sendFromElsewhere(shared, 'for the application')
+    await eventually(() => heard.length === 1, () => 'the application no longer hears its own channel')
+  })
+
+  it('gives the subscriber back as it was on close(): no probe LISTEN left, no listener of its own on the events', async () => {
+    const subscriber = createSubscriber({ connectionString: databaseUrl() }, { parse: (text: string) => text })
+    subscribers.push(subscriber)
+    await subscriber.connect()
+    const events = ['notification', 'error', 'reconnect', 'connected'] as const
+    const counts = () => events.map((event) => subscriber.events.listenerCount(event))
+    const before = { counts: counts(), channels: subscriber.getSubscribedChannels() }
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const db = createPgListener(databaseUrl(), { source: pgListenSource(subscriber) })
+      db.channel(uniqueName('pgl-cycle')).subscribe()
+      await stateOf(db, 'connected')
+      await db.close()
+    }
+    await eventually(() => subscriber.getSubscribedChannels().length === before.channels.length, () => `left LISTENed: ${subscriber.getSubscribedChannels().join(', ')}`)
+    expect(counts()).toEqual(before.counts)
+  })
 })
