@@ -54,7 +54,7 @@ export function selfProbe(notifications: Observable<RawNotification>, token: str
             })
           : new ConnectionLostError({
               systemCode: 'ETIMEDOUT',
-              detail: `the sending connection did not commit the self-probe's NOTIFY within ${timeout} ms`,
+              detail: `the sending connection did not commit the self-probe's NOTIFY within ${timeout} ms (a connection that died, or a notify.pool with no free connection)`,
             }),
       )
     }, timeout)
