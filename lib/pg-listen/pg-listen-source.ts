@@ -88,12 +88,11 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
   const notifications$ = new Subject<RawNotification>()
   const probes$ = new Subject<number>()
   const losses$ = new Subject<Error>()
-  /** Every channel rxpg asked this adapter to LISTEN: the health check leaves the user's own pg-listen channels alone. */
-  const requested = new Set<string>()
   /**
    * Who LISTENs what on pg-listen's one connection (pg-listen keeps one LISTEN per channel, not a count):
-   * `held`, how many of rxpg's sessions LISTENed a channel and have not UNLISTENed it yet; `applications`,
-   * channels the application had LISTENed itself before rxpg asked for them, which rxpg never UNLISTENs.
+   * `held`, how many of rxpg's sessions LISTENed a channel and have not UNLISTENed it yet (the health check
+   * compares only these, leaving the application's own pg-listen channels alone); `applications`, channels the
+   * application had LISTENed itself before rxpg asked for them, which rxpg does not UNLISTEN.
    */
   const owners: ChannelOwners = { held: new Map(), applications: new Set() }
   /**
@@ -173,7 +172,7 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
           )
           .subscribe({
             next: (processId) => {
-              session = new PgListenSession(processId, subscriber, query, notifications$, lost, probe, probeChannel, requested, owners, clock)
+              session = new PgListenSession(processId, subscriber, query, notifications$, lost, probe, probeChannel, owners, clock)
               observer.next(session)
             },
             error: (error: unknown) => observer.error(error),
@@ -221,7 +220,6 @@ class PgListenSession implements ListenSession {
     lost: Observable<never>,
     private readonly probe: () => Observable<number>,
     private readonly probeChannel: string,
-    private readonly requested: Set<string>,
     private readonly owners: ChannelOwners,
     private readonly clock: () => number,
   ) {
@@ -245,11 +243,14 @@ class PgListenSession implements ListenSession {
         confirmations.push(this.unlisten(channel))
       }
       for (const channel of add) {
-        // LISTENed already, and not by rxpg: the application's own, which rxpg will leave LISTENed.
-        if (!this.owners.held.has(channel) && this.subscriber.getSubscribedChannels().includes(channel)) this.owners.applications.add(channel)
+        // Not held by rxpg: decided afresh. LISTENed already, it is the application's own, which rxpg will leave
+        // LISTENed; not LISTENed (the application let it go, if it ever had it), it is rxpg's alone.
+        if (!this.owners.held.has(channel)) {
+          if (this.subscriber.getSubscribedChannels().includes(channel)) this.owners.applications.add(channel)
+          else this.owners.applications.delete(channel)
+        }
         this.owners.held.set(channel, (this.owners.held.get(channel) ?? 0) + 1)
         this.mine.add(channel)
-        this.requested.add(channel)
         confirmations.push(this.query(() => this.subscriber.listenTo(channel)))
       }
       return from(Promise.all(confirmations)).pipe(tap(() => this.received()))
@@ -259,7 +260,8 @@ class PgListenSession implements ListenSession {
   listeningChannels(): Observable<readonly string[]> {
     return this.probe().pipe(
       tap(() => this.received()),
-      map(() => this.subscriber.getSubscribedChannels().filter((channel) => channel !== this.probeChannel && this.requested.has(channel))),
+      // rxpg's channels are the ones its sessions hold: an application's channel that rxpg let go is not one.
+      map(() => this.subscriber.getSubscribedChannels().filter((channel) => channel !== this.probeChannel && this.owners.held.has(channel))),
     )
   }
 

@@ -148,6 +148,30 @@ describe('pgListenSource', () => {
     await eventually(() => heard.length === 1, () => 'the application no longer hears its own channel')
   })
 
+  it("keeps its health check quiet about a channel it left to the application, and UNLISTENs it once the application has let it go", async () => {
+    const subscriber = createSubscriber({ connectionString: databaseUrl() }, { parse: (text: string) => text })
+    subscribers.push(subscriber)
+    await subscriber.connect()
+    const shared = uniqueName('pgl-left')
+    await subscriber.listenTo(shared)
+    const db = createPgListener(databaseUrl(), { source: pgListenSource(subscriber), healthCheck: { interval: 100, timeout: 2000 } })
+    listeners.push(db)
+    db.channel(uniqueName('pgl-other')).subscribe()
+    const first = db.channel(shared).subscribe()
+    await stateOf(db, 'connected')
+    const states = collect(db.state$)
+    first.unsubscribe()
+    // A window of several health checks: none may find the application's channel out of step.
+    await new Promise((resolve) => setTimeout(resolve, 800))
+    expect(states.values.filter((state: ListenerState) => state.status !== 'connected')).toEqual([])
+
+    await subscriber.unlisten(shared) // the application is done with it
+    const second = db.channel(shared).subscribe() // now rxpg's alone
+    await eventually(() => subscriber.getSubscribedChannels().includes(shared), () => 'rxpg did not LISTEN')
+    second.unsubscribe()
+    await eventually(() => !subscriber.getSubscribedChannels().includes(shared), () => 'rxpg left its own LISTEN behind')
+  })
+
   it('gives the subscriber back as it was on close(): no probe LISTEN left, no listener of its own on the events', async () => {
     const subscriber = createSubscriber({ connectionString: databaseUrl() }, { parse: (text: string) => text })
     subscribers.push(subscriber)
