@@ -7,8 +7,8 @@ import { take } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { begin, commit, insert, started, virtualReplicationSource } from '../lib/replication/index.js'
 import type { Change } from '../lib/replication/index.js'
-import { runMarbles } from '../lib/testing/index.js'
-import { virtualChangeStream } from './support/replication.js'
+import { runMarbles, type MarbleHelpers } from '../lib/testing/index.js'
+import { resetByPeer, virtualChangeStream } from './support/replication.js'
 
 const flow = { p: 'pause', r: 'resume' }
 /** One transaction of five rows, all in one read (as one socket read carries hundreds of changes). */
@@ -23,6 +23,19 @@ const fiveRows = {
   c: commit('0/2000000', '0/2000500'),
 }
 const idOf = (item: unknown) => String((item as Change<{ id: number }>).new?.id)
+/** The five rows with row `n` negative, which `positive` refuses. */
+const refusing = (n: 4 | 5) => ({ ...fiveRows, [n]: insert('orders', { id: -n }) })
+const positive = (row: unknown) => ((row as { id: number }).id > 0 ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'negative' })
+/** Flow control at a bound of 2, rows decoded by `positive` (the diagram helper types tables as a list; the stream takes name → decoder too). */
+const refusingStream = { maxUnacknowledged: 2, gatherReads: false as const, tables: { orders: positive } as never }
+
+/** A server that sends the five rows in one read, loses the connection at 7, then sends them again. */
+function lostAfterOneRead(cold: MarbleHelpers['cold']) {
+  return virtualReplicationSource([
+    cold('-s', { s: { stream: () => cold('s-(b12345c)---#', fiveRows, resetByPeer()) } }),
+    cold('-s', { s: { stream: () => cold('s-(b12345c)', fiveRows) } }),
+  ])
+}
 
 describe('replication flow control', () => {
   it('delivers no more than maxUnacknowledged unacknowledged changes, whatever one read carried', () =>
@@ -44,11 +57,7 @@ describe('replication flow control', () => {
 
   it('drops what waits when the connection is lost: the next session sends it again, nothing lost or repeated', () =>
     runMarbles(({ cold, scheduler }) => {
-      const lost = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
-      const source = virtualReplicationSource([
-        cold('-s', { s: { stream: () => cold('s-(b12345c)---#', fiveRows, lost) } }),
-        cold('-s', { s: { stream: () => cold('s-(b12345c)', fiveRows) } }),
-      ])
+      const source = lostAfterOneRead(cold)
       const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false })
       const delivered: Array<Change<unknown>> = []
       stream.changes$.subscribe((item) => void delivered.push(item as Change<unknown>))
@@ -59,11 +68,7 @@ describe('replication flow control', () => {
 
   it('never repeats an item it handed on before the connection was lost with others still waiting', () =>
     runMarbles(({ cold, scheduler }) => {
-      const lost = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
-      const source = virtualReplicationSource([
-        cold('-s', { s: { stream: () => cold('s-(b12345c)---#', fiveRows, lost) } }),
-        cold('-s', { s: { stream: () => cold('s-(b12345c)', fiveRows) } }),
-      ])
+      const source = lostAfterOneRead(cold)
       const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false })
       const delivered: Array<Change<unknown>> = []
       stream.changes$.subscribe((item) => void delivered.push(item as Change<unknown>))
@@ -75,7 +80,6 @@ describe('replication flow control', () => {
 
   it('resumes after what it handed on and the slot confirmed, not before it (which the slot would refuse for good)', () =>
     runMarbles(({ cold, scheduler }) => {
-      const lost = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
       const twoTransactions = {
         s: started,
         b: begin('0/2000000'),
@@ -88,7 +92,7 @@ describe('replication flow control', () => {
         C: commit('0/2000200', '0/2000500'),
       }
       const source = virtualReplicationSource([
-        cold('-s', { s: { stream: () => cold('s-(bacB234C) 12ms #', twoTransactions, lost) } }),
+        cold('-s', { s: { stream: () => cold('s-(bacB234C) 12ms #', twoTransactions, resetByPeer()) } }),
         // The slot confirmed what the first session reported before it was lost.
         cold('-s', { s: { facts: { slot: { confirmedFlush: '0/2000200' } }, stream: () => cold('s-(B234C)', twoTransactions) } }),
       ])
@@ -108,11 +112,8 @@ describe('replication flow control', () => {
 
   it('hands on what waited before a refused row as room is made, then fails', () =>
     runMarbles(({ cold, scheduler }) => {
-      const rows = { ...fiveRows, 4: insert('orders', { id: -4 }) }
-      const positive = (row: unknown) => ((row as { id: number }).id > 0 ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'negative' })
-      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s-(b12345c)', rows) } })])
-      // The diagram helper takes tables as a list; the stream takes name → decoder as well.
-      const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false, tables: { orders: positive } as never })
+      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s-(b12345c)', refusing(4)) } })])
+      const stream = virtualChangeStream(source, scheduler, refusingStream)
       const delivered: Array<Change<unknown>> = []
       let failure: unknown
       stream.changes$.subscribe({ next: (item) => void delivered.push(item as Change<unknown>), error: (error: unknown) => (failure = error) })
@@ -126,10 +127,9 @@ describe('replication flow control', () => {
 
   it('fails on a refused row only once what waited before it has had room, and not at all if the subscriber left first', () =>
     runMarbles(({ cold, scheduler }) => {
-      const rows = { ...fiveRows, 5: insert('orders', { id: -5 }) }
-      const positive = (row: unknown) => ((row as { id: number }).id > 0 ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'negative' })
-      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s-(b12345c)', rows) } }), cold('-s', { s: { stream: () => cold('s-(b12345c)', rows) } })])
-      const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false, tables: { orders: positive } as never })
+      const session = cold('-s', { s: { stream: () => cold('s-(b12345c)', refusing(5)) } })
+      const source = virtualReplicationSource([session, session])
+      const stream = virtualChangeStream(source, scheduler, refusingStream)
       const states: string[] = []
       stream.state$.subscribe((state) => states.push(state.status))
       const first: Array<Change<unknown>> = []
@@ -150,10 +150,8 @@ describe('replication flow control', () => {
 
   it('keeps to maxUnacknowledged with a refused row behind what waits', () =>
     runMarbles(({ cold, scheduler }) => {
-      const rows = { ...fiveRows, 5: insert('orders', { id: -5 }) }
-      const positive = (row: unknown) => ((row as { id: number }).id > 0 ? { _tag: 'Right' as const, right: row } : { _tag: 'Left' as const, left: 'negative' })
-      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s-(b12345c)', rows) } })])
-      const stream = virtualChangeStream(source, scheduler, { maxUnacknowledged: 2, gatherReads: false, tables: { orders: positive } as never })
+      const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s-(b12345c)', refusing(5)) } })])
+      const stream = virtualChangeStream(source, scheduler, refusingStream)
       const got: string[] = []
       const delivered: Array<Change<unknown>> = []
       stream.changes$.subscribe({
