@@ -46,6 +46,8 @@ export type RxpgErrorCode =
   | 'CHANGES_NO_PRIMARY_KEY'
   | 'CHANGES_UNSUPPORTED_SERVER'
   | 'CHANGES_QUERY_FAILED'
+  // Marble-testing kit (rxpg/testing)
+  | 'TESTING_VIRTUAL_TIME_LIMIT'
 
 /** What a driver or server error said, in the keys every rxpg error uses. */
 export interface DriverFacts {

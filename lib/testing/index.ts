@@ -2,6 +2,7 @@
 
 // Running marbles
 export { createMarbleScheduler, runMarbles, type AssertDeepEqual, type MarbleHelpers, type MarbleOptions } from './run-marbles.js'
+export { VirtualTimeLimitError } from './virtual-time-limit.js'
 
 // Virtual listener
 export {

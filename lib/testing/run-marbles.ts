@@ -2,6 +2,7 @@ import { deepStrictEqual } from 'node:assert/strict'
 import { TestScheduler, type RunHelpers } from 'rxjs/testing'
 import { comparable } from './compare.js'
 import { createVirtualListener, type VirtualListener, type VirtualListenerOptions } from './virtual-listener.js'
+import { DEFAULT_MAX_VIRTUAL_TIME, VirtualTimeLimitError } from './virtual-time-limit.js'
 
 /** Throws when `actual` and `expected` differ (vitest's `(a, e) => expect(a).toEqual(e)` fits). */
 export type AssertDeepEqual = (actual: unknown, expected: unknown) => void
@@ -9,6 +10,11 @@ export type AssertDeepEqual = (actual: unknown, expected: unknown) => void
 export interface MarbleOptions {
   /** How frames are compared, after errors are reduced to their `errorShape`. Default: node's `assert.deepStrictEqual`. */
   readonly assertDeepEqual?: AssertDeepEqual
+  /**
+   * `runMarbles` only: how far virtual time may run, in milliseconds (frames). A run that reaches it with timers
+   * still scheduled throws `VirtualTimeLimitError` instead of running for ever. Default: one hour (3,600,000).
+   */
+  readonly maxVirtualTime?: number
 }
 
 /** `TestScheduler.run`'s helpers, plus the scheduler itself and a virtual listener that takes string diagrams. */
@@ -42,12 +48,39 @@ export function createMarbleScheduler(options: MarbleOptions = {}): TestSchedule
  * ```
  */
 export function runMarbles<T>(callback: (helpers: MarbleHelpers) => T, options: MarbleOptions = {}): T {
+  const maxVirtualTime = options.maxVirtualTime ?? DEFAULT_MAX_VIRTUAL_TIME
+  if (!(maxVirtualTime >= 0)) throw new RangeError(`maxVirtualTime must be a number of milliseconds, 0 or more; got ${String(maxVirtualTime)}`)
   const scheduler = createMarbleScheduler(options)
-  return scheduler.run((helpers) =>
-    callback({
-      ...helpers,
-      scheduler,
-      virtualListener: (listenerOptions = {}) => createVirtualListener({ ...listenerOptions, hot: helpers.hot, scheduler }),
-    }),
-  )
+  // A callback may stop time where it wants with scheduler.maxFrames (TestScheduler's own idiom); the limit is
+  // then its business, and timers left past it are what it asked for.
+  let ownLimit = false
+  let failure: { readonly error: unknown } | undefined
+  let result: T | undefined
+  try {
+    result = scheduler.run((helpers) => {
+      // run() lifts maxFrames to Infinity before calling back; the limit goes on after that.
+      scheduler.maxFrames = maxVirtualTime
+      try {
+        return callback({
+          ...helpers,
+          scheduler,
+          virtualListener: (listenerOptions = {}) => createVirtualListener({ ...listenerOptions, hot: helpers.hot, scheduler }),
+        })
+      } finally {
+        ownLimit = scheduler.maxFrames !== maxVirtualTime
+      }
+    })
+  } catch (error) {
+    failure = { error }
+  }
+  const pending = scheduler.actions.filter((action) => !action.closed)
+  for (const action of scheduler.actions.splice(0)) action.unsubscribe()
+  // Whatever else failed, a run stopped at the limit with timers left would never have ended: say that first,
+  // since its expectations were compared against a run cut short.
+  const [next] = pending
+  if (next !== undefined && !ownLimit) {
+    throw new VirtualTimeLimitError({ maxVirtualTime, pendingTimers: pending.length, nextTimerAt: next.delay ?? maxVirtualTime }, failure && { cause: failure.error })
+  }
+  if (failure) throw failure.error
+  return result as T
 }
