@@ -209,6 +209,6 @@ describe('decode with each kind of decoder', () => {
   it('makes a DecodeError that reads well', () => {
     const error = new DecodeError({ channel: 'orders', payload: '{}', messages: ['id: required', 'total: required'], direction: 'receive' })
     expect(error).toBeInstanceOf(Error)
-    expect(error.message).toBe('Notification on channel "orders" did not decode: id: required; total: required')
+    expect(error.message).toBe('A payload on channel "orders" did not decode: id: required; total: required')
   })
 })

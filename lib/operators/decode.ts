@@ -25,7 +25,7 @@ export class DecodeError extends RxpgError {
   ) {
     super(
       (info.direction === 'receive'
-        ? `Notification on channel ${JSON.stringify(info.channel)} did not decode: `
+        ? `A payload on channel ${JSON.stringify(info.channel)} did not decode: `
         : `Nothing was sent on channel ${JSON.stringify(info.channel)}: the value does not pass the channel's decoder once encoded: `) +
         info.messages.join('; '),
       options,
