@@ -16,8 +16,8 @@ describe('heartbeat', () => {
       const expected = '            -----h----i----j--'
       expectObservable(shown(source.pipe(heartbeat(5))), unsub).toBe(expected, {
         h: { at: 5, silentSince: 0 },
-        i: { at: 10, silentSince: 5 },
-        j: { at: 15, silentSince: 10 },
+        i: { at: 10, silentSince: 0 },
+        j: { at: 15, silentSince: 0 },
       })
       expectSubscriptions(source.subscriptions).toBe('^----------------!')
     }))
@@ -32,6 +32,19 @@ describe('heartbeat', () => {
       const source = hot('--a---------|')
       const expected = '  --a----h----|'
       expectObservable(shown(source.pipe(heartbeat(5)))).toBe(expected, { a: 'a', h: { at: 7, silentSince: 2 } })
+    }))
+
+  it('keeps the time of the last value in every heartbeat of one quiet spell', () =>
+    runMarbles(({ hot, expectObservable }) => {
+      const source = hot('-a----------b-----|')
+      const expected = '  -a----h----ib----j|'
+      expectObservable(shown(source.pipe(heartbeat(5)))).toBe(expected, {
+        a: 'a',
+        b: 'b',
+        h: { at: 6, silentSince: 1 },
+        i: { at: 11, silentSince: 1 },
+        j: { at: 17, silentSince: 12 },
+      })
     }))
 
   it('emits no heartbeat while values come more often than the period', () =>
@@ -61,7 +74,7 @@ describe('heartbeat', () => {
       const expected = '            ---h--i--'
       expectObservable(shown(source.pipe(heartbeat(3, { scheduler }))), unsub).toBe(expected, {
         h: { at: 3, silentSince: 0 },
-        i: { at: 6, silentSince: 3 },
+        i: { at: 6, silentSince: 0 },
       })
     }))
 
@@ -80,8 +93,8 @@ describe('heartbeat', () => {
       expectObservable(shown(source.pipe(heartbeat(5))), unsub).toBe(expected, {
         a: 'a',
         h: { at: 5, silentSince: 0 },
-        i: { at: 10, silentSince: 5 },
-        j: { at: 15, silentSince: 10 },
+        i: { at: 10, silentSince: 0 },
+        j: { at: 15, silentSince: 0 },
       })
     }))
 

@@ -9,8 +9,10 @@ import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs'
  * meantime, it re-arms itself for the rest of the period.
  */
 export class SilenceTimer {
-  /** Time of the last value, or of the start, or of the last silence reported. */
+  /** Time of the last value, or of the start. */
   private last: number
+  /** Time of the last silence reported in the current quiet spell (the next is due a period after it). */
+  private reported = -Infinity
   private readonly action: Subscription
   private stopped = false
 
@@ -37,14 +39,13 @@ export class SilenceTimer {
   fire(action: SchedulerAction<SilenceTimer>): void {
     if (this.stopped) return
     const now = this.scheduler.now()
-    const quiet = now - this.last
+    const quiet = now - Math.max(this.last, this.reported)
     if (quiet < this.period) {
       action.schedule(this, this.period - quiet)
       return
     }
-    const silentSince = this.last
-    this.last = now
-    this.onSilence(silentSince, now)
+    this.reported = now
+    this.onSilence(this.last, now)
     if (!this.stopped) action.schedule(this, this.period)
   }
 }
