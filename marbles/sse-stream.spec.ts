@@ -159,9 +159,10 @@ describe('SSE stream', () => {
     const ends = runMarbles(({ hot, cold, expectObservable, expectSubscriptions, scheduler }) => {
       const prices = hot('--abcdefgh', Object.fromEntries([...'abcdefgh'].map((letter) => [letter, 'x'.repeat(40)])))
       const live = startStream(scheduler, { prices: liveSource(prices) }, { capacity: 1, maxBufferedBytes: 200 })
-      // retry (13 bytes) fills the transport; ready (63) and each event (74) wait: B takes the queue past 200.
-      expectObservable(live.transport.frames$).toBe('r--#', { r: 'retry:1000' }, new Error('destroyed'))
-      expectSubscriptions(prices.subscriptions).toBe('^--!')
+      // retry (13 bytes) fills the transport; ready (63) and each event (74) wait: B takes the queue past 200,
+      // and C, arriving while it is past, cuts the client off (C is not queued: the bound plus one event).
+      expectObservable(live.transport.frames$).toBe('r---#', { r: 'retry:1000' }, new Error('destroyed'))
+      expectSubscriptions(prices.subscriptions).toBe('^---!')
 
       const quiet = cold('-')
       const stuck = startStream(scheduler, { prices: liveSource(quiet) }, { capacity: 1, drainTimeout: 10 })
@@ -170,7 +171,24 @@ describe('SSE stream', () => {
       return [live.ends, stuck.ends]
     })
     expect(ends.flat().map((end) => end.reason)).toEqual(['slow', 'slow'])
-    expect(ends[0]![0]!.maxHeldBytes).toBeLessThanOrEqual(200 + 60)
+    expect(ends[0]![0]!.maxHeldBytes).toBeLessThanOrEqual(200 + 74)
+  })
+
+  it('writes a live event larger than the bound whole to a client that reads it, and cuts off one that is still held when the next comes', () => {
+    const big = 'x'.repeat(1000)
+    const ends = runMarbles(({ hot, expectObservable, scheduler }) => {
+      const prices = hot('-----a--b', { a: big, b: 'small' })
+      const reading = startStream(scheduler, { prices: liveSource(prices) }, { capacity: 100, maxBufferedBytes: 200 })
+      scheduler.schedule(() => reading.transport.drain(), 6)
+      scheduler.schedule(() => reading.transport.close(), 12)
+      expectObservable(reading.transport.frames$).toBe('(rk)-a--b---|', { r: 'retry:1000', k: ready('prices=', '"prices"'), a: `prices:${big}@prices=`, b: 'prices:small@prices=' })
+
+      const others = hot('-----a--b', { a: big, b: 'small' })
+      const stuck = startStream(scheduler, { prices: liveSource(others) }, { capacity: 100, maxBufferedBytes: 200 })
+      expectObservable(stuck.transport.frames$).toBe('(rk)-a--#', { r: 'retry:1000', k: ready('prices=', '"prices"'), a: `prices:${big}@prices=` }, new Error('destroyed'))
+      return [reading.ends, stuck.ends]
+    })
+    expect(ends.map((each) => each.map((end) => end.reason))).toEqual([['client-closed'], ['slow']])
   })
 
   it('ends every subscription at once when the client goes away', () =>

@@ -196,6 +196,9 @@ export class StreamSession {
     if (item.token !== undefined) this.cursor.set(name, item.token)
     this.settleChannel(state)
     if (this.options.canSee !== undefined && !this.options.canSee(name, item.value)) return
+    // A client already holding more than the bound is cut off before another live event is queued for it: it
+    // holds at most the bound plus one event, and one event larger than the bound still goes out whole.
+    if (this.writer.blocked && this.writer.heldBytes > this.options.maxBufferedBytes && this.livePushing()) return this.cutOff()
     const frame = state.channel.frames.frame(item, this.cursor.toString())
     this.eventsWritten += 1
     this.heartbeat?.touch()
@@ -259,20 +262,22 @@ export class StreamSession {
     this.writer.write(text, bytes)
   }
 
-  /** After an event: pause what can wait, cut off what cannot. */
+  /** After an event: past half the bound, pause what can wait (what cannot is cut off at its next event). */
   private afterWrite(): void {
     // While the transport takes every write, nothing is held here.
     if (!this.writer.blocked) return
-    const held = this.writer.heldBytes
-    if (held < this.options.maxBufferedBytes / 2) return
-    const livePushing = this.states.some((state) => state.subscription !== undefined && !this.pausable(state))
-    if (held > this.options.maxBufferedBytes && livePushing) return this.cutOff()
+    if (this.writer.heldBytes < this.options.maxBufferedBytes / 2) return
     for (const state of this.states) {
       if (state.subscription === undefined || !this.pausable(state)) continue
       state.paused = true
       state.subscription.unsubscribe()
       state.subscription = undefined
     }
+  }
+
+  /** True while a channel that cannot pause (live-only, or not yet positioned) is subscribed. */
+  private livePushing(): boolean {
+    return this.states.some((state) => state.subscription !== undefined && !this.pausable(state))
   }
 
   private pausable(state: ChannelState): boolean {

@@ -51,7 +51,11 @@ export interface SseEndpointOptions<C, U> {
   readonly retry?: number
   /** A stream ends cleanly after this long (ms) and the client resumes on a new one; default `false` (never). */
   readonly maxLifetime?: number | false
-  /** Most bytes one client may hold (default 512 KiB): past half of it resumable channels pause, past it a live-only one cuts the client off. */
+  /**
+   * Most bytes one client may hold (default 512 KiB): past half of it resumable channels pause; a live-only
+   * event that comes while the client holds more cuts it off instead of being queued. One larger event still
+   * goes out whole, so a client holds at most this plus one event.
+   */
   readonly maxBufferedBytes?: number
   /** A client that takes nothing for this long (ms) while bytes wait is cut off (default 20000). */
   readonly drainTimeout?: number
