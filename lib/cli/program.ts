@@ -20,12 +20,27 @@ export function createProgram(output: CliOutput): Command {
   const program = new Command('rxpg')
     .description('PostgreSQL LISTEN/NOTIFY as RxJS streams: tools for rxpg users. Exit codes: 0 done (or stopped by Ctrl-C), 1 failed, 2 usage, 3 no connection.')
     .configureOutput({ writeOut: output.out, writeErr: output.err })
-    .showHelpAfterError()
     .exitOverride()
   registerListenCommand(program, output)
   registerNotifyCommand(program, output)
   registerTailCommand(program, output)
   registerChangesCommand(program, output)
   registerSqlCommand(program, output)
+  sayUsageErrorsInOneLine(program, output)
   return program
+}
+
+/**
+ * What commander finds wrong with a command line (an unknown command or option, a missing or invalid
+ * argument) is one line, `rxpg: <message> (see rxpg <command> --help)`, like every other failure, so a
+ * script can read stderr the same way whatever failed; the help it names is the failing command's own.
+ */
+function sayUsageErrorsInOneLine(command: Command, output: CliOutput, path: readonly string[] = []): void {
+  const names = [...path, command.name()]
+  command.configureOutput({
+    writeOut: output.out,
+    writeErr: output.err,
+    outputError: (text, write) => write(`rxpg: ${text.replace(/^error: /, '').trimEnd().replace(/\.$/, '')} (see ${names.join(' ')} --help)\n`),
+  })
+  for (const subcommand of command.commands) sayUsageErrorsInOneLine(subcommand, output, names)
 }

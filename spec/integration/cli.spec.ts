@@ -191,6 +191,11 @@ describe('rxpg changes', () => {
     const [insert, remove] = changes.lines().map((line) => JSON.parse(line) as Record<string, unknown>)
     expect(insert).toMatchObject({ op: 'insert', schema: fixture.schema, table: 'cli_orders', key: { id: '1' }, new: { id: '1', total: '12345678901234567890.10' }, old: null, token: expect.stringMatching(/^rxd1\./) })
     expect(remove).toMatchObject({ op: 'delete', new: null, old: { id: '1', total: '12345678901234567890.10' } })
+    // Every line has every key, null where it does not apply.
+    for (const line of [insert, remove]) {
+      expect(Object.keys(line!)).toEqual(['op', 'schema', 'table', 'key', 'previousKey', 'new', 'old', 'token', 'statementTime', 'overflow'])
+    }
+    expect(insert).toMatchObject({ previousKey: null, overflow: null })
     expect(await changes.stop('SIGINT')).toBe(0)
 
     const plain = startRxpg(['changes', table, '--from', String(insert?.token)], env)

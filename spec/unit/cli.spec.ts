@@ -33,4 +33,20 @@ describe('rxpg CLI', () => {
     expect(unknown.exitCode).not.toBe(0)
     expect(unknown.err).toContain("unknown command 'nope'")
   })
+
+  it('says what was wrong with a command line in one line, rxpg: <message>, as every other failure', () => {
+    for (const args of [
+      ['frobnicate'],
+      ['sql', 'nope'],
+      ['sql', 'changes', '--key', 'id'],
+      ['notify', 'orders', 'x', '--timeout', '0'],
+      ['listen', '--nope', 'orders'],
+      ['notify'],
+    ]) {
+      const { err, exitCode } = run(...args)
+      expect(exitCode, args.join(' ')).not.toBe(0)
+      expect(err, args.join(' ')).toMatch(/^rxpg: [^\n]+ \(see rxpg [a-z ]*--help\)\n$/)
+    }
+    expect(run('sql', 'changes', '--key', 'id').err).toBe("rxpg: required option '--table <table>' not specified (see rxpg sql changes --help)\n")
+  })
 })

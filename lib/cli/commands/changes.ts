@@ -38,8 +38,20 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
       const oldRow = change.old?._tag === 'Right' ? change.old.right : undefined
       // A light change too large for a notification says so in a fourth column: its row was read afterwards, or is gone.
       if (!options.json) return output.out(`${change.op}\t${JSON.stringify(change.key)}\t${JSON.stringify(newRow ?? oldRow ?? null)}${change.overflow === undefined ? '' : `\t${change.overflow}`}\n`)
-      const { new: _new, old: _old, statementTime, ...rest } = change
-      output.out(`${JSON.stringify({ ...rest, statementTime: statementTime.toISOString(), new: newRow ?? null, old: oldRow ?? null })}\n`)
+      // Every key on every line (null where it does not apply), so each line has the same shape.
+      const line = {
+        op: change.op,
+        schema: change.schema,
+        table: change.table,
+        key: change.key,
+        previousKey: change.previousKey ?? null,
+        new: newRow ?? null,
+        old: oldRow ?? null,
+        token: change.token ?? null,
+        statementTime: change.statementTime.toISOString(),
+        overflow: change.overflow ?? null,
+      }
+      output.out(`${JSON.stringify(line)}\n`)
     }
     const feed = { table, ...(options.name === undefined ? {} : { name: options.name }), ...(options.from === undefined ? {} : { from: options.from }) }
     let report: { unsubscribe(): void } | undefined
