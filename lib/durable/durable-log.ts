@@ -152,7 +152,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     const name = nameOf(channel)
     const typed = typedOf(channel)
     const meta = await context.meta()
-    const start = await startOf(context, meta, fetchOptions.after, 'fetch')
+    const start = await startOf(context, meta, name, fetchOptions.after, 'fetch')
     const page = await readPage(context, 'fetch', name, start.position, limit)
     checkPage(page, start.position, meta, name, start.fromEarliest ? page.expiredThrough : undefined)
     const messages = typed ? await typedMessages(meta, typed, page.rows) : plainMessages(meta, name, page.rows)

@@ -33,15 +33,23 @@ function compareRows(a: PageRow, b: PageRow): number {
 
 export interface Page {
   readonly rows: PageRow[]
-  /** Every transaction below it was final at this snapshot, in the current epoch: (current epoch, xmin, 0). */
+  /**
+   * Every transaction below it was final at this snapshot, in the current epoch: (current epoch, xmin, 0). Never
+   * a cursor: transaction ids below it that wrote nothing durable are handed out again after a crash.
+   */
   readonly horizon: Position
   readonly xmax: bigint
   /** The newest position dropped by retention on this channel, if any. */
   readonly expiredThrough: Position | undefined
+  /**
+   * A consumer's read only: the channel's newest row below the horizon, or retention's newest dropped position
+   * when later. No row of the channel at or before it can appear any more, and it is durable.
+   */
+  readonly settledThrough: Position | undefined
 }
 
 /**
- * The page query's columns, in order (see queries.ts), as the server's text: the header row fills the first six,
+ * The page query's columns, in order (see queries.ts), as the server's text: the header row fills the first nine,
  * each of the page's rows the last seven.
  */
 type RawPageRow = [
@@ -51,6 +59,9 @@ type RawPageRow = [
   expiredEpoch: string | null,
   expiredTx: string | null,
   expiredId: string | null,
+  newestEpoch: string | null,
+  newestTx: string | null,
+  newestId: string | null,
   epoch: string | null,
   tx: string | null,
   id: string | null,
@@ -76,7 +87,7 @@ export async function readPage(
   const rows: PageRow[] = []
   let sorted = true
   for (const row of raw) {
-    const [, , , , , , epoch, tx, id, part, key, value, appendedMs] = row
+    const [, , , , , , , , , epoch, tx, id, part, key, value, appendedMs] = row
     // The header is told apart by its columns, not by coming first.
     if (epoch === null || tx === null || id === null) {
       header = row
@@ -86,15 +97,25 @@ export async function readPage(
     if (sorted && rows.length > 0 && compareRows(rows[rows.length - 1] as PageRow, pageRow) > 0) sorted = false
     rows.push(pageRow)
   }
-  const [xmin, xmax, currentEpoch, expiredEpoch, expiredTx, expiredId] = header ?? []
+  const [xmin, xmax, currentEpoch, expiredEpoch, expiredTx, expiredId, newestEpoch, newestTx, newestId] = header ?? []
   if (xmin == null || xmax == null || currentEpoch == null) throw new Error('rxpg: the page query returned no horizon')
   if (!sorted) rows.sort(compareRows)
+  const expiredThrough = positionOrUndefined(expiredEpoch, expiredTx, expiredId)
   return {
     rows,
     horizon: { epoch: Number(currentEpoch), tx: BigInt(xmin), id: 0n },
     xmax: BigInt(xmax),
-    expiredThrough: expiredEpoch == null || expiredTx == null || expiredId == null ? undefined : { epoch: Number(expiredEpoch), tx: BigInt(expiredTx), id: BigInt(expiredId) },
+    expiredThrough,
+    settledThrough: owned ? laterOf(positionOrUndefined(newestEpoch, newestTx, newestId), expiredThrough) : undefined,
   }
+}
+
+function positionOrUndefined(epoch: string | number | null | undefined, tx: string | null | undefined, id: string | null | undefined): Position | undefined {
+  return epoch == null || tx == null || id == null ? undefined : { epoch: Number(epoch), tx: BigInt(tx), id: BigInt(id) }
+}
+
+function laterOf(a: Position | undefined, b: Position | undefined): Position | undefined {
+  return a === undefined ? b : b === undefined ? a : maxPosition(a, b)
 }
 
 /** Where a read starts, and the expiry floor: with 'earliest', what was dropped before the start does not count. */
@@ -103,13 +124,19 @@ export interface Start {
   readonly fromEarliest: boolean
 }
 
-/** Resolves `from` (a token is parsed and checked against this log; 'now' reads the horizon). */
-export async function startOf(context: LogContext, meta: LogMeta, from: StartPosition, operation: string): Promise<Start> {
+/**
+ * Resolves `from` (a token is parsed and checked against this log). 'now' is the channel's newest row that is
+ * final, or retention's newest dropped position when later, or the start of a channel with neither: whatever
+ * commits afterwards comes after it, and it stays true after a crash (see `Page.horizon`).
+ */
+export async function startOf(context: LogContext, meta: LogMeta, channel: string, from: StartPosition, operation: string): Promise<Start> {
   if (from === 'earliest') return { position: START, fromEarliest: true }
   if (from === 'now') {
-    const [row] = await context.query<{ xmin: string; current_epoch: number }>(operation, context.queries.now, [])
-    if (row === undefined) throw new Error('rxpg: the horizon query returned no row')
-    return { position: { epoch: row.current_epoch, tx: BigInt(row.xmin), id: 0n }, fromEarliest: false }
+    type NowRow = Record<'newest_tx' | 'newest_id' | 'expired_tx' | 'expired_id', string | null> & { newest_epoch: number | null; expired_epoch: number | null }
+    const [row] = await context.query<NowRow>(operation, context.queries.now, [channel])
+    if (row === undefined) throw new Error('rxpg: the position query returned no row')
+    const position = laterOf(positionOrUndefined(row.newest_epoch, row.newest_tx, row.newest_id), positionOrUndefined(row.expired_epoch, row.expired_tx, row.expired_id))
+    return { position: position ?? START, fromEarliest: false }
   }
   return { position: decodeToken(from, meta.logId), fromEarliest: false }
 }
@@ -123,7 +150,9 @@ export function checkPage(page: Page, cursor: Position, meta: LogMeta, channel: 
     throw new InvalidTokenError({
       token: encodeToken(meta.logId, cursor),
       reason: 'ahead-of-database',
-      detail: `it points past every transaction this database has run (epoch ${page.horizon.epoch}, next transaction ${page.xmax}): the database was probably restored from a backup older than the token`,
+      detail:
+        `it points past every transaction this database has run (epoch ${page.horizon.epoch}, next transaction ${page.xmax}): the database was ` +
+        'probably restored from a backup older than the token, or the row it names was written with synchronous_commit off and lost in a crash',
     })
   }
   const expired = page.expiredThrough
@@ -133,13 +162,14 @@ export function checkPage(page: Page, cursor: Position, meta: LogMeta, channel: 
 }
 
 /**
- * The cursor after a page: the last row's position, and, when the page was not full, at least the horizon (no
- * row below it can appear any more, so a quiet channel's cursor moves forward too).
+ * The cursor after a page of a whole channel: the last row's position, and, when the page was not full (it held
+ * every row of the channel up to the horizon), at least retention's newest dropped position, which it passed
+ * (checkPage): a later read from there is not expired. Never the horizon (see `Page.horizon`).
  */
 export function cursorAfter(page: Page, cursor: Position, full: boolean): Position {
   const lastRow = page.rows.at(-1)
   const last = lastRow === undefined ? cursor : positionOfRow(lastRow)
-  return full ? last : maxPosition(last, page.horizon)
+  return full || page.expiredThrough === undefined ? last : maxPosition(last, page.expiredThrough)
 }
 
 /** The page's rows as messages with their JSON values parsed. */

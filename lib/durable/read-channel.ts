@@ -33,7 +33,7 @@ export function readChannel<T>(
     const readAll = async () => {
       const meta = await context.meta()
       if (cursor === undefined) {
-        const start = await startOf(context, meta, options.from ?? 'now', 'read')
+        const start = await startOf(context, meta, channel, options.from ?? 'now', 'read')
         cursor = start.position
         floorPending = start.fromEarliest
       }
