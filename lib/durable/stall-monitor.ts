@@ -3,7 +3,7 @@
  * with the holder named from pg_stat_activity / pg_prepared_xacts. Nothing subscribes to `stalls$`? Then each
  * stall is a process warning, so a held horizon is never a silent wait.
  */
-import { defer, exhaustMap, finalize, from, interval, map, share, type Observable, type Subscription } from 'rxjs'
+import { EMPTY, defer, exhaustMap, finalize, from, interval, map, share, takeUntil, type Observable, type Subscription } from 'rxjs'
 import { detectStalls } from './detect-stalls.js'
 import type { LogContext } from './log-context.js'
 import type { DurableStall, HorizonHolder } from './types.js'
@@ -28,10 +28,13 @@ export class StallMonitor {
           ),
           exhaustMap((row) => (row === undefined ? [] : [{ xmin: BigInt(row.xmin), running: row.running }])),
           detectStalls(settings.threshold, context.scheduler, (xid) => this.holderOf(xid)),
+          // Completes with the log: a subscriber that never unsubscribes must not keep the timer (and the process) alive.
+          takeUntil(context.closed$),
           share(),
         )
       : from([])
     this.stalls$ = defer(() => {
+      if (context.closed) return EMPTY
       this.watchers++
       return this.source$.pipe(finalize(() => this.watchers--))
     })

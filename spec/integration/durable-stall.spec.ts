@@ -26,6 +26,17 @@ async function holdAnXid(): Promise<{ client: pg.Client; pid: number; xid: strin
 }
 
 describe('stalls$', () => {
+  it('completes on close(), so that a subscription to it keeps no timer running and the process can exit', async () => {
+    const log = fixture.openLog()
+    const events = collect(log.stalls$)
+    const reader = collect(log.read('closing', { from: 'now' }))
+    await log.close()
+    expect(events.completed).toBe(true)
+    expect(reader.completed).toBe(true)
+    const late = collect(log.stalls$)
+    expect(late.completed).toBe(true)
+  })
+
   it('names the backend holding the horizon back, then reports when it cleared; readers get the rows after it ends', async () => {
     const { log } = fixture
     const events = collect(log.stalls$)
