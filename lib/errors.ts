@@ -238,7 +238,7 @@ export class DeliveryBrokenError extends RxpgError {
     super(
       info.reason === 'probe-not-delivered'
         ? `Notifications are not delivered on this connection: a probe NOTIFY to the listener's own channel never arrived (${info.detail}). The likely cause is a transaction-mode pooler such as PgBouncer in front of PostgreSQL; LISTEN needs a direct connection or a session-mode pool. With notify.pool, check too that the pool connects to the same database and server as the listener.`
-        : `PostgreSQL refused NOTIFY on this connection (${info.detail}). The likely cause is a read-only server (a hot-standby replica); connect the listener to the primary.`,
+        : `PostgreSQL refused LISTEN or NOTIFY on this connection (${info.detail}). The likely cause is a read-only server (a hot-standby replica); connect the listener to the primary.`,
       options,
     )
   }
