@@ -79,6 +79,45 @@ describe('replication: operations and values', () => {
     expect(typeof change?.xid).toBe('number')
   })
 
+  it('parses domain-typed columns by their base type (domains over domains too), as a query returns them', async () => {
+    // pgoutput names a column's own type, the domain; a query's row description names the domain's base type.
+    const d = uniqueName('dom')
+    await query(
+      url,
+      `CREATE DOMAIN ${d}_qty AS integer; CREATE DOMAIN ${d}_flag AS boolean; CREATE DOMAIN ${d}_doc AS jsonb;
+       CREATE DOMAIN ${d}_at AS timestamptz; CREATE DOMAIN ${d}_amount AS numeric(12, 2); CREATE DOMAIN ${d}_positive AS ${d}_qty CHECK (VALUE > 0)`,
+    )
+    const name = await table(
+      `(id int PRIMARY KEY, qty ${d}_qty, flag ${d}_flag, doc ${d}_doc, at ${d}_at, amount ${d}_amount, positive ${d}_positive, qtys ${d}_qty[])`,
+    )
+    const stream = await feed([name])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `INSERT INTO ${name} VALUES (1, 5, false, '{"a": 1}', '2024-02-29 12:34:56+02', 12.5, 7, '{1,2}')`)
+    const [change] = await received(changes, 1)
+    const [row] = await query(url, `SELECT * FROM ${name}`)
+    expect(change?.new).toEqual(row)
+    // A query gives an array of a domain as text (its type has no parser in pg): so does the stream.
+    expect(change?.new).toMatchObject({ qty: 5, flag: false, doc: { a: 1 }, amount: '12.50', positive: 7, qtys: '{1,2}' })
+    expect(change?.new?.at).toBeInstanceOf(Date)
+  })
+
+  it('parses a column whose domain was created after the stream connected, delivering every change once', async () => {
+    const name = await table('(id int PRIMARY KEY)')
+    const stream = await feed([name])
+    const changes = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    const flag = uniqueName('flag')
+    await query(url, `CREATE DOMAIN ${flag} AS boolean; ALTER TABLE ${name} ADD COLUMN done ${flag}`)
+    await query(url, `BEGIN; INSERT INTO ${name} VALUES (1, false); INSERT INTO ${name} VALUES (2, true); COMMIT`)
+    await query(url, `INSERT INTO ${name} VALUES (3, false)`)
+    const all = await received(changes, 3)
+    expect(all.map((change) => change.new)).toEqual(await query(url, `SELECT * FROM ${name} ORDER BY id`))
+    expect(all.map((change) => change.new?.done)).toEqual([false, true, false])
+    // The type was not in the catalog the session read before streaming: it reconnected once to read it.
+    expect(stream.metrics.snapshot().reconnects).toBe(1)
+  })
+
   it('delivers updates and deletes with the old key (REPLICA IDENTITY DEFAULT) or the old row (FULL)', async () => {
     const plain = await table('(id int PRIMARY KEY, status text)')
     const full = await table('(id int PRIMARY KEY, status text)')

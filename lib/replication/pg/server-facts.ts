@@ -6,13 +6,33 @@ import { parseLsn, ZERO_LSN, type Lsn } from '../lsn.js'
 import type { ServerFacts, SlotFacts } from '../ports.js'
 import { quoteLiteral } from '../sql-text.js'
 
-export function serverFactsQuery(slot: string, publication: string): string {
+/** Types with OIDs below this are built in (pgoutput sends a Type message for the others): never domains of the user. */
+export const FIRST_NON_BUILTIN_TYPE_OID = 10000
+
+/** `typeOids`: column types to resolve besides those of the published tables (types met since, by a Relation). */
+export function serverFactsQuery(slot: string, publication: string, wanted: { readonly typeOids?: readonly number[] } = {}): string {
+  const publicationName = quoteLiteral(publication)
+  const typeOids = `ARRAY[${(wanted.typeOids ?? []).map(String).join(', ')}]::oid[]`
   return `SELECT current_setting('server_version_num')::int AS server_version,
   current_setting('wal_level') AS wal_level,
   current_database() AS database,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS current_lsn,
-  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${quoteLiteral(publication)}) AS publication_exists,
-  ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ${quoteLiteral(publication)}) AS published_tables,
+  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${publicationName}) AS publication_exists,
+  ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ${publicationName}) AS published_tables,
+  (WITH RECURSIVE wanted(oid) AS (
+      SELECT a.atttypid FROM pg_publication_tables pt
+        JOIN pg_namespace n ON n.nspname = pt.schemaname
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE pt.pubname = ${publicationName} AND a.atttypid >= ${FIRST_NON_BUILTIN_TYPE_OID}
+      UNION SELECT unnest(${typeOids})
+    ), chain(oid, base) AS (
+      SELECT oid, oid FROM wanted
+      UNION ALL
+      SELECT chain.oid, t.typbasetype FROM chain JOIN pg_type t ON t.oid = chain.base WHERE t.typtype = 'd'
+    )
+    SELECT COALESCE(json_agg(json_build_array(chain.oid::int8, chain.base::int8)), '[]') FROM chain JOIN pg_type t ON t.oid = chain.base WHERE t.typtype <> 'd'
+  ) AS column_types,
   (SELECT to_jsonb(s) FROM pg_replication_slots s WHERE s.slot_name = ${quoteLiteral(slot)}) AS slot`
 }
 
@@ -23,6 +43,11 @@ export interface ServerFactsRow {
   readonly current_lsn: string
   readonly publication_exists: boolean
   readonly published_tables: string[]
+  /**
+   * [type oid, the oid of the type its values are parsed as] for the non-built-in column types of the published
+   * tables and those asked for: a domain's base type (through domains over domains), else the type itself.
+   */
+  readonly column_types: Array<[number, number]>
   /** The slot's row of pg_replication_slots as JSON: its columns differ between versions (wal_status is 13+). */
   readonly slot: Record<string, unknown> | null
 }
