@@ -34,9 +34,13 @@ interface CopyBothEvents {
  * naming a type not resolved yet (a domain created after the connection opened) ends the session before
  * anything of that relation is decoded; the stream reconnects at once, resolves it, and goes on exactly
  * after what it delivered.
-
+ *
+ * `tables`: the tables the stream delivers (`schema.table`), checked for partitioned ones.
  */
-export function pgReplicationSource(config: PgConnectionConfig, names: { readonly slot: string; readonly publication: string }): ReplicationSource {
+export function pgReplicationSource(
+  config: PgConnectionConfig,
+  names: { readonly slot: string; readonly publication: string; readonly tables?: readonly string[] },
+): ReplicationSource {
   const clientConfig = { ...clientConfigOf(config), replication: 'database' } as pg.ClientConfig
   const types = clientConfig.types
   const catalog = new TypeCatalog()
@@ -54,7 +58,7 @@ export function pgReplicationSource(config: PgConnectionConfig, names: { readonl
           connection.query<IdentifySystemRow>('IDENTIFY_SYSTEM').pipe(
             concatMap((identity) => {
               const asked = catalog.pending()
-              return connection.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication, { typeOids: asked })).pipe(
+              return connection.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids: asked })).pipe(
                 map((facts) => {
                   const row = facts.rows[0] as ServerFactsRow
                   catalog.learn(row.column_types, asked)

@@ -9,16 +9,23 @@ import { quoteLiteral } from '../sql-text.js'
 /** Types with OIDs below this are built in (pgoutput sends a Type message for the others): never domains of the user. */
 export const FIRST_NON_BUILTIN_TYPE_OID = 10000
 
-/** `typeOids`: column types to resolve besides those of the published tables (types met since, by a Relation). */
-export function serverFactsQuery(slot: string, publication: string, wanted: { readonly typeOids?: readonly number[] } = {}): string {
+/**
+ * `tables`: the tables the stream asked for (`schema.table`), of which the partitioned ones are named.
+ * `typeOids`: column types to resolve besides those of the published tables (types met since, by a Relation).
+ */
+export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[]; readonly typeOids?: readonly number[] } = {}): string {
   const publicationName = quoteLiteral(publication)
+  const tables = `ARRAY[${(wanted.tables ?? []).map(quoteLiteral).join(', ')}]::text[]`
   const typeOids = `ARRAY[${(wanted.typeOids ?? []).map(String).join(', ')}]::oid[]`
   return `SELECT current_setting('server_version_num')::int AS server_version,
   current_setting('wal_level') AS wal_level,
   current_database() AS database,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS current_lsn,
   EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${publicationName}) AS publication_exists,
+  COALESCE((SELECT (to_jsonb(p) ->> 'pubviaroot')::boolean FROM pg_publication p WHERE p.pubname = ${publicationName}), false) AS publish_via_root,
   ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ${publicationName}) AS published_tables,
+  ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY (${tables})) AS partitioned_tables,
   (WITH RECURSIVE wanted(oid) AS (
       SELECT a.atttypid FROM pg_publication_tables pt
         JOIN pg_namespace n ON n.nspname = pt.schemaname
@@ -42,7 +49,10 @@ export interface ServerFactsRow {
   readonly database: string
   readonly current_lsn: string
   readonly publication_exists: boolean
+  readonly publish_via_root: boolean
   readonly published_tables: string[]
+  /** The tables asked for that are partitioned. */
+  readonly partitioned_tables: string[]
   /**
    * [type oid, the oid of the type its values are parsed as] for the non-built-in column types of the published
    * tables and those asked for: a domain's base type (through domains over domains), else the type itself.
@@ -62,6 +72,8 @@ export function serverFactsOf(row: ServerFactsRow, systemId: string): ServerFact
     currentLsn: lsnOrZero(row.current_lsn),
     publicationExists: row.publication_exists,
     publishedTables: row.published_tables,
+    publishViaPartitionRoot: row.publish_via_root,
+    partitionedTables: row.partitioned_tables,
     ...(slot === undefined ? {} : { slot }),
   }
 }
