@@ -196,7 +196,7 @@ function streamCore(
   let subscribers: ReadonlyArray<Subscriber<unknown>> = []
   let ended: { readonly failure?: ReplicationFailure } | undefined
   const connection = new ReplicationConnection(
-    options.source ?? pgReplicationSource(config, names),
+    options.source ?? pgReplicationSource(config, { ...names, ...(selection.names === undefined ? {} : { tables: selection.names }) }),
     assembler,
     ledger,
     (item) => {

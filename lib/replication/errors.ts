@@ -4,6 +4,7 @@
  * `cause` (redacted), and a message that says what was wrong and what to do. None carries a password.
  */
 import { RxpgError, type DriverFacts } from '../errors.js'
+import { quoteName } from './sql-text.js'
 
 /** Why a change stream cannot start; each one names its fix. */
 export type ReplicationSetupReason =
@@ -13,6 +14,8 @@ export type ReplicationSetupReason =
   | 'replication-privilege'
   | 'publication-missing'
   | 'table-not-published'
+  | 'partitioned-table-unsupported'
+  | 'publish-via-partition-root-off'
   | 'slot-missing'
   | 'slot-not-pgoutput'
   | 'slot-other-database'
@@ -30,7 +33,7 @@ export class ReplicationSetupError extends RxpgError {
       readonly reason: ReplicationSetupReason
       readonly slot: string
       readonly publication: string
-      /** The table concerned (`table-not-published`), as `schema.table`. */
+      /** The table concerned (`table-not-published`, `partitioned-table-unsupported`, `publish-via-partition-root-off`), as `schema.table`. */
       readonly table?: string
       /** What was found instead: the `wal_level`, the server version (`PostgreSQL 11.22`), the slot's plugin or database, ... */
       readonly found?: string
@@ -59,6 +62,10 @@ function setupProblem(info: SetupInfo): string {
       return `Publication ${publication} does not exist in this database.`
     case 'table-not-published':
       return `Table ${info.table} is not in publication ${publication}, so its changes never reach the slot.`
+    case 'partitioned-table-unsupported':
+      return `Table ${info.table} is partitioned, and this server (${info.found}) cannot publish a partitioned table, only its partitions, whose changes are named after them; publishing them under the table's name needs PostgreSQL 13 or later (publish_via_partition_root).`
+    case 'publish-via-partition-root-off':
+      return `Table ${info.table} is partitioned, and publication ${publication} has publish_via_partition_root off: it publishes a partitioned table's changes under its partitions' names, so none arrive named ${info.table}.`
     case 'slot-missing':
       return `Replication slot ${slot} does not exist.`
     case 'slot-not-pgoutput':
@@ -85,6 +92,10 @@ function setupFix(info: SetupInfo): string {
       return 'Create it in a migration (replicationSetupSql() gives the statements), or with ensureReplication() in development.'
     case 'table-not-published':
       return `Add it (ALTER PUBLICATION ... ADD TABLE ${info.table}) or leave it out of \`tables\`.`
+    case 'partitioned-table-unsupported':
+      return 'Upgrade to PostgreSQL 13 or later, or publish its partitions and name them in `tables`.'
+    case 'publish-via-partition-root-off':
+      return `Run ALTER PUBLICATION ${quoteName(info.publication)} SET (publish_via_partition_root = true) (it renames the changes of every partitioned table of the publication, for every reader), or name its partitions in \`tables\`.`
     case 'slot-missing':
       return `Create it in a migration (SELECT pg_create_logical_replication_slot(${slotLiteral}, 'pgoutput')), or with ensureReplication() in development.`
     case 'slot-not-pgoutput':

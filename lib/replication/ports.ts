@@ -81,8 +81,15 @@ export interface ServerFacts {
   /** The server's current WAL position. */
   readonly currentLsn: Lsn
   readonly publicationExists: boolean
-  /** The publication's tables, as `schema.table`. */
+  /**
+   * The publication's tables, as `schema.table`, as `pg_publication_tables` lists them: a partitioned table's
+   * partitions rather than the table itself unless the publication has `publish_via_partition_root`.
+   */
   readonly publishedTables: readonly string[]
+  /** The publication has `publish_via_partition_root = true` (PostgreSQL 13+). Undefined: false. */
+  readonly publishViaPartitionRoot?: boolean
+  /** The tables the stream asked for that are partitioned, as `schema.table`. Undefined: none. */
+  readonly partitionedTables?: readonly string[]
   /** Undefined when the slot does not exist. */
   readonly slot?: SlotFacts
 }

@@ -5,6 +5,7 @@
  */
 import type { PgConnectionConfig } from '../pg/config.js'
 import { ReplicationSetupError } from './errors.js'
+import { PARTITION_ROOT_SERVER_VERSION, versionText } from './start-plan.js'
 import { quoteLiteral, quoteName, quoteQualified, qualified } from './sql-text.js'
 import { withClient } from './with-client.js'
 
@@ -19,7 +20,9 @@ export interface ReplicationSetup {
  * The statements that create the publication and the permanent slot, for a migration. The slot must be
  * created after the publication and before the first change you want: it streams what commits after it exists.
  * They cannot share a transaction (PostgreSQL creates no logical slot in a transaction that has written), so
- * the text says to run them one after the other, outside a transaction block.
+ * the text says to run them one after the other, outside a transaction block. The publication has
+ * `publish_via_partition_root = true` (PostgreSQL 13+), so a partitioned table's changes are named after it;
+ * the text says to leave the WITH clause out on PostgreSQL 12, which has no such setting.
  */
 export function replicationSetupSql(setup: ReplicationSetup): string {
   return [
@@ -28,15 +31,17 @@ export function replicationSetupSql(setup: ReplicationSetup): string {
     '-- Run these two statements one after the other, outside a transaction block: PostgreSQL creates no logical slot in',
     '-- a transaction that has written (error 25001). In a migration tool, turn its transaction off for this migration,',
     '-- or make two migrations, the publication first (the slot must not be older than its publication).',
-    `${createPublicationSql(setup)};`,
+    '-- publish_via_partition_root names a partitioned table\'s changes after it, not after its partitions (PostgreSQL 13+);',
+    '-- on PostgreSQL 12, which has no such setting and publishes no partitioned table, leave out the WITH clause.',
+    `${createPublicationSql(setup, true)};`,
     `SELECT pg_create_logical_replication_slot(${quoteLiteral(setup.slot)}, 'pgoutput');`,
     '',
   ].join('\n')
 }
 
-function createPublicationSql(setup: ReplicationSetup): string {
+function createPublicationSql(setup: ReplicationSetup, viaPartitionRoot: boolean): string {
   const tables = setup.tables === 'all' ? 'ALL TABLES' : `TABLE ${setup.tables.map(quoteQualified).join(', ')}`
-  return `CREATE PUBLICATION ${quoteName(setup.publication)} FOR ${tables}`
+  return `CREATE PUBLICATION ${quoteName(setup.publication)} FOR ${tables}${viaPartitionRoot ? ' WITH (publish_via_partition_root = true)' : ''}`
 }
 
 /** What `ensureReplication` found missing and created. */
@@ -49,30 +54,71 @@ export interface EnsuredReplication {
 
 /**
  * Creates the publication (or adds missing tables to it) and the slot, when missing: for development and
- * tests. Fails with `ReplicationSetupError` (`wal-level`) when the server cannot decode.
+ * tests. A publication it creates on PostgreSQL 13+ has `publish_via_partition_root = true`. Fails with
+ * `ReplicationSetupError` when the server cannot decode (`wal-level`), or cannot stream a partitioned table of
+ * `tables` under its own name (`partitioned-table-unsupported` on PostgreSQL 12, `publish-via-partition-root-off`
+ * for an existing publication without that setting, which it leaves as it is); in both cases it changes nothing.
  */
 export async function ensureReplication(config: PgConnectionConfig, setup: ReplicationSetup): Promise<EnsuredReplication> {
   return withClient(config, async (client) => {
-    const walLevel = (await client.query<{ wal_level: string }>(`SELECT current_setting('wal_level') AS wal_level`)).rows[0]?.wal_level ?? 'unknown'
-    if (walLevel !== 'logical') {
-      throw new ReplicationSetupError({ reason: 'wal-level', slot: setup.slot, publication: setup.publication, detail: `wal_level is ${walLevel}`, found: walLevel })
+    const { slot, publication } = setup
+    const server = (
+      await client.query<{ wal_level: string; version: number }>(`SELECT current_setting('wal_level') AS wal_level, current_setting('server_version_num')::int AS version`)
+    ).rows[0] as { wal_level: string; version: number }
+    if (server.wal_level !== 'logical') {
+      throw new ReplicationSetupError({ reason: 'wal-level', slot, publication, detail: `wal_level is ${server.wal_level}`, found: server.wal_level })
     }
-    const published = await client.query<{ name: string }>(
-      `SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1`,
-      [setup.publication],
-    )
-    const exists = (await client.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [setup.publication])).rowCount === 1
+    const requested = setup.tables === 'all' ? [] : setup.tables.map(qualified)
+    const partitioned = (
+      await client.query<{ name: string }>(
+        `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY ($1::text[])`,
+        [requested],
+      )
+    ).rows.map((row) => row.name)
+    const firstPartitioned = requested.find((table) => partitioned.includes(table))
+    const modern = server.version >= PARTITION_ROOT_SERVER_VERSION
+    if (firstPartitioned !== undefined && !modern) {
+      throw new ReplicationSetupError({
+        reason: 'partitioned-table-unsupported',
+        slot,
+        publication,
+        table: firstPartitioned,
+        detail: `${firstPartitioned} is a partitioned table`,
+        found: `PostgreSQL ${versionText(server.version)}`,
+      })
+    }
+    const existing = (
+      await client.query<{ via_root: string | null }>(`SELECT to_jsonb(p) ->> 'pubviaroot' AS via_root FROM pg_publication p WHERE pubname = $1`, [publication])
+    ).rows[0]
     let addedTables: string[] = []
-    if (!exists) {
-      await client.query(createPublicationSql(setup))
+    if (existing === undefined) {
+      await client.query(createPublicationSql(setup, modern))
     } else if (setup.tables !== 'all') {
-      const have = new Set(published.rows.map((row) => row.name))
-      addedTables = setup.tables.map(qualified).filter((table) => !have.has(table))
-      if (addedTables.length > 0) await client.query(`ALTER PUBLICATION ${quoteName(setup.publication)} ADD TABLE ${addedTables.map(quoteQualified).join(', ')}`)
+      if (firstPartitioned !== undefined && existing.via_root !== 'true') {
+        throw new ReplicationSetupError({
+          reason: 'publish-via-partition-root-off',
+          slot,
+          publication,
+          table: firstPartitioned,
+          detail: `publication ${publication} has publish_via_partition_root = false`,
+        })
+      }
+      // Members as pg_publication_tables lists them (the partitions of a partitioned table, unless published
+      // via its root), and as the publication lists them itself.
+      const members = await client.query<{ name: string }>(
+        `SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1
+         UNION SELECT n.nspname || '.' || c.relname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+           JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1`,
+        [publication],
+      )
+      const have = new Set(members.rows.map((row) => row.name))
+      addedTables = requested.filter((table) => !have.has(table))
+      if (addedTables.length > 0) await client.query(`ALTER PUBLICATION ${quoteName(publication)} ADD TABLE ${addedTables.map(quoteQualified).join(', ')}`)
     }
-    const slotExists = (await client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [setup.slot])).rowCount === 1
-    if (!slotExists) await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [setup.slot])
-    return { createdPublication: !exists, addedTables, createdSlot: !slotExists }
+    const slotExists = (await client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rowCount === 1
+    if (!slotExists) await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot])
+    return { createdPublication: existing === undefined, addedTables, createdSlot: !slotExists }
   })
 }
 

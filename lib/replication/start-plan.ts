@@ -10,6 +10,9 @@ import { encodeToken, slotTag, type Position } from './position.js'
 /** PostgreSQL 12: the oldest version rxpg supports. */
 export const MIN_SERVER_VERSION = 120000
 
+/** PostgreSQL 13: publications can publish a partitioned table under its own name (publish_via_partition_root). */
+export const PARTITION_ROOT_SERVER_VERSION = 130000
+
 export interface StartRequest {
   readonly slot: string
   readonly publication: string
@@ -48,7 +51,19 @@ export function planStart(facts: ServerFacts, request: StartRequest): StartPlan 
   if (slot.lost) return new ResumeImpossibleError({ reason: 'slot-lost', slot: slotName, detail: slot.lostDetail ?? 'wal_status lost' })
   if (!facts.publicationExists) return setup('publication-missing', `no publication named ${publication}`)
   const unpublished = request.tables?.find((table) => !facts.publishedTables.includes(table))
-  if (unpublished !== undefined) return setup('table-not-published', `${unpublished} is not in publication ${publication}`, { table: unpublished })
+  if (unpublished !== undefined) {
+    // pg_publication_tables lists a partitioned table's partitions, not the table, unless the publication
+    // publishes via the partition root (13+); 12 cannot publish a partitioned table at all.
+    if (facts.partitionedTables?.includes(unpublished) === true) {
+      if (facts.serverVersion < PARTITION_ROOT_SERVER_VERSION) {
+        return setup('partitioned-table-unsupported', `${unpublished} is a partitioned table`, { table: unpublished, found: `PostgreSQL ${versionText(facts.serverVersion)}` })
+      }
+      if (facts.publishViaPartitionRoot !== true) {
+        return setup('publish-via-partition-root-off', `publication ${publication} has publish_via_partition_root = false`, { table: unpublished })
+      }
+    }
+    return setup('table-not-published', `${unpublished} is not in publication ${publication}`, { table: unpublished })
+  }
   if (slot.active) {
     return new SlotInUseError({
       slot: slotName,
@@ -72,7 +87,7 @@ export function planStart(facts: ServerFacts, request: StartRequest): StartPlan 
 }
 
 /** `server_version_num` as PostgreSQL prints the version: 110022 → 11.22, 90624 → 9.6.24. */
-function versionText(versionNum: number): string {
+export function versionText(versionNum: number): string {
   if (versionNum >= 100000) return `${Math.floor(versionNum / 10000)}.${versionNum % 10000}`
   return `${Math.floor(versionNum / 10000)}.${Math.floor(versionNum / 100) % 100}.${versionNum % 100}`
 }

@@ -140,7 +140,11 @@ export type ReplicationStatus = ReplicationState['status']
 export interface ReplicationMetricsSnapshot {
   /** Changes received from the server (before the `tables` filter). */
   readonly received: number
-  /** Committed transactions received (empty ones included). */
+  /**
+   * Committed transactions received, the `tables` filter aside. Before PostgreSQL 15 pgoutput sends every
+   * transaction that wrote to the database, those without a change to a published table included (as a begin
+   * and a commit); from 15 on it skips those. So the count depends on the server's version.
+   */
   readonly transactions: number
   /** Changes and checkpoints delivered to subscribers. */
   readonly delivered: number

@@ -15,7 +15,7 @@ import {
   type ReplicationSetupReason,
 } from '../../lib/replication/index.js'
 import { databaseUrl, eventually } from '../support/database.js'
-import { collect, query, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
+import { collect, query, serverMajor, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
 let url = ''
 useLogicalServer((server) => (url = server.url))
@@ -32,20 +32,39 @@ async function failureOf(config: string | pg.ClientConfig, options: { slot: stri
   }
 }
 
+/** A table partitioned by range with one partition; returns the table's name and the partition's. */
+async function partitionedTable(): Promise<[string, string]> {
+  const name = uniqueName('measure')
+  await query(url, `CREATE TABLE ${name} (id int, at date, value int) PARTITION BY RANGE (at)`)
+  await query(url, `CREATE TABLE ${name}_2024 PARTITION OF ${name} FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`)
+  return [name, `${name}_2024`]
+}
+
 describe('replication set-up', () => {
   it('creates the publication and the slot from replicationSetupSql, statement after statement as its text says', async () => {
     const table = uniqueName('t')
     const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
     await query(url, `CREATE TABLE ${table} (id int PRIMARY KEY)`)
-    const sql = replicationSetupSql({ ...names, tables: [table] })
-    for (const statement of sql.split('\n').filter((line) => line !== '' && !line.startsWith('--'))) await query(url, statement)
+    const modern = (await serverMajor(url)) >= 13
+    // A partitioned table's changes come named after it (publish_via_partition_root), on PostgreSQL 13+.
+    const [measure] = modern ? await partitionedTable() : []
+    const sql = replicationSetupSql({ ...names, tables: measure === undefined ? [table] : [table, measure] })
+    expect(sql).toContain(' WITH (publish_via_partition_root = true);')
+    expect(sql).toMatch(/PostgreSQL 12.*leave out the WITH clause/)
+    for (const statement of sql.split('\n').filter((line) => line !== '' && !line.startsWith('--'))) {
+      await query(url, modern ? statement : statement.replace(' WITH (publish_via_partition_root = true)', ''))
+    }
     const stream = changeStream(url, { ...names })
     try {
       const changes = collect(stream.changes$)
       await stateOf(stream, 'connected')
       await query(url, `INSERT INTO ${table} VALUES (1)`)
-      await eventually(() => changes.values.length === 1, () => 'nothing received')
-      expect((changes.values[0] as Change).new).toEqual({ id: 1 })
+      if (measure !== undefined) await query(url, `INSERT INTO ${measure} VALUES (2, '2024-06-01', 5)`)
+      await eventually(() => changes.values.length === (modern ? 2 : 1), () => 'nothing received')
+      expect(changes.values.map((change) => [change.table, change.new])).toEqual([
+        [table, { id: 1 }],
+        ...(measure === undefined ? [] : [[measure, { id: 2, at: new Date(2024, 5, 1), value: 5 }]]),
+      ])
     } finally {
       await stream.close()
       await dropReplication(url, names)
@@ -118,6 +137,80 @@ describe('replication set-up', () => {
     try {
       const error = await failureOf(url, { ...names, tables: [published, unpublished] })
       expect(error.info).toMatchObject({ reason: 'table-not-published', table: `public.${unpublished}` })
+    } finally {
+      await dropReplication(url, names)
+    }
+  })
+
+  it('publishes a partitioned table under its own name (PostgreSQL 13+), ensureReplication staying idempotent; on 12 says 13 is needed', async () => {
+    const [measure] = await partitionedTable()
+    const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+    try {
+      if ((await serverMajor(url)) < 13) {
+        const error = await ensureReplication(url, { ...names, tables: [measure] }).catch((caught: unknown) => caught)
+        expect(error).toBeInstanceOf(ReplicationSetupError)
+        expect((error as ReplicationSetupError).info).toMatchObject({ reason: 'partitioned-table-unsupported', table: `public.${measure}` })
+        expect((error as ReplicationSetupError).message).toMatch(/PostgreSQL 13/)
+        return
+      }
+      expect(await ensureReplication(url, { ...names, tables: [measure] })).toEqual({ createdPublication: true, addedTables: [], createdSlot: true })
+      expect(await ensureReplication(url, { ...names, tables: [measure] })).toEqual({ createdPublication: false, addedTables: [], createdSlot: false })
+      for (const tables of [[measure], undefined]) {
+        const stream = changeStream(url, { ...names, checkpoints: false, ...(tables === undefined ? {} : { tables }) })
+        try {
+          const changes = collect(stream.changes$)
+          await stateOf(stream, 'connected')
+          await query(url, `INSERT INTO ${measure} VALUES (1, '2024-06-01', 5)`)
+          await eventually(() => changes.values.length === 1, () => 'nothing received')
+          expect(changes.values[0]).toMatchObject({ op: 'insert', schema: 'public', table: measure, new: { id: 1, value: 5 } })
+          stream.ack((changes.values[0] as Change).position)
+        } finally {
+          await stream.close()
+        }
+      }
+    } finally {
+      await dropReplication(url, names)
+    }
+  })
+
+  it('fails with a typed error naming publish_via_partition_root for a partitioned table of a publication without it', async (context) => {
+    if ((await serverMajor(url)) < 13) {
+      context.skip('PostgreSQL 12 cannot publish a partitioned table, nor has publish_via_partition_root (13+)')
+      return
+    }
+    const [measure] = await partitionedTable()
+    const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+    await query(url, `CREATE PUBLICATION ${names.publication} FOR TABLE ${measure}`)
+    try {
+      const helper = await ensureReplication(url, { ...names, tables: [measure] }).catch((error: unknown) => error)
+      expect(helper).toBeInstanceOf(ReplicationSetupError)
+      const fix = `ALTER PUBLICATION "${names.publication}" SET (publish_via_partition_root = true)`
+      expect((helper as ReplicationSetupError).info).toMatchObject({ reason: 'publish-via-partition-root-off', table: `public.${measure}` })
+      expect((helper as ReplicationSetupError).message).toContain(fix)
+      await query(url, `SELECT pg_create_logical_replication_slot('${names.slot}', 'pgoutput')`)
+      const error = await failureOf(url, { ...names, tables: [measure] })
+      expect(error.info).toMatchObject({ reason: 'publish-via-partition-root-off', table: `public.${measure}` })
+      expect(error.message).toContain(fix)
+      // The fix the message gives works.
+      await query(url, fix)
+      expect(await ensureReplication(url, { ...names, tables: [measure] })).toEqual({ createdPublication: false, addedTables: [], createdSlot: false })
+    } finally {
+      await dropReplication(url, names)
+    }
+  })
+
+  it('fails with partitioned-table-unsupported on PostgreSQL 12 for a partitioned table in tables', async (context) => {
+    if ((await serverMajor(url)) >= 13) {
+      context.skip('PostgreSQL 13+ publishes partitioned tables')
+      return
+    }
+    const [measure, partition] = await partitionedTable()
+    const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+    await ensureReplication(url, { ...names, tables: [partition] })
+    try {
+      const error = await failureOf(url, { ...names, tables: [measure] })
+      expect(error.info).toMatchObject({ reason: 'partitioned-table-unsupported', table: `public.${measure}` })
+      expect(error.message).toMatch(/PostgreSQL 13/)
     } finally {
       await dropReplication(url, names)
     }

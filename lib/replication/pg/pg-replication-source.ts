@@ -3,11 +3,12 @@ import pg from 'pg'
 import { Observable, concatMap, map, type Subscriber } from 'rxjs'
 import { clientConfigOf, type PgConnectionConfig } from '../../pg/config.js'
 import { PgConnection } from '../../pg/pg-connection.js'
+import { ConnectionLostError } from '../../errors.js'
 import { formatLsn, type Lsn } from '../lsn.js'
 import type { ReplicationMessage, ReplicationSession, ReplicationSource, ServerFacts, StartedMessage, StatusUpdate } from '../ports.js'
 import { quoteLiteral, quoteName } from '../sql-text.js'
-import { PgoutputDecoder, type TypeParser } from './pgoutput-decoder.js'
-import { serverFactsOf, serverFactsQuery, type ServerFactsRow } from './server-facts.js'
+import { PgoutputDecoder, UnresolvedTypesError, type TypeParser } from './pgoutput-decoder.js'
+import { FIRST_NON_BUILTIN_TYPE_OID, serverFactsOf, serverFactsQuery, type ServerFactsRow } from './server-facts.js'
 import { standbyStatusFrame } from './standby-status.js'
 
 interface IdentifySystemRow {
@@ -26,26 +27,77 @@ interface CopyBothEvents {
  * The default source: one rxpg-owned `pg.Client` in logical replication mode (`replication: 'database'`) per
  * `connect()`, reading `pgoutput` with CopyBoth on pg's own protocol parser. Rows are parsed with the
  * config's `types` when it has them, else with pg's.
+ *
+ * pgoutput names a column's own type where a query's row description names a domain's base type, so the
+ * non-built-in column types are resolved from the catalog before streaming (with the facts, on the same
+ * connection): those of the published tables, and any a Relation message named since. A Relation message
+ * naming a type not resolved yet (a domain created after the connection opened) ends the session before
+ * anything of that relation is decoded; the stream reconnects at once, resolves it, and goes on exactly
+ * after what it delivered.
+ *
+ * `tables`: the tables the stream delivers (`schema.table`), checked for partitioned ones.
  */
-export function pgReplicationSource(config: PgConnectionConfig, names: { readonly slot: string; readonly publication: string }): ReplicationSource {
+export function pgReplicationSource(
+  config: PgConnectionConfig,
+  names: { readonly slot: string; readonly publication: string; readonly tables?: readonly string[] },
+): ReplicationSource {
   const clientConfig = { ...clientConfigOf(config), replication: 'database' } as pg.ClientConfig
   const types = clientConfig.types
-  const parserFor = (oid: number): TypeParser =>
+  const catalog = new TypeCatalog()
+  const parserOf = (oid: number): TypeParser =>
     types === undefined ? pg.types.getTypeParser(oid, 'text') : (types.getTypeParser(oid, 'text') as TypeParser)
+  const parserFor = (oid: number): TypeParser | undefined => {
+    if (oid < FIRST_NON_BUILTIN_TYPE_OID) return parserOf(oid)
+    const base = catalog.baseOf(oid)
+    return base === undefined ? undefined : parserOf(base)
+  }
   return {
     connect: (clock) =>
       PgConnection.open(clientConfig).pipe(
         concatMap((connection) =>
           connection.query<IdentifySystemRow>('IDENTIFY_SYSTEM').pipe(
-            concatMap((identity) =>
-              connection.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication)).pipe(
-                map((facts) => serverFactsOf(facts.rows[0] as ServerFactsRow, String(identity.rows[0]?.systemid))),
-              ),
-            ),
-            map((facts) => new PgReplicationSession(connection, facts, names, new PgoutputDecoder(parserFor), clock)),
+            concatMap((identity) => {
+              const asked = catalog.pending()
+              return connection.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids: asked })).pipe(
+                map((facts) => {
+                  const row = facts.rows[0] as ServerFactsRow
+                  catalog.learn(row.column_types, asked)
+                  return serverFactsOf(row, String(identity.rows[0]?.systemid))
+                }),
+              )
+            }),
+            map((facts) => new PgReplicationSession(connection, facts, names, new PgoutputDecoder(parserFor), catalog, clock)),
           ),
         ),
       ),
+  }
+}
+
+/** Non-built-in column types, each with the type its values are parsed as (a domain's base type); kept across sessions. */
+class TypeCatalog {
+  private readonly bases = new Map<number, number>()
+  private readonly asked = new Set<number>()
+
+  baseOf(oid: number): number | undefined {
+    return this.bases.get(oid)
+  }
+
+  /** Types a Relation message named before they were resolved: the next session's facts query resolves them. */
+  ask(oids: readonly number[]): void {
+    for (const oid of oids) this.asked.add(oid)
+  }
+
+  pending(): number[] {
+    return [...this.asked]
+  }
+
+  /** What the catalog said; a type asked for that it no longer has (dropped since) is parsed as itself. */
+  learn(resolved: ReadonlyArray<readonly [number, number]>, asked: readonly number[]): void {
+    for (const [oid, base] of resolved) this.bases.set(oid, base)
+    for (const oid of asked) {
+      if (!this.bases.has(oid)) this.bases.set(oid, oid)
+      this.asked.delete(oid)
+    }
   }
 }
 
@@ -59,6 +111,7 @@ class PgReplicationSession implements ReplicationSession {
     readonly facts: ServerFacts,
     private readonly names: { readonly slot: string; readonly publication: string },
     private readonly decoder: PgoutputDecoder,
+    private readonly catalog: TypeCatalog,
     private readonly clock: () => number,
   ) {
     this.lastReceived = clock()
@@ -107,7 +160,16 @@ class PgReplicationSession implements ReplicationSession {
       else if (type === 0x6b) emit({ kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk[17] === 1 })
     } catch (error) {
       // A message that cannot be read leaves the stream at an unknown place: this connection is done.
-      subscriber.error(error)
+      if (error instanceof UnresolvedTypesError) {
+        this.catalog.ask(error.typeOids)
+        subscriber.error(
+          new ConnectionLostError({
+            detail: `relation ${error.relation} has columns of types (oids ${error.typeOids.join(', ')}) that this connection did not read from the catalog before streaming, such as a domain created since; reconnecting to read them`,
+          }),
+        )
+      } else {
+        subscriber.error(error)
+      }
       this.connection.destroy()
     }
   }

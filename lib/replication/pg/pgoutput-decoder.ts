@@ -11,6 +11,19 @@ import type { ChangeMessage, ReplicationMessage } from '../ports.js'
 /** A text-to-value parser for one type (pg's `types.getTypeParser(oid, 'text')`). */
 export type TypeParser = (text: string) => unknown
 
+/**
+ * A Relation message named column types whose parser is not known yet (types the connection did not read
+ * from the catalog before streaming, such as a domain created since): nothing of the relation was decoded.
+ */
+export class UnresolvedTypesError extends Error {
+  constructor(
+    readonly relation: string,
+    readonly typeOids: readonly number[],
+  ) {
+    super(`pgoutput: relation ${relation} has columns of types not read from the catalog yet (oids ${typeOids.join(', ')})`)
+  }
+}
+
 interface Relation {
   readonly schema: string
   readonly table: string
@@ -30,7 +43,8 @@ export class PgoutputDecoder {
   /** Columns of the tuple just read that came as unchanged TOAST without a value. */
   private unchanged: string[] | undefined
 
-  constructor(private readonly parserFor: (typeOid: number) => TypeParser) {}
+  /** `parserFor` gives a column type's parser, or undefined for a type it has not resolved yet. */
+  constructor(private readonly parserFor: (typeOid: number) => TypeParser | undefined) {}
 
   /**
    * Decodes the pgoutput message at `offset` of `buffer` (an XLogData payload, right after the XLogData header,
@@ -80,14 +94,20 @@ export class PgoutputDecoder {
     const names: string[] = []
     const parsers: TypeParser[] = []
     const isKey: boolean[] = []
+    let unresolved: number[] | undefined
     for (let column = 0; column < count; column++) {
       isKey.push(((buffer[this.pos++] as number) & 1) === 1)
       names.push(this.string(buffer))
-      parsers.push(this.parserFor(buffer.readUInt32BE(this.pos)))
+      const typeOid = buffer.readUInt32BE(this.pos)
+      const parser = this.parserFor(typeOid)
+      if (parser === undefined) (unresolved ??= []).push(typeOid)
+      else parsers.push(parser)
       this.pos += 8 // type oid, type modifier
     }
     // pgoutput leaves the namespace empty for pg_catalog.
-    this.relations.set(oid, { schema: schema === '' ? 'pg_catalog' : schema, table, names, parsers, isKey })
+    const namespace = schema === '' ? 'pg_catalog' : schema
+    if (unresolved !== undefined) throw new UnresolvedTypesError(`${namespace}.${table}`, unresolved)
+    this.relations.set(oid, { schema: namespace, table, names, parsers, isKey })
   }
 
   private insert(buffer: Buffer): ChangeMessage {

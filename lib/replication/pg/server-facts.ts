@@ -6,13 +6,40 @@ import { parseLsn, ZERO_LSN, type Lsn } from '../lsn.js'
 import type { ServerFacts, SlotFacts } from '../ports.js'
 import { quoteLiteral } from '../sql-text.js'
 
-export function serverFactsQuery(slot: string, publication: string): string {
+/** Types with OIDs below this are built in (pgoutput sends a Type message for the others): never domains of the user. */
+export const FIRST_NON_BUILTIN_TYPE_OID = 10000
+
+/**
+ * `tables`: the tables the stream asked for (`schema.table`), of which the partitioned ones are named.
+ * `typeOids`: column types to resolve besides those of the published tables (types met since, by a Relation).
+ */
+export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[]; readonly typeOids?: readonly number[] } = {}): string {
+  const publicationName = quoteLiteral(publication)
+  const tables = `ARRAY[${(wanted.tables ?? []).map(quoteLiteral).join(', ')}]::text[]`
+  const typeOids = `ARRAY[${(wanted.typeOids ?? []).map(String).join(', ')}]::oid[]`
   return `SELECT current_setting('server_version_num')::int AS server_version,
   current_setting('wal_level') AS wal_level,
   current_database() AS database,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS current_lsn,
-  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${quoteLiteral(publication)}) AS publication_exists,
-  ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ${quoteLiteral(publication)}) AS published_tables,
+  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${publicationName}) AS publication_exists,
+  COALESCE((SELECT (to_jsonb(p) ->> 'pubviaroot')::boolean FROM pg_publication p WHERE p.pubname = ${publicationName}), false) AS publish_via_root,
+  ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ${publicationName}) AS published_tables,
+  ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY (${tables})) AS partitioned_tables,
+  (WITH RECURSIVE wanted(oid) AS (
+      SELECT a.atttypid FROM pg_publication_tables pt
+        JOIN pg_namespace n ON n.nspname = pt.schemaname
+        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE pt.pubname = ${publicationName} AND a.atttypid >= ${FIRST_NON_BUILTIN_TYPE_OID}
+      UNION SELECT unnest(${typeOids})
+    ), chain(oid, base) AS (
+      SELECT oid, oid FROM wanted
+      UNION ALL
+      SELECT chain.oid, t.typbasetype FROM chain JOIN pg_type t ON t.oid = chain.base WHERE t.typtype = 'd'
+    )
+    SELECT COALESCE(json_agg(json_build_array(chain.oid::int8, chain.base::int8)), '[]') FROM chain JOIN pg_type t ON t.oid = chain.base WHERE t.typtype <> 'd'
+  ) AS column_types,
   (SELECT to_jsonb(s) FROM pg_replication_slots s WHERE s.slot_name = ${quoteLiteral(slot)}) AS slot`
 }
 
@@ -22,7 +49,15 @@ export interface ServerFactsRow {
   readonly database: string
   readonly current_lsn: string
   readonly publication_exists: boolean
+  readonly publish_via_root: boolean
   readonly published_tables: string[]
+  /** The tables asked for that are partitioned. */
+  readonly partitioned_tables: string[]
+  /**
+   * [type oid, the oid of the type its values are parsed as] for the non-built-in column types of the published
+   * tables and those asked for: a domain's base type (through domains over domains), else the type itself.
+   */
+  readonly column_types: Array<[number, number]>
   /** The slot's row of pg_replication_slots as JSON: its columns differ between versions (wal_status is 13+). */
   readonly slot: Record<string, unknown> | null
 }
@@ -37,6 +72,8 @@ export function serverFactsOf(row: ServerFactsRow, systemId: string): ServerFact
     currentLsn: lsnOrZero(row.current_lsn),
     publicationExists: row.publication_exists,
     publishedTables: row.published_tables,
+    publishViaPartitionRoot: row.publish_via_root,
+    partitionedTables: row.partitioned_tables,
     ...(slot === undefined ? {} : { slot }),
   }
 }
