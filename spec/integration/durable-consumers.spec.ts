@@ -1,8 +1,10 @@
 // Consumer groups in one process: partitions shared fairly, exactly-once effects through the handler's
 // transaction, a fenced (stale) ack rejected and rolled back, handler failures retried, leave and rejoin.
+import { spawnSync } from 'node:child_process'
+import pg from 'pg'
 import { firstValueFrom, filter } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../lib/durable/index.js'
+import { DurableQueryFailedError, StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../lib/durable/index.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
 import { createLedger, type Ledger } from '../../support/durable/ledger.js'
@@ -40,6 +42,17 @@ function consume(channel: string, group: string, member: string, options = {}) {
   running.push(consumer)
   return consumer
 }
+
+/** A node script that returns once the backend $PID has left pg_stat_activity (run with spawnSync: it blocks the caller's event loop). */
+const sessionGone = `
+const pg = require('pg')
+const client = new pg.Client(process.env.URL)
+const gone = async () => (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [Number(process.env.PID)])).rows[0].n === 0
+client.connect().then(async () => {
+  while (!(await gone())) await new Promise((resolve) => setTimeout(resolve, 20))
+  await client.end()
+})
+`
 
 const cleanLedger = () => adminQuery(`TRUNCATE ${ledger.table}`, [], fixture.url)
 
@@ -174,6 +187,39 @@ describe('consumer groups', () => {
     expect(firstSeqs).toEqual([1, 11, 21, 21, 31, 41, 51, 61, 71, 81, 91])
     expect(await ledger.count()).toBe(100)
     expect(await ledger.duplicates()).toEqual([])
+  })
+
+  it('retries a batch whose session idle_in_transaction_session_timeout ended while the handler blocked the event loop (SQLSTATE 25P03)', async () => {
+    await cleanLedger()
+    const pool = new pg.Pool({ connectionString: fixture.url, max: 4, idle_in_transaction_session_timeout: 200 })
+    pool.on('error', () => undefined)
+    const log = fixture.openLog({ pool })
+    let blocked = false
+    const consumer = log.consume(
+      'iito',
+      'g',
+      async (messages, client) => {
+        await ledger.record(messages, client, 'iito')
+        if (blocked) return
+        blocked = true
+        const [row] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows
+        // A CPU-bound step: the event loop is blocked until the server has ended this idle-in-transaction session.
+        const waited = spawnSync(process.execPath, ['-e', sessionGone], { env: { ...process.env, URL: fixture.url, PID: String(row?.pid) }, encoding: 'utf8' })
+        if (waited.status !== 0) throw new Error(`waiting for the session's end failed: ${waited.stderr}`)
+      },
+      { retryDelay: 50 },
+    )
+    running.push(consumer)
+    const events = collect(consumer.events$)
+    await fixture.log.append('iito', { seq: 1 })
+    await eventually(async () => (await ledger.count()) === 1, () => `never applied; events: ${JSON.stringify(events.values.map((event) => event.kind))}`)
+    const retried = events.values.flatMap((event) => (event.kind === 'retrying' ? [event.error] : []))
+    expect(retried.some((error) => error instanceof DurableQueryFailedError && error.info.sqlState === '25P03')).toBe(true)
+    await consumer.stop()
+    await expect(consumer.done).resolves.toBeUndefined()
+    expect(await ledger.count()).toBe(1)
+    await log.close()
+    await pool.end()
   })
 
   it("starts a new group at 'now' or 'earliest', and resumes an existing group where it stopped", async () => {
