@@ -299,11 +299,24 @@ export function startConsumer<T>(
     return true
   }
 
-  const run = async () => {
+  /** Opens the log (its identity), learns the channel's partitions and joins the group (its cursor rows). */
+  const open = async (): Promise<LogMeta> => {
     const meta = await context.meta()
     partitions = await context.partitionsOf(channel)
     const start = await startOf(context, meta, options.from ?? 'earliest', 'consume')
     await context.query('consume', queries.joinGroup, [...base, partitions, ...positionParams(start.position)])
+    return meta
+  }
+
+  /** A failure after which the same work may succeed on a new connection: reported as `retrying`, then tried again. */
+  const retried = async (error: unknown): Promise<undefined> => {
+    if (!(error instanceof DurableQueryFailedError && isTransient(error.info))) throw error
+    emit({ kind: 'retrying', error })
+    await pause(context.resolved.pollInterval)
+  }
+
+  const run = async () => {
+    // Subscribed first: a reconnection of the listener (the server is back) wakes an open that is waiting to retry.
     triggers = context.readTriggers(channel).subscribe({
       next: rouse,
       // The listener failed for good: nothing wakes this consumer any more, so it fails with the listener's error.
@@ -314,6 +327,13 @@ export function startConsumer<T>(
       },
       complete: () => void stop(),
     })
+    // The server may be unreachable or restarting when the consumer starts: the open is retried like any batch.
+    let meta: LogMeta | undefined
+    while (meta === undefined && !stopping) meta = await open().catch(retried)
+    if (meta === undefined) {
+      if (triggerFailure !== undefined) throw triggerFailure.error
+      return
+    }
     const renewEvery = Math.max(1, Math.floor(leaseTtl / 3))
     let lastRebalance = Number.NEGATIVE_INFINITY
     renewal = interval(renewEvery, scheduler).subscribe(() => {
@@ -328,9 +348,7 @@ export function startConsumer<T>(
         const worked = leases.size > 0 && (await processBatch(meta))
         if (!worked && !stopping) await pause(Math.max(0, lastRebalance + renewEvery - scheduler.now()))
       } catch (error) {
-        if (!(error instanceof DurableQueryFailedError && isTransient(error.info))) throw error
-        emit({ kind: 'retrying', error })
-        await pause(context.resolved.pollInterval)
+        await retried(error)
       }
     }
     if (triggerFailure !== undefined) throw triggerFailure.error
