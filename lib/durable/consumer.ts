@@ -168,6 +168,7 @@ export function startConsumer<T>(
         member,
         leaseTtl,
         share - leases.size,
+        [...leases.keys()],
       ])
       for (const row of taken) leases.set(row.part, { generation: row.generation, cursor: positionOf(row) })
       if (taken.length > 0) emit({ kind: 'acquired', partitions: taken.map((row) => row.part) })

@@ -81,6 +81,31 @@ describe('consumer groups', () => {
     await a.stop()
   })
 
+  it('keeps the generation of a lease it renews and reports no takeover while nobody joins or leaves (a member below its fair share)', async () => {
+    const log = fixture.openLog({ partitions: 3 })
+    const handler = async () => undefined
+    const a = log.consume('churn', 'g', handler, { leaseTtl: 600, member: 'churn-a' })
+    running.push(a)
+    await eventually(() => a.stats.partitions.length === 3, () => `a holds ${a.stats.partitions}`)
+    // b's fair share is ceil(3 / 2) = 2, but a keeps 2 of the 3: b stays below its share, holding 1.
+    const b = log.consume('churn', 'g', handler, { leaseTtl: 600, member: 'churn-b' })
+    running.push(b)
+    const events = collect(b.events$)
+    await eventually(() => a.stats.partitions.length === 2 && b.stats.partitions.length === 1, () => `a=${a.stats.partitions} b=${b.stats.partitions}`)
+    const cursors = `"${fixture.schema}".durable_cursors`
+    const generations = () => adminQuery<{ part: number; owner: string; generation: string }>(`SELECT part, owner, generation::text FROM ${cursors} WHERE channel = 'churn' ORDER BY part`, [], fixture.url)
+    const before = await generations()
+    const acquiredBefore = events.values.filter((event) => event.kind === 'acquired').length
+    // Wait for b's heartbeat to be recorded 6 more times: b rebalanced (and wanted a second partition) meanwhile.
+    const heartbeat = async () => (await adminQuery<{ at: string }>(`SELECT alive_until::text AS at FROM "${fixture.schema}".durable_members WHERE channel = 'churn' AND member = 'churn-b'`, [], fixture.url))[0]?.at
+    const seen = new Set([await heartbeat()])
+    await eventually(async () => seen.add(await heartbeat()).size > 6, () => `b's heartbeat was recorded ${seen.size} times`)
+    expect(await generations()).toEqual(before)
+    expect(events.values.filter((event) => event.kind === 'acquired').length).toBe(acquiredBefore)
+    expect(events.values.filter((event) => event.kind === 'released')).toEqual([])
+    await Promise.all([a.stop(), b.stop()])
+  })
+
   it("rejects the ack of a member whose partition was taken over meanwhile, rolling back the handler's writes", async () => {
     await cleanLedger()
     let release: () => void = () => undefined
