@@ -3,17 +3,19 @@
  *
  * The group's channel is split into partitions (by a hash of the message key). Each member holds leases on a
  * fair share of them (ceil(partitions / live members)); a lease has an owner, a generation (raised at every
- * takeover) and an expiry, all in the partition's cursor row. A batch is read for the partitions held, the
+ * takeover, kept by renewals) and an expiry, all in the partition's cursor row, renewed on a connection of the
+ * consumer's own (not the pool's, which a batch may hold). A batch is read for the partitions held, the
  * handler runs in a transaction, and the same transaction advances each partition's cursor only if this
  * member still holds it in the same generation with the lease unexpired: a member that lost a lease (too slow,
  * paused, partitioned away) cannot commit, its ack is rejected and its writes rolled back. Exactly-once
  * effects follow for writes made through the handler's client; delivery is at least once.
  */
 import { randomUUID } from 'node:crypto'
+import pg from 'pg'
 import { interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
 import { checkOut } from '../pg/check-out.js'
-import { DurableQueryFailedError, StaleAckError } from './errors.js'
+import { DurableLogClosedError, DurableQueryFailedError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
 import { isTransient } from './pg-failure.js'
@@ -90,6 +92,37 @@ export function startConsumer<T>(
    */
   let ahead: { readonly key: string; readonly read: Promise<BatchRead> } | undefined
 
+  /**
+   * The connection the member's lease statements run on (heartbeat, renewals, takeovers, releases): one of the
+   * consumer's own, outside the pool. A batch's transaction holds a pool connection for as long as its handler
+   * runs; a renewal waiting for the pool behind it (a pool of one, or one the application keeps busy) let the
+   * leases of a healthy member run out, and two members took each other's partitions for ever.
+   */
+  let leaseConnection: { readonly client: pg.Client; readonly ready: Promise<unknown> } | undefined
+  const dropLeaseConnection = (connection: { readonly client: pg.Client }) => {
+    if (leaseConnection === connection) leaseConnection = undefined
+    return connection.client.end().catch(() => undefined)
+  }
+  const leaseQuery = async <Row extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<Row[]> => {
+    if (context.closed) throw new DurableLogClosedError({ operation: 'consume' })
+    let connection = leaseConnection
+    if (connection === undefined) {
+      const client = new pg.Client(context.pool.options)
+      const opened = { client, ready: client.connect() }
+      // A connection the server ended while it was idle: the next lease statement opens another.
+      client.on('error', () => void dropLeaseConnection(opened))
+      connection = leaseConnection = opened
+    }
+    try {
+      await connection.ready
+      return await context.query<Row>('consume', text, values, connection.client)
+    } catch (error) {
+      const failure = context.failure('consume', error)
+      if (!(failure instanceof DurableQueryFailedError) || isTransient(failure.info)) void dropLeaseConnection(connection)
+      throw failure
+    }
+  }
+
   const emit = (event: ConsumerEvent) => events$.next(event)
   const rouse = () => {
     woken = true
@@ -131,12 +164,12 @@ export function startConsumer<T>(
 
   /** Renews the leases held (and this member's heartbeat); on its own timer, so a long batch does not let them lapse. */
   const renew = async (): Promise<number> => {
-    const [row] = await context.query<{ members: number }>('consume', queries.heartbeat, [...base, member, leaseTtl])
+    const [row] = await leaseQuery<{ members: number }>(queries.heartbeat, [...base, member, leaseTtl])
     const held = [...leases.entries()]
     if (held.length > 0) {
       const renewed = new Set(
         (
-          await context.query<{ part: number }>('consume', queries.renewLeases, [
+          await leaseQuery<{ part: number }>(queries.renewLeases, [
             ...base,
             member,
             leaseTtl,
@@ -156,14 +189,14 @@ export function startConsumer<T>(
   /** Takes this member's fair share of partitions, or gives back what is over it (between batches only). */
   const rebalance = async () => {
     const members = await renew()
-    await context.query('consume', queries.forgetDeadMembers, base)
+    await leaseQuery(queries.forgetDeadMembers, base)
     const share = Math.ceil(partitions / Math.max(1, members))
     if (leases.size > share) {
       const extra = [...leases.keys()].sort((a, b) => b - a).slice(0, leases.size - share)
-      await context.query('consume', queries.releaseLeases, [...base, member, extra, extra.map((part) => leases.get(part)?.generation)])
+      await leaseQuery(queries.releaseLeases, [...base, member, extra, extra.map((part) => leases.get(part)?.generation)])
       drop(extra, 'rebalance')
     } else if (leases.size < share) {
-      const taken = await context.query<{ part: number; generation: string; epoch: number; tx: string; id: string }>('consume', queries.acquireLeases, [
+      const taken = await leaseQuery<{ part: number; generation: string; epoch: number; tx: string; id: string }>(queries.acquireLeases, [
         ...base,
         member,
         leaseTtl,
@@ -363,15 +396,15 @@ export function startConsumer<T>(
     ahead = undefined
     const held = [...leases.entries()]
     if (held.length > 0) {
-      await context
-        .query('consume', queries.releaseLeases, [...base, member, held.map(([part]) => part), held.map(([, lease]) => lease.generation)])
+      await leaseQuery(queries.releaseLeases, [...base, member, held.map(([part]) => part), held.map(([, lease]) => lease.generation)])
         .catch(() => undefined)
     }
     drop(
       held.map(([part]) => part),
       'stopped',
     )
-    await context.query('consume', queries.leaveGroup, [...base, member]).catch(() => undefined)
+    await leaseQuery(queries.leaveGroup, [...base, member]).catch(() => undefined)
+    if (leaseConnection !== undefined) await dropLeaseConnection(leaseConnection)
     activity.end()
     events$.complete()
   }

@@ -106,6 +106,39 @@ describe('consumer groups', () => {
     await Promise.all([a.stop(), b.stop()])
   })
 
+  it('keeps its leases through a handler slower than leaseTtl on a pool of one connection (renewals do not wait for the pool)', async () => {
+    await cleanLedger()
+    const cursors = `"${fixture.schema}".durable_cursors`
+    const pools: pg.Pool[] = []
+    const member = (name: string) => {
+      const pool = new pg.Pool({ connectionString: fixture.url, max: 1 })
+      pool.on('error', () => undefined)
+      pools.push(pool)
+      const consumer = fixture.openLog({ pool }).consume(
+        'pool-one',
+        'g',
+        async (messages, client) => {
+          await ledger.record(messages, client, name)
+          // Slower than the lease: returns once the lease as it stood when the batch began has run out (server clock).
+          const [row] = await adminQuery<{ until: string }>(`SELECT max(lease_until)::text AS until FROM ${cursors} WHERE channel = 'pool-one' AND owner = $1`, [name], fixture.url)
+          await eventually(async () => (await adminQuery<{ passed: boolean }>('SELECT clock_timestamp() > $1::timestamptz AS passed', [row?.until], fixture.url))[0]?.passed === true, () => 'the lease never ran out')
+        },
+        { leaseTtl: 600, batchSize: 2, member: name },
+      )
+      running.push(consumer)
+      return consumer
+    }
+    const a = member('pool-one-a')
+    const b = member('pool-one-b')
+    await appendKeyed('pool-one', 8, 8)
+    await eventually(async () => (await ledger.count()) >= 8, () => `applied ${a.stats.messages} + ${b.stats.messages}; stale acks ${a.stats.staleAcks} + ${b.stats.staleAcks}`, 25_000)
+    await Promise.all([a.stop(), b.stop()])
+    expect(await ledger.count()).toBe(8)
+    expect(await ledger.duplicates()).toEqual([])
+    expect(a.stats.staleAcks + b.stats.staleAcks).toBe(0)
+    await Promise.all(pools.map((pool) => pool.end()))
+  }, 40_000)
+
   it("rejects the ack of a member whose partition was taken over meanwhile, rolling back the handler's writes", async () => {
     await cleanLedger()
     let release: () => void = () => undefined
