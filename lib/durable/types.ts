@@ -171,7 +171,11 @@ export interface DurableLog extends AsyncDisposable {
   readonly append$: Observer<DurableAppend>
   /** Failures with no caller to reject (from `append$`); a process warning when nothing subscribes. */
   readonly errors$: Observable<RxpgError>
-  /** Runs `work` in a transaction on a pool client, commits, then wakes readers of every channel appended to with `{ client }` in it. */
+  /**
+   * Runs `work` in a transaction on a pool client, commits, then wakes readers of every channel appended to with
+   * `{ client }` in it. Rolls back and rethrows what `work` throws; a failing `COMMIT` (a deferred constraint)
+   * rejects with `DurableQueryFailedError` (`info.operation` `'transaction commit'`, the driver's error as `cause`).
+   */
   transaction<R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R>
   /** Wakes readers of `channel` (coalesced); for appends committed in a transaction of your own. */
   wake(channel: string): void
