@@ -138,7 +138,12 @@ export interface ConsumeOptions {
   readonly from?: 'earliest' | 'now'
   /** Most messages per batch (one transaction). Default 100. */
   readonly batchSize?: number
-  /** Lease length in ms; leases are renewed every third of it. A handler must finish within it. Default 10000. */
+  /**
+   * Lease length in ms. Leases are renewed every third of it on a connection of the consumer's own, also while
+   * the handler runs: a slow handler keeps its partitions as long as its process runs and reaches the database.
+   * It is how long a member that stopped answering (killed, frozen, cut off) keeps them before another member
+   * takes them over. Default 10000.
+   */
   readonly leaseTtl?: number
   /** Wait after a handler failure before the batch is tried again (ms). Default 1000. */
   readonly retryDelay?: number
