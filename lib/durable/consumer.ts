@@ -3,17 +3,19 @@
  *
  * The group's channel is split into partitions (by a hash of the message key). Each member holds leases on a
  * fair share of them (ceil(partitions / live members)); a lease has an owner, a generation (raised at every
- * takeover) and an expiry, all in the partition's cursor row. A batch is read for the partitions held, the
+ * takeover, kept by renewals) and an expiry, all in the partition's cursor row, renewed on a connection of the
+ * consumer's own (not the pool's, which a batch may hold). A batch is read for the partitions held, the
  * handler runs in a transaction, and the same transaction advances each partition's cursor only if this
  * member still holds it in the same generation with the lease unexpired: a member that lost a lease (too slow,
  * paused, partitioned away) cannot commit, its ack is rejected and its writes rolled back. Exactly-once
  * effects follow for writes made through the handler's client; delivery is at least once.
  */
 import { randomUUID } from 'node:crypto'
+import pg from 'pg'
 import { interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
 import { checkOut } from '../pg/check-out.js'
-import { DurableQueryFailedError, StaleAckError } from './errors.js'
+import { DurableLogClosedError, DurableQueryFailedError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
 import { isTransient } from './pg-failure.js'
@@ -90,6 +92,37 @@ export function startConsumer<T>(
    */
   let ahead: { readonly key: string; readonly read: Promise<BatchRead> } | undefined
 
+  /**
+   * The connection the member's lease statements run on (heartbeat, renewals, takeovers, releases): one of the
+   * consumer's own, outside the pool. A batch's transaction holds a pool connection for as long as its handler
+   * runs; a renewal waiting for the pool behind it (a pool of one, or one the application keeps busy) let the
+   * leases of a healthy member run out, and two members took each other's partitions for ever.
+   */
+  let leaseConnection: { readonly client: pg.Client; readonly ready: Promise<unknown> } | undefined
+  const dropLeaseConnection = (connection: { readonly client: pg.Client }) => {
+    if (leaseConnection === connection) leaseConnection = undefined
+    return connection.client.end().catch(() => undefined)
+  }
+  const leaseQuery = async <Row extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<Row[]> => {
+    if (context.closed) throw new DurableLogClosedError({ operation: 'consume' })
+    let connection = leaseConnection
+    if (connection === undefined) {
+      const client = new pg.Client(context.pool.options)
+      const opened = { client, ready: client.connect() }
+      // A connection the server ended while it was idle: the next lease statement opens another.
+      client.on('error', () => void dropLeaseConnection(opened))
+      connection = leaseConnection = opened
+    }
+    try {
+      await connection.ready
+      return await context.query<Row>('consume', text, values, connection.client)
+    } catch (error) {
+      const failure = context.failure('consume', error)
+      if (!(failure instanceof DurableQueryFailedError) || isTransient(failure.info)) void dropLeaseConnection(connection)
+      throw failure
+    }
+  }
+
   const emit = (event: ConsumerEvent) => events$.next(event)
   const rouse = () => {
     woken = true
@@ -131,12 +164,12 @@ export function startConsumer<T>(
 
   /** Renews the leases held (and this member's heartbeat); on its own timer, so a long batch does not let them lapse. */
   const renew = async (): Promise<number> => {
-    const [row] = await context.query<{ members: number }>('consume', queries.heartbeat, [...base, member, leaseTtl])
+    const [row] = await leaseQuery<{ members: number }>(queries.heartbeat, [...base, member, leaseTtl])
     const held = [...leases.entries()]
     if (held.length > 0) {
       const renewed = new Set(
         (
-          await context.query<{ part: number }>('consume', queries.renewLeases, [
+          await leaseQuery<{ part: number }>(queries.renewLeases, [
             ...base,
             member,
             leaseTtl,
@@ -156,18 +189,19 @@ export function startConsumer<T>(
   /** Takes this member's fair share of partitions, or gives back what is over it (between batches only). */
   const rebalance = async () => {
     const members = await renew()
-    await context.query('consume', queries.forgetDeadMembers, base)
+    await leaseQuery(queries.forgetDeadMembers, base)
     const share = Math.ceil(partitions / Math.max(1, members))
     if (leases.size > share) {
       const extra = [...leases.keys()].sort((a, b) => b - a).slice(0, leases.size - share)
-      await context.query('consume', queries.releaseLeases, [...base, member, extra, extra.map((part) => leases.get(part)?.generation)])
+      await leaseQuery(queries.releaseLeases, [...base, member, extra, extra.map((part) => leases.get(part)?.generation)])
       drop(extra, 'rebalance')
     } else if (leases.size < share) {
-      const taken = await context.query<{ part: number; generation: string; epoch: number; tx: string; id: string }>('consume', queries.acquireLeases, [
+      const taken = await leaseQuery<{ part: number; generation: string; epoch: number; tx: string; id: string }>(queries.acquireLeases, [
         ...base,
         member,
         leaseTtl,
         share - leases.size,
+        [...leases.keys()],
       ])
       for (const row of taken) leases.set(row.part, { generation: row.generation, cursor: positionOf(row) })
       if (taken.length > 0) emit({ kind: 'acquired', partitions: taken.map((row) => row.part) })
@@ -300,11 +334,24 @@ export function startConsumer<T>(
     return true
   }
 
-  const run = async () => {
+  /** Opens the log (its identity), learns the channel's partitions and joins the group (its cursor rows). */
+  const open = async (): Promise<LogMeta> => {
     const meta = await context.meta()
     partitions = await context.partitionsOf(channel)
     const start = await startOf(context, meta, channel, options.from ?? 'earliest', 'consume')
     await context.query('consume', queries.joinGroup, [...base, partitions, ...positionParams(start.position)])
+    return meta
+  }
+
+  /** A failure after which the same work may succeed on a new connection: reported as `retrying`, then tried again. */
+  const retried = async (error: unknown): Promise<undefined> => {
+    if (!(error instanceof DurableQueryFailedError && isTransient(error.info))) throw error
+    emit({ kind: 'retrying', error })
+    await pause(context.resolved.pollInterval)
+  }
+
+  const run = async () => {
+    // Subscribed first: a reconnection of the listener (the server is back) wakes an open that is waiting to retry.
     triggers = context.readTriggers(channel).subscribe({
       next: rouse,
       // The listener failed for good: nothing wakes this consumer any more, so it fails with the listener's error.
@@ -315,6 +362,13 @@ export function startConsumer<T>(
       },
       complete: () => void stop(),
     })
+    // The server may be unreachable or restarting when the consumer starts: the open is retried like any batch.
+    let meta: LogMeta | undefined
+    while (meta === undefined && !stopping) meta = await open().catch(retried)
+    if (meta === undefined) {
+      if (triggerFailure !== undefined) throw triggerFailure.error
+      return
+    }
     const renewEvery = Math.max(1, Math.floor(leaseTtl / 3))
     let lastRebalance = Number.NEGATIVE_INFINITY
     renewal = interval(renewEvery, scheduler).subscribe(() => {
@@ -329,9 +383,7 @@ export function startConsumer<T>(
         const worked = leases.size > 0 && (await processBatch(meta))
         if (!worked && !stopping) await pause(Math.max(0, lastRebalance + renewEvery - scheduler.now()))
       } catch (error) {
-        if (!(error instanceof DurableQueryFailedError && isTransient(error.info))) throw error
-        emit({ kind: 'retrying', error })
-        await pause(context.resolved.pollInterval)
+        await retried(error)
       }
     }
     if (triggerFailure !== undefined) throw triggerFailure.error
@@ -345,15 +397,15 @@ export function startConsumer<T>(
     ahead = undefined
     const held = [...leases.entries()]
     if (held.length > 0) {
-      await context
-        .query('consume', queries.releaseLeases, [...base, member, held.map(([part]) => part), held.map(([, lease]) => lease.generation)])
+      await leaseQuery(queries.releaseLeases, [...base, member, held.map(([part]) => part), held.map(([, lease]) => lease.generation)])
         .catch(() => undefined)
     }
     drop(
       held.map(([part]) => part),
       'stopped',
     )
-    await context.query('consume', queries.leaveGroup, [...base, member]).catch(() => undefined)
+    await leaseQuery(queries.leaveGroup, [...base, member]).catch(() => undefined)
+    if (leaseConnection !== undefined) await dropLeaseConnection(leaseConnection)
     activity.end()
     events$.complete()
   }

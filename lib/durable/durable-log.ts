@@ -9,9 +9,10 @@ import { checkOut } from '../pg/check-out.js'
 import type { RxpgError, TypedChannel } from '../index.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
-import { AppendFailedError, DurableLogClosedError, InvalidDurableValueError } from './errors.js'
+import { AppendFailedError, DurableLogClosedError, DurableQueryFailedError, InvalidDurableValueError } from './errors.js'
 import { partitionOfKey } from './key-partition.js'
 import { LogContext, resolveOptions } from './log-context.js'
+import { isTransient } from './pg-failure.js'
 import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
 import { encodeToken } from './position.js'
 import { readChannel } from './read-channel.js'
@@ -137,7 +138,15 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
         await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
         throw error
       }
-      await client.query('COMMIT')
+      try {
+        await client.query('COMMIT')
+      } catch (error) {
+        // A deferred constraint, a serialization failure, a broken connection: nothing committed (or, for a
+        // connection lost in flight, the outcome is unknown). rxpg's statement, so rxpg's typed error.
+        const failure = context.failure('transaction commit', error)
+        if (failure instanceof DurableQueryFailedError && isTransient(failure.info)) broken = failure
+        throw failure
+      }
       for (const channel of channels) context.wake(channel)
       return result
     } finally {

@@ -5,8 +5,14 @@
  */
 import type { QueryFailureInfo } from './errors.js'
 
-/** SQLSTATEs after which nothing of the statement's transaction committed and a new connection may work. */
-const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '40001', '40P01', '55P03'])
+/**
+ * SQLSTATEs after which nothing of the statement's transaction committed and a new connection may work: the
+ * server ended the session (57P01 pg_terminate_backend or a fast shutdown, 57P02 a crash elsewhere, 57P03
+ * starting up, 25P03 idle_in_transaction_session_timeout, 57P05 idle_session_timeout; 08xxx are matched by
+ * class), too many connections (53300), a serialization failure or deadlock (40001, 40P01), a lock not
+ * available (55P03).
+ */
+const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '25P03', '57P05', '53300', '40001', '40P01', '55P03'])
 const TRANSIENT_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 /** SQLSTATEs that mean the durable schema (or one of its tables or functions) is not there. */
 const SCHEMA_MISSING_SQLSTATES = new Set(['3F000', '42P01', '42883'])

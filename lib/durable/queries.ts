@@ -129,11 +129,15 @@ SELECT 1 + count(*)::int AS members FROM ${s}.durable_members WHERE channel = $1
 FROM unnest($5::int[], $6::bigint[]) AS held(part, generation)
 WHERE c.channel = $1 AND c.grp = $2 AND c.part = held.part AND c.owner = $3 AND c.generation = held.generation AND c.lease_until > clock_timestamp()
 RETURNING c.part`,
-    /** $3 member, $4 lease ms, $5 how many: takes free or expired partitions (or its own again, after an unknown commit), each with a new generation. */
+    /**
+     * $3 member, $4 lease ms, $5 how many, $6 the partitions it holds now (never taken again: a lease held is
+     * renewed, keeping its generation): takes free or expired partitions (or its own again, after an unknown
+     * commit made it forget them), each with a new generation.
+     */
     acquireLeases: `UPDATE ${s}.durable_cursors c SET owner = $3, generation = c.generation + 1, lease_until = clock_timestamp() + $4 * interval '1 millisecond'
 FROM (
   SELECT part FROM ${s}.durable_cursors
-  WHERE channel = $1 AND grp = $2 AND (owner IS NULL OR owner = $3 OR lease_until < clock_timestamp())
+  WHERE channel = $1 AND grp = $2 AND part <> ALL ($6::int[]) AND (owner IS NULL OR owner = $3 OR lease_until < clock_timestamp())
   ORDER BY part LIMIT $5 FOR UPDATE SKIP LOCKED
 ) free
 WHERE c.channel = $1 AND c.grp = $2 AND c.part = free.part

@@ -138,7 +138,12 @@ export interface ConsumeOptions {
   readonly from?: 'earliest' | 'now'
   /** Most messages per batch (one transaction). Default 100. */
   readonly batchSize?: number
-  /** Lease length in ms; leases are renewed every third of it. A handler must finish within it. Default 10000. */
+  /**
+   * Lease length in ms. Leases are renewed every third of it on a connection of the consumer's own, also while
+   * the handler runs: a slow handler keeps its partitions as long as its process runs and reaches the database.
+   * It is how long a member that stopped answering (killed, frozen, cut off) keeps them before another member
+   * takes them over. Default 10000.
+   */
   readonly leaseTtl?: number
   /** Wait after a handler failure before the batch is tried again (ms). Default 1000. */
   readonly retryDelay?: number
@@ -171,7 +176,11 @@ export interface DurableLog extends AsyncDisposable {
   readonly append$: Observer<DurableAppend>
   /** Failures with no caller to reject (from `append$`); a process warning when nothing subscribes. */
   readonly errors$: Observable<RxpgError>
-  /** Runs `work` in a transaction on a pool client, commits, then wakes readers of every channel appended to with `{ client }` in it. */
+  /**
+   * Runs `work` in a transaction on a pool client, commits, then wakes readers of every channel appended to with
+   * `{ client }` in it. Rolls back and rethrows what `work` throws; a failing `COMMIT` (a deferred constraint)
+   * rejects with `DurableQueryFailedError` (`info.operation` `'transaction commit'`, the driver's error as `cause`).
+   */
   transaction<R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R>
   /** Wakes readers of `channel` (coalesced); for appends committed in a transaction of your own. */
   wake(channel: string): void

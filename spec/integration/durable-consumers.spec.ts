@@ -1,8 +1,10 @@
 // Consumer groups in one process: partitions shared fairly, exactly-once effects through the handler's
 // transaction, a fenced (stale) ack rejected and rolled back, handler failures retried, leave and rejoin.
+import { spawnSync } from 'node:child_process'
+import pg from 'pg'
 import { firstValueFrom, filter } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../lib/durable/index.js'
+import { DurableQueryFailedError, StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../lib/durable/index.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
 import { createLedger, type Ledger } from '../../support/durable/ledger.js'
@@ -41,6 +43,17 @@ function consume(channel: string, group: string, member: string, options = {}) {
   return consumer
 }
 
+/** A node script that returns once the backend $PID has left pg_stat_activity (run with spawnSync: it blocks the caller's event loop). */
+const sessionGone = `
+const pg = require('pg')
+const client = new pg.Client(process.env.URL)
+const gone = async () => (await client.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1', [Number(process.env.PID)])).rows[0].n === 0
+client.connect().then(async () => {
+  while (!(await gone())) await new Promise((resolve) => setTimeout(resolve, 20))
+  await client.end()
+})
+`
+
 const cleanLedger = () => adminQuery(`TRUNCATE ${ledger.table}`, [], fixture.url)
 
 describe('consumer groups', () => {
@@ -67,6 +80,64 @@ describe('consumer groups', () => {
     expect(await ledger.duplicates()).toEqual([])
     await a.stop()
   })
+
+  it('keeps the generation of a lease it renews and reports no takeover while nobody joins or leaves (a member below its fair share)', async () => {
+    const log = fixture.openLog({ partitions: 3 })
+    const handler = async () => undefined
+    const a = log.consume('churn', 'g', handler, { leaseTtl: 600, member: 'churn-a' })
+    running.push(a)
+    await eventually(() => a.stats.partitions.length === 3, () => `a holds ${a.stats.partitions}`)
+    // b's fair share is ceil(3 / 2) = 2, but a keeps 2 of the 3: b stays below its share, holding 1.
+    const b = log.consume('churn', 'g', handler, { leaseTtl: 600, member: 'churn-b' })
+    running.push(b)
+    const events = collect(b.events$)
+    await eventually(() => a.stats.partitions.length === 2 && b.stats.partitions.length === 1, () => `a=${a.stats.partitions} b=${b.stats.partitions}`)
+    const cursors = `"${fixture.schema}".durable_cursors`
+    const generations = () => adminQuery<{ part: number; owner: string; generation: string }>(`SELECT part, owner, generation::text FROM ${cursors} WHERE channel = 'churn' ORDER BY part`, [], fixture.url)
+    const before = await generations()
+    const acquiredBefore = events.values.filter((event) => event.kind === 'acquired').length
+    // Wait for b's heartbeat to be recorded 6 more times: b rebalanced (and wanted a second partition) meanwhile.
+    const heartbeat = async () => (await adminQuery<{ at: string }>(`SELECT alive_until::text AS at FROM "${fixture.schema}".durable_members WHERE channel = 'churn' AND member = 'churn-b'`, [], fixture.url))[0]?.at
+    const seen = new Set([await heartbeat()])
+    await eventually(async () => seen.add(await heartbeat()).size > 6, () => `b's heartbeat was recorded ${seen.size} times`)
+    expect(await generations()).toEqual(before)
+    expect(events.values.filter((event) => event.kind === 'acquired').length).toBe(acquiredBefore)
+    expect(events.values.filter((event) => event.kind === 'released')).toEqual([])
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('keeps its leases through a handler slower than leaseTtl on a pool of one connection (renewals do not wait for the pool)', async () => {
+    await cleanLedger()
+    const cursors = `"${fixture.schema}".durable_cursors`
+    const pools: pg.Pool[] = []
+    const member = (name: string) => {
+      const pool = new pg.Pool({ connectionString: fixture.url, max: 1 })
+      pool.on('error', () => undefined)
+      pools.push(pool)
+      const consumer = fixture.openLog({ pool }).consume(
+        'pool-one',
+        'g',
+        async (messages, client) => {
+          await ledger.record(messages, client, name)
+          // Slower than the lease: returns once the lease as it stood when the batch began has run out (server clock).
+          const [row] = await adminQuery<{ until: string }>(`SELECT max(lease_until)::text AS until FROM ${cursors} WHERE channel = 'pool-one' AND owner = $1`, [name], fixture.url)
+          await eventually(async () => (await adminQuery<{ passed: boolean }>('SELECT clock_timestamp() > $1::timestamptz AS passed', [row?.until], fixture.url))[0]?.passed === true, () => 'the lease never ran out')
+        },
+        { leaseTtl: 600, batchSize: 2, member: name },
+      )
+      running.push(consumer)
+      return consumer
+    }
+    const a = member('pool-one-a')
+    const b = member('pool-one-b')
+    await appendKeyed('pool-one', 8, 8)
+    await eventually(async () => (await ledger.count()) >= 8, () => `applied ${a.stats.messages} + ${b.stats.messages}; stale acks ${a.stats.staleAcks} + ${b.stats.staleAcks}`, 25_000)
+    await Promise.all([a.stop(), b.stop()])
+    expect(await ledger.count()).toBe(8)
+    expect(await ledger.duplicates()).toEqual([])
+    expect(a.stats.staleAcks + b.stats.staleAcks).toBe(0)
+    await Promise.all(pools.map((pool) => pool.end()))
+  }, 40_000)
 
   it("rejects the ack of a member whose partition was taken over meanwhile, rolling back the handler's writes", async () => {
     await cleanLedger()
@@ -174,6 +245,39 @@ describe('consumer groups', () => {
     expect(firstSeqs).toEqual([1, 11, 21, 21, 31, 41, 51, 61, 71, 81, 91])
     expect(await ledger.count()).toBe(100)
     expect(await ledger.duplicates()).toEqual([])
+  })
+
+  it('retries a batch whose session idle_in_transaction_session_timeout ended while the handler blocked the event loop (SQLSTATE 25P03)', async () => {
+    await cleanLedger()
+    const pool = new pg.Pool({ connectionString: fixture.url, max: 4, idle_in_transaction_session_timeout: 200 })
+    pool.on('error', () => undefined)
+    const log = fixture.openLog({ pool })
+    let blocked = false
+    const consumer = log.consume(
+      'iito',
+      'g',
+      async (messages, client) => {
+        await ledger.record(messages, client, 'iito')
+        if (blocked) return
+        blocked = true
+        const [row] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows
+        // A CPU-bound step: the event loop is blocked until the server has ended this idle-in-transaction session.
+        const waited = spawnSync(process.execPath, ['-e', sessionGone], { env: { ...process.env, URL: fixture.url, PID: String(row?.pid) }, encoding: 'utf8' })
+        if (waited.status !== 0) throw new Error(`waiting for the session's end failed: ${waited.stderr}`)
+      },
+      { retryDelay: 50 },
+    )
+    running.push(consumer)
+    const events = collect(consumer.events$)
+    await fixture.log.append('iito', { seq: 1 })
+    await eventually(async () => (await ledger.count()) === 1, () => `never applied; events: ${JSON.stringify(events.values.map((event) => event.kind))}`)
+    const retried = events.values.flatMap((event) => (event.kind === 'retrying' ? [event.error] : []))
+    expect(retried.some((error) => error instanceof DurableQueryFailedError && error.info.sqlState === '25P03')).toBe(true)
+    await consumer.stop()
+    await expect(consumer.done).resolves.toBeUndefined()
+    expect(await ledger.count()).toBe(1)
+    await log.close()
+    await pool.end()
   })
 
   it("starts a new group at 'now' or 'earliest', and resumes an existing group where it stopped", async () => {

@@ -2,7 +2,7 @@
 import pg from 'pg'
 import { firstValueFrom, Subject } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createDurableLog } from '../../lib/durable/index.js'
+import { createDurableLog, DurableQueryFailedError } from '../../lib/durable/index.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { collect } from '../support/listener.js'
 import { durableFixture, fetchAll, horizonPassed, type DurableFixture } from '../support/durable.js'
@@ -58,6 +58,25 @@ describe('log.transaction', () => {
       }),
     ).rejects.toMatchObject({ code: '23505' })
     expect((await fetchAll(log, 'order-events')).map((m) => m.value)).toEqual([{ id: 1, status: 'placed' }])
+  })
+
+  it('fails with the typed error, the driver error as its cause, when the COMMIT fails (a deferred constraint), and rolls both back', async () => {
+    const { log } = fixture
+    const deferred = `"${fixture.schema}".deferred_orders`
+    await adminQuery(`CREATE TABLE ${deferred} (id int, CONSTRAINT deferred_orders_id UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)`, [], fixture.url)
+    const failure = await log
+      .transaction(async (client) => {
+        await client.query(`INSERT INTO ${deferred} (id) VALUES (1), (1)`)
+        await log.append('order-events', { id: 9 }, { client })
+      })
+      .catch((error: unknown) => error)
+    expect(failure).toBeInstanceOf(DurableQueryFailedError)
+    expect(failure).toMatchObject({ code: 'DURABLE_QUERY_FAILED', info: { operation: 'transaction commit', sqlState: '23505' } })
+    expect((failure as DurableQueryFailedError).cause).toMatchObject({ code: '23505' })
+    expect((failure as Error).message).toMatch(/^Durable log transaction commit failed: duplicate key/)
+    expect((await fetchAll(log, 'order-events')).map((m) => m.value)).toEqual([{ id: 1, status: 'placed' }])
+    // The client went back to the pool healthy: the next transaction works.
+    await expect(log.transaction(async (client) => (await client.query('SELECT 1 AS one')).rows[0])).resolves.toEqual({ one: 1 })
   })
 
   it('refuses to run after close(), with the log closed error, on a pool of your own too', async () => {

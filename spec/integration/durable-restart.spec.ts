@@ -2,11 +2,12 @@
 // without losing or repeating a message (their own embedded server, since the spec stops it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
-import { firstValueFrom } from 'rxjs'
+import pg from 'pg'
+import { filter, firstValueFrom } from 'rxjs'
 import { ConnectionRejectedError, createPgListener } from '../../lib/index.js'
 import { AppendFailedError, createDurableLog, type DurableConsumer } from '../../lib/durable/index.js'
 import { embeddedVersion } from '../support/global-setup.js'
-import { eventually } from '../support/database.js'
+import { adminQuery, eventually } from '../support/database.js'
 import { durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
 import { createLedger, type Ledger } from '../../support/durable/ledger.js'
 import { collect } from '../support/listener.js'
@@ -87,6 +88,38 @@ describe('a server that is down', () => {
       await server.start()
     }
   })
+  it('starts a consumer while the server is down: it retries the open, reporting `retrying`, and delivers once the server is up', async () => {
+    const log = fixture.openLog() // nothing known yet: the consumer's first statement opens the log
+    await fixture.log.append('down-consume', { seq: 1 }, { key: 'k' })
+    await server.stop()
+    let consumer: DurableConsumer
+    try {
+      consumer = log.consume('down-consume', 'g', (messages, client) => ledger.record(messages, client, 'started-down'), { leaseTtl: 3000 })
+      const retrying = await firstValueFrom(consumer.events$.pipe(filter((event) => event.kind === 'retrying')))
+      expect(retrying.kind === 'retrying' && retrying.error).toMatchObject({ code: 'DURABLE_QUERY_FAILED', info: { operation: 'open', systemCode: 'ECONNREFUSED' } })
+    } finally {
+      await server.start()
+    }
+    const applied = async () => (await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${ledger.table} WHERE member = 'started-down'`, [], server.url))[0]?.n
+    await eventually(async () => (await applied()) === 1, () => 'the consumer started while the server was down delivered nothing', 30_000)
+    await consumer.stop()
+    await expect(consumer.done).resolves.toBeUndefined()
+    expect(await applied()).toBe(1)
+  })
+
+  it('fails a consumer for good when it can never connect (a wrong password), with the typed error', async () => {
+    const pool = new pg.Pool({ connectionString: server.url.replace(/:\/\/([^:]+):[^@]+@/, '://$1:wrong@') })
+    pool.on('error', () => undefined)
+    const log = createDurableLog({ listener: fixture.listener, pool, schema: fixture.schema })
+    try {
+      const consumer = log.consume('wrong-password', 'g', async () => undefined)
+      await expect(consumer.done).rejects.toMatchObject({ code: 'DURABLE_QUERY_FAILED', info: { operation: 'open', sqlState: '28P01' } })
+    } finally {
+      await log.close()
+      await pool.end()
+    }
+  })
+
 })
 
 describe('a listener that fails for good', () => {
