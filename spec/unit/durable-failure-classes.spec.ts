@@ -26,6 +26,12 @@ describe('durable failure classes', () => {
     expect(isTransient(failureInfo(new Error('Connection terminated unexpectedly')))).toBe(true)
   })
 
+  it("retries a statement pg's query_timeout gave up on (the pool discards its connection)", () => {
+    const info = failureInfo(new Error('Query read timeout'))
+    expect(isTransient(info)).toBe(true)
+    expect(isRefusal(info)).toBe(false)
+  })
+
   it.each([
     ['28P01', 'password authentication failed for user "x"'],
     ['23505', 'duplicate key value violates unique constraint'],
