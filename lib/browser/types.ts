@@ -16,8 +16,8 @@ export interface ServerSentEventsOptions<C extends ChannelDecoders> {
   readonly channels: C
   /** Sent with every request (e.g. `authorization`). A function is called before each connection. */
   readonly headers?: HeadersSource
-  /** Resume after this position (an `id` you stored); default: the server's fresh start. */
-  readonly lastEventId?: string
+  /** Resume after this position (an `id` you stored); default (also `undefined`): the server's fresh start. */
+  readonly lastEventId?: string | undefined
   /** `true` (default): data is JSON, parsed before decoding; `false`: the decoder gets the data string. */
   readonly json?: boolean
   /** Back-off between failed connections (default 500 ms doubling to 15 s, half of it random). */

@@ -22,8 +22,8 @@ export interface DurableMessage<T> {
 export type StartPosition = string | 'earliest' | 'now'
 
 export interface ReadOptions {
-  /** Default 'now'. */
-  readonly from?: StartPosition
+  /** Default 'now' (also when `undefined`, so a token you may not have stored yet can be passed as it is). */
+  readonly from?: StartPosition | undefined
   /** Rows fetched per statement (default: the log's `batchSize`). */
   readonly batchSize?: number
   /**

@@ -24,9 +24,10 @@ export interface ChangeStreamOptions {
    * Resume exactly after this position (a `position` token this stream delivered and you stored): nothing
    * at or before it is delivered again, nothing after it is skipped. Without it the stream starts where the
    * slot's confirmed position is, which can repeat acknowledged changes of a transaction acknowledged only in
-   * part. A token the slot has moved past, or of another slot, stops the stream with a typed error.
+   * part (also when `undefined`, so a position you may not have stored yet can be passed as it is). A token
+   * the slot has moved past, or of another slot, stops the stream with a typed error.
    */
-  readonly resumeAfter?: string
+  readonly resumeAfter?: string | undefined
   /**
    * Where a row its table's decoder refuses goes. Default: nowhere: the stream fails with `ChangeDecodeError`,
    * so that nothing is skipped without a decision (resume from your last token once the decoder accepts it).

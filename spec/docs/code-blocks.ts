@@ -187,6 +187,9 @@ export function typeCheck(root: string, blocks: readonly CodeBlock[]): TypeCheck
   const options: ts.CompilerOptions = {
     ...project,
     noEmit: true,
+    // The strictest setting a reader may have (the project itself leaves it off): a block must compile under it,
+    // so an option a reader passes a maybe-value to must say `| undefined`.
+    exactOptionalPropertyTypes: true,
     // Every block is a module of its own, even one without import or export: its names never clash with another's.
     moduleDetection: ts.ModuleDetectionKind.Force,
     paths: { ...project.paths, ...entryPointSources(root) },
