@@ -1,18 +1,9 @@
 import type { Observable, Observer } from 'rxjs'
 import type { ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError, RxpgError } from './errors.js'
 import type { ListenerMetrics } from './metrics.js'
+import type { PgNotification } from './pg-notification.js'
 
-/** One notification as PostgreSQL delivered it. */
-export interface PgNotification {
-  /** The exact, case-sensitive channel name. */
-  readonly channel: string
-  /** The payload text ('' when NOTIFY was sent without one). */
-  readonly payload: string
-  /** Process id of the backend that sent it (`isOwnNotification` tells whether that was this listener's sink). */
-  readonly processId: number
-  /** When the listener received it, in the listener scheduler's clock (ms since the epoch by default). */
-  readonly receivedAt: number
-}
+export type { PgNotification } from './pg-notification.js'
 
 /** What `notify$.next()` takes. A missing (`undefined`) payload sends ''; `null` is refused like any non-string. */
 export interface NotificationToSend {

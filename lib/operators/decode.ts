@@ -1,7 +1,7 @@
 import { Observable, Subscriber, type OperatorFunction } from 'rxjs'
 import { RxpgError } from '../errors.js'
 import type { MetricsRecorder } from '../metrics.js'
-import type { PgNotification } from '../types.js'
+import type { PgNotification } from '../pg-notification.js'
 import { isPromiseLike, runnerFor, type Attempt, type DecodedType, type Decoder, type Either } from './decoder.js'
 
 /**

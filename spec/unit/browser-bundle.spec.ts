@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import ts from 'typescript'
 import { afterAll, describe, expect, it } from 'vitest'
 import { browserBundle } from '../../support/browser-bundle.js'
 
@@ -33,5 +34,27 @@ describe('rxpg/browser bundle', () => {
       (error: Error) => [error.message],
     )
     expect(failed.join('\n')).toMatch(/pg/)
+  })
+})
+
+describe('rxpg/browser types', () => {
+  it("type-check in a browser project: the DOM and ES2022 libraries only, no Node types, the library's declarations checked", () => {
+    const options: ts.CompilerOptions = {
+      target: ts.ScriptTarget.ES2022,
+      lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'],
+      types: [],
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      skipLibCheck: false,
+      noEmit: true,
+    }
+    const program = ts.createProgram({ rootNames: [join(root, 'lib/browser/index.ts')], options })
+    const diagnostics = ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+      const where = diagnostic.file ? `${diagnostic.file.fileName.slice(root.length + 1)}:${diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start ?? 0).line + 1} ` : ''
+      return where + ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
+    })
+    expect(diagnostics).toEqual([])
   })
 })
