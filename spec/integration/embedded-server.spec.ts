@@ -6,6 +6,7 @@ import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { eventually } from '../support/database.js'
+import { embeddedVersion } from '../support/global-setup.js'
 
 /** Runs the crashing fixture; returns the data directory it printed and how it exited. */
 async function crashWithServer(version?: number): Promise<{ dataDirectory: string; code: number | null }> {
@@ -29,7 +30,9 @@ const alive = (pid: number) => {
 }
 
 describe('an embedded server whose process dies of an uncaught exception', () => {
-  for (const [name, version] of [['the default build', undefined], ['a versioned build (RXPG_PG_VERSION)', 18]] as const) {
+  // The versioned build with the run's own version (RXPG_PG_VERSION), or with 18, the platform package's.
+  const versioned = embeddedVersion().version ?? 18
+  for (const [name, version] of [['the default build', undefined], [`a versioned build (${versioned})`, versioned]] as const) {
     it(`is shut down with it: ${name}`, async () => {
       const { dataDirectory, code } = await crashWithServer(version)
       expect(code).toBe(1)
