@@ -4,6 +4,7 @@
  * Built with commander (argument parsing, `--help`, errors for unknown options) rather than by hand.
  */
 import { Command } from 'commander'
+import { readFileSync } from 'node:fs'
 import { registerChangesCommand } from './commands/changes.js'
 import { registerListenCommand } from './commands/listen.js'
 import { registerNotifyCommand } from './commands/notify.js'
@@ -20,6 +21,7 @@ export function createProgram(output: CliOutput): Command {
   const program = new Command('rxpg')
     .description('PostgreSQL LISTEN/NOTIFY as RxJS streams: tools for rxpg users. Exit codes: 0 done (or stopped by Ctrl-C), 1 failed, 2 usage, 3 no connection.')
     .configureOutput({ writeOut: output.out, writeErr: output.err })
+    .version(packageVersion(), '--version', "print rxpg's version")
     .exitOverride()
   registerListenCommand(program, output)
   registerNotifyCommand(program, output)
@@ -43,4 +45,9 @@ function sayUsageErrorsInOneLine(command: Command, output: CliOutput, path: read
     outputError: (text, write) => write(`rxpg: ${text.replace(/^error: /, '').trimEnd().replace(/\.$/, '')} (see ${names.join(' ')} --help)\n`),
   })
   for (const subcommand of command.commands) sayUsageErrorsInOneLine(subcommand, output, names)
+}
+
+/** The installed package's version: package.json is two folders up, from lib/cli and from dist/cli alike. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 }

@@ -36,6 +36,18 @@ export function tokenOf(logId: string, epoch: number, tx: string, id: string): s
 
 /** Parses a token issued by the log `logId`; throws `InvalidTokenError` (malformed or other-log) otherwise. */
 export function decodeToken(token: unknown, logId: string): Position {
+  const { issuer, position } = parseToken(token)
+  if (issuer !== logId) {
+    throw new InvalidTokenError({ token: String(token), reason: 'other-log', detail: `it was issued by log ${issuer}, this is log ${logId} (another database or schema)` })
+  }
+  return position
+}
+
+/**
+ * The issuer and position of a well-formed token, whatever log issued it; throws `InvalidTokenError`
+ * (`malformed`) otherwise. Needs no database: the command line refuses a malformed token before connecting.
+ */
+export function parseToken(token: unknown): { readonly issuer: string; readonly position: Position } {
   const text = typeof token === 'string' ? token : String(token)
   const malformed = (detail: string) => new InvalidTokenError({ token: text, reason: 'malformed', detail })
   if (typeof token !== 'string') throw malformed(`expected a string, got ${typeof token}`)
@@ -43,12 +55,9 @@ export function decodeToken(token: unknown, logId: string): Position {
   if (parts.length !== 5 || parts[0] !== TOKEN_PREFIX) throw malformed(`not an rxpg durable token (expected "${TOKEN_PREFIX}.…" with 5 parts)`)
   const [, issuer, epoch, tx, id] = parts as [string, string, string, string, string]
   if (![epoch, tx, id].every((part) => NUMBER.test(part))) throw malformed('its position is not made of decimal numbers')
-  if (issuer !== logId) {
-    throw new InvalidTokenError({ token, reason: 'other-log', detail: `it was issued by log ${issuer}, this is log ${logId} (another database or schema)` })
-  }
   const position = { epoch: Number(epoch), tx: BigInt(tx), id: BigInt(id) }
   if (position.epoch > 2 ** 31 - 1 || position.tx >= 2n ** 63n || position.id >= 2n ** 63n) throw malformed('a number is out of range')
-  return position
+  return { issuer, position }
 }
 
 /** Compares two non-negative decimal strings without converting them. */

@@ -121,6 +121,12 @@ describe('rxpg tail', () => {
     const malformed = await rxpg(['tail', 'x', '--from', 'not-a-token', '--schema', fixture.schema], { env })
     expect(malformed.code).toBe(2)
     expect(malformed.stderr).toContain('cannot be used (malformed)')
+    // Before connecting: an unreachable server does not hold the refusal up (tail would wait for it for ever).
+    for (const command of [['tail', 'x'], ['changes', 'public.t']]) {
+      const offline = await rxpg([...command, '--from', 'rxd1.bogus', '--url', 'postgres://u:secret@127.0.0.1:1/db'], { env })
+      expect(offline.code, command.join(' ')).toBe(2)
+      expect(offline.stderr).toContain('cannot be used (malformed)')
+    }
     const missing = await rxpg(['tail', 'x', '--schema', uniqueSchema('cli_no_log')], { env })
     expect(missing.code).toBe(1)
     expect(missing.stderr).toContain('npx rxpg sql durable --schema')

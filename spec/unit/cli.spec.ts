@@ -2,6 +2,7 @@ import { CommanderError } from 'commander'
 import { describe, expect, it } from 'vitest'
 import { createProgram } from '../../lib/cli/program.js'
 import { durableSchemaSql } from '../../lib/durable/index.js'
+import packageJson from '../../package.json' with { type: 'json' }
 
 function run(...args: string[]): { out: string; err: string; exitCode: number } {
   let out = ''
@@ -22,6 +23,10 @@ describe('rxpg CLI', () => {
     const named = run('sql', 'durable', '--schema', 'My "odd" schema')
     expect(named.out).toBe(durableSchemaSql({ schema: 'My "odd" schema' }))
     expect(named.out).toContain('CREATE SCHEMA IF NOT EXISTS "My ""odd"" schema";')
+  })
+
+  it('prints its version with --version', () => {
+    expect(run('--version')).toEqual({ out: `${packageJson.version}\n`, err: '', exitCode: 0 })
   })
 
   it('lists its commands in --help, and fails with usage for an unknown one', () => {

@@ -8,6 +8,7 @@ import pg from 'pg'
 import { createPgListener } from '../../index.js'
 import { tableChanges, type JsonRow, type TableChange } from '../../changes/index.js'
 import { inspectFeed } from '../../changes/inspect-feed.js'
+import { parseToken } from '../../durable/position.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { reportListener } from '../listener-report.js'
 import type { CliOutput } from '../program.js'
@@ -29,6 +30,8 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
       .option('--from <position>', "durable feeds: a resume token, 'earliest' or 'now' (default)")
       .option('--json', 'one JSON object per line: {"op","schema","table","key","previousKey","new","old","token","statementTime","overflow"}'),
   ).action(async (table: string, options: ChangesOptions) => {
+    // A malformed token is refused before connecting (whose issuer is checked once the feed is read).
+    if (options.from !== undefined && options.from !== 'now' && options.from !== 'earliest') parseToken(options.from)
     const url = databaseUrlOf(options)
     const listener = createPgListener(url)
     const pool = new pg.Pool({ connectionString: url, max: 2 })

@@ -7,6 +7,7 @@ import type { Command } from 'commander'
 import { createPgListener } from '../../index.js'
 import { assertChannelName } from '../../identifiers.js'
 import { createDurableLog, DEFAULT_SCHEMA, type DurableMessage } from '../../durable/index.js'
+import { parseToken } from '../../durable/position.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { reportListener } from '../listener-report.js'
 import type { CliOutput } from '../program.js'
@@ -29,6 +30,8 @@ export function registerTailCommand(program: Command, output: CliOutput): void {
       .option('--json', 'one JSON object per line: {"token","channel","key","partition","appendedAt","value"}'),
   ).action(async (channel: string, options: TailOptions) => {
     assertChannelName(channel)
+    // A malformed token is refused before connecting (whose issuer is checked once the log is read).
+    if (options.from !== 'now' && options.from !== 'earliest') parseToken(options.from)
     const url = databaseUrlOf(options)
     const listener = createPgListener(url)
     // A reader: the log's maintenance (partitions, retention) is left to the applications that write.
