@@ -113,7 +113,7 @@ describe('SSE stream', () => {
       })
     }))
 
-  it("tells every open stream when the listener a live-only channel comes from reconnected after a gap (not for a gap of before)", () =>
+  it("tells every open stream when the listener a live-only channel comes from loses its connection, before anything from after it (not for a gap of before)", () =>
     runMarbles(({ hot, expectObservable, scheduler, virtualListener }) => {
       const before: ListenerState = { status: 'connected', processId: 1, gap: { since: 0, duration: 5 } }
       const state = hot<ListenerState>('c 9ms r 4ms g 9ms G', {
@@ -122,7 +122,11 @@ describe('SSE stream', () => {
         g: { status: 'connected', processId: 2, gap: { since: 10, duration: 5 } },
         G: { status: 'connected', processId: 3, gap: { since: 20, duration: 5 } },
       })
-      const db = virtualListener({ state, channels: { prices: hot('- 29ms a', { a: '{"p":1}' }) } })
+      // b arrives at 13, once the new connection LISTENs and before the listener reports it connected (at 15,
+      // after its self-probe): the reset must come before it, so it is sent when the connection is lost.
+      const db = virtualListener({ state, channels: { prices: hot('- 12ms b 16ms a', { a: '{"p":1}', b: '{"p":0}' }) } })
+      const reset = 'rxpg-reset:{"channel":"prices","reason":"live-only"}@prices='
+      const values = { r: 'retry:1000', k: ready('prices=', '"prices"'), x: reset, a: 'prices:{"p":1}@prices=', b: 'prices:{"p":0}@prices=' }
       // Opened at 5, once the listener stands at a connection that followed a gap: that one is no news to it.
       const frames = new ReplaySubject<string>()
       scheduler.schedule(() => {
@@ -130,8 +134,26 @@ describe('SSE stream', () => {
         transport.frames$.subscribe(frames)
         scheduler.schedule(() => transport.close(), 35)
       }, 5)
+      expectObservable(frames).toBe('5ms (rk) 1ms x 2ms b 11ms x 4ms a 9ms |', values)
+    }))
+
+  it('tells a stream opened while the listener reconnects when the listener reports the gap', () =>
+    runMarbles(({ hot, expectObservable, scheduler, virtualListener }) => {
+      const state = hot<ListenerState>('c 9ms r 9ms g', {
+        c: { status: 'connected', processId: 1 },
+        r: { status: 'reconnecting', attempt: 1, delay: 0, lastError: new ConnectionLostError({ systemCode: 'ECONNRESET', detail: 'lost' }) },
+        g: { status: 'connected', processId: 2, gap: { since: 10, duration: 10 } },
+      })
+      const db = virtualListener({ state, channels: { prices: hot('- 24ms a', { a: '{"p":1}' }) } })
       const reset = 'rxpg-reset:{"channel":"prices","reason":"live-only"}@prices='
-      expectObservable(frames).toBe('5ms (rk) 6ms x 9ms x 4ms a 9ms |', { r: 'retry:1000', k: ready('prices=', '"prices"'), x: reset, a: 'prices:{"p":1}@prices=' })
+      // Opened at 11: what was sent between then and the reconnection at 20 is lost to it.
+      const frames = new ReplaySubject<string>()
+      scheduler.schedule(() => {
+        const { transport } = startStream(scheduler, { prices: liveSource(db.channel('prices'), { listener: db }) })
+        transport.frames$.subscribe(frames)
+        scheduler.schedule(() => transport.close(), 19)
+      }, 11)
+      expectObservable(frames).toBe('11ms (rk) 5ms x 4ms a 4ms |', { r: 'retry:1000', k: ready('prices=', '"prices"'), x: reset, a: 'prices:{"p":1}@prices=' })
     }))
 
   it('skips what the user may not see, and the next id covers it', () =>

@@ -42,7 +42,7 @@ export interface SseSource<T> {
   data(value: T): string
   /**
    * A live-only source's upstream losses: each value means events may have been missed (its listener
-   * reconnected after a gap), and every open stream tells its client with a `live-only` reset.
+   * lost its connection), and every open stream tells its client with a `live-only` reset.
    */
   readonly missed?: Observable<unknown>
   /** Recognises the errors of `open(from)` that mean "cannot resume from there". Default: rxpg's durable token errors. */

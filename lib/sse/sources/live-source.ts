@@ -8,9 +8,10 @@ export interface LiveSourceOptions<T> {
   /** The SSE data of a value. Default: strings as they are, a notification's payload, anything else as JSON. */
   readonly data?: (value: T) => string
   /**
-   * The listener the source's notifications come from (a `PgListener`): when it reconnects after a gap, every
-   * open stream gets a `live-only` reset for this channel, as a client that reconnected does. Without it, what
-   * the listener missed while it reconnected is lost without a word to the clients.
+   * The listener the source's notifications come from (a `PgListener`): when it loses its connection, every
+   * open stream gets a `live-only` reset for this channel (before anything from after the loss), as a client
+   * that reconnected does. Without it, what the listener missed while it reconnected is lost without a word to
+   * the clients.
    */
   readonly listener?: { readonly state$: Observable<ListenerState> }
 }
@@ -19,7 +20,7 @@ export interface LiveSourceOptions<T> {
  * A channel without resume tokens: a LISTEN channel, a decoded pipeline, any Observable. Each stream
  * subscribes to it on its own (a channel of the listener is shared anyway). After a reconnection the
  * client gets a `live-only` reset for it: what was sent meanwhile is lost, and the client knows. With
- * `listener`, so it does when the server's listener reconnected after a gap.
+ * `listener`, so it does when the server's listener loses its connection.
  */
 export function liveSource<T>(source: Observable<T>, options: LiveSourceOptions<T> = {}): SseSource<T> {
   const data = options.data ?? defaultData
