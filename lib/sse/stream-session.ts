@@ -193,8 +193,11 @@ export class StreamSession {
       return
     }
     if (state.pendingReset !== undefined) this.writeReset(state)
-    if (item.token !== undefined) this.cursor.set(name, item.token)
+    // Settled before the cursor moves: a ready event written now (a channel that starts with an event, such as a
+    // fresh start from the earliest) carries the position before this event, so a client cut off right after
+    // the ready event resumes with it, not after it.
     this.settleChannel(state)
+    if (item.token !== undefined) this.cursor.set(name, item.token)
     if (this.options.canSee !== undefined && !this.options.canSee(name, item.value)) return
     // A client already holding more than the bound is cut off before another live event is queued for it: it
     // holds at most the bound plus one event, and one event larger than the bound still goes out whole.
