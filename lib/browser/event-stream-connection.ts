@@ -3,7 +3,7 @@ import type { SchedulerLike, Subscription } from 'rxjs'
 import { backoffDelay, type BackoffOptions } from '../backoff.js'
 import { SilenceTimer } from '../operators/silence-timer.js'
 import { SseConnectionLostError, SseRequestFailedError, type SseRequestFailedReason } from './errors.js'
-import { END_EVENT, type EndData } from './protocol.js'
+import { CONTROL_PREFIX, END_EVENT, type EndData } from './protocol.js'
 import type { EventStreamState, HeadersSource } from './types.js'
 
 export interface ConnectionOptions {
@@ -31,8 +31,10 @@ const AT_ONCE: ReadonlySet<string> = new Set(['lifetime', 'credential-expired', 
  * One stream's connection loop: `fetch` with the headers and the last position, the body through
  * eventsource-parser, and on any loss a reconnection with back-off that resumes from the last id received.
  *
- * The back-off counts attempts since the last connection that delivered an event, so a server that accepts
- * and drops at once is not hammered (only a working connection starts the count again), while one the server
+ * The back-off counts attempts since the last connection that delivered a channel's event or a heartbeat, so
+ * a server that accepts and drops at once is not hammered (only a working connection starts the count again:
+ * rxpg's own ready, reset and end events do not count, since an endpoint whose source cannot open writes them
+ * and ends at once), while one the server
  * ends on purpose (lifetime, expired credential) is replaced at once, and on shutdown after the delay the
  * server gave. A stream that stays silent past `silenceTimeout` (a buffering proxy, a dead peer) is
  * replaced too.
@@ -95,10 +97,14 @@ export class EventStreamConnection {
       this.events.state({ status: 'open' })
       const parser = createParser({
         onEvent: (message) => {
-          received = true
+          if (message.event === undefined || !message.event.startsWith(CONTROL_PREFIX)) received = true
           if (message.id !== undefined) this.position = message.id === '' ? undefined : message.id
           if (message.event === END_EVENT) end = parseEnd(message.data)
           else this.events.event(message, this.position)
+        },
+        // A heartbeat: the stream works, however quiet its channels are.
+        onComment: () => {
+          received = true
         },
       })
       const reader = response.body!.getReader()

@@ -49,6 +49,63 @@ describe('rxpg/browser connection loop', () => {
     }
   })
 
+  it('grows the back-off while streams end in an error, a reset or a ready event without delivering anything (a source that cannot open)', async () => {
+    // What an endpoint whose database is down writes: the stream opens, then ends at once with an error.
+    const server = await serve((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' })
+      response.end(
+        'retry: 1000\n\nevent: rxpg-ready\ndata: {"channels":["ticks"]}\n\nevent: rxpg-reset\ndata: {"channel":"ticks","reason":"live-only"}\n\n' +
+          'event: rxpg-end\ndata: {"reason":"error"}\n\n',
+      )
+    })
+    const events = fromServerSentEvents(server.url, { channels, backoff: { initialDelay: 10, factor: 2, maxDelay: 1000, jitter: 0 } })
+    const reconnecting = firstValueFrom(
+      events.state$.pipe(
+        filter((state): state is Extract<EventStreamState, { status: 'reconnecting' }> => state.status === 'reconnecting'),
+        take(4),
+        toArray(),
+      ),
+    )
+    const subscription = events.subscribe()
+    try {
+      expect((await reconnecting).map((state) => [state.attempt, state.delay])).toEqual([
+        [1, 10],
+        [2, 20],
+        [3, 40],
+        [4, 80],
+      ])
+    } finally {
+      subscription.unsubscribe()
+      await server.close()
+    }
+  })
+
+  it('starts the back-off again after a stream that delivered an event or a heartbeat', async () => {
+    let request = 0
+    const server = await serve((_request, response) => {
+      request += 1
+      response.writeHead(200, { 'content-type': 'text/event-stream' })
+      // Odd requests deliver (an event, then a heartbeat), even ones end at once with an error.
+      const body = request % 4 === 1 ? 'event: ticks\ndata: 1\n\n' : request % 4 === 3 ? ':\n\n' : ''
+      response.end(body + 'event: rxpg-end\ndata: {"reason":"error"}\n\n')
+    })
+    const events = fromServerSentEvents(server.url, { channels, backoff: { initialDelay: 10, factor: 2, maxDelay: 1000, jitter: 0 } })
+    const reconnecting = firstValueFrom(
+      events.state$.pipe(
+        filter((state): state is Extract<EventStreamState, { status: 'reconnecting' }> => state.status === 'reconnecting'),
+        take(4),
+        toArray(),
+      ),
+    )
+    const subscription = events.subscribe()
+    try {
+      expect((await reconnecting).map((state) => state.attempt)).toEqual([1, 2, 1, 2])
+    } finally {
+      subscription.unsubscribe()
+      await server.close()
+    }
+  })
+
   it('stops with a typed error on a 200 that is not an event stream (a login page), instead of looping', async () => {
     const server = await serve((_request, response) => response.writeHead(200, { 'content-type': 'text/html' }).end('<form>sign in</form>'))
     try {
