@@ -87,7 +87,7 @@ export class ChangesUnsupportedServerError extends RxpgError {
   }
 }
 
-/** A catalog query, or the read of a row too large for a notification, failed for a reason retrying cannot fix. */
+/** A catalog query, an install, or the read of a row too large for a notification failed: refused by the server, or with no connection (`info.systemCode`), which a retry may fix. */
 export class ChangesQueryFailedError extends RxpgError {
   override readonly name = 'ChangesQueryFailedError'
   readonly code = 'CHANGES_QUERY_FAILED'

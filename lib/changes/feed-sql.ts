@@ -9,7 +9,7 @@
 import { quoteIdentifier } from '../index.js'
 import { InvalidChangeFeedError } from './errors.js'
 import { FEED_FORMAT_VERSION, namesOf, resolveFeed, statementOps, type Feed, type FeedNames } from './feed.js'
-import { keyJson, rowJson } from './row-json.js'
+import { keyJson, recordJson, recordKeyJson, rowJson } from './row-json.js'
 import { dollarQuoted, qualifiedName, quoteLiteral } from './sql-text.js'
 import type { ChangeFeedSpec, ChangeOp } from './types.js'
 
@@ -69,9 +69,9 @@ function installSql(feed: Feed, key: readonly string[], names: FeedNames): strin
 }
 
 /**
- * Checks made before anything is changed: the function's name is not another table's feed (CREATE OR REPLACE
- * would silently move that feed here), and every column the function names is in the table (else every write
- * to the table would fail once the triggers are in place).
+ * Checks made before anything is changed: the function's name is not the feed of another table that still
+ * exists (CREATE OR REPLACE would silently move that feed here), and every column the function names is in the
+ * table (else every write to the table would fail once the triggers are in place).
  */
 function checkSql(feed: Feed, key: readonly string[], table: string, fn: string): string {
   const named = [...new Set([...key, ...(feed.columns ?? [])])]
@@ -82,7 +82,10 @@ function checkSql(feed: Feed, key: readonly string[], table: string, fn: string)
 BEGIN
   IF starts_with(installed, ${quoteLiteral(FEED_COMMENT_PREFIX)}) THEN
     spec := substr(installed, ${FEED_COMMENT_PREFIX.length + 1})::json;
-    IF (spec ->> 'schema', spec ->> 'table') IS DISTINCT FROM (${quoteLiteral(feed.schema)}, ${quoteLiteral(feed.table)}) THEN
+    -- Another table's feed, unless that table is gone: renamed (its triggers came along, and are replaced
+    -- below) or dropped.
+    IF (spec ->> 'schema', spec ->> 'table') IS DISTINCT FROM (${quoteLiteral(feed.schema)}, ${quoteLiteral(feed.table)})
+      AND to_regclass(format('%I.%I', spec ->> 'schema', spec ->> 'table')) IS NOT NULL THEN
       RAISE EXCEPTION USING MESSAGE = format(${quoteLiteral(`rxpg change feed: feed %s already reports changes of %I.%I; feed names are unique in a schema: give this one another name (--name)`)}, ${quoteLiteral(quoteIdentifier(feed.name))}, spec ->> 'schema', spec ->> 'table');
     END IF;
   END IF;
@@ -148,6 +151,12 @@ const indented = (code: string, indent: string) =>
     .map((line) => indent + line)
     .join('\n')
 
+/**
+ * A row-level call's rows as json, once: columns and keys are taken out of it (row-json.ts says why never as
+ * NEW."id").
+ */
+const ROW_JSON = 'new_json := to_json(NEW);\n  old_json := to_json(OLD);'
+
 function durableBody(feed: Feed, key: readonly string[], names: FeedNames): string {
   const log = `${quoteIdentifier(feed.logSchema ?? '')}.durable_log`
   const channel = quoteLiteral(names.channel)
@@ -182,22 +191,23 @@ ${indented(byOp(byStatement.map(branch), ''), '  ')}
 
   const byRow = rowOps(feed)
   if (byRow.length > 0) {
-    const oldSide = feed.old === 'row' ? `, 'old', ${rowJson(feed, 'OLD')}` : ''
+    const oldSide = feed.old === 'row' ? `, 'old', ${recordJson(feed, 'old_json')}` : ''
     const branch = (op: ChangeOp): [ChangeOp, string] => {
-      if (op === 'insert') return [op, `change_key := ${keyJson(key, 'NEW')}::text;\nchange_value := json_build_object('op', 'insert', 'new', ${rowJson(feed, 'NEW')});`]
-      if (op === 'delete') return [op, `change_key := ${keyJson(key, 'OLD')}::text;\nchange_value := json_build_object('op', 'delete'${oldSide});`]
+      if (op === 'insert') return [op, `change_key := ${recordKeyJson(key, 'new_json')}::text;\nchange_value := json_build_object('op', 'insert', 'new', ${recordJson(feed, 'new_json')});`]
+      if (op === 'delete') return [op, `change_key := ${recordKeyJson(key, 'old_json')}::text;\nchange_value := json_build_object('op', 'delete'${oldSide});`]
       return [
         op,
-        `change_key := ${keyJson(key, 'NEW')}::text;
-previous_key := ${keyJson(key, 'OLD')}::text;
+        `change_key := ${recordKeyJson(key, 'new_json')}::text;
+previous_key := ${recordKeyJson(key, 'old_json')}::text;
 IF previous_key = change_key THEN
-  change_value := json_build_object('op', 'update', 'new', ${rowJson(feed, 'NEW')}${oldSide});
+  change_value := json_build_object('op', 'update', 'new', ${recordJson(feed, 'new_json')}${oldSide});
 ELSE
-  change_value := json_build_object('op', 'update', 'new', ${rowJson(feed, 'NEW')}${oldSide}, 'previousKey', previous_key::json);
+  change_value := json_build_object('op', 'update', 'new', ${recordJson(feed, 'new_json')}${oldSide}, 'previousKey', previous_key::json);
 END IF;`,
       ]
     }
-    const rowPart = `${indented(byOp(byRow.map(branch), ''), '  ')}
+    const rowPart = `  ${ROW_JSON}
+${indented(byOp(byRow.map(branch), ''), '  ')}
   INSERT INTO ${log} (channel, part, key, value)
   VALUES (${channel}, ${part('change_key')}, change_key, change_value);`
     sections.push(byStatement.length > 0 ? `ELSE\n${rowPart}\nEND IF;` : rowPart.replace(/^ {2}/gm, ''))
@@ -212,6 +222,8 @@ DECLARE
   change_key text;
   previous_key text;
   change_value json;
+  new_json json;
+  old_json json;
   now_ms bigint;
   last_wake bigint;
 BEGIN
@@ -233,33 +245,43 @@ END`
 }
 
 function lightBody(feed: Feed, key: readonly string[], names: FeedNames): string {
-  const oldSide = feed.old === 'row' ? `, 'old', ${rowJson(feed, 'OLD')}` : ''
+  const oldSide = feed.old === 'row' ? `, 'old', ${recordJson(feed, 'old_json')}` : ''
+  // 'n' numbers the changes of a transaction: PostgreSQL sends identical payloads of one transaction once, and
+  // two changes can be identical to the letter (the same row set back and forth in one statement_timestamp()).
+  const tail = `'at', statement_timestamp(), 'n', change_number`
   const branch = (op: ChangeOp): [ChangeOp, string] => {
-    if (op === 'insert') return [op, `change_key := ${keyJson(key, 'NEW')};\npayload := json_build_object('op', 'insert', 'key', change_key, 'new', ${rowJson(feed, 'NEW')}, 'at', statement_timestamp())::text;`]
-    if (op === 'delete') return [op, `change_key := ${keyJson(key, 'OLD')};\npayload := json_build_object('op', 'delete', 'key', change_key${oldSide}, 'at', statement_timestamp())::text;`]
+    if (op === 'insert') return [op, `change_key := ${recordKeyJson(key, 'new_json')};\npayload := json_build_object('op', 'insert', 'key', change_key, 'new', ${recordJson(feed, 'new_json')}, ${tail})::text;`]
+    if (op === 'delete') return [op, `change_key := ${recordKeyJson(key, 'old_json')};\npayload := json_build_object('op', 'delete', 'key', change_key${oldSide}, ${tail})::text;`]
     return [
       op,
-      `change_key := ${keyJson(key, 'NEW')};
-previous_key := ${keyJson(key, 'OLD')};
+      `change_key := ${recordKeyJson(key, 'new_json')};
+previous_key := ${recordKeyJson(key, 'old_json')};
 IF previous_key::text = change_key::text THEN
-  payload := json_build_object('op', 'update', 'key', change_key, 'new', ${rowJson(feed, 'NEW')}${oldSide}, 'at', statement_timestamp())::text;
+  payload := json_build_object('op', 'update', 'key', change_key, 'new', ${recordJson(feed, 'new_json')}${oldSide}, ${tail})::text;
 ELSE
-  payload := json_build_object('op', 'update', 'key', change_key, 'previousKey', previous_key, 'new', ${rowJson(feed, 'NEW')}${oldSide}, 'at', statement_timestamp())::text;
+  payload := json_build_object('op', 'update', 'key', change_key, 'previousKey', previous_key, 'new', ${recordJson(feed, 'new_json')}${oldSide}, ${tail})::text;
 END IF;`,
     ]
   }
+  const counter = quoteLiteral(names.numberSetting)
   return `DECLARE
   change_key json;
   previous_key json;
   payload text;
+  new_json json;
+  old_json json;
+  change_number bigint;
 BEGIN
+  ${ROW_JSON}
+  change_number := coalesce(nullif(current_setting(${counter}, true), ''), '0')::bigint + 1;
+  PERFORM set_config(${counter}, change_number::text, true);
 ${indented(byOp(feed.ops.map(branch), ''), '  ')}
   -- A notification holds at most ${NOTIFY_LIMIT_BYTES} bytes, and a larger one would abort this transaction: then only
   -- the key is sent (the reader reads the row), and when even the key is too large, only the operation.
   IF octet_length(payload) > ${NOTIFY_LIMIT_BYTES} THEN
-    payload := json_build_object('op', lower(TG_OP), 'key', change_key, 'at', statement_timestamp(), 'overflow', true)::text;
+    payload := json_build_object('op', lower(TG_OP), 'key', change_key, 'at', statement_timestamp(), 'n', change_number, 'overflow', true)::text;
     IF octet_length(payload) > ${NOTIFY_LIMIT_BYTES} THEN
-      payload := json_build_object('op', lower(TG_OP), 'at', statement_timestamp(), 'overflow', 'no-key')::text;
+      payload := json_build_object('op', lower(TG_OP), 'at', statement_timestamp(), 'n', change_number, 'overflow', 'no-key')::text;
     END IF;
   END IF;
   PERFORM pg_notify(${quoteLiteral(names.channel)}, payload);

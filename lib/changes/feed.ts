@@ -63,6 +63,8 @@ export interface FeedNames {
   readonly wakeChannel: string
   /** Durable: the session setting in which a writer's session remembers the latest wake-up it knows of. */
   readonly wakeSetting: string
+  /** Light: the transaction's setting that numbers its changes (identical payloads would be sent once). */
+  readonly numberSetting: string
 }
 
 /** The spec fields a reader may state (and which are then checked against the installed feed). */
@@ -111,6 +113,7 @@ export function namesOf(feed: Feed): FeedNames {
     channel,
     wakeChannel: wakeChannelOf(feed.logSchema ?? DEFAULT_SCHEMA),
     wakeSetting: `rxpg.changes_wake_${hash(`${feed.schema}\0${feed.name}`, 16)}`,
+    numberSetting: `rxpg.changes_number_${hash(`${feed.schema}\0${feed.name}`, 16)}`,
   }
 }
 

@@ -7,18 +7,35 @@ import type { Feed } from './feed.js'
 import { quoteLiteral } from './sql-text.js'
 
 /**
- * The carried columns of the row `alias` as a json value: `to_json(alias)` for every column (whatever they are
- * named when the change happens), or a `json_build_object` of the listed ones.
+ * The carried columns of the row of the table alias `alias` (a transition table, a table read) as a json value:
+ * `to_json(alias.*)` for every column (whatever they are named when the change happens; `.*` so that a column
+ * named like the alias, `new` or `old`, is not taken for the row), or a `json_build_object` of the listed ones.
  */
 export function rowJson(feed: Feed, alias: string): string {
-  return feed.columns === null ? `to_json(${alias})` : columnsJson(feed.columns, alias)
+  return feed.columns === null ? `to_json(${alias}.*)` : columnsJson(feed.columns, (column) => `${alias}.${quoteIdentifier(column)}`)
 }
 
-/** The key columns of the row `alias` as a json object. */
+/** The key columns of the row of the table alias `alias` as a json object. */
 export function keyJson(key: readonly string[], alias: string): string {
-  return columnsJson(key, alias)
+  return columnsJson(key, (column) => `${alias}.${quoteIdentifier(column)}`)
 }
 
-function columnsJson(columns: readonly string[], alias: string): string {
-  return `json_build_object(${columns.map((column) => `${quoteLiteral(column)}, ${alias}.${quoteIdentifier(column)}`).join(', ')})`
+/**
+ * The same for a trigger's row variable (NEW, OLD) whose whole row is already in the json variable `row`:
+ * columns are taken out of that json, never as `NEW."id"`. PL/pgSQL plans an expression once per session with
+ * the types of the row's fields it reads; after a migration changed a column's type (int to bigint) such a
+ * plan fails the writer's statement ("type of parameter … does not match that when preparing the plan"),
+ * while the row's own type, and so `to_json(NEW)`, stays the same.
+ */
+export function recordJson(feed: Feed, row: string): string {
+  return feed.columns === null ? row : columnsJson(feed.columns, (column) => `${row} -> ${quoteLiteral(column)}`)
+}
+
+/** The key columns of a trigger's row, out of its json (see `recordJson`). */
+export function recordKeyJson(key: readonly string[], row: string): string {
+  return columnsJson(key, (column) => `${row} -> ${quoteLiteral(column)}`)
+}
+
+function columnsJson(columns: readonly string[], valueOf: (column: string) => string): string {
+  return `json_build_object(${columns.map((column) => `${quoteLiteral(column)}, ${valueOf(column)}`).join(', ')})`
 }

@@ -66,8 +66,11 @@ describe('generated SQL', () => {
   it('quotes every name, odd ones included', () => {
     const { install, drop } = changeFeedSql({ table: '"My ""odd"" schema"."Or-ders"', key: ['Order Id'], columns: ["it's"], logSchema: 'log "s"' })
     expect(install).toContain('"My ""odd"" schema"."Or-ders"')
-    expect(install).toContain(`json_build_object('Order Id', NEW."Order Id")`)
-    expect(install).toContain(`'it''s', NEW."it's"`)
+    // Row-level calls take columns out of the row's json (a literal), statement-level ones from the transition table.
+    expect(install).toContain(`json_build_object('Order Id', new_json -> 'Order Id')`)
+    expect(install).toContain(`'it''s', new_json -> 'it''s'`)
+    expect(install).toContain(`json_build_object('Order Id', new."Order Id")`)
+    expect(install).toContain(`'it''s', new."it's"`)
     expect(install).toContain('"log ""s""".durable_log')
     expect(drop).toContain('DROP FUNCTION IF EXISTS "My ""odd"" schema"."rxpg_changes_Or-ders"();')
   })
