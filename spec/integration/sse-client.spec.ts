@@ -2,7 +2,7 @@
 // answering 503, one that answers 200 with a page that is not an event stream, and one that goes silent.
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { filter, firstValueFrom, take, toArray } from 'rxjs'
+import { filter, firstValueFrom, take, toArray, type Observable } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { fromServerSentEvents, SseRequestFailedError, type EventStreamState } from '../../lib/browser/index.js'
 
@@ -22,17 +22,22 @@ async function serve(handler: http.RequestListener): Promise<{ url: string; requ
 
 const channels = { ticks: (input: unknown) => ({ _tag: 'Right' as const, right: input }) }
 
+/** The first `count` reconnecting states of a stream (subscribe to the stream after calling this). */
+function firstReconnections(events: { readonly state$: Observable<EventStreamState> }, count: number) {
+  return firstValueFrom(
+    events.state$.pipe(
+      filter((state): state is Extract<EventStreamState, { status: 'reconnecting' }> => state.status === 'reconnecting'),
+      take(count),
+      toArray(),
+    ),
+  )
+}
+
 describe('rxpg/browser connection loop', () => {
   it('retries a server that answers 503 with a growing back-off, and says why on state$', async () => {
     const server = await serve((_request, response) => response.writeHead(503).end('busy'))
     const events = fromServerSentEvents(server.url, { channels, backoff: { initialDelay: 10, factor: 2, maxDelay: 1000, jitter: 0 } })
-    const reconnecting = firstValueFrom(
-      events.state$.pipe(
-        filter((state): state is Extract<EventStreamState, { status: 'reconnecting' }> => state.status === 'reconnecting'),
-        take(4),
-        toArray(),
-      ),
-    )
+    const reconnecting = firstReconnections(events, 4)
     const subscription = events.subscribe()
     try {
       const states = await reconnecting
@@ -59,13 +64,7 @@ describe('rxpg/browser connection loop', () => {
       )
     })
     const events = fromServerSentEvents(server.url, { channels, backoff: { initialDelay: 10, factor: 2, maxDelay: 1000, jitter: 0 } })
-    const reconnecting = firstValueFrom(
-      events.state$.pipe(
-        filter((state): state is Extract<EventStreamState, { status: 'reconnecting' }> => state.status === 'reconnecting'),
-        take(4),
-        toArray(),
-      ),
-    )
+    const reconnecting = firstReconnections(events, 4)
     const subscription = events.subscribe()
     try {
       expect((await reconnecting).map((state) => [state.attempt, state.delay])).toEqual([
@@ -90,13 +89,7 @@ describe('rxpg/browser connection loop', () => {
       response.end(body + 'event: rxpg-end\ndata: {"reason":"error"}\n\n')
     })
     const events = fromServerSentEvents(server.url, { channels, backoff: { initialDelay: 10, factor: 2, maxDelay: 1000, jitter: 0 } })
-    const reconnecting = firstValueFrom(
-      events.state$.pipe(
-        filter((state): state is Extract<EventStreamState, { status: 'reconnecting' }> => state.status === 'reconnecting'),
-        take(4),
-        toArray(),
-      ),
-    )
+    const reconnecting = firstReconnections(events, 4)
     const subscription = events.subscribe()
     try {
       expect((await reconnecting).map((state) => state.attempt)).toEqual([1, 2, 1, 2])
