@@ -216,6 +216,19 @@ describe('replication set-up', () => {
     }
   })
 
+  it('ensureReplication fails with table-missing for a table that does not exist, creating nothing', async () => {
+    const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+    try {
+      const error = await ensureReplication(url, { ...names, tables: ['no_such_table'] }).catch((caught: unknown) => caught)
+      expect(error).toBeInstanceOf(ReplicationSetupError)
+      expect((error as ReplicationSetupError).info).toMatchObject({ reason: 'table-missing', table: 'public.no_such_table' })
+      expect((error as ReplicationSetupError).message).toMatch(/does not exist/)
+      expect(await query(url, `SELECT 1 FROM pg_publication WHERE pubname = $1 UNION ALL SELECT 1 FROM pg_replication_slots WHERE slot_name = $2`, [names.publication, names.slot])).toEqual([])
+    } finally {
+      await dropReplication(url, names)
+    }
+  })
+
   it('refuses an invalid slot name at once', () => {
     expect(() => changeStream(url, { slot: 'Not-A-Slot', publication: 'p' })).toThrow(ReplicationSetupError)
   })
