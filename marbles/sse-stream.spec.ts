@@ -172,6 +172,39 @@ describe('SSE stream', () => {
       expectObservable(transport.frames$).toBe('(rk)a-c', { r: 'retry:1000', k: ready('t0'), a: 'orders:mine@t1', c: 'orders:mine@t3' })
     }))
 
+  it('keeps back an event whose canSee throws (fail closed), reports it to onError, and goes on', () => {
+    const reported: unknown[] = []
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const orders = drawnResumable(() => cold('----abc', { a: { value: 'mine', token: 't1' }, b: { value: 'null', token: 't2' }, c: { value: 'mine', token: 't3' } }))
+      const canSee = (_channel: string, value: unknown) => {
+        if (value === 'null') throw new TypeError("Cannot read properties of null (reading 'tenant')")
+        return true
+      }
+      const { transport } = startStream(scheduler, { orders }, { lastEventId: 't0', canSee, onError: (error) => void reported.push(error) })
+      expectObservable(transport.frames$).toBe('(rk)a-c', { r: 'retry:1000', k: ready('t0'), a: 'orders:mine@t1', c: 'orders:mine@t3' })
+    })
+    expect(reported).toEqual([new TypeError("Cannot read properties of null (reading 'tenant')")])
+  })
+
+  it('takes a Last-Event-ID with CR, LF or NUL for no position of this stream: an invalid reset, and nothing of it written', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const orders = drawnResumable(() => cold('p-----a', { p: { position: 't0' }, a: { value: 'A', token: 't1' } }))
+      const forged = 'rxd1.0\n\nid: x\nevent: orders\ndata: forged\n\n'
+      const { transport } = startStream(scheduler, { orders }, { lastEventId: forged })
+      const reset = 'rxpg-reset:{"channel":"orders","reason":"invalid"}@t0'
+      expectObservable(transport.frames$).toBe('(rkx)-a', { r: 'retry:1000', k: ready('t0'), x: reset, a: 'orders:A@t1' })
+    }))
+
+  it("ends the stream with an error, reported to onError, when a source's token could not be an id (CR, LF or NUL)", () => {
+    const reported: unknown[] = []
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const orders = drawnResumable(() => cold('p---a', { p: { position: 't0' }, a: { value: 'A', token: 't1\nevent: x' } }))
+      const { transport } = startStream(scheduler, { orders }, { onError: (error) => void reported.push(error) })
+      expectObservable(transport.frames$).toBe('(rk)(e|)', { r: 'retry:1000', k: ready('t0'), e: 'rxpg-end:{"reason":"error"}@t0' })
+    })
+    expect(reported).toEqual([new TypeError('rxpg/sse: channel orders gave the token "t1\\nevent: x", which cannot be an SSE id: a token holds no CR, LF or NUL')])
+  })
+
   it('pauses a resumable channel for a client that does not read, and opens it again from its position once drained', () =>
     runMarbles(({ cold, expectObservable, expectSubscriptions, scheduler }) => {
       const fresh = cold('p----abc', { p: { position: 't0' }, a: { value: 'A', token: 't1' }, b: { value: 'B', token: 't2' }, c: { value: 'C', token: 't3' } })

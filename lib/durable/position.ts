@@ -56,7 +56,8 @@ export function parseToken(token: unknown): { readonly issuer: string; readonly 
   const [, issuer, epoch, tx, id] = parts as [string, string, string, string, string]
   if (![epoch, tx, id].every((part) => NUMBER.test(part))) throw malformed('its position is not made of decimal numbers')
   const position = { epoch: Number(epoch), tx: BigInt(tx), id: BigInt(id) }
-  if (position.epoch > 2 ** 31 - 1 || position.tx >= 2n ** 63n || position.id >= 2n ** 63n) throw malformed('a number is out of range')
+  // The top of bigint is no row's (the next read starts after it, at + 1): out of range too.
+  if (position.epoch > 2 ** 31 - 1 || position.tx >= 2n ** 63n - 1n || position.id >= 2n ** 63n - 1n) throw malformed('a number is out of range')
   return { issuer, position }
 }
 

@@ -42,10 +42,19 @@ function safeParse(connectionString: string): pg.ClientConfig & { rawPassword?: 
   }
   return {
     ...(url.password ? { rawPassword: url.password } : {}),
-    ...(url.hostname ? { host: decodeURIComponent(url.hostname) } : {}),
+    ...(url.hostname ? { host: decoded(url.hostname) } : {}),
     ...(url.port ? { port: Number(url.port) } : {}),
-    ...(url.pathname.length > 1 ? { database: decodeURIComponent(url.pathname.slice(1)) } : {}),
-    ...(url.username ? { user: decodeURIComponent(url.username) } : {}),
-    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.pathname.length > 1 ? { database: decoded(url.pathname.slice(1)) } : {}),
+    ...(url.username ? { user: decoded(url.username) } : {}),
+    ...(url.password ? { password: decoded(url.password) } : {}),
+  }
+}
+
+/** A URL part with its %-escapes decoded; as written when an escape is malformed (pg then refuses the string itself). */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return part
   }
 }

@@ -5,12 +5,13 @@ import type { PgConnectionConfig } from '../pg/config.js'
 import { secretsOf } from '../pg/secrets.js'
 import { AckLedger } from './ack-ledger.js'
 import { ChangeAssembler } from './change-assembler.js'
-import { ChangeDecodeError, ReplicationSetupError } from './errors.js'
+import { ChangeDecodeError } from './errors.js'
 import { classifyReplicationError } from './pg/classify-replication-error.js'
 import { pgReplicationSource } from './pg/pg-replication-source.js'
 import type { ReplicationSource } from './ports.js'
 import { decodeToken } from './position.js'
 import { ReplicationConnection } from './replication-connection.js'
+import { assertReplicationNames } from './replication-names.js'
 import { streamSettings } from './stream-settings.js'
 import { TableSelection } from './table-selection.js'
 import type { Change, Checkpoint, ReplicationFailure, ReplicationMetrics, ReplicationState, Transaction } from './types.js'
@@ -158,20 +159,13 @@ export function transactionStream(
   return { ...core.common, transactions$: core.items$ as Observable<Transaction<Change<unknown>> | Checkpoint> }
 }
 
-const SLOT_NAME = /^[a-z0-9_]{1,63}$/
-
 function streamCore(
   config: PgConnectionConfig,
   options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> },
   mode: 'changes' | 'transactions',
 ): { common: ReplicationStream; items$: Observable<unknown> } {
   const { slot, publication } = options
-  const invalid = (detail: string) => new ReplicationSetupError({ reason: 'invalid-name', slot: String(slot), publication: String(publication), detail })
-  if (typeof slot !== 'string' || !SLOT_NAME.test(slot)) throw invalid(`slot ${JSON.stringify(slot)} is not 1-63 lower-case letters, digits and underscores`)
-  if (typeof publication !== 'string' || publication === '' || publication.includes('\0')) throw invalid(`publication ${JSON.stringify(publication)} is not a name`)
-  const tableNames = options.tables === undefined ? [] : Array.isArray(options.tables) ? options.tables : Object.keys(options.tables)
-  const badTable = tableNames.find((name) => typeof name !== 'string' || name === '' || name.includes('\0') || name.startsWith('.') || name.endsWith('.'))
-  if (badTable !== undefined) throw invalid(`table ${JSON.stringify(badTable)} is not a name`)
+  assertReplicationNames(slot, publication, options.tables === undefined ? [] : Array.isArray(options.tables) ? options.tables : Object.keys(options.tables))
   const settings = streamSettings(options)
   const start = options.resumeAfter === undefined ? undefined : decodeToken(options.resumeAfter)
   const scheduler = options.scheduler ?? asyncScheduler

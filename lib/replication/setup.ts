@@ -5,6 +5,7 @@
  */
 import type { PgConnectionConfig } from '../pg/config.js'
 import { ReplicationSetupError } from './errors.js'
+import { assertReplicationNames } from './replication-names.js'
 import { PARTITION_ROOT_SERVER_VERSION, versionText } from './start-plan.js'
 import { quoteLiteral, quoteName, quoteQualified, qualified } from './sql-text.js'
 import { withClient } from './with-client.js'
@@ -25,6 +26,7 @@ export interface ReplicationSetup {
  * the text says to leave the WITH clause out on PostgreSQL 12, which has no such setting.
  */
 export function replicationSetupSql(setup: ReplicationSetup): string {
+  assertReplicationNames(setup.slot, setup.publication, setup.tables === 'all' ? [] : setup.tables)
   return [
     '-- Needs wal_level = logical (ALTER SYSTEM SET wal_level = logical; then restart), and a role with REPLICATION',
     '-- for the stream. Cap what a stopped consumer can pin: ALTER SYSTEM SET max_slot_wal_keep_size = \'10GB\' (PostgreSQL 13+).',
@@ -60,6 +62,7 @@ export interface EnsuredReplication {
  * for an existing publication without that setting, which it leaves as it is); in both cases it changes nothing.
  */
 export async function ensureReplication(config: PgConnectionConfig, setup: ReplicationSetup): Promise<EnsuredReplication> {
+  assertReplicationNames(setup.slot, setup.publication, setup.tables === 'all' ? [] : setup.tables)
   return withClient(config, async (client) => {
     const { slot, publication } = setup
     const server = (

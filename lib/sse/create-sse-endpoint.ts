@@ -103,7 +103,7 @@ export function createSseEndpoint<C, U = undefined>(options: SseEndpointOptions<
       const prepared = await prepare(nodeRequest(request))
       if (isAnswer(prepared)) {
         const { status, message, headers } = answered(prepared)
-        response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(message)
+        response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', ...headers }).end(message)
         return
       }
       if (response.destroyed) return
@@ -113,7 +113,7 @@ export function createSseEndpoint<C, U = undefined>(options: SseEndpointOptions<
       const prepared = await prepare(webRequest(request))
       if (isAnswer(prepared)) {
         const { status, message, headers } = answered(prepared)
-        return new Response(message, { status, headers: { 'content-type': 'text/plain; charset=utf-8', ...headers } })
+        return new Response(message, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', ...headers } })
       }
       return webStreamResponse(request.signal, (transport) => startSession(transport, prepared.plan, prepared.access))
     },

@@ -9,6 +9,8 @@
  * resumable channel that has no position yet is left out (it starts fresh).
  */
 
+import { isFieldSafe } from './framing.js'
+
 export interface CursorChannel {
   readonly name: string
   readonly resumable: boolean
@@ -65,6 +67,9 @@ export class StreamCursor {
     const from = new Map<string, string>()
     const missed: string[] = []
     if (lastEventId === undefined || lastEventId === '') return { from, missed, unrecognised: [] }
+    // No id this endpoint wrote holds CR, LF or NUL; written back as an id, such a one would end the field and
+    // write events of the sender's own (a crafted ?lastEventId= link). It names no position: an invalid reset.
+    if (!isFieldSafe(lastEventId)) return { from, missed, unrecognised: channels.filter((channel) => channel.resumable).map((channel) => channel.name) }
     if (channels.length === 1 && channels[0]!.resumable) {
       from.set(channels[0]!.name, lastEventId)
       return { from, missed, unrecognised: [] }

@@ -3,7 +3,7 @@ import { END_EVENT, READY_EVENT, RESET_EVENT, type EndData, type EndReason, type
 import { SilenceTimer } from '../operators/silence-timer.js'
 import { BoundedWriter } from './bounded-writer.js'
 import type { FrameCache } from './frame-cache.js'
-import { eventFrame, HEARTBEAT_FRAME, retryField, utf8Length } from './framing.js'
+import { eventFrame, HEARTBEAT_FRAME, isFieldSafe, retryField, utf8Length } from './framing.js'
 import { isPosition, type SourceItem, type SseSource } from './source.js'
 import { StreamCursor, type CursorChannel } from './stream-cursor.js'
 import type { TransportFactory } from './transport.js'
@@ -192,13 +192,17 @@ export class StreamSession {
       this.settleChannel(state)
       return
     }
+    if (item.token !== undefined && !isFieldSafe(item.token)) {
+      // Written as an id it would end the field and forge what follows: a source's mistake, never written.
+      return this.failed(state, new TypeError(`rxpg/sse: channel ${name} gave the token ${JSON.stringify(item.token)}, which cannot be an SSE id: a token holds no CR, LF or NUL`))
+    }
     if (state.pendingReset !== undefined) this.writeReset(state)
     // Settled before the cursor moves: a ready event written now (a channel that starts with an event, such as a
     // fresh start from the earliest) carries the position before this event, so a client cut off right after
     // the ready event resumes with it, not after it.
     this.settleChannel(state)
     if (item.token !== undefined) this.cursor.set(name, item.token)
-    if (this.options.canSee !== undefined && !this.options.canSee(name, item.value)) return
+    if (this.options.canSee !== undefined && !this.sees(name, item.value)) return
     // A client already holding more than the bound is cut off before another live event is queued for it: it
     // holds at most the bound plus one event, and one event larger than the bound still goes out whole.
     if (this.writer.blocked && this.writer.heldBytes > this.options.maxBufferedBytes && this.livePushing()) return this.cutOff()
@@ -207,6 +211,20 @@ export class StreamSession {
     this.heartbeat?.touch()
     for (const chunk of frame.chunks) this.writer.write(chunk, chunk === frame.chunks[0] ? frame.bytes : 0)
     this.afterWrite()
+  }
+
+  /**
+   * `canSee`, failing closed: an event whose check throws (a value the check did not expect, such as a `null`
+   * any writer of the log can append) is kept back and reported to `onError`, and the stream goes on. Thrown
+   * out of the source's subscriber, it would end the process.
+   */
+  private sees(channel: string, value: unknown): boolean {
+    try {
+      return this.options.canSee!(channel, value)
+    } catch (error) {
+      this.options.onError(error, channel)
+      return false
+    }
   }
 
   private failed(state: ChannelState, error: unknown): void {

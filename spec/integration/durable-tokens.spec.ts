@@ -47,6 +47,15 @@ describe('tokens', () => {
     expect(await reasonOf(firstValueFrom(log.read('tokens', { from: 'nope' })))).toBe('malformed')
   })
 
+  it('refuses a position at the very top of bigint as malformed (the read after it would overflow), not with a query failure', async () => {
+    const { log } = fixture
+    const mine = await log.append('tokens', 'top')
+    const logId = mine.split('.')[1]!
+    for (const position of [{ epoch: 1, tx: 1n, id: 2n ** 63n - 1n }, { epoch: 1, tx: 2n ** 63n - 1n, id: 1n }]) {
+      expect(await reasonOf(log.fetch('tokens', { after: encodeToken(logId, position) }))).toBe('malformed')
+    }
+  })
+
   it("refuses another log's token (another schema or database)", async () => {
     const foreign = await other.log.append('tokens', 'elsewhere')
     expect(await reasonOf(fixture.log.fetch('tokens', { after: foreign }))).toBe('other-log')

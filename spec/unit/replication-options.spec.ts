@@ -4,7 +4,7 @@
  * `maxUnacknowledged` of NaN would never pause.
  */
 import { describe, expect, it } from 'vitest'
-import { changeStream, InvalidReplicationTokenError, transactionStream, type ChangeStreamOptions } from '../../lib/replication/index.js'
+import { changeStream, ensureReplication, InvalidReplicationTokenError, ReplicationSetupError, replicationSetupSql, transactionStream, type ChangeStreamOptions } from '../../lib/replication/index.js'
 
 const names = { slot: 'orders_feed', publication: 'orders_pub' }
 const make = (options: Partial<ChangeStreamOptions>) => () => changeStream('postgres://app@localhost/app', { ...names, ...options })
@@ -42,5 +42,14 @@ describe('replication stream options', () => {
 
   it('refuses a resume token that is not one at once', () => {
     expect(make({ resumeAfter: 'not-a-token' })).toThrow(InvalidReplicationTokenError)
+  })
+
+  it('refuses a slot name that is not one in the set-up SQL and in ensureReplication too, at once', async () => {
+    for (const slot of ['Bad', "x'; drop", 'a'.repeat(64), '']) {
+      expect(() => replicationSetupSql({ slot, publication: 'p', tables: ['t'] })).toThrow(ReplicationSetupError)
+      const refused = await ensureReplication('postgres://app@127.0.0.1:1/app', { slot, publication: 'p', tables: ['t'] }).catch((error: unknown) => error)
+      expect(refused).toBeInstanceOf(ReplicationSetupError)
+      expect((refused as ReplicationSetupError).info.reason).toBe('invalid-name')
+    }
   })
 })
