@@ -139,6 +139,23 @@ describe('replication states', () => {
       })
     }))
 
+  it("waits past slotInUseTimeout for a slot its own lost session's WAL sender still holds (it ends within wal_sender_timeout)", () => {
+    const statuses: string[] = []
+    runMarbles(({ cold, scheduler }) => {
+      // Session 101 streams, then its connection is lost (a half-open socket the health check replaced): its WAL
+      // sender goes on holding the slot until the server's wal_sender_timeout ends it.
+      const first = cold<VirtualReplicationScript>('-s', { s: { processId: 101, stream: () => cold('s--#', { s: started }, resetByPeer()) } })
+      const orphaned = cold<VirtualReplicationScript>('-s', { s: { facts: { slot: { active: true, activePid: 101 } } } })
+      const freed = cold<VirtualReplicationScript>('-s', { s: { processId: 105, stream: () => cold('s', { s: started }) } })
+      const source = virtualReplicationSource([first, orphaned, orphaned, orphaned, freed])
+      const stream = virtualChangeStream(source, scheduler, { slotInUseTimeout: 150 })
+      stream.changes$.subscribe({ error: () => undefined })
+      stream.state$.subscribe((state) => statuses.push(state.status === 'connected' ? `connected ${state.processId}` : state.status))
+    })
+    expect(statuses).not.toContain('failed')
+    expect(statuses.at(-1)).toBe('connected 105')
+  })
+
   it('goes idle when the last subscriber leaves (reporting its position first), and continues after what it delivered when subscribed again', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const values = { s: started, b: begin('0/2000000'), x: insert('orders', { id: 1 }), c: commit('0/2000000', '0/2000100') }

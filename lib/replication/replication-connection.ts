@@ -88,6 +88,8 @@ export class ReplicationConnection {
   private retryAtOnce = false
   /** When the slot was first found held by another process in this outage. */
   private busySince: number | undefined
+  /** The WAL senders (backend process ids) of the sessions this stream opened: a slot one of them holds is its own. */
+  private readonly ownProcessIds = new Set<number>()
   /** Reading is paused because `maxUnacknowledged` items are unacknowledged. */
   private paused = false
   /**
@@ -349,6 +351,7 @@ export class ReplicationConnection {
     this.behind = false
     this.paused = this.ledger.pending >= this.options.maxUnacknowledged
     if (this.paused) live.session.pause()
+    this.ownProcessIds.add(live.session.processId)
     this.state.next({ status: 'connected', processId: live.session.processId, startLsn: formatLsn(live.startLsn) })
     if (!this.isCurrent(live.run)) return
     const { scheduler, statusInterval } = this.options
@@ -476,8 +479,13 @@ export class ReplicationConnection {
     if (!(classified instanceof ConnectionLostError) && !(classified instanceof SlotInUseError)) return this.fail(classified)
     const now = this.options.scheduler.now()
     if (classified instanceof SlotInUseError) {
-      this.busySince ??= now
-      if (now - this.busySince >= this.options.slotInUseTimeout) return this.fail(classified)
+      // The WAL sender of one of this stream's own lost sessions (a half-open socket the health check replaced)
+      // holds the slot until the server's wal_sender_timeout ends it: waited for, not counted as another consumer.
+      const ownOrphan = classified.info.activePid !== undefined && this.ownProcessIds.has(classified.info.activePid)
+      if (!ownOrphan) {
+        this.busySince ??= now
+        if (now - this.busySince >= this.options.slotInUseTimeout) return this.fail(classified)
+      }
     } else {
       this.busySince = undefined
     }
