@@ -20,7 +20,6 @@ export interface CliOutput {
 export function createProgram(output: CliOutput): Command {
   const program = new Command('rxpg')
     .description('PostgreSQL LISTEN/NOTIFY as RxJS streams: tools for rxpg users. Exit codes: 0 done (or stopped by Ctrl-C), 1 failed, 2 usage, 3 no connection.')
-    .configureOutput({ writeOut: output.out, writeErr: output.err })
     .version(packageVersion(), '--version', "print rxpg's version")
     .exitOverride()
   registerListenCommand(program, output)
@@ -28,14 +27,16 @@ export function createProgram(output: CliOutput): Command {
   registerTailCommand(program, output)
   registerChangesCommand(program, output)
   registerSqlCommand(program, output)
+  // Every command's output, set once all are registered (commander copies a parent's settings only at creation).
   sayUsageErrorsInOneLine(program, output)
   return program
 }
 
 /**
- * What commander finds wrong with a command line (an unknown command or option, a missing or invalid
- * argument) is one line, `rxpg: <message> (see rxpg <command> --help)`, like every other failure, so a
- * script can read stderr the same way whatever failed; the help it names is the failing command's own.
+ * Routes each command's output to `output`, and says what commander finds wrong with a command line (an
+ * unknown command or option, a missing or invalid argument) in one line, `rxpg: <message> (see rxpg <command>
+ * --help)`, like every other failure, so a script can read stderr the same way whatever failed; the help it
+ * names is the failing command's own.
  */
 function sayUsageErrorsInOneLine(command: Command, output: CliOutput, path: readonly string[] = []): void {
   const names = [...path, command.name()]
