@@ -72,26 +72,21 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
       throw new ReplicationSetupError({ reason: 'wal-level', slot, publication, detail: `wal_level is ${server.wal_level}`, found: server.wal_level })
     }
     const requested = setup.tables === 'all' ? [] : setup.tables.map(qualified)
-    // Before anything is created: a table that is not there would fail the CREATE or ALTER PUBLICATION half-way.
-    const [missing] = (
-      await client.query<{ name: string }>(
-        `SELECT t.name FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i)
-         WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname || '.' || c.relname = t.name AND c.relkind IN ('r', 'p'))
-         ORDER BY t.i`,
+    // Each requested table's kind, in one look-up: 'r' a table, 'p' a partitioned one, null not there. Checked
+    // before anything is created: a missing table would fail the CREATE or ALTER PUBLICATION half-way.
+    const kinds = (
+      await client.query<{ name: string; kind: string | null }>(
+        `SELECT t.name, (SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname || '.' || c.relname = t.name AND c.relkind IN ('r', 'p')) AS kind
+         FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) ORDER BY t.i`,
         [requested],
       )
     ).rows
+    const missing = kinds.find((table) => table.kind === null)
     if (missing !== undefined) {
       throw new ReplicationSetupError({ reason: 'table-missing', slot, publication, table: missing.name, detail: `relation ${missing.name} does not exist` })
     }
-    const partitioned = (
-      await client.query<{ name: string }>(
-        `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY ($1::text[])`,
-        [requested],
-      )
-    ).rows.map((row) => row.name)
-    const firstPartitioned = requested.find((table) => partitioned.includes(table))
+    const firstPartitioned = kinds.find((table) => table.kind === 'p')?.name
     const modern = server.version >= PARTITION_ROOT_SERVER_VERSION
     if (firstPartitioned !== undefined && !modern) {
       throw new ReplicationSetupError({
