@@ -51,6 +51,23 @@ describe('connection states', () => {
       })
     }))
 
+  it('takes a connect() that completes without a session for a lost connection, and retries it', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      // A custom source (or a drawn connect) that ends without a session: the connection closed before it was
+      // ready. Before, the listener stayed connecting for ever: connectTimeout's timer stops when its source
+      // completes.
+      const source = virtualSource([cold<VirtualSessionScript>('-|'), cold('-s', { s: { processId: 102 } })])
+      const db = virtualPgListener(source, scheduler, { connectTimeout: 50 })
+      expectObservable(db.channel('orders'), '-^').toBe('-')
+      expectObservable(db.state$).toBe('ic1 99ms dk', {
+        i: idle,
+        c: connecting(1),
+        1: reconnecting(1, 100, new ConnectionLostError({ detail: 'the connection ended before it was ready (connect() completed without a session)' })),
+        d: connecting(1),
+        k: connected(102),
+      })
+    }))
+
   it('is connected only once every subscribed channel is LISTENed', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualSource([cold('-s', { s: { changeListens: () => cold('---(a|)') } })])

@@ -40,6 +40,18 @@ describe('health check', () => {
       expectObservable(source.listens$.pipe(map((batch) => batch.add))).toBe('--a 17ms a', { a: ['orders'] })
     }))
 
+  it('reconnects when a check ends without an answer', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      // A source whose query completed without a row: not an answer. It used to pass every check.
+      const silent = { listeningChannels: () => cold<readonly string[]>('--|') }
+      const source = virtualSource([cold('-s', { s: silent }), cold('----s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('120ms |')
+      closeAt(db, scheduler, 120)
+      // the check asked at 12 ends at 14 without an answer: reconnecting and connecting at once, connected at 18
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 11ms (rc)k 101ms (z|)', statusLetters)
+    }))
+
   it('reconnects when the server does not listen to a subscribed channel', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const forgot = { listeningChannels: () => cold('(a|)', { a: [] }) }

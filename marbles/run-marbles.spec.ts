@@ -52,3 +52,17 @@ describe('runMarbles: virtual time that would never end', () => {
   it('leaves a run that ends by itself alone', () =>
     runMarbles(({ cold, expectObservable }) => expectObservable(cold('-a-|')).toBe('-a-|')))
 })
+
+// Virtual time ends when the callback returns: what an async callback checks after an await would never be
+// compared, and the test would pass whatever it expects.
+describe('runMarbles: a callback that returns a Promise', () => {
+  it('is refused with a TypeError that says why, rather than passing with unchecked expectations', () => {
+    const run = () =>
+      runMarbles(async ({ cold, expectObservable }) => {
+        await Promise.resolve()
+        expectObservable(cold('-a|')).toBe('--WRONG|')
+      })
+    expect(run).toThrow(TypeError)
+    expect(run).toThrow(/returned a Promise: virtual time ends when it returns, so what it checks after an await is never compared/)
+  })
+})

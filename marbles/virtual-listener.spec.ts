@@ -15,6 +15,14 @@ const refused = new ConnectionRejectedError({ reason: 'authentication-failed', s
 const lost = new ConnectionLostError({ systemCode: 'ECONNRESET', detail: 'read ECONNRESET' })
 
 describe('virtual listener: channels', () => {
+  it('refuses values when no channel is drawn as a string: they would be ignored, and the letters read as payloads', () =>
+    runMarbles(({ hot, virtualListener }) => {
+      const orders = hot('-p-')
+      expect(() => virtualListener({ channels: { orders }, values: { p: '{"id":1}' } })).toThrow(
+        /values apply to channels drawn as strings only, and no channel is: give the values to hot\(\.\.\.\) or cold\(\.\.\.\) instead/,
+      )
+    }))
+
   it('delivers the notifications drawn for a channel', () =>
     runMarbles(({ hot, expectObservable }) => {
       const a = notification('orders', '{"id":1}')

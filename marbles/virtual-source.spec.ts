@@ -1,10 +1,14 @@
 import { map, mergeMap } from 'rxjs'
-import { describe, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { runMarbles, virtualSource, type VirtualSessionScript } from '../lib/testing/index.js'
 
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
 
 describe('virtual source', () => {
+  it('refuses an empty list of connect() answers when it is made, not as a connection error retried for ever', () => {
+    expect(() => virtualSource([])).toThrow(new TypeError('virtualSource: give at least one connect() answer (an Observable per attempt, or a function of the attempt)'))
+  })
+
   it('answers each connect() as drawn, the last drawing answering every later one', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualSource([cold<VirtualSessionScript>('-#', undefined, refused), cold('--s', { s: {} })])

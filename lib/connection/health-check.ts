@@ -1,4 +1,4 @@
-import { EMPTY, Observable, exhaustMap, filter, ignoreElements, interval, map, tap, throwError, timeout, type SchedulerLike } from 'rxjs'
+import { EMPTY, Observable, exhaustMap, filter, ignoreElements, interval, map, tap, throwError, throwIfEmpty, timeout, type SchedulerLike } from 'rxjs'
 import { ConnectionLostError } from '../errors.js'
 import type { ListenSession } from '../ports/notification-source.js'
 import type { ListenSync } from './listen-sync.js'
@@ -33,6 +33,8 @@ export function healthCheck(
           with: () =>
             throwError(() => new ConnectionLostError({ systemCode: 'ETIMEDOUT', detail: `health check got no answer within ${options.timeout} ms` })),
         }),
+        // A query that completed without a row is no answer either (a custom source's), not a pass.
+        throwIfEmpty(() => new ConnectionLostError({ detail: 'health check got no answer (the LISTEN set query ended without one)' })),
         // A LISTEN batch that ran meanwhile makes the answer stale: judge only a quiet interval.
         filter(() => batchesBefore === sync.batchesStarted && !sync.busy),
         map((channels) => sync.mismatch(channels)),

@@ -142,6 +142,14 @@ export class ListenerConnection {
         .subscribe({
           next: (session) => this.onSession(session, run),
           error: (error: unknown) => this.onFailure(error, run),
+          // Ended without a session (a source whose connection closed before it was ready): a lost connection,
+          // or the listener would wait for ever (connectTimeout's timer stops with its source). After a session,
+          // completing is the source's business: the session's notifications say when it is lost.
+          complete: () => {
+            if (this.phase.name === 'opening' && this.phase.run === run) {
+              this.onFailure(new ConnectionLostError({ detail: 'the connection ended before it was ready (connect() completed without a session)' }), run)
+            }
+          },
         }),
     )
   }

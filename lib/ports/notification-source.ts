@@ -13,7 +13,7 @@ export interface RawNotification {
  * client.
  *
  * `connect(clock)` opens one connection per subscription: it emits one `ListenSession` once the connection is
- * ready and errors if it cannot be opened. Unsubscribing closes that connection, at once, also when the
+ * ready and errors if it cannot be opened (completing without a session counts as a lost connection). Unsubscribing closes that connection, at once, also when the
  * server never answered. The listener owns retries: a source never reconnects on its own (an adapter over a
  * library that does documents the difference). `clock` is the listener's clock (its scheduler's `now`): the
  * session reports in it when it last heard from the server.
@@ -41,7 +41,10 @@ export interface ListenSession {
    * validated; the source quotes them. Emits once (any value) and completes when the server confirmed.
    */
   changeListens(add: readonly string[], remove: readonly string[]): Observable<unknown>
-  /** The channels this connection listens to, as PostgreSQL reports them (`pg_listening_channels()`). */
+  /**
+   * The channels this connection listens to, as PostgreSQL reports them (`pg_listening_channels()`): one value,
+   * then complete. Completing without a value is no answer: the health check takes the connection for lost.
+   */
   listeningChannels(): Observable<readonly string[]>
   /**
    * When this connection last received anything from the server (a notification, an answer), by the clock

@@ -36,14 +36,15 @@ export function createMarbleScheduler(options: MarbleOptions = {}): TestSchedule
 
 /**
  * Runs `callback` in virtual time (`TestScheduler.run`) on a fresh `createMarbleScheduler`, and checks every
- * `expectObservable` / `expectSubscriptions` when it returns.
+ * `expectObservable` / `expectSubscriptions` when it returns. The callback is synchronous: one that returns a
+ * Promise is refused with a `TypeError` (what it would check after an `await` is never compared).
  *
  * ```ts
  * it('ships an order once it is paid', () =>
  *   runMarbles(({ virtualListener, expectObservable }) => {
  *     const db = virtualListener({ channels: { orders: '-p-' }, values: { p: '{"id":1,"status":"paid"}' } })
  *     shipPaidOrders(db).subscribe()
- *     expectObservable(db.sent$).toBe('-s-', { s: { channel: 'order-shipped', payload: '1' } })
+ *     expectObservable(db.sent$).toBe('-s-', { s: { channel: 'order-shipped', payload: '{"id":1}' } })
  *   }))
  * ```
  */
@@ -82,5 +83,16 @@ export function runMarbles<T>(callback: (helpers: MarbleHelpers) => T, options: 
     throw new VirtualTimeLimitError({ maxVirtualTime, pendingTimers: pending.length, nextTimerAt: next.delay ?? maxVirtualTime }, failure && { cause: failure.error })
   }
   if (failure) throw failure.error
+  if (isThenable(result)) {
+    // Its rejection is this TypeError's business now, not an unhandled one.
+    result.then(undefined, () => undefined)
+    throw new TypeError(
+      'runMarbles: the callback returned a Promise: virtual time ends when it returns, so what it checks after an await is never compared. Keep the callback synchronous; check Promises (notify()) in a plain async test.',
+    )
+  }
   return result as T
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function'
 }

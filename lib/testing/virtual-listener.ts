@@ -45,7 +45,10 @@ export interface VirtualListenerOptions {
    * `runMarbles`' `virtualListener`). A channel not listed receives nothing but what `loopback` sends it.
    */
   readonly channels?: Readonly<Record<string, Observable<VirtualNotification> | string>>
-  /** The values of the letters in string diagrams; a letter without a value is its own payload ('a'). */
+  /**
+   * The values of the letters in string diagrams; a letter without a value is its own payload ('a'). Refused
+   * when no channel is drawn as a string: an Observable channel takes its values from its own `hot`/`cold`.
+   */
   readonly values?: Readonly<Record<string, VirtualNotification>>
   /** Turns string diagrams into hot Observables. */
   readonly hot?: HotMarbles
@@ -95,6 +98,13 @@ type Terminal = { readonly kind: 'closed' } | { readonly kind: 'failed'; readonl
  * ```
  */
 export function createVirtualListener(options: VirtualListenerOptions = {}): VirtualListener {
+  if (options.values !== undefined && !Object.values(options.channels ?? {}).some((drawn) => typeof drawn === 'string')) {
+    // Left unused, each letter of an Observable channel would arrive as its own payload ('p'), and the test
+    // would check something else than it reads.
+    throw new TypeError(
+      'createVirtualListener: values apply to channels drawn as strings only, and no channel is: give the values to hot(...) or cold(...) instead (hot(\'-p-\', { p: payload }))',
+    )
+  }
   const scheduler = options.scheduler ?? asyncScheduler
   const processId = options.processId ?? VIRTUAL_LISTENER_PROCESS_ID
   const counts = { received: 0, sent: 0, sendFailures: 0 }

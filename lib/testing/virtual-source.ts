@@ -58,6 +58,8 @@ export interface VirtualSource extends NotificationSource {
   readonly transport: VirtualTransport
 }
 
+const NO_CONNECTS = 'virtualSource: give at least one connect() answer (an Observable per attempt, or a function of the attempt)'
+
 /**
  * A `NotificationSource` for lifecycle marbles: `connects[n]` is what the n-th `connect()` does (the last one
  * answers every later call): an Observable that emits a session script when the connection is ready, or errors
@@ -78,6 +80,7 @@ export function virtualSource(
   connects: readonly Observable<VirtualSessionScript>[] | ((attempt: number) => Observable<VirtualSessionScript>),
   sending: VirtualSendingOptions = {},
 ): VirtualSource {
+  if (typeof connects !== 'function' && connects.length === 0) throw new TypeError(NO_CONNECTS)
   const connects$ = new Subject<number>()
   const listens$ = new Subject<ListenBatch>()
   const healthChecks$ = new Subject<number>()
@@ -95,7 +98,7 @@ export function virtualSource(
   const attemptFor = (attempt: number): Observable<VirtualSessionScript> => {
     if (typeof connects === 'function') return connects(attempt)
     const drawn = connects[Math.min(attempt, connects.length) - 1]
-    if (drawn === undefined) throw new TypeError('virtualSource: give at least one connect() answer')
+    if (drawn === undefined) throw new TypeError(NO_CONNECTS)
     return drawn
   }
 
