@@ -29,7 +29,10 @@ export function durableWires(source: ChangeSource, installed: InstalledFeed, fro
     auditTime(Math.max(1, feed.wakeWindow ?? 0), scheduler),
   )
   return new Observable<WireChange>((subscriber) => {
-    const own: DurableLog | undefined = source.log === undefined ? createDurableLog({ listener: source.listener, pool: source.pool, schema: feed.logSchema ?? undefined, scheduler }) : undefined
+    // A reader's own log only reads: maintenance (retention) is for the applications that write the log, with
+    // their retention; this one's defaults would drop what they keep longer, in every channel.
+    const own: DurableLog | undefined =
+      source.log === undefined ? createDurableLog({ listener: source.listener, pool: source.pool, schema: feed.logSchema ?? undefined, scheduler, maintenanceInterval: false }) : undefined
     const log = source.log ?? (own as DurableLog)
     return log
       .read(raw, { from, wakeUps: lateWakeUps })

@@ -4,11 +4,13 @@
 import { CommanderError } from 'commander'
 import { exitCodeOf } from './exit-codes.js'
 import { createProgram } from './program.js'
+import { sayWarningsInOneLine } from './warnings.js'
 
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(0)
   throw error
 })
+sayWarningsInOneLine((line) => process.stderr.write(`${line}\n`))
 const program = createProgram({ out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
 let code = 0
 try {

@@ -206,6 +206,21 @@ describe('durable feeds', () => {
     wakes.stop()
     expect(wakes.values).toHaveLength(1)
   })
+
+  it('read through a log of their own (no log given) drop nothing: that log runs no maintenance, whatever its default retention', async () => {
+    // A message 10 days old, in the default partition (no time partition covers it): the default retention
+    // (7 days) would drop it. The application that writes the log keeps its messages longer; a reader (the
+    // CLI's changes command, a tableChanges without log) must not impose its own defaults on every channel.
+    await fixture.sql(`INSERT INTO "${fixture.schema}".durable_log (channel, part, key, value, appended_at) VALUES ('kept-long', 0, NULL, '1', now() - interval '10 days')`)
+    const table = await ordersTable('reader_only')
+    const spec = await fixture.install({ table: 'reader_only' })
+    const changes = collect(tableChanges({ listener: fixture.listener, pool: fixture.pool }, { ...spec, from: 'earliest' }))
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 7, 'placed', 9.50)`)
+    await received(changes, 1)
+    changes.stop()
+    const kept = await fixture.sql(`SELECT count(*)::int AS n FROM "${fixture.schema}".durable_log WHERE channel = 'kept-long'`)
+    expect(kept).toEqual([{ n: 1 }])
+  })
 })
 
 describe('what is installed', () => {

@@ -33,7 +33,8 @@ export async function changesFixture(prefix: string): Promise<ChangesFixture> {
   const pool = new pg.Pool({ connectionString: url, max: 10 })
   pool.on('error', () => undefined)
   const listener = createPgListener(url)
-  const log = createDurableLog({ listener, pool, schema })
+  // No retention: what a spec writes stays until the schema is dropped (a spec checks that readers drop nothing).
+  const log = createDurableLog({ listener, pool, schema, retention: { maxAge: null } })
   await log.ensureSchema()
   const table = (name: string) => `"${schema}"."${name.replaceAll('"', '""')}"`
   return {
