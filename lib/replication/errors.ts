@@ -12,6 +12,7 @@ export type ReplicationSetupReason =
   | 'wal-level'
   | 'max-wal-senders'
   | 'replication-privilege'
+  | 'publication-privilege'
   | 'publication-missing'
   | 'table-not-published'
   | 'table-missing'
@@ -59,6 +60,8 @@ function setupProblem(info: SetupInfo): string {
       return `The server allows no replication connections (${info.detail}).`
     case 'replication-privilege':
       return `The role may not open a replication connection (${info.detail}).`
+    case 'publication-privilege':
+      return `The role may not create or change publication ${publication} (${info.detail}).`
     case 'publication-missing':
       return `Publication ${publication} does not exist in this database.`
     case 'table-not-published':
@@ -91,6 +94,8 @@ function setupFix(info: SetupInfo): string {
       return 'Set max_wal_senders (and max_replication_slots) to at least 1 and restart the server.'
     case 'replication-privilege':
       return 'Grant it (ALTER ROLE <role> REPLICATION) or connect as a role that has it; keep it apart from the application role.'
+    case 'publication-privilege':
+      return 'A publication is created by a role that owns the tables (with CREATE on the database; FOR ALL TABLES: a superuser), the slot by a role with REPLICATION: run the statements of replicationSetupSql() in a migration as those roles.'
     case 'publication-missing':
       return 'Create it in a migration (replicationSetupSql() gives the statements), or with ensureReplication() in development.'
     case 'table-not-published':
@@ -107,7 +112,7 @@ function setupFix(info: SetupInfo): string {
     case 'slot-other-database':
       return 'Use another slot name, or drop this slot if nothing else uses it, and create a pgoutput slot in this database.'
     case 'invalid-name':
-      return 'Slot names are 1-63 lower-case letters, digits and underscores; publication and table names are non-empty.'
+      return 'Slot names are 1-63 lower-case letters, digits and underscores; publication and table names are non-empty, and tables are written schema.table, unquoted and spelled exactly (Sales.Orders).'
   }
 }
 

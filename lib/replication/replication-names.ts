@@ -13,4 +13,8 @@ export function assertReplicationNames(slot: unknown, publication: unknown, tabl
   if (typeof publication !== 'string' || publication === '' || publication.includes('\0')) throw invalid(`publication ${JSON.stringify(publication)} is not a name`)
   const badTable = tables.find((name) => typeof name !== 'string' || name === '' || name.includes('\0') || name.startsWith('.') || name.endsWith('.'))
   if (badTable !== undefined) throw invalid(`table ${JSON.stringify(badTable)} is not a name`)
+  // rxpg/changes takes SQL identifiers ("Sales"."Orders"); here a name is schema.table as spelled, and quotes
+  // would be taken for part of it (the table published would be named with them, then reported missing).
+  const quoted = tables.find((name) => typeof name === 'string' && name.startsWith('"'))
+  if (quoted !== undefined) throw invalid(`table ${JSON.stringify(quoted)} is quoted: write schema.table unquoted, spelled exactly (${String(quoted).replaceAll('"', '')})`)
 }

@@ -71,6 +71,12 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
     if (server.wal_level !== 'logical') {
       throw new ReplicationSetupError({ reason: 'wal-level', slot, publication, detail: `wal_level is ${server.wal_level}`, found: server.wal_level })
     }
+    // The slot needs REPLICATION: checked before anything is created, so that a role without it does not leave a
+    // publication behind.
+    const role = (await client.query<{ name: string; may: boolean }>(`SELECT current_user AS name, rolreplication OR rolsuper AS may FROM pg_roles WHERE rolname = current_user`)).rows[0]
+    if (role !== undefined && !role.may) {
+      throw new ReplicationSetupError({ reason: 'replication-privilege', slot, publication, detail: `role ${JSON.stringify(role.name)} has no REPLICATION attribute` })
+    }
     const requested = setup.tables === 'all' ? [] : setup.tables.map(qualified)
     // Each requested table's kind, in one look-up: 'r' a table, 'p' a partitioned one, null not there. Checked
     // before anything is created: a missing table would fail the CREATE or ALTER PUBLICATION half-way.
@@ -103,7 +109,7 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
     ).rows[0]
     let addedTables: string[] = []
     if (existing === undefined) {
-      await client.query(createPublicationSql(setup, modern))
+      await client.query(createPublicationSql(setup, modern)).catch((error: unknown) => refusedPublication(error, setup))
     } else if (setup.tables !== 'all') {
       if (firstPartitioned !== undefined && existing.via_root !== 'true') {
         throw new ReplicationSetupError({
@@ -124,31 +130,59 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
       )
       const have = new Set(members.rows.map((row) => row.name))
       addedTables = requested.filter((table) => !have.has(table))
-      if (addedTables.length > 0) await client.query(`ALTER PUBLICATION ${quoteName(publication)} ADD TABLE ${addedTables.map(quoteQualified).join(', ')}`)
+      if (addedTables.length > 0) {
+        await client
+          .query(`ALTER PUBLICATION ${quoteName(publication)} ADD TABLE ${addedTables.map(quoteQualified).join(', ')}`)
+          .catch((error: unknown) => refusedPublication(error, setup))
+      }
     }
     const slotExists = (await client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rowCount === 1
-    if (!slotExists) await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot])
+    if (!slotExists) {
+      try {
+        await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot])
+      } catch (error) {
+        // What this call created goes with it: the set-up is all there or as it was.
+        if (existing === undefined) await client.query(`DROP PUBLICATION IF EXISTS ${quoteName(publication)}`).catch(() => undefined)
+        throw error
+      }
+    }
     return { createdPublication: existing === undefined, addedTables, createdSlot: !slotExists }
   })
 }
 
+/** A CREATE or ALTER PUBLICATION the role may not run, as the typed error that names who may; others as they are. */
+function refusedPublication(error: unknown, setup: ReplicationSetup): never {
+  if ((error as { code?: unknown }).code === '42501') {
+    throw new ReplicationSetupError(
+      { reason: 'publication-privilege', slot: setup.slot, publication: setup.publication, sqlState: '42501', detail: (error as Error).message },
+      { cause: error },
+    )
+  }
+  throw error
+}
+
 /**
  * Drops the slot (ending the process that reads it, if any) and, when given, the publication: the slot no
- * longer pins WAL. For development and tests.
+ * longer pins WAL. For development and tests. A role that may not: `ReplicationSetupError`
+ * (`replication-privilege` for the slot, `publication-privilege` for the publication).
  */
 export async function dropReplication(config: PgConnectionConfig, names: { readonly slot: string; readonly publication?: string }): Promise<void> {
+  const refused = (reason: 'replication-privilege' | 'publication-privilege') => (error: unknown) => {
+    if ((error as { code?: unknown }).code !== '42501') throw error
+    throw new ReplicationSetupError({ reason, slot: names.slot, publication: names.publication ?? '', sqlState: '42501', detail: (error as Error).message }, { cause: error })
+  }
   await withClient(config, async (client) => {
-    await client.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, [names.slot])
+    await client.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, [names.slot]).catch(refused('replication-privilege'))
     // A terminated WAL sender releases its slot a moment later.
     for (let attempt = 0; ; attempt++) {
       try {
         await client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])
         break
       } catch (error) {
-        if ((error as { code?: unknown }).code !== '55006' || attempt >= 50) throw error
+        if ((error as { code?: unknown }).code !== '55006' || attempt >= 50) refused('replication-privilege')(error)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
     }
-    if (names.publication !== undefined) await client.query(`DROP PUBLICATION IF EXISTS ${quoteName(names.publication)}`)
+    if (names.publication !== undefined) await client.query(`DROP PUBLICATION IF EXISTS ${quoteName(names.publication)}`).catch(refused('publication-privilege'))
   })
 }

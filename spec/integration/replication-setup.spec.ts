@@ -229,6 +229,47 @@ describe('replication set-up', () => {
     }
   })
 
+  it('ensureReplication fails with replication-privilege for a role without REPLICATION before creating anything, and with publication-privilege for one that may not publish the table', async () => {
+    const table = uniqueName('t')
+    const owner = uniqueName('owner')
+    const replicator = uniqueName('replicator')
+    const createOnDatabase = (role: string) => `DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO ${role}', current_database()); END $$`
+    await query(url, `CREATE TABLE ${table} (id int PRIMARY KEY); CREATE ROLE ${owner} LOGIN PASSWORD 'pw'; ALTER TABLE ${table} OWNER TO ${owner}; ${createOnDatabase(owner)}`)
+    await query(url, `CREATE ROLE ${replicator} LOGIN REPLICATION PASSWORD 'pw'; ${createOnDatabase(replicator)}`)
+    const as = (role: string) => url.replace(/\/\/[^@]*@/, `//${role}:pw@`)
+    const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+    const leftBehind = () => query(url, `SELECT 1 FROM pg_publication WHERE pubname = $1 UNION ALL SELECT 1 FROM pg_replication_slots WHERE slot_name = $2`, [names.publication, names.slot])
+    try {
+      // The table's owner may publish it, but not create the slot: it used to create the publication, then fail
+      // with pg's raw 42501 and leave it behind.
+      const noReplication = await ensureReplication(as(owner), { ...names, tables: [table] }).catch((caught: unknown) => caught)
+      expect(noReplication).toBeInstanceOf(ReplicationSetupError)
+      expect((noReplication as ReplicationSetupError).info).toMatchObject({ reason: 'replication-privilege' })
+      expect(await leftBehind()).toEqual([])
+      // A role with REPLICATION that does not own the table may create the slot, not publish the table.
+      const notOwner = await ensureReplication(as(replicator), { ...names, tables: [table] }).catch((caught: unknown) => caught)
+      expect(notOwner).toBeInstanceOf(ReplicationSetupError)
+      expect((notOwner as ReplicationSetupError).info).toMatchObject({ reason: 'publication-privilege', sqlState: '42501' })
+      expect((notOwner as ReplicationSetupError).message).toMatch(/owns the tables/)
+      expect(await leftBehind()).toEqual([])
+    } finally {
+      await dropReplication(url, names)
+    }
+  })
+
+  it('refuses a quoted table name at once, saying tables are named schema.table as they are spelled', async () => {
+    const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+    const attempts: Array<() => unknown> = [() => replicationSetupSql({ ...names, tables: ['"Sales"."Orders"'] }), () => ensureReplication(url, { ...names, tables: ['"Sales"."Orders"'] })]
+    for (const attempt of attempts) {
+      const error = await Promise.resolve()
+        .then(attempt)
+        .catch((caught: unknown) => caught)
+      expect(error).toBeInstanceOf(ReplicationSetupError)
+      expect((error as ReplicationSetupError).info.reason).toBe('invalid-name')
+      expect((error as ReplicationSetupError).message).toContain('unquoted')
+    }
+  })
+
   it('refuses an invalid slot name at once', () => {
     expect(() => changeStream(url, { slot: 'Not-A-Slot', publication: 'p' })).toThrow(ReplicationSetupError)
   })
