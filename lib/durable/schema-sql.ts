@@ -114,9 +114,11 @@ CREATE TABLE IF NOT EXISTS ${s}.durable_members (
 ) WITH (fillfactor = 50);
 
 -- The log's id, epoch and schema version; first raises the epoch when the database was restored (a new
--- cluster, or a transaction id counter behind the highest one seen).
+-- cluster, or a transaction id counter behind the highest one seen). SECURITY DEFINER: raising the epoch sets
+-- the log's column default, which only its owner may, and an application role opens the log after a restore
+-- too (the search path is pinned, pg_temp last).
 CREATE OR REPLACE FUNCTION ${s}.durable_epoch() RETURNS TABLE (log_id text, epoch integer, version integer)
-LANGUAGE plpgsql SET search_path = ${s}, pg_catalog AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = ${s}, pg_catalog, pg_temp AS $fn$
 DECLARE
   m record;
   sys text;

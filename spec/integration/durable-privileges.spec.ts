@@ -1,0 +1,96 @@
+/**
+ * A durable log installed by its owner and used by an application role with exactly the grants docs/durable.md
+ * names (its "Roles and grants" section): every operation works, maintenance is the owner's (the application's
+ * attempt is a typed error), and the first open after a restore, which raises the epoch, works for it too.
+ */
+import pg from 'pg'
+import { firstValueFrom, take, toArray } from 'rxjs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPgListener, type PgListener } from '../../lib/index.js'
+import { createDurableLog, DurableQueryFailedError, type DurableLog } from '../../lib/durable/index.js'
+import { decodeToken } from '../../lib/durable/position.js'
+import { adminQuery } from '../support/database.js'
+import { durableDatabaseUrl, durableFixture, type DurableFixture } from '../support/durable.js'
+
+let owner: DurableFixture
+const role = `app_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+let appUrl = ''
+let listener: PgListener
+let pool: pg.Pool
+const logs: DurableLog[] = []
+
+beforeAll(async () => {
+  owner = await durableFixture('durable_privileges', { maintenanceInterval: false })
+  const s = `"${owner.schema}"`
+  // The grants of docs/durable.md, word for word (the schema's name put in).
+  await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD 'app-secret'`, [], owner.url)
+  await adminQuery(
+    `GRANT USAGE ON SCHEMA ${s} TO ${role};
+     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${role};
+     GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${s} TO ${role}`,
+    [],
+    owner.url,
+  )
+  appUrl = durableDatabaseUrl().replace(/\/\/[^@]*@/, `//${role}:app-secret@`)
+  listener = createPgListener(appUrl)
+  pool = new pg.Pool({ connectionString: appUrl, max: 5 })
+  pool.on('error', () => undefined)
+})
+afterAll(async () => {
+  await Promise.all(logs.map((log) => log.close()))
+  await listener.close()
+  await pool.end()
+  await owner.close()
+  await adminQuery(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`, [], owner.url).catch(() => undefined)
+})
+
+const appLog = () => {
+  const log = createDurableLog({ listener, pool, schema: owner.schema, maintenanceInterval: false })
+  logs.push(log)
+  return log
+}
+
+describe('an application role with the documented grants', () => {
+  it('appends, reads, fetches, runs transactions and consumes', async () => {
+    const log = appLog()
+    const first = await log.append('grants', { n: 1 })
+    log.append$.next({ channel: 'grants', value: { n: 2 } })
+    await log.transaction(async (client) => void (await log.append('grants', { n: 3 }, { client })))
+    // append$ and the transaction run side by side: either may commit first.
+    const byN = (values: unknown[]) => [...values].sort((a, b) => (a as { n: number }).n - (b as { n: number }).n)
+    const read = await firstValueFrom(log.read('grants', { from: 'earliest' }).pipe(take(3), toArray()))
+    expect(byN(read.map((message) => message.value))).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+    expect(byN((await log.fetch('grants', { after: first })).messages.map((message) => message.value))).toEqual([{ n: 2 }, { n: 3 }])
+    const handled: unknown[] = []
+    const consumer = log.consume('grants', 'workers', async (messages) => void handled.push(...messages.map((message) => message.value)), { from: 'earliest' })
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (handled.length >= 3) {
+          clearInterval(check)
+          resolve()
+        }
+      }, 20)
+    })
+    await consumer.stop()
+    expect(byN(handled)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+  })
+
+  it("cannot run maintenance that has a partition to create or drop, which is the owner's: a typed error", async () => {
+    const log = createDurableLog({ listener, pool, schema: owner.schema, maintenanceInterval: false, retention: { premake: 6 } })
+    logs.push(log)
+    const error = await log
+      .maintain()
+      .catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(DurableQueryFailedError)
+    expect((error as DurableQueryFailedError).info).toMatchObject({ operation: 'maintenance', sqlState: '42501' })
+  })
+
+  it('opens the log after a restore, raising the epoch, without the owner opening it first', async () => {
+    const before = await appLog().append('restored', 'before')
+    // What pg_dump into a new cluster does: another system identifier, and a transaction counter behind.
+    await adminQuery(`UPDATE "${owner.schema}".durable_meta SET seen_xid = txid_current() + 1000000000`, [], owner.url)
+    const after = await appLog().append('restored', 'after')
+    const logId = before.split('.')[1] as string
+    expect(decodeToken(after, logId).epoch).toBe(decodeToken(before, logId).epoch + 1)
+  })
+})
