@@ -105,10 +105,17 @@ export class AppendFailedError extends RxpgError {
     options?: { cause?: unknown },
   ) {
     super(
-      `Append to durable channel ${JSON.stringify(info.channel)} ${info.outcome === 'not-sent' ? 'was not written' : 'may or may not have committed (the connection broke while it was in flight)'}: ${info.detail}`,
+      `Append to durable channel ${JSON.stringify(info.channel)} ${info.outcome === 'not-sent' ? 'was not written' : 'may or may not have committed (the connection broke while it was in flight)'}: ${info.detail}${privilegeHint(info)}`,
       options,
     )
   }
+}
+
+/** The fix of a privilege the role lacks (42501): the grants the docs list, and who maintains. */
+function privilegeHint(info: QueryFailureInfo): string {
+  return info.sqlState === '42501'
+    ? '. The role lacks a privilege on the log: grant what "Roles and grants" in docs/durable.md lists (maintenance, which creates and drops partitions, is the owner\'s)'
+    : ''
 }
 
 /** A read, fetch, lease or maintenance statement PostgreSQL refused for a reason retrying cannot fix. */
@@ -116,7 +123,7 @@ export class DurableQueryFailedError extends RxpgError {
   override readonly name = 'DurableQueryFailedError'
   readonly code = 'DURABLE_QUERY_FAILED'
   constructor(readonly info: QueryFailureInfo & { readonly operation: string }, options?: { cause?: unknown }) {
-    super(`Durable log ${info.operation} failed: ${info.detail}${info.sqlState ? ` (SQLSTATE ${info.sqlState})` : ''}`, options)
+    super(`Durable log ${info.operation} failed: ${info.detail}${info.sqlState ? ` (SQLSTATE ${info.sqlState})` : ''}${privilegeHint(info)}`, options)
   }
 }
 

@@ -240,12 +240,12 @@ export class LogContext {
   }
 
   private async registerChannel(channel: string, client?: pg.ClientBase): Promise<number> {
-    const [row] = await this.query<{ partitions: number }>('append', this.queries.channelPartitions, [channel, this.resolved.partitions], client)
+    const [row] = await this.query<{ partitions: number }>('channel registration', this.queries.channelPartitions, [channel, this.resolved.partitions], client)
     return row?.partitions ?? this.resolved.partitions
   }
 
   private async readChannel(channel: string, client: pg.ClientBase): Promise<number> {
-    const [row] = await this.query<{ partitions: number }>('append', this.queries.channelPartitionsKnown, [channel], client)
+    const [row] = await this.query<{ partitions: number }>('channel registration', this.queries.channelPartitionsKnown, [channel], client)
     if (row !== undefined) return row.partitions
     const own = new pg.Client(this.pool.options)
     own.on('error', () => undefined)
@@ -253,7 +253,7 @@ export class LogContext {
       await own.connect()
       return await this.registerChannel(channel, own)
     } catch (error) {
-      throw this.failure('append', error)
+      throw this.failure('channel registration', error)
     } finally {
       await own.end().catch(() => undefined)
     }

@@ -83,6 +83,26 @@ describe('an application role with the documented grants', () => {
       .catch((caught: unknown) => caught)
     expect(error).toBeInstanceOf(DurableQueryFailedError)
     expect((error as DurableQueryFailedError).info).toMatchObject({ operation: 'maintenance', sqlState: '42501' })
+    expect((error as DurableQueryFailedError).message).toContain('grant what "Roles and grants" in docs/durable.md lists')
+  })
+
+  it('names what failed when a role may only read: registering a new channel for a consumer, not an append', async () => {
+    const reader = `${role}_reader`
+    const s = `"${owner.schema}"`
+    await adminQuery(`CREATE ROLE ${reader} LOGIN PASSWORD 'app-secret'; GRANT USAGE ON SCHEMA ${s} TO ${reader}; GRANT SELECT ON ALL TABLES IN SCHEMA ${s} TO ${reader}`, [], owner.url)
+    const readerPool = new pg.Pool({ connectionString: appUrl.replace(`//${role}:`, `//${reader}:`), max: 2 })
+    readerPool.on('error', () => undefined)
+    const log = createDurableLog({ listener, pool: readerPool, schema: owner.schema, maintenanceInterval: false })
+    try {
+      const consumer = log.consume('never-registered', 'readers', () => undefined)
+      const error = await consumer.done.catch((caught: unknown) => caught)
+      expect(error).toBeInstanceOf(DurableQueryFailedError)
+      expect((error as DurableQueryFailedError).info).toMatchObject({ operation: 'channel registration', sqlState: '42501' })
+    } finally {
+      await log.close()
+      await readerPool.end()
+      await adminQuery(`DROP OWNED BY ${reader}; DROP ROLE ${reader}`, [], owner.url).catch(() => undefined)
+    }
   })
 
   it('opens the log after a restore, raising the epoch, without the owner opening it first', async () => {
