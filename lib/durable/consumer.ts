@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
-import { checkOut } from '../pg/check-out.js'
+import { checkOut, failureCause } from '../pg/check-out.js'
 import { DurableLogClosedError, DurableQueryFailedError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
@@ -268,7 +268,7 @@ export function startConsumer<T>(
     // renewal found it lost meanwhile: the ack then fails, and the handler's writes roll back with it.
     const generations = new Map(held.map(([part, lease]) => [part, lease.generation]))
     const acked = [...next.entries()]
-    const { client, release } = await checkOut(context.pool)
+    const { client, release, connectionError } = await checkOut(context.pool)
     let broken: Error | undefined
     let handlerFailed = false
     try {
@@ -319,7 +319,8 @@ export function startConsumer<T>(
       await client.query('ROLLBACK').catch(() => undefined)
       // The commit's outcome may be unknown: forget the cursors held in memory; they are read again at the next takeover.
       drop([...leases.keys()], 'lost')
-      throw context.failure('consume', error)
+      // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03); the failed statement only that it broke.
+      throw context.failure('consume', failureCause(error, connectionError()))
     } finally {
       release(broken)
       if (handlerFailed) await sleep(retryDelay)

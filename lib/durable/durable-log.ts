@@ -5,7 +5,7 @@
 import type pg from 'pg'
 import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, type Observer, type Subscription } from 'rxjs'
 import { assertChannelName } from '../identifiers.js'
-import { checkOut } from '../pg/check-out.js'
+import { checkOut, failureCause } from '../pg/check-out.js'
 import type { RxpgError, TypedChannel } from '../index.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
@@ -123,7 +123,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
 
   const transaction = async <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
     if (context.closed) throw new DurableLogClosedError({ operation: 'transaction' })
-    const { client, release } = await checkOut(context.pool).catch((error: unknown) => {
+    const { client, release, connectionError } = await checkOut(context.pool).catch((error: unknown) => {
       throw context.failure('transaction', error)
     })
     const channels = new Set<string>()
@@ -143,7 +143,8 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       } catch (error) {
         // A deferred constraint, a serialization failure, a broken connection: nothing committed (or, for a
         // connection lost in flight, the outcome is unknown). rxpg's statement, so rxpg's typed error.
-        const failure = context.failure('transaction commit', error)
+        // A connection the server ended meanwhile says why (its SQLSTATE); the COMMIT's own error only that it broke.
+        const failure = context.failure('transaction commit', failureCause(error, connectionError()))
         if (failure instanceof DurableQueryFailedError && isTransient(failure.info)) broken = failure
         throw failure
       }

@@ -8,6 +8,12 @@ export interface CheckedOutClient {
    * instead of handing it out again. A second call does nothing.
    */
   release(error?: Error): void
+  /**
+   * The error the connection failed with while out, if it did: the cause of every later query failure on it,
+   * which pg reports only as "Client has encountered a connection error and is not queryable" (a server that
+   * ended the session, with its SQLSTATE such as 25P03, says why here).
+   */
+  connectionError(): Error | undefined
 }
 
 /**
@@ -33,5 +39,16 @@ export async function checkOut(pool: pg.Pool): Promise<CheckedOutClient> {
       client.removeListener('error', onError)
       client.release(error ?? failed)
     },
+    connectionError: () => failed,
   }
+}
+
+/**
+ * Why a query on a checked-out client failed: its own error when it carries a code (the server's SQLSTATE, or a
+ * system error), else the error the connection failed with meanwhile, if any (pg's "not queryable" says only
+ * that the client broke).
+ */
+export function failureCause(error: unknown, connectionError: Error | undefined): unknown {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' || connectionError === undefined ? error : connectionError
 }

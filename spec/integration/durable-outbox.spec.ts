@@ -79,6 +79,20 @@ describe('log.transaction', () => {
     await expect(log.transaction(async (client) => (await client.query('SELECT 1 AS one')).rows[0])).resolves.toEqual({ one: 1 })
   })
 
+  it('says why the server ended the session when that failed the COMMIT (idle_in_transaction_session_timeout: 25P03), not only that the client is broken', async () => {
+    const { log } = fixture
+    const failure = await log
+      .transaction(async (client) => {
+        await client.query(`SET LOCAL idle_in_transaction_session_timeout = '100ms'`)
+        await log.append('timed-out', { id: 1 }, { client })
+        await new Promise((resolve) => setTimeout(resolve, 600))
+      })
+      .catch((error: unknown) => error)
+    expect(failure).toBeInstanceOf(DurableQueryFailedError)
+    expect((failure as DurableQueryFailedError).info).toMatchObject({ operation: 'transaction commit', sqlState: '25P03' })
+    expect(await fetchAll(log, 'timed-out')).toEqual([])
+  })
+
   it('refuses to run after close(), with the log closed error, on a pool of your own too', async () => {
     const log = fixture.openLog()
     await log.close()
