@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
 import {
-  BehaviorSubject,
+  ReplaySubject,
   Subject,
   asyncScheduler,
   catchError,
@@ -156,7 +156,10 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
   )
 
   const metrics = new MetricsCounters(() => ({ received: router.received, sent: batcher.sent, sendFailures: batcher.sendFailures, queueDepth: batcher.depth }))
-  const state$ = new BehaviorSubject<ListenerState>({ status: 'idle' })
+  // Replays the current state to every subscriber, also the last one (closed, failed) to one that comes after
+  // the end: a BehaviorSubject would only complete.
+  const state$ = new ReplaySubject<ListenerState>(1)
+  state$.next({ status: 'idle' })
   let connectedBefore = false
   connection.states$.pipe(skip(1)).subscribe({
     next: (state) => {

@@ -120,4 +120,14 @@ describe('connection states', () => {
       expectObservable(db.channel('orders'), '-^').toBe('-----|')
       expectObservable(db.state$, '^-----!').toBe('ick--(z|)', { i: idle, c: connecting(1), k: connected(101), z: closed })
     }))
+
+  it('replays closed, then completes, to a subscriber that comes after close()', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = virtualSource([cold('-s', { s: {} })])
+      const db = virtualPgListener(source, scheduler)
+      closeAt(db, scheduler, 5)
+      expectObservable(db.channel('orders'), '-^').toBe('-----|')
+      // The current state is replayed to every subscriber, also once it is the last one.
+      expectObservable(db.state$, '-------^').toBe('-------(z|)', { z: closed })
+    }))
 })

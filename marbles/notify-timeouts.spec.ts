@@ -124,6 +124,34 @@ describe('notify time-outs', () => {
       expectObservable(failures).toBe('-----a', { a: new ListenerClosedError({ operation: 'sending a queued notification' }) })
     }))
 
+  it('close() fails each queued notification once when the batch in flight finds the connection down', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      // The batch goes out at close() (the listener's close releases the sends waiting for it), finds no
+      // connection and goes back to the queue: failed once with the queue, not again as the batch in flight.
+      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+      const transport = virtualTransport({ answer: () => cold('-#', undefined, new SendFailure('unavailable', refused)) })
+      const { batcher, failures } = sink(transport, scheduler)
+      cold('(abc)').subscribe((payload) => batcher.enqueue('orders', payload))
+      cold('c').subscribe(() => void batcher.close())
+      const closed = new ListenerClosedError({ operation: 'sending a queued notification' })
+      expectObservable(failures).toBe('-(abc)', { a: closed, b: closed, c: closed })
+      scheduler.schedule(() => expect(batcher.sendFailures).toBe(3), 50)
+    }))
+
+  it('fails each queued notification once when the sending connection is refused for good (a wrong password)', () =>
+    runMarbles(({ cold, scheduler }) => {
+      const wrongPassword = Object.assign(new Error('password authentication failed for user "app"'), { code: '28P01' })
+      const transport = virtualTransport({ answer: () => cold('-#', undefined, new SendFailure('unavailable', wrongPassword)) })
+      const { batcher, failures } = sink(transport, scheduler)
+      const seen: string[] = []
+      failures.subscribe((error) => seen.push(error.code))
+      cold('(abc)').subscribe((payload) => batcher.enqueue('orders', payload))
+      scheduler.schedule(() => {
+        expect(seen).toEqual(['CONNECTION_REJECTED', 'CONNECTION_REJECTED', 'CONNECTION_REJECTED'])
+        expect(batcher.sendFailures).toBe(3)
+      }, 50)
+    }))
+
   it('treats a sending connection that did not open in time as unavailable, not as a failed notification', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const hanging: NotifyTransport = { ...virtualTransport(), send: () => NEVER }

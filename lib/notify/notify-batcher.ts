@@ -298,6 +298,9 @@ export class NotifyBatcher {
   /** Nothing was sent: the batch goes back to the front, in order, and is retried after a back-off. */
   private onUnavailable(flight: InFlight, error: unknown): void {
     this.queue.unshiftAll(flight.batch)
+    // Back in the queue, the batch is no longer in flight: what fails the queue next (close, a refused
+    // connection) must not fail it a second time as the batch in flight.
+    this.phase = { name: 'idle' }
     this.expiry ??= this.scheduleExpiry()
     const classified = this.deps.classify(error)
     if (classified instanceof ConnectionRejectedError) return this.refuseAll(classified)
