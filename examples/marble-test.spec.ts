@@ -77,9 +77,9 @@ describe('shipPaidOrders', () => {
 
   it('lets go of the channel when its subscriber unsubscribes', () =>
     runMarbles(({ hot, expectObservable, expectSubscriptions, virtualListener }) => {
-      const orders = hot('-p----')
-      const db = virtualListener({ channels: { orders }, values: { p: paid } })
-      expectObservable(shipPaidOrders(db), '^--!').toBe('-')
+      const orders = hot('-p----', { p: paid })
+      const db = virtualListener({ channels: { orders } })
+      expectObservable(shipPaidOrders(db), '^--!').toBe('-1', { 1: 1 })
       expectSubscriptions(orders.subscriptions).toBe('^--!')
     }))
 

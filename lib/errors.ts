@@ -1,6 +1,7 @@
 /**
  * Typed errors. One class per failure a user must tell apart; each has a stable `code`, an `info` object with
- * the facts needed to act, and never a secret. Test them with `instanceof` or switch on `code`.
+ * the facts needed to act, and never a secret. Test them with `instanceof`, which also types `info`; `code` is a
+ * stable string to compare or log, and does not narrow the type.
  *
  * Every error that comes from the driver or the server uses the same `info` keys for what it was told:
  * `detail` (the underlying message, secrets removed), `sqlState` (PostgreSQL's SQLSTATE, when the server sent

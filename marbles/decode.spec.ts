@@ -1,4 +1,7 @@
 import * as E from 'fp-ts/Either'
+import { pipe } from 'fp-ts/function'
+import * as t from 'io-ts'
+import * as D from 'io-ts/Decoder'
 import { tap } from 'rxjs'
 import * as v from 'valibot'
 import { describe, expect, it } from 'vitest'
@@ -158,6 +161,21 @@ describe('decode with each kind of decoder', () => {
       const expected = '   --r--l--|'
       expectObservable(source.pipe(decode(ioTsOrder))).toBe(expected, {
         r: E.right({ id: 1 }),
+        l: failure('{"id":"x"}', ['Invalid value "x" supplied to : { id: number }/id: number']),
+      })
+    })
+  })
+
+  it("reads io-ts Types as PathReporter does, and io-ts's Decoder module through its own draw (the docs' recipe)", () => {
+    const OrderD = D.struct({ id: D.number, status: D.string })
+    const drawn = (u: unknown) => pipe(OrderD.decode(u), E.mapLeft(D.draw))
+    const OrderT = t.type({ id: t.number })
+    const worse = notification('orders', '{"id":"x","status":1}')
+    runMarbles(({ cold, expectObservable }) => {
+      expectObservable(cold('-x-|', { x: worse }).pipe(decode(drawn))).toBe('-l-|', {
+        l: failure('{"id":"x","status":1}', ['required property "id"\n└─ cannot decode "x", should be number\nrequired property "status"\n└─ cannot decode 1, should be string']),
+      })
+      expectObservable(cold('-x-|', { x: bad }).pipe(decode(OrderT))).toBe('-l-|', {
         l: failure('{"id":"x"}', ['Invalid value "x" supplied to : { id: number }/id: number']),
       })
     })
