@@ -180,7 +180,7 @@ export class ConnectionLostError extends RxpgError {
   }
 }
 
-/** `notify()` / `notify$.next()` while the send queue is full (the sending connection has been down too long). */
+/** `notify()` / `notify$.next()` while the send queue is full: sends come faster than the sending connection commits them (a burst, or a connection down). */
 export class NotifyQueueFullError extends RxpgError {
   override readonly name = 'NotifyQueueFullError'
   readonly code = 'NOTIFY_QUEUE_FULL'

@@ -169,9 +169,10 @@ export interface ReplicationMetricsSnapshot {
   /** The flush position last confirmed to the slot, as `X/Y`. */
   readonly confirmedLsn: string
   /**
-   * Bytes of WAL between the server's position and the position confirmed to the slot: how much the slot keeps
-   * for this stream beyond what is acknowledged. It grows while acknowledgements lag or checkpoints are not
-   * acknowledged; `readSlotStatus()` gives the server's own view.
+   * Bytes of WAL between the server's position, as far as the stream has read, and the position confirmed to
+   * the slot. It grows while acknowledgements lag or checkpoints are not acknowledged, but not while the stream
+   * is paused (`maxUnacknowledged`): it reads nothing then, so the server's position it knows stands still.
+   * `readSlotStatus()` gives the server's own view (`unconfirmedBytes`).
    */
   readonly lagBytes: number
 }
