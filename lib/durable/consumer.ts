@@ -103,7 +103,18 @@ export function startConsumer<T>(
     if (leaseConnection === connection) leaseConnection = undefined
     return connection.client.end().catch(() => undefined)
   }
-  const leaseQuery = async <Row extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<Row[]> => {
+  /**
+   * Lease statements take turns on the lease connection: a renewal that comes while another statement is still
+   * running (a slow server, a row lock) waits for it, rather than being queued on a busy client (which pg 8
+   * warns of and pg 9 refuses).
+   */
+  let leaseTurn: Promise<unknown> = Promise.resolve()
+  const leaseQuery = <Row extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<Row[]> => {
+    const turn = leaseTurn.then(() => leaseStatement<Row>(text, values))
+    leaseTurn = turn.catch(() => undefined)
+    return turn
+  }
+  const leaseStatement = async <Row extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<Row[]> => {
     if (context.closed) throw new DurableLogClosedError({ operation: 'consume' })
     let connection = leaseConnection
     if (connection === undefined) {
@@ -236,6 +247,8 @@ export function startConsumer<T>(
     const read = ahead?.key === key ? ahead.read : readBatch(meta, heldCursors)
     ahead = undefined
     const { page, messages } = await read
+    // Stopped while reading: no batch is in flight yet, so none is started (its messages stay for the group).
+    if (stopping) return false
     for (const [, lease] of held) checkPage(page, lease.cursor, meta, channel, undefined, group)
     const full = page.rows.length >= batchSize
     // Every partition held advances to the same place: the page holds every row of every held partition
@@ -372,8 +385,9 @@ export function startConsumer<T>(
     }
     const renewEvery = Math.max(1, Math.floor(leaseTtl / 3))
     let lastRebalance = Number.NEGATIVE_INFINITY
+    // Renewals go on while stopping, until finish(): the batch in flight keeps its leases until it commits.
     renewal = interval(renewEvery, scheduler).subscribe(() => {
-      if (!stopping) renew().catch((error: unknown) => emit({ kind: 'retrying', error }))
+      renew().catch((error: unknown) => emit({ kind: 'retrying', error }))
     })
     while (!stopping) {
       try {

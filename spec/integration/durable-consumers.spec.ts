@@ -106,6 +106,58 @@ describe('consumer groups', () => {
     await Promise.all([a.stop(), b.stop()])
   })
 
+  it('stop() finishes the batch in flight: its leases are kept (renewed) until it commits, however long past leaseTtl', async () => {
+    await cleanLedger()
+    const cursors = `"${fixture.schema}".durable_cursors`
+    let started: () => void = () => undefined
+    const handling = new Promise<void>((resolve) => (started = resolve))
+    const consumer = fixture.log.consume(
+      'stop-in-flight',
+      'g',
+      async (messages, client) => {
+        await ledger.record(messages, client, 'stopping')
+        started()
+        // Slower than the lease: returns once the lease as it stood when stop() was called has run out (server clock).
+        const [row] = await adminQuery<{ until: string }>(`SELECT max(lease_until)::text AS until FROM ${cursors} WHERE channel = 'stop-in-flight' AND owner = 'stopping'`, [], fixture.url)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        await eventually(async () => (await adminQuery<{ passed: boolean }>('SELECT clock_timestamp() > $1::timestamptz AS passed', [row?.until], fixture.url))[0]?.passed === true, () => 'the lease never ran out')
+      },
+      { leaseTtl: 600, batchSize: 10, member: 'stopping' },
+    )
+    running.push(consumer)
+    const stale = collect(consumer.events$.pipe(filter((event) => event.kind === 'stale-ack')))
+    await appendKeyed('stop-in-flight', 4, 4)
+    await handling
+    await consumer.stop()
+    expect(stale.values).toEqual([])
+    expect(consumer.stats.staleAcks).toBe(0)
+    expect(await ledger.count()).toBe(4)
+  })
+
+  it('runs one lease statement at a time on its lease connection, also when one is slow (a renewal never overlaps another)', async () => {
+    await cleanLedger()
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => void warnings.push(warning.message)
+    process.on('warning', onWarning)
+    const blocker = new pg.Client({ connectionString: fixture.url })
+    await blocker.connect()
+    try {
+      const consumer = consume('lease-turns', 'g', 'turns', { leaseTtl: 300 })
+      await eventually(() => consumer.stats.partitions.length === 16, () => `holds ${consumer.stats.partitions.length}`)
+      // The group's cursor rows locked for several renewal periods: each renewal waits, and the next tick comes.
+      await blocker.query('BEGIN')
+      await blocker.query(`SELECT 1 FROM "${fixture.schema}".durable_cursors WHERE channel = 'lease-turns' FOR UPDATE`)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      await blocker.query('ROLLBACK')
+      await consumer.stop()
+      // pg 8 queues a second query on a busy client with this deprecation notice; pg 9 will refuse it.
+      expect(warnings.filter((message) => /already executing a query/.test(message))).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+      await blocker.end()
+    }
+  })
+
   it('keeps its leases through a handler slower than leaseTtl on a pool of one connection (renewals do not wait for the pool)', async () => {
     await cleanLedger()
     const cursors = `"${fixture.schema}".durable_cursors`
