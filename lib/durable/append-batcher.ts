@@ -100,7 +100,7 @@ export class AppendBatcher {
       // Connected first: a server that cannot be reached (down, starting, shutting down) was sent nothing.
       connection = await checkOut(this.context.pool)
       stage = 'committing' // a statement outside a transaction block commits as it ends
-      const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client)
+      const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client, true)
       this.committed(batch, meta, prepared.channels, rows)
     } catch (error) {
       // A connection that failed mid-statement is not given back to the pool.

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { EMPTY, filter, interval, map, merge, Subject, takeUntil, tap, type Observable, type SchedulerLike } from 'rxjs'
 import type { ListenerState } from '../index.js'
+import { STATEMENT_NAME_SQLSTATES } from '../pg/statement-name-refused.js'
 import { coalesceWakes } from './coalesce-wakes.js'
 import { DurableLogClosedError, DurableQueryFailedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
 import { failureInfo, isSchemaMissing } from './pg-failure.js'
@@ -113,13 +114,34 @@ export class LogContext {
     })
   }
 
-  /** Runs one statement on the pool (or `client`), with failures turned into typed errors. */
-  async query<Row extends pg.QueryResultRow>(operation: string, text: string, values: unknown[], client?: pg.ClientBase): Promise<Row[]> {
+  /**
+   * Runs one statement on the pool (or `client`), with failures turned into typed errors. `outsideTransaction`:
+   * `client` runs no transaction block, so a statement it had refused by name may run again on it.
+   */
+  async query<Row extends pg.QueryResultRow>(operation: string, text: string, values: unknown[], client?: pg.ClientBase, outsideTransaction = false): Promise<Row[]> {
     if (this.closed && client === undefined) throw new DurableLogClosedError({ operation })
     try {
-      return (await (client ?? this.pool).query<Row>({ name: this.statementName(text), text, values })).rows
+      return await this.againUnnamed(outsideTransaction ? undefined : client, text, async (name) => (await (client ?? this.pool).query<Row>({ name, text, values })).rows)
     } catch (error) {
       throw this.failure(operation, error)
+    }
+  }
+
+  /**
+   * Runs `run` with the statement's name; when the server refuses that name (a transaction-mode pooler: see
+   * STATEMENT_NAME_SQLSTATES), the log sends unnamed statements from then on, and the statement runs again
+   * unnamed (it never ran), unless it ran in a transaction block (`inTransaction`), which the failure aborted.
+   */
+  private async againUnnamed<R>(inTransaction: pg.ClientBase | undefined, text: string, run: (name: string | undefined) => Promise<R>): Promise<R> {
+    const name = this.statementName(text)
+    try {
+      return await run(name)
+    } catch (error) {
+      const code = (error as { code?: unknown }).code
+      if (name === undefined || typeof code !== 'string' || !STATEMENT_NAME_SQLSTATES.has(code)) throw error
+      this.unnamed = true
+      if (inTransaction !== undefined) throw error
+      return run(undefined)
     }
   }
 
@@ -131,13 +153,15 @@ export class LogContext {
   async queryTexts(operation: string, text: string, values: unknown[]): Promise<Array<Array<string | null>>> {
     if (this.closed) throw new DurableLogClosedError({ operation })
     try {
-      return (await this.pool.query<Array<string | null>>({ name: this.statementName(text), text, values, rowMode: 'array', types: serverText })).rows
+      return await this.againUnnamed(undefined, text, async (name) => (await this.pool.query<Array<string | null>>({ name, text, values, rowMode: 'array', types: serverText })).rows)
     } catch (error) {
       throw this.failure(operation, error)
     }
   }
 
   private readonly statementNames = new Map<string, string>()
+  /** Set once the server refused a statement by its name: unnamed from then on, as with `prepare: false`. */
+  private unnamed = false
 
   /**
    * Statements run as named prepared statements (`prepare: true`, the default): parsed and planned once per
@@ -145,7 +169,7 @@ export class LogContext {
    * text, so every connection and every log on the same schema agree on it.
    */
   private statementName(text: string): string | undefined {
-    if (!this.resolved.prepare) return undefined
+    if (!this.resolved.prepare || this.unnamed) return undefined
     let name = this.statementNames.get(text)
     if (name === undefined) {
       name = `rxpg_durable_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`

@@ -5,6 +5,7 @@ import { checkOut, type CheckedOutClient } from './check-out.js'
 import { clientConfigOf, type PgConnectionConfig } from './config.js'
 import { driverFacts } from './driver-error.js'
 import { PgConnection } from './pg-connection.js'
+import { STATEMENT_NAME_SQLSTATES } from './statement-name-refused.js'
 
 /**
  * One statement per batch. `unnest` yields the arrays in order, so pg_notify runs in call order; the channel
@@ -19,6 +20,7 @@ const sendMany = { name: 'rxpg_notify_many', text: 'SELECT pg_notify(c, p) FROM 
  */
 const retryableSqlStateClasses = new Set(['08', '57'])
 
+
 /**
  * Sends on a connection of its own, opened on the first send and replaced when it breaks or is abandoned, or
  * on a client borrowed from the user's `pg.Pool`. Never on the listening connection: a slow send must not
@@ -27,13 +29,23 @@ const retryableSqlStateClasses = new Set(['08', '57'])
 export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyTransport {
   const processIds = new RecentSet<number>(64)
   const own = pool === undefined ? new OwnConnection(clientConfigOf(config)) : undefined
+  // Set once the server refused a statement by its name (a transaction-mode pooler): unnamed from then on.
+  let unnamed = false
 
   const statementFor = (batch: readonly OutgoingNotification[]): pg.QueryConfig => {
-    if (batch.length === 1) {
-      const only = batch[0] as OutgoingNotification
-      return { ...sendOne, values: [only.channel, only.payload] }
+    const { name, text } = batch.length === 1 ? sendOne : sendMany
+    const values = batch.length === 1 ? [(batch[0] as OutgoingNotification).channel, (batch[0] as OutgoingNotification).payload] : [batch.map((n) => n.channel), batch.map((n) => n.payload)]
+    return unnamed ? { text, values } : { name, text, values }
+  }
+
+  /** The port's failure for `error`; a statement refused by its name never ran: not sent, and sent unnamed next. */
+  const failureOf = (error: unknown, dispatched: boolean): SendFailure => {
+    const { sqlState } = driverFacts(error, (text) => text)
+    if (sqlState !== undefined && STATEMENT_NAME_SQLSTATES.has(sqlState)) {
+      unnamed = true
+      return new SendFailure('unavailable', error)
     }
-    return { ...sendMany, values: [batch.map((n) => n.channel), batch.map((n) => n.payload)] }
+    return sendFailureOf(error, dispatched)
   }
 
   /** Runs the batch's statement on `connection`, reporting to `observer` in the port's terms. */
@@ -47,7 +59,7 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
       })
       .subscribe({
         next: () => observer.complete(),
-        error: (error: unknown) => observer.error(sendFailureOf(error, dispatched)),
+        error: (error: unknown) => observer.error(failureOf(error, dispatched)),
       })
   }
 
@@ -65,7 +77,7 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
           )
           return subscription
         }
-        return sendOnPool(pool as pg.Pool, statementFor(batch), processIds, subscriber)
+        return sendOnPool(pool as pg.Pool, statementFor(batch), processIds, subscriber, failureOf)
       }),
     end: async () => {
       await own?.end()
@@ -77,7 +89,13 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
  * Sends on a client borrowed from the user's pool for this batch (ours alone while borrowed). Abandoned in
  * flight, or broken, the client is released with an error so that the pool destroys it.
  */
-function sendOnPool(pool: pg.Pool, statement: pg.QueryConfig, processIds: RecentSet<number>, observer: Observer<typeof DISPATCHED>): () => void {
+function sendOnPool(
+  pool: pg.Pool,
+  statement: pg.QueryConfig,
+  processIds: RecentSet<number>,
+  observer: Observer<typeof DISPATCHED>,
+  failureOf: (error: unknown, dispatched: boolean) => SendFailure,
+): () => void {
   let abandoned = false
   let inFlight: CheckedOutClient | undefined
   checkOut(pool).then(
@@ -95,7 +113,7 @@ function sendOnPool(pool: pg.Pool, statement: pg.QueryConfig, processIds: Recent
         },
         (error: unknown) => {
           inFlight = undefined
-          const failure = sendFailureOf(error, true)
+          const failure = failureOf(error, true)
           checkedOut.release(failure.kind === 'rejected' ? undefined : new Error(`send ${failure.kind}`))
           if (!abandoned) observer.error(failure)
         },

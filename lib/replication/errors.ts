@@ -11,6 +11,7 @@ export type ReplicationSetupReason =
   | 'server-version'
   | 'wal-level'
   | 'max-wal-senders'
+  | 'pooler'
   | 'replication-privilege'
   | 'publication-privilege'
   | 'publication-missing'
@@ -58,6 +59,8 @@ function setupProblem(info: SetupInfo): string {
       return `The server's wal_level is ${info.found}; logical decoding needs wal_level = logical.`
     case 'max-wal-senders':
       return `The server allows no replication connections (${info.detail}).`
+    case 'pooler':
+      return `The connection goes through a pooler, which passes no replication connection (${info.detail}).`
     case 'replication-privilege':
       return `The role may not open a replication connection (${info.detail}).`
     case 'publication-privilege':
@@ -92,6 +95,8 @@ function setupFix(info: SetupInfo): string {
       return 'Run ALTER SYSTEM SET wal_level = logical and restart the server.'
     case 'max-wal-senders':
       return 'Set max_wal_senders (and max_replication_slots) to at least 1 and restart the server.'
+    case 'pooler':
+      return 'Connect the stream to PostgreSQL directly (its own host and port), not through PgBouncer or another pooler.'
     case 'replication-privilege':
       return 'Grant it (ALTER ROLE <role> REPLICATION) or connect as a role that has it; keep it apart from the application role.'
     case 'publication-privilege':

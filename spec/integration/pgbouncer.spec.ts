@@ -6,9 +6,12 @@
  *
  * Skipped, with a message, where the `pgbouncer` binary is absent (.ci/run installs it).
  */
-import { filter, firstValueFrom, timeout } from 'rxjs'
+import pg from 'pg'
+import { filter, firstValueFrom, take, timeout, toArray } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createPgListener, DeliveryBrokenError, type ListenerState, type PgListener, type PgNotification } from '../../lib/index.js'
+import { createDurableLog } from '../../lib/durable/index.js'
+import { changeStream, ReplicationSetupError } from '../../lib/replication/index.js'
 import { adminQuery, databaseUrl, eventually, uniqueName } from '../support/database.js'
 import { pgbouncerBinary, startPgBouncer } from '../support/pgbouncer.js'
 
@@ -69,5 +72,73 @@ describe.skipIf(!installed)(`PgBouncer${installed ? '' : ' (skipped: pgbouncer i
     // It ends there: no reconnecting after the failure.
     await new Promise((resolve) => setTimeout(resolve, 200))
     expect(states.at(-1)).toBe(failed)
+  })
+
+  it('sends through a notify.pool behind a transaction-mode pool (named statements refused there) while listening directly: all arrive, in order, across a reconnect', async () => {
+    // Two server connections for a pool of four clients: pg's named statements land on connections that do not
+    // have them (or already do), which PgBouncer before 1.21 does not handle.
+    const bouncer = await startPgBouncer(databaseUrl(), 'transaction', 2)
+    cleanups.push(() => bouncer.stop())
+    const pool = new pg.Pool({ connectionString: bouncer.url, max: 4 })
+    pool.on('error', () => undefined)
+    cleanups.push(() => pool.end())
+    const channel = uniqueName('bouncer-send')
+    const db = createPgListener(databaseUrl(), { notify: { pool } })
+    cleanups.push(() => db.close())
+    const { states, received, channelErrors, describe } = watch(db, channel)
+    await eventually(() => states.some((s) => s.status === 'connected'), () => `${describe()}\n${bouncer.logs()}`, STATE_LIMIT_MS)
+    const payloads = Array.from({ length: 200 }, (_, i) => `n${i}`)
+    const sends: Array<Promise<void>> = []
+    for (const [i, payload] of payloads.entries()) {
+      sends.push(db.notify(channel, payload))
+      if (i === 100) {
+        // The listener reconnects (and probes its delivery again through the pool) in the middle.
+        const connected = states.findLast((s) => s.status === 'connected')
+        await adminQuery('SELECT pg_terminate_backend($1)', [connected?.status === 'connected' ? connected.processId : 0])
+      }
+      if (i % 10 === 0) await pool.query('SELECT 1') // the application's own traffic on the same pool
+    }
+    await Promise.all(sends)
+    await eventually(() => received.length >= payloads.length, () => `received ${received.length}; ${describe()}`)
+    expect(received.map((n) => n.payload)).toEqual(payloads)
+    expect(channelErrors).toEqual([])
+    expect(states.some((s) => s.status === 'failed')).toBe(false)
+  })
+
+  it('fails a replication stream pointed at PgBouncer for good, with the typed error that says to connect directly', async () => {
+    const bouncer = await startPgBouncer(databaseUrl(), 'session')
+    cleanups.push(() => bouncer.stop())
+    const stream = changeStream(bouncer.url, { slot: 'never_made', publication: 'never_made' })
+    cleanups.push(() => stream.close())
+    stream.changes$.subscribe({ error: () => undefined })
+    const failed = await firstValueFrom(
+      stream.state$.pipe(
+        filter((state) => state.status === 'failed'),
+        timeout({ first: STATE_LIMIT_MS, with: () => Promise.reject(new Error('never failed: it retried a pooler that cannot pass replication connections')) }),
+      ),
+    )
+    expect(failed.error).toBeInstanceOf(ReplicationSetupError)
+    expect((failed.error as ReplicationSetupError).info.reason).toBe('pooler')
+    expect(failed.error.message).toMatch(/directly/)
+  })
+
+  it('runs a durable log (prepare left on) through a transaction-mode pool: appends, reads and fetches', async () => {
+    const bouncer = await startPgBouncer(databaseUrl(), 'transaction', 2)
+    cleanups.push(() => bouncer.stop())
+    const pool = new pg.Pool({ connectionString: bouncer.url, max: 4 })
+    pool.on('error', () => undefined)
+    cleanups.push(() => pool.end())
+    const listener = createPgListener(databaseUrl())
+    cleanups.push(() => listener.close())
+    const schema = uniqueName('bouncer_log').replaceAll('-', '_')
+    const log = createDurableLog({ listener, pool, schema })
+    cleanups.push(() => adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`))
+    cleanups.push(() => log.close())
+    await log.ensureSchema()
+    const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append('pooled', i)))
+    for (let i = 50; i < 100; i++) log.append$.next({ channel: 'pooled', value: i })
+    const all = await firstValueFrom(log.read('pooled', { from: 'earliest' }).pipe(take(100), toArray()))
+    expect(all.map((message) => message.value).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 100 }, (_, i) => i))
+    expect((await log.fetch('pooled', { after: tokens[48] as string, limit: 1 })).messages.map((m) => m.value)).toEqual([49])
   })
 })

@@ -47,7 +47,8 @@ export interface PgBouncer {
  * Starts PgBouncer in front of the server of `serverUrl` (host, port, database, user and password are taken
  * from it). Clients authenticate with the same password (md5) against a userlist of that one user.
  */
-export async function startPgBouncer(serverUrl: string, poolMode: 'session' | 'transaction'): Promise<PgBouncer> {
+/** `poolSize`: server connections per database and user (PgBouncer's default_pool_size). */
+export async function startPgBouncer(serverUrl: string, poolMode: 'session' | 'transaction', poolSize = 10): Promise<PgBouncer> {
   const binary = pgbouncerBinary()
   if (binary === undefined) throw new Error('pgbouncer is not installed (apt-get install pgbouncer)')
   const server = new URL(serverUrl)
@@ -73,7 +74,7 @@ export async function startPgBouncer(serverUrl: string, poolMode: 'session' | 't
       `auth_file = ${join(directory, 'userlist.txt')}`,
       `pool_mode = ${poolMode}`,
       'max_client_conn = 50',
-      'default_pool_size = 10',
+      `default_pool_size = ${poolSize}`,
       'ignore_startup_parameters = extra_float_digits,options',
       'server_login_retry = 1',
       '',

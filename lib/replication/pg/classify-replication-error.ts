@@ -9,6 +9,8 @@ import type { ReplicationFailure } from '../types.js'
  * Sorts a failure of the replication connection into "stop and say why" (a typed error) or "retry"
  * (`ConnectionLostError`), by SQLSTATE and the server's message. Secrets are removed from every text.
  *
+ * - "unsupported startup parameter: replication": a pooler (PgBouncer) in front of the server, which proxies no
+ *   replication connection.
  * - 42501 at connect: the role lacks REPLICATION (other 42501s are the listener's `not-authorized`).
  * - 53300 with max_wal_senders 0: no replication connection can ever be had (other 53300s are a full server:
  *   retried).
@@ -26,6 +28,8 @@ export function classifyReplicationError(
   const cause = redactedCause(error, secrets.redact)
   const { sqlState, detail } = facts
   const setup = (reason: ReplicationSetupError['info']['reason']) => new ReplicationSetupError({ reason, ...names, ...facts }, { cause })
+  // PgBouncer (any pool mode) refuses the startup parameter a replication connection needs: no retry helps.
+  if (/unsupported startup parameter: replication/i.test(detail)) return setup('pooler')
   switch (sqlState) {
     case '42501':
       if (/walsender|WAL sender|replication/i.test(detail)) return setup('replication-privilege')
