@@ -126,7 +126,8 @@ export function startConsumer<T>(
     }
     try {
       await connection.ready
-      return await context.query<Row>('consume', text, values, connection.client)
+      // Autocommit statements on a connection of its own: one the server refused by name runs again unnamed.
+      return await context.query<Row>('consume', text, values, connection.client, true)
     } catch (error) {
       const failure = context.failure('consume', error)
       if (!(failure instanceof DurableQueryFailedError) || isTransient(failure.info)) void dropLeaseConnection(connection)

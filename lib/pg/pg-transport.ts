@@ -20,7 +20,6 @@ const sendMany = { name: 'rxpg_notify_many', text: 'SELECT pg_notify(c, p) FROM 
  */
 const retryableSqlStateClasses = new Set(['08', '57'])
 
-
 /**
  * Sends on a connection of its own, opened on the first send and replaced when it breaks or is abandoned, or
  * on a client borrowed from the user's `pg.Pool`. Never on the listening connection: a slow send must not
@@ -33,8 +32,9 @@ export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyT
   let unnamed = false
 
   const statementFor = (batch: readonly OutgoingNotification[]): pg.QueryConfig => {
-    const { name, text } = batch.length === 1 ? sendOne : sendMany
-    const values = batch.length === 1 ? [(batch[0] as OutgoingNotification).channel, (batch[0] as OutgoingNotification).payload] : [batch.map((n) => n.channel), batch.map((n) => n.payload)]
+    const only = batch.length === 1 ? (batch[0] as OutgoingNotification) : undefined
+    const { name, text } = only ? sendOne : sendMany
+    const values = only ? [only.channel, only.payload] : [batch.map((n) => n.channel), batch.map((n) => n.payload)]
     return unnamed ? { text, values } : { name, text, values }
   }
 

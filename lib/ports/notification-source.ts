@@ -13,8 +13,8 @@ export interface RawNotification {
  * client.
  *
  * `connect(clock)` opens one connection per subscription: it emits one `ListenSession` once the connection is
- * ready and errors if it cannot be opened (completing without a session counts as a lost connection). Unsubscribing closes that connection, at once, also when the
- * server never answered. The listener owns retries: a source never reconnects on its own (an adapter over a
+ * ready and errors if it cannot be opened (completing without a session counts as a lost connection).
+ * Unsubscribing closes that connection, at once, also when the server never answered. The listener owns retries: a source never reconnects on its own (an adapter over a
  * library that does documents the difference). `clock` is the listener's clock (its scheduler's `now`): the
  * session reports in it when it last heard from the server.
  */
