@@ -50,8 +50,9 @@ export type InvalidTokenReason = 'malformed' | 'other-log' | 'ahead-of-database'
 
 /**
  * A resume token rxpg cannot use: not one of its tokens (`malformed`), made by another durable log (another
- * database or schema: `other-log`), or pointing past anything this database has written (`ahead-of-database`:
- * typically a database restored from a backup older than the token). Resuming anyway could skip messages, so
+ * database or schema: `other-log`), or pointing past anything this database has written or at a message of an
+ * older epoch it does not have (`ahead-of-database`: typically a database restored from a backup older than the
+ * token). Resuming anyway could skip messages, so
  * the read stops: resume from `'earliest'` or from a token this log gave.
  */
 export class InvalidTokenError extends RxpgError {

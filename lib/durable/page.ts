@@ -138,7 +138,25 @@ export async function startOf(context: LogContext, meta: LogMeta, channel: strin
     const position = laterOf(positionOrUndefined(row.newest_epoch, row.newest_tx, row.newest_id), positionOrUndefined(row.expired_epoch, row.expired_tx, row.expired_id))
     return { position: position ?? START, fromEarliest: false }
   }
-  return { position: decodeToken(from, meta.logId), fromEarliest: false }
+  const position = decodeToken(from, meta.logId)
+  if (position.epoch < meta.epoch && comparePositions(position, START) > 0) await assertKnown(context, meta, channel, position, from, operation)
+  return { position, fromEarliest: false }
+}
+
+/**
+ * A token of an older epoch than the log's (the database was restored) must name a message this database has, or
+ * one retention dropped: one written after the backup was taken is gone with the old database, and reading on
+ * from it would skip what the restored database wrote in its place without a word. Checked once per read or
+ * fetch, only for such tokens (a token names a message of its channel: see `Page.horizon`).
+ */
+async function assertKnown(context: LogContext, meta: LogMeta, channel: string, position: Position, token: string, operation: string): Promise<void> {
+  const [row] = await context.query<{ known: boolean }>(operation, context.queries.knownPosition, [channel, ...positionParams(position)])
+  if (row?.known === true) return
+  throw new InvalidTokenError({
+    token,
+    reason: 'ahead-of-database',
+    detail: `it names a message of epoch ${position.epoch} that this database (now in epoch ${meta.epoch}) does not have: it was restored from a backup taken before that message was written, which is gone with the database it was written to`,
+  })
 }
 
 /**

@@ -84,6 +84,12 @@ SELECT $1, floor(random() * $2::int)::smallint, NULL, v::json FROM unnest(string
     now: `WITH h AS MATERIALIZED (${horizon})
 SELECT n.epoch AS newest_epoch, n.tx::text AS newest_tx, n.id::text AS newest_id, e.epoch AS expired_epoch, e.tx::text AS expired_tx, e.id::text AS expired_id
 FROM h LEFT JOIN ${s}.durable_expired e ON e.channel = $1 LEFT JOIN LATERAL (${newest}) n ON true`,
+    /**
+     * Whether position ($2, $3, $4) names a message of channel $1 this database has, or one retention dropped:
+     * asked of a token of an older epoch (a restore), which may name a message written after the backup.
+     */
+    knownPosition: `SELECT EXISTS (SELECT 1 FROM ${s}.durable_log l WHERE l.channel = $1 AND l.epoch = $2::int AND l.tx = $3::bigint AND l.id = $4::bigint)
+  OR EXISTS (SELECT 1 FROM ${s}.durable_expired e WHERE e.channel = $1 AND (e.epoch, e.tx, e.id) >= ($2::int, $3::bigint, $4::bigint)) AS known`,
     /** $1 channel, $2 partitions to use when the channel is new: the channel's fixed partition count. */
     channelPartitions: `WITH created AS (
   INSERT INTO ${s}.durable_channels (channel, partitions) VALUES ($1, $2) ON CONFLICT (channel) DO NOTHING RETURNING partitions

@@ -111,6 +111,23 @@ describe('the epoch', () => {
     const third = fixture.openLog()
     expect(decodeToken(await third.append('restored', 'later'), after.split('.')[1]!).epoch).toBe(newEpoch)
   })
+
+  it("refuses a token of an older epoch that names a message this database does not have (written after the backup), as 'ahead-of-database'", async () => {
+    const { log } = fixture
+    const kept = await log.append('after-backup', 'in the backup')
+    const lost = await log.append('after-backup', 'written after the backup was taken')
+    // What the restored database lacks: the message written after the dump (its row is not there).
+    const logId = kept.split('.')[1]!
+    const { epoch, tx, id } = decodeToken(lost, logId)
+    await adminQuery(`DELETE FROM "${fixture.schema}".durable_log WHERE epoch = $1 AND tx = $2 AND id = $3`, [epoch, String(tx), String(id)], fixture.url)
+    await adminQuery(`UPDATE "${fixture.schema}".durable_meta SET seen_xid = txid_current() + 1000000000`, [], fixture.url)
+    const restored = fixture.openLog()
+    await restored.append('after-backup', 'after the restore')
+    expect(await reasonOf(restored.fetch('after-backup', { after: lost }))).toBe('ahead-of-database')
+    expect(await reasonOf(firstValueFrom(restored.read('after-backup', { from: lost })))).toBe('ahead-of-database')
+    // A token of a message the database has stays valid: what came after it, in order.
+    expect((await fetchAll(restored, 'after-backup', kept)).map((m) => m.value)).toEqual(['after the restore'])
+  })
 })
 
 describe('the schema', () => {
