@@ -283,6 +283,11 @@ export function startConsumer<T>(
     const generations = new Map(held.map(([part, lease]) => [part, lease.generation]))
     const acked = [...next.entries()]
     const { client, release, connectionError } = await checkOut(context.pool)
+    // Stopped while waiting for the connection: the batch had not started, so it does not.
+    if (stopping) {
+      release()
+      return false
+    }
     let broken: Error | undefined
     let handlerFailed = false
     try {

@@ -64,7 +64,7 @@ function setupProblem(info: SetupInfo): string {
     case 'replication-privilege':
       return `The role may not open a replication connection (${info.detail}).`
     case 'publication-privilege':
-      return `The role may not create or change publication ${publication} (${info.detail}).`
+      return `The role may not create, change or drop publication ${publication} (${info.detail}).`
     case 'publication-missing':
       return `Publication ${publication} does not exist in this database.`
     case 'table-not-published':

@@ -172,6 +172,22 @@ export async function dropReplication(config: PgConnectionConfig, names: { reado
     throw new ReplicationSetupError({ reason, slot: names.slot, publication: names.publication ?? '', sqlState: '42501', detail: (error as Error).message }, { cause: error })
   }
   await withClient(config, async (client) => {
+    // What the role may drop is checked first, so that a refusal leaves both as they were (not the slot, the
+    // stream's position, gone and the publication left).
+    const [may] = (
+      await client.query<{ replication: boolean; publication: boolean | null; user: string }>(
+        `SELECT current_user AS user, r.rolreplication OR r.rolsuper AS replication,
+           (SELECT r.rolsuper OR pg_has_role(current_user, p.pubowner, 'USAGE') FROM pg_publication p WHERE p.pubname = $1) AS publication
+         FROM pg_roles r WHERE r.rolname = current_user`,
+        [names.publication ?? null],
+      )
+    ).rows
+    if (may !== undefined && !may.replication) {
+      throw new ReplicationSetupError({ reason: 'replication-privilege', slot: names.slot, publication: names.publication ?? '', detail: `role ${JSON.stringify(may.user)} has no REPLICATION attribute` })
+    }
+    if (may !== undefined && may.publication === false) {
+      throw new ReplicationSetupError({ reason: 'publication-privilege', slot: names.slot, publication: names.publication ?? '', detail: `role ${JSON.stringify(may.user)} does not own publication ${JSON.stringify(names.publication)}` })
+    }
     await client.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, [names.slot]).catch(refused('replication-privilege'))
     // A terminated WAL sender releases its slot a moment later.
     for (let attempt = 0; ; attempt++) {

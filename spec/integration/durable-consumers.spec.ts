@@ -134,6 +134,44 @@ describe('consumer groups', () => {
     expect(await ledger.count()).toBe(4)
   })
 
+  it('stop() while a batch waits for a pool connection starts no batch: none was in flight', async () => {
+    await cleanLedger()
+    /** A real pool whose connect() can be held back: the application keeping its only connection a moment longer. */
+    class HeldPool extends pg.Pool {
+      hold: Promise<void> | undefined
+      waiting = 0
+      override connect(): Promise<pg.PoolClient>
+      override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void
+      override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
+        if (callback !== undefined) return super.connect(callback)
+        const held = this.hold
+        if (held === undefined) return super.connect()
+        this.waiting += 1
+        return held.then(() => super.connect())
+      }
+    }
+    const pool = new HeldPool({ connectionString: fixture.url, max: 2 })
+    pool.on('error', () => undefined)
+    const handled: unknown[] = []
+    const consumer = fixture.openLog({ pool }).consume('stop-waiting', 'g', (messages, client) => {
+      handled.push(...messages.map((message) => message.value))
+      return ledger.record(messages, client, 'waiting')
+    })
+    running.push(consumer)
+    await appendKeyed('stop-waiting', 1, 1)
+    await eventually(() => handled.length === 1, () => `handled ${handled.length}`)
+    // Reads go through pool.query (its own checkout); the batch's transaction through connect(): held back.
+    let release: () => void = () => undefined
+    pool.hold = new Promise<void>((resolve) => (release = resolve))
+    await appendKeyed('stop-waiting', 1, 1)
+    await eventually(() => pool.waiting === 1, () => 'the batch never asked for its connection')
+    const stopped = consumer.stop()
+    release()
+    await stopped
+    expect(handled).toHaveLength(1)
+    await pool.end()
+  })
+
   it('runs one lease statement at a time on its lease connection, also when one is slow (a renewal never overlaps another)', async () => {
     await cleanLedger()
     const warnings: string[] = []

@@ -252,6 +252,13 @@ describe('replication set-up', () => {
       expect((notOwner as ReplicationSetupError).info).toMatchObject({ reason: 'publication-privilege', sqlState: '42501' })
       expect((notOwner as ReplicationSetupError).message).toMatch(/owns the tables/)
       expect(await leftBehind()).toEqual([])
+      // Set up by the superuser, dropped by the replicator, who may drop the slot but not the publication:
+      // refused before anything is dropped (it used to drop the slot, the stream's position, then fail).
+      await ensureReplication(url, { ...names, tables: [table] })
+      const drop = await dropReplication(as(replicator), names).catch((caught: unknown) => caught)
+      expect(drop).toBeInstanceOf(ReplicationSetupError)
+      expect((drop as ReplicationSetupError).info.reason).toBe('publication-privilege')
+      expect(await leftBehind()).toHaveLength(2)
     } finally {
       await dropReplication(url, names)
     }
