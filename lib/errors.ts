@@ -240,7 +240,7 @@ export class DeliveryBrokenError extends RxpgError {
       info.reason === 'probe-not-delivered'
         ? `Notifications are not delivered on this connection: a probe NOTIFY to the listener's own channel never arrived (${info.detail}). The likely cause is a transaction-mode pooler such as PgBouncer in front of PostgreSQL; LISTEN needs a direct connection or a session-mode pool. With notify.pool, check too that the pool connects to the same database and server as the listener.`
         : info.sqlState === '25006'
-          ? `PostgreSQL refused LISTEN or NOTIFY on this connection (${info.detail}). The server is read-only (a hot-standby replica); connect the listener to the primary.`
+          ? `PostgreSQL refused LISTEN or NOTIFY on this connection (${info.detail}). It is a read-only server (a hot-standby replica); connect the listener to the primary.`
           : `PostgreSQL refused LISTEN or NOTIFY on this connection (${info.detail}). Check that the listener (and notify.pool) connect to a primary that accepts them.`,
       options,
     )
