@@ -58,12 +58,17 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     ])
     return row ?? { elected: false, created: 0, dropped: 0 }
   }
+  /** Maintenance's failures go to errors$, but not the one of a log closed meanwhile: closing is not a failure. */
+  const maintainReporting = () =>
+    maintain().catch((error: RxpgError) => {
+      if (!(context.closed && error instanceof DurableLogClosedError)) reportError(error)
+    })
   context.onFirstOpen = async () => {
-    if (resolved.maintenanceInterval === false) return
-    await maintain().catch((error: RxpgError) => reportError(error))
+    if (resolved.maintenanceInterval === false || context.closed) return
+    await maintainReporting()
     if (context.closed) return
     maintenance = interval(resolved.maintenanceInterval, scheduler)
-      .pipe(exhaustMap(() => from(maintain().catch((error: RxpgError) => reportError(error)))))
+      .pipe(exhaustMap(() => from(maintainReporting())))
       .subscribe()
   }
 

@@ -27,14 +27,24 @@ async function holdAnXid(): Promise<{ client: pg.Client; pid: number; xid: strin
 
 describe('stalls$', () => {
   it('completes on close(), so that a subscription to it keeps no timer running and the process can exit', async () => {
-    const log = fixture.openLog()
-    const events = collect(log.stalls$)
-    const reader = collect(log.read('closing', { from: 'now' }))
-    await log.close()
-    expect(events.completed).toBe(true)
-    expect(reader.completed).toBe(true)
-    const late = collect(log.stalls$)
-    expect(late.completed).toBe(true)
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => void warnings.push(warning.message)
+    process.on('warning', onWarning)
+    try {
+      const log = fixture.openLog()
+      const events = collect(log.stalls$)
+      const reader = collect(log.read('closing', { from: 'now' }))
+      await log.close()
+      expect(events.completed).toBe(true)
+      expect(reader.completed).toBe(true)
+      const late = collect(log.stalls$)
+      expect(late.completed).toBe(true)
+      // Closed while its first read was opening it: its first maintenance is not run, nor reported as failed.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(warnings.filter((message) => /durable log is closed/i.test(message))).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+    }
   })
 
   it('names the backend holding the horizon back, then reports when it cleared; readers get the rows after it ends', async () => {
