@@ -114,7 +114,10 @@ describe('SSE on a durable channel', () => {
     try {
       for (const client of clients) {
         const expected = Array.from({ length: 300 - client.after - 1 }, (_, index) => client.after + 1 + index)
-        await eventually(() => values(client.received).length >= expected.length, () => `after ${client.after}: ${values(client.received).length} of ${expected.length}`)
+        await eventually(
+          () => values(client.received).length >= expected.length,
+          () => `after ${client.after}: ${values(client.received).length} of ${expected.length}, missing ${JSON.stringify(expected.filter((n) => !values(client.received).includes(n)))}`,
+        )
         expect(values(client.received)).toEqual(expected)
       }
     } finally {

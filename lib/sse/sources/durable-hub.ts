@@ -135,6 +135,9 @@ export class DurableHub {
           if (!overflowed) break
           live?.unsubscribe()
           subscribeLive()
+          // As before the first page: when this stream was the live reader's only one, the reader starts again,
+          // from 'now', and what commits between a page and that start would be in neither.
+          await this.started
         }
         subscriber.next({ position: cursor })
         end = positionOfToken(cursor)
