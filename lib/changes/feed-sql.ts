@@ -69,6 +69,22 @@ function installSql(feed: Feed, key: readonly string[], names: FeedNames): strin
 }
 
 /**
+ * A statement-level trigger reads its rows from a transition table, which holds no value for a virtual generated
+ * column (PostgreSQL 18): naming one there fails every INSERT and DELETE ("unexpected virtual generated column
+ * reference"). Refused at install instead; a whole row (columns not listed) reads such a column as null.
+ */
+function virtualColumnsCheck(feed: Feed, named: readonly string[], table: string): string {
+  if (statementOps(feed).length === 0 || feed.columns === null) return ''
+  return `
+  -- A statement-level trigger reads a transition table, which computes no virtual generated column.
+  SELECT string_agg('"' || replace(a.attname, '"', '""') || '"', ', ') INTO missing
+  FROM pg_attribute a WHERE a.attrelid = to_regclass(${quoteLiteral(table)}) AND a.attname = ANY (ARRAY[${named.map(quoteLiteral).join(', ')}]::text[]) AND a.attgenerated = 'v';
+  IF missing IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = format('rxpg change feed: column %s is a virtual generated column, which a statement-level trigger cannot read from its transition table: give the feed level ''row'', or leave the column out of columns', missing);
+  END IF;`
+}
+
+/**
  * Checks made before anything is changed: the function's name is not the feed of another table that still
  * exists (CREATE OR REPLACE would silently move that feed here), and every column the function names is in the
  * table (else every write to the table would fail once the triggers are in place).
@@ -94,7 +110,7 @@ BEGIN
   WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(${quoteLiteral(table)}) AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped);
   IF to_regclass(${quoteLiteral(table)}) IS NOT NULL AND missing IS NOT NULL THEN
     RAISE EXCEPTION USING MESSAGE = format('rxpg change feed: column %s named by the feed is not in the table %s (key and columns name existing columns)', missing, ${quoteLiteral(table)});
-  END IF;
+  END IF;${virtualColumnsCheck(feed, named, table)}
 END`
   return `-- Checked first: the feed's name is not taken by another table's feed, and the columns it names exist.
 DO ${dollarQuoted(body, 'check')};`

@@ -45,9 +45,14 @@ export interface Feed {
   readonly wakeWindow: number | null
 }
 
-/** Which ops go through statement-level triggers with transition tables (inserts and deletes only: see `level`). */
+/**
+ * Which ops go through statement-level triggers with transition tables: inserts and deletes (see `level`)
+ * without a `when` condition. An op with one is row-level, where the condition is the trigger's own WHEN:
+ * PostgreSQL checks it at CREATE TRIGGER and follows column renames, while in a statement-level function it would
+ * be text, checked only when a write first runs it (failing every write after a clean install) and never renamed.
+ */
 export function statementOps(feed: Feed): ChangeOp[] {
-  return feed.level === 'statement' ? feed.ops.filter((op) => op !== 'update') : []
+  return feed.level === 'statement' ? feed.ops.filter((op) => op !== 'update' && feed.when[op] === undefined) : []
 }
 
 /** The names of a feed's objects and channels. */

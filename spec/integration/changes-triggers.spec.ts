@@ -119,3 +119,72 @@ describe('a renamed table', () => {
   })
 })
 
+
+// A statement-level trigger's condition would be text in its function: PostgreSQL checks it when the function
+// first runs (every INSERT failing after a clean install) and never follows a rename. So ops with a `when` are
+// row-level whatever the feed's level, where the condition is the trigger's own WHEN.
+describe('a statement-level durable feed', () => {
+  it("refuses a `when` naming a column that is not there at install, as a row-level feed does, instead of failing every write after", async () => {
+    const table = fixture.table('when_typo')
+    await fixture.sql(`CREATE TABLE ${table} (id int PRIMARY KEY, status text NOT NULL)`)
+    const installing = fixture.install({ table: 'when_typo', level: 'statement', when: { insert: "NEW.staus <> 'x'" } }).catch((error: unknown) => error)
+    expect(String(await installing)).toMatch(/staus/)
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 'placed')`)
+  })
+
+  it('keeps writers working after a rename of a column its `when` names, and carries what the condition lets through', async () => {
+    const table = fixture.table('when_rename')
+    await fixture.sql(`CREATE TABLE ${table} (id int PRIMARY KEY, status text NOT NULL)`)
+    const changes = await feedOf('when_rename', { carrier: 'durable', level: 'statement', when: { insert: "NEW.status <> 'draft'", delete: "OLD.status <> 'draft'" } })
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 'draft'), (2, 'placed')`)
+    await fixture.sql(`ALTER TABLE ${table} RENAME COLUMN status TO state`)
+    await fixture.sql(`INSERT INTO ${table} VALUES (3, 'placed'), (4, 'draft')`)
+    await fixture.sql(`DELETE FROM ${table} WHERE id IN (3, 4)`)
+    const all = await received(changes, 3)
+    changes.stop()
+    expect(all.map(shown)).toEqual([
+      ['insert', { id: 2, status: 'placed' }],
+      ['insert', { id: 3, state: 'placed' }],
+      ['delete', { id: 3, state: 'placed' }],
+    ])
+  })
+
+  it('refuses, at install, a virtual generated column among its columns, which a transition table does not compute (PostgreSQL 18)', async (context) => {
+    const [server] = (await fixture.sql(`SELECT current_setting('server_version_num')::int AS version`)) as Array<{ version: number }>
+    if ((server?.version ?? 0) < 180000) context.skip()
+    const table = fixture.table('virtual_columns')
+    await fixture.sql(`CREATE TABLE ${table} (id int PRIMARY KEY, a int NOT NULL, v int GENERATED ALWAYS AS (a * 2) VIRTUAL)`)
+    const installing = fixture.install({ table: 'virtual_columns', level: 'statement', columns: ['id', 'v'] }).catch((error: unknown) => error)
+    expect(String(await installing)).toMatch(/"v" is a virtual generated column.*level 'row'/)
+    await fixture.sql(`INSERT INTO ${table} (id, a) VALUES (1, 1)`)
+  })
+})
+
+describe('a feed keyed by a timestamptz', () => {
+  it("gives one row one key and one partition whatever the writers' time zones, once its function's TimeZone is pinned (the docs' recipe)", async () => {
+    const table = fixture.table('tz_key')
+    await fixture.sql(`CREATE TABLE ${table} (at timestamptz PRIMARY KEY, note text)`)
+    const installed = await fixture.install({ table: 'tz_key' })
+    await fixture.sql(`ALTER FUNCTION "${fixture.schema}"."rxpg_changes_tz_key"() SET "TimeZone" = 'UTC'`)
+    const changes = collect(tableChanges(fixture.source, { ...installed, from: 'earliest' }))
+    const writer = await fixture.pool.connect()
+    try {
+      for (const [zone, statement] of [
+        ['Asia/Tokyo', `INSERT INTO ${table} VALUES ('2026-01-01 00:00:00+00', 'a')`],
+        ['America/New_York', `UPDATE ${table} SET note = 'b'`],
+        ['Europe/Berlin', `UPDATE ${table} SET note = 'c'`],
+      ] as const) {
+        await writer.query(`SET TimeZone = '${zone}'`)
+        await writer.query(statement)
+      }
+      await writer.query('RESET TimeZone')
+    } finally {
+      writer.release()
+    }
+    const all = await received(changes, 3)
+    changes.stop()
+    expect(new Set(all.map((change) => JSON.stringify(change.key))).size).toBe(1)
+    const rows = await fixture.sql(`SELECT DISTINCT part FROM "${fixture.schema}".durable_log WHERE channel = $1`, [`changes:${fixture.schema}.tz_key`])
+    expect(rows).toHaveLength(1)
+  })
+})
