@@ -3,7 +3,7 @@ import type { SchedulerLike, Subscription } from 'rxjs'
 import { backoffDelay, type BackoffOptions } from '../backoff.js'
 import { SilenceTimer } from '../operators/silence-timer.js'
 import { SseConnectionLostError, SseRequestFailedError, type SseRequestFailedReason } from './errors.js'
-import { CONTROL_PREFIX, END_EVENT, type EndData } from './protocol.js'
+import { CONTROL_PREFIX, END_EVENT, READY_EVENT, type EndData } from './protocol.js'
 import type { EventStreamState, HeadersSource } from './types.js'
 
 export interface ConnectionOptions {
@@ -94,10 +94,19 @@ export class EventStreamConnection {
         return this.reconnect(false, refusal)
       }
       silence?.touch()
-      this.events.state({ status: 'open' })
+      // Open once the server said where the stream starts (rxpg-ready), not at the headers: only from then on
+      // does what is committed reach this client (a source starting at 'now' may still be finding where 'now' is).
+      let opened = false
+      const open = () => {
+        if (opened) return
+        opened = true
+        this.events.state({ status: 'open' })
+      }
       const parser = createParser({
         onEvent: (message) => {
-          if (message.event === undefined || !message.event.startsWith(CONTROL_PREFIX)) received = true
+          const control = message.event !== undefined && message.event.startsWith(CONTROL_PREFIX)
+          if (message.event === READY_EVENT || !control) open()
+          if (!control) received = true
           if (message.id !== undefined) this.position = message.id === '' ? undefined : message.id
           if (message.event === END_EVENT) end = parseEnd(message.data)
           else this.events.event(message, this.position)

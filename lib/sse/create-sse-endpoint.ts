@@ -3,6 +3,7 @@ import { asyncScheduler, isObservable, type Observable } from 'rxjs'
 import { isAnswer, isRefusal, planStream, requestedChannels, type Answer, type StreamPlan } from './connection-plan.js'
 import { assertEndpointOptions } from './endpoint-options.js'
 import { FrameCache } from './frame-cache.js'
+import { STREAM_HEADERS } from './response-headers.js'
 import { nodeRequest, webRequest } from './sse-request.js'
 import { nodeTransport } from './node-transport.js'
 import type { SseSource } from './source.js'
@@ -107,6 +108,8 @@ export function createSseEndpoint<C, U = undefined>(options: SseEndpointOptions<
         return
       }
       if (response.destroyed) return
+      // A HEAD request (a load balancer's health probe) gets what a GET would, without a body: no stream.
+      if (request.method === 'HEAD') return void response.writeHead(200, STREAM_HEADERS).end()
       startSession(nodeTransport(request, response), prepared.plan, prepared.access)
     },
     fetch: async (request: Request) => {
@@ -115,6 +118,8 @@ export function createSseEndpoint<C, U = undefined>(options: SseEndpointOptions<
         const { status, message, headers } = answered(prepared)
         return new Response(message, { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff', ...headers } })
       }
+      // A HEAD response's body is dropped by Web frameworks without a cancel: a stream there would never end.
+      if (request.method === 'HEAD') return new Response(null, { status: 200, headers: STREAM_HEADERS })
       return webStreamResponse(request.signal, (transport) => startSession(transport, prepared.plan, prepared.access))
     },
     close: async () => {

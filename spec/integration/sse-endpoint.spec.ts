@@ -160,6 +160,52 @@ describe('SSE endpoint', () => {
     expect((await endpoint.fetch(new Request('http://bff.test/events'))).status).toBe(503)
   })
 
+  it("reports the client open only once the stream knows where it starts: what is appended after 'open' arrives", async () => {
+    const channel = `open-${Date.now()}`
+    // The log, with its 'now' answered late (a busy server): the stream starts from whatever is newest then.
+    const slowNow = {
+      read: fixture.log.read.bind(fixture.log),
+      fetch: ((name: string, options: { readonly after: string; readonly limit?: number }) =>
+        options.after === 'now'
+          ? new Promise((resolve) => setTimeout(resolve, 300)).then(() => fixture.log.fetch(name, options))
+          : fixture.log.fetch(name, options)) as typeof fixture.log.fetch,
+    }
+    const server = await startSseServer({ channels: { items: durableSource(slowNow, channel) } })
+    const events = fromServerSentEvents(server.url, { channels: { items: z.object({ n: z.number() }) }, backoff: { jitter: 0 } })
+    const first = firstValueFrom(events.pipe(filter((event) => event.type === 'message')))
+    try {
+      await firstValueFrom(events.state$.pipe(filter((state: EventStreamState) => state.status === 'open')))
+      await fixture.log.append(channel, { n: 1 })
+      const arrived = await Promise.race([first, new Promise((resolve) => setTimeout(() => resolve('never arrived'), 5000))])
+      expect(arrived).toMatchObject({ type: 'message', value: { n: 1 } })
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('answers a HEAD request (a health probe) with the stream headers and no stream, on Node and Web alike, after the same checks', async () => {
+    const channel = `head-${Date.now()}`
+    const channels = { items: durableSource(fixture.log, channel) }
+    const server = await startSseServer({ channels })
+    try {
+      const node = await fetch(server.url, { method: 'HEAD' })
+      expect(node.status).toBe(200)
+      expect(node.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+      expect((await fetch(`${server.url}?channel=nope`, { method: 'HEAD' })).status).toBe(404)
+      expect(server.endpoint.stats()).toMatchObject({ open: 0, opened: 0 })
+    } finally {
+      await server.close()
+    }
+    // A Web framework (Hono) drops a HEAD response's body without cancelling it: a stream there was never ended.
+    const endpoint = createSseEndpoint({ channels })
+    const web = await endpoint.fetch(new Request('http://bff.test/events', { method: 'HEAD' }))
+    expect(web.status).toBe(200)
+    expect(web.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    expect(web.body).toBeNull()
+    expect(endpoint.stats()).toMatchObject({ open: 0, opened: 0 })
+    await endpoint.close()
+  })
+
   it('ends every stream on close() with a shutdown event whose retry spreads the reconnections', async () => {
     const server = await startSseServer({ channels: { items: durableSource(fixture.log, 'shutdown') }, shutdownSpread: 3000 })
     const streams = Array.from({ length: 5 }, () => fromServerSentEvents(server.url, { channels, ...fast }))
