@@ -184,7 +184,7 @@ function durableBody(feed: Feed, key: readonly string[], names: FeedNames): stri
     const branch = (op: ChangeOp): [ChangeOp, string] => {
       const alias = op === 'insert' ? 'new' : 'old'
       const rowSide = op === 'insert' ? `'new', ${rowJson(feed, 'new')}` : feed.old === 'row' ? `'old', ${rowJson(feed, 'old')}` : ''
-      const condition = feed.when[op]
+      // No condition here: an op with a `when` is row-level (statementOps), its condition the trigger's WHEN.
       return [
         op,
         `INSERT INTO ${log} (channel, part, key, value)
@@ -192,7 +192,7 @@ SELECT ${channel}, ${part('c.change_key')}, c.change_key, c.change_value
 FROM (
   SELECT ${keyJson(key, alias)}::text AS change_key,
     json_build_object('op', '${op}'${rowSide === '' ? '' : `, ${rowSide}`}) AS change_value
-  FROM rxpg_${alias}_rows AS ${alias}${condition === undefined ? '' : `\n  WHERE (${condition})`}
+  FROM rxpg_${alias}_rows AS ${alias}
 ) c;`,
       ]
     }

@@ -176,10 +176,11 @@ export async function dropReplication(config: PgConnectionConfig, names: { reado
     // stream's position, gone and the publication left).
     const [may] = (
       await client.query<{ replication: boolean; publication: boolean | null; user: string }>(
-        `SELECT current_user AS user, r.rolreplication OR r.rolsuper AS replication,
+        `SELECT current_user AS user,
+           r.rolreplication OR r.rolsuper OR NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $2) AS replication,
            (SELECT r.rolsuper OR pg_has_role(current_user, p.pubowner, 'USAGE') FROM pg_publication p WHERE p.pubname = $1) AS publication
          FROM pg_roles r WHERE r.rolname = current_user`,
-        [names.publication ?? null],
+        [names.publication ?? null, names.slot],
       )
     ).rows
     if (may !== undefined && !may.replication) {
