@@ -109,7 +109,7 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
     ).rows[0]
     let addedTables: string[] = []
     if (existing === undefined) {
-      await client.query(createPublicationSql(setup, modern)).catch((error: unknown) => refusedPublication(error, setup))
+      await client.query(createPublicationSql(setup, modern)).catch(refusedAs('publication-privilege', setup))
     } else if (setup.tables !== 'all') {
       if (firstPartitioned !== undefined && existing.via_root !== 'true') {
         throw new ReplicationSetupError({
@@ -133,7 +133,7 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
       if (addedTables.length > 0) {
         await client
           .query(`ALTER PUBLICATION ${quoteName(publication)} ADD TABLE ${addedTables.map(quoteQualified).join(', ')}`)
-          .catch((error: unknown) => refusedPublication(error, setup))
+          .catch(refusedAs('publication-privilege', setup))
       }
     }
     const slotExists = (await client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rowCount === 1
@@ -150,15 +150,12 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
   })
 }
 
-/** A CREATE or ALTER PUBLICATION the role may not run, as the typed error that names who may; others as they are. */
-function refusedPublication(error: unknown, setup: ReplicationSetup): never {
-  if ((error as { code?: unknown }).code === '42501') {
-    throw new ReplicationSetupError(
-      { reason: 'publication-privilege', slot: setup.slot, publication: setup.publication, sqlState: '42501', detail: (error as Error).message },
-      { cause: error },
-    )
+/** A statement the role may not run (42501), as the typed error of `reason`, which names who may; others as they are. */
+function refusedAs(reason: 'replication-privilege' | 'publication-privilege', names: { readonly slot: string; readonly publication?: string }) {
+  return (error: unknown): never => {
+    if ((error as { code?: unknown }).code !== '42501') throw error
+    throw new ReplicationSetupError({ reason, slot: names.slot, publication: names.publication ?? '', sqlState: '42501', detail: (error as Error).message }, { cause: error })
   }
-  throw error
 }
 
 /**
@@ -167,10 +164,6 @@ function refusedPublication(error: unknown, setup: ReplicationSetup): never {
  * (`replication-privilege` for the slot, `publication-privilege` for the publication).
  */
 export async function dropReplication(config: PgConnectionConfig, names: { readonly slot: string; readonly publication?: string }): Promise<void> {
-  const refused = (reason: 'replication-privilege' | 'publication-privilege') => (error: unknown) => {
-    if ((error as { code?: unknown }).code !== '42501') throw error
-    throw new ReplicationSetupError({ reason, slot: names.slot, publication: names.publication ?? '', sqlState: '42501', detail: (error as Error).message }, { cause: error })
-  }
   await withClient(config, async (client) => {
     // What the role may drop is checked first, so that a refusal leaves both as they were (not the slot, the
     // stream's position, gone and the publication left).
@@ -189,17 +182,17 @@ export async function dropReplication(config: PgConnectionConfig, names: { reado
     if (may !== undefined && may.publication === false) {
       throw new ReplicationSetupError({ reason: 'publication-privilege', slot: names.slot, publication: names.publication ?? '', detail: `role ${JSON.stringify(may.user)} does not own publication ${JSON.stringify(names.publication)}` })
     }
-    await client.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, [names.slot]).catch(refused('replication-privilege'))
+    await client.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, [names.slot]).catch(refusedAs('replication-privilege', names))
     // A terminated WAL sender releases its slot a moment later.
     for (let attempt = 0; ; attempt++) {
       try {
         await client.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])
         break
       } catch (error) {
-        if ((error as { code?: unknown }).code !== '55006' || attempt >= 50) refused('replication-privilege')(error)
+        if ((error as { code?: unknown }).code !== '55006' || attempt >= 50) refusedAs('replication-privilege', names)(error)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
     }
-    if (names.publication !== undefined) await client.query(`DROP PUBLICATION IF EXISTS ${quoteName(names.publication)}`).catch(refused('publication-privilege'))
+    if (names.publication !== undefined) await client.query(`DROP PUBLICATION IF EXISTS ${quoteName(names.publication)}`).catch(refusedAs('publication-privilege', names))
   })
 }

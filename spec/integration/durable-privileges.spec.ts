@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPgListener, type PgListener } from '../../lib/index.js'
 import { createDurableLog, DurableQueryFailedError, type DurableLog } from '../../lib/durable/index.js'
 import { decodeToken } from '../../lib/durable/position.js'
-import { adminQuery } from '../support/database.js'
+import { adminQuery, eventually } from '../support/database.js'
 import { durableDatabaseUrl, durableFixture, type DurableFixture } from '../support/durable.js'
 
 let owner: DurableFixture
@@ -63,14 +63,7 @@ describe('an application role with the documented grants', () => {
     expect(byN((await log.fetch('grants', { after: first })).messages.map((message) => message.value))).toEqual([{ n: 2 }, { n: 3 }])
     const handled: unknown[] = []
     const consumer = log.consume('grants', 'workers', async (messages) => void handled.push(...messages.map((message) => message.value)), { from: 'earliest' })
-    await new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (handled.length >= 3) {
-          clearInterval(check)
-          resolve()
-        }
-      }, 20)
-    })
+    await eventually(() => handled.length >= 3, () => `handled ${handled.length}`)
     await consumer.stop()
     expect(byN(handled)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
   })

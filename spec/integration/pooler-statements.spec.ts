@@ -9,9 +9,8 @@ import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createPgListener, type PgListener } from '../../lib/index.js'
 import { createDurableLog, type DurableLog } from '../../lib/durable/index.js'
-import { databaseUrl } from '../support/database.js'
 import { durableDatabaseUrl, horizonPassed, uniqueSchema } from '../support/durable.js'
-import { adminQuery } from '../support/database.js'
+import { adminQuery, databaseUrl, eventually } from '../support/database.js'
 
 const closing: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -41,7 +40,7 @@ describe('behind a transaction-mode pooler (statements prepared on another serve
     // pg's client now believes it prepared them; the server forgets (another server connection): 26000.
     await pool.query('DEALLOCATE ALL')
     await db.notify(channel, 'four')
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await eventually(() => received.length >= 4, () => `received ${JSON.stringify(received)}`)
     expect(received).toEqual(['one', 'two', 'three', 'four'])
     expect((await firstState(db)).status).toBe('connected')
   })
