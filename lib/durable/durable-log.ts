@@ -15,10 +15,11 @@ import { LogContext, resolveOptions } from './log-context.js'
 import { isTransient } from './pg-failure.js'
 import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
 import { encodeToken } from './position.js'
+import { iterateChannel } from './iterate-channel.js'
 import { readChannel } from './read-channel.js'
 import { assertSchemaName, DEFAULT_SCHEMA, durableSchemaSql } from './schema-sql.js'
 import { StallMonitor } from './stall-monitor.js'
-import type { AppendOptions, BatchHandler, ConsumeOptions, DurableAppend, DurableBatch, DurableConsumer, DurableLog, DurableLogOptions, FetchOptions, ReadOptions } from './types.js'
+import type { AppendOptions, BatchHandler, ConsumeOptions, DurableAppend, DurableBatch, DurableConsumer, DurableLog, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions } from './types.js'
 
 type ChannelArgument = string | TypedChannel<unknown>
 
@@ -185,6 +186,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     transaction,
     wake: (channel: string) => context.wake(nameOf(channel)),
     read: (channel: ChannelArgument, readOptions: ReadOptions = {}) => readChannel(context, nameOf(channel), typedOf(channel), readOptions, activity),
+    iterate: (channel: ChannelArgument, iterateOptions: IterateOptions = {}) => iterateChannel(context, nameOf(channel), typedOf(channel), iterateOptions, activity),
     fetch,
     consume: (channel: ChannelArgument, group: string, handler: BatchHandler<unknown>, consumeOptions: ConsumeOptions = {}) => {
       const consumer = startConsumer(context, nameOf(channel), group, typedOf(channel), handler, consumeOptions, activity)

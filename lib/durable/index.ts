@@ -34,6 +34,7 @@ export type {
   DurableStall,
   FetchOptions,
   HorizonHolder,
+  IterateOptions,
   ReadOptions,
   RetentionOptions,
   StallOptions,

@@ -33,6 +33,11 @@ export interface ReadOptions {
   readonly wakeUps?: Observable<unknown>
 }
 
+export interface IterateOptions extends ReadOptions {
+  /** Ends the iteration: a pending or later `next()` rejects with the signal's reason, and the reader stops. */
+  readonly signal?: AbortSignal
+}
+
 export interface FetchOptions {
   /** A token, or 'earliest'. */
   readonly after: string | 'earliest'
@@ -187,6 +192,13 @@ export interface DurableLog extends AsyncDisposable {
   /** Backlog then live, gap-free and without duplicates, in the log's total order. Cold: each subscription reads on its own. */
   read(channel: string, options?: ReadOptions): Observable<DurableMessage<unknown>>
   read<T>(channel: TypedChannel<T>, options?: ReadOptions): Observable<DurableMessage<Either<DecodeError, T>>>
+  /**
+   * `read` pulled instead of pushed, for `for await`: a page is read when the loop wants more than it holds, so an
+   * asynchronous handler paces the reader and a backlog is never held in memory. The same order, triggers and
+   * errors as `read`; ends when the log closes.
+   */
+  iterate(channel: string, options?: IterateOptions): AsyncIterableIterator<DurableMessage<unknown>>
+  iterate<T>(channel: TypedChannel<T>, options?: IterateOptions): AsyncIterableIterator<DurableMessage<Either<DecodeError, T>>>
   /** One page after a position (CouchDB's `_changes?since=`). */
   fetch(channel: string, options: FetchOptions): Promise<DurableBatch<unknown>>
   fetch<T>(channel: TypedChannel<T>, options: FetchOptions): Promise<DurableBatch<Either<DecodeError, T>>>

@@ -1,0 +1,137 @@
+// log.iterate(): read pulled by `for await`. A page is read only when the loop wants more than it holds (an
+// asynchronous handler paces the reader), with read()'s order, triggers and errors.
+import pg from 'pg'
+import { z } from 'zod'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { defineChannel } from '../../lib/index.js'
+import { InvalidTokenError, type DurableLog } from '../../lib/durable/index.js'
+import { durableFixture, horizonPassed, type DurableFixture } from '../support/durable.js'
+
+let fixture: DurableFixture
+/** Page statements run against the log's tables, counted on the pool's connections. */
+let pageReads = 0
+let countedPool: pg.Pool
+
+beforeAll(async () => {
+  fixture = await durableFixture('durable_iterate')
+  countedPool = new pg.Pool({ connectionString: fixture.url, max: 4 })
+  countedPool.on('error', () => undefined)
+  countedPool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
+    ;(client as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const config = args[0] as string | { text?: string }
+      const text = typeof config === 'string' ? config : (config.text ?? '')
+      if (text.includes('UNION ALL (')) pageReads += 1
+      return query(...args)
+    }
+  })
+})
+afterAll(async () => {
+  await fixture.close()
+  await countedPool.end()
+})
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function appendAll(log: DurableLog, channel: string, values: readonly unknown[]): Promise<void> {
+  for (let index = 0; index < values.length; index += 500) {
+    await Promise.all(values.slice(index, index + 500).map((value) => log.append(channel, value)))
+  }
+  await horizonPassed(fixture.url)
+}
+
+describe('log.iterate', () => {
+  it('reads a page only when the loop has used the one before: a slow asynchronous handler keeps at most one page in memory', async () => {
+    const log = fixture.openLog({ pool: countedPool })
+    await appendAll(log, 'paced', Array.from({ length: 1000 }, (_, index) => index))
+    pageReads = 0
+    const seen: unknown[] = []
+    for await (const message of log.iterate('paced', { from: 'earliest', batchSize: 100 })) {
+      seen.push(message.value)
+      await delay(1)
+      if (seen.length === 250) break
+    }
+    expect(seen).toEqual(Array.from({ length: 250 }, (_, index) => index))
+    // Pages of 100: the first three, and not one more (a pushed read would have read all ten by now).
+    expect(pageReads).toBe(3)
+  })
+
+  it('goes from the backlog to live messages without a gap or a duplicate, waking on appends', async () => {
+    const { log } = fixture
+    await appendAll(log, 'live', ['a', 'b', 'c'])
+    const seen: unknown[] = []
+    const tokens = new Set<string>()
+    for await (const message of log.iterate('live', { from: 'earliest', batchSize: 2 })) {
+      seen.push(message.value)
+      tokens.add(message.token)
+      // Appended while the loop runs: what commits after the backlog arrives live.
+      if (message.value === 'c') void log.append('live', 'd').then(() => log.append('live', 'e'))
+      if (seen.length === 5) break
+    }
+    expect(seen).toEqual(['a', 'b', 'c', 'd', 'e'])
+    expect(tokens.size).toBe(5)
+  })
+
+  it('resumes after a token exactly where the last loop stopped', async () => {
+    const { log } = fixture
+    await appendAll(log, 'resume', [1, 2, 3, 4])
+    let token = ''
+    for await (const message of log.iterate('resume', { from: 'earliest' })) {
+      token = message.token
+      if (message.value === 2) break
+    }
+    const rest: unknown[] = []
+    for await (const message of log.iterate('resume', { from: token })) {
+      rest.push(message.value)
+      if (rest.length === 2) break
+    }
+    expect(rest).toEqual([3, 4])
+  })
+
+  it('decodes a typed channel to Either, as read does', async () => {
+    const { log } = fixture
+    const Order = defineChannel('iterate-typed', z.object({ id: z.number() }))
+    await log.append('iterate-typed', { id: 1 })
+    await log.append('iterate-typed', { id: 'not a number' })
+    await horizonPassed(fixture.url)
+    const tags: string[] = []
+    for await (const message of log.iterate(Order, { from: 'earliest' })) {
+      tags.push(message.value._tag)
+      if (tags.length === 2) break
+    }
+    expect(tags).toEqual(['Right', 'Left'])
+  })
+
+  it('ends a waiting loop when its signal aborts, at once (not at the next poll), with the reason', async () => {
+    const log = fixture.openLog({ pollInterval: 60_000 })
+    const controller = new AbortController()
+    const reason = new Error('shutting down')
+    const iterator = log.iterate('quiet', { from: 'now', signal: controller.signal })
+    const pending = iterator.next()
+    await delay(200)
+    const started = Date.now()
+    controller.abort(reason)
+    await expect(pending).rejects.toBe(reason)
+    expect(Date.now() - started).toBeLessThan(30_000)
+    await expect(iterator.next()).resolves.toEqual({ done: true, value: undefined })
+  })
+
+  it('rejects at once for a signal already aborted', async () => {
+    const controller = new AbortController()
+    controller.abort()
+    await expect(fixture.log.iterate('quiet', { signal: controller.signal }).next()).rejects.toMatchObject({ name: 'AbortError' })
+  })
+
+  it('ends a waiting loop when the log closes', async () => {
+    const log = fixture.openLog({ pollInterval: 60_000 })
+    const iterator = log.iterate('closing', { from: 'now' })
+    const pending = iterator.next()
+    await delay(200)
+    await log.close()
+    await expect(pending).resolves.toEqual({ done: true, value: undefined })
+  })
+
+  it('throws the typed error of a malformed token from the first pull', async () => {
+    await expect(fixture.log.iterate('orders', { from: 'not-a-token' }).next()).rejects.toBeInstanceOf(InvalidTokenError)
+  })
+})
