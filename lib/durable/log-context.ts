@@ -44,7 +44,10 @@ const serverText: pg.CustomTypesConfig = { getTypeParser: () => (text: string) =
 
 export function resolveOptions(options: DurableLogOptions): ResolvedOptions {
   const retention = options.retention ?? {}
-  const spanMs = retention.partitionSpan ?? 60 * 60 * 1000
+  // A day: every page read (each reader's wake-up, each replayed page) scans and locks every partition, so the
+  // default keeps them few (a week's retention: 7 past, the current one, 3 ahead). Measured: an empty live page
+  // took 0.13-0.29 ms with 5-12 partitions and 1.19 ms with 173 (7 days of 1-hour spans, the default before).
+  const spanMs = retention.partitionSpan ?? DAY
   const maxAge = retention.maxAge === undefined ? 7 * DAY : retention.maxAge
   const stall = options.stall === false ? false : { threshold: options.stall?.threshold ?? 5000, interval: options.stall?.interval ?? (options.stall?.threshold ?? 5000) / 5 }
   return {

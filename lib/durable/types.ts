@@ -78,7 +78,7 @@ export interface RetentionOptions {
   readonly maxAge?: number | null
   /** Oldest partitions are dropped while the log is larger than this (bytes). Default none. */
   readonly maxBytes?: number | null
-  /** Time span of one partition, in ms (whole seconds). Default 1 hour. */
+  /** Time span of one partition, in ms (whole seconds). Default 1 day: every read scans every partition, so keep them few. */
   readonly partitionSpan?: number
   /** Partitions created ahead of time. Default 3. */
   readonly premake?: number
