@@ -3,10 +3,14 @@
  * millisecond; jitter is off (every delay is its nominal value).
  *
  * Letters: k/K connected, digits reconnecting (attempt).
+ *
+ * A session counts as healthy, and resets the back-off, once it has made progress: a transaction's commit, or a
+ * keepalive (the server had nothing more to send). One that fails before (a server that cannot decode what
+ * comes next, a crash on START_REPLICATION) keeps counting, so a fault that recurs at every connection backs off.
  */
-import { filter } from 'rxjs'
+import { filter, map } from 'rxjs'
 import { describe, it } from 'vitest'
-import { started, virtualReplicationSource, type VirtualReplicationScript } from '../lib/replication/index.js'
+import { begin, commit, insert, keepalive, started, virtualReplicationSource, type Change, type VirtualReplicationScript } from '../lib/replication/index.js'
 import { ConnectionLostError } from '../lib/index.js'
 import { runMarbles } from '../lib/testing/index.js'
 import { connected, connecting, lostByReset, reconnecting, refusedByNetwork, resetByPeer, virtualChangeStream } from './support/replication.js'
@@ -64,5 +68,38 @@ describe('replication back-off', () => {
           k: connected(103, '0/1000000'),
         },
       )
+    }))
+
+  it('backs off while each session fails before making progress, and retries at once after one that committed or got a keepalive', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const failsAtOnce: VirtualReplicationScript = { stream: () => cold('s#', { s: started }, resetByPeer()) }
+      const failsAfterCommit: VirtualReplicationScript = {
+        stream: () => cold('sbic#', { s: started, b: begin('0/2000000'), i: insert('orders', { id: 1 }), c: commit('0/2000000', '0/2000010') }, resetByPeer()),
+      }
+      const failsAfterKeepalive: VirtualReplicationScript = { stream: () => cold('sk#', { s: started, k: keepalive('0/2000020') }, resetByPeer()) }
+      const source = virtualReplicationSource([
+        cold('-s', { s: failsAtOnce }),
+        cold('-s', { s: failsAtOnce }),
+        cold('-s', { s: failsAtOnce }),
+        cold('-s', { s: failsAfterCommit }),
+        cold('-s', { s: failsAfterKeepalive }),
+        cold('-s', { s: {} }),
+      ])
+      const stream = virtualChangeStream(source, scheduler, { frames: 3000 })
+      expectObservable(stream.changes$.pipe(map((change) => (change as Change).op))).toBe(' 310ms i', { i: 'insert' })
+      const retriesAndConnections = stream.state$.pipe(filter((state) => state.status === 'reconnecting' || state.status === 'connected'))
+      expectObservable(retriesAndConnections).toBe('-abcd 100ms ef 200ms g---hi-jK', {
+        a: connected(101, '0/1000000'),
+        b: reconnecting(1, 0, lostByReset),
+        c: connected(102, '0/1000000'),
+        d: reconnecting(2, 100, lostByReset),
+        e: connected(103, '0/1000000'),
+        f: reconnecting(3, 200, lostByReset),
+        g: connected(104, '0/1000000'),
+        h: reconnecting(1, 0, lostByReset),
+        i: connected(105, '0/2000010'),
+        j: reconnecting(1, 0, lostByReset),
+        K: connected(106, '0/2000010'),
+      })
     }))
 })

@@ -316,11 +316,13 @@ export class ReplicationConnection {
         return this.assembler.begin(message)
       case 'commit':
         this.counts.transactions += 1
+        this.madeProgress()
         this.received = maxLsn(this.received, message.endLsn)
         this.serverLsn = maxLsn(this.serverLsn, message.endLsn)
         this.assembler.commit(message, this.sinkFor(live))
         return this.checkpointIfFarBehind(live)
       case 'keepalive':
+        this.madeProgress()
         this.received = maxLsn(this.received, message.walEnd)
         this.serverLsn = maxLsn(this.serverLsn, message.walEnd)
         this.assembler.keepalive(message.walEnd)
@@ -337,8 +339,8 @@ export class ReplicationConnection {
     this.phase = { name: 'streaming', live }
     if (this.connectedBefore && this.retries > 0) this.counts.reconnects += 1
     this.connectedBefore = true
-    this.retries = 0
-    this.retryAtOnce = false
+    // The back-off goes on counting until this session makes progress (madeProgress): a fault that recurs at
+    // every connection (a crash on START_REPLICATION, WAL the server cannot decode) must not loop at full speed.
     this.busySince = undefined
     this.pingSentAt = undefined
     this.answeredAt = undefined
@@ -471,6 +473,15 @@ export class ReplicationConnection {
     this.counts.statusUpdates += 1
     this.lastStatus = { written, flushed, at: now }
     this.confirmed = maxLsn(this.confirmed, flushed)
+  }
+
+  /**
+   * A committed transaction or a keepalive (the server had nothing more to send): the session works, so the
+   * next loss is retried at once again, and the back-off starts over.
+   */
+  private madeProgress(): void {
+    this.retries = 0
+    this.retryAtOnce = false
   }
 
   private onFailure(error: unknown, run: Subscription): void {
