@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import pg from 'pg'
-import { Observable, concatMap, map, type Subscriber } from 'rxjs'
+import { Observable, concatMap, map, take, type Subscriber } from 'rxjs'
 import { clientConfigOf, type PgConnectionConfig } from '../../pg/config.js'
 import { PgConnection } from '../../pg/pg-connection.js'
 import { ConnectionLostError } from '../../errors.js'
@@ -28,9 +28,16 @@ interface CopyBothEvents {
  * `connect()`, reading `pgoutput` with CopyBoth on pg's own protocol parser. Rows are parsed with the
  * config's `types` when it has them, else with pg's.
  *
+ * The facts (server, publication, slot, column types) are read before streaming on a short-lived ordinary
+ * connection, never on the replication one: a query there leaves the WAL sender with the tables' current
+ * definitions cached, which it then uses to decode changes written before a schema change (measured on
+ * PostgreSQL 18: wrong values without an error, or a crash of the WAL sender at every START_REPLICATION, and
+ * with it of every session of the server). A logical replication connection matches the same pg_hba.conf
+ * lines as an ordinary one to its database, so a role that may stream may also ask.
+ *
  * pgoutput names a column's own type where a query's row description names a domain's base type, so the
- * non-built-in column types are resolved from the catalog before streaming (with the facts, on the same
- * connection): those of the published tables, and any a Relation message named since. A Relation message
+ * non-built-in column types are resolved from the catalog before streaming (with the facts): those of the
+ * published tables, and any a Relation message named since. A Relation message
  * naming a type not resolved yet (a domain created after the connection opened) ends the session before
  * anything of that relation is decoded; the stream reconnects at once, resolves it, and goes on exactly
  * after what it delivered.
@@ -41,7 +48,8 @@ export function pgReplicationSource(
   config: PgConnectionConfig,
   names: { readonly slot: string; readonly publication: string; readonly tables?: readonly string[] },
 ): ReplicationSource {
-  const clientConfig = { ...clientConfigOf(config), replication: 'database' } as pg.ClientConfig
+  const factsConfig = clientConfigOf(config)
+  const clientConfig = { ...factsConfig, replication: 'database' } as pg.ClientConfig
   const types = clientConfig.types
   const catalog = new TypeCatalog()
   const parserOf = (oid: number): TypeParser =>
@@ -58,7 +66,11 @@ export function pgReplicationSource(
           connection.query<IdentifySystemRow>('IDENTIFY_SYSTEM').pipe(
             concatMap((identity) => {
               const asked = catalog.pending()
-              return connection.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids: asked })).pipe(
+              const query = serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids: asked })
+              // Ended once answered (take: unsubscribing from open ends the connection).
+              return PgConnection.open(factsConfig).pipe(
+                concatMap((ordinary) => ordinary.query<ServerFactsRow>(query)),
+                take(1),
                 map((facts) => {
                   const row = facts.rows[0] as ServerFactsRow
                   catalog.learn(row.column_types, asked)

@@ -1,10 +1,10 @@
 /**
- * What a replication connection reads before it starts streaming: the server, the publication and the slot,
- * in one round trip (the replication protocol takes SQL text only, so names are quoted literals).
+ * What a change stream reads before it starts streaming: the server, the publication and the slot, in one round
+ * trip on an ordinary connection (pg-replication-source.ts says why not on the replication one). Names and
+ * types asked for are parameters.
  */
 import { parseLsn, ZERO_LSN, type Lsn } from '../lsn.js'
 import type { ServerFacts, SlotFacts } from '../ports.js'
-import { quoteLiteral } from '../sql-text.js'
 
 /** Types with OIDs below this are built in (pgoutput sends a Type message for the others): never domains of the user. */
 export const FIRST_NON_BUILTIN_TYPE_OID = 10000
@@ -12,27 +12,25 @@ export const FIRST_NON_BUILTIN_TYPE_OID = 10000
 /**
  * `tables`: the tables the stream asked for (`schema.table`), of which the partitioned ones are named.
  * `typeOids`: column types to resolve besides those of the published tables (types met since, by a Relation).
+ * $1 the publication, $2 the tables, $3 the type OIDs, $4 the slot.
  */
-export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[]; readonly typeOids?: readonly number[] } = {}): string {
-  const publicationName = quoteLiteral(publication)
-  const tables = `ARRAY[${(wanted.tables ?? []).map(quoteLiteral).join(', ')}]::text[]`
-  const typeOids = `ARRAY[${(wanted.typeOids ?? []).map(String).join(', ')}]::oid[]`
-  return `SELECT current_setting('server_version_num')::int AS server_version,
+export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[]; readonly typeOids?: readonly number[] } = {}): { readonly text: string; readonly values: unknown[] } {
+  const text = `SELECT current_setting('server_version_num')::int AS server_version,
   current_setting('wal_level') AS wal_level,
   current_database() AS database,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS current_lsn,
-  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = ${publicationName}) AS publication_exists,
-  COALESCE((SELECT (to_jsonb(p) ->> 'pubviaroot')::boolean FROM pg_publication p WHERE p.pubname = ${publicationName}), false) AS publish_via_root,
-  ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ${publicationName}) AS published_tables,
+  EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS publication_exists,
+  COALESCE((SELECT (to_jsonb(p) ->> 'pubviaroot')::boolean FROM pg_publication p WHERE p.pubname = $1), false) AS publish_via_root,
+  ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1) AS published_tables,
   ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY (${tables})) AS partitioned_tables,
+    WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY ($2::text[])) AS partitioned_tables,
   (WITH RECURSIVE wanted(oid) AS (
       SELECT a.atttypid FROM pg_publication_tables pt
         JOIN pg_namespace n ON n.nspname = pt.schemaname
         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-        WHERE pt.pubname = ${publicationName} AND a.atttypid >= ${FIRST_NON_BUILTIN_TYPE_OID}
-      UNION SELECT unnest(${typeOids})
+        WHERE pt.pubname = $1 AND a.atttypid >= ${FIRST_NON_BUILTIN_TYPE_OID}
+      UNION SELECT unnest($3::oid[])
     ), chain(oid, base) AS (
       SELECT oid, oid FROM wanted
       UNION ALL
@@ -40,7 +38,8 @@ export function serverFactsQuery(slot: string, publication: string, wanted: { re
     )
     SELECT COALESCE(json_agg(json_build_array(chain.oid::int8, chain.base::int8)), '[]') FROM chain JOIN pg_type t ON t.oid = chain.base WHERE t.typtype <> 'd'
   ) AS column_types,
-  (SELECT to_jsonb(s) FROM pg_replication_slots s WHERE s.slot_name = ${quoteLiteral(slot)}) AS slot`
+  (SELECT to_jsonb(s) FROM pg_replication_slots s WHERE s.slot_name = $4) AS slot`
+  return { text, values: [publication, [...(wanted.tables ?? [])], [...(wanted.typeOids ?? [])], slot] }
 }
 
 export interface ServerFactsRow {
