@@ -2,9 +2,18 @@
 // The `rxpg` binary (package.json "bin"). Every failure ends with a message on stderr and one of the exit
 // codes of exit-codes.ts; a reader of stdout that goes away (`rxpg listen x | head -1`) ends it quietly.
 import { CommanderError } from 'commander'
-import { exitCodeOf } from './exit-codes.js'
-import { createProgram } from './program.js'
 import { sayWarningsInOneLine } from './warnings.js'
+
+// pg is an optional peer of rxpg (the browser client and the testing kit need none), so a project may lack it;
+// every command needs it, and its absence is one line like every other failure, not a stack trace.
+const loaded = await Promise.all([import('./exit-codes.js'), import('./program.js')]).catch((error: unknown) => {
+  if ((error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && /'pg'/.test((error as Error).message)) {
+    process.stderr.write('rxpg: the rxpg command needs the pg package, an optional peer dependency of rxpg: npm install pg\n')
+    process.exit(1)
+  }
+  throw error
+})
+const [{ exitCodeOf }, { createProgram }] = loaded
 
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(0)

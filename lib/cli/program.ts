@@ -4,12 +4,12 @@
  * Built with commander (argument parsing, `--help`, errors for unknown options) rather than by hand.
  */
 import { Command } from 'commander'
-import { readFileSync } from 'node:fs'
 import { registerChangesCommand } from './commands/changes.js'
 import { registerListenCommand } from './commands/listen.js'
 import { registerNotifyCommand } from './commands/notify.js'
 import { registerSqlCommand } from './commands/sql.js'
 import { registerTailCommand } from './commands/tail.js'
+import { RXPG_VERSION } from './version.js'
 
 export interface CliOutput {
   readonly out: (text: string) => void
@@ -20,7 +20,7 @@ export interface CliOutput {
 export function createProgram(output: CliOutput): Command {
   const program = new Command('rxpg')
     .description('PostgreSQL LISTEN/NOTIFY as RxJS streams: tools for rxpg users. Exit codes: 0 done (or stopped by Ctrl-C), 1 failed, 2 usage, 3 no connection.')
-    .version(packageVersion(), '--version', "print rxpg's version")
+    .version(RXPG_VERSION, '--version', "print rxpg's version")
     .exitOverride()
   registerListenCommand(program, output)
   registerNotifyCommand(program, output)
@@ -46,9 +46,4 @@ function sayUsageErrorsInOneLine(command: Command, output: CliOutput, path: read
     outputError: (text, write) => write(`rxpg: ${text.replace(/^error: /, '').trimEnd().replace(/\.$/, '')} (see ${names.join(' ')} --help)\n`),
   })
   for (const subcommand of command.commands) sayUsageErrorsInOneLine(subcommand, output, names)
-}
-
-/** The installed package's version: package.json is two folders up, from lib/cli and from dist/cli alike. */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 }

@@ -1,5 +1,6 @@
 // The `rxpg` command as a user runs it: spawned processes against the real server, with their output, their
 // messages on stderr and their exit codes (0 done or stopped by Ctrl-C, 1 failed, 2 usage, 3 no connection).
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { changeFeedSql } from '../../lib/changes/index.js'
 import { durableSchemaSql } from '../../lib/durable/index.js'
@@ -232,5 +233,16 @@ describe('every command', () => {
     expect({ code: badPort.code, stderr: badPort.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('(configuration)') })
     const fromEnvironment = await rxpg(['sql', 'changes', '--table', 'orders'], { env: { ...env, DATABASE_URL: 'localhost:5432/db' } })
     expect({ code: fromEnvironment.code, stderr: fromEnvironment.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('DATABASE_URL is not a PostgreSQL connection string') })
+  })
+})
+
+describe('rxpg CLI in a project without pg', () => {
+  it('says in one line that it needs pg, and how to install it, instead of a stack trace', async () => {
+    const hidden = ['--import', join(import.meta.dirname, '..', 'support', 'without-pg.mjs')]
+    for (const args of [['--help'], ['--version'], ['sql', 'durable']]) {
+      const result = await rxpg(args, { nodeArgs: hidden })
+      expect(result.stderr).toBe("rxpg: the rxpg command needs the pg package, an optional peer dependency of rxpg: npm install pg\n")
+      expect(result.code).toBe(1)
+    }
   })
 })

@@ -14,10 +14,10 @@ export interface Finished {
   readonly stderr: string
 }
 
-/** Runs `rxpg …` to its end, with `input` on stdin (stdin is a pipe: not a terminal). */
-export function rxpg(args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string } = {}): Promise<Finished> {
+/** Runs `rxpg …` to its end, with `input` on stdin (stdin is a pipe: not a terminal); `nodeArgs` go to node before the command. */
+export function rxpg(args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string; readonly nodeArgs?: readonly string[] } = {}): Promise<Finished> {
   return new Promise((resolve) => {
-    const child = execFile(COMMAND[0], [...COMMAND.slice(1), ...args], { cwd: root, env: options.env ?? process.env, timeout: RUN_LIMIT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    const child = execFile(COMMAND[0], [...(options.nodeArgs ?? []), ...COMMAND.slice(1), ...args], { cwd: root, env: options.env ?? process.env, timeout: RUN_LIMIT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr })
     })
     child.stdin?.end(options.input ?? '')
