@@ -10,7 +10,7 @@
  * is (epoch, transaction id, row id), so the batches keep call order whichever commits first. Measured: 1.1-1.7×
  * the rate of one statement in flight for 1 KiB values (docs/design.md, "Appending").
  */
-import { checkOut } from '../pg/check-out.js'
+import type { CheckedOutClient } from '../pg/check-out.js'
 import { AppendFailedError, DurableLogClosedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
 import { joinedValues } from './joined-values.js'
 import { partitionOfKey } from './key-partition.js'
@@ -37,12 +37,20 @@ const OVERLAPPING = 2
 /** How far a batch got: nothing can have been written before `sent`, nor committed before `committing`. */
 type Stage = 'preparing' | 'sent' | 'committing'
 
+/** A batch being written, and whether its values have been settled (by its outcome, or by abandon()). */
+interface Flight {
+  readonly batch: Waiting[]
+  stage: Stage
+  settled: boolean
+}
+
 export class AppendBatcher {
   private queue: Waiting[] = []
   /** The loop that takes batches off the queue, while there is one. */
   private inFlight: Promise<void> | undefined
   /** Overlapping batch transactions not finished yet (their transaction ids are taken). */
   private readonly overlapping = new Set<Promise<void>>()
+  private readonly flights = new Set<Flight>()
 
   constructor(
     private readonly context: LogContext,
@@ -64,6 +72,22 @@ export class AppendBatcher {
   /** Resolves once everything queued so far has been written (or has failed). */
   async drain(): Promise<void> {
     while (this.inFlight !== undefined || this.overlapping.size > 0) await Promise.all([this.inFlight, ...this.overlapping])
+  }
+
+  /**
+   * Fails the batches being written, whose statements close() gave up waiting for (their connections are
+   * destroyed): `unknown` once sent (it may have committed), else `not-sent`. Their own outcome, should it
+   * still come, is then ignored.
+   */
+  abandon(): void {
+    for (const flight of this.flights) {
+      const outcome = flight.stage === 'preparing' ? 'not-sent' : 'unknown'
+      this.settleFlight(flight, () => {
+        for (const item of flight.batch) {
+          this.fail(item, new AppendFailedError({ channel: item.channel, outcome, detail: `the log was closed before the batch's statement answered (closeTimeout ${this.context.resolved.closeTimeout} ms)` }))
+        }
+      })
+    }
   }
 
   /** Rejects everything still waiting (on close, after the last drain). */
@@ -90,27 +114,41 @@ export class AppendBatcher {
 
   /** One batch as one statement in its own transaction. */
   private async write(batch: Waiting[]): Promise<void> {
-    let stage: Stage = 'preparing'
-    let connection: Awaited<ReturnType<typeof checkOut>> | undefined
+    const flight = this.fly(batch)
+    let connection: CheckedOutClient | undefined
     let broken: Error | undefined
     try {
       const meta = await this.context.meta()
       const prepared = await this.prepare(batch)
       if (this.context.closed) throw new DurableLogClosedError({ operation: 'append' })
       // Connected first: a server that cannot be reached (down, starting, shutting down) was sent nothing.
-      connection = await checkOut(this.context.pool)
-      stage = 'committing' // a statement outside a transaction block commits as it ends
+      connection = await this.context.checkOut('append')
+      flight.stage = 'committing' // a statement outside a transaction block commits as it ends
       const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client, true)
-      this.committed(batch, meta, prepared.channels, rows)
+      this.settleFlight(flight, () => this.committed(batch, meta, prepared.channels, rows))
     } catch (error) {
       // A connection that failed mid-statement is not given back to the pool.
-      if (connection !== undefined && stage === 'committing' && !isRefusal(infoOf(error))) {
+      if (connection !== undefined && flight.stage === 'committing' && !isRefusal(infoOf(error))) {
         broken = error instanceof Error ? error : new Error(String(error))
       }
-      this.failed(batch, error, stage)
+      this.settleFlight(flight, () => this.failed(batch, error, flight.stage))
     } finally {
+      this.flights.delete(flight)
       connection?.release(broken)
     }
+  }
+
+  private fly(batch: Waiting[]): Flight {
+    const flight: Flight = { batch, stage: 'preparing', settled: false }
+    this.flights.add(flight)
+    return flight
+  }
+
+  /** Settles a batch's values once: by its outcome, or by abandon(), whichever comes first. */
+  private settleFlight(flight: Flight, settle: () => void): void {
+    if (flight.settled) return
+    flight.settled = true
+    settle()
   }
 
   /** One batch in a transaction that takes its id first; `idTaken` resolves then (or when it failed before). */
@@ -118,28 +156,29 @@ export class AppendBatcher {
     let takeId!: () => void
     const idTaken = new Promise<void>((resolve) => (takeId = resolve))
     const done = (async () => {
-      let stage: Stage = 'preparing'
-      let connection: Awaited<ReturnType<typeof checkOut>> | undefined
+      const flight = this.fly(batch)
+      let connection: CheckedOutClient | undefined
       let broken: Error | undefined
       try {
         const meta = await this.context.meta()
         const prepared = await this.prepare(batch)
         if (this.context.closed) throw new DurableLogClosedError({ operation: 'append' })
-        connection = await checkOut(this.context.pool)
+        connection = await this.context.checkOut('append')
         await connection.client.query('BEGIN; SELECT txid_current()')
         takeId()
-        stage = 'sent'
+        flight.stage = 'sent'
         const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client)
-        stage = 'committing'
+        flight.stage = 'committing'
         await connection.client.query('COMMIT')
-        this.committed(batch, meta, prepared.channels, rows)
+        this.settleFlight(flight, () => this.committed(batch, meta, prepared.channels, rows))
       } catch (error) {
         takeId()
-        if (connection !== undefined && stage !== 'committing') {
+        if (connection !== undefined && flight.stage !== 'committing') {
           await connection.client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
         }
-        this.failed(batch, error, stage)
+        this.settleFlight(flight, () => this.failed(batch, error, flight.stage))
       } finally {
+        this.flights.delete(flight)
         connection?.release(broken)
       }
     })()

@@ -14,11 +14,13 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
-import { checkOut, failureCause } from '../pg/check-out.js'
+import { failureCause } from '../pg/check-out.js'
+import { socketOf } from '../pg/socket-of.js'
 import { DurableLogClosedError, DurableQueryFailedError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
 import { isTransient } from './pg-failure.js'
+import { settlesWithin } from './settles-within.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
 
@@ -98,11 +100,16 @@ export function startConsumer<T>(
    * runs; a renewal waiting for the pool behind it (a pool of one, or one the application keeps busy) let the
    * leases of a healthy member run out, and two members took each other's partitions for ever.
    */
-  let leaseConnection: { readonly client: pg.Client; readonly ready: Promise<unknown> } | undefined
-  const dropLeaseConnection = (connection: { readonly client: pg.Client }) => {
+  let leaseConnection: { readonly client: pg.Client; readonly ready: Promise<unknown>; readonly untrack: () => void } | undefined
+  const dropLeaseConnection = (connection: { readonly client: pg.Client; readonly untrack: () => void }) => {
     if (leaseConnection === connection) leaseConnection = undefined
+    connection.untrack()
     return connection.client.end().catch(() => undefined)
   }
+  /** The pool client of the batch in flight, if any: stop() destroys it when it gives up waiting. */
+  let batchClient: pg.ClientBase | undefined
+  /** stop() gave up waiting (closeTimeout): no new connection is opened. */
+  let gaveUp = false
   /**
    * Lease statements take turns on the lease connection: a renewal that comes while another statement is still
    * running (a slow server, a row lock) waits for it, rather than being queued on a busy client (which pg 8
@@ -118,8 +125,9 @@ export function startConsumer<T>(
     if (context.closed) throw new DurableLogClosedError({ operation: 'consume' })
     let connection = leaseConnection
     if (connection === undefined) {
+      if (context.abandoned || gaveUp) throw new DurableLogClosedError({ operation: 'consume' })
       const client = new pg.Client(context.pool.options)
-      const opened = { client, ready: client.connect() }
+      const opened = { client, ready: client.connect(), untrack: context.track(client) }
       // A connection the server ended while it was idle: the next lease statement opens another.
       client.on('error', () => void dropLeaseConnection(opened))
       connection = leaseConnection = opened
@@ -282,7 +290,12 @@ export function startConsumer<T>(
     // renewal found it lost meanwhile: the ack then fails, and the handler's writes roll back with it.
     const generations = new Map(held.map(([part, lease]) => [part, lease.generation]))
     const acked = [...next.entries()]
-    const { client, release, connectionError } = await checkOut(context.pool)
+    const { client, release: giveBack, connectionError } = await context.checkOut('consume')
+    batchClient = client
+    const release = (error?: Error) => {
+      batchClient = undefined
+      giveBack(error)
+    }
     // Stopped while waiting for the connection: the batch had not started, so it does not.
     if (stopping) {
       release()
@@ -446,7 +459,12 @@ export function startConsumer<T>(
   const stop = async () => {
     stopping = true
     rouse()
-    await done.catch(() => undefined)
+    if (await settlesWithin(done, context.resolved.closeTimeout, scheduler)) return
+    // closeTimeout: the server does not answer (or the handler does not return). The batch's connection and the
+    // lease connection are destroyed: what waits on them fails at once, the batch rolls back with its connection
+    // (it comes again: nothing is lost), and the leases expire on the server.
+    gaveUp = true
+    for (const client of [batchClient, leaseConnection?.client]) if (client !== undefined) socketOf(client)?.destroy()
   }
 
   return {

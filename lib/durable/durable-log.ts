@@ -5,7 +5,7 @@
 import type pg from 'pg'
 import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, type Observer, type Subscription } from 'rxjs'
 import { assertChannelName } from '../identifiers.js'
-import { checkOut, failureCause } from '../pg/check-out.js'
+import { failureCause } from '../pg/check-out.js'
 import type { RxpgError, TypedChannel } from '../index.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
@@ -17,6 +17,7 @@ import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages
 import { encodeToken } from './position.js'
 import { iterateChannel } from './iterate-channel.js'
 import { readChannel } from './read-channel.js'
+import { settlesWithin } from './settles-within.js'
 import { assertSchemaName, DEFAULT_SCHEMA, durableSchemaSql } from './schema-sql.js'
 import { StallMonitor } from './stall-monitor.js'
 import type { AppendOptions, BatchHandler, ConsumeOptions, DurableAppend, DurableBatch, DurableConsumer, DurableLog, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions } from './types.js'
@@ -129,7 +130,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
 
   const transaction = async <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
     if (context.closed) throw new DurableLogClosedError({ operation: 'transaction' })
-    const { client, release, connectionError } = await checkOut(context.pool).catch((error: unknown) => {
+    const { client, release, connectionError } = await context.checkOut('transaction').catch((error: unknown) => {
       throw context.failure('transaction', error)
     })
     const channels = new Set<string>()
@@ -199,7 +200,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     },
     stalls$: stalls.stalls$,
     ensureSchema: async () => {
-      const { client, release } = await checkOut(context.pool)
+      const { client, release } = await context.checkOut('ensureSchema')
       try {
         await context.assertServerVersion(client)
         await client.query('BEGIN')
@@ -219,13 +220,24 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     maintain,
     close: () =>
       (closing ??= (async () => {
-        await Promise.all([...consumers].map((consumer) => consumer.stop()))
-        await batcher.drain()
+        const finished = (async () => {
+          await Promise.all([...consumers].map((consumer) => consumer.stop()))
+          await batcher.drain()
+        })()
+        if (!(await settlesWithin(finished, resolved.closeTimeout, scheduler))) {
+          // A server that stopped answering: give up on what is in flight rather than wait for ever.
+          context.abandon()
+          batcher.abandon()
+        }
         maintenance?.unsubscribe()
         context.close()
         batcher.rejectAll()
         errors$.complete()
-        if (context.ownsPool) await context.pool.end()
+        if (context.ownsPool) {
+          const ended = context.pool.end()
+          if (!context.abandoned) await ended
+          else void ended.catch(() => undefined)
+        }
       })()),
   }
   return { ...log, [Symbol.asyncDispose]: log.close } as DurableLog

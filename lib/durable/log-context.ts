@@ -7,6 +7,8 @@ import pg from 'pg'
 import { EMPTY, filter, interval, map, merge, Subject, takeUntil, tap, type Observable, type SchedulerLike } from 'rxjs'
 import type { ListenerState } from '../index.js'
 import { STATEMENT_NAME_SQLSTATES } from '../pg/statement-name-refused.js'
+import { checkOut, type CheckedOutClient } from '../pg/check-out.js'
+import { socketOf } from '../pg/socket-of.js'
 import { coalesceWakes } from './coalesce-wakes.js'
 import { DurableLogClosedError, DurableQueryFailedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
 import { failureInfo, isSchemaMissing } from './pg-failure.js'
@@ -27,6 +29,7 @@ export interface ResolvedOptions {
   readonly maxAgeSeconds: number | null
   readonly maxBytes: number | null
   readonly partitionSpanSeconds: number
+  readonly closeTimeout: number
   readonly premake: number
   readonly maintenanceInterval: number | false
   readonly stall: { readonly threshold: number; readonly interval: number } | false
@@ -49,6 +52,10 @@ export function resolveOptions(options: DurableLogOptions): ResolvedOptions {
   // took 0.13-0.29 ms with 5-12 partitions and 1.19 ms with 173 (7 days of 1-hour spans, the default before).
   const spanMs = retention.partitionSpan ?? DAY
   const maxAge = retention.maxAge === undefined ? 7 * DAY : retention.maxAge
+  const closeTimeout = options.closeTimeout ?? 10_000
+  if (typeof closeTimeout !== 'number' || Number.isNaN(closeTimeout) || closeTimeout < 0) {
+    throw new RangeError(`rxpg: closeTimeout must be a number of ms, 0 or more (Infinity: wait for ever); got ${String(closeTimeout)}`)
+  }
   const stall = options.stall === false ? false : { threshold: options.stall?.threshold ?? 5000, interval: options.stall?.interval ?? (options.stall?.threshold ?? 5000) / 5 }
   return {
     pollInterval: options.pollInterval ?? 1000,
@@ -64,6 +71,7 @@ export function resolveOptions(options: DurableLogOptions): ResolvedOptions {
     maxBatchSize: options.appendBatch?.maxBatchSize ?? 1000,
     maxQueue: options.appendBatch?.maxQueue ?? 100_000,
     prepare: options.prepare ?? true,
+    closeTimeout,
   }
 }
 
@@ -79,6 +87,10 @@ export class LogContext {
   readonly queries: Queries
   readonly wakeChannel: string
   closed = false
+  /** close() gave up waiting (closeTimeout): the log's connections were destroyed, and no statement starts any more. */
+  abandoned = false
+  /** Connections the log may destroy when it gives up waiting: its own pool's, clients it checked out, lease connections. */
+  private readonly connections = new Set<pg.ClientBase>()
   /** Emits once when the log closes: readers complete, timers stop. */
   readonly closed$ = new Subject<void>()
   /** Commits made in this process, per channel: local readers are woken without waiting for the NOTIFY. */
@@ -101,6 +113,8 @@ export class LogContext {
     this.pool = poolOption instanceof pg.Pool ? poolOption : new pg.Pool(typeof poolOption === 'string' ? { connectionString: poolOption } : poolOption)
     // A pool of the log's own must not crash the process when an idle client's server goes away.
     if (this.ownsPool) this.pool.on('error', () => undefined)
+    // Every client of a pool of its own is the log's: abandon() may destroy them all.
+    if (this.ownsPool) this.pool.on('connect', (client) => client.once('end', this.track(client)))
     this.queries = queriesFor(schema)
     this.wakeChannel = wakeChannelOf(schema)
     // Every connection after a gap may be to a restored database: the epoch is asked again.
@@ -117,12 +131,43 @@ export class LogContext {
     })
   }
 
+  /** Counts `client` among the log's connections (see abandon()); the returned function stops counting it. */
+  track(client: pg.ClientBase): () => void {
+    this.connections.add(client)
+    return () => void this.connections.delete(client)
+  }
+
+  /** A pool client, counted among the log's connections while it is out. */
+  async checkOut(operation: string): Promise<CheckedOutClient> {
+    if (this.abandoned) throw new DurableLogClosedError({ operation })
+    const out = await checkOut(this.pool)
+    const untrack = this.track(out.client)
+    return {
+      ...out,
+      release: (error) => {
+        untrack()
+        out.release(error)
+      },
+    }
+  }
+
+  /**
+   * Gives up on the log's connections (close() waited `closeTimeout` for them): destroys their sockets, so that
+   * every statement still waiting on them fails at once (a server that stopped answering never would), and
+   * refuses new statements. A statement your own pool runs for the log (`pool.query`) is not the log's to end.
+   */
+  abandon(): void {
+    this.abandoned = true
+    for (const client of this.connections) socketOf(client)?.destroy()
+    this.connections.clear()
+  }
+
   /**
    * Runs one statement on the pool (or `client`), with failures turned into typed errors. `outsideTransaction`:
    * `client` runs no transaction block, so a statement it had refused by name may run again on it.
    */
   async query<Row extends pg.QueryResultRow>(operation: string, text: string, values: unknown[], client?: pg.ClientBase, outsideTransaction = false): Promise<Row[]> {
-    if (this.closed && client === undefined) throw new DurableLogClosedError({ operation })
+    if ((this.closed && client === undefined) || this.abandoned) throw new DurableLogClosedError({ operation })
     try {
       return await this.againUnnamed(outsideTransaction ? undefined : client, text, async (name) => (await (client ?? this.pool).query<Row>({ name, text, values })).rows)
     } catch (error) {
@@ -154,7 +199,7 @@ export class LogContext {
    * the page reads, the hot path, which parse what they use themselves.
    */
   async queryTexts(operation: string, text: string, values: unknown[]): Promise<Array<Array<string | null>>> {
-    if (this.closed) throw new DurableLogClosedError({ operation })
+    if (this.closed || this.abandoned) throw new DurableLogClosedError({ operation })
     try {
       return await this.againUnnamed(undefined, text, async (name) => (await this.pool.query<Array<string | null>>({ name, text, values, rowMode: 'array', types: serverText })).rows)
     } catch (error) {

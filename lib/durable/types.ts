@@ -136,6 +136,14 @@ export interface DurableLogOptions {
    * (PgBouncer before 1.21).
    */
   readonly prepare?: boolean
+  /**
+   * How long `close()` and a consumer's `stop()` wait for work in flight (appends being written, a consumer's
+   * batch and leases), in ms. Then they give up: the log's connections are destroyed (a server that stopped
+   * answering would hold them for ever), appends in flight fail (`unknown`, or `not-sent` before they were
+   * sent), a batch in flight rolls back with its connection (it comes again: nothing is lost). Default 10000;
+   * `Infinity` waits for ever.
+   */
+  readonly closeTimeout?: number
 }
 
 export interface ConsumeOptions {
@@ -167,7 +175,7 @@ export interface DurableConsumer extends AsyncDisposable {
   readonly stats: ConsumerStats
   /** Settles when the consumer has stopped: resolves after `stop()`, rejects when it failed for good (e.g. `CursorExpiredError`). */
   readonly done: Promise<void>
-  /** Finishes the batch in flight, gives the partitions back, and stops. */
+  /** Finishes the batch in flight, gives the partitions back, and stops; waits at most the log's `closeTimeout`, then destroys its connections (the batch rolls back: it comes again). */
   stop(): Promise<void>
 }
 

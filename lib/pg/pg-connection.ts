@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import pg from 'pg'
 import { Observable } from 'rxjs'
+import { socketOf } from './socket-of.js'
 
 interface Job {
   readonly run: () => void
@@ -168,6 +169,3 @@ export class PgConnection {
   }
 }
 
-function socketOf(client: pg.Client): Socket | undefined {
-  return (client as unknown as { connection?: { stream?: Socket } }).connection?.stream
-}
