@@ -91,7 +91,7 @@ function describeChannelProblem(info: InvalidChannelNameError['info']): string {
   const allowed = `a channel name is a non-empty string of at most ${info.limit} bytes of UTF-8 without NUL`
   switch (info.reason) {
     case 'not-a-string':
-      return `Invalid channel name: expected a string, got ${typeof info.channel}; ${allowed}.`
+      return `Invalid channel name: expected a string, got ${info.channel === null ? 'null' : typeof info.channel}; ${allowed}.`
     case 'empty':
       return `Invalid channel name: it is empty; ${allowed}.`
     case 'too-long':

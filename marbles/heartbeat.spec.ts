@@ -113,6 +113,8 @@ describe('heartbeat', () => {
     expect(() => heartbeat(-1)).toThrow(RangeError)
     expect(() => heartbeat(Infinity)).toThrow(RangeError)
     expect(() => heartbeat(Number.NaN)).toThrow(RangeError)
+    // 30 days: more than a timer can wait (Node would fire it after 1 ms, a heartbeat in a loop).
+    expect(() => heartbeat(30 * 24 * 60 * 60 * 1000)).toThrow(/at most 2147483647/)
   })
 
   it('makes heartbeats that JSON leaves without their brand, and that values never pass for', () => {

@@ -78,6 +78,7 @@ describe('idleTimeout', () => {
 
   it('refuses a period that is not positive and finite', () => {
     expect(() => idleTimeout(0)).toThrow(RangeError)
+    expect(() => idleTimeout(2 ** 31)).toThrow(/at most 2147483647/)
     expect(() => idleTimeout(Infinity)).toThrow(RangeError)
   })
 

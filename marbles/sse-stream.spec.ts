@@ -6,6 +6,7 @@ import { liveSource, resumableSource, type SourceItem, type SseSource } from '..
 import { FrameCache } from '../lib/sse/frame-cache.js'
 import { StreamSession, type SessionOptions, type StreamSummary } from '../lib/sse/stream-session.js'
 import { runMarbles } from '../lib/testing/index.js'
+import { MAX_TIMER_MS } from '../lib/timer-limit.js'
 import { MemoryTransport } from '../spec/support/memory-transport.js'
 
 // One client's stream in virtual time: what is written when, on a transport that holds what it is given. Frames
@@ -77,6 +78,28 @@ describe('SSE stream', () => {
       expectObservable(second.transport.frames$).toBe('(rk)(z|)', { r: 'retry:1000', k: ready('prices=', '"prices"'), z: 'rxpg-end:{"reason":"credential-expired"}@prices=' })
       expectSubscriptions(credential.subscriptions).toBe('^---!')
     }))
+
+  it('waits for a credential valid for 30 days in steps a timer can wait, and ends at the millisecond it expires', () => {
+    const days = 24 * 60 * 60 * 1000
+    const expiresAt = 30 * days
+    let longest = 0
+    runMarbles(
+      ({ cold, expectObservable, scheduler }) => {
+        // Every delay the session asks for, recorded: Node would run one above MAX_TIMER_MS after 1 ms.
+        const timers: SchedulerLike = {
+          now: () => scheduler.now(),
+          schedule: (work, delay, state) => {
+            longest = Math.max(longest, delay ?? 0)
+            return scheduler.schedule(work as never, delay, state)
+          },
+        }
+        const { transport } = startStream(timers, { prices: liveSource(cold('-')) }, { expiresAt })
+        expectObservable(transport.frames$).toBe(`(rk) ${expiresAt - 4}ms (z|)`, { r: 'retry:1000', k: ready('prices=', '"prices"'), z: 'rxpg-end:{"reason":"credential-expired"}@prices=' })
+      },
+      { maxVirtualTime: 31 * days },
+    )
+    expect(longest).toBeLessThanOrEqual(MAX_TIMER_MS)
+  })
 
   it('ends at once when the access is revoked', () =>
     runMarbles(({ cold, hot, expectObservable, scheduler }) => {

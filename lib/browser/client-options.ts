@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../timer-limit.js'
 import type { ChannelDecoders, ServerSentEventsOptions } from './types.js'
 
 /**
@@ -8,7 +9,8 @@ import type { ChannelDecoders, ServerSentEventsOptions } from './types.js'
 export function assertClientOptions<C extends ChannelDecoders>(options: ServerSentEventsOptions<C>): void {
   if (Object.keys(options.channels ?? {}).length === 0) throw new RangeError('rxpg/browser: channels is empty')
   const silence = options.silenceTimeout
-  if (silence !== undefined && silence !== false && !(typeof silence === 'number' && silence > 0 && silence < Infinity)) {
-    throw new RangeError(`rxpg/browser: silenceTimeout must be a positive, finite number of ms or false; got ${String(silence)}`)
+  // Inline, without a typeof (NaN and most non-numbers fail the comparisons): bytes count in the browser bundle.
+  if (silence !== undefined && silence !== false && !(silence > 0 && silence <= MAX_TIMER_MS)) {
+    throw new RangeError(`rxpg/browser: silenceTimeout must be over 0 and at most ${MAX_TIMER_MS} ms, or false; got ${String(silence)}`)
   }
 }

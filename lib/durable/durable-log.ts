@@ -15,6 +15,7 @@ import { LogContext, resolveOptions } from './log-context.js'
 import { isTransient } from './pg-failure.js'
 import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
 import { encodeToken } from './position.js'
+import { checkBatchSize, checkConsumeOptions, checkDurableOptions, checkGroupName } from './check-options.js'
 import { iterateChannel } from './iterate-channel.js'
 import { readChannel } from './read-channel.js'
 import { settlesWithin } from './settles-within.js'
@@ -36,6 +37,7 @@ type ChannelArgument = string | TypedChannel<unknown>
 export function createDurableLog(options: DurableLogOptions): DurableLog {
   const schema = options.schema ?? DEFAULT_SCHEMA
   assertSchemaName(schema)
+  checkDurableOptions(options)
   const scheduler = options.scheduler ?? asyncScheduler
   const resolved = resolveOptions(options)
   const context = new LogContext(options, resolved, scheduler, schema)
@@ -75,7 +77,8 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   }
 
   const nameOf = (channel: ChannelArgument) => {
-    const name = typeof channel === 'string' ? channel : channel.name
+    // Anything but a typed channel is checked as the name itself (a number is refused as a number).
+    const name: unknown = typeof channel === 'object' && channel !== null && 'name' in channel ? channel.name : channel
     assertChannelName(name)
     return name
   }
@@ -186,11 +189,20 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     }),
     transaction,
     wake: (channel: string) => context.wake(nameOf(channel)),
-    read: (channel: ChannelArgument, readOptions: ReadOptions = {}) => readChannel(context, nameOf(channel), typedOf(channel), readOptions, activity),
-    iterate: (channel: ChannelArgument, iterateOptions: IterateOptions = {}) => iterateChannel(context, nameOf(channel), typedOf(channel), iterateOptions, activity),
+    read: (channel: ChannelArgument, readOptions: ReadOptions = {}) => {
+      checkBatchSize('read', readOptions.batchSize)
+      return readChannel(context, nameOf(channel), typedOf(channel), readOptions, activity)
+    },
+    iterate: (channel: ChannelArgument, iterateOptions: IterateOptions = {}) => {
+      checkBatchSize('iterate', iterateOptions.batchSize)
+      return iterateChannel(context, nameOf(channel), typedOf(channel), iterateOptions, activity)
+    },
     fetch,
     consume: (channel: ChannelArgument, group: string, handler: BatchHandler<unknown>, consumeOptions: ConsumeOptions = {}) => {
-      const consumer = startConsumer(context, nameOf(channel), group, typedOf(channel), handler, consumeOptions, activity)
+      const name = nameOf(channel)
+      checkGroupName(group)
+      checkConsumeOptions(consumeOptions)
+      const consumer = startConsumer(context, name, group, typedOf(channel), handler, consumeOptions, activity)
       consumers.add(consumer)
       void consumer.done.then(
         () => consumers.delete(consumer),
@@ -260,5 +272,7 @@ function keyOf(channel: string, key: unknown): string | undefined {
   if (key === undefined || key === null) return undefined
   if (typeof key !== 'string') throw new InvalidDurableValueError({ channel, detail: `its key must be a string; got ${typeof key}` })
   if (key.includes('\0')) throw new InvalidDurableValueError({ channel, detail: `its key must not hold a NUL character (PostgreSQL text cannot); got ${JSON.stringify(key)}` })
+  // Stored as UTF-8, a lone surrogate would come back as U+FFFD: another key, in another partition.
+  if (!key.isWellFormed()) throw new InvalidDurableValueError({ channel, detail: `its key must not hold a lone UTF-16 surrogate (it would come back as U+FFFD); got ${JSON.stringify(key)}` })
   return key
 }

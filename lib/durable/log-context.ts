@@ -53,9 +53,6 @@ export function resolveOptions(options: DurableLogOptions): ResolvedOptions {
   const spanMs = retention.partitionSpan ?? DAY
   const maxAge = retention.maxAge === undefined ? 7 * DAY : retention.maxAge
   const closeTimeout = options.closeTimeout ?? 10_000
-  if (typeof closeTimeout !== 'number' || Number.isNaN(closeTimeout) || closeTimeout < 0) {
-    throw new RangeError(`rxpg: closeTimeout must be a number of ms, 0 or more (Infinity: wait for ever); got ${String(closeTimeout)}`)
-  }
   const stall = options.stall === false ? false : { threshold: options.stall?.threshold ?? 5000, interval: options.stall?.interval ?? (options.stall?.threshold ?? 5000) / 5 }
   return {
     pollInterval: options.pollInterval ?? 1000,

@@ -1,4 +1,5 @@
 import type { SchedulerAction, SchedulerLike, Subscription } from 'rxjs'
+import { isTimerMs, MAX_TIMER_MS } from '../timer-limit.js'
 
 /**
  * @internal Calls `onSilence` each time `period` ms pass without `touch()`; used by `heartbeat` and
@@ -56,7 +57,7 @@ function check(this: SchedulerAction<SilenceTimer>, timer?: SilenceTimer): void 
 
 /** @internal Refuses a period that would never fire or would fire in a loop. */
 export function assertPeriod(operator: string, period: number): void {
-  if (typeof period !== 'number' || !Number.isFinite(period) || period <= 0) {
-    throw new RangeError(`rxpg: ${operator} needs a period in ms that is a positive, finite number; got ${String(period)}`)
+  if (!isTimerMs(period, true)) {
+    throw new RangeError(`rxpg: ${operator} needs a period in ms that is a positive number, at most ${MAX_TIMER_MS} (about 24.8 days); got ${String(period)}`)
   }
 }

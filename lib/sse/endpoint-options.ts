@@ -2,6 +2,8 @@ import { isObservable } from 'rxjs'
 import { CONTROL_PREFIX } from '../browser/protocol.js'
 import { isFieldSafe } from './framing.js'
 import type { SseEndpointOptions } from './types.js'
+import { MAX_LABEL } from '../option-checks.js'
+import { isTimerMs } from '../timer-limit.js'
 
 /**
  * Refuses an endpoint's options that could not work, when the endpoint is made rather than on every request:
@@ -23,22 +25,22 @@ export function assertEndpointOptions<C, U>(options: SseEndpointOptions<C, U>): 
   period('heartbeat', options.heartbeat, true)
   period('maxLifetime', options.maxLifetime, true)
   period('drainTimeout', options.drainTimeout, false)
-  if (options.retry !== undefined && !(Number.isSafeInteger(options.retry) && options.retry >= 0)) {
-    throw new RangeError(`rxpg/sse: retry must be a whole number of ms, 0 or more (it is written as the retry: field); got ${String(options.retry)}`)
+  if (options.retry !== undefined && !(Number.isSafeInteger(options.retry) && isTimerMs(options.retry, false))) {
+    throw new RangeError(`rxpg/sse: retry must be a whole number of ms from 0 to ${MAX_LABEL} (it is written as the retry: field, which clients wait); got ${String(options.retry)}`)
   }
   if (options.maxBufferedBytes !== undefined && !(Number.isSafeInteger(options.maxBufferedBytes) && options.maxBufferedBytes > 0)) {
     throw new RangeError(`rxpg/sse: maxBufferedBytes must be a positive whole number of bytes; got ${String(options.maxBufferedBytes)}`)
   }
-  if (options.shutdownSpread !== undefined && !(typeof options.shutdownSpread === 'number' && Number.isFinite(options.shutdownSpread) && options.shutdownSpread >= 0)) {
-    throw new RangeError(`rxpg/sse: shutdownSpread must be a finite number of ms, 0 or more; got ${String(options.shutdownSpread)}`)
+  if (options.shutdownSpread !== undefined && !isTimerMs(options.shutdownSpread, false)) {
+    throw new RangeError(`rxpg/sse: shutdownSpread must be a number of ms from 0 to ${MAX_LABEL}; got ${String(options.shutdownSpread)}`)
   }
 }
 
-/** A duration in ms: positive and finite, or `false` where the option can be turned off. */
+/** A duration in ms a timer can wait (timer-limit.ts), or `false` where the option can be turned off. */
 function period(name: string, value: unknown, canBeOff: boolean): void {
   if (value === undefined || (canBeOff && value === false)) return
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`rxpg/sse: ${name} must be a positive, finite number of ms${canBeOff ? ' or false' : ''}; got ${String(value)}`)
+  if (!isTimerMs(value, true)) {
+    throw new RangeError(`rxpg/sse: ${name} must be a positive number of ms, at most ${MAX_LABEL}${canBeOff ? ', or false' : ''}; got ${String(value)}`)
   }
 }
 

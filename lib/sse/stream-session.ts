@@ -1,6 +1,7 @@
 import { Subscription, type Observable, type SchedulerLike } from 'rxjs'
 import { END_EVENT, READY_EVENT, RESET_EVENT, type EndData, type EndReason, type ResetReason } from '../browser/protocol.js'
 import { SilenceTimer } from '../operators/silence-timer.js'
+import { MAX_TIMER_MS } from '../timer-limit.js'
 import { BoundedWriter } from './bounded-writer.js'
 import type { FrameCache } from './frame-cache.js'
 import { eventFrame, HEARTBEAT_FRAME, isFieldSafe, retryField, utf8Length } from './framing.js'
@@ -136,7 +137,13 @@ export class StreamSession {
     if (options.heartbeat !== false) this.heartbeat = new SilenceTimer(options.scheduler, options.heartbeat, () => this.write(HEARTBEAT_FRAME))
     if (options.maxLifetime !== false) this.timers.push(options.scheduler.schedule(() => this.end('lifetime'), options.maxLifetime))
     if (options.expiresAt !== undefined) {
-      this.timers.push(options.scheduler.schedule(() => this.end('credential-expired'), Math.max(0, options.expiresAt - options.scheduler.now())))
+      // In steps a timer can wait (timer-limit.ts): a credential valid for 30 days must not end the stream at once.
+      const expiresAt = options.expiresAt
+      const wait = () => {
+        const left = expiresAt - options.scheduler.now()
+        this.timers.push(options.scheduler.schedule(() => (left > MAX_TIMER_MS ? wait() : this.end('credential-expired')), Math.min(Math.max(0, left), MAX_TIMER_MS)))
+      }
+      wait()
     }
     if (options.revoked !== undefined) {
       this.timers.push(options.revoked.subscribe({ next: () => this.end('revoked'), complete: () => this.end('revoked'), error: () => this.end('revoked') }))

@@ -80,7 +80,7 @@ describe('rxpg notify', () => {
 
   it('refuses a --timeout that is not a positive whole number of ms, with exit code 2, before connecting', async () => {
     // An unreachable server: a refusal must come from the value, not from waiting on the connection.
-    for (const timeout of ['abc', '-5', '0', '1.5', '']) {
+    for (const timeout of ['abc', '-5', '0', '1.5', '', '2147483648']) {
       const result = await rxpg(['notify', 'x', 'y', '--url', 'postgres://u:secret@127.0.0.1:1/db', '--timeout', timeout], { env })
       expect(result.code).toBe(2)
       expect(result.stderr).toContain(`option '--timeout <ms>' argument '${timeout}' is invalid`)

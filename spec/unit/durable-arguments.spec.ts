@@ -3,7 +3,7 @@
 // pool is a connection string that is never used.
 import { describe, expect, it } from 'vitest'
 import { createPgListener } from '../../lib/index.js'
-import { createDurableLog, durableSchemaSql, DurableSchemaMissingError } from '../../lib/durable/index.js'
+import { createDurableLog, durableSchemaSql, DurableSchemaMissingError, type DurableLogOptions } from '../../lib/durable/index.js'
 
 const nowhere = 'postgres://nobody@127.0.0.1:1/none'
 
@@ -32,5 +32,75 @@ describe('a durable log', () => {
     const newer = new DurableSchemaMissingError({ schema: 'rxpg', reason: 'outdated', expectedVersion: 1, foundVersion: 2, detail: 'durable_meta.version is 2' })
     expect(newer.message).toMatch(/newer than this rxpg.*upgrade rxpg/)
     expect(newer.message).not.toContain('npx rxpg sql durable')
+  })
+
+  it.each([
+    ['pollInterval', { pollInterval: 0 }, '0'],
+    ['pollInterval', { pollInterval: 2 ** 31 }, '2147483648'],
+    ['wakeWindow', { wakeWindow: -1 }, '-1'],
+    ['batchSize', { batchSize: 0 }, '0'],
+    ['batchSize', { batchSize: 1.5 }, '1.5'],
+    ['partitions', { partitions: 0 }, '0'],
+    ['partitions', { partitions: 1025 }, '1025'],
+    ['retention.maxAge', { retention: { maxAge: Number.NaN } }, 'NaN'],
+    ['retention.maxBytes', { retention: { maxBytes: 1.5 } }, '1.5'],
+    ['retention.partitionSpan', { retention: { partitionSpan: 999 } }, '999'],
+    ['retention.premake', { retention: { premake: -1 } }, '-1'],
+    ['maintenanceInterval', { maintenanceInterval: 0 }, '0'],
+    ['stall.threshold', { stall: { threshold: Number.NaN } }, 'NaN'],
+    ['appendBatch.maxBatchSize', { appendBatch: { maxBatchSize: 0 } }, '0'],
+    ['appendBatch.maxQueue', { appendBatch: { maxQueue: Number.NaN } }, 'NaN'],
+    ['closeTimeout', { closeTimeout: -1 }, '-1'],
+    ['closeTimeout', { closeTimeout: 2 ** 31 }, '2147483648'],
+  ] as const)('refuses %s = %o when the log is made, naming it (a batch of 0 rows read again and again, appends that never leave the queue)', (option, options, shown) => {
+    const listener = createPgListener(nowhere)
+    const make = () => createDurableLog({ listener, pool: nowhere, ...(options as Partial<DurableLogOptions>) })
+    expect(make).toThrow(RangeError)
+    expect(make).toThrow(new RegExp(`^rxpg/durable: ${option.replace('.', '\\.')} must be .*; got ${shown.replace('.', '\\.')}$`))
+    void listener.close()
+  })
+
+  it('takes the edges of its options, and Infinity for closeTimeout', async () => {
+    const listener = createPgListener(nowhere)
+    const log = createDurableLog({
+      listener,
+      pool: nowhere,
+      pollInterval: 2 ** 31 - 1,
+      wakeWindow: 0,
+      batchSize: 1,
+      partitions: 1024,
+      retention: { maxAge: null, maxBytes: null, partitionSpan: 1000, premake: 0 },
+      maintenanceInterval: false,
+      appendBatch: { maxBatchSize: 1, maxQueue: 1 },
+      closeTimeout: Infinity,
+    })
+    await log.close()
+    await listener.close()
+  })
+
+  it('refuses consume options, a group name and a read batch size it cannot honour, before any query', async () => {
+    const listener = createPgListener(nowhere)
+    const log = createDurableLog({ listener, pool: nowhere })
+    const handler = async () => undefined
+    for (const options of [{ batchSize: 0 }, { leaseTtl: 0 }, { leaseTtl: Number.NaN }, { leaseTtl: 99 }, { retryDelay: 0 }]) {
+      expect(() => log.consume('orders', 'billing', handler, options), JSON.stringify(options)).toThrow(/^rxpg\/durable: consume (batchSize|leaseTtl|retryDelay) must be/)
+    }
+    for (const group of ['', 'a\0b', 'a\uD800', 42]) {
+      expect(() => log.consume('orders', group as string, handler), String(group)).toThrow(/consumer group's name must be a non-empty string without NUL or lone UTF-16 surrogates/)
+    }
+    expect(() => log.read('orders', { batchSize: 0 })).toThrow(/^rxpg\/durable: read batchSize must be a positive integer; got 0$/)
+    expect(() => log.iterate('orders', { batchSize: Number.NaN })).toThrow(/^rxpg\/durable: iterate batchSize must be a positive integer; got NaN$/)
+    await log.close()
+    await listener.close()
+  })
+
+  it('refuses a key with a lone surrogate (it would come back as U+FFFD, another key), and names what a non-string channel was', async () => {
+    const listener = createPgListener(nowhere)
+    const log = createDurableLog({ listener, pool: nowhere })
+    await expect(log.append('orders', 1, { key: 'a\uD800' })).rejects.toMatchObject({ code: 'DURABLE_INVALID_VALUE', message: expect.stringMatching(/lone UTF-16 surrogate/) })
+    await expect(log.append(42 as unknown as string, 1)).rejects.toThrow(/expected a string, got number/)
+    expect(() => listener.channel(null as unknown as string)).toThrow(/expected a string, got null/)
+    await log.close()
+    await listener.close()
   })
 })

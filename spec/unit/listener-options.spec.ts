@@ -8,23 +8,33 @@ import { createPgListener, type PgListenerOptions } from '../../lib/index.js'
 
 const make = (options: PgListenerOptions) => () => createPgListener('postgres://app@localhost/app', options)
 
+/** The longest a timer can wait (Node runs a longer one after 1 ms): every time option is bounded by it. */
+const LONGEST = '2147483647 (about 24.8 days, the longest a timer can wait)'
+const POSITIVE_MS = `a positive number of ms, at most ${LONGEST}`
+const NON_NEGATIVE_MS = `a number of ms from 0 to ${LONGEST}`
+
 describe('listener options', () => {
   it.each([
-    ['connectTimeout', { connectTimeout: 0 }, 'a positive, finite number of ms', '0'],
-    ['connectTimeout', { connectTimeout: Number.NaN }, 'a positive, finite number of ms', 'NaN'],
-    ['healthCheck.interval', { healthCheck: { interval: 0 } }, 'a positive, finite number of ms', '0'],
-    ['healthCheck.timeout', { healthCheck: { timeout: Infinity } }, 'a positive, finite number of ms', 'Infinity'],
-    ['selfProbe.timeout', { selfProbe: { timeout: -1 } }, 'a positive, finite number of ms', '-1'],
-    ['reconnect.initialDelay', { reconnect: { initialDelay: -1 } }, 'a finite number of ms, 0 or more', '-1'],
-    ['reconnect.maxDelay', { reconnect: { maxDelay: Number.NaN } }, 'a finite number of ms, 0 or more', 'NaN'],
+    ['connectTimeout', { connectTimeout: 0 }, POSITIVE_MS, '0'],
+    ['connectTimeout', { connectTimeout: Number.NaN }, POSITIVE_MS, 'NaN'],
+    // 2^31 ms: Node would run the timer after 1 ms, so every attempt would time out at once.
+    ['connectTimeout', { connectTimeout: 2 ** 31 }, POSITIVE_MS, '2147483648'],
+    ['healthCheck.interval', { healthCheck: { interval: 30 * 24 * 60 * 60 * 1000 } }, POSITIVE_MS, '2592000000'],
+    ['selfProbe.timeout', { selfProbe: { timeout: 2 ** 31 } }, POSITIVE_MS, '2147483648'],
+    ['reconnect.maxDelay', { reconnect: { maxDelay: 2 ** 31 } }, NON_NEGATIVE_MS, '2147483648'],
+    ['healthCheck.interval', { healthCheck: { interval: 0 } }, POSITIVE_MS, '0'],
+    ['healthCheck.timeout', { healthCheck: { timeout: Infinity } }, POSITIVE_MS, 'Infinity'],
+    ['selfProbe.timeout', { selfProbe: { timeout: -1 } }, POSITIVE_MS, '-1'],
+    ['reconnect.initialDelay', { reconnect: { initialDelay: -1 } }, NON_NEGATIVE_MS, '-1'],
+    ['reconnect.maxDelay', { reconnect: { maxDelay: Number.NaN } }, NON_NEGATIVE_MS, 'NaN'],
     ['reconnect.factor', { reconnect: { factor: 0.5 } }, 'a finite number, 1 or more', '0.5'],
     ['reconnect.jitter', { reconnect: { jitter: 2 } }, 'a number from 0 to 1', '2'],
     ['notify.maxQueue', { notify: { maxQueue: Number.NaN } }, 'a positive integer', 'NaN'],
     ['notify.maxBatchSize', { notify: { maxBatchSize: 0 } }, 'a positive integer', '0'],
-    ['notify.batchWindow', { notify: { batchWindow: -5 } }, 'a finite number of ms, 0 or more', '-5'],
-    ['notify.timeout', { notify: { timeout: 0 } }, 'a positive, finite number of ms', '0'],
-    ['notify.sendTimeout', { notify: { sendTimeout: Number.NaN } }, 'a positive, finite number of ms', 'NaN'],
-    ['notify.closeTimeout', { notify: { closeTimeout: -1 } }, 'a finite number of ms, 0 or more', '-1'],
+    ['notify.batchWindow', { notify: { batchWindow: -5 } }, NON_NEGATIVE_MS, '-5'],
+    ['notify.timeout', { notify: { timeout: 0 } }, POSITIVE_MS, '0'],
+    ['notify.sendTimeout', { notify: { sendTimeout: Number.NaN } }, POSITIVE_MS, 'NaN'],
+    ['notify.closeTimeout', { notify: { closeTimeout: -1 } }, NON_NEGATIVE_MS, '-1'],
   ] as const)('refuses %s = %o at once, naming it', (option, options, expected, shown) => {
     expect(make(options)).toThrow(RangeError)
     expect(make(options)).toThrow(`rxpg: ${option} must be ${expected}; got ${shown}`)
@@ -32,8 +42,8 @@ describe('listener options', () => {
 
   it('takes the defaults, and values at the edges, without connecting', async () => {
     const edges: PgListenerOptions = {
-      connectTimeout: 1,
-      healthCheck: { interval: 1, timeout: 1 },
+      connectTimeout: 2 ** 31 - 1,
+      healthCheck: { interval: 1, timeout: 2 ** 31 - 1 },
       selfProbe: { timeout: 1 },
       reconnect: { initialDelay: 0, maxDelay: 0, factor: 1, jitter: 0 },
       notify: { maxQueue: 1, maxBatchSize: 1, batchWindow: 0, timeout: 1, sendTimeout: 1, closeTimeout: 0 },

@@ -9,21 +9,27 @@ import { changeStream, ensureReplication, InvalidReplicationTokenError, Replicat
 const names = { slot: 'orders_feed', publication: 'orders_pub' }
 const make = (options: Partial<ChangeStreamOptions>) => () => changeStream('postgres://app@localhost/app', { ...names, ...options })
 
+/** The longest a timer can wait (Node runs a longer one after 1 ms): every time option is bounded by it. */
+const LONGEST = '2147483647 (about 24.8 days, the longest a timer can wait)'
+const POSITIVE_MS = `a positive number of ms, at most ${LONGEST}`
+const NON_NEGATIVE_MS = `a number of ms from 0 to ${LONGEST}`
+
 describe('replication stream options', () => {
   it.each([
     ['maxUnacknowledged', { maxUnacknowledged: 0 }, 'a positive integer', '0'],
     ['maxUnacknowledged', { maxUnacknowledged: Number.NaN }, 'a positive integer', 'NaN'],
     ['maxUnacknowledged', { maxUnacknowledged: 2.5 }, 'a positive integer', '2.5'],
-    ['statusInterval', { statusInterval: 0 }, 'a positive, finite number of ms', '0'],
-    ['statusInterval', { statusInterval: Number.NaN }, 'a positive, finite number of ms', 'NaN'],
-    ['statusInterval', { statusInterval: Infinity }, 'a positive, finite number of ms', 'Infinity'],
-    ['connectTimeout', { connectTimeout: -1 }, 'a positive, finite number of ms', '-1'],
-    ['healthCheck.interval', { healthCheck: { interval: 0 } }, 'a positive, finite number of ms', '0'],
-    ['healthCheck.timeout', { healthCheck: { timeout: Number.NaN } }, 'a positive, finite number of ms', 'NaN'],
-    ['slotInUseTimeout', { slotInUseTimeout: -5 }, 'a finite number of ms, 0 or more', '-5'],
-    ['gatherReads.behind', { gatherReads: { behind: -1 } }, 'a finite number of ms, 0 or more', '-1'],
-    ['gatherReads.window', { gatherReads: { window: 0 } }, 'a positive, finite number of ms', '0'],
-    ['gatherReads.window', { gatherReads: { window: Infinity } }, 'a positive, finite number of ms', 'Infinity'],
+    ['statusInterval', { statusInterval: 0 }, POSITIVE_MS, '0'],
+    ['statusInterval', { statusInterval: Number.NaN }, POSITIVE_MS, 'NaN'],
+    ['statusInterval', { statusInterval: Infinity }, POSITIVE_MS, 'Infinity'],
+    ['connectTimeout', { connectTimeout: -1 }, POSITIVE_MS, '-1'],
+    ['connectTimeout', { connectTimeout: 2 ** 31 }, POSITIVE_MS, '2147483648'],
+    ['healthCheck.interval', { healthCheck: { interval: 0 } }, POSITIVE_MS, '0'],
+    ['healthCheck.timeout', { healthCheck: { timeout: Number.NaN } }, POSITIVE_MS, 'NaN'],
+    ['slotInUseTimeout', { slotInUseTimeout: -5 }, NON_NEGATIVE_MS, '-5'],
+    ['gatherReads.behind', { gatherReads: { behind: -1 } }, NON_NEGATIVE_MS, '-1'],
+    ['gatherReads.window', { gatherReads: { window: 0 } }, POSITIVE_MS, '0'],
+    ['gatherReads.window', { gatherReads: { window: Infinity } }, POSITIVE_MS, 'Infinity'],
   ] as const)('refuses %s = %o at once, naming it', (option, options, expected, shown) => {
     expect(make(options)).toThrow(RangeError)
     expect(make(options)).toThrow(`rxpg/replication: ${option} must be ${expected}; got ${shown}`)

@@ -23,6 +23,10 @@ describe('rxpg/sse options', () => {
       ['retry', { retry: Number.NaN }],
       ['maxLifetime', { maxLifetime: 0 }],
       ['maxLifetime', { maxLifetime: Infinity }],
+      // 30 days: more than a timer can wait (Node would end every stream after 1 ms).
+      ['maxLifetime', { maxLifetime: 30 * 24 * 60 * 60 * 1000 }],
+      ['heartbeat', { heartbeat: 2 ** 31 }],
+      ['retry', { retry: 2 ** 31 }],
       ['maxBufferedBytes', { maxBufferedBytes: 0 }],
       ['maxBufferedBytes', { maxBufferedBytes: 1.5 }],
       ['maxBufferedBytes', { maxBufferedBytes: Infinity }],
@@ -40,6 +44,7 @@ describe('rxpg/sse options', () => {
   it('accepts the limits that make sense', () => {
     expect(() => createSseEndpoint({ channels, heartbeat: false, retry: 0, maxLifetime: false, shutdownSpread: 0 })).not.toThrow()
     expect(() => createSseEndpoint({ channels, heartbeat: 1, retry: 1000, maxLifetime: 60_000, maxBufferedBytes: 1, drainTimeout: 1 })).not.toThrow()
+    expect(() => createSseEndpoint({ channels, heartbeat: 2 ** 31 - 1, maxLifetime: 2 ** 31 - 1, drainTimeout: 2 ** 31 - 1 })).not.toThrow()
   })
 
   it('refuses an endpoint without channels, and a channel that is neither an Observable nor a source', () => {
@@ -78,7 +83,7 @@ describe('rxpg/browser options', () => {
   const decoders = { orders: z.number() }
 
   it('refuses a silence time-out that is not a positive, finite number, naming the option', () => {
-    for (const silenceTimeout of [0, -1, Number.NaN, Infinity]) {
+    for (const silenceTimeout of [0, -1, Number.NaN, Infinity, 2 ** 31]) {
       expect(() => fromServerSentEvents('http://localhost/events', { channels: decoders, silenceTimeout }), String(silenceTimeout)).toThrow(/silenceTimeout/)
       expect(() => fromServerSentEvents('http://localhost/events', { channels: decoders, silenceTimeout }), String(silenceTimeout)).toThrow(RangeError)
     }

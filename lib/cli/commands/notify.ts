@@ -6,6 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { createPgListener } from '../../index.js'
 import { notificationProblem } from '../../identifiers.js'
+import { isTimerMs, MAX_TIMER_MS } from '../../timer-limit.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import type { CliOutput } from '../program.js'
 
@@ -16,7 +17,7 @@ interface NotifyOptions extends DatabaseOptions {
 /** `--timeout`: a positive whole number of ms (a NaN would never time out, and waiting for a server that cannot be reached would not end). */
 function timeoutOption(text: string): number {
   const ms = /^\d+$/.test(text) ? Number(text) : Number.NaN
-  if (!(Number.isSafeInteger(ms) && ms > 0)) throw new InvalidArgumentError('it must be a positive whole number of milliseconds.')
+  if (!(Number.isSafeInteger(ms) && isTimerMs(ms, true))) throw new InvalidArgumentError(`it must be a positive whole number of milliseconds, at most ${MAX_TIMER_MS} (about 24.8 days).`)
   return ms
 }
 

@@ -1,0 +1,60 @@
+/**
+ * A durable log's numeric options and a consumer's, checked when the log or the consumer is made (see
+ * option-checks.ts): a value it cannot honour is a RangeError naming the option, what it must be and the value
+ * given, never a loop (a batch of 0 rows read again and again), a hang (appends that never leave the queue) or
+ * a failure later (a partition count the table refuses).
+ */
+import { OptionChecks } from '../option-checks.js'
+import type { ConsumeOptions, DurableLogOptions } from './types.js'
+
+const checks = new OptionChecks('rxpg/durable')
+const given = <T>(value: T | undefined, check: (value: T) => unknown) => (value === undefined ? undefined : check(value))
+
+/** The partition counts `durable_channels` allows (its CHECK constraint). */
+export const MAX_PARTITIONS = 1024
+
+/** @throws RangeError naming the first option that cannot be honoured. */
+export function checkDurableOptions(options: DurableLogOptions): void {
+  given(options.pollInterval, (value) => checks.positiveMs('pollInterval', value))
+  given(options.wakeWindow, (value) => checks.nonNegativeMs('wakeWindow', value))
+  given(options.batchSize, (value) => checks.positiveInteger('batchSize', value))
+  given(options.partitions, (value) => checks.integerBetween('partitions', value, 1, MAX_PARTITIONS))
+  const retention = options.retention ?? {}
+  given(retention.maxAge ?? undefined, (value) => checks.positiveFinite('retention.maxAge', value, 'ms, or null'))
+  given(retention.maxBytes ?? undefined, (value) => checks.positiveInteger('retention.maxBytes', value))
+  given(retention.partitionSpan, (value) => checks.integerBetween('retention.partitionSpan', value, 1000, Number.MAX_SAFE_INTEGER))
+  given(retention.premake, (value) => checks.integerBetween('retention.premake', value, 0, 1000))
+  if (options.maintenanceInterval !== false) given(options.maintenanceInterval, (value) => checks.positiveMs('maintenanceInterval', value))
+  if (options.stall) {
+    given(options.stall.threshold, (value) => checks.positiveMs('stall.threshold', value))
+    given(options.stall.interval, (value) => checks.positiveMs('stall.interval', value))
+  }
+  given(options.appendBatch?.maxBatchSize, (value) => checks.positiveInteger('appendBatch.maxBatchSize', value))
+  given(options.appendBatch?.maxQueue, (value) => checks.positiveInteger('appendBatch.maxQueue', value))
+  // Infinity waits for ever (no timer); a finite time must be one a timer can wait.
+  given(options.closeTimeout, (value) => (value === Number.POSITIVE_INFINITY ? value : checks.nonNegativeMs('closeTimeout', value)))
+}
+
+/** @throws RangeError naming the first consume option that cannot be honoured. */
+export function checkConsumeOptions(options: ConsumeOptions): void {
+  given(options.batchSize, (value) => checks.positiveInteger('consume batchSize', value))
+  // A lease must outlast a batch: a lease of 0 or 1 ms made every ack stale, and the batch come again at once.
+  given(options.leaseTtl, (value) => checks.integerBetween('consume leaseTtl', value, 100, 2_147_483_647))
+  given(options.retryDelay, (value) => checks.positiveMs('consume retryDelay', value))
+}
+
+/** The rows a read asks for per statement, when given. */
+export function checkBatchSize(operation: string, value: number | undefined): void {
+  given(value, (size) => checks.positiveInteger(`${operation} batchSize`, size))
+}
+
+/**
+ * A consumer group's name: stored as text (a key of the cursors' table), so a non-empty string that PostgreSQL
+ * keeps exactly: no NUL, no lone UTF-16 surrogate (which would come back as U+FFFD, another group).
+ */
+export function checkGroupName(group: unknown): asserts group is string {
+  if (typeof group !== 'string' || group === '' || group.includes('\0') || !group.isWellFormed()) {
+    const got = typeof group === 'string' ? JSON.stringify(group) : group === null ? 'null' : typeof group
+    throw new RangeError(`rxpg/durable: a consumer group's name must be a non-empty string without NUL or lone UTF-16 surrogates; got ${got}`)
+  }
+}
