@@ -86,8 +86,10 @@ export class LogContext {
   closed = false
   /** close() gave up waiting (closeTimeout): the log's connections were destroyed, and no statement starts any more. */
   abandoned = false
-  /** Connections the log may destroy when it gives up waiting: its own pool's, clients it checked out, lease connections. */
+  /** Connections the log may destroy when it gives up waiting: clients it checked out, lease connections. */
   private readonly connections = new Set<pg.ClientBase>()
+  /** Every client of a pool of its own, checked out or idle, while it is open. */
+  private readonly pooled = new Set<pg.ClientBase>()
   /** Emits once when the log closes: readers complete, timers stop. */
   readonly closed$ = new Subject<void>()
   /** Commits made in this process, per channel: local readers are woken without waiting for the NOTIFY. */
@@ -111,7 +113,12 @@ export class LogContext {
     // A pool of the log's own must not crash the process when an idle client's server goes away.
     if (this.ownsPool) this.pool.on('error', () => undefined)
     // Every client of a pool of its own is the log's: abandon() may destroy them all.
-    if (this.ownsPool) this.pool.on('connect', (client) => client.once('end', this.track(client)))
+    if (this.ownsPool) {
+      this.pool.on('connect', (client) => {
+        this.pooled.add(client)
+        client.once('end', () => this.pooled.delete(client))
+      })
+    }
     this.queries = queriesFor(schema)
     this.wakeChannel = wakeChannelOf(schema)
     // Every connection after a gap may be to a restored database: the epoch is asked again.
@@ -155,7 +162,7 @@ export class LogContext {
    */
   abandon(): void {
     this.abandoned = true
-    for (const client of this.connections) socketOf(client)?.destroy()
+    for (const client of [...this.connections, ...this.pooled]) socketOf(client)?.destroy()
     this.connections.clear()
   }
 
