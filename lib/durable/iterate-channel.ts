@@ -2,6 +2,10 @@
  * @internal `log.iterate()`: the pulled form of `log.read()`. A page is read when the consumer asks for more
  * than it holds, so an asynchronous handler paces the reader and a backlog never piles up in memory. Once caught
  * up, a pull waits for the same triggers as `read()` (a wake-up, a reconnection, the poll back-stop).
+ *
+ * What ends it does so at once, also while a pull waits for a trigger or for a page read in progress: the signal
+ * aborting (the pull rejects with its reason), the log closing, `return()` (the pull gives `done`). A page read
+ * cut short that way goes on in the background and is dropped.
  */
 import type { TypedChannel } from '../index.js'
 import { channelPages } from './channel-pages.js'
@@ -10,68 +14,92 @@ import type { LogContext } from './log-context.js'
 import { isTransient } from './pg-failure.js'
 import type { DurableMessage, IterateOptions } from './types.js'
 
-export async function* iterateChannel<T>(
+type Ending = { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'done' }
+
+export function iterateChannel<T>(
   context: LogContext,
   channel: string,
   typed: TypedChannel<T> | undefined,
   options: IterateOptions,
   activity: { begin(): void; end(): void },
-): AsyncGenerator<DurableMessage<unknown>, void, undefined> {
+): AsyncIterableIterator<DurableMessage<unknown>> {
   const { signal } = options
-  signal?.throwIfAborted()
-  const nextPage = channelPages(context, channel, typed, options.from ?? 'now', options.batchSize ?? context.resolved.batchSize, 'read')
-  // Read at once; afterwards whenever a trigger came since the last read began, or the last page was full.
-  let due = true
-  let ended: { readonly error?: unknown } | undefined
-  let waiting: (() => void) | undefined
-  const rouse = () => waiting?.()
-  const triggers = context.readTriggers(channel, options.wakeUps).subscribe({
-    next: () => {
-      due = true
-      rouse()
-    },
-    // The listener failed for good (nothing can wake this reader any more), or the log closed.
-    error: (error: unknown) => {
-      ended = { error }
-      rouse()
-    },
-    complete: () => {
-      ended ??= {}
-      rouse()
-    },
-  })
-  signal?.addEventListener('abort', rouse)
-  activity.begin()
-  try {
-    for (;;) {
-      signal?.throwIfAborted()
-      if (ended !== undefined) {
-        if ('error' in ended) throw ended.error
-        return
+  let ending: Ending | undefined
+  let interrupt!: () => void
+  /** Settles once something ends the iteration: every wait races it. */
+  const interrupted = new Promise<void>((resolve) => (interrupt = resolve))
+  const end = (how: Ending) => {
+    ending ??= how
+    interrupt()
+  }
+  const onAbort = () => end({ kind: 'error', error: signal?.reason })
+
+  async function* pull(): AsyncGenerator<DurableMessage<unknown>, void, undefined> {
+    signal?.throwIfAborted()
+    const nextPage = channelPages(context, channel, typed, options.from ?? 'now', options.batchSize ?? context.resolved.batchSize, 'read')
+    // Read at once; afterwards whenever a trigger came since the last read began, or the last page was full.
+    let due = true
+    let waiting: (() => void) | undefined
+    const triggers = context.readTriggers(channel, options.wakeUps).subscribe({
+      next: () => {
+        due = true
+        waiting?.()
+      },
+      // The listener failed for good (nothing can wake this reader any more), or the log closed.
+      error: (error: unknown) => end({ kind: 'error', error }),
+      complete: () => end({ kind: 'done' }),
+    })
+    signal?.addEventListener('abort', onAbort)
+    activity.begin()
+    try {
+      for (;;) {
+        if (signal?.aborted) end({ kind: 'error', error: signal.reason })
+        if (ending !== undefined) {
+          if (ending.kind === 'error') throw ending.error
+          return
+        }
+        if (!due) {
+          await Promise.race([new Promise<void>((resolve) => (waiting = resolve)), interrupted])
+          waiting = undefined
+          continue
+        }
+        due = false
+        const reading = nextPage()
+        // A read cut short by an ending goes on in the background: its outcome is dropped, never unhandled.
+        reading.catch(() => undefined)
+        let page
+        try {
+          page = await Promise.race([reading, interrupted.then(() => undefined)])
+        } catch (error) {
+          // A broken connection or a restarting server: the next trigger (the reconnection, or the poll) reads again.
+          if (error instanceof DurableQueryFailedError && isTransient(error.info)) continue
+          throw error
+        }
+        if (page === undefined) continue
+        for (const message of page.messages) {
+          if (ending !== undefined || signal?.aborted) break
+          yield message
+        }
+        if (page.full) due = true
       }
-      if (!due) {
-        await new Promise<void>((resolve) => (waiting = resolve))
-        waiting = undefined
-        continue
-      }
-      due = false
-      let page
-      try {
-        page = await nextPage()
-      } catch (error) {
-        // A broken connection or a restarting server: the next trigger (the reconnection, or the poll) reads again.
-        if (error instanceof DurableQueryFailedError && isTransient(error.info)) continue
-        throw error
-      }
-      for (const message of page.messages) {
-        signal?.throwIfAborted()
-        yield message
-      }
-      if (page.full) due = true
+    } finally {
+      triggers.unsubscribe()
+      signal?.removeEventListener('abort', onAbort)
+      activity.end()
     }
-  } finally {
-    triggers.unsubscribe()
-    signal?.removeEventListener('abort', rouse)
-    activity.end()
+  }
+
+  const generator = pull()
+  return {
+    next: () => generator.next(),
+    // Ends a pull waiting meanwhile too (with `done`), rather than queueing behind it as a generator's return() does.
+    return: (value?: unknown) => {
+      end({ kind: 'done' })
+      return generator.return(value as undefined) as Promise<IteratorResult<DurableMessage<unknown>>>
+    },
+    throw: (error?: unknown) => generator.throw(error) as Promise<IteratorResult<DurableMessage<unknown>>>,
+    [Symbol.asyncIterator]() {
+      return this
+    },
   }
 }

@@ -134,4 +134,66 @@ describe('log.iterate', () => {
   it('throws the typed error of a malformed token from the first pull', async () => {
     await expect(fixture.log.iterate('orders', { from: 'not-a-token' }).next()).rejects.toBeInstanceOf(InvalidTokenError)
   })
+
+  /** Holds the log's table locked in another session (a page read waits for it) until the returned function is called. */
+  async function lockedLog(): Promise<() => Promise<void>> {
+    const client = new pg.Client({ connectionString: fixture.url })
+    await client.connect()
+    await client.query('BEGIN')
+    await client.query(`LOCK TABLE "${fixture.schema}".durable_log IN ACCESS EXCLUSIVE MODE`)
+    return async () => {
+      await client.query('ROLLBACK')
+      await client.end()
+    }
+  }
+
+  /** Resolves once a session of this server waits for a lock (the page read has started). */
+  async function pageReadWaiting(): Promise<void> {
+    for (;;) {
+      const { rows } = await countedPool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+      if ((rows[0]?.n ?? 0) > 0) return
+      await delay(20)
+    }
+  }
+
+  it('rejects a pull waiting on a page read at once when its signal aborts, not when the read ends', async () => {
+    const log = fixture.openLog()
+    const release = await lockedLog()
+    try {
+      const controller = new AbortController()
+      const reason = new Error('shutting down')
+      const pending = log.iterate('locked', { from: 'earliest', signal: controller.signal }).next()
+      await pageReadWaiting()
+      controller.abort(reason)
+      // Still locked: the read has not ended, and the pull is already over.
+      await expect(pending).rejects.toBe(reason)
+    } finally {
+      await release()
+    }
+  })
+
+  it('ends a pull waiting on a page read when the log closes', async () => {
+    const log = fixture.openLog({ closeTimeout: 100 })
+    const release = await lockedLog()
+    try {
+      const pending = log.iterate('locked', { from: 'earliest' }).next()
+      await pageReadWaiting()
+      await log.close()
+      await expect(pending).resolves.toEqual({ done: true, value: undefined })
+    } finally {
+      await release()
+    }
+  })
+
+  it('ends a pending pull with done when return() is called, and delivers nothing after it', async () => {
+    const log = fixture.openLog({ pollInterval: 60_000 })
+    const iterator = log.iterate('returned', { from: 'now' })
+    const pending = iterator.next()
+    await delay(200)
+    const returned = iterator.return?.()
+    await expect(pending).resolves.toEqual({ done: true, value: undefined })
+    await expect(returned).resolves.toEqual({ done: true, value: undefined })
+    await log.append('returned', 'late')
+    await expect(iterator.next()).resolves.toEqual({ done: true, value: undefined })
+  })
 })
