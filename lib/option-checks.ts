@@ -13,7 +13,7 @@ export class OptionChecks {
   constructor(private readonly prefix: string) {}
 
   positiveInteger(option: string, value: number): number {
-    return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : this.refuse(option, 'a positive integer', value)
+    return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : this.refuse(option, 'a positive integer', value)
   }
 
   positiveMs(option: string, value: number): number {
@@ -24,14 +24,22 @@ export class OptionChecks {
     return isTimerMs(value, false) ? value : this.refuse(option, `a number of ms from 0 to ${MAX_LABEL}`, value)
   }
 
+  /** A time a timer can wait, 0 included, or Infinity for no limit (no timer at all). */
+  nonNegativeMsOrInfinity(option: string, value: number): number {
+    return value === Number.POSITIVE_INFINITY || isTimerMs(value, false) ? value : this.refuse(option, `a number of ms from 0 to ${MAX_LABEL}, or Infinity`, value)
+  }
+
   /** A whole number from `min` to `max`. */
   integerBetween(option: string, value: number, min: number, max: number): number {
     return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : this.refuse(option, `a whole number from ${min} to ${max}`, value)
   }
 
-  /** A positive, finite number (a size or an age, not a timer's delay). */
-  positiveFinite(option: string, value: number, unit: string): number {
-    return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : this.refuse(option, `a positive, finite number of ${unit}`, value)
+
+  /** A whole number of seconds, given in ms: 1000, 2000, … up to `max`. */
+  wholeSecondsMs(option: string, value: number, max: number): number {
+    return typeof value === 'number' && Number.isInteger(value) && value % 1000 === 0 && value >= 1000 && value <= max
+      ? value
+      : this.refuse(option, `a whole number of seconds in ms, from 1000 to ${max}`, value)
   }
 
   atLeastOne(option: string, value: number): number {

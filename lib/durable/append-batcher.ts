@@ -90,13 +90,21 @@ export class AppendBatcher {
     }
   }
 
+  /** Fails everything still waiting when close() gave up on the server: nothing of it was sent. */
+  failQueued(): void {
+    for (const item of this.queue.splice(0)) {
+      this.fail(item, new AppendFailedError({ channel: item.channel, outcome: 'not-sent', detail: `the log was closed before it was written (closeTimeout ${this.context.resolved.closeTimeout} ms)` }))
+    }
+  }
+
   /** Rejects everything still waiting (on close, after the last drain). */
   rejectAll(): void {
     for (const item of this.queue.splice(0)) this.fail(item, new DurableLogClosedError({ operation: 'append' }))
   }
 
   private async run(): Promise<void> {
-    while (this.queue.length > 0) {
+    // Once close() gave up on the server, what waits stays queued for failQueued(): nothing more is sent.
+    while (this.queue.length > 0 && !this.context.abandoned) {
       const batch = this.queue.splice(0, this.context.resolved.maxBatchSize)
       if (this.queue.length === 0) {
         // Nothing behind it: one statement. Overlapping transactions still in flight took their ids before it.

@@ -10,6 +10,9 @@ import type { ConsumeOptions, DurableLogOptions } from './types.js'
 const checks = new OptionChecks('rxpg/durable')
 const given = <T>(value: T | undefined, check: (value: T) => unknown) => (value === undefined ? undefined : check(value))
 
+/** 2^31 - 1 seconds, in ms: the longest age or span maintenance takes (its integer seconds). */
+const MAX_SECONDS_MS = 2_147_483_647_000
+
 /** The partition counts `durable_channels` allows (its CHECK constraint). */
 export const MAX_PARTITIONS = 1024
 
@@ -20,9 +23,11 @@ export function checkDurableOptions(options: DurableLogOptions): void {
   given(options.batchSize, (value) => checks.positiveInteger('batchSize', value))
   given(options.partitions, (value) => checks.integerBetween('partitions', value, 1, MAX_PARTITIONS))
   const retention = options.retention ?? {}
-  given(retention.maxAge ?? undefined, (value) => checks.positiveFinite('retention.maxAge', value, 'ms, or null'))
+  // Ages and spans go to maintenance as whole seconds in an integer (and the span names partitions): at most
+  // 2^31 - 1 seconds, about 68 years.
+  given(retention.maxAge ?? undefined, (value) => checks.integerBetween('retention.maxAge', value, 1, MAX_SECONDS_MS))
   given(retention.maxBytes ?? undefined, (value) => checks.positiveInteger('retention.maxBytes', value))
-  given(retention.partitionSpan, (value) => checks.integerBetween('retention.partitionSpan', value, 1000, Number.MAX_SAFE_INTEGER))
+  given(retention.partitionSpan, (value) => checks.wholeSecondsMs('retention.partitionSpan', value, MAX_SECONDS_MS))
   given(retention.premake, (value) => checks.integerBetween('retention.premake', value, 0, 1000))
   if (options.maintenanceInterval !== false) given(options.maintenanceInterval, (value) => checks.positiveMs('maintenanceInterval', value))
   if (options.stall) {
@@ -31,8 +36,7 @@ export function checkDurableOptions(options: DurableLogOptions): void {
   }
   given(options.appendBatch?.maxBatchSize, (value) => checks.positiveInteger('appendBatch.maxBatchSize', value))
   given(options.appendBatch?.maxQueue, (value) => checks.positiveInteger('appendBatch.maxQueue', value))
-  // Infinity waits for ever (no timer); a finite time must be one a timer can wait.
-  given(options.closeTimeout, (value) => (value === Number.POSITIVE_INFINITY ? value : checks.nonNegativeMs('closeTimeout', value)))
+  given(options.closeTimeout, (value) => checks.nonNegativeMsOrInfinity('closeTimeout', value))
 }
 
 /** @throws RangeError naming the first consume option that cannot be honoured. */

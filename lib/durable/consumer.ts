@@ -106,8 +106,8 @@ export function startConsumer<T>(
     connection.untrack()
     return connection.client.end().catch(() => undefined)
   }
-  /** The pool client of the batch in flight, if any: stop() destroys it when it gives up waiting. */
-  let batchClient: pg.ClientBase | undefined
+  /** The pool client of the batch in flight, if any: stop() destroys it, and gives it back, when it gives up waiting. */
+  let batchClient: { readonly client: pg.ClientBase; readonly release: (error?: Error) => void } | undefined
   /** stop() gave up waiting (closeTimeout): no new connection is opened. */
   let gaveUp = false
   /**
@@ -291,11 +291,11 @@ export function startConsumer<T>(
     const generations = new Map(held.map(([part, lease]) => [part, lease.generation]))
     const acked = [...next.entries()]
     const { client, release: giveBack, connectionError } = await context.checkOut('consume')
-    batchClient = client
     const release = (error?: Error) => {
       batchClient = undefined
       giveBack(error)
     }
+    batchClient = { client, release }
     // Stopped while waiting for the connection: the batch had not started, so it does not.
     if (stopping) {
       release()
@@ -378,6 +378,9 @@ export function startConsumer<T>(
 
   /** A failure after which the same work may succeed on a new connection: reported as `retrying`, then tried again. */
   const retried = async (error: unknown): Promise<undefined> => {
+    // What fails once stop() gave up on the connections (or the log closed under the batch) is the stop itself:
+    // the consumer stopped, it did not fail.
+    if (gaveUp || (stopping && error instanceof DurableLogClosedError)) return undefined
     if (!(error instanceof DurableQueryFailedError && isTransient(error.info))) throw error
     emit({ kind: 'retrying', error })
     await pause(context.resolved.pollInterval)
@@ -423,6 +426,17 @@ export function startConsumer<T>(
     if (triggerFailure !== undefined) throw triggerFailure.error
   }
 
+  /** What stops at once, whatever is still running: timers, triggers, the activity count, the events. Idempotent. */
+  let quiet = false
+  const quieten = () => {
+    renewal?.unsubscribe()
+    triggers?.unsubscribe()
+    if (quiet) return
+    quiet = true
+    activity.end()
+    events$.complete()
+  }
+
   const finish = async () => {
     renewal?.unsubscribe()
     triggers?.unsubscribe()
@@ -440,12 +454,11 @@ export function startConsumer<T>(
     )
     await leaseQuery(queries.leaveGroup, [...base, member]).catch(() => undefined)
     if (leaseConnection !== undefined) await dropLeaseConnection(leaseConnection)
-    activity.end()
-    events$.complete()
+    quieten()
   }
 
   activity.begin()
-  const done = run().then(
+  const completion = run().then(
     () => finish(),
     async (error: unknown) => {
       stopping = true
@@ -454,17 +467,28 @@ export function startConsumer<T>(
     },
   )
   // A failure is reported through `done`; keep it from being an unhandled rejection when nobody awaits it.
+  completion.catch(() => undefined)
+  let givenUp!: () => void
+  /** `done` settles when the consumer has stopped: when its work ended, or when stop() gave up on it. */
+  const done = Promise.race([completion, new Promise<void>((resolve) => (givenUp = resolve))])
   done.catch(() => undefined)
 
   const stop = async () => {
     stopping = true
     rouse()
-    if (await settlesWithin(done, context.resolved.closeTimeout, scheduler)) return
-    // closeTimeout: the server does not answer (or the handler does not return). The batch's connection and the
+    if (gaveUp || (await settlesWithin(completion, context.resolved.closeTimeout, scheduler))) return
+    // closeTimeout: the server does not answer, or the handler does not return. The batch's connection and the
     // lease connection are destroyed: what waits on them fails at once, the batch rolls back with its connection
-    // (it comes again: nothing is lost), and the leases expire on the server.
+    // (it comes again: nothing is lost), and the leases expire on the server (another member takes the partitions
+    // after leaseTtl). The consumer stops here: no timer, event or connection of it outlives stop(), and `done`
+    // resolves, whatever the handler still does.
     gaveUp = true
-    for (const client of [batchClient, leaseConnection?.client]) if (client !== undefined) socketOf(client)?.destroy()
+    const batch = batchClient
+    for (const client of [batch?.client, leaseConnection?.client]) if (client !== undefined) socketOf(client)?.destroy()
+    // Given back broken (the pool drops it), so that your pool can end though the handler still holds it.
+    batch?.release(new Error('rxpg: the consumer stopped after closeTimeout with its batch in flight'))
+    quieten()
+    givenUp()
   }
 
   return {

@@ -179,6 +179,12 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     return { messages, next: encodeToken(meta.logId, cursorAfter(page, start.position, page.rows.length >= limit)) }
   }
 
+  /** A server that stopped answering (or work that does not end): give up on what is in flight rather than wait for ever. */
+  const giveUp = () => {
+    context.abandon()
+    batcher.abandon()
+  }
+
   const log = {
     schema,
     append,
@@ -232,23 +238,24 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     maintain,
     close: () =>
       (closing ??= (async () => {
+        // One deadline for all of it: consumers, appends, and a pool of its own, which ends only once every
+        // client is back (a page read waiting on a lock, a handler that does not return).
+        const deadline = resolved.closeTimeout === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : scheduler.now() + resolved.closeTimeout
+        const inTime = (work: Promise<unknown>) => settlesWithin(work, Math.max(0, deadline - scheduler.now()), scheduler)
         const finished = (async () => {
           await Promise.all([...consumers].map((consumer) => consumer.stop()))
           await batcher.drain()
         })()
-        if (!(await settlesWithin(finished, resolved.closeTimeout, scheduler))) {
-          // A server that stopped answering: give up on what is in flight rather than wait for ever.
-          context.abandon()
-          batcher.abandon()
-        }
+        if (!(await inTime(finished))) giveUp()
         maintenance?.unsubscribe()
         context.close()
-        batcher.rejectAll()
+        if (context.abandoned) batcher.failQueued()
+        else batcher.rejectAll()
         errors$.complete()
         if (context.ownsPool) {
           const ended = context.pool.end()
-          if (!context.abandoned) await ended
-          else void ended.catch(() => undefined)
+          ended.catch(() => undefined)
+          if (!context.abandoned && !(await inTime(ended))) giveUp()
         }
       })()),
   }

@@ -1,6 +1,7 @@
 // close() and a consumer's stop() against a server that stopped answering (a TCP proxy that holds every byte,
 // as a black-holed host does): they wait for work in flight for `closeTimeout`, then give up on it, settling
 // every append, instead of waiting for ever.
+import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createPgListener, type PgListener } from '../../lib/index.js'
 import { AppendFailedError, createDurableLog, type DurableLog } from '../../lib/durable/index.js'
@@ -41,14 +42,16 @@ describe('closing a durable log whose server stopped answering', () => {
     proxy.blackhole()
     const inFlight = log.append('frozen', 'in flight')
     const settledInFlight = inFlight.catch((error: unknown) => error)
-    // Queued behind it: a full batch is in flight, so these wait.
+    // Queued behind it once its batch is sent (appended in the same tick, they would join that batch).
+    await new Promise((resolve) => setTimeout(resolve, 100))
     for (let index = 0; index < 3; index++) log.append$.next({ channel: 'frozen', value: index })
     await log.close()
     const failure = await settledInFlight
     expect(failure).toBeInstanceOf(AppendFailedError)
     expect((failure as AppendFailedError).info.outcome).toBe('unknown')
+    // Queued before close(): never sent, and said so as an append that failed, not as a use after close().
     expect(lost).toHaveLength(3)
-    for (const error of lost) expect(error).toMatchObject({ code: expect.stringMatching(/^DURABLE_(APPEND_FAILED|LOG_CLOSED)$/) })
+    for (const error of lost) expect(error).toMatchObject({ code: 'DURABLE_APPEND_FAILED', info: { outcome: 'not-sent' } })
   })
 
   it('stops a consumer after closeTimeout, and then closes, when the server stops answering mid-batch', async () => {
@@ -67,5 +70,52 @@ describe('closing a durable log whose server stopped answering', () => {
     expect(handled).toBeGreaterThan(0)
     await consumer.stop()
     await log.close()
+  })
+
+  it('stops a consumer whose handler never returns after closeTimeout: done resolves, events complete, your pool can end', async () => {
+    const pool = new pg.Pool({ connectionString: fixture.url, max: 4 })
+    pool.on('error', () => undefined)
+    const log = createDurableLog({ listener, pool, schema: fixture.schema, closeTimeout: 300, maintenanceInterval: false })
+    cleanups.push(() => log.close())
+    await log.append('stuck', 1)
+    let started!: () => void
+    const handling = new Promise<void>((resolve) => (started = resolve))
+    const consumer = log.consume('stuck', 'group', async () => {
+      started()
+      await new Promise(() => undefined)
+    }, { from: 'earliest', leaseTtl: 600 })
+    let completed = false
+    consumer.events$.subscribe({ complete: () => (completed = true) })
+    await handling
+    await consumer.stop()
+    await expect(consumer.done).resolves.toBeUndefined()
+    expect(completed).toBe(true)
+    await log.close()
+    // The batch's client was given back (broken) when stop() gave up: the pool ends though the handler holds it.
+    await pool.end()
+  })
+
+  it('closes a log with a pool of its own after closeTimeout though a page read waits behind a lock', async () => {
+    const log = createDurableLog({ listener, pool: fixture.url, schema: fixture.schema, closeTimeout: 300, maintenanceInterval: false })
+    cleanups.push(() => log.close())
+    await log.append('locked', 1)
+    const locker = new pg.Client({ connectionString: fixture.url })
+    await locker.connect()
+    cleanups.push(() => locker.end())
+    await locker.query('BEGIN')
+    await locker.query(`LOCK TABLE "${fixture.schema}".durable_log IN ACCESS EXCLUSIVE MODE`)
+    try {
+      const reading = log.read('locked', { from: 'earliest' }).subscribe({ error: () => undefined })
+      cleanups.push(async () => reading.unsubscribe())
+      for (;;) {
+        const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        if ((rows[0]?.n ?? 0) > 0) break
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      // Resolves while the lock is still held: the pool's end is waited for at most closeTimeout too.
+      await log.close()
+    } finally {
+      await locker.query('ROLLBACK')
+    }
   })
 })

@@ -45,6 +45,11 @@ describe('a durable log', () => {
     ['retention.maxAge', { retention: { maxAge: Number.NaN } }, 'NaN'],
     ['retention.maxBytes', { retention: { maxBytes: 1.5 } }, '1.5'],
     ['retention.partitionSpan', { retention: { partitionSpan: 999 } }, '999'],
+    // Made in whole seconds: 1500 became a 2 s partition; above 2^31 - 1 seconds, maintenance failed for ever.
+    ['retention.partitionSpan', { retention: { partitionSpan: 1500 } }, '1500'],
+    ['retention.partitionSpan', { retention: { partitionSpan: 2_147_483_648_000 } }, '2147483648000'],
+    ['retention.maxAge', { retention: { maxAge: 1e15 } }, '1000000000000000'],
+    ['batchSize', { batchSize: 2 ** 60 }, '1152921504606847000'],
     ['retention.premake', { retention: { premake: -1 } }, '-1'],
     ['maintenanceInterval', { maintenanceInterval: 0 }, '0'],
     ['stall.threshold', { stall: { threshold: Number.NaN } }, 'NaN'],
