@@ -105,14 +105,17 @@ export class AppendBatcher {
   private async run(): Promise<void> {
     // Once close() gave up on the server, what waits stays queued for failQueued(): nothing more is sent.
     while (this.queue.length > 0 && !this.context.abandoned) {
-      const batch = this.queue.splice(0, this.context.resolved.maxBatchSize)
-      if (this.queue.length === 0) {
+      const size = this.context.resolved.maxBatchSize
+      if (this.queue.length <= size) {
         // Nothing behind it: one statement. Overlapping transactions still in flight took their ids before it.
-        await this.write(batch)
+        await this.write(this.queue.splice(0, size))
         continue
       }
+      // Room first, then the batch: a batch is always either queued or a flight (abandon() and failQueued()
+      // fail every value, none is held in between).
       while (this.overlapping.size >= OVERLAPPING) await Promise.race(this.overlapping)
-      const { idTaken, done } = this.writeOverlapping(batch)
+      if (this.context.abandoned || this.queue.length <= size) continue
+      const { idTaken, done } = this.writeOverlapping(this.queue.splice(0, size))
       this.overlapping.add(done)
       void done.then(() => this.overlapping.delete(done))
       await idTaken

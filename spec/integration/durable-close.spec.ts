@@ -118,4 +118,33 @@ describe('closing a durable log whose server stopped answering', () => {
       await locker.query('ROLLBACK')
     }
   })
+
+  it('reports every append$ value lost when close() gives up on errors$, as AppendFailedError, batches waiting for room included', async () => {
+    const log = createDurableLog({ listener, pool: fixture.url, schema: fixture.schema, closeTimeout: 300, maintenanceInterval: false, appendBatch: { maxBatchSize: 10 } })
+    cleanups.push(() => log.close())
+    await log.append('held', 'first')
+    const locker = new pg.Client({ connectionString: fixture.url })
+    await locker.connect()
+    cleanups.push(() => locker.end())
+    await locker.query('BEGIN')
+    // INSERTs wait behind it: batches are sent and do not commit.
+    await locker.query(`LOCK TABLE "${fixture.schema}".durable_log IN SHARE MODE`)
+    const warnings: Error[] = []
+    const onWarning = (warning: Error) => void warnings.push(warning)
+    process.on('warning', onWarning)
+    try {
+      const lost: unknown[] = []
+      log.errors$.subscribe((error) => lost.push(error))
+      for (let index = 0; index < 50; index++) log.append$.next({ channel: 'held', value: index })
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await log.close()
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(lost).toHaveLength(50)
+      for (const error of lost) expect(error).toBeInstanceOf(AppendFailedError)
+      expect(warnings.filter((warning) => /durable/i.test(warning.message))).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+      await locker.query('ROLLBACK')
+    }
+  })
 })
