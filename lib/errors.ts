@@ -88,7 +88,7 @@ export class InvalidChannelNameError extends RxpgError {
 }
 
 function describeChannelProblem(info: InvalidChannelNameError['info']): string {
-  const allowed = `a channel name is a non-empty string of at most ${info.limit} bytes of UTF-8 without NUL`
+  const allowed = `a channel name is a non-empty string of at most ${info.limit} bytes of UTF-8 without NUL or lone UTF-16 surrogates`
   switch (info.reason) {
     case 'not-a-string':
       return `Invalid channel name: expected a string, got ${info.channel === null ? 'null' : typeof info.channel}; ${allowed}.`
@@ -116,7 +116,7 @@ export class InvalidPayloadError extends RxpgError {
           : info.reason === 'contains-nul'
             ? 'it contains a NUL character, which PostgreSQL text cannot hold'
             : 'it contains a lone UTF-16 surrogate, which cannot be sent as UTF-8 unchanged') +
-        `; a payload is a string of at most ${MAX_PAYLOAD_BYTES} bytes of UTF-8 without NUL.`,
+        `; a payload is a string of at most ${MAX_PAYLOAD_BYTES} bytes of UTF-8 without NUL or lone UTF-16 surrogates.`,
     )
   }
 }
