@@ -4,7 +4,7 @@
  */
 import type { BackoffOptions } from './backoff.js'
 import type { NotifyOptions } from './notify/notify-batcher.js'
-import { OptionChecks } from './option-checks.js'
+import { given, OptionChecks } from './option-checks.js'
 
 const checks = new OptionChecks('rxpg')
 
@@ -18,7 +18,6 @@ export interface CheckedListenerOptions {
 
 /** @throws RangeError naming the first option that cannot be honoured, what it must be, and its value. */
 export function checkListenerOptions(options: CheckedListenerOptions): void {
-  const given = <T>(value: T | undefined, check: (value: T) => unknown) => (value === undefined ? undefined : check(value))
   given(options.connectTimeout, (value) => checks.positiveMs('connectTimeout', value))
   if (options.healthCheck) {
     given(options.healthCheck.interval, (value) => checks.positiveMs('healthCheck.interval', value))

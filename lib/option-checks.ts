@@ -5,6 +5,11 @@
  */
 import { isTimerMs, MAX_TIMER_MS } from './timer-limit.js'
 
+/** Runs `check` on an option that was given; one left out takes its default later. */
+export function given<T>(value: T | undefined, check: (value: T) => unknown): void {
+  if (value !== undefined) check(value)
+}
+
 /** How the longest time a timer can wait is named in messages. */
 export const MAX_LABEL = `${MAX_TIMER_MS} (about 24.8 days, the longest a timer can wait)`
 

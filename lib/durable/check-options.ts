@@ -4,11 +4,10 @@
  * given, never a loop (a batch of 0 rows read again and again), a hang (appends that never leave the queue) or
  * a failure later (a partition count the table refuses).
  */
-import { OptionChecks } from '../option-checks.js'
+import { given, OptionChecks } from '../option-checks.js'
 import type { ConsumeOptions, DurableLogOptions } from './types.js'
 
 const checks = new OptionChecks('rxpg/durable')
-const given = <T>(value: T | undefined, check: (value: T) => unknown) => (value === undefined ? undefined : check(value))
 
 /** 2^31 - 1 seconds, in ms: the longest age or span maintenance takes (its integer seconds). */
 const MAX_SECONDS_MS = 2_147_483_647_000

@@ -53,7 +53,6 @@ export function iterateChannel<T>(
     activity.begin()
     try {
       for (;;) {
-        if (signal?.aborted) end({ kind: 'error', error: signal.reason })
         if (ending !== undefined) {
           if (ending.kind === 'error') throw ending.error
           return
@@ -77,7 +76,8 @@ export function iterateChannel<T>(
         }
         if (page === undefined) continue
         for (const message of page.messages) {
-          if (ending !== undefined || signal?.aborted) break
+          // An abort dispatches its event at once, so `ending` already says so.
+          if (ending !== undefined) break
           yield message
         }
         if (page.full) due = true

@@ -5,7 +5,7 @@ import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createPgListener, type PgListener } from '../../lib/index.js'
 import { AppendFailedError, createDurableLog, type DurableLog } from '../../lib/durable/index.js'
-import { durableFixture, type DurableFixture } from '../support/durable.js'
+import { durableFixture, lockLog, lockWaitedFor, type DurableFixture } from '../support/durable.js'
 import { startHalfOpenProxy, type HalfOpenProxy } from '../support/half-open-proxy.js'
 
 let fixture: DurableFixture
@@ -99,23 +99,15 @@ describe('closing a durable log whose server stopped answering', () => {
     const log = createDurableLog({ listener, pool: fixture.url, schema: fixture.schema, closeTimeout: 300, maintenanceInterval: false })
     cleanups.push(() => log.close())
     await log.append('locked', 1)
-    const locker = new pg.Client({ connectionString: fixture.url })
-    await locker.connect()
-    cleanups.push(() => locker.end())
-    await locker.query('BEGIN')
-    await locker.query(`LOCK TABLE "${fixture.schema}".durable_log IN ACCESS EXCLUSIVE MODE`)
+    const release = await lockLog(fixture.url, fixture.schema)
     try {
       const reading = log.read('locked', { from: 'earliest' }).subscribe({ error: () => undefined })
       cleanups.push(async () => reading.unsubscribe())
-      for (;;) {
-        const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-        if ((rows[0]?.n ?? 0) > 0) break
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
+      await lockWaitedFor(fixture.url)
       // Resolves while the lock is still held: the pool's end is waited for at most closeTimeout too.
       await log.close()
     } finally {
-      await locker.query('ROLLBACK')
+      await release()
     }
   })
 
@@ -123,12 +115,8 @@ describe('closing a durable log whose server stopped answering', () => {
     const log = createDurableLog({ listener, pool: fixture.url, schema: fixture.schema, closeTimeout: 300, maintenanceInterval: false, appendBatch: { maxBatchSize: 10 } })
     cleanups.push(() => log.close())
     await log.append('held', 'first')
-    const locker = new pg.Client({ connectionString: fixture.url })
-    await locker.connect()
-    cleanups.push(() => locker.end())
-    await locker.query('BEGIN')
     // INSERTs wait behind it: batches are sent and do not commit.
-    await locker.query(`LOCK TABLE "${fixture.schema}".durable_log IN SHARE MODE`)
+    const release = await lockLog(fixture.url, fixture.schema, 'SHARE')
     const warnings: Error[] = []
     const onWarning = (warning: Error) => void warnings.push(warning)
     process.on('warning', onWarning)
@@ -144,7 +132,7 @@ describe('closing a durable log whose server stopped answering', () => {
       expect(warnings.filter((warning) => /durable/i.test(warning.message))).toEqual([])
     } finally {
       process.off('warning', onWarning)
-      await locker.query('ROLLBACK')
+      await release()
     }
   })
 })

@@ -26,6 +26,20 @@ afterEach(async () => {
 /** A bound on waiting for a state, not a timing assertion. */
 const STATE_LIMIT_MS = 15_000
 
+/**
+ * A transaction-mode PgBouncer with two server connections, and a pool of four clients through it: pg's named
+ * statements land on server connections that do not have them (or already do), which PgBouncer before 1.21
+ * does not handle. Both end after the test.
+ */
+async function poolThroughBouncer() {
+  const bouncer = await startPgBouncer(databaseUrl(), 'transaction', 2)
+  cleanups.push(() => bouncer.stop())
+  const pool = new pg.Pool({ connectionString: bouncer.url, max: 4 })
+  pool.on('error', () => undefined)
+  cleanups.push(() => pool.end())
+  return { bouncer, pool }
+}
+
 function watch(db: PgListener, channel: string) {
   const states: ListenerState[] = []
   db.state$.subscribe((state) => states.push(state))
@@ -75,13 +89,7 @@ describe.skipIf(!installed)(`PgBouncer${installed ? '' : ' (skipped: pgbouncer i
   })
 
   it('sends through a notify.pool behind a transaction-mode pool (named statements refused there) while listening directly: all arrive, in order, across a reconnect', async () => {
-    // Two server connections for a pool of four clients: pg's named statements land on connections that do not
-    // have them (or already do), which PgBouncer before 1.21 does not handle.
-    const bouncer = await startPgBouncer(databaseUrl(), 'transaction', 2)
-    cleanups.push(() => bouncer.stop())
-    const pool = new pg.Pool({ connectionString: bouncer.url, max: 4 })
-    pool.on('error', () => undefined)
-    cleanups.push(() => pool.end())
+    const { bouncer, pool } = await poolThroughBouncer()
     const channel = uniqueName('bouncer-send')
     const db = createPgListener(databaseUrl(), { notify: { pool } })
     cleanups.push(() => db.close())
@@ -123,11 +131,7 @@ describe.skipIf(!installed)(`PgBouncer${installed ? '' : ' (skipped: pgbouncer i
   })
 
   it('runs a durable log (prepare left on) through a transaction-mode pool: appends, reads and fetches', async () => {
-    const bouncer = await startPgBouncer(databaseUrl(), 'transaction', 2)
-    cleanups.push(() => bouncer.stop())
-    const pool = new pg.Pool({ connectionString: bouncer.url, max: 4 })
-    pool.on('error', () => undefined)
-    cleanups.push(() => pool.end())
+    const { pool } = await poolThroughBouncer()
     const listener = createPgListener(databaseUrl())
     cleanups.push(() => listener.close())
     const schema = uniqueName('bouncer_log').replaceAll('-', '_')

@@ -5,39 +5,21 @@
  * with today's table definitions, which it then used for older changes: wrong values, or a server crash at
  * every START_REPLICATION).
  */
-import { afterEach, describe, expect, it } from 'vitest'
-import { changeStream, dropReplication, ensureReplication, type Change, type ChangeStream } from '../../lib/replication/index.js'
+import { describe, expect, it } from 'vitest'
+import type { Change } from '../../lib/replication/index.js'
 import { eventually } from '../support/database.js'
-import { collect, query, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
+import { collect, query, replicationFixtures, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
 let url = ''
 useLogicalServer((server) => (url = server.url))
 
-const streams: ChangeStream<Change>[] = []
-const setups: Array<{ slot: string; publication: string }> = []
-afterEach(async () => {
-  await Promise.all(streams.splice(0).map((stream) => stream.close()))
-  for (const setup of setups.splice(0)) await dropReplication(url, setup)
-})
-
-async function setup(table: string): Promise<{ slot: string; publication: string }> {
-  const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
-  await ensureReplication(url, { ...names, tables: [table] })
-  setups.push(names)
-  return names
-}
-
-function open(names: { slot: string; publication: string }, resumeAfter?: string): ChangeStream<Change> {
-  const stream = changeStream(url, { ...names, checkpoints: false, statusInterval: 50, ...(resumeAfter === undefined ? {} : { resumeAfter }) })
-  streams.push(stream)
-  return stream
-}
+const { setup, open } = replicationFixtures(() => url)
 
 describe('replication: schema changes behind a connection', () => {
   it('decodes changes written before a column was added, renamed, retyped and dropped with the columns they were written with', async () => {
     const table = uniqueName('t')
     await query(url, `CREATE TABLE ${table} (id int PRIMARY KEY, v text, n int)`)
-    const names = await setup(table)
+    const names = await setup([table])
     const first = open(names)
     const live = collect(first.changes$)
     await stateOf(first, 'connected')
@@ -57,7 +39,7 @@ describe('replication: schema changes behind a connection', () => {
     await query(url, `ALTER TABLE ${table} DROP COLUMN a`)
     await query(url, `INSERT INTO ${table} (id, w, n) VALUES (6, 'f', 'sixty')`)
 
-    const resumed = open(names, stored)
+    const resumed = open(names, { resumeAfter: stored })
     const got = collect(resumed.changes$)
     await eventually(() => got.values.length >= 5 || got.errors.length > 0, () => `got ${got.values.length}`, 20_000)
     expect(got.errors).toEqual([])
@@ -75,7 +57,7 @@ describe('replication: schema changes behind a connection', () => {
     const table = uniqueName('t')
     const domain = uniqueName('positive')
     await query(url, `CREATE TABLE ${table} (id int PRIMARY KEY, v text)`)
-    const names = await setup(table)
+    const names = await setup([table])
     const stream = open(names)
     const got = collect(stream.changes$)
     await stateOf(stream, 'connected')

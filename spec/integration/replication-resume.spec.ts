@@ -8,45 +8,22 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import postgres from 'postgres'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   InvalidReplicationTokenError,
   ResumeImpossibleError,
   SlotInUseError,
-  changeStream,
-  dropReplication,
-  ensureReplication,
   isCheckpoint,
   readSlotStatus,
   type Change,
-  type ChangeStream,
-  type ChangeStreamOptions,
 } from '../../lib/replication/index.js'
 import { eventually } from '../support/database.js'
-import { collect, query, serverMajor, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
+import { collect, query, replicationFixtures, serverMajor, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
 let url = ''
 useLogicalServer((server) => (url = server.url))
 
-const streams: ChangeStream<Change>[] = []
-const setups: Array<{ slot: string; publication: string }> = []
-afterEach(async () => {
-  await Promise.all(streams.splice(0).map((stream) => stream.close()))
-  for (const setup of setups.splice(0)) await dropReplication(url, setup)
-})
-
-async function setup(tables: string[]): Promise<{ slot: string; publication: string }> {
-  const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
-  await ensureReplication(url, { ...names, tables })
-  setups.push(names)
-  return names
-}
-
-function open(names: { slot: string; publication: string }, options: Partial<ChangeStreamOptions> & { tables?: string[] } = {}): ChangeStream<Change> {
-  const stream = changeStream(url, { ...names, checkpoints: false, statusInterval: 50, ...options })
-  streams.push(stream)
-  return stream
-}
+const { setup, open } = replicationFixtures(() => url)
 
 const identity = (change: Change) => `${change.op}:${String(change.new?.id ?? change.old?.id ?? change.table)}`
 

@@ -89,3 +89,27 @@ export async function fetchAll(log: DurableLog, channel: string, after: string |
     position = page.next
   }
 }
+
+/**
+ * Locks schema's log table in a session of its own, in `mode` (ACCESS EXCLUSIVE: page reads wait; SHARE: inserts
+ * wait), until the returned function rolls it back. The lock takes no transaction id: it holds no horizon back.
+ */
+export async function lockLog(url: string, schema: string, mode: 'ACCESS EXCLUSIVE' | 'SHARE' = 'ACCESS EXCLUSIVE'): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  await client.query('BEGIN')
+  await client.query(`LOCK TABLE "${schema}".durable_log IN ${mode} MODE`)
+  return async () => {
+    await client.query('ROLLBACK')
+    await client.end()
+  }
+}
+
+/** Resolves once a session of the server waits for a lock (a statement behind lockLog has started). */
+export async function lockWaitedFor(url: string): Promise<void> {
+  for (;;) {
+    const [row] = await adminQuery<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'", [], url)
+    if ((row?.n ?? 0) > 0) return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

@@ -1,7 +1,18 @@
 import pg from 'pg'
 import { filter, firstValueFrom, type Observable } from 'rxjs'
-import { afterAll, beforeAll } from 'vitest'
-import { isCheckpoint, type Checkpoint, type ReplicationState, type ReplicationStream } from '../../lib/replication/index.js'
+import { afterAll, afterEach, beforeAll } from 'vitest'
+import {
+  changeStream,
+  dropReplication,
+  ensureReplication,
+  isCheckpoint,
+  type Change,
+  type ChangeStream,
+  type ChangeStreamOptions,
+  type Checkpoint,
+  type ReplicationState,
+  type ReplicationStream,
+} from '../../lib/replication/index.js'
 import { startEmbeddedServer, type EmbeddedServer } from '../../support/embedded-server.js'
 import { embeddedVersion } from './global-setup.js'
 
@@ -26,6 +37,41 @@ export function useLogicalServer(started: (server: EmbeddedServer) => void): voi
   afterAll(async () => {
     await server?.destroy()
   })
+}
+
+export interface ReplicationNames {
+  readonly slot: string
+  readonly publication: string
+}
+
+/**
+ * Slots, publications and change streams for the spec file that calls it, on the logical server `url()` names:
+ * `setup` makes a publication of `tables` and a slot, `open` a change stream on them (no checkpoints, a status
+ * update every 50 ms, unless `options` say otherwise). Each test's are closed and dropped after it.
+ */
+export function replicationFixtures(url: () => string): {
+  setup(tables: string[]): Promise<ReplicationNames>
+  open(names: ReplicationNames, options?: Partial<ChangeStreamOptions> & { tables?: string[] }): ChangeStream<Change>
+} {
+  const streams: ChangeStream<Change>[] = []
+  const setups: ReplicationNames[] = []
+  afterEach(async () => {
+    await Promise.all(streams.splice(0).map((stream) => stream.close()))
+    for (const setup of setups.splice(0)) await dropReplication(url(), setup)
+  })
+  return {
+    async setup(tables) {
+      const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+      await ensureReplication(url(), { ...names, tables })
+      setups.push(names)
+      return names
+    },
+    open(names, options = {}) {
+      const stream = changeStream(url(), { ...names, checkpoints: false, statusInterval: 50, ...options })
+      streams.push(stream)
+      return stream
+    },
+  }
 }
 
 /** The major version of a server. */
