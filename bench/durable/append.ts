@@ -10,7 +10,7 @@ import { graphileWorker, pgBoss, type Queue } from './peers.js'
 export async function appendScenario(context: DurableBenchContext): Promise<DurableSection> {
   const batched = context.quick ? 5_000 : 50_000
   const single = context.quick ? 300 : 2_000
-  const { figures, record, measureAll, median, table } = figuresOf(context, 'append')
+  const { figures, record, measureAll, ratio, table } = figuresOf(context, 'append')
 
   // The log's first use (identity, channel) is not what is measured.
   const warmUp = (setup: RxpgSetup) => setup.log.append('warm-up', payload(-1))
@@ -78,18 +78,17 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
   }
 
   await measureAll()
-  const m = median
-  const rxpgBatched = m('rxpg append$ (batched)')
-  const hand = m('hand-written INSERT … unnest, 100 rows per transaction')
-  const queueBest = Math.max(m('pg-boss insert, 100 per call'), m('graphile-worker addJobs, 100 per call'))
+  const rxpg = 'rxpg append$ (batched)'
+  const overHand = ratio(rxpg, 'hand-written INSERT … unnest, 100 rows per transaction')
+  const overQueues = Math.min(ratio(rxpg, 'pg-boss insert, 100 per call'), ratio(rxpg, 'graphile-worker addJobs, 100 per call'))
   return {
     id: 'append',
     title: 'Append',
-    method: `${batched.toLocaleString('en-US')} values of ~1 KiB JSON per run (one at a time: ${single.toLocaleString('en-US')}), median of ${context.runs} run(s), one process, a fresh schema per run. rxpg writes up to 1000 rows a batch, two batch transactions overlapping while more waits; the hand-written baseline sends 100 rows per statement, one statement in flight.`,
+    method: `${batched.toLocaleString('en-US')} values of ~1 KiB JSON per run (one at a time: ${single.toLocaleString('en-US')}), median of ${context.runs} run(s) (ratios: medians of per-run ratios), one process, a fresh schema per run. rxpg writes up to 1000 rows a batch, two batch transactions overlapping while more waits; the hand-written baseline sends 100 rows per statement, one statement in flight.`,
     tables: [table(['', 'rate (median)', 'min–max'])],
     targets: [
-      { target: 'append ≥ 1.0× the hand-written batched insert', measured: `${(rxpgBatched / hand).toFixed(2)}×`, met: rxpgBatched >= hand },
-      { target: "append ≥ 2× both queues' batch APIs", measured: `${(rxpgBatched / queueBest).toFixed(2)}× the faster one`, met: rxpgBatched >= 2 * queueBest },
+      { target: 'append ≥ 1.0× the hand-written batched insert', measured: `${overHand.toFixed(2)}×`, met: overHand >= 1 },
+      { target: "append ≥ 2× both queues' batch APIs", measured: `${overQueues.toFixed(2)}× the faster one`, met: overQueues >= 2 },
     ],
     raw: figures,
   }

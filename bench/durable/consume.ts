@@ -11,7 +11,7 @@ import { preload, queueWorkRate } from './replay.js'
 export async function consumeScenario(context: DurableBenchContext): Promise<DurableSection> {
   const count = context.quick ? 10_000 : 50_000
   const queueJobs = context.quick ? 5_000 : 20_000
-  const { figures, record, measureAll, median, table } = figuresOf(context, 'consume')
+  const { figures, record, measureAll, ratio, table } = figuresOf(context, 'consume')
   for (const [batchSize, members] of [
     [100, 1],
     [1000, 1],
@@ -40,14 +40,13 @@ export async function consumeScenario(context: DurableBenchContext): Promise<Dur
   record('graphile-worker tuned, no-op handler', () => queueWorkRate(() => graphileWorker(context.url, 'tuned'), queueJobs, 15_000))
 
   await measureAll()
-  const best = Math.max(...Object.keys(figures).filter((name) => name.startsWith('rxpg')).map(median))
-  const graphile = median('graphile-worker tuned, no-op handler')
+  const overGraphile = Math.max(...Object.keys(figures).filter((name) => name.startsWith('rxpg')).map((name) => ratio(name, 'graphile-worker tuned, no-op handler')))
   return {
     id: 'consume',
     title: 'Exactly-once consumer groups',
-    method: `${count.toLocaleString('en-US')} preloaded values of ~1 KiB; the handler inserts one ledger row per message through the batch's transaction (the cursor advances in it); the ledger is checked for exactness after each run. Median of ${context.runs} run(s).`,
+    method: `${count.toLocaleString('en-US')} preloaded values of ~1 KiB; the handler inserts one ledger row per message through the batch's transaction (the cursor advances in it); the ledger is checked for exactness after each run. Median of ${context.runs} run(s) (ratios: medians of per-run ratios, the best rxpg configuration).`,
     tables: [table(['', 'messages/s (median)', 'min–max'])],
-    targets: [{ target: 'exactly-once consumer groups ≥ 3× graphile-worker tuned', measured: `${(best / graphile).toFixed(1)}×`, met: best >= 3 * graphile }],
+    targets: [{ target: 'exactly-once consumer groups ≥ 3× graphile-worker tuned', measured: `${overGraphile.toFixed(1)}×`, met: overGraphile >= 3 }],
     raw: figures,
   }
 }

@@ -154,6 +154,15 @@ export function figuresOf(context: DurableBenchContext, section: string) {
   return {
     figures,
     median: (name: string) => summarize(figures[name] ?? []).median,
+    /**
+     * `name`'s figure over `baseline`'s: the median of the ratios within each run (both measured in the same
+     * run, close together), which a drift of the shared machine's load between runs moves much less than a
+     * ratio of the two medians.
+     */
+    ratio: (name: string, baseline: string) => {
+      const base = figures[baseline] ?? []
+      return summarize((figures[name] ?? []).map((value, run) => value / (base[run] ?? Number.NaN))).median
+    },
     record(name: string, measure: () => Promise<number>): void {
       measures.push([name, measure])
       figures[name] = []

@@ -5,7 +5,7 @@
  */
 import type { TypedChannel } from '../index.js'
 import type { LogContext } from './log-context.js'
-import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
+import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages, type Page } from './page.js'
 import type { Position } from './position.js'
 import type { DurableMessage, StartPosition } from './types.js'
 
@@ -15,7 +15,12 @@ export interface ChannelPage {
   readonly full: boolean
 }
 
-/** The next page each call, from `from` on; a failed call leaves the place unchanged, so the next one retries it. */
+/**
+ * The next page each call, from `from` on; a failed call leaves the place unchanged, so the next one retries it.
+ * With `readAhead`, the page after a full one is queried as soon as its rows arrive, before they are decoded and
+ * handed on, so the server runs it while the client works (see docs/design.md); a failed read-ahead fails the
+ * call that would have used it, and the next call reads the same page again.
+ */
 export function channelPages<T>(
   context: LogContext,
   channel: string,
@@ -23,11 +28,14 @@ export function channelPages<T>(
   from: StartPosition,
   limit: number,
   operation: string,
+  readAhead = false,
 ): () => Promise<ChannelPage> {
   let cursor: Position | undefined
   // Expiry that happened before an 'earliest' read began is accepted: it starts after it.
   let floor: Position | undefined
   let floorPending = false
+  /** The page after `cursor`, already asked for. */
+  let ahead: Promise<Page> | undefined
   return async () => {
     const meta = await context.meta()
     if (cursor === undefined) {
@@ -35,15 +43,25 @@ export function channelPages<T>(
       cursor = start.position
       floorPending = start.fromEarliest
     }
-    const page = await readPage(context, operation, channel, cursor, limit)
+    const pending = ahead ?? readPage(context, operation, channel, cursor, limit)
+    ahead = undefined
+    const page = await pending
     if (floorPending) {
       floor = page.expiredThrough
       floorPending = false
     }
     checkPage(page, cursor, meta, channel, floor)
-    const messages = typed ? await typedMessages(meta, typed, page.rows) : plainMessages(meta, channel, page.rows)
     const full = page.rows.length >= limit
-    cursor = cursorAfter(page, cursor, full)
+    const next = cursorAfter(page, cursor, full)
+    if (readAhead && full) {
+      ahead = readPage(context, operation, channel, next, limit)
+      // Awaited by the next call; one that never comes (the reader stopped) must not warn.
+      ahead.catch(() => undefined)
+      // pg sends a pooled query on a later tick: let it go out before this page's work keeps the thread busy.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+    }
+    const messages = typed ? await typedMessages(meta, typed, page.rows) : plainMessages(meta, channel, page.rows)
+    cursor = next
     return { messages, full }
   }
 }

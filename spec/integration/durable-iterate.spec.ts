@@ -1,34 +1,22 @@
 // log.iterate(): read pulled by `for await`. A page is read only when the loop wants more than it holds (an
 // asynchronous handler paces the reader), with read()'s order, triggers and errors.
-import pg from 'pg'
 import { z } from 'zod'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { defineChannel } from '../../lib/index.js'
 import { InvalidTokenError, type DurableLog } from '../../lib/durable/index.js'
-import { durableFixture, horizonPassed, lockLog, lockWaitedFor, type DurableFixture } from '../support/durable.js'
+import { durableFixture, horizonPassed, lockLog, lockWaitedFor, pageCountingPool, type DurableFixture, type PageCountingPool } from '../support/durable.js'
 
 let fixture: DurableFixture
 /** Page statements run against the log's tables, counted on the pool's connections. */
-let pageReads = 0
-let countedPool: pg.Pool
+let counted: PageCountingPool
 
 beforeAll(async () => {
   fixture = await durableFixture('durable_iterate')
-  countedPool = new pg.Pool({ connectionString: fixture.url, max: 4 })
-  countedPool.on('error', () => undefined)
-  countedPool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown
-    ;(client as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
-      const config = args[0] as string | { text?: string }
-      const text = typeof config === 'string' ? config : (config.text ?? '')
-      if (text.includes('UNION ALL (')) pageReads += 1
-      return query(...args)
-    }
-  })
+  counted = pageCountingPool(fixture.url)
 })
 afterAll(async () => {
   await fixture.close()
-  await countedPool.end()
+  await counted.end()
 })
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -42,9 +30,9 @@ async function appendAll(log: DurableLog, channel: string, values: readonly unkn
 
 describe('log.iterate', () => {
   it('reads a page only when the loop has used the one before: a slow asynchronous handler keeps at most one page in memory', async () => {
-    const log = fixture.openLog({ pool: countedPool })
+    const log = fixture.openLog({ pool: counted.pool })
     await appendAll(log, 'paced', Array.from({ length: 1000 }, (_, index) => index))
-    pageReads = 0
+    counted.reset()
     const seen: unknown[] = []
     for await (const message of log.iterate('paced', { from: 'earliest', batchSize: 100 })) {
       seen.push(message.value)
@@ -53,7 +41,7 @@ describe('log.iterate', () => {
     }
     expect(seen).toEqual(Array.from({ length: 250 }, (_, index) => index))
     // Pages of 100: the first three, and not one more (a pushed read would have read all ten by now).
-    expect(pageReads).toBe(3)
+    expect(counted.reads).toBe(3)
   })
 
   it('goes from the backlog to live messages without a gap or a duplicate, waking on appends', async () => {

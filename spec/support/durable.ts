@@ -113,3 +113,51 @@ export async function lockWaitedFor(url: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+/** A pool that counts the page statements run on it, and can have the server end the session under one of them. */
+export interface PageCountingPool {
+  readonly pool: pg.Pool
+  /** Page statements run on the pool since the last `reset()`. */
+  readonly reads: number
+  reset(): void
+  /** The `nth` page statement from now fails: its session is ended (pg_terminate_backend) just before it is sent. */
+  terminateBeforeRead(nth: number): void
+  end(): Promise<void>
+}
+
+export function pageCountingPool(url: string): PageCountingPool {
+  let reads = 0
+  let terminateAt: number | undefined
+  const pool = new pg.Pool({ connectionString: url, max: 4 })
+  // The sessions this pool's owner has the server end would otherwise crash the run; pg asks for this handler.
+  pool.on('error', () => undefined)
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown
+    ;(client as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const config = args[0] as string | { text?: string }
+      const text = typeof config === 'string' ? config : (config.text ?? '')
+      // A page read is the one statement with a header row and its rows in a UNION ALL (queries.ts).
+      if (!text.includes('UNION ALL (')) return query(...args)
+      reads += 1
+      if (reads !== terminateAt) return query(...args)
+      // pg-pool passes a callback: the statement goes out once the server has ended the session.
+      const pid = (client as unknown as { processID: number }).processID
+      void adminQuery('SELECT pg_terminate_backend($1)', [pid], url).then(() => query(...args))
+      return undefined
+    }
+  })
+  return {
+    pool,
+    get reads() {
+      return reads
+    },
+    reset() {
+      reads = 0
+      terminateAt = undefined
+    },
+    terminateBeforeRead(nth) {
+      terminateAt = reads + nth
+    },
+    end: () => pool.end(),
+  }
+}
