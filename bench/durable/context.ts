@@ -6,7 +6,7 @@ import pg from 'pg'
 import { createPgListener, type PgListener } from '../../lib/index.js'
 import { createDurableLog, type DurableLog, type DurableLogOptions } from '../../lib/durable/index.js'
 import { startEmbeddedServer } from '../../support/embedded-server.js'
-import type { Table, TargetCheck } from '../scenarios/common.js'
+import { pairedRatios, type Table, type TargetCheck } from '../scenarios/common.js'
 import { summarize } from '../support/stats.js'
 import { adminQuery } from '../../spec/support/database.js'
 
@@ -159,10 +159,7 @@ export function figuresOf(context: DurableBenchContext, section: string) {
      * run, close together), which a drift of the shared machine's load between runs moves much less than a
      * ratio of the two medians.
      */
-    ratio: (name: string, baseline: string) => {
-      const base = figures[baseline] ?? []
-      return summarize((figures[name] ?? []).map((value, run) => value / (base[run] ?? Number.NaN))).median
-    },
+    ratio: (name: string, baseline: string) => summarize(pairedRatios(figures[name] ?? [], figures[baseline] ?? [])).median,
     record(name: string, measure: () => Promise<number>): void {
       measures.push([name, measure])
       figures[name] = []
