@@ -57,8 +57,10 @@ export function channelPages<T>(
       ahead = readPage(context, operation, channel, next, limit)
       // Awaited by the next call; one that never comes (the reader stopped) must not warn.
       ahead.catch(() => undefined)
-      // pg sends a pooled query on a later tick: let it go out before this page's work keeps the thread busy.
-      await new Promise<void>((resolve) => setImmediate(resolve))
+      // pg-pool hands out a client on the next tick, and the statement is written then: let that tick run
+      // before this page's work keeps the thread busy. A tick, not a timer: fake timers in a user's tests
+      // leave it alone (pg itself depends on ticks).
+      await new Promise<void>((resolve) => process.nextTick(resolve))
     }
     const messages = typed ? await typedMessages(meta, typed, page.rows) : plainMessages(meta, channel, page.rows)
     cursor = next
