@@ -62,7 +62,14 @@ export function channelPages<T>(
       // leave it alone (pg itself depends on ticks).
       await new Promise<void>((resolve) => process.nextTick(resolve))
     }
-    const messages = typed ? await typedMessages(meta, typed, page.rows) : plainMessages(meta, channel, page.rows)
+    let messages: readonly DurableMessage<unknown>[]
+    try {
+      messages = typed ? await typedMessages(meta, typed, page.rows) : plainMessages(meta, channel, page.rows)
+    } catch (error) {
+      // The place stays before this page: the page after it, asked for already, is not the next one.
+      ahead = undefined
+      throw error
+    }
     cursor = next
     return { messages, full }
   }
