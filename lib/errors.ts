@@ -12,6 +12,7 @@
 export type RxpgErrorCode =
   | 'INVALID_CHANNEL_NAME'
   | 'INVALID_PAYLOAD'
+  | 'INVALID_SINK_VALUE'
   | 'PAYLOAD_TOO_LARGE'
   | 'CONNECTION_REJECTED'
   | 'CONNECTION_LOST'
@@ -119,6 +120,38 @@ export class InvalidPayloadError extends RxpgError {
         `; a payload is a string of at most ${MAX_PAYLOAD_BYTES} bytes of UTF-8 without NUL or lone UTF-16 surrogates.`,
     )
   }
+}
+
+/**
+ * A sink (`notify$`, a durable log's `append$`) was given something other than the object it takes: a bare
+ * channel name, a tuple, `null`. Reported where the sink reports failures (`errors$`); nothing is sent for it.
+ */
+export class InvalidSinkValueError extends RxpgError {
+  override readonly name = 'InvalidSinkValueError'
+  readonly code = 'INVALID_SINK_VALUE'
+  constructor(
+    readonly info: {
+      /** `notify$` or `append$`. */
+      readonly sink: string
+      /** The shape it takes, e.g. `{ channel, payload? }`. */
+      readonly expected: string
+      readonly value: unknown
+    },
+  ) {
+    super(`${info.sink}.next() takes an object ${info.expected}; got ${describeValue(info.value)}: refused, nothing sent.`)
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`
+}
+
+/** Whether `value` can be a sink's object (a non-null object that is not an array). */
+export function isSinkObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 export class PayloadTooLargeError extends RxpgError {

@@ -21,6 +21,7 @@ export {
   DeliveryBrokenError,
   InvalidChannelNameError,
   InvalidPayloadError,
+  InvalidSinkValueError,
   ListenerClosedError,
   MAX_CHANNEL_NAME_BYTES,
   MAX_PAYLOAD_BYTES,

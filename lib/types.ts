@@ -5,7 +5,10 @@ import type { PgNotification } from './pg-notification.js'
 
 export type { PgNotification } from './pg-notification.js'
 
-/** What `notify$.next()` takes. A missing (`undefined`) payload sends ''; `null` is refused like any non-string. */
+/**
+ * What `notify$.next()` takes. A missing (`undefined`) payload sends ''; `null` is refused like any non-string.
+ * Anything but such an object (a bare channel name, an array, `null`) is refused with `InvalidSinkValueError`.
+ */
 export interface NotificationToSend {
   readonly channel: string
   readonly payload?: string

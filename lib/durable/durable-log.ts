@@ -7,6 +7,7 @@ import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, t
 import { assertChannelName } from '../identifiers.js'
 import { failureCause } from '../pg/check-out.js'
 import type { RxpgError, TypedChannel } from '../index.js'
+import { InvalidSinkValueError, isSinkObject } from '../errors.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
 import { AppendFailedError, DurableLogClosedError, DurableQueryFailedError, InvalidDurableValueError } from './errors.js'
@@ -113,7 +114,13 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   }
 
   const append$: Observer<DurableAppend> = {
-    next: ({ channel, value, key }) => {
+    next: (append) => {
+      // JavaScript callers can pass anything; destructuring null threw a TypeError into the producer.
+      if (!isSinkObject(append)) {
+        reportError(new InvalidSinkValueError({ sink: 'append$', expected: '{ channel, value, key? }', value: append }))
+        return
+      }
+      const { channel, value, key } = append
       let text: string
       let checkedKey: string | undefined
       try {

@@ -148,6 +148,12 @@ export class NotifyBatcher {
     return undefined
   }
 
+  /** Counts `error`, a send refused before it reached the queue, among the send failures; returns it. */
+  refuse<E extends RxpgError>(error: E): E {
+    this.sendFailures += 1
+    return error
+  }
+
   /** Refuses everything queued and everything later with `error` (the server refused the connection for good). */
   refuseAll(error: ConnectionRejectedError | DeliveryBrokenError): void {
     if (this.phase.name === 'failed' || this.phase.name === 'closed') return

@@ -4,8 +4,8 @@ import pg from 'pg'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
-import { createPuller, DecodeError, defineChannel, toAsyncIterable, type RxpgError } from '../../lib/index.js'
-import { AppendFailedError, InvalidDurableValueError, validMessages } from '../../lib/durable/index.js'
+import { createPuller, DecodeError, defineChannel, InvalidSinkValueError, toAsyncIterable, type RxpgError } from '../../lib/index.js'
+import { AppendFailedError, InvalidDurableValueError, validMessages, type DurableAppend } from '../../lib/durable/index.js'
 import { eventually } from '../support/database.js'
 import { durableFixture, fetchAll, horizonPassed, type DurableFixture } from '../support/durable.js'
 
@@ -179,6 +179,24 @@ describe('append$', () => {
       subscription.unsubscribe()
       await fixture.pool.query(`DROP TRIGGER poison ON "${fixture.schema}".durable_log`)
     }
+  })
+
+  it('refuses values that are not a { channel, value } object on errors$, without throwing into the producer', async () => {
+    const log = fixture.openLog()
+    const errors: RxpgError[] = []
+    const subscription = log.errors$.subscribe((error) => errors.push(error))
+    for (const value of [null, 'sink-shape', ['sink-shape', 1]]) {
+      expect(() => log.append$.next(value as unknown as DurableAppend)).not.toThrow()
+    }
+    await log.append('sink-shape', 'marker')
+    subscription.unsubscribe()
+    expect(errors.map((error) => error.message)).toEqual([
+      'append$.next() takes an object { channel, value, key? }; got null: refused, nothing sent.',
+      'append$.next() takes an object { channel, value, key? }; got a string ("sink-shape"): refused, nothing sent.',
+      'append$.next() takes an object { channel, value, key? }; got an array: refused, nothing sent.',
+    ])
+    expect(errors.every((error) => error instanceof InvalidSinkValueError)).toBe(true)
+    expect((await fetchAll(log, 'sink-shape')).map((message) => message.value)).toEqual(['marker'])
   })
 
   it('reports a batch the database refused on errors$, with the typed error', async () => {

@@ -7,9 +7,11 @@ import {
   createPgListener,
   InvalidChannelNameError,
   InvalidPayloadError,
+  InvalidSinkValueError,
   ListenerClosedError,
   NotifyQueueFullError,
   PayloadTooLargeError,
+  type NotificationToSend,
   type PgListener,
   type RxpgError,
 } from '../../lib/index.js'
@@ -80,6 +82,23 @@ describe('notify: bad input', () => {
     db.notify$.next({ channel: '', payload: 'x' })
     db.notify$.next({ channel: 'ok', payload: 'x'.repeat(8000) })
     expect(errors.values.map((e) => e.code)).toEqual(['INVALID_CHANNEL_NAME', 'PAYLOAD_TOO_LARGE'])
+  })
+
+  it('refuses notify$ values that are not a { channel, payload } object, and sends nothing for them', async () => {
+    const db = listener()
+    const errors = collect(db.errors$)
+    const received = collect(db.channel('p'))
+    await stateOf(db, 'connected')
+    // What JavaScript callers get wrong: a bare channel name (it sent an empty payload on it), a tuple, nothing.
+    for (const value of ['p', ['p', 'x'], null, undefined, 42]) db.notify$.next(value as unknown as NotificationToSend)
+    await db.notify('p', 'marker')
+    await eventually(() => received.values.length >= 1, () => 'marker not received')
+    expect(payloads(received.values)).toEqual(['marker'])
+    expect(errors.values.map((error) => error.code)).toEqual(Array(5).fill('INVALID_SINK_VALUE'))
+    expect(errors.values[0]).toBeInstanceOf(InvalidSinkValueError)
+    expect(errors.values[0]?.message).toBe('notify$.next() takes an object { channel, payload? }; got a string ("p"): refused, nothing sent.')
+    expect(errors.values.slice(1).map((error) => error.message.split('; ')[1])).toEqual(['got an array: refused, nothing sent.', 'got null: refused, nothing sent.', 'got undefined: refused, nothing sent.', 'got a number: refused, nothing sent.'])
+    expect(db.metrics.snapshot().sendFailures).toBe(5)
   })
 
   it('emits them as a process warning when nothing subscribes to errors$, so they never vanish', async () => {
