@@ -42,7 +42,7 @@ export function tableChanges(source: ChangeSource, options: TableChangesOptions<
   return defer(() => inspectFeed(source.pool, options)).pipe(
     switchMap((installed) => {
       if (options.from !== undefined && installed.feed.carrier === 'light') throw fromOnLight()
-      const wires = installed.feed.carrier === 'durable' ? durableWires(source, installed, options.from ?? 'now') : lightWires(source, installed)
+      const wires = installed.feed.carrier === 'durable' ? durableWires(source, installed, options.from === undefined ? 'now' : options.from) : lightWires(source, installed)
       const read = wireReader(source.pool, installed, source.scheduler ?? asyncScheduler)
       const decode = changeDecoder(options.row, { schema: installed.feed.schema, table: installed.feed.table, channel: installed.names.channel })
       return wires.pipe(concatMap(async (wire) => decode(await read(wire))))

@@ -371,7 +371,7 @@ export function startConsumer<T>(
   const open = async (): Promise<LogMeta> => {
     const meta = await context.meta()
     partitions = await context.partitionsOf(channel)
-    const start = await startOf(context, meta, channel, options.from ?? 'earliest', 'consume')
+    const start = await startOf(context, meta, channel, options.from === undefined ? 'earliest' : options.from, 'consume')
     await context.query('consume', queries.joinGroup, [...base, partitions, ...positionParams(start.position)])
     return meta
   }

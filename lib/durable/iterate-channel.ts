@@ -36,7 +36,7 @@ export function iterateChannel<T>(
 
   async function* pull(): AsyncGenerator<DurableMessage<unknown>, void, undefined> {
     signal?.throwIfAborted()
-    const nextPage = channelPages(context, channel, typed, options.from ?? 'now', options.batchSize ?? context.resolved.batchSize, 'read')
+    const nextPage = channelPages(context, channel, typed, options.from === undefined ? 'now' : options.from, options.batchSize ?? context.resolved.batchSize, 'read')
     // Read at once; afterwards whenever a trigger came since the last read began, or the last page was full.
     let due = true
     let waiting: (() => void) | undefined

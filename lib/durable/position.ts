@@ -50,7 +50,7 @@ export function decodeToken(token: unknown, logId: string): Position {
 export function parseToken(token: unknown): { readonly issuer: string; readonly position: Position } {
   const text = typeof token === 'string' ? token : String(token)
   const malformed = (detail: string) => new InvalidTokenError({ token: text, reason: 'malformed', detail })
-  if (typeof token !== 'string') throw malformed(`expected a string, got ${typeof token}`)
+  if (typeof token !== 'string') throw malformed(`expected a string, got ${token === null ? 'null' : typeof token}`)
   const parts = token.split('.')
   if (parts.length !== 5 || parts[0] !== TOKEN_PREFIX) throw malformed(`not an rxpg durable token (expected "${TOKEN_PREFIX}.…" with 5 parts)`)
   const [, issuer, epoch, tx, id] = parts as [string, string, string, string, string]

@@ -18,7 +18,7 @@ export function readChannel<T>(
   activity: { begin(): void; end(): void },
 ): Observable<DurableMessage<unknown>> {
   return new Observable<DurableMessage<unknown>>((subscriber) => {
-    const nextPage = channelPages(context, channel, typed, options.from ?? 'now', options.batchSize ?? context.resolved.batchSize, 'read', true)
+    const nextPage = channelPages(context, channel, typed, options.from === undefined ? 'now' : options.from, options.batchSize ?? context.resolved.batchSize, 'read', true)
     let reading = false
     let again = false
     activity.begin()

@@ -7,7 +7,7 @@ import * as v from 'valibot'
 import { z } from 'zod'
 import type { Decoder } from '../../lib/index.js'
 import { collect } from '../support/listener.js'
-import { createDurableLog } from '../../lib/durable/index.js'
+import { createDurableLog, InvalidTokenError } from '../../lib/durable/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
 import { changeFeedChannel, changeFeedSql, tableChanges, validChanges, type ChangeFeedSpec, type TableChange } from '../../lib/changes/index.js'
 import { feedComment } from '../../lib/changes/feed-sql.js'
@@ -72,6 +72,15 @@ describe('durable feeds', () => {
     expect(all.map((change) => change.key)).toEqual([1, 2, 3, 4, 5].map((id) => ({ id: String(id) })))
     const rest = await firstValueFrom(tableChanges(fixture.source, { ...spec, from: all[1]!.token }).pipe(take(3), toArray()))
     expect(rest.map((change) => change.token)).toEqual(all.slice(2).map((change) => change.token))
+  })
+
+  it("refuse a null start (a token not stored yet) rather than pick 'now' for it", async () => {
+    const table = await ordersTable('null_start')
+    const spec = await fixture.install({ table: 'null_start' })
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'placed', 1)`)
+    const error = await firstValueFrom(tableChanges(fixture.source, { ...spec, from: null as unknown as string })).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(InvalidTokenError)
+    expect((error as InvalidTokenError).info.reason).toBe('malformed')
   })
 
   it('write the same changes with statement-level and row-level triggers, multi-row statements included', async () => {

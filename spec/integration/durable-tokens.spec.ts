@@ -47,6 +47,17 @@ describe('tokens', () => {
     expect(await reasonOf(firstValueFrom(log.read('tokens', { from: 'nope' })))).toBe('malformed')
   })
 
+  it("refuses a null start (a token not stored yet) on read, iterate and consume rather than pick 'now' or 'earliest' for it", async () => {
+    const { log } = fixture
+    const none = null as unknown as string
+    expect(await reasonOf(firstValueFrom(log.read('tokens', { from: none })))).toBe('malformed')
+    expect(await reasonOf(log.iterate('tokens', { from: none }).next())).toBe('malformed')
+    const consumer = log.consume('tokens', 'null-start', () => undefined, { from: none as 'earliest' })
+    expect(await reasonOf(consumer.done)).toBe('malformed')
+    const error = await log.fetch('tokens', { after: none }).catch((caught: unknown) => caught)
+    expect((error as InvalidTokenError).message).toContain('expected a string, got null')
+  })
+
   it('refuses a position at the very top of bigint as malformed (the read after it would overflow), not with a query failure', async () => {
     const { log } = fixture
     const mine = await log.append('tokens', 'top')
