@@ -142,7 +142,8 @@ export class InvalidSinkValueError extends RxpgError {
   }
 }
 
-function describeValue(value: unknown): string {
+/** @internal What a value given in the wrong place is, for messages: `null`, `an array`, `a string ("p")`. */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`

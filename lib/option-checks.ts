@@ -56,6 +56,7 @@ export class OptionChecks {
   }
 
   private refuse(option: string, expected: string, value: unknown): never {
-    throw new RangeError(`${this.prefix}: ${option} must be ${expected}; got ${String(value)}`)
+    // A string of digits printed as it is reads like a number that was refused.
+    throw new RangeError(`${this.prefix}: ${option} must be ${expected}; got ${typeof value === 'string' ? `${JSON.stringify(value)} (a string)` : String(value)}`)
   }
 }

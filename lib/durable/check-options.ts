@@ -4,6 +4,7 @@
  * given, never a loop (a batch of 0 rows read again and again), a hang (appends that never leave the queue) or
  * a failure later (a partition count the table refuses).
  */
+import { describeValue, isSinkObject } from '../errors.js'
 import { given, OptionChecks } from '../option-checks.js'
 import type { ConsumeOptions, DurableLogOptions } from './types.js'
 
@@ -46,9 +47,26 @@ export function checkConsumeOptions(options: ConsumeOptions): void {
   given(options.retryDelay, (value) => checks.positiveMs('consume retryDelay', value))
 }
 
-/** The rows a read asks for per statement, when given. */
-export function checkBatchSize(operation: string, value: number | undefined): void {
-  given(value, (size) => checks.positiveInteger(`${operation} batchSize`, size))
+/**
+ * An operation's options: an object, or nothing (`undefined` or `null`: the defaults). Anything else is what a
+ * JavaScript caller passes by mistake (a token where `{ from: token }` goes), which read from 'now' without a word.
+ * @throws TypeError saying what the options are and, for a string, how to pass a position.
+ */
+export function optionsOf<T extends object>(operation: string, options: T | null | undefined, shape: string, position?: string): T | Partial<T> {
+  if (options === undefined || options === null) return {}
+  if (isSinkObject(options)) return options
+  const hint = typeof options === 'string' && position !== undefined ? `: to start after a token, pass { ${position}: token }` : ''
+  throw new TypeError(`rxpg/durable: ${operation}'s options are an object ${shape}; got ${describeValue(options)}${hint}`)
+}
+
+/** A consumer's handler: called for every batch, so a wrong one would fail every batch, retried for ever. */
+export function checkHandler(handler: unknown): void {
+  if (typeof handler !== 'function') throw new TypeError(`rxpg/durable: consume's handler must be a function (messages, client) => …; got ${describeValue(handler)}`)
+}
+
+/** The rows a read asks for per statement (fetch: its `limit`), when given. */
+export function checkBatchSize(operation: string, value: number | undefined, option = 'batchSize'): void {
+  given(value, (size) => checks.positiveInteger(`${operation} ${option}`, size))
 }
 
 /**

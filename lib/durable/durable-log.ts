@@ -16,7 +16,7 @@ import { LogContext, resolveOptions } from './log-context.js'
 import { isTransient } from './pg-failure.js'
 import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
 import { encodeToken } from './position.js'
-import { checkBatchSize, checkConsumeOptions, checkDurableOptions, checkGroupName } from './check-options.js'
+import { checkBatchSize, checkConsumeOptions, checkDurableOptions, checkGroupName, checkHandler, optionsOf } from './check-options.js'
 import { iterateChannel } from './iterate-channel.js'
 import { readChannel } from './read-channel.js'
 import { settlesWithin } from './settles-within.js'
@@ -173,13 +173,15 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     }
   }
 
-  const fetch = async (channel: ChannelArgument, fetchOptions: FetchOptions): Promise<DurableBatch<unknown>> => {
+  const fetch = async (channel: ChannelArgument, options: FetchOptions): Promise<DurableBatch<unknown>> => {
+    // Left out (JavaScript), `after` is undefined: refused below as a malformed token, saying what it must be.
+    const fetchOptions = optionsOf('fetch', options, '{ after, limit? }', 'after')
     const limit = fetchOptions.limit ?? resolved.batchSize
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`rxpg: fetch's limit must be a positive whole number of messages; got ${String(limit)}`)
+    checkBatchSize('fetch', limit, 'limit')
     const name = nameOf(channel)
     const typed = typedOf(channel)
     const meta = await context.meta()
-    const start = await startOf(context, meta, name, fetchOptions.after, 'fetch')
+    const start = await startOf(context, meta, name, fetchOptions.after as string, 'fetch')
     const page = await readPage(context, 'fetch', name, start.position, limit)
     checkPage(page, start.position, meta, name, start.fromEarliest ? page.expiredThrough : undefined)
     const messages = typed ? await typedMessages(meta, typed, page.rows) : plainMessages(meta, name, page.rows)
@@ -202,18 +204,22 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     }),
     transaction,
     wake: (channel: string) => context.wake(nameOf(channel)),
-    read: (channel: ChannelArgument, readOptions: ReadOptions = {}) => {
+    read: (channel: ChannelArgument, options?: ReadOptions) => {
+      const readOptions = optionsOf('read', options, '{ from?, batchSize?, wakeUps? }', 'from')
       checkBatchSize('read', readOptions.batchSize)
       return readChannel(context, nameOf(channel), typedOf(channel), readOptions, activity)
     },
-    iterate: (channel: ChannelArgument, iterateOptions: IterateOptions = {}) => {
+    iterate: (channel: ChannelArgument, options?: IterateOptions) => {
+      const iterateOptions = optionsOf('iterate', options, '{ from?, batchSize?, wakeUps?, signal? }', 'from')
       checkBatchSize('iterate', iterateOptions.batchSize)
       return iterateChannel(context, nameOf(channel), typedOf(channel), iterateOptions, activity)
     },
     fetch,
-    consume: (channel: ChannelArgument, group: string, handler: BatchHandler<unknown>, consumeOptions: ConsumeOptions = {}) => {
+    consume: (channel: ChannelArgument, group: string, handler: BatchHandler<unknown>, options?: ConsumeOptions) => {
       const name = nameOf(channel)
       checkGroupName(group)
+      checkHandler(handler)
+      const consumeOptions = optionsOf('consume', options, '{ from?, batchSize?, leaseTtl?, retryDelay?, member?, closeTimeout? }')
       checkConsumeOptions(consumeOptions)
       const consumer = startConsumer(context, name, group, typedOf(channel), handler, consumeOptions, activity)
       consumers.add(consumer)

@@ -58,6 +58,27 @@ describe('tokens', () => {
     expect((error as InvalidTokenError).message).toContain('expected a string, got null')
   })
 
+  it('refuses, when called, arguments a JavaScript caller gets wrong, rather than read from now or retry for ever', async () => {
+    const { log } = fixture
+    const token = await log.append('tokens', 'arguments')
+    const loose = log as unknown as Record<'read' | 'iterate' | 'fetch', (channel: string, options?: unknown) => unknown> & {
+      consume: (channel: string, group: string, handler: unknown, options?: unknown) => unknown
+    }
+    // A token where the options go: it read from 'now' without a word.
+    expect(() => loose.read('tokens', token)).toThrow(`rxpg/durable: read's options are an object { from?, batchSize?, wakeUps? }; got a string (${JSON.stringify(token)}): to start after a token, pass { from: token }`)
+    expect(() => loose.iterate('tokens', 'earliest')).toThrow(TypeError)
+    await expect(loose.fetch('tokens', token)).rejects.toThrow("rxpg/durable: fetch's options are an object { after, limit? }")
+    expect(() => loose.consume('tokens', 'g', () => undefined, 'earliest')).toThrow(TypeError)
+    // A handler that is not a function: it was retried every retryDelay, for ever.
+    expect(() => loose.consume('tokens', 'g', 'handle')).toThrow('rxpg/durable: consume\'s handler must be a function (messages, client) => …; got a string ("handle")')
+    // No options, or null: the defaults (fetch then says what `after` must be).
+    expect(() => loose.read('tokens', null)).not.toThrow()
+    expect(await reasonOf(loose.fetch('tokens') as Promise<unknown>)).toBe('malformed')
+    // A string where a number goes is shown as a string.
+    expect(() => log.read('tokens', { batchSize: '7' as unknown as number })).toThrow('rxpg/durable: read batchSize must be a positive integer; got "7" (a string)')
+    await expect(log.fetch('tokens', { after: 'earliest', limit: '5' as unknown as number })).rejects.toThrow('rxpg/durable: fetch limit must be a positive integer; got "5" (a string)')
+  })
+
   it('refuses a position at the very top of bigint as malformed (the read after it would overflow), not with a query failure', async () => {
     const { log } = fixture
     const mine = await log.append('tokens', 'top')

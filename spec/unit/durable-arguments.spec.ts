@@ -22,7 +22,7 @@ describe('a durable log', () => {
   it('refuses a page limit that is not a positive whole number, and a key holding a NUL, before any query', async () => {
     const listener = createPgListener(nowhere)
     const log = createDurableLog({ listener, pool: nowhere })
-    for (const limit of [0, -1, 1.5, Number.NaN]) await expect(log.fetch('orders', { after: 'earliest', limit })).rejects.toThrow(/limit must be a positive whole number/)
+    for (const limit of [0, -1, 1.5, Number.NaN]) await expect(log.fetch('orders', { after: 'earliest', limit })).rejects.toThrow(/fetch limit must be a positive integer/)
     await expect(log.append('orders', 1, { key: 'a\0b' })).rejects.toMatchObject({ code: 'DURABLE_INVALID_VALUE', message: expect.stringMatching(/key must not hold a NUL/) })
     await log.close()
     await listener.close()
