@@ -54,7 +54,10 @@ export function parseToken(token: unknown): { readonly issuer: string; readonly 
   const parts = token.split('.')
   if (parts.length !== 5 || parts[0] !== TOKEN_PREFIX) throw malformed(`not an rxpg durable token (expected "${TOKEN_PREFIX}.…" with 5 parts)`)
   const [, issuer, epoch, tx, id] = parts as [string, string, string, string, string]
-  if (![epoch, tx, id].every((part) => NUMBER.test(part))) throw malformed('its position is not made of decimal numbers')
+  if (![epoch, tx, id].every((part) => NUMBER.test(part))) {
+    // Digits alone, only too many of them: say so, rather than that they are not numbers.
+    throw malformed([epoch, tx, id].every((part) => /^[1-9][0-9]*$|^0$/.test(part)) ? 'a number is out of range' : 'its position is not made of decimal numbers')
+  }
   const position = { epoch: Number(epoch), tx: BigInt(tx), id: BigInt(id) }
   // The top of bigint is no row's (the next read starts after it, at + 1): out of range too.
   if (position.epoch > 2 ** 31 - 1 || position.tx >= 2n ** 63n - 1n || position.id >= 2n ** 63n - 1n) throw malformed('a number is out of range')

@@ -3,7 +3,8 @@
 // pool is a connection string that is never used.
 import { describe, expect, it } from 'vitest'
 import { createPgListener } from '../../lib/index.js'
-import { createDurableLog, durableSchemaSql, DurableSchemaMissingError, type DurableLogOptions } from '../../lib/durable/index.js'
+import { createDurableLog, durableSchemaSql, DurableSchemaMissingError, InvalidTokenError, type DurableLogOptions } from '../../lib/durable/index.js'
+import { parseToken } from '../../lib/durable/position.js'
 
 const nowhere = 'postgres://nobody@127.0.0.1:1/none'
 
@@ -26,6 +27,24 @@ describe('a durable log', () => {
     await expect(log.append('orders', 1, { key: 'a\0b' })).rejects.toMatchObject({ code: 'DURABLE_INVALID_VALUE', message: expect.stringMatching(/key must not hold a NUL/) })
     await log.close()
     await listener.close()
+  })
+
+  it.each([
+    ['a transaction id of 23 digits', 'rxd1.abc.1.12345678901234567890123.5', 'a number is out of range'],
+    ['a transaction id of 19 digits above bigint', 'rxd1.abc.1.9999999999999999999.5', 'a number is out of range'],
+    ['a leading zero', 'rxd1.abc.1.012.5', 'its position is not made of decimal numbers'],
+    ['a sign', 'rxd1.abc.1.-12.5', 'its position is not made of decimal numbers'],
+  ])('says why a token with %s is malformed', (_what, token, detail) => {
+    const error = (() => {
+      try {
+        parseToken(token)
+      } catch (caught) {
+        return caught
+      }
+      return undefined
+    })()
+    expect(error).toBeInstanceOf(InvalidTokenError)
+    expect((error as InvalidTokenError).info).toMatchObject({ reason: 'malformed', detail })
   })
 
   it('says to upgrade rxpg when the schema is newer than this rxpg (running its SQL again cannot downgrade it)', () => {
