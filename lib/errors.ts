@@ -150,8 +150,8 @@ export function describeValue(value: unknown): string {
   return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`
 }
 
-/** Whether `value` can be a sink's object (a non-null object that is not an array). */
-export function isSinkObject(value: unknown): value is object {
+/** Whether `value` can be what a sink or an options argument takes: a non-null object that is not an array. */
+export function isObjectArgument(value: unknown): value is object {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 

@@ -4,7 +4,7 @@
  * given, never a loop (a batch of 0 rows read again and again), a hang (appends that never leave the queue) or
  * a failure later (a partition count the table refuses).
  */
-import { describeValue, isSinkObject } from '../errors.js'
+import { describeValue, isObjectArgument } from '../errors.js'
 import { given, OptionChecks } from '../option-checks.js'
 import type { ConsumeOptions, DurableLogOptions } from './types.js'
 
@@ -54,7 +54,7 @@ export function checkConsumeOptions(options: ConsumeOptions): void {
  */
 export function optionsOf<T extends object>(operation: string, options: T | null | undefined, shape: string, position?: string): T | Partial<T> {
   if (options === undefined || options === null) return {}
-  if (isSinkObject(options)) return options
+  if (isObjectArgument(options)) return options
   const hint = typeof options === 'string' && position !== undefined ? `: to start after a token, pass { ${position}: token }` : ''
   throw new TypeError(`rxpg/durable: ${operation}'s options are an object ${shape}; got ${describeValue(options)}${hint}`)
 }

@@ -7,7 +7,7 @@ import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, t
 import { assertChannelName } from '../identifiers.js'
 import { failureCause } from '../pg/check-out.js'
 import type { RxpgError, TypedChannel } from '../index.js'
-import { InvalidSinkValueError, isSinkObject } from '../errors.js'
+import { InvalidSinkValueError, isObjectArgument } from '../errors.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
 import { AppendFailedError, DurableLogClosedError, DurableQueryFailedError, InvalidDurableValueError } from './errors.js'
@@ -116,7 +116,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   const append$: Observer<DurableAppend> = {
     next: (append) => {
       // JavaScript callers can pass anything; destructuring null threw a TypeError into the producer.
-      if (!isSinkObject(append)) {
+      if (!isObjectArgument(append)) {
         reportError(new InvalidSinkValueError({ sink: 'append$', expected: '{ channel, value, key? }', value: append }))
         return
       }
