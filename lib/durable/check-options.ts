@@ -6,7 +6,7 @@
  */
 import { describeValue, isObjectArgument } from '../errors.js'
 import { given, OptionChecks } from '../option-checks.js'
-import type { ConsumeOptions, DurableLogOptions } from './types.js'
+import type { ConsumeOptions, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions } from './types.js'
 
 const checks = new OptionChecks('rxpg/durable')
 
@@ -47,16 +47,29 @@ export function checkConsumeOptions(options: ConsumeOptions): void {
   given(options.retryDelay, (value) => checks.positiveMs('consume retryDelay', value))
 }
 
+/** The options each operation takes, checked against its type (a key added to the type must be added here). */
+export const READ_OPTIONS = { from: true, batchSize: true, wakeUps: true } as const satisfies Record<keyof ReadOptions, true>
+export const ITERATE_OPTIONS = { ...READ_OPTIONS, signal: true } as const satisfies Record<keyof IterateOptions, true>
+export const FETCH_OPTIONS = { after: true, limit: true } as const satisfies Record<keyof FetchOptions, true>
+export const CONSUME_OPTIONS = { from: true, batchSize: true, leaseTtl: true, retryDelay: true, member: true } as const satisfies Record<keyof ConsumeOptions, true>
+
 /**
- * An operation's options: an object, or nothing (`undefined` or `null`: the defaults). Anything else is what a
- * JavaScript caller passes by mistake (a token where `{ from: token }` goes), which read from 'now' without a word.
+ * An operation's options: an object of the options it takes, or nothing (`undefined` or `null`: the defaults).
+ * Anything else is what a JavaScript caller passes by mistake: a token where `{ from: token }` goes, a misspelt
+ * `from` (`form`), fetch's `after` on a read. Each read from 'now' without a word.
  * @throws TypeError saying what the options are and, for a string, how to pass a position.
  */
-export function optionsOf<T extends object>(operation: string, options: T | null | undefined, shape: string, position?: string): T | Partial<T> {
+export function optionsOf<T extends object>(operation: string, options: T | null | undefined, known: Readonly<Record<keyof T, true>>, position?: keyof T & string): T | Partial<T> {
   if (options === undefined || options === null) return {}
-  if (isObjectArgument(options)) return options
-  const hint = typeof options === 'string' && position !== undefined ? `: to start after a token, pass { ${position}: token }` : ''
-  throw new TypeError(`rxpg/durable: ${operation}'s options are an object ${shape}; got ${describeValue(options)}${hint}`)
+  const shape = `{ ${Object.keys(known).join(', ')} }`
+  if (!isObjectArgument(options)) {
+    const hint = typeof options === 'string' && position !== undefined ? `: to start after a token, pass { ${position}: token }` : ''
+    throw new TypeError(`rxpg/durable: ${operation}'s options are an object ${shape}; got ${describeValue(options)}${hint}`)
+  }
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(known, key)) throw new TypeError(`rxpg/durable: ${operation} has no option ${JSON.stringify(key)}; its options are ${shape}`)
+  }
+  return options
 }
 
 /** A consumer's handler: called for every batch, so a wrong one would fail every batch, retried for ever. */

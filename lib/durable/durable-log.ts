@@ -16,7 +16,7 @@ import { LogContext, resolveOptions } from './log-context.js'
 import { isTransient } from './pg-failure.js'
 import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
 import { encodeToken } from './position.js'
-import { checkBatchSize, checkConsumeOptions, checkDurableOptions, checkGroupName, checkHandler, optionsOf } from './check-options.js'
+import { checkBatchSize, checkConsumeOptions, checkDurableOptions, checkGroupName, checkHandler, CONSUME_OPTIONS, FETCH_OPTIONS, ITERATE_OPTIONS, optionsOf, READ_OPTIONS } from './check-options.js'
 import { iterateChannel } from './iterate-channel.js'
 import { readChannel } from './read-channel.js'
 import { settlesWithin } from './settles-within.js'
@@ -175,7 +175,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
 
   const fetch = async (channel: ChannelArgument, options: FetchOptions): Promise<DurableBatch<unknown>> => {
     // Left out (JavaScript), `after` is undefined: refused below as a malformed token, saying what it must be.
-    const fetchOptions = optionsOf('fetch', options, '{ after, limit? }', 'after')
+    const fetchOptions = optionsOf('fetch', options, FETCH_OPTIONS, 'after')
     const limit = fetchOptions.limit ?? resolved.batchSize
     checkBatchSize('fetch', limit, 'limit')
     const name = nameOf(channel)
@@ -205,12 +205,12 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     transaction,
     wake: (channel: string) => context.wake(nameOf(channel)),
     read: (channel: ChannelArgument, options?: ReadOptions) => {
-      const readOptions = optionsOf('read', options, '{ from?, batchSize?, wakeUps? }', 'from')
+      const readOptions = optionsOf('read', options, READ_OPTIONS, 'from')
       checkBatchSize('read', readOptions.batchSize)
       return readChannel(context, nameOf(channel), typedOf(channel), readOptions, activity)
     },
     iterate: (channel: ChannelArgument, options?: IterateOptions) => {
-      const iterateOptions = optionsOf('iterate', options, '{ from?, batchSize?, wakeUps?, signal? }', 'from')
+      const iterateOptions = optionsOf('iterate', options, ITERATE_OPTIONS, 'from')
       checkBatchSize('iterate', iterateOptions.batchSize)
       return iterateChannel(context, nameOf(channel), typedOf(channel), iterateOptions, activity)
     },
@@ -219,7 +219,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       const name = nameOf(channel)
       checkGroupName(group)
       checkHandler(handler)
-      const consumeOptions = optionsOf('consume', options, '{ from?, batchSize?, leaseTtl?, retryDelay?, member?, closeTimeout? }')
+      const consumeOptions = optionsOf('consume', options, CONSUME_OPTIONS)
       checkConsumeOptions(consumeOptions)
       const consumer = startConsumer(context, name, group, typedOf(channel), handler, consumeOptions, activity)
       consumers.add(consumer)

@@ -65,9 +65,14 @@ describe('tokens', () => {
       consume: (channel: string, group: string, handler: unknown, options?: unknown) => unknown
     }
     // A token where the options go: it read from 'now' without a word.
-    expect(() => loose.read('tokens', token)).toThrow(`rxpg/durable: read's options are an object { from?, batchSize?, wakeUps? }; got a string (${JSON.stringify(token)}): to start after a token, pass { from: token }`)
+    expect(() => loose.read('tokens', token)).toThrow(`rxpg/durable: read's options are an object { from, batchSize, wakeUps }; got a string (${JSON.stringify(token)}): to start after a token, pass { from: token }`)
     expect(() => loose.iterate('tokens', 'earliest')).toThrow(TypeError)
-    await expect(loose.fetch('tokens', token)).rejects.toThrow("rxpg/durable: fetch's options are an object { after, limit? }")
+    await expect(loose.fetch('tokens', token)).rejects.toThrow("rxpg/durable: fetch's options are an object { after, limit }")
+    // A misspelt option (`form`, or fetch's `after` on read) read from 'now' without a word too.
+    expect(() => loose.read('tokens', { form: token })).toThrow(`rxpg/durable: read has no option "form"; its options are { from, batchSize, wakeUps }`)
+    expect(() => loose.iterate('tokens', { after: token })).toThrow(`rxpg/durable: iterate has no option "after"; its options are { from, batchSize, wakeUps, signal }`)
+    await expect(loose.fetch('tokens', { from: token })).rejects.toThrow('rxpg/durable: fetch has no option "from"')
+    expect(() => loose.consume('tokens', 'g', () => undefined, { closeTimeout: 1 })).toThrow('rxpg/durable: consume has no option "closeTimeout"; its options are { from, batchSize, leaseTtl, retryDelay, member }')
     expect(() => loose.consume('tokens', 'g', () => undefined, 'earliest')).toThrow(TypeError)
     // A handler that is not a function: it was retried every retryDelay, for ever.
     expect(() => loose.consume('tokens', 'g', 'handle')).toThrow('rxpg/durable: consume\'s handler must be a function (messages, client) => …; got a string ("handle")')
