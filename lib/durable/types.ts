@@ -147,8 +147,11 @@ export interface DurableLogOptions {
 }
 
 export interface ConsumeOptions {
-  /** Where a new group starts (an existing group resumes from its cursors). Default 'earliest'. */
-  readonly from?: 'earliest' | 'now'
+  /**
+   * Where a new group starts: right after a token of this log, at the first message kept ('earliest', the
+   * default) or with what commits from now on ('now'). An existing group resumes from its cursors.
+   */
+  readonly from?: StartPosition
   /** Most messages per batch (one transaction). Default 100. */
   readonly batchSize?: number
   /**

@@ -370,6 +370,17 @@ describe('consumer groups', () => {
     await pool.end()
   })
 
+  it('starts a new group right after a token (and an existing group ignores it)', async () => {
+    await cleanLedger()
+    const first = await fixture.log.append('starts-token', { seq: 1 }, { key: 'x' })
+    await fixture.log.append('starts-token', { seq: 2 }, { key: 'x' })
+    const after = consume('starts-token', 'after-first', 'after-first', { from: first })
+    await eventually(() => after.stats.messages === 1, () => `got ${after.stats.messages}`)
+    const seqs = (await adminQuery<{ seq: number }>(`SELECT seq FROM ${ledger.table} WHERE member = 'after-first' ORDER BY applied`, [], fixture.url)).map((row) => row.seq)
+    expect(seqs).toEqual([2])
+    await after.stop()
+  })
+
   it("starts a new group at 'now' or 'earliest', and resumes an existing group where it stopped", async () => {
     await cleanLedger()
     await fixture.log.append('starts', { seq: 1 }, { key: 'x' })

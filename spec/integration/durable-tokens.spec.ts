@@ -52,7 +52,7 @@ describe('tokens', () => {
     const none = null as unknown as string
     expect(await reasonOf(firstValueFrom(log.read('tokens', { from: none })))).toBe('malformed')
     expect(await reasonOf(log.iterate('tokens', { from: none }).next())).toBe('malformed')
-    const consumer = log.consume('tokens', 'null-start', () => undefined, { from: none as 'earliest' })
+    const consumer = log.consume('tokens', 'null-start', () => undefined, { from: none })
     expect(await reasonOf(consumer.done)).toBe('malformed')
     const error = await log.fetch('tokens', { after: none }).catch((caught: unknown) => caught)
     expect((error as InvalidTokenError).message).toContain('expected a string, got null')
