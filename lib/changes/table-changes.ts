@@ -14,6 +14,25 @@ import { lightWires } from './light-wires.js'
 import { wireReader } from './read-wire.js'
 import type { ChangeSource, JsonRow, TableChange, TableChangesOptions } from './types.js'
 
+/** The options `tableChanges` takes, checked against its type (a field added there must be added here). */
+const OPTIONS = {
+  table: true,
+  name: true,
+  carrier: true,
+  ops: true,
+  columns: true,
+  old: true,
+  when: true,
+  key: true,
+  level: true,
+  skipUnchangedUpdates: true,
+  logSchema: true,
+  partitions: true,
+  wakeWindow: true,
+  row: true,
+  from: true,
+} as const satisfies Record<keyof TableChangesOptions<unknown>, true>
+
 /**
  * The changes of a table, as its feed's triggers capture them: `{ op, schema, table, key, new, old, token?,
  * statementTime }`, with `new` and `old` decoded by `options.row` (a `Left` with a `DecodeError` when a row
@@ -36,6 +55,11 @@ import type { ChangeSource, JsonRow, TableChange, TableChangesOptions } from './
  */
 export function tableChanges<D extends Decoder<unknown> = Decoder<JsonRow>>(source: ChangeSource, options: TableChangesOptions<D>): Observable<TableChange<DecodedType<D>>>
 export function tableChanges(source: ChangeSource, options: TableChangesOptions<Decoder<unknown>>): Observable<TableChange<unknown>> {
+  // A misspelt option is refused: a misspelt `from` read from 'now' without a word.
+  const unknown = Object.keys(options).find((key) => !Object.hasOwn(OPTIONS, key))
+  if (unknown !== undefined) {
+    throw new InvalidChangeFeedError({ table: String(options.table), detail: `unknown option ${JSON.stringify(unknown)}; the options are { ${Object.keys(OPTIONS).join(', ')} }` })
+  }
   const requested = resolveFeed(options)
   const fromOnLight = () => new InvalidChangeFeedError({ table: options.table, detail: '`from` applies to durable feeds only (a light feed delivers what is committed while it listens)' })
   if (options.from !== undefined && requested.carrier === 'light' && options.carrier !== undefined) throw fromOnLight()

@@ -9,7 +9,7 @@ import type { Decoder } from '../../lib/index.js'
 import { collect } from '../support/listener.js'
 import { createDurableLog, InvalidTokenError } from '../../lib/durable/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
-import { changeFeedChannel, changeFeedSql, tableChanges, validChanges, type ChangeFeedSpec, type TableChange } from '../../lib/changes/index.js'
+import { changeFeedChannel, changeFeedSql, InvalidChangeFeedError, tableChanges, validChanges, type ChangeFeedSpec, type TableChange } from '../../lib/changes/index.js'
 import { feedComment } from '../../lib/changes/feed-sql.js'
 import { resolveFeed } from '../../lib/changes/feed.js'
 import { quoteLiteral } from '../../lib/changes/sql-text.js'
@@ -72,6 +72,14 @@ describe('durable feeds', () => {
     expect(all.map((change) => change.key)).toEqual([1, 2, 3, 4, 5].map((id) => ({ id: String(id) })))
     const rest = await firstValueFrom(tableChanges(fixture.source, { ...spec, from: all[1]!.token }).pipe(take(3), toArray()))
     expect(rest.map((change) => change.token)).toEqual(all.slice(2).map((change) => change.token))
+  })
+
+  it('refuse an option they do not take (a misspelt from read from now without a word), when called', async () => {
+    await ordersTable('misspelt')
+    const spec = await fixture.install({ table: 'misspelt' })
+    const call = () => tableChanges(fixture.source, { ...spec, form: 'earliest' } as unknown as ChangeFeedSpec)
+    expect(call).toThrow(InvalidChangeFeedError)
+    expect(call).toThrow(/unknown option "form"; the options are \{ table, name, carrier, ops, columns, old, when, key, level, skipUnchangedUpdates, logSchema, partitions, wakeWindow, row, from \}/)
   })
 
   it("refuse a null start (a token not stored yet) rather than pick 'now' for it", async () => {
