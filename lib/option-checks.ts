@@ -10,6 +10,11 @@ export function given<T>(value: T | undefined, check: (value: T) => unknown): vo
   if (value !== undefined) check(value)
 }
 
+/** The first own key of `options` that `known` does not have: an option misspelt, or meant for another call. */
+export function unknownOption(options: object, known: object): string | undefined {
+  return Object.keys(options).find((key) => !Object.hasOwn(known, key))
+}
+
 /** How the longest time a timer can wait is named in messages. */
 export const MAX_LABEL = `${MAX_TIMER_MS} (about 24.8 days, the longest a timer can wait)`
 

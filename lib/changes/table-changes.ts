@@ -7,6 +7,7 @@ import { asyncScheduler, concatMap, defer, switchMap, type Observable } from 'rx
 import type { DecodedType, Decoder } from '../index.js'
 import { changeDecoder } from './decode-change.js'
 import { durableWires } from './durable-wires.js'
+import { unknownOption } from '../option-checks.js'
 import { InvalidChangeFeedError } from './errors.js'
 import { resolveFeed } from './feed.js'
 import { inspectFeed } from './inspect-feed.js'
@@ -56,7 +57,7 @@ const OPTIONS = {
 export function tableChanges<D extends Decoder<unknown> = Decoder<JsonRow>>(source: ChangeSource, options: TableChangesOptions<D>): Observable<TableChange<DecodedType<D>>>
 export function tableChanges(source: ChangeSource, options: TableChangesOptions<Decoder<unknown>>): Observable<TableChange<unknown>> {
   // A misspelt option is refused: a misspelt `from` read from 'now' without a word.
-  const unknown = Object.keys(options).find((key) => !Object.hasOwn(OPTIONS, key))
+  const unknown = unknownOption(options, OPTIONS)
   if (unknown !== undefined) {
     throw new InvalidChangeFeedError({ table: String(options.table), detail: `unknown option ${JSON.stringify(unknown)}; the options are { ${Object.keys(OPTIONS).join(', ')} }` })
   }

@@ -5,7 +5,7 @@
  * a failure later (a partition count the table refuses).
  */
 import { describeValue, isObjectArgument } from '../errors.js'
-import { given, OptionChecks } from '../option-checks.js'
+import { given, OptionChecks, unknownOption } from '../option-checks.js'
 import type { ConsumeOptions, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions } from './types.js'
 
 const checks = new OptionChecks('rxpg/durable')
@@ -66,9 +66,8 @@ export function optionsOf<T extends object>(operation: string, options: T | null
     const hint = typeof options === 'string' && position !== undefined ? `: to start after a token, pass { ${position}: token }` : ''
     throw new TypeError(`rxpg/durable: ${operation}'s options are an object ${shape}; got ${describeValue(options)}${hint}`)
   }
-  for (const key of Object.keys(options)) {
-    if (!Object.hasOwn(known, key)) throw new TypeError(`rxpg/durable: ${operation} has no option ${JSON.stringify(key)}; its options are ${shape}`)
-  }
+  const unknown = unknownOption(options, known)
+  if (unknown !== undefined) throw new TypeError(`rxpg/durable: ${operation} has no option ${JSON.stringify(unknown)}; its options are ${shape}`)
   return options
 }
 

@@ -3,8 +3,8 @@
 import { z } from 'zod'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { defineChannel } from '../../lib/index.js'
-import { InvalidTokenError, type DurableLog } from '../../lib/durable/index.js'
-import { durableFixture, horizonPassed, lockLog, lockWaitedFor, pageCountingPool, type DurableFixture, type PageCountingPool } from '../support/durable.js'
+import { InvalidTokenError } from '../../lib/durable/index.js'
+import { appendAll, durableFixture, horizonPassed, lockLog, lockWaitedFor, pageCountingPool, type DurableFixture, type PageCountingPool } from '../support/durable.js'
 
 let fixture: DurableFixture
 /** Page statements run against the log's tables, counted on the pool's connections. */
@@ -20,13 +20,6 @@ afterAll(async () => {
 })
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function appendAll(log: DurableLog, channel: string, values: readonly unknown[]): Promise<void> {
-  for (let index = 0; index < values.length; index += 500) {
-    await Promise.all(values.slice(index, index + 500).map((value) => log.append(channel, value)))
-  }
-  await horizonPassed(fixture.url)
-}
 
 describe('log.iterate', () => {
   it('reads a page only when the loop has used the one before: a slow asynchronous handler keeps at most one page in memory', async () => {

@@ -2,8 +2,7 @@
 // handed on, so the server reads it while the subscriber works. A read-ahead that fails is read again.
 import { firstValueFrom, map, take, toArray } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { DurableLog } from '../../lib/durable/index.js'
-import { durableFixture, horizonPassed, pageCountingPool, type DurableFixture, type PageCountingPool } from '../support/durable.js'
+import { appendAll, durableFixture, pageCountingPool, type DurableFixture, type PageCountingPool } from '../support/durable.js'
 
 let fixture: DurableFixture
 let counted: PageCountingPool
@@ -17,19 +16,12 @@ afterAll(async () => {
   await counted.end()
 })
 
-async function appendAll(log: DurableLog, channel: string, count: number): Promise<void> {
-  for (let index = 0; index < count; index += 100) {
-    await Promise.all(Array.from({ length: Math.min(100, count - index) }, (_, offset) => log.append(channel, index + offset)))
-  }
-  await horizonPassed(fixture.url)
-}
-
 const upTo = (count: number) => Array.from({ length: count }, (_, index) => index)
 
 describe('log.read through a backlog', () => {
   it('asks for the page after a full one before handing that one on', async () => {
     const log = fixture.openLog({ pool: counted.pool })
-    await appendAll(log, 'ahead', 250)
+    await appendAll(log, 'ahead', upTo(250), fixture.url)
     counted.reset()
     const readsAtFirstMessage = await firstValueFrom(log.read('ahead', { from: 'earliest', batchSize: 100 }).pipe(map(() => counted.reads)))
     expect(readsAtFirstMessage).toBe(2)
@@ -37,7 +29,7 @@ describe('log.read through a backlog', () => {
 
   it('asks for nothing ahead after a page that was not full (the live end)', async () => {
     const log = fixture.openLog({ pool: counted.pool })
-    await appendAll(log, 'short', 50)
+    await appendAll(log, 'short', upTo(50), fixture.url)
     counted.reset()
     const values = await firstValueFrom(log.read('short', { from: 'earliest', batchSize: 100 }).pipe(take(50), toArray()))
     expect(values.map((message) => message.value)).toEqual(upTo(50))
@@ -46,7 +38,7 @@ describe('log.read through a backlog', () => {
 
   it('reads a page again when the session under its read-ahead ended: nothing lost, nothing doubled', async () => {
     const log = fixture.openLog({ pool: counted.pool, pollInterval: 50 })
-    await appendAll(log, 'again', 350)
+    await appendAll(log, 'again', upTo(350), fixture.url)
     counted.reset()
     // The second page read is the read-ahead of the second page.
     counted.terminateBeforeRead(2)
@@ -58,7 +50,7 @@ describe('log.read through a backlog', () => {
 
   it('closes at once when the reader stopped with a read-ahead in flight', async () => {
     const log = fixture.openLog({ pool: counted.pool })
-    await appendAll(log, 'stopped', 300)
+    await appendAll(log, 'stopped', upTo(300), fixture.url)
     const values = await firstValueFrom(log.read('stopped', { from: 'earliest', batchSize: 100 }).pipe(take(150), toArray()))
     expect(values.map((message) => message.value)).toEqual(upTo(150))
     await log.close()

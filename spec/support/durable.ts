@@ -78,6 +78,14 @@ export async function horizonPassed(url: string, limitMs = 20_000): Promise<void
   }
 }
 
+/** Appends `values` to `channel` (500 at a time, concurrently), then waits until all are readable. */
+export async function appendAll(log: DurableLog, channel: string, values: readonly unknown[], url = durableDatabaseUrl()): Promise<void> {
+  for (let index = 0; index < values.length; index += 500) {
+    await Promise.all(values.slice(index, index + 500).map((value) => log.append(channel, value)))
+  }
+  await horizonPassed(url)
+}
+
 /** Every value of a channel after `after`, through `fetch` pages, once everything committed before the call is readable. */
 export async function fetchAll(log: DurableLog, channel: string, after: string | 'earliest' = 'earliest', url = durableDatabaseUrl()): Promise<Array<{ token: string; value: unknown }>> {
   await horizonPassed(url)
