@@ -21,7 +21,7 @@ import type { BackoffOptions } from './backoff.js'
 import { ChannelRouter } from './channel-router.js'
 import type { HealthCheckOptions } from './connection/health-check.js'
 import { ListenerConnection } from './connection/listener-connection.js'
-import { DeliveryBrokenError, InvalidSinkValueError, isObjectArgument, type ConnectionLostError, type ConnectionRejectedError, type RxpgError } from './errors.js'
+import { DeliveryBrokenError, InvalidSinkValueError, isObjectArgument, NOTIFY_SINK_SHAPE, type ConnectionLostError, type ConnectionRejectedError, type RxpgError } from './errors.js'
 import { checkListenerOptions } from './check-listener-options.js'
 import { loggedSource, loggedTransport, type ListenerLog } from './debug-log.js'
 import { assertChannelName } from './identifiers.js'
@@ -183,7 +183,7 @@ export function createPgListener(config: PgConnectionConfig, options: PgListener
     next: (notification) => {
       // JavaScript callers can pass anything: a bare channel name once sent an empty payload on that channel.
       if (!isObjectArgument(notification)) {
-        report(batcher.refuse(new InvalidSinkValueError({ sink: 'notify$', expected: '{ channel, payload? }', value: notification })))
+        report(batcher.refuse(new InvalidSinkValueError({ sink: 'notify$', expected: NOTIFY_SINK_SHAPE, value: notification })))
         return
       }
       // A missing payload is ''; anything else, null included, is validated as the payload (as `notify` does).

@@ -126,6 +126,9 @@ export class InvalidPayloadError extends RxpgError {
  * A sink (`notify$`, a durable log's `append$`) was given something other than the object it takes: a bare
  * channel name, a tuple, `null`. Reported where the sink reports failures (`errors$`); nothing is sent for it.
  */
+/** What a listener's `notify$` takes, as `InvalidSinkValueError` names it (the real sink and the virtual one). */
+export const NOTIFY_SINK_SHAPE = '{ channel, payload? }'
+
 export class InvalidSinkValueError extends RxpgError {
   override readonly name = 'InvalidSinkValueError'
   readonly code = 'INVALID_SINK_VALUE'

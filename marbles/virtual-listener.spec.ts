@@ -1,6 +1,6 @@
 import { map } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import { ConnectionLostError, ConnectionRejectedError, InvalidChannelNameError, ListenerClosedError, PayloadTooLargeError } from '../lib/index.js'
+import { ConnectionLostError, ConnectionRejectedError, InvalidChannelNameError, InvalidSinkValueError, ListenerClosedError, PayloadTooLargeError } from '../lib/index.js'
 import type { ListenerState, PgNotification } from '../lib/index.js'
 import {
   VIRTUAL_LISTENER_PROCESS_ID,
@@ -137,6 +137,30 @@ describe('virtual listener: sending', () => {
         b: new PayloadTooLargeError({ channel: 'orders', byteLength: 8000, limit: 7999 }),
       })
     }))
+
+  // The real sink refuses anything but a { channel, payload? } object; the virtual one sent a bare channel name
+  // as an empty notification, so a marble test passed on code that sends nothing in production.
+  it('reports a value the real sink would refuse as not a notification, and records nothing', () =>
+    runMarbles(({ cold, expectObservable }) => {
+      const db = createVirtualListener()
+      const given: Record<string, unknown> = { a: 'orders', b: ['orders', 'x'], c: null }
+      cold('-a-b-c').subscribe((step) => db.notify$.next(given[step] as never))
+      expectObservable(db.sent$).toBe('------')
+      expectObservable(db.errors$).toBe('-a-b-c', {
+        a: new InvalidSinkValueError({ sink: 'notify$', expected: '{ channel, payload? }', value: 'orders' }),
+        b: new InvalidSinkValueError({ sink: 'notify$', expected: '{ channel, payload? }', value: ['orders', 'x'] }),
+        c: new InvalidSinkValueError({ sink: 'notify$', expected: '{ channel, payload? }', value: null }),
+      })
+    }))
+
+  it('counts such a value as a send failure, as the real sink does', () => {
+    const db = createVirtualListener()
+    const reported: unknown[] = []
+    db.errors$.subscribe((error) => reported.push(error))
+    db.notify$.next('orders' as never)
+    expect(reported).toEqual([expect.any(InvalidSinkValueError)])
+    expect(db.metrics.snapshot()).toMatchObject({ sent: 0, sendFailures: 1 })
+  })
 
   it('rejects notify() with the same typed error the real sink gives', async () => {
     const db = createVirtualListener()

@@ -16,7 +16,7 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs'
-import { ConnectionRejectedError, DeliveryBrokenError, ListenerClosedError, type RxpgError } from '../errors.js'
+import { ConnectionRejectedError, DeliveryBrokenError, InvalidSinkValueError, isObjectArgument, ListenerClosedError, NOTIFY_SINK_SHAPE, type RxpgError } from '../errors.js'
 import { assertChannelName, notificationProblem } from '../identifiers.js'
 import { MetricsCounters } from '../metrics.js'
 import type { ListenerState, NotificationToSend, PgListener, PgNotification } from '../types.js'
@@ -234,10 +234,13 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
 
   const notify$: Observer<NotificationToSend> = {
     next: (toSend) => {
-      const error =
-        typeof toSend === 'object' && toSend !== null
-          ? send(toSend.channel, toSend.payload === undefined ? '' : toSend.payload)
-          : send(toSend as unknown as string, '')
+      // Refused as the real sink refuses it (create-pg-listener.ts): a bare channel name sends nothing there.
+      if (!isObjectArgument(toSend)) {
+        counts.sendFailures += 1
+        report(new InvalidSinkValueError({ sink: 'notify$', expected: NOTIFY_SINK_SHAPE, value: toSend }))
+        return
+      }
+      const error = send(toSend.channel, toSend.payload === undefined ? '' : toSend.payload)
       if (error) report(error)
     },
     error: () => undefined,
