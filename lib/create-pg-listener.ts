@@ -22,7 +22,7 @@ import { ChannelRouter } from './channel-router.js'
 import type { HealthCheckOptions } from './connection/health-check.js'
 import { ListenerConnection } from './connection/listener-connection.js'
 import { DeliveryBrokenError, InvalidSinkValueError, isObjectArgument, NOTIFY_SINK_SHAPE, type ConnectionLostError, type ConnectionRejectedError, type RxpgError } from './errors.js'
-import { checkListenerOptions } from './check-listener-options.js'
+import { checkListenerOptionNames, checkListenerOptions } from './check-listener-options.js'
 import { loggedSource, loggedTransport, type ListenerLog } from './debug-log.js'
 import { assertChannelName } from './identifiers.js'
 import { MetricsCounters } from './metrics.js'
@@ -92,9 +92,13 @@ export interface PgListenerOptions {
  * await db.close()
  * ```
  *
- * @throws RangeError for a numeric option it cannot honour (naming the option and the value).
+ * @throws RangeError for a numeric option it cannot honour (naming the option and the value); TypeError for an
+ * option name it does not take, or one of its options put in the connection config.
  */
-export function createPgListener(config: PgConnectionConfig, options: PgListenerOptions = {}): PgListener {
+export function createPgListener(config: PgConnectionConfig, givenOptions: PgListenerOptions = {}): PgListener {
+  // null is the defaults, as undefined is: a JavaScript caller passing "no options" either way.
+  const options: PgListenerOptions = (givenOptions as PgListenerOptions | null) ?? {}
+  checkListenerOptionNames(config, options)
   checkListenerOptions(options)
   const scheduler = options.scheduler ?? asyncScheduler
   const secrets = secretsOf(config)

@@ -3,6 +3,8 @@
  * stream): a value that cannot be honoured (an interval of 0 or NaN would tick in a loop, a bound of NaN would
  * never bind) is a `RangeError` naming the option, what it must be, and the value given.
  */
+import type { BackoffOptions } from './backoff.js'
+import { describeValue, isObjectArgument } from './errors.js'
 import { isTimerMs, MAX_TIMER_MS } from './timer-limit.js'
 
 /** Runs `check` on an option that was given; one left out takes its default later. */
@@ -14,6 +16,34 @@ export function given<T>(value: T | undefined, check: (value: T) => unknown): vo
 export function unknownOption(options: object, known: object): string | undefined {
   return Object.keys(options).find((key) => !Object.hasOwn(known, key))
 }
+
+/** How a set of option names is written in messages: `{ a, b }`. */
+export function optionShape(known: object): string {
+  return `{ ${Object.keys(known).join(', ')} }`
+}
+
+/**
+ * Refuses an option bag a call cannot take: not an object, or with a key it does not know. A misspelt option
+ * (`reconect`, `intervall`) would otherwise run with its default without a word. `undefined` is the defaults;
+ * `offable` options also take `false`; `required` ones do not take `undefined`.
+ * @param owner what has the options, as messages name it: `createPgListener`, `createPgListener's reconnect`.
+ * @param noun how messages name the bag itself when it is not an object (default: `owner`).
+ * @throws TypeError naming the option, or the bag, and what is taken there.
+ */
+export function checkOptionNames(prefix: string, owner: string, options: unknown, known: object, { noun = owner, offable = false, required = false } = {}): void {
+  if ((options === undefined && !required) || (offable && options === false)) return
+  if (!isObjectArgument(options)) {
+    throw new TypeError(`${prefix}: ${noun} must be an object ${optionShape(known)}${offable ? ', or false' : ''}; got ${describeValue(options)}`)
+  }
+  const unknown = unknownOption(options, known)
+  if (unknown !== undefined) throw new TypeError(`${prefix}: ${owner} has no option ${JSON.stringify(unknown)}; its options are ${optionShape(known)}`)
+}
+
+/** The options of a back-off (`reconnect`, `backoff`), wherever one is taken. */
+export const BACKOFF_OPTION_NAMES = { initialDelay: true, maxDelay: true, factor: true, jitter: true, random: true } as const satisfies Record<keyof BackoffOptions, true>
+
+/** The options of a health check (the listener's, a change stream's). */
+export const HEALTH_CHECK_OPTION_NAMES = { interval: true, timeout: true } as const
 
 /** How the longest time a timer can wait is named in messages. */
 export const MAX_LABEL = `${MAX_TIMER_MS} (about 24.8 days, the longest a timer can wait)`

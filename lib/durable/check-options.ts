@@ -5,8 +5,8 @@
  * a failure later (a partition count the table refuses).
  */
 import { describeValue, isObjectArgument } from '../errors.js'
-import { given, OptionChecks, unknownOption } from '../option-checks.js'
-import type { ConsumeOptions, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions } from './types.js'
+import { checkOptionNames, given, OptionChecks, unknownOption } from '../option-checks.js'
+import type { ConsumeOptions, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions, RetentionOptions, StallOptions } from './types.js'
 
 const checks = new OptionChecks('rxpg/durable')
 
@@ -16,8 +16,46 @@ const MAX_SECONDS_MS = 2_147_483_647_000
 /** The partition counts `durable_channels` allows (its CHECK constraint). */
 export const MAX_PARTITIONS = 1024
 
-/** @throws RangeError naming the first option that cannot be honoured. */
+/** The options createDurableLog takes, and those of each nested bag (a key added to a type must be added here). */
+const LOG_OPTIONS = {
+  listener: true,
+  pool: true,
+  schema: true,
+  scheduler: true,
+  pollInterval: true,
+  wakeWindow: true,
+  batchSize: true,
+  partitions: true,
+  retention: true,
+  maintenanceInterval: true,
+  stall: true,
+  appendBatch: true,
+  prepare: true,
+  closeTimeout: true,
+} as const satisfies Record<keyof DurableLogOptions, true>
+const RETENTION_OPTIONS = { maxAge: true, maxBytes: true, partitionSpan: true, premake: true } as const satisfies Record<keyof RetentionOptions, true>
+const STALL_OPTIONS = { threshold: true, interval: true } as const satisfies Record<keyof StallOptions, true>
+const APPEND_BATCH_OPTIONS = { maxBatchSize: true, maxQueue: true } as const satisfies Record<keyof NonNullable<DurableLogOptions['appendBatch']>, true>
+
+/**
+ * @throws TypeError naming an option the log does not take (a misspelt `retention.maxAge` kept every message),
+ * RangeError naming the first option that cannot be honoured.
+ */
 export function checkDurableOptions(options: DurableLogOptions): void {
+  checkOptionNames('rxpg/durable', 'createDurableLog', options, LOG_OPTIONS, { noun: "createDurableLog's options", required: true })
+  const listener: unknown = options.listener
+  const listenerParts = ['channel', 'state$', 'notify'] as const
+  if (!isObjectArgument(listener) || listenerParts.some((part) => !(part in listener))) {
+    const got = isObjectArgument(listener) ? `an object without ${listenerParts.filter((part) => !(part in listener)).join(', ').replace(/, (?=[^,]*$)/, ' and ')}` : describeValue(listener)
+    throw new TypeError(`rxpg/durable: createDurableLog needs listener: the rxpg listener (createPgListener) that wakes its readers; got ${got}`)
+  }
+  const pool: unknown = options.pool
+  if (typeof pool !== 'string' && !isObjectArgument(pool)) {
+    throw new TypeError(`rxpg/durable: createDurableLog needs pool: a pg.Pool, a connection string or a pg.PoolConfig; got ${describeValue(pool)}`)
+  }
+  checkOptionNames('rxpg/durable', "createDurableLog's retention", options.retention, RETENTION_OPTIONS)
+  checkOptionNames('rxpg/durable', "createDurableLog's stall", options.stall, STALL_OPTIONS, { offable: true })
+  checkOptionNames('rxpg/durable', "createDurableLog's appendBatch", options.appendBatch, APPEND_BATCH_OPTIONS)
   given(options.pollInterval, (value) => checks.positiveMs('pollInterval', value))
   given(options.wakeWindow, (value) => checks.nonNegativeMs('wakeWindow', value))
   given(options.batchSize, (value) => checks.positiveInteger('batchSize', value))

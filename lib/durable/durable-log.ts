@@ -36,9 +36,9 @@ type ChannelArgument = string | TypedChannel<unknown>
  * ```
  */
 export function createDurableLog(options: DurableLogOptions): DurableLog {
+  checkDurableOptions(options)
   const schema = options.schema ?? DEFAULT_SCHEMA
   assertSchemaName(schema)
-  checkDurableOptions(options)
   const scheduler = options.scheduler ?? asyncScheduler
   const resolved = resolveOptions(options)
   const context = new LogContext(options, resolved, scheduler, schema)

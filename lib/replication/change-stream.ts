@@ -12,7 +12,7 @@ import type { ReplicationSource } from './ports.js'
 import { decodeToken } from './position.js'
 import { ReplicationConnection } from './replication-connection.js'
 import { assertReplicationNames } from './replication-names.js'
-import { streamSettings } from './stream-settings.js'
+import { checkStreamOptionNames, streamSettings } from './stream-settings.js'
 import { TableSelection } from './table-selection.js'
 import type { Change, Checkpoint, ReplicationFailure, ReplicationMetrics, ReplicationState, Transaction } from './types.js'
 
@@ -164,6 +164,7 @@ function streamCore(
   options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> },
   mode: 'changes' | 'transactions',
 ): { common: ReplicationStream; items$: Observable<unknown> } {
+  checkStreamOptionNames(mode === 'changes' ? 'changeStream' : 'transactionStream', options)
   const { slot, publication } = options
   assertReplicationNames(slot, publication, options.tables === undefined ? [] : Array.isArray(options.tables) ? options.tables : Object.keys(options.tables))
   const settings = streamSettings(options)

@@ -3,7 +3,8 @@
  * honour (a status interval of 0 or NaN would tick in a loop, a `maxUnacknowledged` of NaN would never pause)
  * is a `RangeError` that names the option and the value.
  */
-import { OptionChecks } from '../option-checks.js'
+import { BACKOFF_OPTION_NAMES, checkOptionNames, HEALTH_CHECK_OPTION_NAMES, OptionChecks } from '../option-checks.js'
+import type { ChangeStreamOptions } from './change-stream.js'
 
 const checks = new OptionChecks('rxpg/replication')
 
@@ -23,6 +24,39 @@ export interface StreamSettings {
   readonly slotInUseTimeout: number
   readonly healthCheck: { readonly interval: number; readonly timeout: number } | false
   readonly gatherReads: { readonly behind: number; readonly window: number } | false
+}
+
+/** The options a change stream takes (a key added to the type must be added here). */
+const STREAM_OPTIONS = {
+  slot: true,
+  publication: true,
+  resumeAfter: true,
+  onInvalid: true,
+  maxUnacknowledged: true,
+  statusInterval: true,
+  checkpoints: true,
+  healthCheck: true,
+  gatherReads: true,
+  reconnect: true,
+  connectTimeout: true,
+  slotInUseTimeout: true,
+  scheduler: true,
+  source: true,
+  tables: true,
+} as const satisfies Record<keyof ChangeStreamOptions | 'tables', true>
+const GATHER_READS_OPTIONS = { behind: true, window: true } as const satisfies Record<keyof Exclude<ChangeStreamOptions['gatherReads'], false | undefined>, true>
+
+/**
+ * Refuses option names a stream does not take: a misspelt `resumeAfter` would start from the slot's position
+ * rather than after the token stored with the user's effects.
+ * @throws TypeError naming the option and those taken there.
+ */
+export function checkStreamOptionNames(call: string, options: unknown): void {
+  checkOptionNames('rxpg/replication', call, options, STREAM_OPTIONS, { noun: `${call}'s options`, required: true })
+  const bag = options as ChangeStreamOptions
+  checkOptionNames('rxpg/replication', `${call}'s healthCheck`, bag.healthCheck, HEALTH_CHECK_OPTION_NAMES, { offable: true })
+  checkOptionNames('rxpg/replication', `${call}'s gatherReads`, bag.gatherReads, GATHER_READS_OPTIONS, { offable: true })
+  checkOptionNames('rxpg/replication', `${call}'s reconnect`, bag.reconnect, BACKOFF_OPTION_NAMES)
 }
 
 export function streamSettings(options: StreamSettingsInput): StreamSettings {

@@ -2,16 +2,34 @@ import { isObservable } from 'rxjs'
 import { CONTROL_PREFIX } from '../browser/protocol.js'
 import { isFieldSafe } from './framing.js'
 import type { SseEndpointOptions } from './types.js'
-import { MAX_LABEL } from '../option-checks.js'
+import { checkOptionNames, MAX_LABEL } from '../option-checks.js'
 import { isTimerMs } from '../timer-limit.js'
+
+/** The options createSseEndpoint takes (a key added to the type must be added here). */
+const ENDPOINT_OPTIONS = {
+  channels: true,
+  authorize: true,
+  canSee: true,
+  heartbeat: true,
+  retry: true,
+  maxLifetime: true,
+  maxBufferedBytes: true,
+  drainTimeout: true,
+  shutdownSpread: true,
+  scheduler: true,
+  random: true,
+  onError: true,
+} as const satisfies Record<keyof SseEndpointOptions<unknown, unknown>, true>
 
 /**
  * Refuses an endpoint's options that could not work, when the endpoint is made rather than on every request:
  * no channel, a channel that is neither an Observable nor a source, a name a stream cannot carry, or a
  * duration, size or `retry:` that is not a usable number (a heartbeat of 0 ms would write comments in a loop).
- * Throws a RangeError (a TypeError for a channel of the wrong kind) that names the option.
+ * Throws a RangeError (a TypeError for a channel of the wrong kind, or an option it does not take: a misspelt
+ * one would run with its default) that names the option.
  */
 export function assertEndpointOptions<C, U>(options: SseEndpointOptions<C, U>): void {
+  checkOptionNames('rxpg/sse', 'createSseEndpoint', options, ENDPOINT_OPTIONS, { noun: "createSseEndpoint's options", required: true })
   const entries = Object.entries(options.channels ?? {}) as Array<[string, unknown]>
   if (entries.length === 0) throw new RangeError('rxpg/sse: createSseEndpoint needs at least one channel in `channels`')
   for (const [name, given] of entries) {

@@ -128,3 +128,44 @@ describe('a durable log', () => {
     await listener.close()
   })
 })
+
+/**
+ * A misspelt log option ran with its default without a word: `retention: { maxage }` kept every message for
+ * ever, `pollIntervall` polled every second. Each is a TypeError naming the option and those taken there.
+ */
+describe("a durable log's option names", () => {
+  const TOP =
+    '{ listener, pool, schema, scheduler, pollInterval, wakeWindow, batchSize, partitions, retention, maintenanceInterval, stall, appendBatch, prepare, closeTimeout }'
+  it.each([
+    [{ pollIntervall: 500 }, `rxpg/durable: createDurableLog has no option "pollIntervall"; its options are ${TOP}`],
+    [{ retention: { maxage: 1000 } }, `rxpg/durable: createDurableLog's retention has no option "maxage"; its options are { maxAge, maxBytes, partitionSpan, premake }`],
+    [{ stall: { thresold: 1000 } }, `rxpg/durable: createDurableLog's stall has no option "thresold"; its options are { threshold, interval }`],
+    [{ appendBatch: { batchSize: 10 } }, `rxpg/durable: createDurableLog's appendBatch has no option "batchSize"; its options are { maxBatchSize, maxQueue }`],
+    [{ retention: '7d' }, `rxpg/durable: createDurableLog's retention must be an object { maxAge, maxBytes, partitionSpan, premake }; got a string ("7d")`],
+    [{ stall: true }, `rxpg/durable: createDurableLog's stall must be an object { threshold, interval }, or false; got a boolean`],
+  ])('refuses %o, naming the option', (extra, message) => {
+    const listener = createPgListener(nowhere)
+    const make = () => createDurableLog({ listener, pool: nowhere, ...extra } as DurableLogOptions)
+    expect(make).toThrow(TypeError)
+    expect(make).toThrow(message)
+    void listener.close()
+  })
+
+  it.each([
+    [undefined, `rxpg/durable: createDurableLog's options must be an object ${TOP}; got undefined`],
+    [{ pool: nowhere }, 'rxpg/durable: createDurableLog needs listener: the rxpg listener (createPgListener) that wakes its readers; got undefined'],
+    [{ listener: {}, pool: nowhere }, 'rxpg/durable: createDurableLog needs listener: the rxpg listener (createPgListener) that wakes its readers; got an object without channel, state$ and notify'],
+  ])('refuses %o without a listener, saying what it needs', (options, message) => {
+    const make = () => createDurableLog(options as unknown as DurableLogOptions)
+    expect(make).toThrow(TypeError)
+    expect(make).toThrow(message)
+  })
+
+  it('refuses a log without a pool, saying what it takes', () => {
+    const listener = createPgListener(nowhere)
+    const make = () => createDurableLog({ listener } as unknown as DurableLogOptions)
+    expect(make).toThrow(TypeError)
+    expect(make).toThrow('rxpg/durable: createDurableLog needs pool: a pg.Pool, a connection string or a pg.PoolConfig; got undefined')
+    void listener.close()
+  })
+})

@@ -54,3 +54,38 @@ describe('listener options', () => {
     }
   })
 })
+
+/**
+ * A misspelt option, or one put in the wrong argument, used to be dropped without a word: `reconect` ran with
+ * the default back-off, and `createPgListener({ connectionString, reconnect })` handed `reconnect` to pg, which
+ * ignores what it does not know. Each is a TypeError naming the option and what is taken there.
+ */
+describe('listener option names', () => {
+  const TOP = '{ scheduler, reconnect, connectTimeout, healthCheck, selfProbe, notify, source, transport, log }'
+  it.each([
+    [{ reconect: { maxDelay: 1 } }, `rxpg: createPgListener has no option "reconect"; its options are ${TOP}`],
+    [{ reconnect: { max: 5 } }, `rxpg: createPgListener's reconnect has no option "max"; its options are { initialDelay, maxDelay, factor, jitter, random }`],
+    [{ healthCheck: { intervall: 1000 } }, `rxpg: createPgListener's healthCheck has no option "intervall"; its options are { interval, timeout }`],
+    [{ selfProbe: { timout: 1000 } }, `rxpg: createPgListener's selfProbe has no option "timout"; its options are { timeout }`],
+    [{ notify: { batchSize: 10 } }, `rxpg: createPgListener's notify has no option "batchSize"; its options are { maxQueue, maxBatchSize, batchWindow, timeout, sendTimeout, closeTimeout, pool }`],
+    [{ reconnect: 5 }, 'rxpg: createPgListener\'s reconnect must be an object { initialDelay, maxDelay, factor, jitter, random }; got a number'],
+    [{ healthCheck: true }, 'rxpg: createPgListener\'s healthCheck must be an object { interval, timeout }, or false; got a boolean'],
+  ])('refuses %o, naming the option', (options, message) => {
+    const make = () => createPgListener('postgres://app@localhost/app', options as PgListenerOptions)
+    expect(make).toThrow(TypeError)
+    expect(make).toThrow(message)
+  })
+
+  it('refuses options that are not an object, and takes null as the defaults', async () => {
+    expect(() => createPgListener('postgres://app@localhost/app', 'reconnect' as unknown as PgListenerOptions)).toThrow(
+      `rxpg: createPgListener's options must be an object ${TOP}; got a string ("reconnect")`,
+    )
+    await createPgListener('postgres://app@localhost/app', null as unknown as PgListenerOptions).close()
+  })
+
+  it.each(['reconnect', 'healthCheck', 'selfProbe', 'notify', 'scheduler', 'connectTimeout', 'log'])('refuses the listener option %s in the connection config', (option) => {
+    const make = () => createPgListener({ connectionString: 'postgres://app@localhost/app', [option]: {} })
+    expect(make).toThrow(TypeError)
+    expect(make).toThrow(`rxpg: ${option} is an option of createPgListener's second argument, not of the connection config (pg would ignore it): createPgListener(config, { ${option} })`)
+  })
+})

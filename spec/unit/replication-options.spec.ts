@@ -59,3 +59,26 @@ describe('replication stream options', () => {
     }
   })
 })
+
+/**
+ * A misspelt option ran with its default without a word: `resumeFrom: token` started from the slot's position
+ * rather than after the token the user stored with its effects. Each is a TypeError naming the option.
+ */
+describe('replication stream option names', () => {
+  const TOP =
+    '{ slot, publication, resumeAfter, onInvalid, maxUnacknowledged, statusInterval, checkpoints, healthCheck, gatherReads, reconnect, connectTimeout, slotInUseTimeout, scheduler, source, tables }'
+  it.each([
+    [{ resumeFrom: 'x' }, `rxpg/replication: changeStream has no option "resumeFrom"; its options are ${TOP}`],
+    [{ healthCheck: { intervall: 5 } }, `rxpg/replication: changeStream's healthCheck has no option "intervall"; its options are { interval, timeout }`],
+    [{ gatherReads: { behnd: 5 } }, `rxpg/replication: changeStream's gatherReads has no option "behnd"; its options are { behind, window }`],
+    [{ reconnect: { maxDelai: 5 } }, `rxpg/replication: changeStream's reconnect has no option "maxDelai"; its options are { initialDelay, maxDelay, factor, jitter, random }`],
+  ])('refuses %o, naming the option', (options, message) => {
+    expect(make(options as Partial<ChangeStreamOptions>)).toThrow(TypeError)
+    expect(make(options as Partial<ChangeStreamOptions>)).toThrow(message)
+    expect(() => transactionStream('postgres://app@localhost/app', { ...names, ...(options as object) })).toThrow(message.replace('changeStream', 'transactionStream'))
+  })
+
+  it('refuses options that are not an object', () => {
+    expect(() => changeStream('postgres://app@localhost/app', 'orders_feed' as never)).toThrow(`rxpg/replication: changeStream's options must be an object ${TOP}; got a string ("orders_feed")`)
+  })
+})

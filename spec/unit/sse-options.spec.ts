@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { fromServerSentEvents } from '../../lib/browser/index.js'
 import type { DurableLog } from '../../lib/durable/index.js'
-import { createSseEndpoint, durableSource } from '../../lib/sse/index.js'
+import { createSseEndpoint, durableSource, liveSource, resumableSource } from '../../lib/sse/index.js'
 
 const channels = { orders: of(1) }
 
@@ -92,5 +92,33 @@ describe('rxpg/browser options', () => {
 
   it('refuses a stream without channels', () => {
     expect(() => fromServerSentEvents('http://localhost/events', { channels: {} })).toThrow(RangeError)
+  })
+})
+
+/**
+ * A misspelt option ran with its default without a word: an endpoint's `hearbeat`, a durable source's `form`
+ * (started from 'now' and skipped the backlog), a live source's `listner` (no gap events). Each is a TypeError
+ * naming the option and those taken there. (rxpg/browser does not check names: its bundle has no bytes to
+ * spare for the list, and TypeScript's excess property check catches a misspelt literal.)
+ */
+describe('option names of rxpg/sse', () => {
+  it('refuses an endpoint option it does not take', () => {
+    const make = () => createSseEndpoint({ channels, hearbeat: 1000 } as never)
+    expect(make).toThrow(TypeError)
+    expect(make).toThrow(
+      'rxpg/sse: createSseEndpoint has no option "hearbeat"; its options are { channels, authorize, canSee, heartbeat, retry, maxLifetime, maxBufferedBytes, drainTimeout, shutdownSpread, scheduler, random, onError }',
+    )
+    expect(() => createSseEndpoint('orders' as never)).toThrow("rxpg/sse: createSseEndpoint's options must be an object { channels, authorize, canSee, heartbeat, retry, maxLifetime, maxBufferedBytes, drainTimeout, shutdownSpread, scheduler, random, onError }; got a string")
+  })
+
+  it('refuses source options they do not take', () => {
+    const log = {} as DurableLog
+    expect(() => durableSource(log, 'orders', { form: 'earliest' } as never)).toThrow(TypeError)
+    expect(() => durableSource(log, 'orders', { form: 'earliest' } as never)).toThrow('rxpg/sse: durableSource has no option "form"; its options are { from, pageSize, maxHeldWhileCatchingUp }')
+    expect(() => durableSource(log, 'orders', 'earliest' as never)).toThrow("rxpg/sse: durableSource's options must be an object { from, pageSize, maxHeldWhileCatchingUp }; got a string")
+    expect(() => liveSource(of(1), { listner: {} } as never)).toThrow('rxpg/sse: liveSource has no option "listner"; its options are { data, listener }')
+    expect(() => resumableSource({ open: () => of(1), token: String, isRest: () => undefined } as never)).toThrow(
+      'rxpg/sse: resumableSource has no option "isRest"; its options are { open, token, data, isReset }',
+    )
   })
 })

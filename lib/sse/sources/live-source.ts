@@ -1,4 +1,5 @@
 import { map, type Observable } from 'rxjs'
+import { checkOptionNames } from '../../option-checks.js'
 import type { ListenerState } from '../../types.js'
 import type { SourceEvent, SseSource } from '../source.js'
 import { defaultData } from './default-data.js'
@@ -16,6 +17,8 @@ export interface LiveSourceOptions<T> {
   readonly listener?: { readonly state$: Observable<ListenerState> }
 }
 
+const LIVE_SOURCE_OPTIONS = { data: true, listener: true } as const satisfies Record<keyof LiveSourceOptions<unknown>, true>
+
 /**
  * A channel without resume tokens: a LISTEN channel, a decoded pipeline, any Observable. Each stream
  * subscribes to it on its own (a channel of the listener is shared anyway). After a reconnection the
@@ -23,6 +26,8 @@ export interface LiveSourceOptions<T> {
  * `listener`, so it does when the server's listener loses its connection.
  */
 export function liveSource<T>(source: Observable<T>, options: LiveSourceOptions<T> = {}): SseSource<T> {
+  // A misspelt `listener` would leave the client unaware of the server's gaps.
+  checkOptionNames('rxpg/sse', 'liveSource', options, LIVE_SOURCE_OPTIONS, { noun: "liveSource's options" })
   const data = options.data ?? defaultData
   return {
     resumable: false,

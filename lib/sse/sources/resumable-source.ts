@@ -1,4 +1,5 @@
 import { map, type Observable } from 'rxjs'
+import { checkOptionNames } from '../../option-checks.js'
 import type { SourceEvent, SseSource } from '../source.js'
 import { defaultData } from './default-data.js'
 import { durableResetReason } from './reset-errors.js'
@@ -17,6 +18,8 @@ export interface ResumableSourceOptions<T> {
   readonly isReset?: (error: unknown) => 'expired' | 'invalid' | undefined
 }
 
+const RESUMABLE_SOURCE_OPTIONS = { open: true, token: true, data: true, isReset: true } as const satisfies Record<keyof ResumableSourceOptions<unknown>, true>
+
 /**
  * Any stream that many readers can start after a token (a table change feed, a log of your own):
  * each SSE stream opens it on its own, from the client's position (not a replication stream: its slot has one
@@ -24,6 +27,7 @@ export interface ResumableSourceOptions<T> {
  * `durableSource` shares one reader among them instead.
  */
 export function resumableSource<T>(options: ResumableSourceOptions<T>): SseSource<T> {
+  checkOptionNames('rxpg/sse', 'resumableSource', options, RESUMABLE_SOURCE_OPTIONS, { noun: "resumableSource's options", required: true })
   const { token } = options
   return {
     resumable: true,
