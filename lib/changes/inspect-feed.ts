@@ -95,24 +95,34 @@ export async function inspectFeed(pool: pg.Pool, options: ChangeFeedSpec): Promi
 
   const forms = await columnForms(pool, table)
   const gone = [...(installed.key ?? []), ...(installed.columns ?? [])].filter((column) => !forms.has(column))
-  if (gone.length > 0) {
-    // The command names the columns that are left (and the primary key when the key is gone): add the new names.
-    const kept = (names: readonly string[] | null | undefined) => names?.filter((column) => !gone.includes(column))
-    const keptColumns = kept(installed.columns)
-    const keptKey = kept(installed.key)
-    const command: Feed = {
-      ...installed,
-      columns: keptColumns === undefined || keptColumns.length === 0 ? installed.columns : keptColumns,
-      key: keptKey === undefined || keptKey.length < (installed.key?.length ?? 0) ? (facts.primaryKey ?? undefined) : keptKey,
-    }
-    throw notInstalled(
-      'different',
-      `column(s) ${gone.map((c) => JSON.stringify(c)).join(', ')} named by the feed are not in the table any more (renamed or dropped): generate the SQL again with the columns' new names, and apply it`,
-      command,
-      { differences: ['columns'] },
-    )
-  }
+  if (gone.length > 0) throw goneColumns(installed, gone, facts.primaryKey, notInstalled)
   return { feed: installed, names, table, forms }
+}
+
+/**
+ * The feed names columns the table no longer has: renamed or dropped. PostgreSQL's primary key follows a
+ * rename, so a key column gone is mapped to the primary key's column at its place (when the key was the primary
+ * key); any other name cannot be resolved here (the feed's spec is text) and stays in the command, so that
+ * the command, applied as it is, fails naming it rather than install a feed that silently no longer carries it.
+ */
+function goneColumns(
+  installed: Feed,
+  gone: readonly string[],
+  primaryKey: readonly string[] | null,
+  notInstalled: (reason: FeedNotInstalledReason, detail: string, command: Feed, extra: { differences?: string[] }) => ChangeFeedNotInstalledError,
+): ChangeFeedNotInstalledError {
+  const key = installed.key ?? []
+  const keyKept = primaryKey !== null && primaryKey.length === key.length && key.every((column, index) => gone.includes(column) || primaryKey[index] === column)
+  const renamed = new Map(keyKept ? key.flatMap((column, index): Array<[string, string]> => (gone.includes(column) ? [[column, primaryKey[index] as string]] : [])) : [])
+  const rename = (names: readonly string[]) => names.map((column) => renamed.get(column) ?? column)
+  const command: Feed = { ...installed, columns: installed.columns === null ? null : rename(installed.columns), key: installed.key === undefined ? undefined : rename(installed.key) }
+  const unresolved = gone.filter((column) => !renamed.has(column))
+  const names = gone.map((column) => JSON.stringify(column)).join(', ')
+  const fix =
+    unresolved.length === 0
+      ? "the primary key's new names are in the command: apply the SQL it prints"
+      : "in the command, put each one's new name in its place (in --columns and any --when-…), or leave it out if it was dropped, and apply the SQL it prints"
+  return notInstalled('different', `column(s) ${names} named by the feed are not in the table any more (renamed or dropped): ${fix}`, command, { differences: ['columns'] })
 }
 
 /** The spec stored in a feed function's comment, or undefined when the comment is not one. */

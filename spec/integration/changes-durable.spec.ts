@@ -7,6 +7,7 @@ import * as v from 'valibot'
 import { z } from 'zod'
 import type { Decoder } from '../../lib/index.js'
 import { collect } from '../support/listener.js'
+import { rxpg } from '../support/cli.js'
 import { createDurableLog, InvalidTokenError } from '../../lib/durable/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
 import { changeFeedChannel, changeFeedSql, InvalidChangeFeedError, tableChanges, validChanges, type ChangeFeedSpec, type TableChange } from '../../lib/changes/index.js'
@@ -24,6 +25,14 @@ afterAll(async () => {
 })
 
 const Order = z.object({ id: z.string(), customer: z.number(), status: z.string(), total: z.string().nullable() })
+
+/** The arguments of an error's `npx rxpg …` command, as a shell splits them (plain words here). */
+function argsOf(command: string): string[] {
+  const words = command.split(' | ')[0]!.split(' ')
+  expect(words.slice(0, 2)).toEqual(['npx', 'rxpg'])
+  expect(words.every((word) => !word.startsWith("'"))).toBe(true)
+  return words.slice(2)
+}
 
 async function ordersTable(name: string): Promise<string> {
   const table = fixture.table(name)
@@ -298,14 +307,33 @@ describe('what is installed', () => {
     await fixture.sql(`ALTER TABLE ${table} RENAME COLUMN status TO state`)
     const renamed = await firstValueFrom(tableChanges(fixture.source, spec)).catch((error: unknown) => error)
     expect(renamed).toMatchObject({ code: 'CHANGES_NOT_INSTALLED', info: { reason: 'different', differences: ['columns'] } })
-    expect((renamed as Error).message).toContain("generate the SQL again with the columns' new names")
+    expect((renamed as Error).message).toContain(
+      'column(s) "status" named by the feed are not in the table any more (renamed or dropped): in the command, put each one\'s new name in its place (in --columns and any --when-…), or leave it out if it was dropped, and apply the SQL it prints',
+    )
+    // The command keeps the name rxpg cannot resolve: as it is, it fails when applied (naming the column)
+    // rather than install a feed that silently no longer carries the renamed column.
+    const command = (renamed as { info: { command: string } }).info.command
+    expect(command).toContain('--columns status --key id')
+    const printed = await rxpg(argsOf(command))
+    expect(printed.code).toBe(0)
+    await expect(fixture.sql(printed.stdout)).rejects.toThrow(/column "status" named by the feed is not in the table/)
 
-    // A renamed key (the primary key's column): the command names the primary key as it is now.
+    // A renamed key (the primary key's column): the command names the primary key as it is now; a renamed
+    // column that is not the key keeps its old name, to be replaced.
     const keyed = await ordersTable('renamed_key')
     const keyedSpec = await fixture.install({ table: 'renamed_key', columns: ['status', 'total'] })
     await fixture.sql(`ALTER TABLE ${keyed} RENAME COLUMN id TO order_id; ALTER TABLE ${keyed} RENAME COLUMN total TO amount`)
     const renamedKey = await firstValueFrom(tableChanges(fixture.source, keyedSpec)).catch((error: unknown) => error)
-    expect((renamedKey as { info: { command: string } }).info.command).toContain('--columns status --key order_id')
+    expect((renamedKey as { info: { command: string } }).info.command).toContain('--columns status,total --key order_id')
+    expect((renamedKey as Error).message).toContain('column(s) "id", "total" named by the feed')
+
+    // Only the primary key renamed: the command is whole, and applying its SQL brings the feed back.
+    const onlyKey = await ordersTable('renamed_only_key')
+    const onlyKeySpec = await fixture.install({ table: 'renamed_only_key', columns: ['id', 'status'] })
+    await fixture.sql(`ALTER TABLE ${onlyKey} RENAME COLUMN id TO order_id`)
+    const keyOnly = await firstValueFrom(tableChanges(fixture.source, onlyKeySpec)).catch((error: unknown) => error)
+    expect((keyOnly as Error).message).toContain('the primary key\'s new names are in the command: apply the SQL it prints')
+    expect((keyOnly as { info: { command: string } }).info.command).toContain('--columns order_id,status --key order_id')
   })
 
   it('is read through the durable log of its own schema only', async () => {
