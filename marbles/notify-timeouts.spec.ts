@@ -6,7 +6,7 @@
  */
 import { NEVER, Subject, type Observable } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import { ListenerClosedError, NotifyFailedError, type RxpgError } from '../lib/index.js'
+import { ConnectionLostError, ListenerClosedError, NotifyFailedError, type RxpgError } from '../lib/index.js'
 import { SendFailure } from '../lib/ports/index.js'
 import { NotifyBatcher, type NotifyOptions } from '../lib/notify/notify-batcher.js'
 import { classifyConnectionError } from '../lib/pg/classify-error.js'
@@ -158,8 +158,37 @@ describe('notify time-outs', () => {
       const { batcher, failures } = sink(hanging, scheduler)
       cold('a').subscribe((payload) => batcher.enqueue('orders', payload))
       // Retried at 30 + 100, 160 + 200, …: only the overall timeout (100) ends it, as not sent.
+      const notOpened = new ConnectionLostError({ systemCode: 'ETIMEDOUT', detail: 'no sending connection within 30 ms' })
       expectObservable(failures).toBe('100ms a', {
-        a: new NotifyFailedError({ channel: 'orders', outcome: 'not-sent', detail: 'not sent within 100 ms (timeout) while waiting for a sending connection' }),
+        a: new NotifyFailedError(
+          {
+            channel: 'orders',
+            outcome: 'not-sent',
+            systemCode: 'ETIMEDOUT',
+            detail: 'not sent within 100 ms (timeout) while waiting for a sending connection; the last attempt failed: no sending connection within 30 ms',
+          },
+          { cause: notOpened },
+        ),
+      })
+    }))
+
+  // `rxpg notify` against a port that refused every connection said only that it had waited: the cause was lost.
+  it('says why the sending connection could not be opened when the timeout ends the wait', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+      const transport = virtualTransport({ answer: () => cold('-#', undefined, new SendFailure('unavailable', refused)) })
+      const { batcher, failures } = sink(transport, scheduler)
+      cold('a').subscribe((payload) => batcher.enqueue('orders', payload))
+      expectObservable(failures).toBe('100ms a', {
+        a: new NotifyFailedError(
+          {
+            channel: 'orders',
+            outcome: 'not-sent',
+            systemCode: 'ECONNREFUSED',
+            detail: 'not sent within 100 ms (timeout) while waiting for a sending connection; the last attempt failed: connect ECONNREFUSED 127.0.0.1:5432',
+          },
+          { cause: refused },
+        ),
       })
     }))
 })

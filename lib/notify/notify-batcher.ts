@@ -86,7 +86,7 @@ type Phase =
   | { readonly name: 'window'; readonly timer: Subscription }
   | { readonly name: 'listens' }
   | { readonly name: 'sending'; readonly flight: InFlight }
-  | { readonly name: 'backoff'; readonly timer: Subscription }
+  | { readonly name: 'backoff'; readonly timer: Subscription; readonly lastFailure: { readonly facts: DriverFacts; readonly cause: unknown } }
   | { readonly name: 'failed'; readonly error: ConnectionRejectedError | DeliveryBrokenError }
   | { readonly name: 'closed' }
 
@@ -314,7 +314,8 @@ export class NotifyBatcher {
     if (this.closing) return this.closing.finish()
     this.retries += 1
     const timer = new Subscription()
-    this.phase = { name: 'backoff', timer }
+    // The classified error's facts (its detail, and the driver's codes), the driver's error as the cause.
+    this.phase = { name: 'backoff', timer, lastFailure: { facts: classified.info, cause: error } }
     timer.add(this.deps.scheduler.schedule(this.flush, backoffDelay(this.retries, this.deps.backoff)))
   }
 
@@ -350,12 +351,19 @@ export class NotifyBatcher {
     return this.deps.scheduler.schedule(() => {
       this.expiry = undefined
       const now = this.deps.scheduler.now()
-      const waitingFor = this.phase.name === 'listens' ? 'the listener to reconnect' : this.phase.name === 'backoff' ? 'a sending connection' : 'its turn'
+      const phase = this.phase
+      const waitingFor = phase.name === 'listens' ? 'the listener to reconnect' : phase.name === 'backoff' ? 'a sending connection' : 'its turn'
+      // Waiting for a sending connection: why the last attempt to open one failed (refused, unknown host) is
+      // what the caller needs to know, more than that it waited.
+      const last = phase.name === 'backoff' ? phase.lastFailure : undefined
       while ((this.queue.at(0)?.deadline ?? Infinity) <= now) {
         const notification = this.queue.shift() as QueuedNotification
+        const detail = `not sent within ${this.timeout} ms (timeout) while waiting for ${waitingFor}`
         this.fail(
           notification,
-          new NotifyFailedError({ channel: notification.channel, outcome: 'not-sent', detail: `not sent within ${this.timeout} ms (timeout) while waiting for ${waitingFor}` }),
+          last === undefined
+            ? new NotifyFailedError({ channel: notification.channel, outcome: 'not-sent', detail })
+            : new NotifyFailedError({ channel: notification.channel, outcome: 'not-sent', ...last.facts, detail: `${detail}; the last attempt failed: ${last.facts.detail}` }, { cause: last.cause }),
         )
       }
       this.expiry = this.scheduleExpiry()
