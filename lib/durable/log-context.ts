@@ -109,16 +109,9 @@ export class LogContext {
   ) {
     const poolOption = options.pool
     this.ownsPool = !(poolOption instanceof pg.Pool)
-    this.pool = poolOption instanceof pg.Pool ? poolOption : new pg.Pool(typeof poolOption === 'string' ? { connectionString: poolOption } : poolOption)
+    this.pool = poolOption instanceof pg.Pool ? poolOption : new pg.Pool({ ...(typeof poolOption === 'string' ? { connectionString: poolOption } : poolOption), Client: this.trackedClient() })
     // A pool of the log's own must not crash the process when an idle client's server goes away.
     if (this.ownsPool) this.pool.on('error', () => undefined)
-    // Every client of a pool of its own is the log's: abandon() may destroy them all.
-    if (this.ownsPool) {
-      this.pool.on('connect', (client) => {
-        this.pooled.add(client)
-        client.once('end', () => this.pooled.delete(client))
-      })
-    }
     this.queries = queriesFor(schema)
     this.wakeChannel = wakeChannelOf(schema)
     // Every connection after a gap may be to a restored database: the epoch is asked again.
@@ -133,6 +126,22 @@ export class LogContext {
     this.wakeRequests.pipe(coalesceWakes(resolved.wakeWindow, scheduler)).subscribe((channel) => {
       if (!this.closed) options.listener.notify(this.wakeChannel, channel).catch(() => undefined)
     })
+  }
+
+  /**
+   * The clients of a pool of the log's own, each counted from the moment it is made: abandon() may destroy them
+   * all, those still connecting included (a server that accepts connections and never answers would keep one
+   * opening, and the process alive, for ever).
+   */
+  private trackedClient(): typeof pg.Client {
+    const pooled = this.pooled
+    return class TrackedClient extends pg.Client {
+      constructor(config?: string | pg.ClientConfig) {
+        super(config)
+        pooled.add(this)
+        this.once('end', () => pooled.delete(this))
+      }
+    }
   }
 
   /** Counts `client` among the log's connections (see abandon()); the returned function stops counting it. */
