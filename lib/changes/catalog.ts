@@ -72,7 +72,7 @@ export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, s
 }
 
 /** The JSON form of each column of `table` (a quoted SQL name). */
-export async function columnForms(pool: pg.Pool, table: string): Promise<Map<string, ColumnForm>> {
+export async function columnForms(pool: pg.Pool | pg.ClientBase, table: string): Promise<Map<string, ColumnForm>> {
   const rows = await catalogQuery<{ name: string; exact: boolean; bytea: boolean; json: boolean }>(pool, 'column types', COLUMN_FORMS, [table])
   return new Map(rows.map((row) => [row.name, row.exact ? 'exact' : row.bytea ? 'bytea' : row.json ? 'json' : 'plain']))
 }

@@ -25,7 +25,7 @@ export interface InstalledFeed {
   readonly forms: ColumnForms
 }
 
-export async function inspectFeed(pool: pg.Pool, options: ChangeFeedSpec): Promise<InstalledFeed> {
+export async function inspectFeed(pool: pg.Pool | pg.ClientBase, options: ChangeFeedSpec): Promise<InstalledFeed> {
   const requested = resolveFeed(options)
   const table = qualifiedName(requested.schema, requested.table)
   const facts = await tableFacts(pool, table, requested.schema, namesOf(requested).functionName)

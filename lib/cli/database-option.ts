@@ -12,6 +12,8 @@ export function withDatabaseOption(command: Command): Command {
 
 /** The connection string to use; a usage error (`missing`) when there is none, or when it is not one. */
 export function databaseUrlOf(options: DatabaseOptions, missing = 'no database: pass --url or set DATABASE_URL'): string {
+  // An empty --url is a mistake (an unset variable in a script), not a request for DATABASE_URL.
+  if (options.url === '') throw new UsageError('--url is empty: give a connection string, or leave --url out to use DATABASE_URL')
   const url = options.url ?? process.env.DATABASE_URL
   if (url === undefined || url === '') throw new UsageError(missing)
   // pg reads anything else as a path relative to a made-up host, and the command would wait for it to answer.

@@ -41,8 +41,9 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof RxpgError) {
     const { sqlState, systemCode, detail } = error.info as { sqlState?: unknown; systemCode?: unknown; detail?: unknown }
     if ((typeof sqlState === 'string' && CONNECTION_SQLSTATE.test(sqlState)) || (typeof systemCode === 'string' && CONNECTION_SYSTEM_CODES.has(systemCode))) return EXIT.connection
-    // pg reports a socket closed under it without a code.
-    if (sqlState === undefined && systemCode === undefined && typeof detail === 'string' && /^Connection terminated/i.test(detail)) return EXIT.connection
+    // pg reports a socket closed under it, a connection not opened within connectionTimeoutMillis and a
+    // statement not answered within query_timeout (--timeout), without a code.
+    if (sqlState === undefined && systemCode === undefined && typeof detail === 'string' && /^(Connection terminated|Query read timeout)/i.test(detail)) return EXIT.connection
   }
   return EXIT.failed
 }

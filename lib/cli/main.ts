@@ -2,6 +2,7 @@
 // The `rxpg` binary (package.json "bin"). Every failure ends with a message on stderr and one of the exit
 // codes of exit-codes.ts; a reader of stdout that goes away (`rxpg listen x | head -1`) ends it quietly.
 import { CommanderError } from 'commander'
+import { once } from 'node:events'
 import { sayWarningsInOneLine } from './warnings.js'
 
 // pg is an optional peer of rxpg (the browser client and the testing kit need none), so a project may lack it;
@@ -17,10 +18,16 @@ const [{ exitCodeOf }, { createProgram }] = loaded
 
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(0)
-  throw error
+  // A full disk, a file that cannot grow: one line like every other failure, not a stack trace.
+  process.stderr.write(`rxpg: cannot write the output: ${error.message}\n`)
+  process.exit(1)
 })
 sayWarningsInOneLine((line) => process.stderr.write(`${line}\n`))
-const program = createProgram({ out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) })
+const program = createProgram({
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  drained: () => once(process.stdout, 'drain').then(() => undefined),
+})
 let code = 0
 try {
   await program.parseAsync(process.argv)

@@ -12,8 +12,11 @@ import { registerTailCommand } from './commands/tail.js'
 import { RXPG_VERSION } from './version.js'
 
 export interface CliOutput {
-  readonly out: (text: string) => void
+  /** Writes to stdout; `false` when it is full (its reader is slower than the command): more after `drained()`. */
+  readonly out: (text: string) => boolean | void
   readonly err: (text: string) => void
+  /** Resolves once stdout takes more after `out` returned `false` (its 'drain'); left out, nothing waits for it. */
+  readonly drained?: () => Promise<void>
 }
 
 /** The whole program; `main.ts` runs it on process.argv, specs run it on their own arguments and output. */

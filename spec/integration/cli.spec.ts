@@ -1,13 +1,16 @@
 // The `rxpg` command as a user runs it: spawned processes against the real server, with their output, their
 // messages on stderr and their exit codes (0 done or stopped by Ctrl-C, 1 failed, 2 usage, 3 no connection).
+import { openSync, closeSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { changeFeedSql } from '../../lib/changes/index.js'
-import { durableSchemaSql } from '../../lib/durable/index.js'
+import { createDurableLog, durableSchemaSql } from '../../lib/durable/index.js'
+import { createProgram } from '../../lib/cli/program.js'
 import { changesFixture, type ChangesFixture } from '../support/changes.js'
-import { rxpg, startRxpg } from '../support/cli.js'
-import { adminQuery } from '../support/database.js'
-import { horizonPassed, uniqueSchema } from '../support/durable.js'
+import { rxpg, rxpgWritingTo, startRxpg } from '../support/cli.js'
+import { adminQuery, eventually } from '../support/database.js'
+import { appendAll, horizonPassed, uniqueSchema } from '../support/durable.js'
 
 let fixture: ChangesFixture
 let env: NodeJS.ProcessEnv
@@ -46,6 +49,17 @@ describe('rxpg listen', () => {
     await fixture.listener.notify(channel('json'), 'line\nbreak')
     await listen.until((r) => r.lines().length === 1, 'one line')
     expect(JSON.parse(listen.lines()[0]!)).toMatchObject({ channel: channel('json'), payload: 'line\nbreak', processId: expect.any(Number), receivedAt: expect.stringMatching(/Z$/) })
+    expect(await listen.stop('SIGTERM')).toBe(0)
+  })
+
+  it('prints each notification once when a channel is named twice', async () => {
+    const listen = startRxpg(['listen', channel('twice'), channel('twice')], env)
+    await listen.until((r) => r.stderr().includes('listening on'), 'listening')
+    expect(listen.stderr()).toContain(`listening on ${channel('twice')} (backend`)
+    await fixture.listener.notify(channel('twice'), 'first')
+    await fixture.listener.notify(channel('twice'), 'second')
+    await listen.until((r) => r.lines().includes(`${channel('twice')}\tsecond`), 'the second notification')
+    expect(listen.lines()).toEqual([`${channel('twice')}\tfirst`, `${channel('twice')}\tsecond`])
     expect(await listen.stop('SIGTERM')).toBe(0)
   })
 
@@ -118,6 +132,36 @@ describe('rxpg tail', () => {
     expect(await after.stop()).toBe(0)
   })
 
+  // In process, with an output that stays full until released: a slow reader of stdout (`rxpg tail … | slow`)
+  // once made it hold the whole backlog in memory (600 MB for 500,000 messages).
+  it('reads no further than its reader: nothing more while stdout is full', async () => {
+    const schema = uniqueSchema('cli_paced')
+    const log = createDurableLog({ listener: fixture.listener, pool: fixture.url, schema })
+    await log.ensureSchema()
+    await appendAll(log, 'paced', Array.from({ length: 2500 }, (_, n) => ({ n })), fixture.url)
+    await log.close()
+    await horizonPassed(fixture.url)
+    let lines = 0
+    let full = true
+    let release = () => undefined as void
+    const drained = new Promise<void>((resolve) => (release = resolve))
+    const program = createProgram({ out: (text) => ((lines += text.split('\n').length - 1), !full), err: () => undefined, drained: () => drained })
+    const running = program.parseAsync(['node', 'rxpg', 'tail', 'paced', '--from', 'earliest', '--schema', schema, '--url', fixture.url]).then(
+      () => undefined,
+      (error: unknown) => error,
+    )
+    await eventually(() => lines > 0, () => 'a first line')
+    // A bound on waiting for something that must not happen (not a timing assertion): it read on at once before.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(lines).toBe(1)
+    full = false
+    release()
+    await eventually(() => lines === 2500, () => `all 2500 lines, ${lines} so far`)
+    // The log's schema dropped under it ends the command (with an error): the in-process run is over.
+    await fixture.sql(`DROP SCHEMA "${schema}" CASCADE`)
+    expect(await running).toBeInstanceOf(Error)
+  })
+
   it('refuses a malformed token (2), and a log that is not installed (1, naming the SQL)', async () => {
     const malformed = await rxpg(['tail', 'x', '--from', 'not-a-token', '--schema', fixture.schema], { env })
     expect(malformed.code).toBe(2)
@@ -180,6 +224,25 @@ describe('rxpg sql', () => {
   })
 })
 
+describe('a server that accepts connections and never answers', () => {
+  // A paused pooler, a hung server: the commands that must answer (sql changes reading the key, changes
+  // checking its feed) gave up never, without a word.
+  it('makes sql changes and changes give up after --timeout with 3, in one line', async () => {
+    const silent = createServer(() => undefined)
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const url = `postgres://u:secret@127.0.0.1:${(silent.address() as AddressInfo).port}/db`
+    try {
+      for (const command of [['sql', 'changes', '--table', 'public.orders'], ['changes', 'public.orders']]) {
+        const result = await rxpg([...command, '--url', url, '--timeout', '300'], { env })
+        expect({ code: result.code, lines: result.stderr.trim().split('\n') }, command.join(' ')).toMatchObject({ code: 3, lines: [expect.stringMatching(/^rxpg: .*time/)] })
+        expect(result.stderr).not.toContain('secret')
+      }
+    } finally {
+      silent.close()
+    }
+  })
+})
+
 describe('rxpg changes', () => {
   it("prints a table's changes from the feed installed with rxpg sql changes, and exits with 0 on Ctrl-C", async () => {
     const table = fixture.table('cli_orders')
@@ -212,6 +275,23 @@ describe('rxpg changes', () => {
   })
 })
 
+describe('rxpg changes on a light feed', () => {
+  it("takes --from now, the documented default, and prints what commits from now", async () => {
+    const table = fixture.table('cli_light')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, status text)`)
+    await fixture.sql((await rxpg(['sql', 'changes', '--table', table, '--carrier', 'light'], { env })).stdout)
+    const changes = startRxpg(['changes', table, '--from', 'now'], env)
+    await changes.until((r) => r.stderr().includes('reading the changes of'), 'reading')
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 'new')`)
+    await changes.until((r) => r.lines().length === 1, 'the insert')
+    expect(changes.lines()).toEqual(['insert\t{"id":"1"}\t{"id":"1","status":"new"}'])
+    expect(await changes.stop('SIGINT')).toBe(0)
+    // A position is still refused for a light feed: it has nothing to resume from.
+    const earliest = await rxpg(['changes', table, '--from', 'earliest'], { env })
+    expect(earliest.code).toBe(2)
+  })
+})
+
 describe('every command', () => {
   it.each(['listen', 'notify', 'tail', 'changes', 'sql', 'sql durable', 'sql changes'])('has --help: rxpg %s', async (command) => {
     const help = await rxpg([...command.split(' '), '--help'], { env })
@@ -233,6 +313,25 @@ describe('every command', () => {
     expect({ code: badPort.code, stderr: badPort.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('(configuration)') })
     const fromEnvironment = await rxpg(['sql', 'changes', '--table', 'orders'], { env: { ...env, DATABASE_URL: 'localhost:5432/db' } })
     expect({ code: fromEnvironment.code, stderr: fromEnvironment.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('DATABASE_URL is not a PostgreSQL connection string') })
+  })
+})
+
+describe('output and input that cannot be used', () => {
+  it('says in one line that stdout cannot be written (a full disk), and exits with 1', async () => {
+    const full = openSync('/dev/full', 'w')
+    try {
+      const result = await rxpgWritingTo(['sql', 'durable'], full, env)
+      expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 1, stderr: expect.stringMatching(/^rxpg: cannot write the output: .*ENOSPC.*\n$/) })
+    } finally {
+      closeSync(full)
+    }
+  })
+
+  it('refuses stdin that is not UTF-8, and an empty --url, with 2, before connecting', async () => {
+    const notUtf8 = await rxpg(['notify', 'x'], { env, input: Buffer.from([0x62, 0x61, 0x64, 0xff, 0x0a]) })
+    expect({ code: notUtf8.code, stderr: notUtf8.stderr }).toEqual({ code: 2, stderr: 'rxpg: the payload on stdin is not valid UTF-8 (byte 4): nothing was sent\n' })
+    const emptyUrl = await rxpg(['notify', 'x', 'y', '--url', ''], { env })
+    expect({ code: emptyUrl.code, stderr: emptyUrl.stderr }).toEqual({ code: 2, stderr: "rxpg: --url is empty: give a connection string, or leave --url out to use DATABASE_URL\n" })
   })
 })
 

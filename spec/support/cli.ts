@@ -15,12 +15,26 @@ export interface Finished {
 }
 
 /** Runs `rxpg …` to its end, with `input` on stdin (stdin is a pipe: not a terminal); `nodeArgs` go to node before the command. */
-export function rxpg(args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string; readonly nodeArgs?: readonly string[] } = {}): Promise<Finished> {
+export function rxpg(args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string | Buffer; readonly nodeArgs?: readonly string[] } = {}): Promise<Finished> {
   return new Promise((resolve) => {
     const child = execFile(COMMAND[0], [...(options.nodeArgs ?? []), ...COMMAND.slice(1), ...args], { cwd: root, env: options.env ?? process.env, timeout: RUN_LIMIT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr })
     })
     child.stdin?.end(options.input ?? '')
+  })
+}
+
+/** Runs `rxpg …` to its end with its stdout on file descriptor `stdout` (a file, /dev/full); stderr is returned. */
+export function rxpgWritingTo(args: readonly string[], stdout: number, env: NodeJS.ProcessEnv = process.env): Promise<Finished> {
+  return new Promise((resolve) => {
+    const child = spawn(COMMAND[0], [...COMMAND.slice(1), ...args], { cwd: root, env, stdio: ['ignore', stdout, 'pipe'] })
+    let stderr = ''
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const killer = setTimeout(() => child.kill('SIGKILL'), RUN_LIMIT_MS)
+    child.once('exit', (code) => {
+      clearTimeout(killer)
+      resolve({ code, stdout: '', stderr })
+    })
   })
 }
 

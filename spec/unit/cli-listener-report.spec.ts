@@ -32,4 +32,16 @@ describe('the listener report', () => {
   it('says that a durable reader misses nothing', () => {
     expect(linesOf('read-on')[1]).toBe('reconnected (backend 2); reading on from where it was: nothing committed meanwhile is missed')
   })
+
+  // A long outage printed a line every 1-2 s for ever: the first attempts are said, then a change of cause,
+  // then one line every 30 attempts (about a minute at the back-off's cap).
+  it('says the first three attempts, a new cause, and then every 30th attempt of a long outage', () => {
+    const refused = new ConnectionLostError({ systemCode: 'ECONNREFUSED', detail: 'connect ECONNREFUSED 127.0.0.1:1' })
+    const unknownHost = new ConnectionLostError({ systemCode: 'ENOTFOUND', detail: 'getaddrinfo ENOTFOUND db' })
+    const attempts: ListenerState[] = Array.from({ length: 70 }, (_, index) => ({ status: 'reconnecting', attempt: index + 1, delay: 2000, lastError: index < 40 ? refused : unknownHost }))
+    const lines: string[] = []
+    reportListener(of(...attempts), (line) => lines.push(line), 'reading').unsubscribe()
+    expect(lines.map((line) => /\(attempt (\d+)/.exec(line)?.[1])).toEqual(['1', '2', '3', '30', '41', '60'])
+    expect(lines[2]).toContain('; retrying (attempt 3, in 2000 ms; from here on said every 30 attempts, or when the cause changes)')
+  })
 })

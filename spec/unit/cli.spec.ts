@@ -7,7 +7,12 @@ import packageJson from '../../package.json' with { type: 'json' }
 function run(...args: string[]): { out: string; err: string; exitCode: number } {
   let out = ''
   let err = ''
-  const program = createProgram({ out: (text) => (out += text), err: (text) => (err += text) })
+  const program = createProgram({
+    out: (text) => {
+      out += text
+    },
+    err: (text) => (err += text),
+  })
   try {
     program.parse(['node', 'rxpg', ...args])
     return { out, err, exitCode: 0 }

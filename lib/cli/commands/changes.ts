@@ -11,10 +11,12 @@ import { inspectFeed } from '../../changes/inspect-feed.js'
 import { parseToken } from '../../durable/position.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { reportListener } from '../listener-report.js'
+import { withBoundedClient } from '../bounded-client.js'
 import type { CliOutput } from '../program.js'
+import { withTimeoutOption, type TimeoutOptions } from '../timeout-option.js'
 import { runUntilStopped } from '../until-stopped.js'
 
-interface ChangesOptions extends DatabaseOptions {
+interface ChangesOptions extends DatabaseOptions, TimeoutOptions {
   readonly name?: string
   readonly from?: string
   readonly json?: boolean
@@ -22,19 +24,24 @@ interface ChangesOptions extends DatabaseOptions {
 
 export function registerChangesCommand(program: Command, output: CliOutput): void {
   withDatabaseOption(
-    program
-      .command('changes')
-      .description("Print a table's changes as its installed feed captures them, until Ctrl-C (install it with `rxpg sql changes`).")
-      .argument('<table>', 'the table: orders, public.orders, "Sales"."Orders"')
-      .option('--name <feed>', "the feed's name, when it is not the table's")
-      .option('--from <position>', "durable feeds: a resume token, 'earliest' or 'now' (default)")
-      .option('--json', 'one JSON object per line: {"op","schema","table","key","previousKey","new","old","token","statementTime","overflow"}'),
+    withTimeoutOption(
+      program
+        .command('changes')
+        .description("Print a table's changes as its installed feed captures them, until Ctrl-C (install it with `rxpg sql changes`).")
+        .argument('<table>', 'the table: orders, public.orders, "Sales"."Orders"')
+        .option('--name <feed>', "the feed's name, when it is not the table's")
+        .option('--from <position>', "durable feeds: a resume token, 'earliest' or 'now' (default)")
+        .option('--json', 'one JSON object per line: {"op","schema","table","key","previousKey","new","old","token","statementTime","overflow"}'),
+      'checking the feed at the start: give up when the server has not answered within this long',
+    ),
   ).action(async (table: string, options: ChangesOptions) => {
     // A malformed token is refused before connecting (whose issuer is checked once the feed is read).
     if (options.from !== undefined && options.from !== 'now' && options.from !== 'earliest') parseToken(options.from)
     const url = databaseUrlOf(options)
     const listener = createPgListener(url)
-    const pool = new pg.Pool({ connectionString: url, max: 2 })
+    // A connection that does not open within --timeout fails (the reader retries it); the start check's own
+    // statements are bounded by it too (a server that accepts connections and never answers).
+    const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: options.timeout })
     pool.on('error', () => undefined)
     const print = (change: TableChange<JsonRow>) => {
       const newRow = change.new?._tag === 'Right' ? change.new.right : undefined
@@ -57,17 +64,30 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
       output.out(`${JSON.stringify(line)}\n`)
     }
     const feed = { table, ...(options.name === undefined ? {} : { name: options.name }), ...(options.from === undefined ? {} : { from: options.from }) }
-    let report: { unsubscribe(): void } | undefined
-    try {
-      // A durable feed reads on from the log after a reconnection; only a light one can miss changes. (The same
-      // check tableChanges starts with: a feed that is not installed, or a server out of reach, ends here.)
-      const { carrier } = (await inspectFeed(pool, feed)).feed
-      report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`, carrier === 'durable' ? 'read-on' : 'missed')
-      await runUntilStopped(({ complete, error }) => tableChanges({ listener, pool }, feed).subscribe({ next: print, error, complete }))
-    } finally {
-      report?.unsubscribe()
+    const close = async () => {
       await listener.close()
       await pool.end()
     }
+    let carrier: 'durable' | 'light'
+    try {
+      // A durable feed reads on from the log after a reconnection; only a light one can miss changes. (The same
+      // check tableChanges starts with: a feed that is not installed, or a server out of reach, ends here.)
+      carrier = (await withBoundedClient(url, options.timeout, 'to check the feed', (client) => inspectFeed(client, feed))).feed.carrier
+    } catch (error) {
+      await close()
+      throw error
+    }
+    const report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`, carrier === 'durable' ? 'read-on' : 'missed')
+    // A light feed always starts now: --from now (the documented default) is taken as it is, rather than refused
+    // as a position, which the library takes for durable feeds only.
+    const { from, ...fromNow } = feed
+    const read = carrier === 'light' && from === 'now' ? fromNow : feed
+    await runUntilStopped(
+      ({ complete, error }) => tableChanges({ listener, pool }, read).subscribe({ next: print, error, complete }),
+      async () => {
+        report.unsubscribe()
+        await close()
+      },
+    )
   })
 }

@@ -22,8 +22,10 @@ export function registerListenCommand(program: Command, output: CliOutput): void
       .description('Print the notifications of one or more channels as they arrive, until Ctrl-C; reconnects by itself.')
       .argument('<channel...>', 'channel names (exact, case-sensitive)')
       .option('--json', 'one JSON object per line: {"channel","payload","processId","receivedAt"}'),
-  ).action(async (channels: string[], options: ListenOptions) => {
-    for (const channel of channels) assertChannelName(channel)
+  ).action(async (named: string[], options: ListenOptions) => {
+    for (const channel of named) assertChannelName(channel)
+    // A channel named twice is listened to once: merging it twice printed each notification twice.
+    const channels = [...new Set(named)]
     const db = createPgListener(databaseUrlOf(options))
     const print = (n: PgNotification) =>
       output.out(
@@ -32,11 +34,12 @@ export function registerListenCommand(program: Command, output: CliOutput): void
           : `${n.channel}\t${n.payload}\n`,
       )
     const report = reportListener(db.state$, (line) => output.err(`rxpg: ${line}\n`), `listening on ${channels.join(', ')}`)
-    try {
-      await runUntilStopped(({ complete, error }) => merge(...channels.map((channel) => db.channel(channel))).subscribe({ next: print, error, complete }))
-    } finally {
-      report.unsubscribe()
-      await db.close()
-    }
+    await runUntilStopped(
+      ({ complete, error }) => merge(...channels.map((channel) => db.channel(channel))).subscribe({ next: print, error, complete }),
+      async () => {
+        report.unsubscribe()
+        await db.close()
+      },
+    )
   })
 }

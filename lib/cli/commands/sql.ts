@@ -2,13 +2,13 @@
  * `rxpg sql <feature>`: prints the SQL a feature installs, for migrations (`rxpg sql durable | psql`).
  */
 import { Option, type Command } from 'commander'
-import pg from 'pg'
-import { ChangesQueryFailedError, changeFeedSql, changeFeedSqlFor, type ChangeConditions, type ChangeFeedSpec, type ChangeOp } from '../../changes/index.js'
+import { changeFeedSql, changeFeedSqlFor, type ChangeConditions, type ChangeFeedSpec, type ChangeOp } from '../../changes/index.js'
 import { changeFeedDropSql } from '../../changes/feed-sql.js'
-import { failureInfo } from '../../durable/pg-failure.js'
 import { DEFAULT_SCHEMA, durableSchemaSql } from '../../durable/index.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
+import { withBoundedClient } from '../bounded-client.js'
 import type { CliOutput } from '../program.js'
+import { withTimeoutOption, type TimeoutOptions } from '../timeout-option.js'
 
 export function registerSqlCommand(program: Command, output: CliOutput): void {
   const sql = program.command('sql').description('Print the SQL that installs a feature (for your migrations).')
@@ -22,7 +22,7 @@ export function registerSqlCommand(program: Command, output: CliOutput): void {
   registerChangesSql(sql, output)
 }
 
-interface ChangesSqlOptions extends DatabaseOptions {
+interface ChangesSqlOptions extends DatabaseOptions, TimeoutOptions {
   readonly table: string
   readonly name?: string
   readonly carrier?: string
@@ -44,42 +44,35 @@ interface ChangesSqlOptions extends DatabaseOptions {
 
 function registerChangesSql(sql: Command, output: CliOutput): void {
   withDatabaseOption(
-    sql
-      .command('changes')
-      .description("A table's change feed (rxpg/changes): its trigger function and triggers, idempotent; --drop for the SQL that removes it.")
-      .requiredOption('--table <table>', 'the table: orders, public.orders, "Sales"."Orders"')
-      .option('--name <feed>', "the feed's name (default: the table's)")
-      .addOption(new Option('--carrier <carrier>', 'how changes travel').choices(['durable', 'light']).default('durable'))
-      .option('--ops <ops>', 'the operations reported, comma-separated (default: insert,update,delete)')
-      .option('--columns <columns>', 'the columns carried, comma-separated, exact names (default: the whole row)')
-      .addOption(new Option('--old <what>', 'what updates and deletes carry of the old row').choices(['row', 'key']))
-      .option('--when <condition>', 'an SQL condition for every op, with NEW and OLD as in a trigger')
-      .option('--when-insert <condition>', 'the condition for inserts')
-      .option('--when-update <condition>', 'the condition for updates')
-      .option('--when-delete <condition>', 'the condition for deletes')
-      .option('--key <columns>', "the columns that identify a row, comma-separated (default: the table's primary key, read through --url or DATABASE_URL)")
-      .addOption(new Option('--level <level>', 'durable feeds: statement-level (inserts and deletes) or row-level triggers').choices(['statement', 'row']))
-      .option('--report-unchanged-updates', 'report updates that leave every carried column as it was')
-      .option('--log-schema <name>', 'durable feeds: the schema of the durable log')
-      .option('--partitions <count>', "durable feeds: the channel's consumer-group partitions")
-      .option('--wake-window <ms>', 'durable feeds: at most one wake-up NOTIFY per this many ms')
-      .option('--drop', 'print the SQL that removes the feed instead'),
+    withTimeoutOption(
+      sql
+        .command('changes')
+        .description("A table's change feed (rxpg/changes): its trigger function and triggers, idempotent; --drop for the SQL that removes it.")
+        .requiredOption('--table <table>', 'the table: orders, public.orders, "Sales"."Orders"')
+        .option('--name <feed>', "the feed's name (default: the table's)")
+        .addOption(new Option('--carrier <carrier>', 'how changes travel').choices(['durable', 'light']).default('durable'))
+        .option('--ops <ops>', 'the operations reported, comma-separated (default: insert,update,delete)')
+        .option('--columns <columns>', 'the columns carried, comma-separated, exact names (default: the whole row)')
+        .addOption(new Option('--old <what>', 'what updates and deletes carry of the old row').choices(['row', 'key']))
+        .option('--when <condition>', 'an SQL condition for every op, with NEW and OLD as in a trigger')
+        .option('--when-insert <condition>', 'the condition for inserts')
+        .option('--when-update <condition>', 'the condition for updates')
+        .option('--when-delete <condition>', 'the condition for deletes')
+        .option('--key <columns>', "the columns that identify a row, comma-separated (default: the table's primary key, read through --url or DATABASE_URL)")
+        .addOption(new Option('--level <level>', 'durable feeds: statement-level (inserts and deletes) or row-level triggers').choices(['statement', 'row']))
+        .option('--report-unchanged-updates', 'report updates that leave every carried column as it was')
+        .option('--log-schema <name>', 'durable feeds: the schema of the durable log')
+        .option('--partitions <count>', "durable feeds: the channel's consumer-group partitions")
+        .option('--wake-window <ms>', 'durable feeds: at most one wake-up NOTIFY per this many ms')
+        .option('--drop', 'print the SQL that removes the feed instead'),
+      'reading the primary key: give up when the server has not answered within this long',
+    ),
   ).action(async (options: ChangesSqlOptions) => {
     const spec = specOf(options)
-    if (options.drop) return output.out(changeFeedDropSql(spec))
-    if (spec.key !== undefined) return output.out(changeFeedSql(spec).install)
+    if (options.drop) return void output.out(changeFeedDropSql(spec))
+    if (spec.key !== undefined) return void output.out(changeFeedSql(spec).install)
     const url = databaseUrlOf(options, "no key: pass --key, or --url (or DATABASE_URL) to read the table's primary key")
-    const client = new pg.Client({ connectionString: url })
-    client.on('error', () => undefined)
-    try {
-      // A typed failure, so that a server that cannot be reached or refuses the connection exits with 3.
-      await client.connect().catch((error: unknown) => {
-        throw new ChangesQueryFailedError({ operation: 'connection (to read the primary key)', ...failureInfo(error) }, { cause: error })
-      })
-      output.out((await changeFeedSqlFor(client, spec)).install)
-    } finally {
-      await client.end().catch(() => undefined)
-    }
+    output.out((await withBoundedClient(url, options.timeout, 'to read the primary key', (client) => changeFeedSqlFor(client, spec))).install)
   })
 }
 

@@ -34,26 +34,36 @@ export function registerTailCommand(program: Command, output: CliOutput): void {
     if (options.from !== 'now' && options.from !== 'earliest') parseToken(options.from)
     const url = databaseUrlOf(options)
     const listener = createPgListener(url)
-    // A reader: the log's maintenance (partitions, retention) is left to the applications that write.
-    const log = createDurableLog({ listener, pool: url, schema: options.schema, maintenanceInterval: false })
-    const print = (message: DurableMessage<unknown>) =>
-      output.out(
-        options.json
-          ? `${JSON.stringify({ token: message.token, channel: message.channel, key: message.key ?? null, partition: message.partition, appendedAt: message.appendedAt.toISOString(), value: message.value })}\n`
-          : `${message.token}\t${JSON.stringify(message.value)}\n`,
-      )
-    const say = (line: string) => output.err(`rxpg: ${line}\n`)
+    // A reader: the log's maintenance (partitions, retention) is left to the applications that write, and it
+    // has nothing to finish when stopped (closeTimeout 0: a connection still being opened is given up at once).
+    const log = createDurableLog({ listener, pool: url, schema: options.schema, maintenanceInterval: false, closeTimeout: 0 })
+    const line = (message: DurableMessage<unknown>) =>
+      options.json
+        ? `${JSON.stringify({ token: message.token, channel: message.channel, key: message.key ?? null, partition: message.partition, appendedAt: message.appendedAt.toISOString(), value: message.value })}\n`
+        : `${message.token}\t${JSON.stringify(message.value)}\n`
+    const say = (text: string) => output.err(`rxpg: ${text}\n`)
     const report = reportListener(listener.state$, say, `reading durable channel ${channel}`, 'read-on')
     const stalls = log.stalls$.subscribe((stall) =>
       say(stall.kind === 'stalled' ? `transaction ${stall.xid} has held every reader back for ${Math.round(stall.heldFor / 1000)} s (pid ${stall.holder?.pid ?? 'unknown'})` : `transaction ${stall.xid} ended`),
     )
-    try {
-      await runUntilStopped(({ complete, error }) => log.read(channel, { from: options.from }).subscribe({ next: print, error, complete }))
-    } finally {
-      stalls.unsubscribe()
-      report.unsubscribe()
-      await log.close()
-      await listener.close()
-    }
+    await runUntilStopped(
+      ({ complete, error }) => {
+        // Pulled a message at a time, and no further while stdout is full: a reader slower than the log (a pipe
+        // into a slow command) holds back the reading, not a backlog in memory.
+        const stop = new AbortController()
+        void (async () => {
+          for await (const message of log.iterate(channel, { from: options.from, signal: stop.signal })) {
+            if (output.out(line(message)) === false) await output.drained?.()
+          }
+        })().then(complete, error)
+        return { unsubscribe: () => stop.abort() }
+      },
+      async () => {
+        stalls.unsubscribe()
+        report.unsubscribe()
+        await log.close()
+        await listener.close()
+      },
+    )
   })
 }

@@ -1,0 +1,25 @@
+/**
+ * A connection for one check (sql changes reading the primary key, changes checking its feed) whose connecting
+ * and statements are bounded by `--timeout`: a server that accepts connections and never answers fails it, as a
+ * server that cannot be reached does (exit code 3), rather than keep the command waiting for ever.
+ */
+import pg from 'pg'
+import { ChangesQueryFailedError } from '../changes/index.js'
+import { failureInfo } from '../durable/pg-failure.js'
+
+/** Runs `work` on a new connection, and ends the connection. */
+export async function withBoundedClient<T>(url: string, timeout: number, operation: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
+  client.on('error', () => undefined)
+  try {
+    await client.connect().catch((error: unknown) => {
+      const info = failureInfo(error)
+      // pg says only "timeout expired" when connectionTimeoutMillis passed.
+      const detail = /^timeout expired$/i.test(info.detail) ? `Connection terminated: no answer within ${timeout} ms (--timeout)` : info.detail
+      throw new ChangesQueryFailedError({ operation: `connection (${operation})`, ...info, detail }, { cause: error })
+    })
+    return await work(client)
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+}
