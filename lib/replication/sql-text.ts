@@ -6,6 +6,14 @@ export function quoteLiteral(value: string): string {
   return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`
 }
 
+/**
+ * A string literal in a replication command (START_REPLICATION's options): that grammar has standard strings
+ * only, single quotes doubled and a backslash as itself; an escape string (E'…') is a syntax error there.
+ */
+export function replicationCommandLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`
+}
+
 /** An identifier, exact and case-sensitive: double quotes, inner ones doubled. */
 export function quoteName(name: string): string {
   return '"' + name.replaceAll('"', '""') + '"'

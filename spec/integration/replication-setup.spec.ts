@@ -85,6 +85,26 @@ describe('replication set-up', () => {
     }
   })
 
+  // A backslash made the publication's name an escape string (E'…'), which the replication command grammar does
+  // not have: START_REPLICATION was a syntax error, retried for ever as a lost connection.
+  it.each(['pub\\bs', "pub'q", 'pub"dq', 'pub, two'])('streams from a publication named %j', async (odd) => {
+    const table = uniqueName('odd')
+    await query(url, `CREATE TABLE ${table} (id int PRIMARY KEY)`)
+    const names = { slot: uniqueName('slot'), publication: `${uniqueName('p')}_${odd}` }
+    await ensureReplication(url, { ...names, tables: [table] })
+    const stream = changeStream(url, { ...names, tables: [table], checkpoints: false })
+    try {
+      const changes = collect(stream.changes$)
+      await stateOf(stream, 'connected')
+      await query(url, `INSERT INTO ${table} VALUES (1)`)
+      await eventually(() => changes.values.length === 1, () => 'the insert')
+      expect(changes.values[0]).toMatchObject({ op: 'insert', new: { id: 1 } })
+    } finally {
+      await stream.close()
+      await dropReplication(url, names)
+    }
+  })
+
   it('fails with wal-level on a server that cannot decode its WAL, saying how to fix it', async () => {
     // The shared test server runs with wal_level=replica.
     const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }

@@ -6,7 +6,7 @@ import { PgConnection } from '../../pg/pg-connection.js'
 import { ConnectionLostError } from '../../errors.js'
 import { formatLsn, type Lsn } from '../lsn.js'
 import type { ReplicationMessage, ReplicationSession, ReplicationSource, ServerFacts, StartedMessage, StatusUpdate } from '../ports.js'
-import { quoteLiteral, quoteName } from '../sql-text.js'
+import { quoteName, replicationCommandLiteral } from '../sql-text.js'
 import { PgoutputDecoder, UnresolvedTypesError, type TypeParser } from './pgoutput-decoder.js'
 import { FIRST_NON_BUILTIN_TYPE_OID, serverFactsOf, serverFactsQuery, type ServerFactsRow } from './server-facts.js'
 import { standbyStatusFrame } from './standby-status.js'
@@ -147,7 +147,7 @@ class PgReplicationSession implements ReplicationSession {
       const onCopyData = ({ chunk }: { chunk: Buffer }) => this.onCopyData(chunk, emit, subscriber)
       events.on('replicationStart', onStart)
       events.on('copyData', onCopyData)
-      const options = `proto_version '1', publication_names ${quoteLiteral(quoteName(this.names.publication))}`
+      const options = `proto_version '1', publication_names ${replicationCommandLiteral(quoteName(this.names.publication))}`
       const streaming = this.connection.query(`START_REPLICATION SLOT ${quoteName(this.names.slot)} LOGICAL ${formatLsn(from)} (${options})`).subscribe({
         // The server ended the copy on its own (it is shutting down): for the stream, a lost connection.
         complete: () => subscriber.error(new Error('the server ended replication')),
