@@ -9,14 +9,23 @@ import { failureInfo } from '../durable/pg-failure.js'
 
 /** Runs `work` on a new connection, and ends the connection. */
 export async function withBoundedClient<T>(url: string, timeout: number, operation: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
+  const failed = (error: unknown) => {
+    const info = failureInfo(error)
+    // pg says only "timeout expired" when connectionTimeoutMillis passed.
+    const detail = /^timeout expired$/i.test(info.detail) ? `Connection terminated: no answer within ${timeout} ms (--timeout)` : info.detail
+    return new ChangesQueryFailedError({ operation: `connection (${operation})`, ...info, detail }, { cause: error })
+  }
+  let client: pg.Client
+  try {
+    // pg parses the connection string here, and throws for one it cannot use (a port out of range).
+    client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
+  } catch (error) {
+    throw failed(error)
+  }
   client.on('error', () => undefined)
   try {
     await client.connect().catch((error: unknown) => {
-      const info = failureInfo(error)
-      // pg says only "timeout expired" when connectionTimeoutMillis passed.
-      const detail = /^timeout expired$/i.test(info.detail) ? `Connection terminated: no answer within ${timeout} ms (--timeout)` : info.detail
-      throw new ChangesQueryFailedError({ operation: `connection (${operation})`, ...info, detail }, { cause: error })
+      throw failed(error)
     })
     return await work(client)
   } finally {

@@ -25,7 +25,10 @@ export class UsageError extends Error {
 
 /** SQLSTATE classes and Node codes that mean "no usable connection". */
 const CONNECTION_SQLSTATE = /^(08|28|3D|57P0)/
-const CONNECTION_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'])
+// ENOENT: a socket path with no server behind it.
+const CONNECTION_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOENT'])
+/** Node codes that mean the connection string itself cannot be used (a port out of range): found before connecting. */
+const CONFIGURATION_SYSTEM_CODES = new Set(['ERR_INVALID_URL', 'ERR_SOCKET_BAD_PORT'])
 
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage
@@ -40,6 +43,7 @@ export function exitCodeOf(error: unknown): number {
   if (error instanceof NotifyFailedError && error.info.outcome === 'not-sent' && error.info.sqlState === undefined) return EXIT.connection
   if (error instanceof RxpgError) {
     const { sqlState, systemCode, detail } = error.info as { sqlState?: unknown; systemCode?: unknown; detail?: unknown }
+    if (typeof systemCode === 'string' && CONFIGURATION_SYSTEM_CODES.has(systemCode)) return EXIT.usage
     if ((typeof sqlState === 'string' && CONNECTION_SQLSTATE.test(sqlState)) || (typeof systemCode === 'string' && CONNECTION_SYSTEM_CODES.has(systemCode))) return EXIT.connection
     // pg reports a socket closed under it, a connection not opened within connectionTimeoutMillis and a
     // statement not answered within query_timeout (--timeout), without a code.

@@ -311,6 +311,14 @@ describe('every command', () => {
     }
     const badPort = await rxpg(['notify', 'x', 'y', '--url', 'postgres://u@127.0.0.1:99999/db', '--timeout', '60000'], { env })
     expect({ code: badPort.code, stderr: badPort.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('(configuration)') })
+    // Every command that connects says the same of a connection string pg cannot use (2), and of a socket that
+    // is not there (3: the server cannot be reached); sql changes and changes said 1 for both.
+    for (const command of [['sql', 'changes', '--table', 'public.t'], ['changes', 'public.t']]) {
+      const outOfRange = await rxpg([...command, '--url', 'postgres://u@127.0.0.1:99999/db'], { env })
+      expect({ code: outOfRange.code, stderr: outOfRange.stderr }, command.join(' ')).toMatchObject({ code: 2, stderr: expect.stringContaining('Invalid URL') })
+      const noSocket = await rxpg([...command, '--url', 'postgres://u@localhost/db?host=/nonexistent'], { env })
+      expect({ code: noSocket.code, stderr: noSocket.stderr }, command.join(' ')).toMatchObject({ code: 3, stderr: expect.stringContaining('ENOENT') })
+    }
     const fromEnvironment = await rxpg(['sql', 'changes', '--table', 'orders'], { env: { ...env, DATABASE_URL: 'localhost:5432/db' } })
     expect({ code: fromEnvironment.code, stderr: fromEnvironment.stderr }).toMatchObject({ code: 2, stderr: expect.stringContaining('DATABASE_URL is not a PostgreSQL connection string') })
   })
