@@ -10,11 +10,19 @@ type Message = DurableMessage<unknown>
 export type HubLog = Pick<DurableLog, 'read' | 'fetch'>
 
 export interface DurableHubOptions {
-  /** Messages per catch-up page. */
+  /** Most messages per catch-up page (the first pages are smaller: see FIRST_PAGE_SIZE). */
   readonly pageSize: number
   /** Live messages a catching-up stream holds while its catch-up runs; past it the catch-up reads further first. */
   readonly maxHeldWhileCatchingUp: number
 }
+
+/**
+ * The first catch-up page, doubled after each page the stream takes whole, up to `pageSize`. A stream that a
+ * slow client paused is opened again from its position whenever the client drains, and takes a few messages
+ * before it pauses again: with full pages from the start, each opening read a whole page (500 messages of
+ * 16 KB: 8 MB) for those few, and clients that did not read held hundreds of MB between them.
+ */
+const FIRST_PAGE_SIZE = 16
 
 /**
  * One durable channel shared by every SSE stream of a process: a single `log.read` (one reader, whatever the
@@ -123,15 +131,19 @@ export class DurableHub {
         // The live reader's start must be known before the first page: see the class comment.
         await this.started
         let cursor = from
+        let limit = Math.min(FIRST_PAGE_SIZE, pageSize)
         for (;;) {
-          const page = await this.log.fetch(this.channel, { after: cursor, limit: pageSize })
+          const page = await this.log.fetch(this.channel, { after: cursor, limit })
           if (subscriber.closed) return
           for (const message of page.messages) {
             subscriber.next({ value: message, token: message.token })
             if (subscriber.closed) return
           }
           cursor = page.next
-          if (page.messages.length >= pageSize) continue
+          if (page.messages.length >= limit) {
+            limit = Math.min(limit * 2, pageSize)
+            continue
+          }
           if (!overflowed) break
           live?.unsubscribe()
           subscribeLive()
