@@ -1,7 +1,8 @@
 /**
- * Checks of numeric options, for the places that take them when something is made (a listener, a change
- * stream): a value that cannot be honoured (an interval of 0 or NaN would tick in a loop, a bound of NaN would
- * never bind) is a `RangeError` naming the option, what it must be, and the value given.
+ * Checks of options, for the places that take them when something is made (a listener, a change stream): a
+ * name it does not take is a `TypeError` naming it and the names taken there (a misspelt option would run with
+ * its default); a value that cannot be honoured (an interval of 0 or NaN would tick in a loop, a bound of NaN
+ * would never bind) is a `RangeError` naming the option, what it must be, and the value given.
  */
 import type { BackoffOptions } from './backoff.js'
 import { describeValue, isObjectArgument } from './errors.js'

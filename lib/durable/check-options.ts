@@ -5,7 +5,7 @@
  * a failure later (a partition count the table refuses).
  */
 import { describeValue, isObjectArgument } from '../errors.js'
-import { checkOptionNames, given, OptionChecks, unknownOption } from '../option-checks.js'
+import { checkOptionNames, given, OptionChecks, optionShape, unknownOption } from '../option-checks.js'
 import type { ConsumeOptions, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions, RetentionOptions, StallOptions } from './types.js'
 
 const checks = new OptionChecks('rxpg/durable')
@@ -99,7 +99,7 @@ export const CONSUME_OPTIONS = { from: true, batchSize: true, leaseTtl: true, re
  */
 export function optionsOf<T extends object>(operation: string, options: T | null | undefined, known: Readonly<Record<keyof T, true>>, position?: keyof T & string): T | Partial<T> {
   if (options === undefined || options === null) return {}
-  const shape = `{ ${Object.keys(known).join(', ')} }`
+  const shape = optionShape(known)
   if (!isObjectArgument(options)) {
     const hint = typeof options === 'string' && position !== undefined ? `: to start after a token, pass { ${position}: token }` : ''
     throw new TypeError(`rxpg/durable: ${operation}'s options are an object ${shape}; got ${describeValue(options)}${hint}`)
