@@ -25,12 +25,27 @@ export function iterateChannel<T>(
 ): AsyncIterableIterator<DurableMessage<unknown>> {
   const { signal } = options
   let ending: Ending | undefined
-  let interrupt!: () => void
-  /** Settles once something ends the iteration: every wait races it. */
-  const interrupted = new Promise<void>((resolve) => (interrupt = resolve))
+  /** The waits in progress, each woken when something ends the iteration. */
+  const waits = new Set<() => void>()
   const end = (how: Ending) => {
     ending ??= how
-    interrupt()
+    for (const wake of waits) wake()
+  }
+  /**
+   * `work`'s value, or undefined as soon as something ends the iteration. Each wait races a promise of its own,
+   * dropped with it: a race against one promise that lives as long as the iteration left a reaction on it per
+   * wait, holding what the race resolved with (every page read), so the iteration's memory grew for ever.
+   */
+  const untilEnded = async <R>(work: Promise<R>): Promise<R | undefined> => {
+    if (ending !== undefined) return undefined
+    let wake!: () => void
+    const ended = new Promise<undefined>((resolve) => (wake = () => resolve(undefined)))
+    waits.add(wake)
+    try {
+      return await Promise.race([work, ended])
+    } finally {
+      waits.delete(wake)
+    }
   }
   const onAbort = () => end({ kind: 'error', error: signal?.reason })
 
@@ -58,7 +73,7 @@ export function iterateChannel<T>(
           return
         }
         if (!due) {
-          await Promise.race([new Promise<void>((resolve) => (waiting = resolve)), interrupted])
+          await untilEnded(new Promise<void>((resolve) => (waiting = resolve)))
           waiting = undefined
           continue
         }
@@ -68,7 +83,7 @@ export function iterateChannel<T>(
         reading.catch(() => undefined)
         let page
         try {
-          page = await Promise.race([reading, interrupted.then(() => undefined)])
+          page = await untilEnded(reading)
         } catch (error) {
           // A broken connection or a restarting server: the next trigger (the reconnection, or the poll) reads again.
           if (error instanceof DurableQueryFailedError && isTransient(error.info)) continue
