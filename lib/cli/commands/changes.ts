@@ -39,8 +39,8 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
     if (options.from !== undefined && options.from !== 'now' && options.from !== 'earliest') parseToken(options.from)
     const url = databaseUrlOf(options)
     const listener = createPgListener(url)
-    // A connection that does not open within --timeout fails (the reader retries it); the start check's own
-    // statements are bounded by it too (a server that accepts connections and never answers).
+    // The reader's connections: one that does not open within --timeout fails, and the reader retries it (the
+    // start check has a connection of its own, bounded the same way).
     const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: options.timeout })
     pool.on('error', () => undefined)
     const print = (change: TableChange<JsonRow>) => {
