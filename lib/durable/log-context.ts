@@ -240,8 +240,9 @@ export class LogContext {
   }
 
   failure(operation: string, error: unknown): Error {
-    // Already classified by a query of this log: wrapping it again would read its code as the driver's.
-    if (error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError || error instanceof DurableQueryFailedError) return error
+    // Already classified by a query of this log (or the server's version check): wrapping it again would read
+    // its code as the driver's, and leave the documented error only as the cause.
+    if (error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError || error instanceof DurableQueryFailedError || error instanceof UnsupportedServerError) return error
     const info = failureInfo(error)
     if (isSchemaMissing(info)) {
       return new DurableSchemaMissingError({ schema: this.schema, reason: 'missing', expectedVersion: DURABLE_SCHEMA_VERSION, ...info }, { cause: error })

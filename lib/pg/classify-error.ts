@@ -15,6 +15,17 @@ const permanentSqlStates: Record<string, (message: string) => ConnectionRejected
 }
 
 /**
+ * SQLSTATEs of a startup setting the server refuses (the config's `options`, `-c name=value`): 42704 a setting
+ * it does not know (`idle_session_timeout` before PostgreSQL 14, a typo), 22023 a value it cannot take, 55P02
+ * one that cannot be set at connection start. Each is refused on every connection: a retry cannot fix it.
+ */
+const settingRefusals: Record<string, RegExp> = {
+  '42704': /unrecognized configuration parameter/i,
+  '22023': /invalid value for parameter/i,
+  '55P02': /cannot be changed/i,
+}
+
+/**
  * Node's codes for a configuration that can never work: a connection string that is not a URL (a port of
  * 99999 makes `new URL` fail), a port out of range, an option of the wrong type.
  */
@@ -31,10 +42,13 @@ export function classifyConnectionError(error: unknown, secrets: Secrets): Conne
   const cause = redactedCause(error, secrets.redact)
   const permanent = facts.sqlState === undefined ? undefined : permanentSqlStates[facts.sqlState]
   if (permanent) return new ConnectionRejectedError({ reason: permanent(facts.detail), ...secrets.target, ...facts }, { cause })
+  const refusedSetting = facts.sqlState === undefined ? undefined : settingRefusals[facts.sqlState]
   const configuration =
     facts.systemCode !== undefined
       ? configurationSystemCodes.has(facts.systemCode)
-      : facts.sqlState === undefined && configurationMessages.some((pattern) => pattern.test(facts.detail))
+      : refusedSetting !== undefined
+        ? refusedSetting.test(facts.detail)
+        : facts.sqlState === undefined && configurationMessages.some((pattern) => pattern.test(facts.detail))
   if (configuration) return new ConnectionRejectedError({ reason: 'configuration', ...secrets.target, ...facts }, { cause })
   return new ConnectionLostError(facts, { cause })
 }

@@ -6,7 +6,7 @@
 import type { PgConnectionConfig } from '../pg/config.js'
 import { ReplicationSetupError } from './errors.js'
 import { assertReplicationNames } from './replication-names.js'
-import { PARTITION_ROOT_SERVER_VERSION, versionText } from './start-plan.js'
+import { MIN_SERVER_VERSION, PARTITION_ROOT_SERVER_VERSION, versionText } from './start-plan.js'
 import { quoteLiteral, quoteName, quoteQualified, qualified } from './sql-text.js'
 import { withClient } from './with-client.js'
 
@@ -68,6 +68,10 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
     const server = (
       await client.query<{ wal_level: string; version: number }>(`SELECT current_setting('wal_level') AS wal_level, current_setting('server_version_num')::int AS version`)
     ).rows[0] as { wal_level: string; version: number }
+    // Before anything is created: on an older server the slot would keep WAL for a stream that can never read it.
+    if (server.version < MIN_SERVER_VERSION) {
+      throw new ReplicationSetupError({ reason: 'server-version', slot, publication, detail: `server_version_num ${server.version}`, found: `PostgreSQL ${versionText(server.version)}` })
+    }
     if (server.wal_level !== 'logical') {
       throw new ReplicationSetupError({ reason: 'wal-level', slot, publication, detail: `wal_level is ${server.wal_level}`, found: server.wal_level })
     }

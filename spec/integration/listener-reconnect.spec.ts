@@ -99,6 +99,20 @@ describe('failures retrying cannot fix', () => {
     expect(failed.error.message).toMatch(/database "no_such_database" does not exist.*create the database/)
   })
 
+  // An options string the server refuses at startup (a setting it does not know, such as idle_session_timeout
+  // before PostgreSQL 14, or a value it cannot take) was retried for ever as a lost connection.
+  it.each([
+    ['a setting the server does not know', '-c no_such_setting=0', '42704', /unrecognized configuration parameter "no_such_setting"/],
+    ['a value a setting cannot take', '-c statement_timeout=soon', '22023', /invalid value for parameter "statement_timeout"/],
+  ])('fails fast for %s in the options', async (_what, options, sqlState, detail) => {
+    const db = createPgListener({ connectionString: databaseUrl(), options })
+    open.push(db)
+    db.channel('orders').subscribe({ error: () => undefined })
+    const failed = await stateOf(db, 'failed')
+    expect(failed.error).toBeInstanceOf(ConnectionRejectedError)
+    expect(failed.error.info).toMatchObject({ reason: 'configuration', sqlState, detail: expect.stringMatching(detail) })
+  })
+
   it('fails fast for a role that does not exist', async () => {
     const db = createPgListener(databaseUrl().replace(/\/\/[^:]*:/, '//no_such_role:'))
     open.push(db)

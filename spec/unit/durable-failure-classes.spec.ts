@@ -1,5 +1,9 @@
 // Which failures the durable log retries: a connection the server ended is transient, whatever ended it.
 import { describe, expect, it } from 'vitest'
+import { asyncScheduler } from 'rxjs'
+import { createPgListener } from '../../lib/index.js'
+import { UnsupportedServerError } from '../../lib/durable/index.js'
+import { LogContext, resolveOptions } from '../../lib/durable/log-context.js'
 import { failureInfo, isRefusal, isTransient } from '../../lib/durable/pg-failure.js'
 
 const pgError = (code: string, message: string) => Object.assign(new Error(message), { code })
@@ -40,5 +44,20 @@ describe('durable failure classes', () => {
     const info = failureInfo(pgError(code, message))
     expect(isTransient(info)).toBe(false)
     expect(isRefusal(info)).toBe(true)
+  })
+})
+
+// ensureSchema on a server older than 12 rejected with a DurableQueryFailedError whose cause was the typed error
+// and whose systemCode was rxpg's code: the documented UnsupportedServerError was reachable only as `cause`.
+describe("a durable log's failures", () => {
+  it('keeps rxpg errors already typed as they are, UnsupportedServerError included', async () => {
+    const listener = createPgListener('postgres://nobody@127.0.0.1:1/none')
+    const options = { listener, pool: 'postgres://nobody@127.0.0.1:1/none' }
+    const context = new LogContext(options, resolveOptions(options), asyncScheduler, 'rxpg')
+    const old = new UnsupportedServerError({ serverVersionNum: 110022, minimumVersionNum: 120000 })
+    expect(context.failure('ensureSchema', old)).toBe(old)
+    context.close()
+    await context.pool.end()
+    await listener.close()
   })
 })
