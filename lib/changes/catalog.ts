@@ -5,6 +5,7 @@
  */
 import type pg from 'pg'
 import { failureInfo } from '../durable/pg-failure.js'
+import { catalogTypes } from '../pg/catalog-types.js'
 import { ChangesQueryFailedError } from './errors.js'
 import type { ColumnForm } from './json-form.js'
 
@@ -21,7 +22,7 @@ export interface TableFacts {
 
 const FACTS = `SELECT current_setting('server_version_num')::int AS server_version,
   to_regclass($1) IS NOT NULL AS table_exists,
-  (SELECT array_agg(a.attname::text ORDER BY k.n)
+  (SELECT json_agg(a.attname::text ORDER BY k.n)
      FROM pg_index i
      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -79,7 +80,8 @@ export async function columnForms(pool: pg.Pool | pg.ClientBase, table: string):
 
 export async function catalogQuery<Row extends pg.QueryResultRow>(pool: pg.Pool | pg.ClientBase, operation: string, text: string, values: unknown[]): Promise<Row[]> {
   try {
-    return (await pool.query<Row>(text, values)).rows
+    // rxpg's own parsers for what it asked for, whatever the application set for the whole process.
+    return (await pool.query<Row>({ text, values, types: catalogTypes })).rows
   } catch (error) {
     throw new ChangesQueryFailedError({ operation, ...failureInfo(error) }, { cause: error })
   }

@@ -1,3 +1,4 @@
+import { catalogTypes } from '../pg/catalog-types.js'
 import type { PgConnectionConfig } from '../pg/config.js'
 import { withClient } from './with-client.js'
 
@@ -21,13 +22,15 @@ export interface SlotStatus {
 /** Reads a slot's status from `pg_replication_slots` on a short-lived connection; undefined when it does not exist. */
 export async function readSlotStatus(config: PgConnectionConfig, slot: string): Promise<SlotStatus | undefined> {
   return withClient(config, async (client) => {
-    const { rows } = await client.query<{ s: Record<string, unknown>; current: string; unconfirmed: string | null; retained: string | null }>(
-      `SELECT to_jsonb(s) AS s, pg_current_wal_lsn()::text AS current,
+    const { rows } = await client.query<{ s: Record<string, unknown>; current: string; unconfirmed: string | null; retained: string | null }>({
+      text: `SELECT to_jsonb(s) AS s, pg_current_wal_lsn()::text AS current,
          pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::text AS unconfirmed,
          pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::text AS retained
        FROM pg_replication_slots s WHERE s.slot_name = $1`,
-      [slot],
-    )
+      values: [slot],
+      // rxpg's own parsers, whatever the application set for the whole process (a jsonb kept as text).
+      types: catalogTypes,
+    })
     const row = rows[0]
     if (row === undefined) return undefined
     const s = row.s

@@ -3,6 +3,8 @@
  * trip on an ordinary connection (pg-replication-source.ts says why not on the replication one). Names and
  * types asked for are parameters.
  */
+import type pg from 'pg'
+import { catalogTypes } from '../../pg/catalog-types.js'
 import { parseLsn, ZERO_LSN, type Lsn } from '../lsn.js'
 import type { ServerFacts, SlotFacts } from '../ports.js'
 
@@ -14,16 +16,16 @@ export const FIRST_NON_BUILTIN_TYPE_OID = 10000
  * `typeOids`: column types to resolve besides those of the published tables (types met since, by a Relation).
  * $1 the publication, $2 the tables, $3 the type OIDs, $4 the slot.
  */
-export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[]; readonly typeOids?: readonly number[] } = {}): { readonly text: string; readonly values: unknown[] } {
+export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[]; readonly typeOids?: readonly number[] } = {}): pg.QueryConfig {
   const text = `SELECT current_setting('server_version_num')::int AS server_version,
   current_setting('wal_level') AS wal_level,
   current_database() AS database,
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS current_lsn,
   EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS publication_exists,
   COALESCE((SELECT (to_jsonb(p) ->> 'pubviaroot')::boolean FROM pg_publication p WHERE p.pubname = $1), false) AS publish_via_root,
-  ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1) AS published_tables,
-  ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY ($2::text[])) AS partitioned_tables,
+  to_json(ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1)) AS published_tables,
+  to_json(ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY ($2::text[]))) AS partitioned_tables,
   (WITH RECURSIVE wanted(oid) AS (
       SELECT a.atttypid FROM pg_publication_tables pt
         JOIN pg_namespace n ON n.nspname = pt.schemaname
@@ -39,7 +41,9 @@ export function serverFactsQuery(slot: string, publication: string, wanted: { re
     SELECT COALESCE(json_agg(json_build_array(chain.oid::int8, chain.base::int8)), '[]') FROM chain JOIN pg_type t ON t.oid = chain.base WHERE t.typtype <> 'd'
   ) AS column_types,
   (SELECT to_jsonb(s) FROM pg_replication_slots s WHERE s.slot_name = $4) AS slot`
-  return { text, values: [publication, [...(wanted.tables ?? [])], [...(wanted.typeOids ?? [])], slot] }
+  // rxpg's own parsers (arrays come as json), whatever the application set for the whole process: a jsonb kept
+  // as text made a good slot read as "not a pgoutput slot".
+  return { text, values: [publication, [...(wanted.tables ?? [])], [...(wanted.typeOids ?? [])], slot], types: catalogTypes }
 }
 
 export interface ServerFactsRow {
