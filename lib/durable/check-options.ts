@@ -109,6 +109,17 @@ export function optionsOf<T extends object>(operation: string, options: T | null
   return options
 }
 
+/**
+ * `append`'s `client`: the pg client the caller's transaction runs on. An ORM's transaction object is not one
+ * (its statements would fail as "query is not a function", blamed on opening the log).
+ */
+export function checkAppendClient(client: unknown): void {
+  if (client === undefined || (typeof client === 'object' && client !== null && typeof (client as { query?: unknown }).query === 'function')) return
+  throw new TypeError(
+    `rxpg/durable: append's client must be the pg client your transaction runs on (a pg.Client, or a pool client), with query(text, values); got ${describeValue(client)}. An ORM's transaction object is not one: pass the pg client under it (docs/durable.md, "Appending in your transaction").`,
+  )
+}
+
 /** A consumer's handler: called for every batch, so a wrong one would fail every batch, retried for ever. */
 export function checkHandler(handler: unknown): void {
   if (typeof handler !== 'function') throw new TypeError(`rxpg/durable: consume's handler must be a function (messages, client) => …; got ${describeValue(handler)}`)

@@ -16,7 +16,7 @@ import { LogContext, resolveOptions } from './log-context.js'
 import { isTransient } from './pg-failure.js'
 import { checkPage, cursorAfter, plainMessages, readPage, startOf, typedMessages } from './page.js'
 import { encodeToken } from './position.js'
-import { checkBatchSize, checkConsumeOptions, checkDurableOptions, checkGroupName, checkHandler, CONSUME_OPTIONS, FETCH_OPTIONS, ITERATE_OPTIONS, optionsOf, READ_OPTIONS } from './check-options.js'
+import { checkAppendClient, checkBatchSize, checkConsumeOptions, checkDurableOptions, checkGroupName, checkHandler, CONSUME_OPTIONS, FETCH_OPTIONS, ITERATE_OPTIONS, optionsOf, READ_OPTIONS } from './check-options.js'
 import { iterateChannel } from './iterate-channel.js'
 import { readChannel } from './read-channel.js'
 import { settlesWithin } from './settles-within.js'
@@ -104,6 +104,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     new AppendFailedError({ channel: name, outcome: 'not-sent', detail: `${resolved.maxQueue} appends are already waiting; raise appendBatch.maxQueue or slow the producer` })
 
   const append = async (channel: ChannelArgument, value: unknown, appendOptions: AppendOptions = {}): Promise<string> => {
+    checkAppendClient(appendOptions.client)
     const name = nameOf(channel)
     const key = keyOf(name, appendOptions.key)
     const text = await encode(channel, name, value)

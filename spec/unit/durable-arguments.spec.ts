@@ -168,4 +168,20 @@ describe("a durable log's option names", () => {
     expect(make).toThrow('rxpg/durable: createDurableLog needs pool: a pg.Pool, a connection string or a pg.PoolConfig; got undefined')
     void listener.close()
   })
+
+  // An ORM's transaction object passed as the client failed with "(client ?? this.pool).query is not a
+  // function", blamed on opening the log.
+  it('refuses an append client that is not a pg client, saying what to pass', async () => {
+    const listener = createPgListener(nowhere)
+    const log = createDurableLog({ listener, pool: nowhere })
+    for (const client of [{}, { executeQuery: () => undefined }, 'trx']) {
+      const appended = log.append('orders', 1, { client: client as never })
+      await expect(appended).rejects.toThrow(TypeError)
+      await expect(appended).rejects.toThrow(
+        /^rxpg\/durable: append's client must be the pg client your transaction runs on \(a pg\.Client, or a pool client\), with query\(text, values\); got /,
+      )
+    }
+    await log.close()
+    await listener.close()
+  })
 })
