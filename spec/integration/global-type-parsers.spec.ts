@@ -49,8 +49,9 @@ describe('with pg parsers changed for the whole process', () => {
       await query(logicalUrl, `INSERT INTO ${table} VALUES (7)`)
       const change = await first
       expect(isCheckpoint(change) ? change : (change as Change)).toMatchObject({ op: 'insert', new: { id: 7 } })
-      // Read from the slot's row as json: kept as text, every field was missing (confirmedLsn '0/0').
-      expect(await readSlotStatus(logicalUrl, names.slot)).toMatchObject({ slot: names.slot, walStatus: 'reserved', confirmedLsn: expect.not.stringMatching(/^0\/0$/) })
+      // Read from the slot's row as json: kept as text, every field was missing (confirmedLsn '0/0'). (wal_status
+      // is PostgreSQL 13+.)
+      expect(await readSlotStatus(logicalUrl, names.slot)).toMatchObject({ slot: names.slot, confirmedLsn: expect.not.stringMatching(/^0\/0$/) })
     } finally {
       await stream.close()
       await dropReplication(logicalUrl, names)
