@@ -20,6 +20,9 @@ const settled = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 const timeouts: NotifyOptions = { timeout: 100, sendTimeout: 20, closeTimeout: 10 }
 
+/** What pg gives when nothing listens on the server's port: the sending connection is unavailable. */
+const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+
 /** The sink on `transport`; `listening` says whether sends may go (false: the listener is reconnecting). */
 function sink(transport: NotifyTransport, scheduler: MarbleHelpers['scheduler'], listening = () => true, options: NotifyOptions = {}) {
   const secrets = secretsOf('postgres://app@virtual:5432/app')
@@ -116,7 +119,6 @@ describe('notify time-outs', () => {
 
   it('close() does not wait for a sending connection that is down, and fails the queue with ListenerClosedError', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
       const transport = virtualTransport({ answer: () => cold('#', undefined, new SendFailure('unavailable', refused)) })
       const { batcher, failures } = sink(transport, scheduler)
       cold('a').subscribe((payload) => batcher.enqueue('orders', payload))
@@ -128,7 +130,6 @@ describe('notify time-outs', () => {
     runMarbles(({ cold, expectObservable, scheduler }) => {
       // The batch goes out at close() (the listener's close releases the sends waiting for it), finds no
       // connection and goes back to the queue: failed once with the queue, not again as the batch in flight.
-      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
       const transport = virtualTransport({ answer: () => cold('-#', undefined, new SendFailure('unavailable', refused)) })
       const { batcher, failures } = sink(transport, scheduler)
       cold('(abc)').subscribe((payload) => batcher.enqueue('orders', payload))
@@ -175,7 +176,6 @@ describe('notify time-outs', () => {
   // `rxpg notify` against a port that refused every connection said only that it had waited: the cause was lost.
   it('says why the sending connection could not be opened when the timeout ends the wait', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
       const transport = virtualTransport({ answer: () => cold('-#', undefined, new SendFailure('unavailable', refused)) })
       const { batcher, failures } = sink(transport, scheduler)
       cold('a').subscribe((payload) => batcher.enqueue('orders', payload))

@@ -31,9 +31,9 @@ describe('with pg parsers changed for the whole process', () => {
     const table = fixture.table('parsed')
     await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, doc jsonb, done boolean)`)
     const spec = await fixture.install({ table: 'parsed' })
-    const first = firstValueFrom(tableChanges(fixture.source, spec).pipe(take(1)))
-    await new Promise((resolve) => setTimeout(resolve, 200))
     await fixture.sql(`INSERT INTO ${table} VALUES (1, '{"a": 1}', true)`)
+    // From earliest: the insert is read from the log, with no wait for the feed to be listening first.
+    const first = firstValueFrom(tableChanges(fixture.source, { ...spec, from: 'earliest' }).pipe(take(1)))
     expect(await first).toMatchObject({ op: 'insert', key: { id: '1' }, new: { _tag: 'Right', right: { id: '1', doc: { a: 1 }, done: true } } })
   })
 
