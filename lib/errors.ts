@@ -150,6 +150,11 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
   if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`
+  if (typeof value === 'object') {
+    // A class instance is named by its class: an ORM's transaction object says which it is.
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name
+    return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name} object` : 'an object'
+  }
   return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`
 }
 

@@ -174,12 +174,22 @@ describe("a durable log's option names", () => {
   it('refuses an append client that is not a pg client, saying what to pass', async () => {
     const listener = createPgListener(nowhere)
     const log = createDurableLog({ listener, pool: nowhere })
-    for (const client of [{}, { executeQuery: () => undefined }, 'trx']) {
+    class Transaction {
+      executeQuery(): void {}
+    }
+    const described: Array<[unknown, string]> = [
+      [{}, 'an object'],
+      [{ executeQuery: () => undefined }, 'an object'],
+      [new Transaction(), 'a Transaction object'],
+      ['trx', 'a string ("trx")'],
+    ]
+    for (const [client, got] of described) {
       const appended = log.append('orders', 1, { client: client as never })
       await expect(appended).rejects.toThrow(TypeError)
       await expect(appended).rejects.toThrow(
         /^rxpg\/durable: append's client must be the pg client your transaction runs on \(a pg\.Client, or a pool client\), with query\(text, values\); got /,
       )
+      await expect(appended).rejects.toThrow(`; got ${got}. An ORM's`)
     }
     await log.close()
     await listener.close()
