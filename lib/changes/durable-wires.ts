@@ -5,41 +5,86 @@
  * the changes of writers that committed inside the window without a NOTIFY of their own.
  */
 import { asyncScheduler, auditTime, filter, finalize, map, Observable } from 'rxjs'
-import { defineChannel, type Either } from '../index.js'
-import { createDurableLog, type DurableLog, type StartPosition } from '../durable/index.js'
+import { defineChannel, type DecodeError, type Either, type TypedChannel } from '../index.js'
+import { createDurableLog, type DurableLog, type DurableMessage, type StartPosition } from '../durable/index.js'
 import { InvalidChangeFeedError } from './errors.js'
 import type { InstalledFeed } from './inspect-feed.js'
 import type { ChangeSource } from './types.js'
 import type { WireChange } from './wire.js'
 
-export function durableWires(source: ChangeSource, installed: InstalledFeed, from: StartPosition): Observable<WireChange> {
-  const { feed, names } = installed
-  const scheduler = source.scheduler ?? asyncScheduler
-  if (source.log !== undefined && source.log.schema !== feed.logSchema) {
+/** What reading a durable feed takes: the log (the one given, or one of its own), its channel kept as raw text, and the late wake-ups. */
+interface DurableReading {
+  readonly log: DurableLog
+  readonly channel: TypedChannel<string>
+  readonly wakeUps: Observable<unknown>
+  /** Closes the log opened for this reading (a log given is left open). */
+  close(): Promise<void>
+}
+
+/** Checks the log given against the feed (at once, when called). */
+function checkedLog(source: ChangeSource, installed: InstalledFeed): void {
+  if (source.log !== undefined && source.log.schema !== installed.feed.logSchema) {
     throw new InvalidChangeFeedError({
       table: installed.table,
-      detail: `the feed writes to the durable log in schema ${JSON.stringify(feed.logSchema)}, the log given reads schema ${JSON.stringify(source.log.schema)}`,
+      detail: `the feed writes to the durable log in schema ${JSON.stringify(installed.feed.logSchema)}, the log given reads schema ${JSON.stringify(source.log.schema)}`,
     })
   }
-  // The message's JSON text as it is stored (json: false, a decoder that keeps it): parsed later with the
-  // table's column types, so that bigint and numeric keep every digit.
-  const raw = defineChannel(names.channel, (text: unknown): Either<never, string> => ({ _tag: 'Right', right: String(text) }), { json: false })
-  const lateWakeUps = source.listener.channel(names.wakeChannel).pipe(
-    filter((notification) => notification.payload === names.channel),
-    auditTime(Math.max(1, feed.wakeWindow ?? 0), scheduler),
-  )
+}
+
+/** Opens a reading of the feed's channel (a log of its own when none was given). */
+function openReading(source: ChangeSource, installed: InstalledFeed): DurableReading {
+  const { feed, names } = installed
+  const scheduler = source.scheduler ?? asyncScheduler
+  // A reader's own log only reads: maintenance (retention) is for the applications that write the log, with
+  // their retention; this one's defaults would drop what they keep longer, in every channel.
+  const own: DurableLog | undefined =
+    source.log === undefined ? createDurableLog({ listener: source.listener, pool: source.pool, schema: feed.logSchema ?? undefined, scheduler, maintenanceInterval: false }) : undefined
+  return {
+    log: source.log ?? (own as DurableLog),
+    // The message's JSON text as it is stored (json: false, a decoder that keeps it): parsed later with the
+    // table's column types, so that bigint and numeric keep every digit.
+    channel: defineChannel(names.channel, (text: unknown): Either<never, string> => ({ _tag: 'Right', right: String(text) }), { json: false }),
+    wakeUps: source.listener.channel(names.wakeChannel).pipe(
+      filter((notification) => notification.payload === names.channel),
+      auditTime(Math.max(1, feed.wakeWindow ?? 0), scheduler),
+    ),
+    close: async () => {
+      await own?.close()
+    },
+  }
+}
+
+const wireOf = (message: DurableMessage<Either<DecodeError, string>>): WireChange => ({
+  text: message.value._tag === 'Right' ? message.value.right : message.value.left.info.payload,
+  keyText: message.key,
+  token: message.token,
+  statementTime: message.appendedAt,
+})
+
+export function durableWires(source: ChangeSource, installed: InstalledFeed, from: StartPosition): Observable<WireChange> {
+  checkedLog(source, installed)
   return new Observable<WireChange>((subscriber) => {
-    // A reader's own log only reads: maintenance (retention) is for the applications that write the log, with
-    // their retention; this one's defaults would drop what they keep longer, in every channel.
-    const own: DurableLog | undefined =
-      source.log === undefined ? createDurableLog({ listener: source.listener, pool: source.pool, schema: feed.logSchema ?? undefined, scheduler, maintenanceInterval: false }) : undefined
-    const log = source.log ?? (own as DurableLog)
-    return log
-      .read(raw, { from, wakeUps: lateWakeUps })
+    const reading = openReading(source, installed)
+    return reading.log
+      .read(reading.channel, { from, wakeUps: reading.wakeUps })
       .pipe(
-        map((message): WireChange => ({ text: message.value._tag === 'Right' ? message.value.right : message.value.left.info.payload, keyText: message.key, token: message.token, statementTime: message.appendedAt })),
-        finalize(() => void own?.close()),
+        map(wireOf),
+        finalize(() => void reading.close()),
       )
       .subscribe(subscriber)
   })
+}
+
+/**
+ * The same changes pulled by `for await` (the log's `iterate`): a page is read only when the loop has used the one
+ * before, so a slow consumer holds the reading back rather than a backlog in memory. Ends when `signal` aborts.
+ */
+export async function* iterateDurableWires(source: ChangeSource, installed: InstalledFeed, from: StartPosition, signal: AbortSignal): AsyncGenerator<WireChange> {
+  checkedLog(source, installed)
+  const reading = openReading(source, installed)
+  try {
+    for await (const message of reading.log.iterate(reading.channel, { from, wakeUps: reading.wakeUps, signal })) yield wireOf(message)
+  } finally {
+    await reading.close()
+  }
 }

@@ -25,6 +25,31 @@ afterAll(async () => {
 
 const channel = (name: string) => `${fixture.schema}-${name}`
 
+/**
+ * Runs a command in process with an output that stays full until released (a slow reader of stdout: `rxpg tail …
+ * | slow`), checks that it writes one line and no more until then, and all `total` after. Returns the run, which
+ * ends (with an error) when the spec takes away what it reads (wrapped: a promise returned from an async function would be awaited).
+ */
+async function expectPacedByStdout(args: string[], total: number): Promise<{ readonly running: Promise<unknown> }> {
+  let lines = 0
+  let full = true
+  let release = () => undefined as void
+  const drained = new Promise<void>((resolve) => (release = resolve))
+  const program = createProgram({ out: (text) => ((lines += text.split('\n').length - 1), !full), err: () => undefined, drained: () => drained })
+  const running = program.parseAsync(['node', 'rxpg', ...args, '--url', fixture.url]).then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+  await eventually(() => lines > 0, () => 'a first line')
+  // A bound on waiting for something that must not happen (not a timing assertion): it read on at once before.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  expect(lines).toBe(1)
+  full = false
+  release()
+  await eventually(() => lines === total, () => `all ${total} lines, ${lines} so far`)
+  return { running }
+}
+
 describe('rxpg listen', () => {
   it('prints notifications as they arrive, says on stderr when it reconnects, and exits with 0 on Ctrl-C', async () => {
     const listen = startRxpg(['listen', channel('a'), channel('b')], env)
@@ -141,22 +166,7 @@ describe('rxpg tail', () => {
     await appendAll(log, 'paced', Array.from({ length: 2500 }, (_, n) => ({ n })), fixture.url)
     await log.close()
     await horizonPassed(fixture.url)
-    let lines = 0
-    let full = true
-    let release = () => undefined as void
-    const drained = new Promise<void>((resolve) => (release = resolve))
-    const program = createProgram({ out: (text) => ((lines += text.split('\n').length - 1), !full), err: () => undefined, drained: () => drained })
-    const running = program.parseAsync(['node', 'rxpg', 'tail', 'paced', '--from', 'earliest', '--schema', schema, '--url', fixture.url]).then(
-      () => undefined,
-      (error: unknown) => error,
-    )
-    await eventually(() => lines > 0, () => 'a first line')
-    // A bound on waiting for something that must not happen (not a timing assertion): it read on at once before.
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    expect(lines).toBe(1)
-    full = false
-    release()
-    await eventually(() => lines === 2500, () => `all 2500 lines, ${lines} so far`)
+    const { running } = await expectPacedByStdout(['tail', 'paced', '--from', 'earliest', '--schema', schema], 2500)
     // The log's schema dropped under it ends the command (with an error): the in-process run is over.
     await fixture.sql(`DROP SCHEMA "${schema}" CASCADE`)
     expect(await running).toBeInstanceOf(Error)
@@ -272,6 +282,23 @@ describe('rxpg changes', () => {
     await plain.until((r) => r.lines().length === 1, 'the delete, after the token')
     expect(plain.lines()[0]).toBe(`delete\t{"id":"1"}\t{"id":"1","total":"12345678901234567890.10"}`)
     expect(await plain.stop()).toBe(0)
+  })
+  // In process, with an output that stays full until released, as for tail: `rxpg changes orders --from earliest
+  // | slow-command` held every change of the backlog in memory.
+  it('reads a durable feed no further than its reader: nothing more while stdout is full', async () => {
+    // A log of its own, dropped at the end to end the in-process command (with an error), as tail's spec does.
+    const logSchema = uniqueSchema('cli_paced_changes')
+    const log = createDurableLog({ listener: fixture.listener, pool: fixture.url, schema: logSchema })
+    await log.ensureSchema()
+    await log.close()
+    const table = fixture.table('cli_paced_orders')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, status text)`)
+    await fixture.sql(changeFeedSql({ table, key: ['id'], logSchema }).install)
+    await fixture.sql(`INSERT INTO ${table} SELECT g, 'placed' FROM generate_series(1, 2500) g`)
+    await horizonPassed(fixture.url)
+    const { running } = await expectPacedByStdout(['changes', table, '--from', 'earliest'], 2500)
+    await fixture.sql(`DROP TABLE ${table}; DROP SCHEMA "${logSchema}" CASCADE`)
+    expect(await running).toBeInstanceOf(Error)
   })
 })
 

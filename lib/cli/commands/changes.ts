@@ -7,7 +7,8 @@ import type { Command } from 'commander'
 import pg from 'pg'
 import { createPgListener } from '../../index.js'
 import { tableChanges, type JsonRow, type TableChange } from '../../changes/index.js'
-import { inspectFeed } from '../../changes/inspect-feed.js'
+import { inspectFeed, type InstalledFeed } from '../../changes/inspect-feed.js'
+import { iterateDurableChanges } from '../../changes/iterate-changes.js'
 import { parseToken } from '../../durable/position.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { reportListener } from '../listener-report.js'
@@ -43,7 +44,8 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
     // start check has a connection of its own, bounded the same way).
     const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: options.timeout })
     pool.on('error', () => undefined)
-    const print = (change: TableChange<JsonRow>) => {
+    /** Writes the change's line; false when stdout is full (wait for it to drain before the next). */
+    const print = (change: TableChange<JsonRow>): boolean | void => {
       const newRow = change.new?._tag === 'Right' ? change.new.right : undefined
       const oldRow = change.old?._tag === 'Right' ? change.old.right : undefined
       // A light change too large for a notification says so in a fourth column: its row was read afterwards, or is gone.
@@ -61,29 +63,41 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
         statementTime: change.statementTime.toISOString(),
         overflow: change.overflow ?? null,
       }
-      output.out(`${JSON.stringify(line)}\n`)
+      return output.out(`${JSON.stringify(line)}\n`)
     }
     const feed = { table, ...(options.name === undefined ? {} : { name: options.name }), ...(options.from === undefined ? {} : { from: options.from }) }
     const close = async () => {
       await listener.close()
       await pool.end()
     }
-    let carrier: 'durable' | 'light'
+    let installed: InstalledFeed
     try {
       // A durable feed reads on from the log after a reconnection; only a light one can miss changes. (The same
       // check tableChanges starts with: a feed that is not installed, or a server out of reach, ends here.)
-      carrier = (await withBoundedClient(url, options.timeout, 'to check the feed', (client) => inspectFeed(client, feed))).feed.carrier
+      installed = await withBoundedClient(url, options.timeout, 'to check the feed', (client) => inspectFeed(client, feed))
     } catch (error) {
       await close()
       throw error
     }
-    const report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`, carrier === 'durable' ? 'read-on' : 'missed')
+    const durable = installed.feed.carrier === 'durable'
+    const report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`, durable ? 'read-on' : 'missed')
     // A light feed always starts now: --from now (the documented default) is taken as it is, rather than refused
     // as a position, which the library takes for durable feeds only.
     const { from, ...fromNow } = feed
-    const read = carrier === 'light' && from === 'now' ? fromNow : feed
     await runUntilStopped(
-      ({ complete, error }) => tableChanges({ listener, pool }, read).subscribe({ next: print, error, complete }),
+      ({ complete, error }) => {
+        // Notifications come when they are sent, whoever reads them: a light feed is pushed.
+        if (!durable) return tableChanges({ listener, pool }, from === 'now' ? fromNow : feed).subscribe({ next: print, error, complete })
+        // A durable feed is pulled a change at a time, and no further while stdout is full: a reader slower than the
+        // log (a pipe into a slow command) holds back the reading, not a backlog in memory.
+        const stop = new AbortController()
+        void (async () => {
+          for await (const change of iterateDurableChanges({ listener, pool }, installed, from ?? 'now', stop.signal)) {
+            if (print(change) === false) await output.drained?.()
+          }
+        })().then(complete, error)
+        return { unsubscribe: () => stop.abort() }
+      },
       async () => {
         report.unsubscribe()
         await close()
