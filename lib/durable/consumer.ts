@@ -303,10 +303,34 @@ export function startConsumer<T>(
     }
     let broken: Error | undefined
     let handlerFailed = false
+    let rolledBack = false
     try {
       await client.query('BEGIN')
+      /** The partitions of the batch whose lease this member has lost, as the ack would find them. */
+      const lostOf = (held: ReadonlyArray<{ part: number }>) => {
+        const ok = new Set(held.map((row) => row.part))
+        return acked.filter(([part]) => !ok.has(part)).map(([part]) => ({ partition: part, generation: generations.get(part) ?? '?' }))
+      }
+      const staleAck = (lost: ReturnType<typeof lostOf>, cause?: unknown) => {
+        counts.staleAcks++
+        emit({ kind: 'stale-ack', error: new StaleAckError({ channel, group, member, lost }, cause === undefined ? undefined : { cause }) })
+        drop(
+          lost.map((l) => l.partition).filter((part) => leases.get(part)?.generation === generations.get(part)),
+          'lost',
+        )
+      }
+      /** Rolls the batch back after its handler failed; reported as a failed handler (retried after retryDelay) or a stale ack. */
       const handlerFailure = async (error: unknown) => {
+        rolledBack = true
         await client.query('ROLLBACK')
+        // A handler can fail because its lease was lost: its effects, applied by the new owner meanwhile, break a
+        // unique key. That is a stale ack (the lease to fix, not the handler), with the failure as its cause; asked
+        // as the ack would (a failed question leaves it a failed handler).
+        const held = await context
+          .query<{ part: number }>('consume', queries.heldLeases, [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part))], client)
+          .catch(() => undefined)
+        const lost = held === undefined ? [] : lostOf(held)
+        if (lost.length > 0) return staleAck(lost, error)
         counts.handlerFailures++
         emit({ kind: 'handler-failed', error })
         handlerFailed = true
@@ -316,7 +340,7 @@ export function startConsumer<T>(
       } catch (error) {
         await handlerFailure(error)
       }
-      if (handlerFailed) return true
+      if (rolledBack) return true
       let advanced: Array<{ part: number }>
       try {
         advanced = await context.query<{ part: number }>(
@@ -334,15 +358,7 @@ export function startConsumer<T>(
       }
       if (advanced.length < acked.length) {
         await client.query('ROLLBACK')
-        const ok = new Set(advanced.map((row) => row.part))
-        const lost = acked.filter(([part]) => !ok.has(part)).map(([part]) => ({ partition: part, generation: generations.get(part) ?? '?' }))
-        const error = new StaleAckError({ channel, group, member, lost })
-        counts.staleAcks++
-        emit({ kind: 'stale-ack', error })
-        drop(
-          lost.map((l) => l.partition).filter((part) => leases.get(part)?.generation === generations.get(part)),
-          'lost',
-        )
+        staleAck(lostOf(advanced))
         return true
       }
       await client.query('COMMIT')

@@ -145,9 +145,12 @@ export class StaleAckError extends RxpgError {
       /** The partitions whose lease this consumer had lost, with the generation it held. */
       readonly lost: ReadonlyArray<{ readonly partition: number; readonly generation: string }>
     },
+    /** `cause`: what the handler threw (or the error its transaction was aborted by), when it failed after the lease was lost. */
+    options?: { readonly cause?: unknown },
   ) {
     super(
-      `Consumer ${info.member} of group ${JSON.stringify(info.group)} on durable channel ${JSON.stringify(info.channel)} lost its lease on partition(s) ${info.lost.map((l) => l.partition).join(', ')} before committing; the batch was rolled back (nothing applied) and the new owner processes it. Raise leaseTtl if handlers take longer than it.`,
+      `Consumer ${info.member} of group ${JSON.stringify(info.group)} on durable channel ${JSON.stringify(info.channel)} lost its lease on partition(s) ${info.lost.map((l) => l.partition).join(', ')} before committing; the batch was rolled back (nothing applied) and the new owner processes it.${options?.cause === undefined ? '' : ' Its handler failed meanwhile (the cause), as it may on effects the new owner has applied already.'} Raise leaseTtl if handlers take longer than it.`,
+      options,
     )
   }
 }

@@ -148,6 +148,13 @@ FROM (
 ) free
 WHERE c.channel = $1 AND c.grp = $2 AND c.part = free.part
 RETURNING c.part, c.generation::text AS generation, c.epoch, c.tx::text AS tx, c.id::text AS id`,
+    /**
+     * $3 member, $4 partitions, $5 generations: those of the partitions this member still holds in that generation,
+     * unexpired (the ack's own test), asked after a failed handler to tell a lost lease from a failure of its own.
+     */
+    heldLeases: `SELECT c.part FROM ${s}.durable_cursors c
+JOIN unnest($4::int[], $5::bigint[]) AS held(part, generation) ON c.part = held.part AND c.generation = held.generation
+WHERE c.channel = $1 AND c.grp = $2 AND c.owner = $3 AND c.lease_until > clock_timestamp()`,
     /** $3 member, $4 partitions, $5 generations: gives partitions back (to be taken by others at once). */
     releaseLeases: `UPDATE ${s}.durable_cursors c SET owner = NULL, lease_until = '-infinity'
 FROM unnest($4::int[], $5::bigint[]) AS held(part, generation)
