@@ -26,6 +26,35 @@ describe('detectStalls', () => {
     })
   })
 
+  // Two long transactions, the second started while the first held the horizon: when the first ends, the second
+  // has held every reader back since it started, and is timed from when it was first seen running (it was timed
+  // from the handover, reported a whole threshold later, and the readers looked free in between).
+  const running = (xmin: bigint, ...inProgress: bigint[]): HorizonSample => ({ xmin, running: true, inProgress: [xmin, ...inProgress] })
+  it.each<{ case: string; horizon: string; samples: Record<string, HorizonSample>; expected: string; second: { xid: string; since: number; heldFor: number } }>([
+    {
+      case: 'at once, after running for the threshold already',
+      horizon: 'a-a-a-a-c-----|',
+      samples: { a: running(7n, 8n), c: running(8n) },
+      expected: '------s-(cS)--|',
+      second: { xid: '8', since: 0, heldFor: 8 },
+    },
+    {
+      case: 'once it has run for the threshold, from when it was first seen',
+      horizon: 'a-a-a-b-c-c-c-c|',
+      samples: { a: running(7n), b: running(7n, 9n), c: running(9n) },
+      expected: '------s-c---S--|',
+      second: { xid: '9', since: 6, heldFor: 6 },
+    },
+  ])('reports a transaction that takes the horizon over $case', ({ horizon, samples, expected, second }) => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      expectObservable(hot(horizon, samples).pipe(detectStalls(5, testScheduler, lookup))).toBe(expected, {
+        s: { kind: 'stalled', xid: '7', since: 0, heldFor: 6, holder },
+        c: { kind: 'cleared', xid: '7', since: 0, heldFor: 8 },
+        S: { kind: 'stalled', ...second, holder },
+      })
+    })
+  })
+
   it('never reports a horizon that moves, or one whose transaction is not running (an idle cluster)', () => {
     testScheduler.run(({ hot, expectObservable }) => {
       const horizon = hot('a-b-a-b-i-i-i-i-i-i|', samples)

@@ -113,7 +113,8 @@ SELECT partitions FROM created UNION ALL SELECT partitions FROM ${s}.durable_cha
 UNION ALL
 SELECT NULL::int, gid, 'prepared', prepared, owner::text, database::text, NULL FROM pg_prepared_xacts WHERE transaction::text::bigint = $1
 LIMIT 1`,
-    horizonSample: `SELECT h.xmin::text AS xmin, h.running FROM ${s}.durable_horizon() h`,
+    /** The horizon, and every transaction id in progress (comma-separated text: no array parser involved). */
+    horizonSample: `SELECT h.xmin::text AS xmin, h.running, (SELECT string_agg(x::text, ',') FROM txid_snapshot_xip(txid_current_snapshot()) AS x) AS in_progress FROM ${s}.durable_horizon() h`,
 
     // Consumer groups. $1 channel, $2 group throughout.
     /** Creates the group's cursor rows (no-op when they exist), starting at ($4, $5, $6) or at the channel's expiry when later. $3 partitions. */

@@ -22,11 +22,11 @@ export class StallMonitor {
     this.source$ = settings
       ? interval(settings.interval, context.scheduler).pipe(
           exhaustMap(() =>
-            from(context.query<{ xmin: string; running: boolean }>('stall check', context.queries.horizonSample, []).catch(() => [])).pipe(
+            from(context.query<{ xmin: string; running: boolean; in_progress: string | null }>('stall check', context.queries.horizonSample, []).catch(() => [])).pipe(
               map((rows) => rows[0]),
             ),
           ),
-          exhaustMap((row) => (row === undefined ? [] : [{ xmin: BigInt(row.xmin), running: row.running }])),
+          exhaustMap((row) => (row === undefined ? [] : [{ xmin: BigInt(row.xmin), running: row.running, inProgress: row.in_progress?.split(',').map(BigInt) ?? [] }])),
           detectStalls(settings.threshold, context.scheduler, (xid) => this.holderOf(xid)),
           // Completes with the log: a subscriber that never unsubscribes must not keep the timer (and the process) alive.
           takeUntil(context.closed$),

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { DurableStall } from '../../lib/durable/index.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
 import { collect } from '../support/listener.js'
-import { eventually } from '../support/database.js'
+import { adminQuery, eventually } from '../support/database.js'
 
 let fixture: DurableFixture
 
@@ -60,6 +60,38 @@ describe('stalls$', () => {
     await holder.client.end()
     await eventually(() => events.values.some((event) => event.kind === 'cleared' && event.xid === holder.xid), () => JSON.stringify(events.values))
     await eventually(() => reader.values.length === 1, () => 'the reader did not get the row after the stall')
+    events.stop()
+    reader.stop()
+  })
+
+  // A second long transaction, started while the first held the horizon, holds every reader back when the first
+  // ends: it was reported a whole threshold later, and the readers looked free in between (an operator's trial).
+  it('reports a long transaction that takes the horizon over in the sample that clears the first one', async () => {
+    const { log } = fixture
+    const events = collect(log.stalls$)
+    const reader = collect(log.read('handed-over', { from: 'now' }))
+    const first = await holdAnXid()
+    await eventually(() => events.values.some((event) => event.kind === 'stalled' && event.xid === first.xid), () => JSON.stringify(events.values))
+    const second = await holdAnXid()
+    await log.append('handed-over', 'behind both')
+    // The second has run past the threshold (300 ms) when the first ends: a condition polled, not a time measured.
+    await eventually(
+      async () => (await adminQuery<{ old: boolean }>(`SELECT now() - xact_start > interval '600 ms' AS old FROM pg_stat_activity WHERE pid = $1`, [second.pid], fixture.url))[0]?.old === true,
+      () => 'the second transaction has not run 600 ms',
+    )
+    await first.client.query('COMMIT')
+    await first.client.end()
+    await eventually(() => events.values.some((event) => event.kind === 'stalled' && event.xid === second.xid), () => JSON.stringify(events.values))
+    const at = (event: DurableStall | undefined) => (event === undefined ? undefined : event.since + event.heldFor)
+    const cleared = events.values.find((event) => event.kind === 'cleared' && event.xid === first.xid)
+    const handedOver = events.values.find((event) => event.kind === 'stalled' && event.xid === second.xid)
+    expect(at(handedOver)).toBe(at(cleared))
+    expect(handedOver?.since).toBeLessThan(at(cleared) ?? 0)
+    expect(reader.values).toEqual([])
+    await second.client.query('COMMIT')
+    await second.client.end()
+    await eventually(() => events.values.some((event) => event.kind === 'cleared' && event.xid === second.xid), () => JSON.stringify(events.values))
+    await eventually(() => reader.values.length === 1, () => 'the reader did not get the row after both ended')
     events.stop()
     reader.stop()
   })
