@@ -379,3 +379,31 @@ describe('replication: catching up', () => {
     expect(direct.metrics.snapshot().gatheredReads).toBe(0)
   })
 })
+
+describe('replication: a stream left idle', () => {
+  // docs/replication.md: while no session runs, what was delivered can still be acknowledged, and the next
+  // session reports it to the slot; it is not delivered again.
+  it('takes acknowledgements while idle, reports them to the slot when subscribed again, and delivers nothing twice', async () => {
+    const name = await table('(id int PRIMARY KEY)')
+    const stream = await feed([name])
+    const first = collect(stream.changes$)
+    await stateOf(stream, 'connected')
+    await query(url, `INSERT INTO ${name} SELECT g FROM generate_series(1, 5) g`)
+    const delivered = await received(first, 5)
+    first.stop()
+    await stateOf(stream, 'idle')
+    expect(stream.metrics.snapshot().unacknowledged).toBe(5)
+    stream.ack(delivered[4]!.position)
+    expect(stream.metrics.snapshot().unacknowledged).toBe(0)
+    const slot = open.at(-1)!.slot
+    const confirmed = async () => (await query(url, `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]))[0]?.lsn as string
+    const before = await confirmed()
+    await query(url, `INSERT INTO ${name} VALUES (6)`)
+    const second = collect(stream.changes$)
+    const [next] = await received(second, 1)
+    expect(next?.new).toEqual({ id: 6 })
+    await eventually(async () => (await confirmed()) !== before, () => `the slot still confirms ${before}`)
+    expect(second.values).toHaveLength(1)
+    second.stop()
+  })
+})
