@@ -12,35 +12,25 @@ import type { InstalledFeed } from './inspect-feed.js'
 import type { ChangeSource } from './types.js'
 import type { WireChange } from './wire.js'
 
-/** What reading a durable feed takes: the log (the one given, or one of its own), its channel kept as raw text, and the late wake-ups. */
-interface DurableReading {
-  readonly log: DurableLog
+/** What reading a durable feed takes: its channel kept as raw text, the late wake-ups, and the log to read. */
+interface FeedReading {
   readonly channel: TypedChannel<string>
   readonly wakeUps: Observable<unknown>
-  /** Closes the log opened for this reading (a log given is left open). */
-  close(): Promise<void>
+  /** The log given, or one of its own, closed by `close()` (a log given is left open). */
+  openLog(): { readonly log: DurableLog; close(): Promise<void> }
 }
 
-/** Checks the log given against the feed (at once, when called). */
-function checkedLog(source: ChangeSource, installed: InstalledFeed): void {
-  if (source.log !== undefined && source.log.schema !== installed.feed.logSchema) {
+/** Checks the log given against the feed, at once (when called). */
+function feedReading(source: ChangeSource, installed: InstalledFeed): FeedReading {
+  const { feed, names } = installed
+  if (source.log !== undefined && source.log.schema !== feed.logSchema) {
     throw new InvalidChangeFeedError({
       table: installed.table,
-      detail: `the feed writes to the durable log in schema ${JSON.stringify(installed.feed.logSchema)}, the log given reads schema ${JSON.stringify(source.log.schema)}`,
+      detail: `the feed writes to the durable log in schema ${JSON.stringify(feed.logSchema)}, the log given reads schema ${JSON.stringify(source.log.schema)}`,
     })
   }
-}
-
-/** Opens a reading of the feed's channel (a log of its own when none was given). */
-function openReading(source: ChangeSource, installed: InstalledFeed): DurableReading {
-  const { feed, names } = installed
   const scheduler = source.scheduler ?? asyncScheduler
-  // A reader's own log only reads: maintenance (retention) is for the applications that write the log, with
-  // their retention; this one's defaults would drop what they keep longer, in every channel.
-  const own: DurableLog | undefined =
-    source.log === undefined ? createDurableLog({ listener: source.listener, pool: source.pool, schema: feed.logSchema ?? undefined, scheduler, maintenanceInterval: false }) : undefined
   return {
-    log: source.log ?? (own as DurableLog),
     // The message's JSON text as it is stored (json: false, a decoder that keeps it): parsed later with the
     // table's column types, so that bigint and numeric keep every digit.
     channel: defineChannel(names.channel, (text: unknown): Either<never, string> => ({ _tag: 'Right', right: String(text) }), { json: false }),
@@ -48,8 +38,12 @@ function openReading(source: ChangeSource, installed: InstalledFeed): DurableRea
       filter((notification) => notification.payload === names.channel),
       auditTime(Math.max(1, feed.wakeWindow ?? 0), scheduler),
     ),
-    close: async () => {
-      await own?.close()
+    openLog: () => {
+      if (source.log !== undefined) return { log: source.log, close: async () => undefined }
+      // A reader's own log only reads: maintenance (retention) is for the applications that write the log, with
+      // their retention; this one's defaults would drop what they keep longer, in every channel.
+      const own = createDurableLog({ listener: source.listener, pool: source.pool, schema: feed.logSchema ?? undefined, scheduler, maintenanceInterval: false })
+      return { log: own, close: () => own.close() }
     },
   }
 }
@@ -62,14 +56,14 @@ const wireOf = (message: DurableMessage<Either<DecodeError, string>>): WireChang
 })
 
 export function durableWires(source: ChangeSource, installed: InstalledFeed, from: StartPosition): Observable<WireChange> {
-  checkedLog(source, installed)
+  const reading = feedReading(source, installed)
   return new Observable<WireChange>((subscriber) => {
-    const reading = openReading(source, installed)
-    return reading.log
+    const { log, close } = reading.openLog()
+    return log
       .read(reading.channel, { from, wakeUps: reading.wakeUps })
       .pipe(
         map(wireOf),
-        finalize(() => void reading.close()),
+        finalize(() => void close()),
       )
       .subscribe(subscriber)
   })
@@ -80,11 +74,11 @@ export function durableWires(source: ChangeSource, installed: InstalledFeed, fro
  * before, so a slow consumer holds the reading back rather than a backlog in memory. Ends when `signal` aborts.
  */
 export async function* iterateDurableWires(source: ChangeSource, installed: InstalledFeed, from: StartPosition, signal: AbortSignal): AsyncGenerator<WireChange> {
-  checkedLog(source, installed)
-  const reading = openReading(source, installed)
+  const reading = feedReading(source, installed)
+  const { log, close } = reading.openLog()
   try {
-    for await (const message of reading.log.iterate(reading.channel, { from, wakeUps: reading.wakeUps, signal })) yield wireOf(message)
+    for await (const message of log.iterate(reading.channel, { from, wakeUps: reading.wakeUps, signal })) yield wireOf(message)
   } finally {
-    await reading.close()
+    await close()
   }
 }
