@@ -148,6 +148,16 @@ describe('replication: resuming', () => {
     expect(failed.error).toBeInstanceOf(ResumeImpossibleError)
     expect(failed.error.info).toMatchObject({ reason: 'token-behind-slot', slot: names.slot })
 
+    // A slot dropped and created again under its name starts now: the newest token of before is refused, as the
+    // slot-missing error's fix says, rather than resumed from the new slot with the changes in between lost.
+    await query(url, `SELECT pg_drop_replication_slot($1)`, [names.slot])
+    await query(url, `INSERT INTO ${events} VALUES (3, 'c')`)
+    await query(url, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [names.slot])
+    const recreated = open(names, { resumeAfter: (got.values[1] as Change).position })
+    recreated.changes$.subscribe({ error: () => undefined })
+    const behind = await stateOf(recreated, 'failed')
+    expect(behind.error.info).toMatchObject({ reason: 'token-behind-slot', slot: names.slot })
+
     const otherNames = await setup([events])
     const foreign = open(otherNames, { resumeAfter: (got.values[1] as Change).position })
     foreign.changes$.subscribe({ error: () => undefined })
