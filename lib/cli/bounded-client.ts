@@ -4,6 +4,7 @@
  * server that cannot be reached does (exit code 3), rather than keep the command waiting for ever.
  */
 import pg from 'pg'
+import { namedFor } from '../pg/config.js'
 import { ChangesQueryFailedError } from '../changes/index.js'
 import { failureInfo } from '../durable/pg-failure.js'
 
@@ -18,7 +19,7 @@ export async function withBoundedClient<T>(url: string, timeout: number, operati
   let client: pg.Client
   try {
     // pg parses the connection string here, and throws for one it cannot use (a port out of range).
-    client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
+    client = new pg.Client({ ...namedFor('cli'), connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
   } catch (error) {
     throw failed(error)
   }

@@ -10,6 +10,7 @@
  * paused, partitioned away) cannot commit, its ack is rejected and its writes rolled back. Exactly-once
  * effects follow for writes made through the handler's client; delivery is at least once.
  */
+import { namedFor } from '../pg/config.js'
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { interval, Subject, type Subscription } from 'rxjs'
@@ -126,7 +127,9 @@ export function startConsumer<T>(
     let connection = leaseConnection
     if (connection === undefined) {
       if (context.abandoned || gaveUp) throw new DurableLogClosedError({ operation: 'consume' })
-      const client = new pg.Client(context.pool.options)
+      // Named apart from the batches' connections, unless the application named the pool's.
+      const named = context.pool.options.application_name
+      const client = new pg.Client({ ...context.pool.options, ...(named === undefined || named === namedFor('durable').application_name ? namedFor('durable leases') : {}) })
       const opened = { client, ready: client.connect(), untrack: context.track(client) }
       // A connection the server ended while it was idle: the next lease statement opens another.
       client.on('error', () => void dropLeaseConnection(opened))

@@ -2,6 +2,7 @@
  * @internal What every part of one durable log shares: the pool, its statements, the resolved options, the
  * log's identity (id and epoch), the channels' partition counts, and the wake-ups.
  */
+import { namedFor } from '../pg/config.js'
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { EMPTY, filter, interval, map, merge, Subject, takeUntil, tap, type Observable, type SchedulerLike } from 'rxjs'
@@ -109,7 +110,10 @@ export class LogContext {
   ) {
     const poolOption = options.pool
     this.ownsPool = !(poolOption instanceof pg.Pool)
-    this.pool = poolOption instanceof pg.Pool ? poolOption : new pg.Pool({ ...(typeof poolOption === 'string' ? { connectionString: poolOption } : poolOption), Client: this.trackedClient() })
+    this.pool =
+      poolOption instanceof pg.Pool
+        ? poolOption
+        : new pg.Pool({ ...namedFor('durable'), ...(typeof poolOption === 'string' ? { connectionString: poolOption } : poolOption), Client: this.trackedClient() })
     // A pool of the log's own must not crash the process when an idle client's server goes away.
     if (this.ownsPool) this.pool.on('error', () => undefined)
     this.queries = queriesFor(schema)

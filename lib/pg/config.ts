@@ -3,10 +3,21 @@ import type pg from 'pg'
 /** A `pg` connection string or `pg.ClientConfig`: what `createPgListener` accepts. */
 export type PgConnectionConfig = string | pg.ClientConfig
 
+/** What each connection rxpg opens is for; `rxpg <purpose>` is its name in pg_stat_activity (application_name). */
+export type ConnectionPurpose = 'listener' | 'notify' | 'durable' | 'durable leases' | 'replication' | 'replication catalog' | 'cli'
+
 /**
  * The `pg.ClientConfig` for a connection of rxpg's own. TCP keep-alive is on unless the config says
- * otherwise, so the kernel also helps to find dead peers.
+ * otherwise, so the kernel also helps to find dead peers. Named `rxpg <purpose>` in pg_stat_activity, so an
+ * operator can tell rxpg's connections apart (a stalled consumer batch, the listener), unless the application
+ * names its connections: in the config (which wins here), the connection string (which wins in pg), or PGAPPNAME
+ * (which pg reads when the config has no name).
  */
-export function clientConfigOf(config: PgConnectionConfig): pg.ClientConfig {
-  return { keepAlive: true, ...(typeof config === 'string' ? { connectionString: config } : config) }
+export function clientConfigOf(config: PgConnectionConfig, purpose: ConnectionPurpose): pg.ClientConfig {
+  return { keepAlive: true, ...namedFor(purpose), ...(typeof config === 'string' ? { connectionString: config } : config) }
+}
+
+/** `{ application_name: 'rxpg <purpose>' }`, or nothing when PGAPPNAME names the process's connections. */
+export function namedFor(purpose: ConnectionPurpose): { readonly application_name?: string } {
+  return process.env.PGAPPNAME === undefined ? { application_name: `rxpg ${purpose}` } : {}
 }

@@ -10,7 +10,7 @@ const STATEMENTS_PER_QUERY = 1000
 
 /** The default source: one rxpg-owned `pg.Client` per `connect()`. */
 export function pgSource(config: PgConnectionConfig): NotificationSource {
-  const clientConfig = clientConfigOf(config)
+  const clientConfig = clientConfigOf(config, 'listener')
   return {
     connect: (clock) => PgConnection.open(clientConfig).pipe(map((connection) => new PgListenSession(connection, clock))),
   }

@@ -27,7 +27,7 @@ const retryableSqlStateClasses = new Set(['08', '57'])
  */
 export function pgTransport(config: PgConnectionConfig, pool?: pg.Pool): NotifyTransport {
   const processIds = new RecentSet<number>(64)
-  const own = pool === undefined ? new OwnConnection(clientConfigOf(config)) : undefined
+  const own = pool === undefined ? new OwnConnection(clientConfigOf(config, 'notify')) : undefined
   // Set once the server refused a statement by its name (a transaction-mode pooler): unnamed from then on.
   let unnamed = false
 

@@ -5,7 +5,7 @@ import { secretsOf } from '../pg/secrets.js'
 
 /** Runs `work` on a short-lived connection; connection failures are rxpg's typed, redacted errors. */
 export async function withClient<T>(config: PgConnectionConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(clientConfigOf(config))
+  const client = new pg.Client(clientConfigOf(config, 'replication catalog'))
   client.on('error', () => undefined)
   try {
     await client.connect()

@@ -388,6 +388,10 @@ describe('replication: a stream left idle', () => {
     const stream = await feed([name])
     const first = collect(stream.changes$)
     await stateOf(stream, 'connected')
+    const slot = open.at(-1)!.slot
+    // Its WAL sender is named for the operator (pg_stat_replication, pg_stat_activity).
+    const [sender] = await query(url, `SELECT r.application_name FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = $1`, [slot])
+    expect(sender?.application_name).toBe('rxpg replication')
     await query(url, `INSERT INTO ${name} SELECT g FROM generate_series(1, 5) g`)
     const delivered = await received(first, 5)
     first.stop()
@@ -395,7 +399,6 @@ describe('replication: a stream left idle', () => {
     expect(stream.metrics.snapshot().unacknowledged).toBe(5)
     stream.ack(delivered[4]!.position)
     expect(stream.metrics.snapshot().unacknowledged).toBe(0)
-    const slot = open.at(-1)!.slot
     const confirmed = async () => (await query(url, `SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1`, [slot]))[0]?.lsn as string
     const before = await confirmed()
     await query(url, `INSERT INTO ${name} VALUES (6)`)

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander'
 import pg from 'pg'
+import { namedFor } from '../../pg/config.js'
 import { createPgListener } from '../../index.js'
 import { tableChanges, type JsonRow, type TableChange } from '../../changes/index.js'
 import { inspectFeed, type InstalledFeed } from '../../changes/inspect-feed.js'
@@ -42,7 +43,7 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
     const listener = createPgListener(url)
     // The reader's connections: one that does not open within --timeout fails, and the reader retries it (the
     // start check has a connection of its own, bounded the same way).
-    const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: options.timeout })
+    const pool = new pg.Pool({ ...namedFor('cli'), connectionString: url, max: 2, connectionTimeoutMillis: options.timeout })
     pool.on('error', () => undefined)
     /** Writes the change's line; false when stdout is full (wait for it to drain before the next). */
     const print = (change: TableChange<JsonRow>): boolean | void => {

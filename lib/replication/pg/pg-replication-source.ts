@@ -48,8 +48,8 @@ export function pgReplicationSource(
   config: PgConnectionConfig,
   names: { readonly slot: string; readonly publication: string; readonly tables?: readonly string[] },
 ): ReplicationSource {
-  const factsConfig = clientConfigOf(config)
-  const clientConfig = { ...factsConfig, replication: 'database' } as pg.ClientConfig
+  const factsConfig = clientConfigOf(config, 'replication catalog')
+  const clientConfig = { ...clientConfigOf(config, 'replication'), replication: 'database' } as pg.ClientConfig
   const types = clientConfig.types
   const catalog = new TypeCatalog()
   const parserOf = (oid: number): TypeParser =>
