@@ -34,7 +34,17 @@ export type ConsumerEvent =
   | { readonly kind: 'released'; readonly partitions: readonly number[]; readonly reason: 'rebalance' | 'lost' | 'stopped' }
   | { readonly kind: 'batch'; readonly messages: number; readonly partitions: readonly number[] }
   | { readonly kind: 'stale-ack'; readonly error: StaleAckError }
-  | { readonly kind: 'handler-failed'; readonly error: unknown }
+  | {
+      readonly kind: 'handler-failed'
+      readonly error: unknown
+      /** The batch: how many messages, from which partitions, its first and last message's tokens. */
+      readonly messages: number
+      readonly partitions: readonly number[]
+      readonly firstToken: string
+      readonly lastToken: string
+      /** 1 for a first failure, counting up while batches keep failing (a message that fails every time shows); 1 again after a batch commits. */
+      readonly attempt: number
+    }
   | { readonly kind: 'retrying'; readonly error: unknown }
 
 export interface ConsumerStats {
@@ -78,6 +88,8 @@ export function startConsumer<T>(
   const { queries, scheduler } = context
   const events$ = new Subject<ConsumerEvent>()
   const counts = { batches: 0, messages: 0, staleAcks: 0, handlerFailures: 0 }
+  /** Handler failures since the last committed batch. */
+  let failuresInARow = 0
   const leases = new Map<number, Lease>()
   let partitions = 0
   let stopping = false
@@ -263,6 +275,7 @@ export function startConsumer<T>(
     if (stopping) return false
     for (const [, lease] of held) checkPage(page, lease.cursor, meta, channel, undefined, group)
     const full = page.rows.length >= batchSize
+    const batchPartitions = [...new Set(page.rows.map((row) => row.partition))]
     // Every partition held advances to the same place: the page holds every row of every held partition
     // between that partition's cursor and the page's last row (other rows are filtered out, not cut off), so
     // none is left behind it; a page that was not full ends at the channel's newest settled row (no row of a
@@ -335,7 +348,16 @@ export function startConsumer<T>(
         const lost = held === undefined ? [] : lostOf(held)
         if (lost.length > 0) return staleAck(lost, error)
         counts.handlerFailures++
-        emit({ kind: 'handler-failed', error })
+        failuresInARow++
+        emit({
+          kind: 'handler-failed',
+          error,
+          messages: messages.length,
+          partitions: batchPartitions,
+          firstToken: (messages[0] as DurableMessage<unknown>).token,
+          lastToken: (messages.at(-1) as DurableMessage<unknown>).token,
+          attempt: failuresInARow,
+        })
         handlerFailed = true
       }
       try {
@@ -382,7 +404,8 @@ export function startConsumer<T>(
     }
     counts.batches++
     counts.messages += messages.length
-    emit({ kind: 'batch', messages: messages.length, partitions: [...new Set(page.rows.map((row) => row.partition))] })
+    failuresInARow = 0
+    emit({ kind: 'batch', messages: messages.length, partitions: batchPartitions })
     return true
   }
 

@@ -332,9 +332,16 @@ describe('consumer groups', () => {
       { retryDelay: 50 },
     )
     running.push(consumer)
-    await fixture.log.append('flaky', { seq: 1 })
+    const events = collect(consumer.events$)
+    const token = await fixture.log.append('flaky', { seq: 1 })
     await eventually(async () => (await ledger.count()) === 1, () => 'never applied')
     expect(consumer.stats.handlerFailures).toBe(2)
+    // Each failure says which batch failed, and how many times in a row: a message that fails every time shows.
+    const failed = events.values.filter((event) => event.kind === 'handler-failed')
+    expect(failed).toMatchObject([
+      { error: new Error('transient trouble'), messages: 1, partitions: [expect.any(Number)], firstToken: token, lastToken: token, attempt: 1 },
+      { messages: 1, firstToken: token, attempt: 2 },
+    ])
     await consumer.stop()
     expect(await ledger.count()).toBe(1)
   })
