@@ -149,10 +149,11 @@ export function startConsumer<T>(
     }
     try {
       await connection.ready
-      // Autocommit statements on a connection of its own: one the server refused by name runs again unnamed.
-      return await context.query<Row>('consume', text, values, connection.client, true)
+      // Autocommit statements on a connection of its own: one the server refused by name runs again unnamed. Its
+      // failures say so ('consumer lease'), apart from the batches' ('consume').
+      return await context.query<Row>('consumer lease', text, values, connection.client, true)
     } catch (error) {
-      const failure = context.failure('consume', error)
+      const failure = context.failure('consumer lease', error)
       if (!(failure instanceof DurableQueryFailedError) || isTransient(failure.info)) void dropLeaseConnection(connection)
       throw failure
     }

@@ -426,6 +426,40 @@ describe('consumer groups', () => {
     await pool.end()
   })
 
+  // Retries of the batches and of the lease statements came as the same operation, 'consume', in pairs: an
+  // operator could not tell which failed.
+  it("says a failed lease statement is the consumer lease's, apart from the batches'", async () => {
+    const name = `lease-spec-${process.pid}`
+    const pool = new pg.Pool({ connectionString: fixture.url, max: 4, application_name: name })
+    pool.on('error', () => undefined)
+    const log = fixture.openLog({ pool })
+    const consumer = log.consume('lease-ops', 'g', async () => undefined, { leaseTtl: 900, retryDelay: 50 })
+    const events = collect(consumer.events$)
+    await eventually(() => events.values.some((event) => event.kind === 'acquired'), () => 'no lease acquired')
+    // A renewal waits behind a lock on the group's cursor rows, and its session is ended while it waits.
+    const locker = new pg.Client({ connectionString: fixture.url })
+    await locker.connect()
+    await locker.query('BEGIN')
+    await locker.query(`SELECT 1 FROM "${fixture.schema}".durable_cursors WHERE channel = 'lease-ops' FOR UPDATE`)
+    let waiting: number[] = []
+    await eventually(
+      async () =>
+        (waiting = (await adminQuery<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [name], fixture.url)).map((row) => row.pid))
+          .length > 0,
+      () => 'no lease statement waits on the lock',
+    )
+    await adminQuery('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [waiting], fixture.url)
+    await locker.query('ROLLBACK')
+    await locker.end()
+    await eventually(
+      () => events.values.some((event) => event.kind === 'retrying' && event.error instanceof DurableQueryFailedError && event.error.info.operation === 'consumer lease'),
+      () => `retries: ${JSON.stringify(events.values.filter((event) => event.kind === 'retrying').map((event) => String((event as { error: unknown }).error)))}`,
+    )
+    await consumer.stop()
+    await log.close()
+    await pool.end()
+  })
+
   it('starts a new group right after a token (and an existing group ignores it)', async () => {
     await cleanLedger()
     const first = await fixture.log.append('starts-token', { seq: 1 }, { key: 'x' })
