@@ -4,9 +4,9 @@
  * server that cannot be reached does (exit code 3), rather than keep the command waiting for ever.
  */
 import pg from 'pg'
-import { namedFor } from '../pg/config.js'
 import { ChangesQueryFailedError } from '../changes/index.js'
 import { failureInfo } from '../durable/pg-failure.js'
+import { namedFor } from '../pg/config.js'
 
 /** Runs `work` on a new connection, and ends the connection. */
 export async function withBoundedClient<T>(url: string, timeout: number, operation: string, work: (client: pg.Client) => Promise<T>): Promise<T> {

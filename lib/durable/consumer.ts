@@ -10,12 +10,12 @@
  * paused, partitioned away) cannot commit, its ack is rejected and its writes rolled back. Exactly-once
  * effects follow for writes made through the handler's client; delivery is at least once.
  */
-import { namedFor } from '../pg/config.js'
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
 import { failureCause } from '../pg/check-out.js'
+import { namedFor } from '../pg/config.js'
 import { socketOf } from '../pg/socket-of.js'
 import { DurableLogClosedError, DurableQueryFailedError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'

@@ -2,13 +2,13 @@
  * @internal What every part of one durable log shares: the pool, its statements, the resolved options, the
  * log's identity (id and epoch), the channels' partition counts, and the wake-ups.
  */
-import { namedFor } from '../pg/config.js'
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import { EMPTY, filter, interval, map, merge, Subject, takeUntil, tap, type Observable, type SchedulerLike } from 'rxjs'
 import type { ListenerState } from '../index.js'
 import { STATEMENT_NAME_SQLSTATES } from '../pg/statement-name-refused.js'
 import { checkOut, type CheckedOutClient } from '../pg/check-out.js'
+import { namedFor } from '../pg/config.js'
 import { socketOf } from '../pg/socket-of.js'
 import { coalesceWakes } from './coalesce-wakes.js'
 import { DurableLogClosedError, DurableQueryFailedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'

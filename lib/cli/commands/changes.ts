@@ -5,7 +5,6 @@
  */
 import type { Command } from 'commander'
 import pg from 'pg'
-import { namedFor } from '../../pg/config.js'
 import { createPgListener } from '../../index.js'
 import { tableChanges, type JsonRow, type TableChange } from '../../changes/index.js'
 import { inspectFeed, type InstalledFeed } from '../../changes/inspect-feed.js'
@@ -17,6 +16,7 @@ import { withBoundedClient } from '../bounded-client.js'
 import type { CliOutput } from '../program.js'
 import { withTimeoutOption, type TimeoutOptions } from '../timeout-option.js'
 import { runUntilStopped } from '../until-stopped.js'
+import { namedFor } from '../../pg/config.js'
 
 interface ChangesOptions extends DatabaseOptions, TimeoutOptions {
   readonly name?: string
