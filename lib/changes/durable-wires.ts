@@ -31,9 +31,7 @@ function feedReading(source: ChangeSource, installed: InstalledFeed): FeedReadin
   }
   const scheduler = source.scheduler ?? asyncScheduler
   return {
-    // The message's JSON text as it is stored (json: false, a decoder that keeps it): parsed later with the
-    // table's column types, so that bigint and numeric keep every digit.
-    channel: defineChannel(names.channel, (text: unknown): Either<never, string> => ({ _tag: 'Right', right: String(text) }), { json: false }),
+    channel: rawFeedChannel(installed),
     wakeUps: source.listener.channel(names.wakeChannel).pipe(
       filter((notification) => notification.payload === names.channel),
       auditTime(Math.max(1, feed.wakeWindow ?? 0), scheduler),
@@ -48,7 +46,16 @@ function feedReading(source: ChangeSource, installed: InstalledFeed): FeedReadin
   }
 }
 
-const wireOf = (message: DurableMessage<Either<DecodeError, string>>): WireChange => ({
+/**
+ * The feed's durable channel with each message's JSON text as it is stored (json: false, a decoder that keeps
+ * it): parsed later with the table's column types, so that bigint and numeric keep every digit.
+ */
+export function rawFeedChannel(installed: InstalledFeed): TypedChannel<string> {
+  return defineChannel(installed.names.channel, (text: unknown): Either<never, string> => ({ _tag: 'Right', right: String(text) }), { json: false })
+}
+
+/** A message of the feed's channel, read through `rawFeedChannel`, as a carrier's change. */
+export const wireOf = (message: DurableMessage<Either<DecodeError, string>>): WireChange => ({
   text: message.value._tag === 'Right' ? message.value.right : message.value.left.info.payload,
   keyText: message.key,
   token: message.token,

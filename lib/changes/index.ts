@@ -3,6 +3,7 @@
 // NOTIFY (light). See docs/changes.md.
 
 export { tableChanges } from './table-changes.js'
+export { consumeChanges } from './consume-changes.js'
 export { validChanges } from './valid-changes.js'
 export { changeFeedSql, type ChangeFeedSql } from './feed-sql.js'
 export { changeFeedSqlFor, installChangeFeed } from './install.js'
@@ -18,6 +19,9 @@ export {
 export type {
   ChangeCarrier,
   ChangeConditions,
+  ChangeConsumerSource,
+  ChangesHandler,
+  ConsumeChangesOptions,
   ChangeFeedSpec,
   ChangeOp,
   ChangeSource,

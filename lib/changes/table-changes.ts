@@ -7,7 +7,7 @@ import { asyncScheduler, concatMap, defer, switchMap, type Observable } from 'rx
 import type { DecodedType, Decoder } from '../index.js'
 import { changeDecoder } from './decode-change.js'
 import { durableWires } from './durable-wires.js'
-import { unknownOption } from '../option-checks.js'
+import { FEED_READER_OPTIONS, refuseUnknownOptions } from './feed-options.js'
 import { InvalidChangeFeedError } from './errors.js'
 import { resolveFeed } from './feed.js'
 import { inspectFeed } from './inspect-feed.js'
@@ -16,23 +16,7 @@ import { wireReader } from './read-wire.js'
 import type { ChangeSource, JsonRow, TableChange, TableChangesOptions } from './types.js'
 
 /** The options `tableChanges` takes, checked against its type (a field added there must be added here). */
-const OPTIONS = {
-  table: true,
-  name: true,
-  carrier: true,
-  ops: true,
-  columns: true,
-  old: true,
-  when: true,
-  key: true,
-  level: true,
-  skipUnchangedUpdates: true,
-  logSchema: true,
-  partitions: true,
-  wakeWindow: true,
-  row: true,
-  from: true,
-} as const satisfies Record<keyof TableChangesOptions<unknown>, true>
+const OPTIONS = { ...FEED_READER_OPTIONS, from: true } as const satisfies Record<keyof TableChangesOptions<unknown>, true>
 
 /**
  * The changes of a table, as its feed's triggers capture them: `{ op, schema, table, key, new, old, token?,
@@ -57,10 +41,7 @@ const OPTIONS = {
 export function tableChanges<D extends Decoder<unknown> = Decoder<JsonRow>>(source: ChangeSource, options: TableChangesOptions<D>): Observable<TableChange<DecodedType<D>>>
 export function tableChanges(source: ChangeSource, options: TableChangesOptions<Decoder<unknown>>): Observable<TableChange<unknown>> {
   // A misspelt option is refused: a misspelt `from` read from 'now' without a word.
-  const unknown = unknownOption(options, OPTIONS)
-  if (unknown !== undefined) {
-    throw new InvalidChangeFeedError({ table: String(options.table), detail: `unknown option ${JSON.stringify(unknown)}; the options are { ${Object.keys(OPTIONS).join(', ')} }` })
-  }
+  refuseUnknownOptions(options, OPTIONS)
   const requested = resolveFeed(options)
   const fromOnLight = () => new InvalidChangeFeedError({ table: options.table, detail: '`from` applies to durable feeds only (a light feed delivers what is committed while it listens)' })
   if (options.from !== undefined && requested.carrier === 'light' && options.carrier !== undefined) throw fromOnLight()

@@ -137,3 +137,22 @@ export interface TableChangesOptions<D = Decoder<JsonRow>> extends ChangeFeedSpe
   /** Durable carrier: after a token, `'earliest'`, or `'now'` (default). */
   readonly from?: StartPosition
 }
+
+/** Where `consumeChanges` reads: the durable log the feed writes to, and a pool for the catalog check and column types. */
+export interface ChangeConsumerSource {
+  /** The durable log of the feed (its schema must be the feed's `logSchema`); its consumer groups carry the work. Not closed by rxpg. */
+  readonly log: DurableLog
+  /** Checks the feed in the catalog and reads the table's column types. Not closed by rxpg. */
+  readonly pool: pg.Pool
+  /** Runs the pauses before a retried read of the table's column types. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike
+}
+
+/** What `consumeChanges` consumes: a durable feed (its table, and any spec field you want checked) and the codec of its rows. */
+export interface ConsumeChangesOptions<D = Decoder<JsonRow>> extends ChangeFeedSpec {
+  /** Decodes `new` and `old`, as for `tableChanges`; without it, rows are given in their JSON form. */
+  readonly row?: D
+}
+
+/** A batch of changes, handled in the transaction that advances the group's cursor: write through `client` for exactly-once effects. */
+export type ChangesHandler<T> = (changes: ReadonlyArray<TableChange<T>>, client: pg.PoolClient) => Promise<void> | void

@@ -1,0 +1,76 @@
+/**
+ * `consumeChanges`: a durable feed's changes worked by a consumer group of its durable log, as typed changes:
+ * the group's members share the feed channel's partitions (a row's changes stay in its key's partition, in
+ * order), and each batch is handled in the transaction that advances the group's cursor, so effects written
+ * through its client happen once. The same changes as `tableChanges`, read into their JSON form with the
+ * table's column types (so bigint and numeric keep every digit) and decoded with the codec. See docs/changes.md.
+ */
+import { asyncScheduler } from 'rxjs'
+import type { DecodedType, Decoder } from '../index.js'
+import type { ConsumeOptions, DurableConsumer } from '../durable/index.js'
+import { FEED_READER_OPTIONS, refuseUnknownOptions } from './feed-options.js'
+import { changeDecoder } from './decode-change.js'
+import { rawFeedChannel, wireOf } from './durable-wires.js'
+import { InvalidChangeFeedError } from './errors.js'
+import { inspectFeed } from './inspect-feed.js'
+import { wireReader } from './read-wire.js'
+import type { ChangeConsumerSource, ChangesHandler, ConsumeChangesOptions, JsonRow } from './types.js'
+
+
+/**
+ * Joins consumer group `group` of a durable feed once the feed is checked in the catalog (installed, as asked,
+ * triggers enabled), and works its changes in batches: `handler(changes, client)` runs in the transaction that
+ * advances the group's cursor. `consume` (the log's) says what `consumeOptions` are (`from`: where a new group
+ * starts, default `'earliest'`), and what the returned consumer does (`events$`, `stats`, `stop()`).
+ *
+ * ```ts
+ * const consumer = await consumeChanges({ log, pool }, { table: 'public.orders', row: Order }, 'billing', async (changes, client) => {
+ *   for (const change of changes) await client.query('INSERT INTO billed (order_id, op) VALUES ($1, $2)', [change.key.id, change.op])
+ * })
+ * ```
+ *
+ * @throws (rejects) `ChangeFeedNotInstalledError` (naming the SQL to run), `NoPrimaryKeyError`,
+ * `ChangesUnsupportedServerError`, `ChangesQueryFailedError`; `InvalidChangeFeedError` for a light feed (it has
+ * no log to consume), a log of another schema than the feed's, or options that cannot name a feed.
+ */
+export async function consumeChanges<D extends Decoder<unknown> = Decoder<JsonRow>>(
+  source: ChangeConsumerSource,
+  options: ConsumeChangesOptions<D>,
+  group: string,
+  handler: ChangesHandler<DecodedType<D>>,
+  consumeOptions?: ConsumeOptions,
+): Promise<DurableConsumer>
+export async function consumeChanges(
+  source: ChangeConsumerSource,
+  options: ConsumeChangesOptions<Decoder<unknown>>,
+  group: string,
+  handler: ChangesHandler<unknown>,
+  consumeOptions?: ConsumeOptions,
+): Promise<DurableConsumer> {
+  // A misspelt option is refused: `from` belongs to the group's options (consumeOptions), not to the feed's.
+  refuseUnknownOptions(options, FEED_READER_OPTIONS, (name) => (name === 'from' ? " (where a new group starts is consumeOptions' `from`, the fifth argument)" : ''))
+  const installed = await inspectFeed(source.pool, options)
+  const { feed } = installed
+  if (feed.carrier !== 'durable') {
+    throw new InvalidChangeFeedError({ table: installed.table, detail: 'consumer groups work durable feeds only: a light feed NOTIFYs its changes and keeps none (install it with carrier durable)' })
+  }
+  if (source.log.schema !== feed.logSchema) {
+    throw new InvalidChangeFeedError({
+      table: installed.table,
+      detail: `the feed writes to the durable log in schema ${JSON.stringify(feed.logSchema)}, the log given reads schema ${JSON.stringify(source.log.schema)}`,
+    })
+  }
+  const read = wireReader(source.pool, installed, source.scheduler ?? asyncScheduler)
+  const decode = changeDecoder(options.row, { schema: feed.schema, table: feed.table, channel: installed.names.channel })
+  return source.log.consume(
+    rawFeedChannel(installed),
+    group,
+    async (messages, client) => {
+      const changes = []
+      // In order: reading a change may read the table's column types again, which the next ones then use.
+      for (const message of messages) changes.push(await decode(await read(wireOf(message))))
+      await handler(changes, client)
+    },
+    consumeOptions,
+  )
+}

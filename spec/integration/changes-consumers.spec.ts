@@ -1,0 +1,80 @@
+// A durable feed worked by a consumer group as typed changes (consumeChanges), against the real server: the
+// changes as tableChanges gives them (bigint and numeric exact, rows decoded by the codec), a row's changes in
+// order in its key's partition, effects written through the batch's client once across two members, and the
+// feeds it refuses.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { consumeChanges, InvalidChangeFeedError, ChangeFeedNotInstalledError, type TableChange } from '../../lib/changes/index.js'
+import { createDurableLog, type DurableConsumer } from '../../lib/durable/index.js'
+import { eventually } from '../support/database.js'
+import { changesFixture, type ChangesFixture } from '../support/changes.js'
+import { uniqueSchema } from '../support/durable.js'
+
+let fixture: ChangesFixture
+const running: DurableConsumer[] = []
+
+beforeAll(async () => {
+  fixture = await changesFixture('changes_consumers')
+})
+afterAll(async () => {
+  await Promise.all(running.map((consumer) => consumer.stop()))
+  await fixture.close()
+})
+
+const Order = z.object({ id: z.string(), status: z.string(), total: z.string() })
+
+describe('consumeChanges', () => {
+  it('works every change once across two members, typed and exact, each row in order, its effects in the batch transaction', async () => {
+    const table = fixture.table('consumed_orders')
+    const effects = fixture.table('consumed_effects')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, status text NOT NULL, total numeric(30, 2) NOT NULL)`)
+    await fixture.sql(`CREATE TABLE ${effects} (seq bigserial, token text PRIMARY KEY, order_id text NOT NULL, op text NOT NULL, status text, total text)`)
+    const spec = await fixture.install({ table: 'consumed_orders', key: ['id'] })
+    const handler = async (changes: ReadonlyArray<TableChange<z.infer<typeof Order>>>, client: { query(text: string, values: unknown[]): Promise<unknown> }) => {
+      for (const change of changes) {
+        const row = change.new ?? change.old
+        const decoded = row?._tag === 'Right' ? row.right : undefined
+        await client.query(`INSERT INTO ${effects} (token, order_id, op, status, total) VALUES ($1, $2, $3, $4, $5)`, [change.token, change.key.id, change.op, decoded?.status ?? null, decoded?.total ?? null])
+      }
+    }
+    for (const member of ['a', 'b']) {
+      running.push(await consumeChanges({ log: fixture.log, pool: fixture.pool }, { table: spec.table, row: Order }, 'billing', handler, { member, batchSize: 7 }))
+    }
+    // A bigint past a double's precision and a numeric with more digits than a double: exact strings.
+    await fixture.sql(`INSERT INTO ${table} SELECT 9007199254740993 + g, 'placed', 12345678901234567890.10 FROM generate_series(1, 40) g`)
+    await fixture.sql(`UPDATE ${table} SET status = 'paid' WHERE id % 2 = 0`)
+    await fixture.sql(`DELETE FROM ${table} WHERE id % 4 = 0`)
+    const total = 40 + 20 + 10
+    await eventually(async () => Number((await fixture.sql<{ n: string }>(`SELECT count(*) AS n FROM ${effects}`))[0]?.n) === total, () => 'not every change applied')
+    // Committed effects only (a batch whose lease was lost meanwhile rolled back), in the order they were written.
+    const rows = await fixture.sql<{ order_id: string; op: string; status: string | null; total: string | null }>(`SELECT order_id, op, status, total FROM ${effects} ORDER BY seq`)
+    expect(rows).toHaveLength(total)
+    expect(rows.find((row) => row.order_id === '9007199254740994' && row.op === 'insert')).toEqual({ order_id: '9007199254740994', op: 'insert', status: 'placed', total: '12345678901234567890.10' })
+    // Each row's changes in order: insert, then update, then delete.
+    const order: Record<string, number> = { insert: 0, update: 1, delete: 2 }
+    for (const id of new Set(rows.map((row) => row.order_id))) {
+      const ops = rows.filter((row) => row.order_id === id).map((row) => order[row.op])
+      expect(ops, `changes of ${id}`).toEqual([...ops].sort())
+    }
+    expect(running.every((consumer) => consumer.stats.handlerFailures === 0)).toBe(true)
+  })
+
+  it('refuses a light feed, a log of another schema, a feed that is not installed, and a misplaced from', async () => {
+    await fixture.sql(`CREATE TABLE ${fixture.table('light_orders')} (id int PRIMARY KEY)`)
+    const light = await fixture.install({ table: 'light_orders', carrier: 'light' })
+    const noop = () => undefined
+    await expect(consumeChanges({ log: fixture.log, pool: fixture.pool }, { table: light.table }, 'g', noop)).rejects.toThrow(/consumer groups work durable feeds only/)
+    await fixture.sql(`CREATE TABLE ${fixture.table('other_log_orders')} (id int PRIMARY KEY)`)
+    const durable = await fixture.install({ table: 'other_log_orders' })
+    const other = createDurableLog({ listener: fixture.listener, pool: fixture.pool, schema: uniqueSchema('other') })
+    try {
+      await expect(consumeChanges({ log: other, pool: fixture.pool }, { table: durable.table }, 'g', noop)).rejects.toThrow(InvalidChangeFeedError)
+    } finally {
+      await other.close()
+    }
+    await fixture.sql(`CREATE TABLE ${fixture.table('bare_orders')} (id int PRIMARY KEY)`)
+    await expect(consumeChanges({ log: fixture.log, pool: fixture.pool }, { table: fixture.table('bare_orders') }, 'g', noop)).rejects.toThrow(ChangeFeedNotInstalledError)
+    const misplaced = { table: durable.table, from: 'earliest' } as unknown as Parameters<typeof consumeChanges>[1]
+    await expect(consumeChanges({ log: fixture.log, pool: fixture.pool }, misplaced, 'g', noop)).rejects.toThrow(/consumeOptions/)
+  })
+})
