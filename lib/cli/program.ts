@@ -10,6 +10,7 @@ import { registerNotifyCommand } from './commands/notify.js'
 import { registerSqlCommand } from './commands/sql.js'
 import { registerTailCommand } from './commands/tail.js'
 import { RXPG_VERSION } from './version.js'
+import { refuseRepeatedOptions } from './repeated-options.js'
 
 export interface CliOutput {
   /** Writes to stdout; `false` when it is full (its reader is slower than the command): more after `drained()`. */
@@ -32,6 +33,7 @@ export function createProgram(output: CliOutput): Command {
   registerSqlCommand(program, output)
   // Every command's output, set once all are registered (commander copies a parent's settings only at creation).
   sayUsageErrorsInOneLine(program, output)
+  refuseRepeatedOptions(program)
   return program
 }
 

@@ -210,6 +210,34 @@ describe('rxpg sql', () => {
     expect((await rxpg(['sql', 'changes', '--table', table, '--drop'], { env })).stdout).toBe(changeFeedSql({ table, key: ['id'] }).drop)
   })
 
+  // A repeated option kept only its last value, with exit code 0: --table a --table b printed b's feed alone, and
+  // --key id --key tenant made a feed keyed on tenant alone (a new user's trial with many tables).
+  it('prints a feed for each --table, takes repeated --key, --columns and --ops as one list, and refuses other options given twice', async () => {
+    const [first, second] = [fixture.table('sql_many_a'), fixture.table('sql_many_b')]
+    await fixture.sql(`CREATE TABLE ${first} (id bigint PRIMARY KEY, v text); CREATE TABLE ${second} (tenant int, id int, v text, PRIMARY KEY (tenant, id))`)
+    const both = await rxpg(['sql', 'changes', '--table', first, '--table', second, '--log-schema', fixture.schema], { env })
+    expect(both).toMatchObject({ code: 0, stdout: changeFeedSql({ table: first, key: ['id'], logSchema: fixture.schema }).install + changeFeedSql({ table: second, key: ['tenant', 'id'], logSchema: fixture.schema }).install })
+    const dropBoth = await rxpg(['sql', 'changes', '--table', first, '--table', second, '--drop'], { env })
+    expect(dropBoth.stdout).toBe(changeFeedSql({ table: first, key: ['id'] }).drop + changeFeedSql({ table: second, key: ['id'] }).drop)
+    const listed = await rxpg(['sql', 'changes', '--table', second, '--key', 'tenant', '--key', 'id', '--columns', 'id', '--columns', 'v', '--ops', 'insert', '--ops', 'delete'], { env })
+    expect(listed).toMatchObject({ code: 0, stdout: changeFeedSql({ table: second, key: ['tenant', 'id'], columns: ['id', 'v'], ops: ['insert', 'delete'] }).install })
+    // What names one table cannot name several.
+    for (const option of [['--name', 'x'], ['--key', 'id'], ['--columns', 'id']]) {
+      const refused = await rxpg(['sql', 'changes', '--table', first, '--table', second, ...option], { env })
+      expect({ code: refused.code, stderr: refused.stderr }, option[0]).toMatchObject({ code: 2, stderr: expect.stringContaining(`${option[0]} applies to one table`) })
+    }
+    for (const args of [
+      ['sql', 'changes', '--table', first, '--name', 'a', '--name', 'b'],
+      ['sql', 'changes', '--table', first, '--log-schema', 'a', '--log-schema', 'b'],
+      ['sql', 'durable', '--schema', 'a', '--schema', 'b'],
+      ['tail', 'x', '--from', 'now', '--from', 'earliest'],
+      ['notify', 'x', 'y', '--timeout', '100', '--timeout', '200'],
+    ]) {
+      const twice = await rxpg(args, { env })
+      expect({ code: twice.code, stderr: twice.stderr }, args.join(' ')).toMatchObject({ code: 2, stderr: expect.stringMatching(/--[a-z-]+ is given twice/) })
+    }
+  })
+
   it('exits with 1 for a table without a primary key, and 2 without a key or a database to read it from', async () => {
     const table = fixture.table('sql_no_key')
     await fixture.sql(`CREATE TABLE ${table} (id int)`)

@@ -9,6 +9,8 @@ import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../data
 import { withBoundedClient } from '../bounded-client.js'
 import type { CliOutput } from '../program.js'
 import { withTimeoutOption, type TimeoutOptions } from '../timeout-option.js'
+import { listOption } from '../repeated-options.js'
+import { UsageError } from '../exit-codes.js'
 
 export function registerSqlCommand(program: Command, output: CliOutput): void {
   const sql = program.command('sql').description('Print the SQL that installs a feature (for your migrations).')
@@ -23,17 +25,17 @@ export function registerSqlCommand(program: Command, output: CliOutput): void {
 }
 
 interface ChangesSqlOptions extends DatabaseOptions, TimeoutOptions {
-  readonly table: string
+  readonly table: string[]
   readonly name?: string
   readonly carrier?: string
-  readonly ops?: string
-  readonly columns?: string
+  readonly ops?: string[]
+  readonly columns?: string[]
   readonly old?: string
   readonly when?: string
   readonly whenInsert?: string
   readonly whenUpdate?: string
   readonly whenDelete?: string
-  readonly key?: string
+  readonly key?: string[]
   readonly level?: string
   readonly reportUnchangedUpdates?: boolean
   readonly logSchema?: string
@@ -48,17 +50,17 @@ function registerChangesSql(sql: Command, output: CliOutput): void {
       sql
         .command('changes')
         .description("A table's change feed (rxpg/changes): its trigger function and triggers, idempotent; --drop for the SQL that removes it.")
-        .requiredOption('--table <table>', 'the table: orders, public.orders, "Sales"."Orders"')
+        .addOption(listOption('--table <table>', 'the table: orders, public.orders, "Sales"."Orders"; given more than once, the SQL of each feed in turn', false).makeOptionMandatory())
         .option('--name <feed>', "the feed's name (default: the table's)")
         .addOption(new Option('--carrier <carrier>', 'how changes travel').choices(['durable', 'light']).default('durable'))
-        .option('--ops <ops>', 'the operations reported, comma-separated (default: insert,update,delete)')
-        .option('--columns <columns>', 'the columns carried, comma-separated, exact names (default: the whole row)')
+        .addOption(listOption('--ops <ops>', 'the operations reported, comma-separated (default: insert,update,delete)'))
+        .addOption(listOption('--columns <columns>', 'the columns carried, comma-separated, exact names (default: the whole row)'))
         .addOption(new Option('--old <what>', 'what updates and deletes carry of the old row').choices(['row', 'key']))
         .option('--when <condition>', 'an SQL condition for every op, with NEW and OLD as in a trigger')
         .option('--when-insert <condition>', 'the condition for inserts')
         .option('--when-update <condition>', 'the condition for updates')
         .option('--when-delete <condition>', 'the condition for deletes')
-        .option('--key <columns>', "the columns that identify a row, comma-separated (default: the table's primary key, read through --url or DATABASE_URL)")
+        .addOption(listOption('--key <columns>', "the columns that identify a row, comma-separated (default: the table's primary key, read through --url or DATABASE_URL)"))
         .addOption(new Option('--level <level>', 'durable feeds: statement-level (inserts and deletes) or row-level triggers').choices(['statement', 'row']))
         .option('--report-unchanged-updates', 'report updates that leave every carried column as it was')
         .option('--log-schema <name>', 'durable feeds: the schema of the durable log')
@@ -68,19 +70,29 @@ function registerChangesSql(sql: Command, output: CliOutput): void {
       'reading the primary key: give up when the server has not answered within this long',
     ),
   ).action(async (options: ChangesSqlOptions) => {
-    const spec = specOf(options)
-    if (options.drop) return void output.out(changeFeedDropSql(spec))
-    if (spec.key !== undefined) return void output.out(changeFeedSql(spec).install)
+    // What names one table's columns or feed cannot be said of several.
+    if (options.table.length > 1) {
+      const single = (['name', 'key', 'columns'] as const).find((option) => options[option] !== undefined)
+      if (single !== undefined) throw new UsageError(`--${single} applies to one table; give it with a single --table (one command per table)`)
+    }
+    const specs = options.table.map((table) => specOf(options, table))
+    if (options.drop) return void output.out(specs.map((spec) => changeFeedDropSql(spec)).join(''))
+    if (specs.every((spec) => spec.key !== undefined)) return void output.out(specs.map((spec) => changeFeedSql(spec).install).join(''))
     const url = databaseUrlOf(options, "no key: pass --key, or --url (or DATABASE_URL) to read the table's primary key")
-    output.out((await withBoundedClient(url, options.timeout, 'to read the primary key', (client) => changeFeedSqlFor(client, spec))).install)
+    // Every table's key is read on one connection, and nothing is printed unless all can be.
+    const sql = await withBoundedClient(url, options.timeout, 'to read the primary key', async (client) => {
+      const feeds: string[] = []
+      for (const spec of specs) feeds.push((await changeFeedSqlFor(client, spec)).install)
+      return feeds
+    })
+    output.out(sql.join(''))
   })
 }
 
-const list = (text: string | undefined) => (text === undefined ? undefined : text.split(',').map((item) => item.trim()))
 const number = (text: string | undefined) => (text === undefined ? undefined : Number(text))
 
-function specOf(options: ChangesSqlOptions): ChangeFeedSpec {
-  const ops = list(options.ops) as ChangeOp[] | undefined
+function specOf(options: ChangesSqlOptions, table: string): ChangeFeedSpec {
+  const ops = options.ops as ChangeOp[] | undefined
   const perOp: ChangeConditions = { insert: options.whenInsert, update: options.whenUpdate, delete: options.whenDelete }
   const anyPerOp = Object.values(perOp).some((condition) => condition !== undefined)
   // --when alone is the library's one condition for every reported op (and is refused with its words). With
@@ -95,14 +107,14 @@ function specOf(options: ChangesSqlOptions): ChangeFeedSpec {
             .filter(([, condition]) => condition !== undefined),
         ) as ChangeConditions)
   const given = {
-    table: options.table,
+    table,
     name: options.name,
     carrier: options.carrier as ChangeFeedSpec['carrier'],
     ops,
-    columns: list(options.columns),
+    columns: options.columns,
     old: options.old as ChangeFeedSpec['old'],
     when: typeof when === 'string' || Object.keys(when ?? {}).length > 0 ? when : undefined,
-    key: list(options.key),
+    key: options.key,
     level: options.level as ChangeFeedSpec['level'],
     skipUnchangedUpdates: options.reportUnchangedUpdates ? false : undefined,
     logSchema: options.logSchema,
