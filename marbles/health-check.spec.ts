@@ -82,6 +82,33 @@ describe('health check', () => {
       expectObservable(db.state$.pipe(statusOf)).toBe('ick 37ms (z|)', statusLetters)
     }))
 
+  // A backend with tens of thousands of channels, delivering a burst to all of them, answered the check after
+  // the time-out while its notifications kept coming: the working connection was dropped (and what was sent
+  // while it LISTENed again was lost). Data arriving is a sign of life: the time-out runs from the last of it.
+  const busy = (n: number) => ({ channel: 'elsewhere', payload: String(n), processId: 7 })
+  it('waits for a late answer while notifications keep arriving', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const late = { listeningChannels: (listened: readonly string[]) => cold('---------(a|)', { a: listened }) }
+      const flowing = cold('-n-n-n-n-n-n-n-n-n-n-n-n-n-n-n-n-n-n-n-n', { n: busy(1) })
+      const source = virtualSource([cold('-s', { s: { ...late, notifications: flowing } })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('40ms |')
+      closeAt(db, scheduler, 40)
+      // asked at 12 and 22, answered at 21 and 31, notifications every 2 frames meanwhile: no reconnect
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 37ms (z|)', statusLetters)
+    }))
+
+  it('gives up a check the time-out after the last notification that arrived while it waited', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const stopped = { listeningChannels: () => NEVER, notifications: cold('-n-n-n-n-n-n-n', { n: busy(2) }) }
+      const source = virtualSource([cold('-s', { s: stopped }), cold('----s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { healthCheck })
+      expectObservable(db.channel('orders'), '-^').toBe('120ms |')
+      closeAt(db, scheduler, 120)
+      // asked at 12; the last notification arrives at 15: reconnecting at 19 (not 16), connected at 23
+      expectObservable(db.state$.pipe(statusOf)).toBe('ick 16ms (rc)k 96ms (z|)', statusLetters)
+    }))
+
   it('does not judge an answer that a LISTEN batch overtook', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       // The check asked at 12 answers at 15 with what was listened at 12; refunds was LISTENed at 13.
