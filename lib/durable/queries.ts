@@ -139,14 +139,17 @@ RETURNING c.part`,
     /**
      * $3 member, $4 lease ms, $5 how many, $6 the partitions it holds now (never taken again: a lease held is
      * renewed, keeping its generation): takes free or expired partitions (or its own again, after an unknown
-     * commit made it forget them), each with a new generation.
+     * commit made it forget them), each with a new generation. The free ones are chosen once, in a MATERIALIZED
+     * CTE: as a subquery joined to the rows it updates, PostgreSQL ran it again for each of them, and each run
+     * skipped the rows the last one had taken (locked by this statement), so a member asking for 4 took all 12.
      */
-    acquireLeases: `UPDATE ${s}.durable_cursors c SET owner = $3, generation = c.generation + 1, lease_until = clock_timestamp() + $4 * interval '1 millisecond'
-FROM (
+    acquireLeases: `WITH free AS MATERIALIZED (
   SELECT part FROM ${s}.durable_cursors
   WHERE channel = $1 AND grp = $2 AND part <> ALL ($6::int[]) AND (owner IS NULL OR owner = $3 OR lease_until < clock_timestamp())
   ORDER BY part LIMIT $5 FOR UPDATE SKIP LOCKED
-) free
+)
+UPDATE ${s}.durable_cursors c SET owner = $3, generation = c.generation + 1, lease_until = clock_timestamp() + $4 * interval '1 millisecond'
+FROM free
 WHERE c.channel = $1 AND c.grp = $2 AND c.part = free.part
 RETURNING c.part, c.generation::text AS generation, c.epoch, c.tx::text AS tx, c.id::text AS id`,
     /**

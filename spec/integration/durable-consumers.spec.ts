@@ -319,6 +319,43 @@ describe('consumer groups', () => {
     }
   })
 
+  // The takeover statement's LIMIT was a subquery joined to the rows it updates: PostgreSQL ran it again for
+  // each of them, each run skipping the rows the last had taken (locked by this very statement), so a member
+  // that asked for 4 took all 12 free partitions while newcomers beside it got none (a new user's trial).
+  it('takes no more than its fair share of free partitions', async () => {
+    const cursors = `"${fixture.schema}".durable_cursors`
+    const members = `"${fixture.schema}".durable_members`
+    // Three other live members of the group (no process behind them): this one's share is ceil(16 / 4) = 4.
+    await adminQuery(`INSERT INTO ${members} (channel, grp, member, alive_until) SELECT 'shares', 'g', m, now() + interval '1 hour' FROM unnest(ARRAY['x', 'y', 'z']) AS m`, [], fixture.url)
+    const consumer = consume('shares', 'g', 'w')
+    const events = collect(consumer.events$)
+    await eventually(() => events.values.some((event) => event.kind === 'acquired'), () => 'nothing acquired')
+    const owned = await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${cursors} WHERE channel = 'shares' AND grp = 'g' AND owner = 'w'`, [], fixture.url)
+    expect(owned[0]?.n).toBe(4)
+    expect(consumer.stats.partitions).toHaveLength(4)
+    await consumer.stop()
+  })
+
+  // A member noticed a join, and a newcomer partitions given back, only at its next renewal (a third of leaseTtl):
+  // 12 of 16 partitions went unworked for 3 s after members joined. A joining member, and one that gives
+  // partitions back or stops, signals the group. With leaseTtl 60 s, a renewal comes every 20 s: the bounds on
+  // waiting below are well under it.
+  it("spreads the partitions when a member joins, and takes a stopped member's back, without waiting for a renewal", async () => {
+    const cursors = `"${fixture.schema}".durable_cursors`
+    let seen: Record<string, number> = {}
+    const owners = async () =>
+      (seen = Object.fromEntries(
+        (await adminQuery<{ owner: string; n: number }>(`SELECT owner, count(*)::int AS n FROM ${cursors} WHERE channel = 'spread' AND grp = 'g' AND owner IS NOT NULL AND lease_until > now() GROUP BY owner`, [], fixture.url)).map((row) => [row.owner, row.n]),
+      ))
+    const first = consume('spread', 'g', 'first', { leaseTtl: 60_000 })
+    await eventually(async () => (await owners()).first === 16, () => JSON.stringify(seen), 10_000)
+    const second = consume('spread', 'g', 'second', { leaseTtl: 60_000 })
+    await eventually(async () => JSON.stringify(await owners()) === JSON.stringify({ first: 8, second: 8 }), () => JSON.stringify(seen), 10_000)
+    await first.stop()
+    await eventually(async () => (await owners()).second === 16, () => JSON.stringify(seen), 10_000)
+    await second.stop()
+  })
+
   it('retries a batch whose handler threw, applying it once', async () => {
     await cleanLedger()
     let failures = 0
