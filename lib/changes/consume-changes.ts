@@ -16,7 +16,6 @@ import { inspectFeed } from './inspect-feed.js'
 import { wireReader } from './read-wire.js'
 import type { ChangeConsumerSource, ChangesHandler, ConsumeChangesOptions, JsonRow } from './types.js'
 
-
 /**
  * Joins consumer group `group` of a durable feed once the feed is checked in the catalog (installed, as asked,
  * triggers enabled), and works its changes in batches: `handler(changes, client)` runs in the transaction that

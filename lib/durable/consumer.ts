@@ -232,8 +232,9 @@ export function startConsumer<T>(
     return row?.members ?? 1
   }
 
-  /** Takes this member's fair share of partitions, or gives back what is over it (between batches only). */
+  /** Whether this member's first heartbeat (which made it a member) was signalled to the group. */
   let joined = false
+  /** Takes this member's fair share of partitions, or gives back what is over it (between batches only). */
   const rebalance = async () => {
     const members = await renew()
     // Its first heartbeat made it a member: the others may now have more than their share.
