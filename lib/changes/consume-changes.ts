@@ -6,6 +6,8 @@
  * table's column types (so bigint and numeric keep every digit) and decoded with the codec. See docs/changes.md.
  */
 import { asyncScheduler } from 'rxjs'
+import { describeValue } from '../errors.js'
+import { checkConsumeOptions, checkGroupName, CONSUME_OPTIONS, optionsOf } from '../durable/check-options.js'
 import type { DecodedType, Decoder } from '../index.js'
 import type { ConsumeOptions, DurableConsumer } from '../durable/index.js'
 import { FEED_READER_OPTIONS, refuseUnknownOptions } from './feed-options.js'
@@ -48,6 +50,11 @@ export async function consumeChanges(
 ): Promise<DurableConsumer> {
   // A misspelt option is refused: `from` belongs to the group's options (consumeOptions), not to the feed's.
   refuseUnknownOptions(options, FEED_READER_OPTIONS, (name) => (name === 'from' ? " (where a new group starts is consumeOptions' `from`, the fifth argument)" : ''))
+  // The group's arguments, checked before the catalog is asked: the handler is wrapped below, and log.consume
+  // would take the wrapper, whatever was given (a string, or the arguments in log.consume's order).
+  if (typeof handler !== 'function') throw new TypeError(`rxpg/changes: consumeChanges' handler must be a function (changes, client) => …; got ${describeValue(handler)}`)
+  checkGroupName(group)
+  checkConsumeOptions(optionsOf('consume', consumeOptions, CONSUME_OPTIONS, 'from'))
   const installed = await inspectFeed(source.pool, options)
   const { feed } = installed
   if (feed.carrier !== 'durable') {

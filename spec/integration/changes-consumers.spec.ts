@@ -77,4 +77,18 @@ describe('consumeChanges', () => {
     const misplaced = { table: durable.table, from: 'earliest' } as unknown as Parameters<typeof consumeChanges>[1]
     await expect(consumeChanges({ log: fixture.log, pool: fixture.pool }, misplaced, 'g', noop)).rejects.toThrow(/consumeOptions/)
   })
+
+  // A JavaScript caller's mistakes (a handler that is not a function, the arguments in log.consume's order) were
+  // taken: the consumer ran, and every batch failed and came again, for ever.
+  it('refuses a handler that is not a function, a group name that cannot be one, and consume options it cannot honour, before starting', async () => {
+    await fixture.sql(`CREATE TABLE ${fixture.table('argument_orders')} (id int PRIMARY KEY)`)
+    const spec = await fixture.install({ table: 'argument_orders' })
+    const source = { log: fixture.log, pool: fixture.pool }
+    const call = (group: unknown, handler: unknown, options?: unknown) => consumeChanges(source, { table: spec.table }, group as string, handler as () => void, options as undefined)
+    await expect(call('g', 'not a function')).rejects.toThrow(new TypeError(`rxpg/changes: consumeChanges' handler must be a function (changes, client) => …; got a string ("not a function")`))
+    await expect(call(() => undefined, 'g')).rejects.toThrow(/handler must be a function .* got a string \("g"\)/)
+    await expect(call('', () => undefined)).rejects.toThrow(/consumer group's name must be a non-empty string/)
+    await expect(call('g', () => undefined, { leaseTtl: 1 })).rejects.toThrow(RangeError)
+    await expect(call('g', () => undefined, { form: 'earliest' })).rejects.toThrow(/has no option "form"/)
+  })
 })
