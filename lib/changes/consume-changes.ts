@@ -5,11 +5,12 @@
  * through its client happen once. The same changes as `tableChanges`, read into their JSON form with the
  * table's column types (so bigint and numeric keep every digit) and decoded with the codec. See docs/changes.md.
  */
+import type pg from 'pg'
 import { asyncScheduler } from 'rxjs'
 import { describeValue } from '../errors.js'
 import { checkConsumeOptions, checkGroupName, CONSUME_OPTIONS, optionsOf } from '../durable/check-options.js'
 import type { DecodedType, Decoder } from '../index.js'
-import type { ConsumeOptions, DurableConsumer } from '../durable/index.js'
+import type { ConsumeOptions, DurableConsumer, DurableLog } from '../durable/index.js'
 import { FEED_READER_OPTIONS, refuseUnknownOptions } from './feed-options.js'
 import { changeDecoder } from './decode-change.js'
 import { rawFeedChannel, wireOf } from './durable-wires.js'
@@ -50,6 +51,14 @@ export async function consumeChanges(
 ): Promise<DurableConsumer> {
   // A misspelt option is refused: `from` belongs to the group's options (consumeOptions), not to the feed's.
   refuseUnknownOptions(options, FEED_READER_OPTIONS, (name) => (name === 'from' ? " (where a new group starts is consumeOptions' `from`, the fifth argument)" : ''))
+  // A JavaScript caller's source without its pool failed as a query failure ("reading 'query'").
+  const given = source as { readonly pool?: Partial<pg.Pool>; readonly log?: Partial<DurableLog> } | null | undefined
+  if (typeof given?.pool?.query !== 'function' || typeof given.pool.connect !== 'function') {
+    throw new TypeError(`rxpg/changes: consumeChanges needs source { log, pool }: pool must be a pg.Pool (it checks the feed and reads the column types); got ${describeValue(given?.pool)}`)
+  }
+  if (typeof given.log?.consume !== 'function') {
+    throw new TypeError(`rxpg/changes: consumeChanges needs source { log, pool }: log must be a durable log (createDurableLog) in the feed's logSchema; got ${describeValue(given.log)}`)
+  }
   // The group's arguments, checked before the catalog is asked: the handler is wrapped below, and log.consume
   // would take the wrapper, whatever was given (a string, or the arguments in log.consume's order).
   if (typeof handler !== 'function') throw new TypeError(`rxpg/changes: consumeChanges' handler must be a function (changes, client) => …; got ${describeValue(handler)}`)

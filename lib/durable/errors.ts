@@ -149,7 +149,7 @@ export class StaleAckError extends RxpgError {
     options?: { readonly cause?: unknown },
   ) {
     super(
-      `Consumer ${info.member} of group ${JSON.stringify(info.group)} on durable channel ${JSON.stringify(info.channel)} lost its lease on partition(s) ${info.lost.map((l) => l.partition).join(', ')} before committing; the batch was rolled back (nothing applied) and the new owner processes it.${options?.cause === undefined ? '' : ' Its handler failed meanwhile (the cause), as it may on effects the new owner has applied already.'} Raise leaseTtl if handlers take longer than it.`,
+      `Consumer ${info.member} of group ${JSON.stringify(info.group)} on durable channel ${JSON.stringify(info.channel)} lost its lease on partition(s) ${info.lost.map((l) => l.partition).join(', ')} before committing; the batch was rolled back (nothing applied) and the new owner processes it.${options?.cause === undefined ? '' : ' Its handler failed meanwhile (the cause), as it may on effects the new owner has applied already.'} Renewals go on while a handler works: a lease is lost when the member's process stopped answering for longer than leaseTtl (paused or frozen, its event loop blocked, cut off from the database); raise leaseTtl above the longest such pause.`,
       options,
     )
   }

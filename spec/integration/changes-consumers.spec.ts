@@ -90,5 +90,9 @@ describe('consumeChanges', () => {
     await expect(call('', () => undefined)).rejects.toThrow(/consumer group's name must be a non-empty string/)
     await expect(call('g', () => undefined, { leaseTtl: 1 })).rejects.toThrow(RangeError)
     await expect(call('g', () => undefined, { form: 'earliest' })).rejects.toThrow(/has no option "form"/)
+    // A source without its pool failed as a query failure ("reading 'query'"), without a log as a crash.
+    const partial = (given: object) => consumeChanges(given as never, { table: spec.table }, 'g', () => undefined)
+    await expect(partial({ log: fixture.log })).rejects.toThrow(new TypeError('rxpg/changes: consumeChanges needs source { log, pool }: pool must be a pg.Pool (it checks the feed and reads the column types); got undefined'))
+    await expect(partial({ pool: fixture.pool })).rejects.toThrow(/needs source \{ log, pool \}: log must be a durable log \(createDurableLog\)/)
   })
 })
