@@ -9,7 +9,8 @@
 import { quoteIdentifier } from '../index.js'
 import { InvalidChangeFeedError } from './errors.js'
 import { FEED_FORMAT_VERSION, namesOf, resolveFeed, statementOps, type Feed, type FeedNames } from './feed.js'
-import { keyJson, recordJson, recordKeyJson, rowJson } from './row-json.js'
+import { keyJson, recordJson, rowJson } from './row-json.js'
+import { installCommandOf } from './install-command.js'
 import { dollarQuoted, qualifiedName, quoteLiteral } from './sql-text.js'
 import type { ChangeFeedSpec, ChangeOp } from './types.js'
 
@@ -173,6 +174,28 @@ const indented = (code: string, indent: string) =>
  */
 const ROW_JSON = 'new_json := to_json(NEW);\n  old_json := to_json(OLD);'
 
+/** The variables `keyInto` takes a row's key columns out into: one per key column. */
+const keyVariables = (key: readonly string[]) => key.map((_, index) => `  key_${index + 1} json;`).join('\n')
+
+/**
+ * `target := <the key of row, a json variable>` (with `::text` when `asText`), its columns taken out of the row's
+ * json once each and checked: a field that is not there is SQL NULL (a null value is json 'null'), so a key
+ * column renamed or dropped since the feed's SQL was applied fails the write, saying what to do, as the
+ * statement-level triggers fail by naming it. Without the check an update was logged with a null key, in
+ * another partition than the row's earlier changes.
+ */
+function keyInto(feed: Feed, key: readonly string[], row: string, target: string, asText: boolean): string {
+  const variables = key.map((_, index) => `key_${index + 1}`)
+  const message = `rxpg change feed ${quoteIdentifier(feed.name)}: key column ${key.map(quoteIdentifier).join(', ')} is not in the row of ${qualifiedName(feed.schema, feed.table)} (renamed or dropped since the feed's SQL was applied): generate the feed's SQL again with the table's column names and apply it in the same migration (${installCommandOf({ ...feed, key: undefined })})`
+  return [
+    ...key.map((column, index) => `${variables[index]} := ${row} -> ${quoteLiteral(column)};`),
+    `IF ${variables.map((variable) => `${variable} IS NULL`).join(' OR ')} THEN`,
+    `  RAISE EXCEPTION USING ERRCODE = 'undefined_column', MESSAGE = ${quoteLiteral(message)};`,
+    'END IF;',
+    `${target} := json_build_object(${key.map((column, index) => `${quoteLiteral(column)}, ${variables[index]}`).join(', ')})${asText ? '::text' : ''};`,
+  ].join('\n')
+}
+
 function durableBody(feed: Feed, key: readonly string[], names: FeedNames): string {
   const log = `${quoteIdentifier(feed.logSchema ?? '')}.durable_log`
   const channel = quoteLiteral(names.channel)
@@ -209,12 +232,12 @@ ${indented(byOp(byStatement.map(branch), ''), '  ')}
   if (byRow.length > 0) {
     const oldSide = feed.old === 'row' ? `, 'old', ${recordJson(feed, 'old_json')}` : ''
     const branch = (op: ChangeOp): [ChangeOp, string] => {
-      if (op === 'insert') return [op, `change_key := ${recordKeyJson(key, 'new_json')}::text;\nchange_value := json_build_object('op', 'insert', 'new', ${recordJson(feed, 'new_json')});`]
-      if (op === 'delete') return [op, `change_key := ${recordKeyJson(key, 'old_json')}::text;\nchange_value := json_build_object('op', 'delete'${oldSide});`]
+      if (op === 'insert') return [op, `${keyInto(feed, key, 'new_json', 'change_key', true)}\nchange_value := json_build_object('op', 'insert', 'new', ${recordJson(feed, 'new_json')});`]
+      if (op === 'delete') return [op, `${keyInto(feed, key, 'old_json', 'change_key', true)}\nchange_value := json_build_object('op', 'delete'${oldSide});`]
       return [
         op,
-        `change_key := ${recordKeyJson(key, 'new_json')}::text;
-previous_key := ${recordKeyJson(key, 'old_json')}::text;
+        `${keyInto(feed, key, 'new_json', 'change_key', true)}
+${keyInto(feed, key, 'old_json', 'previous_key', true)}
 IF previous_key = change_key THEN
   change_value := json_build_object('op', 'update', 'new', ${recordJson(feed, 'new_json')}${oldSide});
 ELSE
@@ -237,6 +260,7 @@ ${indented(byOp(byRow.map(branch), ''), '  ')}
 DECLARE
   change_key text;
   previous_key text;
+${keyVariables(key)}
   change_value json;
   new_json json;
   old_json json;
@@ -266,12 +290,12 @@ function lightBody(feed: Feed, key: readonly string[], names: FeedNames): string
   // two changes can be identical to the letter (the same row set back and forth in one statement_timestamp()).
   const tail = `'at', statement_timestamp(), 'n', change_number`
   const branch = (op: ChangeOp): [ChangeOp, string] => {
-    if (op === 'insert') return [op, `change_key := ${recordKeyJson(key, 'new_json')};\npayload := json_build_object('op', 'insert', 'key', change_key, 'new', ${recordJson(feed, 'new_json')}, ${tail})::text;`]
-    if (op === 'delete') return [op, `change_key := ${recordKeyJson(key, 'old_json')};\npayload := json_build_object('op', 'delete', 'key', change_key${oldSide}, ${tail})::text;`]
+    if (op === 'insert') return [op, `${keyInto(feed, key, 'new_json', 'change_key', false)}\npayload := json_build_object('op', 'insert', 'key', change_key, 'new', ${recordJson(feed, 'new_json')}, ${tail})::text;`]
+    if (op === 'delete') return [op, `${keyInto(feed, key, 'old_json', 'change_key', false)}\npayload := json_build_object('op', 'delete', 'key', change_key${oldSide}, ${tail})::text;`]
     return [
       op,
-      `change_key := ${recordKeyJson(key, 'new_json')};
-previous_key := ${recordKeyJson(key, 'old_json')};
+      `${keyInto(feed, key, 'new_json', 'change_key', false)}
+${keyInto(feed, key, 'old_json', 'previous_key', false)}
 IF previous_key::text = change_key::text THEN
   payload := json_build_object('op', 'update', 'key', change_key, 'new', ${recordJson(feed, 'new_json')}${oldSide}, ${tail})::text;
 ELSE
@@ -283,6 +307,7 @@ END IF;`,
   return `DECLARE
   change_key json;
   previous_key json;
+${keyVariables(key)}
   payload text;
   new_json json;
   old_json json;

@@ -31,11 +31,6 @@ export function recordJson(feed: Feed, row: string): string {
   return feed.columns === null ? row : columnsJson(feed.columns, (column) => `${row} -> ${quoteLiteral(column)}`)
 }
 
-/** The key columns of a trigger's row, out of its json (see `recordJson`). */
-export function recordKeyJson(key: readonly string[], row: string): string {
-  return columnsJson(key, (column) => `${row} -> ${quoteLiteral(column)}`)
-}
-
 function columnsJson(columns: readonly string[], valueOf: (column: string) => string): string {
   return `json_build_object(${columns.map((column) => `${quoteLiteral(column)}, ${valueOf(column)}`).join(', ')})`
 }

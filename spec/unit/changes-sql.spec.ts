@@ -67,7 +67,8 @@ describe('generated SQL', () => {
     const { install, drop } = changeFeedSql({ table: '"My ""odd"" schema"."Or-ders"', key: ['Order Id'], columns: ["it's"], logSchema: 'log "s"' })
     expect(install).toContain('"My ""odd"" schema"."Or-ders"')
     // Row-level calls take columns out of the row's json (a literal), statement-level ones from the transition table.
-    expect(install).toContain(`json_build_object('Order Id', new_json -> 'Order Id')`)
+    expect(install).toContain(`key_1 := new_json -> 'Order Id';`)
+    expect(install).toContain(`json_build_object('Order Id', key_1)`)
     expect(install).toContain(`'it''s', new_json -> 'it''s'`)
     expect(install).toContain(`json_build_object('Order Id', new."Order Id")`)
     expect(install).toContain(`'it''s', new."it's"`)
