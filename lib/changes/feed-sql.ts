@@ -9,7 +9,7 @@
 import { quoteIdentifier } from '../index.js'
 import { InvalidChangeFeedError } from './errors.js'
 import { FEED_FORMAT_VERSION, namesOf, resolveFeed, statementOps, type Feed, type FeedNames } from './feed.js'
-import { keyJson, recordJson, rowJson } from './row-json.js'
+import { keyJson, rowJson } from './row-json.js'
 import { installCommandOf } from './install-command.js'
 import { dollarQuoted, qualifiedName, quoteLiteral } from './sql-text.js'
 import type { ChangeFeedSpec, ChangeOp } from './types.js'
@@ -174,8 +174,12 @@ const indented = (code: string, indent: string) =>
  */
 const ROW_JSON = 'new_json := to_json(NEW);\n  old_json := to_json(OLD);'
 
-/** The variables `keyInto` takes a row's key columns out into: one per key column. */
-const keyVariables = (key: readonly string[]) => key.map((_, index) => `  key_${index + 1} json;`).join('\n')
+/** The variables `keyInto` and `carriedRow` take a row's columns out into: one per key column, one per listed column. */
+const rowVariables = (feed: Feed, key: readonly string[]) =>
+  [
+    ...key.map((_, index) => `  key_${index + 1} json;`),
+    ...(feed.columns === null ? [] : ['  new_row json;', '  old_row json;', ...feed.columns.map((_, index) => `  column_${index + 1} json;`)]),
+  ].join('\n')
 
 /**
  * `target := <the key of row, a json variable>` (with `::text` when `asText`), its columns taken out of the row's
@@ -185,14 +189,35 @@ const keyVariables = (key: readonly string[]) => key.map((_, index) => `  key_${
  * another partition than the row's earlier changes.
  */
 function keyInto(feed: Feed, key: readonly string[], row: string, target: string, asText: boolean): string {
-  const variables = key.map((_, index) => `key_${index + 1}`)
-  const message = `rxpg change feed ${quoteIdentifier(feed.name)}: key column ${key.map(quoteIdentifier).join(', ')} is not in the row of ${qualifiedName(feed.schema, feed.table)} (renamed or dropped since the feed's SQL was applied): generate the feed's SQL again with the table's column names and apply it in the same migration (${installCommandOf({ ...feed, key: undefined })})`
+  return checkedColumnsInto(feed, key, 'key', 'key column', row, `${target} := %s${asText ? '::text' : ''};`)
+}
+
+/**
+ * The carried row of a row-level call, from the row's json: the whole row as it is, or the listed columns taken
+ * out and checked as the key's are (a column renamed or dropped since the feed's SQL was applied was carried as
+ * null). `statements` come first, and leave the row in `expression`.
+ */
+function carriedRow(feed: Feed, row: 'new_json' | 'old_json'): { readonly statements: string; readonly expression: string } {
+  if (feed.columns === null) return { statements: '', expression: row }
+  const target = row === 'new_json' ? 'new_row' : 'old_row'
+  return { statements: `${checkedColumnsInto(feed, feed.columns, 'column', 'column', row, `${target} := %s;`)}\n`, expression: target }
+}
+
+/**
+ * Takes `columns` out of the json variable `row` into variables `<prefix>_<n>`, fails the write for a missing one,
+ * and runs `assign` with their object for %s. Out of the row's json, never as `NEW."id"`: PL/pgSQL plans an
+ * expression once per session with the types of the fields it reads, and after a migration changed a column's
+ * type (int to bigint) such a plan fails the writer's statement (42804), while the row's json keeps working.
+ */
+function checkedColumnsInto(feed: Feed, columns: readonly string[], prefix: string, what: string, row: string, assign: string): string {
+  const variables = columns.map((_, index) => `${prefix}_${index + 1}`)
+  const message = `rxpg change feed ${quoteIdentifier(feed.name)}: a ${what} it names (${columns.map(quoteIdentifier).join(', ')}) is not in the row of ${qualifiedName(feed.schema, feed.table)} (renamed or dropped since the feed's SQL was applied): generate the feed's SQL again with the table's column names and apply it in the same migration (${installCommandOf({ ...feed, key: undefined })})`
   return [
-    ...key.map((column, index) => `${variables[index]} := ${row} -> ${quoteLiteral(column)};`),
+    ...columns.map((column, index) => `${variables[index]} := ${row} -> ${quoteLiteral(column)};`),
     `IF ${variables.map((variable) => `${variable} IS NULL`).join(' OR ')} THEN`,
     `  RAISE EXCEPTION USING ERRCODE = 'undefined_column', MESSAGE = ${quoteLiteral(message)};`,
     'END IF;',
-    `${target} := json_build_object(${key.map((column, index) => `${quoteLiteral(column)}, ${variables[index]}`).join(', ')})${asText ? '::text' : ''};`,
+    assign.replace('%s', `json_build_object(${columns.map((column, index) => `${quoteLiteral(column)}, ${variables[index]}`).join(', ')})`),
   ].join('\n')
 }
 
@@ -230,18 +255,20 @@ ${indented(byOp(byStatement.map(branch), ''), '  ')}
 
   const byRow = rowOps(feed)
   if (byRow.length > 0) {
-    const oldSide = feed.old === 'row' ? `, 'old', ${recordJson(feed, 'old_json')}` : ''
+    const [newRow, oldRow] = [carriedRow(feed, 'new_json'), carriedRow(feed, 'old_json')]
+    const oldSide = feed.old === 'row' ? `, 'old', ${oldRow.expression}` : ''
+    const oldStatements = feed.old === 'row' ? oldRow.statements : ''
     const branch = (op: ChangeOp): [ChangeOp, string] => {
-      if (op === 'insert') return [op, `${keyInto(feed, key, 'new_json', 'change_key', true)}\nchange_value := json_build_object('op', 'insert', 'new', ${recordJson(feed, 'new_json')});`]
-      if (op === 'delete') return [op, `${keyInto(feed, key, 'old_json', 'change_key', true)}\nchange_value := json_build_object('op', 'delete'${oldSide});`]
+      if (op === 'insert') return [op, `${keyInto(feed, key, 'new_json', 'change_key', true)}\n${newRow.statements}change_value := json_build_object('op', 'insert', 'new', ${newRow.expression});`]
+      if (op === 'delete') return [op, `${keyInto(feed, key, 'old_json', 'change_key', true)}\n${oldStatements}change_value := json_build_object('op', 'delete'${oldSide});`]
       return [
         op,
         `${keyInto(feed, key, 'new_json', 'change_key', true)}
 ${keyInto(feed, key, 'old_json', 'previous_key', true)}
-IF previous_key = change_key THEN
-  change_value := json_build_object('op', 'update', 'new', ${recordJson(feed, 'new_json')}${oldSide});
+${newRow.statements}${oldStatements}IF previous_key = change_key THEN
+  change_value := json_build_object('op', 'update', 'new', ${newRow.expression}${oldSide});
 ELSE
-  change_value := json_build_object('op', 'update', 'new', ${recordJson(feed, 'new_json')}${oldSide}, 'previousKey', previous_key::json);
+  change_value := json_build_object('op', 'update', 'new', ${newRow.expression}${oldSide}, 'previousKey', previous_key::json);
 END IF;`,
       ]
     }
@@ -260,7 +287,7 @@ ${indented(byOp(byRow.map(branch), ''), '  ')}
 DECLARE
   change_key text;
   previous_key text;
-${keyVariables(key)}
+${rowVariables(feed, key)}
   change_value json;
   new_json json;
   old_json json;
@@ -285,21 +312,23 @@ END`
 }
 
 function lightBody(feed: Feed, key: readonly string[], names: FeedNames): string {
-  const oldSide = feed.old === 'row' ? `, 'old', ${recordJson(feed, 'old_json')}` : ''
+  const [newRow, oldRow] = [carriedRow(feed, 'new_json'), carriedRow(feed, 'old_json')]
+  const oldSide = feed.old === 'row' ? `, 'old', ${oldRow.expression}` : ''
+  const oldStatements = feed.old === 'row' ? oldRow.statements : ''
   // 'n' numbers the changes of a transaction: PostgreSQL sends identical payloads of one transaction once, and
   // two changes can be identical to the letter (the same row set back and forth in one statement_timestamp()).
   const tail = `'at', statement_timestamp(), 'n', change_number`
   const branch = (op: ChangeOp): [ChangeOp, string] => {
-    if (op === 'insert') return [op, `${keyInto(feed, key, 'new_json', 'change_key', false)}\npayload := json_build_object('op', 'insert', 'key', change_key, 'new', ${recordJson(feed, 'new_json')}, ${tail})::text;`]
-    if (op === 'delete') return [op, `${keyInto(feed, key, 'old_json', 'change_key', false)}\npayload := json_build_object('op', 'delete', 'key', change_key${oldSide}, ${tail})::text;`]
+    if (op === 'insert') return [op, `${keyInto(feed, key, 'new_json', 'change_key', false)}\n${newRow.statements}payload := json_build_object('op', 'insert', 'key', change_key, 'new', ${newRow.expression}, ${tail})::text;`]
+    if (op === 'delete') return [op, `${keyInto(feed, key, 'old_json', 'change_key', false)}\n${oldStatements}payload := json_build_object('op', 'delete', 'key', change_key${oldSide}, ${tail})::text;`]
     return [
       op,
       `${keyInto(feed, key, 'new_json', 'change_key', false)}
 ${keyInto(feed, key, 'old_json', 'previous_key', false)}
-IF previous_key::text = change_key::text THEN
-  payload := json_build_object('op', 'update', 'key', change_key, 'new', ${recordJson(feed, 'new_json')}${oldSide}, ${tail})::text;
+${newRow.statements}${oldStatements}IF previous_key::text = change_key::text THEN
+  payload := json_build_object('op', 'update', 'key', change_key, 'new', ${newRow.expression}${oldSide}, ${tail})::text;
 ELSE
-  payload := json_build_object('op', 'update', 'key', change_key, 'previousKey', previous_key, 'new', ${recordJson(feed, 'new_json')}${oldSide}, ${tail})::text;
+  payload := json_build_object('op', 'update', 'key', change_key, 'previousKey', previous_key, 'new', ${newRow.expression}${oldSide}, ${tail})::text;
 END IF;`,
     ]
   }
@@ -307,7 +336,7 @@ END IF;`,
   return `DECLARE
   change_key json;
   previous_key json;
-${keyVariables(key)}
+${rowVariables(feed, key)}
   payload text;
   new_json json;
   old_json json;

@@ -20,17 +20,6 @@ export function keyJson(key: readonly string[], alias: string): string {
   return columnsJson(key, (column) => `${alias}.${quoteIdentifier(column)}`)
 }
 
-/**
- * The same for a trigger's row variable (NEW, OLD) whose whole row is already in the json variable `row`:
- * columns are taken out of that json, never as `NEW."id"`. PL/pgSQL plans an expression once per session with
- * the types of the row's fields it reads; after a migration changed a column's type (int to bigint) such a
- * plan fails the writer's statement ("type of parameter … does not match that when preparing the plan"),
- * while the row's own type, and so `to_json(NEW)`, stays the same.
- */
-export function recordJson(feed: Feed, row: string): string {
-  return feed.columns === null ? row : columnsJson(feed.columns, (column) => `${row} -> ${quoteLiteral(column)}`)
-}
-
 function columnsJson(columns: readonly string[], valueOf: (column: string) => string): string {
   return `json_build_object(${columns.map((column) => `${quoteLiteral(column)}, ${valueOf(column)}`).join(', ')})`
 }

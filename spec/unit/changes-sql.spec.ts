@@ -69,7 +69,8 @@ describe('generated SQL', () => {
     // Row-level calls take columns out of the row's json (a literal), statement-level ones from the transition table.
     expect(install).toContain(`key_1 := new_json -> 'Order Id';`)
     expect(install).toContain(`json_build_object('Order Id', key_1)`)
-    expect(install).toContain(`'it''s', new_json -> 'it''s'`)
+    expect(install).toContain(`column_1 := new_json -> 'it''s';`)
+    expect(install).toContain(`json_build_object('it''s', column_1)`)
     expect(install).toContain(`json_build_object('Order Id', new."Order Id")`)
     expect(install).toContain(`'it''s', new."it's"`)
     expect(install).toContain('"log ""s""".durable_log')
