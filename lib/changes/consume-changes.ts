@@ -13,7 +13,7 @@ import type { DecodedType, Decoder } from '../index.js'
 import type { ConsumeOptions, DurableConsumer, DurableLog } from '../durable/index.js'
 import { FEED_READER_OPTIONS, refuseUnknownOptions } from './feed-options.js'
 import { changeDecoder } from './decode-change.js'
-import { rawFeedChannel, wireOf } from './durable-wires.js'
+import { checkFeedLog, rawFeedChannel, wireOf } from './durable-wires.js'
 import { InvalidChangeFeedError } from './errors.js'
 import { inspectFeed } from './inspect-feed.js'
 import { wireReader } from './read-wire.js'
@@ -69,12 +69,7 @@ export async function consumeChanges(
   if (feed.carrier !== 'durable') {
     throw new InvalidChangeFeedError({ table: installed.table, detail: 'consumer groups work durable feeds only: a light feed NOTIFYs its changes and keeps none (install it with carrier durable)' })
   }
-  if (source.log.schema !== feed.logSchema) {
-    throw new InvalidChangeFeedError({
-      table: installed.table,
-      detail: `the feed writes to the durable log in schema ${JSON.stringify(feed.logSchema)}, the log given reads schema ${JSON.stringify(source.log.schema)}`,
-    })
-  }
+  checkFeedLog(source.log, installed)
   const read = wireReader(source.pool, installed, source.scheduler ?? asyncScheduler)
   const decode = changeDecoder(options.row, { schema: feed.schema, table: feed.table, channel: installed.names.channel })
   return source.log.consume(

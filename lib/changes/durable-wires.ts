@@ -23,12 +23,7 @@ interface FeedReading {
 /** Checks the log given against the feed, at once (when called). */
 function feedReading(source: ChangeSource, installed: InstalledFeed): FeedReading {
   const { feed, names } = installed
-  if (source.log !== undefined && source.log.schema !== feed.logSchema) {
-    throw new InvalidChangeFeedError({
-      table: installed.table,
-      detail: `the feed writes to the durable log in schema ${JSON.stringify(feed.logSchema)}, the log given reads schema ${JSON.stringify(source.log.schema)}`,
-    })
-  }
+  if (source.log !== undefined) checkFeedLog(source.log, installed)
   const scheduler = source.scheduler ?? asyncScheduler
   return {
     channel: rawFeedChannel(installed),
@@ -44,6 +39,15 @@ function feedReading(source: ChangeSource, installed: InstalledFeed): FeedReadin
       return { log: own, close: () => own.close() }
     },
   }
+}
+
+/** Throws `InvalidChangeFeedError` when `log` is not the durable log the feed writes to (another schema). */
+export function checkFeedLog(log: Pick<DurableLog, 'schema'>, installed: InstalledFeed): void {
+  if (log.schema === installed.feed.logSchema) return
+  throw new InvalidChangeFeedError({
+    table: installed.table,
+    detail: `the feed writes to the durable log in schema ${JSON.stringify(installed.feed.logSchema)}, the log given reads schema ${JSON.stringify(log.schema)}`,
+  })
 }
 
 /**

@@ -361,9 +361,10 @@ export class NotifyBatcher {
         const detail = `not sent within ${this.timeout} ms (timeout) while waiting for ${waitingFor}`
         this.fail(
           notification,
-          last === undefined
-            ? new NotifyFailedError({ channel: notification.channel, outcome: 'not-sent', detail })
-            : new NotifyFailedError({ channel: notification.channel, outcome: 'not-sent', ...last.facts, detail: `${detail}; the last attempt failed: ${last.facts.detail}` }, { cause: last.cause }),
+          new NotifyFailedError(
+            { channel: notification.channel, outcome: 'not-sent', ...last?.facts, detail: last === undefined ? detail : `${detail}; the last attempt failed: ${last.facts.detail}` },
+            last === undefined ? undefined : { cause: last.cause },
+          ),
         )
       }
       this.expiry = this.scheduleExpiry()
