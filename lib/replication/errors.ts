@@ -12,6 +12,7 @@ export type ReplicationSetupReason =
   | 'wal-level'
   | 'max-wal-senders'
   | 'pooler'
+  | 'command-refused'
   | 'replication-privilege'
   | 'publication-privilege'
   | 'publication-missing'
@@ -61,6 +62,8 @@ function setupProblem(info: SetupInfo): string {
       return `The server allows no replication connections (${info.detail}).`
     case 'pooler':
       return `The connection goes through a pooler, which passes no replication connection (${info.detail}).`
+    case 'command-refused':
+      return `The server refused a replication command (${info.sqlState}: ${info.detail}): the connection is not a replication connection (a proxy passed it on without the replication startup parameter), or the server does not have this command.`
     case 'replication-privilege':
       return `The role may not open a replication connection (${info.detail}).`
     case 'publication-privilege':
@@ -97,6 +100,8 @@ function setupFix(info: SetupInfo): string {
       return 'Set max_wal_senders (and max_replication_slots) to at least 1 and restart the server.'
     case 'pooler':
       return 'Connect the stream to PostgreSQL directly (its own host and port), not through PgBouncer or another pooler.'
+    case 'command-refused':
+      return 'Connect the stream to PostgreSQL directly (its own host and port), not through a proxy; if it is direct, report it with the server version: rxpg sent a command this server does not take.'
     case 'replication-privilege':
       return 'Grant it (ALTER ROLE <role> REPLICATION) or connect as a role that has it; keep it apart from the application role.'
     case 'publication-privilege':

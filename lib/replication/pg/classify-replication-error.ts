@@ -11,6 +11,8 @@ import type { ReplicationFailure } from '../types.js'
  *
  * - "unsupported startup parameter: replication": a pooler (PgBouncer) in front of the server, which proxies no
  *   replication connection.
+ * - 42601 / 0A000: a replication command read as SQL (a proxy dropped the `replication` startup parameter) or one
+ *   this server does not have; every connection gets the same answer.
  * - 42501 at connect: the role lacks REPLICATION (other 42501s are the listener's `not-authorized`).
  * - 53300 with max_wal_senders 0: no replication connection can ever be had (other 53300s are a full server:
  *   retried).
@@ -31,6 +33,9 @@ export function classifyReplicationError(
   // PgBouncer (any pool mode) refuses the startup parameter a replication connection needs: no retry helps.
   if (/unsupported startup parameter: replication/i.test(detail)) return setup('pooler')
   switch (sqlState) {
+    case '42601':
+    case '0A000':
+      return setup('command-refused')
     case '42501':
       if (/walsender|WAL sender|replication/i.test(detail)) return setup('replication-privilege')
       break
