@@ -105,7 +105,8 @@ export interface PgListener extends AsyncDisposable {
   readonly state$: Observable<ListenerState>
   /**
    * Failures that have no caller to reject: errors from `notify$.next()`. When nothing subscribes, they are
-   * emitted as a process warning instead, so they never vanish.
+   * emitted as a process warning instead, so they never vanish. Completes on `close()`, after the failures of the
+   * sends still pending then: a `notify$.next()` after that is a process warning (`ListenerClosedError`).
    */
   readonly errors$: Observable<RxpgError>
   /**

@@ -1,5 +1,5 @@
 import { map } from 'rxjs'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ConnectionLostError, ConnectionRejectedError, InvalidChannelNameError, InvalidSinkValueError, ListenerClosedError, PayloadTooLargeError } from '../lib/index.js'
 import type { ListenerState, PgNotification } from '../lib/index.js'
 import {
@@ -171,6 +171,24 @@ describe('virtual listener: sending', () => {
     const db = createVirtualListener()
     await db.close()
     await expect(db.notify('orders', 'x')).rejects.toBeInstanceOf(ListenerClosedError)
+  })
+
+  it('completes errors$ and sent$ on close(); a notify$.next() after it is a process warning (ListenerClosedError)', () => {
+    // Caught here rather than printed, so the test run's log stays clean.
+    const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+    try {
+      runMarbles(({ cold, expectObservable }) => {
+        const db = createVirtualListener()
+        cold('--|').subscribe({ complete: () => void db.close() })
+        cold('----a').subscribe(() => db.notify$.next({ channel: 'orders', payload: 'late' }))
+        expectObservable(db.errors$).toBe('--|')
+        expectObservable(db.sent$).toBe('--|')
+      })
+      expect(emitWarning).toHaveBeenCalledTimes(1)
+      expect(emitWarning.mock.calls[0]?.[0]).toBeInstanceOf(ListenerClosedError)
+    } finally {
+      emitWarning.mockRestore()
+    }
   })
 
   it('loops a sent notification back to the subscribers of its channel, as an own notification', () =>
