@@ -18,6 +18,7 @@ export type ReplicationSetupReason =
   | 'publication-missing'
   | 'table-not-published'
   | 'table-missing'
+  | 'replica-identity-missing'
   | 'partitioned-table-unsupported'
   | 'publish-via-partition-root-off'
   | 'slot-missing'
@@ -37,7 +38,7 @@ export class ReplicationSetupError extends RxpgError {
       readonly reason: ReplicationSetupReason
       readonly slot: string
       readonly publication: string
-      /** The table concerned (`table-not-published`, `table-missing`, `partitioned-table-unsupported`, `publish-via-partition-root-off`), as `schema.table`. */
+      /** The table concerned (`table-not-published`, `table-missing`, `replica-identity-missing`, `partitioned-table-unsupported`, `publish-via-partition-root-off`), as `schema.table`. */
       readonly table?: string
       /** What was found instead: the `wal_level`, the server version (`PostgreSQL 11.22`), the slot's plugin or database, ... */
       readonly found?: string
@@ -74,6 +75,8 @@ function setupProblem(info: SetupInfo): string {
       return `Table ${info.table} is not in publication ${publication}, so its changes never reach the slot.`
     case 'table-missing':
       return `Table ${info.table} does not exist, so it cannot be published.`
+    case 'replica-identity-missing':
+      return `Table ${info.table} has no replica identity (${info.detail}): once it is published, every UPDATE and DELETE on it fails (55000), in every writer.`
     case 'partitioned-table-unsupported':
       return `Table ${info.table} is partitioned, and this server (${info.found}) cannot publish a partitioned table, only its partitions, whose changes are named after them; publishing them under the table's name needs PostgreSQL 13 or later (publish_via_partition_root).`
     case 'publish-via-partition-root-off':
@@ -110,6 +113,8 @@ function setupFix(info: SetupInfo): string {
       return 'Create it in a migration (replicationSetupSql() gives the statements), or with ensureReplication() in development.'
     case 'table-not-published':
       return `Add it (ALTER PUBLICATION ... ADD TABLE ${info.table}) or leave it out of \`tables\`.`
+    case 'replica-identity-missing':
+      return `Give it a primary key, or run ALTER TABLE ${info.table} REPLICA IDENTITY FULL (updates and deletes then log the whole old row) or REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns, before publishing it; or leave it out of the publication.`
     case 'table-missing':
       return 'Create it first (its migration runs before this one), check its schema and spelling (names are exact), or leave it out of `tables`.'
     case 'partitioned-table-unsupported':

@@ -3,6 +3,7 @@
  * the stream is). In production, as SQL text in a migration (`replicationSetupSql`); in development and
  * tests, `ensureReplication` does it on the spot, and `dropReplication` undoes it.
  */
+import type pg from 'pg'
 import type { PgConnectionConfig } from '../pg/config.js'
 import { ReplicationSetupError } from './errors.js'
 import { assertReplicationNames } from './replication-names.js'
@@ -30,6 +31,8 @@ export function replicationSetupSql(setup: ReplicationSetup): string {
   return [
     '-- Needs wal_level = logical (ALTER SYSTEM SET wal_level = logical; then restart), and a role with REPLICATION',
     '-- for the stream. Cap what a stopped consumer can pin: ALTER SYSTEM SET max_slot_wal_keep_size = \'10GB\' (PostgreSQL 13+).',
+    '-- Each published table needs a replica identity (a primary key, or REPLICA IDENTITY FULL or USING INDEX): without one,',
+    '-- PostgreSQL refuses every UPDATE and DELETE on it once it is published (error 55000).',
     '-- Run these two statements one after the other, outside a transaction block: PostgreSQL creates no logical slot in',
     '-- a transaction that has written (error 25001). In a migration tool, turn its transaction off for this migration,',
     '-- or make two migrations, the publication first (the slot must not be older than its publication).',
@@ -108,6 +111,11 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
         found: `PostgreSQL ${versionText(server.version)}`,
       })
     }
+    const keyless = await tableWithoutReplicaIdentity(client, setup.tables === 'all' ? 'all' : requested)
+    // A publication that exists already names its tables as they are: only a new FOR ALL TABLES one is checked whole.
+    if (keyless !== undefined && (setup.tables !== 'all' || !(await publicationExists(client, publication)))) {
+      throw new ReplicationSetupError({ reason: 'replica-identity-missing', slot, publication, table: keyless.name, detail: keyless.detail })
+    }
     const existing = (
       await client.query<{ via_root: string | null }>(`SELECT to_jsonb(p) ->> 'pubviaroot' AS via_root FROM pg_publication p WHERE pubname = $1`, [publication])
     ).rows[0]
@@ -152,6 +160,48 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
     }
     return { createdPublication: existing === undefined, addedTables, createdSlot: !slotExists }
   })
+}
+
+/**
+ * The first table (a partition, for a partitioned table) among `tables` (or among every table a FOR ALL TABLES
+ * publication covers) that has no replica identity: no primary key under REPLICA IDENTITY DEFAULT, or
+ * NOTHING, or USING INDEX without its index. Once published, PostgreSQL refuses every UPDATE and DELETE on it.
+ */
+async function tableWithoutReplicaIdentity(client: pg.ClientBase, tables: readonly string[] | 'all'): Promise<{ readonly name: string; readonly detail: string } | undefined> {
+  const rows = (
+    await client.query<{ name: string; setting: string; others: string }>(
+      `WITH candidate AS (
+         SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE $1::boolean
+           AND c.relkind = 'r' AND c.relpersistence = 'p' AND NOT c.relispartition
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+         UNION ALL
+         SELECT tree.relid FROM unnest($2::text[]) AS t(name)
+           JOIN pg_class c ON c.relkind IN ('r', 'p')
+           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname || '.' || c.relname = t.name
+           -- A partitioned table's partitions (pg_partition_tree lists nothing for a table that has none).
+           CROSS JOIN LATERAL (SELECT c.oid AS relid WHERE c.relkind = 'r'
+             UNION ALL SELECT relid FROM pg_partition_tree(c.oid) WHERE c.relkind = 'p' AND isleaf) AS tree
+       ), keyless AS (
+         SELECT n.nspname || '.' || c.relname AS name,
+                CASE c.relreplident WHEN 'd' THEN 'DEFAULT' WHEN 'n' THEN 'NOTHING' ELSE 'USING INDEX' END AS setting
+         FROM candidate JOIN pg_class c ON c.oid = candidate.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relreplident <> 'f' AND NOT EXISTS (
+           SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary ELSE i.indisreplident END
+         )
+       )
+       SELECT name, setting, (count(*) OVER () - 1)::text AS others FROM keyless ORDER BY name LIMIT 1`,
+      [tables === 'all', tables === 'all' ? [] : tables],
+    )
+  ).rows
+  const [first] = rows
+  if (first === undefined) return undefined
+  const others = first.others === '0' ? '' : ` (and ${first.others} other table${first.others === '1' ? '' : 's'})`
+  return { name: first.name, detail: `${first.name}${others} has REPLICA IDENTITY ${first.setting} and ${first.setting === 'DEFAULT' ? 'no primary key' : 'no identity index'}` }
+}
+
+async function publicationExists(client: pg.ClientBase, publication: string): Promise<boolean> {
+  return (await client.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [publication])).rowCount === 1
 }
 
 /** A statement the role may not run (42501), as the typed error of `reason`, which names who may; others as they are. */

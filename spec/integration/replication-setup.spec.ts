@@ -32,10 +32,13 @@ async function failureOf(config: string | pg.ClientConfig, options: { slot: stri
   }
 }
 
-/** A table partitioned by range with one partition; returns the table's name and the partition's. */
-async function partitionedTable(): Promise<[string, string]> {
+/**
+ * A table partitioned by range with one partition; returns the table's name and the partition's. With a primary
+ * key (a replica identity) unless `keyless`.
+ */
+async function partitionedTable(options: { keyless?: boolean } = {}): Promise<[string, string]> {
   const name = uniqueName('measure')
-  await query(url, `CREATE TABLE ${name} (id int, at date, value int) PARTITION BY RANGE (at)`)
+  await query(url, `CREATE TABLE ${name} (id int, at date, value int${options.keyless ? '' : ', PRIMARY KEY (id, at)'}) PARTITION BY RANGE (at)`)
   await query(url, `CREATE TABLE ${name}_2024 PARTITION OF ${name} FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`)
   return [name, `${name}_2024`]
 }
@@ -175,14 +178,14 @@ describe('replication set-up', () => {
       }
       expect(await ensureReplication(url, { ...names, tables: [measure] })).toEqual({ createdPublication: true, addedTables: [], createdSlot: true })
       expect(await ensureReplication(url, { ...names, tables: [measure] })).toEqual({ createdPublication: false, addedTables: [], createdSlot: false })
-      for (const tables of [[measure], undefined]) {
+      for (const [index, tables] of [[measure], undefined].entries()) {
         const stream = changeStream(url, { ...names, checkpoints: false, ...(tables === undefined ? {} : { tables }) })
         try {
           const changes = collect(stream.changes$)
           await stateOf(stream, 'connected')
-          await query(url, `INSERT INTO ${measure} VALUES (1, '2024-06-01', 5)`)
+          await query(url, `INSERT INTO ${measure} VALUES ($1, '2024-06-01', 5)`, [index])
           await eventually(() => changes.values.length === 1, () => 'nothing received')
-          expect(changes.values[0]).toMatchObject({ op: 'insert', schema: 'public', table: measure, new: { id: 1, value: 5 } })
+          expect(changes.values[0]).toMatchObject({ op: 'insert', schema: 'public', table: measure, new: { id: index, value: 5 } })
           stream.ack((changes.values[0] as Change).position)
         } finally {
           await stream.close()
@@ -247,6 +250,36 @@ describe('replication set-up', () => {
     } finally {
       await dropReplication(url, names)
     }
+  })
+
+  // Once a table is published, PostgreSQL refuses every UPDATE and DELETE on it (55000) unless it has a replica
+  // identity: the writers would break the moment the publication names it.
+  it('ensureReplication fails with replica-identity-missing for a table without a primary key, creating nothing; REPLICA IDENTITY FULL passes', async () => {
+    const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+    const bare = uniqueName('events')
+    await query(url, `CREATE TABLE ${bare} (id int, body text)`)
+    // A partitioned table is published (under its own name) from PostgreSQL 13; its partitions need the identity.
+    const keyless: Array<[string, string]> = (await serverMajor(url)) >= 13 ? [await partitionedTable({ keyless: true })] : []
+    try {
+      for (const [table, reported] of [[bare, bare] as [string, string], ...keyless]) {
+        const error = await ensureReplication(url, { ...names, tables: [table] }).catch((caught: unknown) => caught)
+        expect(error).toBeInstanceOf(ReplicationSetupError)
+        expect((error as ReplicationSetupError).info).toMatchObject({ reason: 'replica-identity-missing', table: `public.${reported}` })
+        expect((error as ReplicationSetupError).message).toMatch(/every UPDATE and DELETE on it fails/)
+        expect((error as ReplicationSetupError).message).toMatch(/primary key|REPLICA IDENTITY FULL/)
+        expect(await query(url, `SELECT 1 FROM pg_publication WHERE pubname = $1 UNION ALL SELECT 1 FROM pg_replication_slots WHERE slot_name = $2`, [names.publication, names.slot])).toEqual([])
+      }
+      // FOR ALL TABLES would publish it too (and any other table without one in this database).
+      const all = await ensureReplication(url, { ...names, tables: 'all' }).catch((caught: unknown) => caught)
+      expect((all as ReplicationSetupError).info).toMatchObject({ reason: 'replica-identity-missing', detail: expect.stringMatching(/REPLICA IDENTITY/) })
+      expect(await query(url, `SELECT 1 FROM pg_publication WHERE pubname = $1`, [names.publication])).toEqual([])
+      await query(url, `ALTER TABLE ${bare} REPLICA IDENTITY FULL`)
+      expect(await ensureReplication(url, { ...names, tables: [bare] })).toMatchObject({ createdPublication: true, createdSlot: true })
+      await query(url, `UPDATE ${bare} SET body = 'x'`)
+    } finally {
+      await dropReplication(url, names)
+    }
+    expect(replicationSetupSql({ ...names, tables: [bare] })).toMatch(/-- Each published table needs a replica identity/)
   })
 
   it('ensureReplication fails with replication-privilege for a role without REPLICATION before creating anything, and with publication-privilege for one that may not publish the table', async () => {
