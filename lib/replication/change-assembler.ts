@@ -117,35 +117,47 @@ export class ChangeAssembler {
     if (last !== undefined && (open.commitLsn < last.resume || (open.commitLsn === last.lsn && index <= last.index))) return undefined
     const decoder = this.selection.lookup(message.schema, message.table)
     if (decoder === false) return undefined
+    const refuse = (messages: readonly string[], cause?: unknown) =>
+      this.refuse(
+        open,
+        new ChangeDecodeError(
+          { schema: message.schema, table: message.table, op: message.op as ChangeDecodeError['info']['op'], position: changeToken(open.stem, index, open.commitHex), messages },
+          cause === undefined ? undefined : { cause },
+        ),
+        sink,
+      )
+    if (message.undecodable !== undefined) {
+      return refuse(
+        message.undecodable.map(
+          (column) => `${column} holds a value of a type that no longer exists (dropped since the change was written), so it cannot be read as what it was`,
+        ),
+      )
+    }
     let row: unknown = message.new
     if (decoder !== undefined && message.new !== undefined) {
       const attempt: Attempt<unknown> | Promise<Attempt<unknown>> = decoder(message.new)
-      const refused = isPromiseLike(attempt)
-        ? ['the decoder validates asynchronously, which a change stream does not support (its order and positions are synchronous): use a synchronous schema']
-        : attempt._tag === 'Left'
-          ? attempt.left.messages
-          : undefined
-      if (refused !== undefined) {
-        const error = new ChangeDecodeError(
-          { schema: message.schema, table: message.table, op: message.op as 'insert' | 'update', position: changeToken(open.stem, index, open.commitHex), messages: refused },
-          isPromiseLike(attempt) || attempt._tag === 'Right' || attempt.left.cause === undefined ? undefined : { cause: attempt.left.cause },
-        )
-        if (this.onInvalid !== undefined) {
-          this.onInvalid(error)
-          return undefined
-        }
-        // What came before the refused row is delivered first: the stream stops exactly at it.
-        const held = open.held
-        open.held = undefined
-        if (held !== undefined) this.release(open, held, false, sink)
-        return error
+      if (isPromiseLike(attempt)) {
+        return refuse(['the decoder validates asynchronously, which a change stream does not support (its order and positions are synchronous): use a synchronous schema'])
       }
-      row = (attempt as Attempt<unknown> & { _tag: 'Right' }).right
+      if (attempt._tag === 'Left') return refuse(attempt.left.messages, attempt.left.cause)
+      row = attempt.right
     }
     const held = open.held
     open.held = { message, row, index }
     if (held !== undefined) this.release(open, held, false, sink)
     return undefined
+  }
+
+  /** A refused change goes to onInvalid; else what came before it is delivered and the error stops the stream at it. */
+  private refuse(open: OpenTransaction, error: ChangeDecodeError, sink: ItemSink): ChangeDecodeError | undefined {
+    if (this.onInvalid !== undefined) {
+      this.onInvalid(error)
+      return undefined
+    }
+    const held = open.held
+    open.held = undefined
+    if (held !== undefined) this.release(open, held, false, sink)
+    return error
   }
 
   commit(message: CommitMessage, sink: ItemSink): void {

@@ -30,7 +30,8 @@ export interface ChangeStreamOptions {
    */
   readonly resumeAfter?: string | undefined
   /**
-   * Where a row its table's decoder refuses goes. Default: nowhere: the stream fails with `ChangeDecodeError`,
+   * Where a row its table's decoder refuses goes (and a change holding a value of a type dropped since it was
+   * written, which cannot be read as what it was). Default: nowhere: the stream fails with `ChangeDecodeError`,
    * so that nothing is skipped without a decision (resume from your last token once the decoder accepts it).
    */
   readonly onInvalid?: (error: ChangeDecodeError) => void

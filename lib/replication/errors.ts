@@ -237,7 +237,8 @@ export class ChangeDecodeError extends RxpgError {
     readonly info: {
       readonly schema: string
       readonly table: string
-      readonly op: 'insert' | 'update'
+      /** `delete` only for a deleted row's key of a type dropped since. */
+      readonly op: 'insert' | 'update' | 'delete'
       /** The change's position (acknowledge it once you have dealt with it). */
       readonly position: string
       readonly messages: readonly string[]

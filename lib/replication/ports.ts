@@ -31,6 +31,12 @@ export interface ChangeMessage {
   readonly new?: Row
   readonly old?: Row
   readonly unchangedToast?: readonly string[]
+  /**
+   * Columns that held a value of a type the catalog no longer has (dropped since the change was written), as
+   * `column "name" (type oid N)`: their values are the server's text, not what they were, and the change is
+   * refused.
+   */
+  readonly undecodable?: readonly string[]
   readonly cascade?: boolean
   readonly restartIdentity?: boolean
 }

@@ -6,7 +6,7 @@
  * every START_REPLICATION).
  */
 import { describe, expect, it } from 'vitest'
-import type { Change } from '../../lib/replication/index.js'
+import { ChangeDecodeError, type Change } from '../../lib/replication/index.js'
 import { eventually } from '../support/database.js'
 import { collect, query, replicationFixtures, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
@@ -75,5 +75,37 @@ describe('replication: schema changes behind a connection', () => {
       { id: 4, v: 'd', d: 1 },
     ])
     expect(stream.metrics.snapshot().reconnects).toBe(1)
+  })
+  // A change read again after its column's type was dropped (the column retyped, then the domain dropped): the
+  // server sends the value's text, and nothing left in the catalog says how to read it. A boolean domain's
+  // false came back as the string 'f', which is truthy (a new user's trial). It is refused, never guessed.
+  it('refuses a change whose column type was dropped since it was written (ChangeDecodeError, or onInvalid), and goes on after it', async () => {
+    const table = uniqueName('t')
+    const domain = uniqueName('yesno')
+    await query(url, `CREATE DOMAIN ${domain} AS boolean`)
+    await query(url, `CREATE TABLE ${table} (id int PRIMARY KEY, ok ${domain})`)
+    const names = await setup([table])
+    await query(url, `INSERT INTO ${table} VALUES (1, false)`)
+    await query(url, `ALTER TABLE ${table} ALTER COLUMN ok TYPE boolean`)
+    await query(url, `DROP DOMAIN ${domain}`)
+    await query(url, `INSERT INTO ${table} VALUES (2, true)`)
+
+    const stopped = open(names)
+    const failed = collect(stopped.changes$)
+    await eventually(() => failed.errors.length > 0 || failed.values.length > 0, () => 'nothing', 20_000)
+    expect(failed.values).toEqual([])
+    const error = failed.errors[0] as ChangeDecodeError
+    expect(error).toBeInstanceOf(ChangeDecodeError)
+    expect(error.info).toMatchObject({ schema: 'public', table, op: 'insert' })
+    expect(error.message).toMatch(/column "ok".*no longer exists/)
+    await stopped.close()
+
+    const refused: ChangeDecodeError[] = []
+    const skipping = open(names, { onInvalid: (invalid) => refused.push(invalid) })
+    const got = collect(skipping.changes$)
+    await eventually(() => got.values.length >= 1 || got.errors.length > 0, () => 'nothing', 20_000)
+    expect(got.errors).toEqual([])
+    expect(refused.map((invalid) => invalid.info.position)).toEqual([error.info.position])
+    expect(got.values.map((change) => change.new)).toEqual([{ id: 2, ok: true }])
   })
 })

@@ -7,7 +7,7 @@ import { ConnectionLostError } from '../../errors.js'
 import { formatLsn, type Lsn } from '../lsn.js'
 import type { ReplicationMessage, ReplicationSession, ReplicationSource, ServerFacts, StartedMessage, StatusUpdate } from '../ports.js'
 import { quoteName, replicationCommandLiteral } from '../sql-text.js'
-import { PgoutputDecoder, UnresolvedTypesError, type TypeParser } from './pgoutput-decoder.js'
+import { PgoutputDecoder, UnresolvedTypesError, type ColumnType, type TypeParser } from './pgoutput-decoder.js'
 import { FIRST_NON_BUILTIN_TYPE_OID, serverFactsOf, serverFactsQuery, type ServerFactsRow } from './server-facts.js'
 import { standbyStatusFrame } from './standby-status.js'
 
@@ -54,10 +54,10 @@ export function pgReplicationSource(
   const catalog = new TypeCatalog()
   const parserOf = (oid: number): TypeParser =>
     types === undefined ? pg.types.getTypeParser(oid, 'text') : (types.getTypeParser(oid, 'text') as TypeParser)
-  const parserFor = (oid: number): TypeParser | undefined => {
+  const typeOf = (oid: number): ColumnType => {
     if (oid < FIRST_NON_BUILTIN_TYPE_OID) return parserOf(oid)
     const base = catalog.baseOf(oid)
-    return base === undefined ? undefined : parserOf(base)
+    return base === undefined ? 'unresolved' : base === DROPPED ? 'dropped' : parserOf(base)
   }
   return {
     connect: (clock) =>
@@ -78,14 +78,20 @@ export function pgReplicationSource(
                 }),
               )
             }),
-            map((facts) => new PgReplicationSession(connection, facts, names, new PgoutputDecoder(parserFor), catalog, clock)),
+            map((facts) => new PgReplicationSession(connection, facts, names, new PgoutputDecoder(typeOf), catalog, clock)),
           ),
         ),
       ),
   }
 }
 
-/** Non-built-in column types, each with the type its values are parsed as (a domain's base type); kept across sessions. */
+/** A type the catalog no longer has: what its values were cannot be known. */
+const DROPPED = -1
+
+/**
+ * Non-built-in column types, each with the type its values are parsed as (a domain's base type), or DROPPED;
+ * kept across sessions, so a type learnt before it was dropped is still read right.
+ */
 class TypeCatalog {
   private readonly bases = new Map<number, number>()
   private readonly asked = new Set<number>()
@@ -103,11 +109,14 @@ class TypeCatalog {
     return [...this.asked]
   }
 
-  /** What the catalog said; a type asked for that it no longer has (dropped since) is parsed as itself. */
+  /**
+   * What the catalog said. A type asked for that it no longer has was dropped since the change was written (a
+   * domain over boolean sends 'f' for false, which read as text is truthy): DROPPED, and its changes are refused.
+   */
   learn(resolved: ReadonlyArray<readonly [number, number]>, asked: readonly number[]): void {
     for (const [oid, base] of resolved) this.bases.set(oid, base)
     for (const oid of asked) {
-      if (!this.bases.has(oid)) this.bases.set(oid, oid)
+      if (!this.bases.has(oid)) this.bases.set(oid, DROPPED)
       this.asked.delete(oid)
     }
   }

@@ -12,6 +12,16 @@ import type { ChangeMessage, ReplicationMessage } from '../ports.js'
 export type TypeParser = (text: string) => unknown
 
 /**
+ * How a column type's values are read: its parser; `unresolved`, a type not read from the catalog yet; or
+ * `dropped`, a type the catalog no longer has (a domain dropped since the change was written), whose values
+ * cannot be read as what they were.
+ */
+export type ColumnType = TypeParser | 'unresolved' | 'dropped'
+
+/** Its values are kept as the server's text, and every change that carries one is refused (`undecodable`). */
+const asText: TypeParser = (text) => text
+
+/**
  * A Relation message named column types whose parser is not known yet (types the connection did not read
  * from the catalog before streaming, such as a domain created since): nothing of the relation was decoded.
  */
@@ -30,6 +40,8 @@ interface Relation {
   readonly names: readonly string[]
   readonly parsers: readonly TypeParser[]
   readonly isKey: readonly boolean[]
+  /** Columns whose type was dropped (by index), each with its type's oid. */
+  readonly dropped: ReadonlyMap<number, number> | undefined
 }
 
 /** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
@@ -43,8 +55,11 @@ export class PgoutputDecoder {
   /** Columns of the tuple just read that came as unchanged TOAST without a value. */
   private unchanged: string[] | undefined
 
-  /** `parserFor` gives a column type's parser, or undefined for a type it has not resolved yet. */
-  constructor(private readonly parserFor: (typeOid: number) => TypeParser | undefined) {}
+  /** Columns of a dropped type that held a value in the tuples of the change just read. */
+  private undecodable: string[] | undefined
+
+  /** `typeOf` says how to read a column type's values. */
+  constructor(private readonly typeOf: (typeOid: number) => ColumnType) {}
 
   /**
    * Decodes the pgoutput message at `offset` of `buffer` (an XLogData payload, right after the XLogData header,
@@ -95,25 +110,37 @@ export class PgoutputDecoder {
     const parsers: TypeParser[] = []
     const isKey: boolean[] = []
     let unresolved: number[] | undefined
+    let dropped: Map<number, number> | undefined
     for (let column = 0; column < count; column++) {
       isKey.push(((buffer[this.pos++] as number) & 1) === 1)
       names.push(this.string(buffer))
       const typeOid = buffer.readUInt32BE(this.pos)
-      const parser = this.parserFor(typeOid)
-      if (parser === undefined) (unresolved ??= []).push(typeOid)
-      else parsers.push(parser)
+      const type = this.typeOf(typeOid)
+      if (type === 'unresolved') (unresolved ??= []).push(typeOid)
+      else if (type === 'dropped') {
+        ;(dropped ??= new Map()).set(column, typeOid)
+        parsers.push(asText)
+      } else parsers.push(type)
       this.pos += 8 // type oid, type modifier
     }
     // pgoutput leaves the namespace empty for pg_catalog.
     const namespace = schema === '' ? 'pg_catalog' : schema
     if (unresolved !== undefined) throw new UnresolvedTypesError(`${namespace}.${table}`, unresolved)
-    this.relations.set(oid, { schema: namespace, table, names, parsers, isKey })
+    this.relations.set(oid, { schema: namespace, table, names, parsers, isKey, dropped })
   }
 
   private insert(buffer: Buffer): ChangeMessage {
     const relation = this.relationAt(buffer)
     this.pos += 1 // 'N'
-    return { kind: 'change', op: 'insert', schema: relation.schema, table: relation.table, new: this.tuple(buffer, relation, false, undefined) }
+    return this.refusedIfUndecodable({ kind: 'change', op: 'insert', schema: relation.schema, table: relation.table, new: this.tuple(buffer, relation, false, undefined) })
+  }
+
+  /** The change, with the columns of a dropped type that held a value (and so cannot be read as what they were). */
+  private refusedIfUndecodable(change: ChangeMessage): ChangeMessage {
+    const undecodable = this.undecodable
+    if (undecodable === undefined) return change
+    this.undecodable = undefined
+    return { ...change, undecodable }
   }
 
   private update(buffer: Buffer): ChangeMessage {
@@ -131,14 +158,14 @@ export class PgoutputDecoder {
       unchangedToast === undefined
         ? { kind: 'change', op: 'update', schema: relation.schema, table: relation.table, new: row, old }
         : { kind: 'change', op: 'update', schema: relation.schema, table: relation.table, new: row, old, unchangedToast }
-    return change
+    return this.refusedIfUndecodable(change)
   }
 
   private delete(buffer: Buffer): ChangeMessage {
     const relation = this.relationAt(buffer)
     const kind = buffer[this.pos++]
     const old = this.tuple(buffer, relation, kind === 0x4b /* K */, undefined)
-    return { kind: 'change', op: 'delete', schema: relation.schema, table: relation.table, old }
+    return this.refusedIfUndecodable({ kind: 'change', op: 'delete', schema: relation.schema, table: relation.table, old })
   }
 
   private truncate(buffer: Buffer, emit: (message: ReplicationMessage) => void): void {
@@ -170,14 +197,17 @@ export class PgoutputDecoder {
     const count = buffer.readUInt16BE(this.pos)
     let pos = this.pos + 2
     const row: Record<string, unknown> = {}
-    const { names, parsers, isKey } = relation
+    const { names, parsers, isKey, dropped } = relation
     for (let column = 0; column < count; column++) {
       const kind = buffer[pos++]
       const name = names[column] as string
       if (kind === 0x74 /* t */) {
         const length = buffer.readUInt32BE(pos)
         pos += 4
-        if (!keyOnly || isKey[column]) row[name] = (parsers[column] as TypeParser)(buffer.toString('utf8', pos, pos + length))
+        if (!keyOnly || isKey[column]) {
+          row[name] = (parsers[column] as TypeParser)(buffer.toString('utf8', pos, pos + length))
+          if (dropped?.has(column) === true) (this.undecodable ??= []).push(`column ${JSON.stringify(name)} (type oid ${dropped.get(column)})`)
+        }
         pos += length
       } else if (kind === 0x6e /* n */) {
         if (!keyOnly || isKey[column]) row[name] = null
