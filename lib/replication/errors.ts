@@ -192,7 +192,7 @@ function resumeProblem(info: ResumeImpossibleError['info']): string {
       return (
         `Replication slot ${slot} was invalidated by PostgreSQL${info.detail ? ` (${info.detail})` : ''}: the WAL it needed was removed, so the changes since its position are gone. ` +
         start +
-        'drop and create the slot, rebuild what you derive from the tables, and start again. Size max_slot_wal_keep_size for the longest outage you must survive.'
+        'drop and create the slot, rebuild what you derive from the tables, and start again. Size max_slot_wal_keep_size for the longest outage you must survive, and well above a minute of the server\'s peak writes (a running stream\'s slot retains tens of seconds of them).'
       )
     case 'token-behind-slot':
       return (

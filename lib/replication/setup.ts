@@ -5,7 +5,7 @@
  */
 import type pg from 'pg'
 import type { PgConnectionConfig } from '../pg/config.js'
-import { ReplicationSetupError } from './errors.js'
+import { ReplicationSetupError, ResumeImpossibleError } from './errors.js'
 import { assertReplicationNames } from './replication-names.js'
 import { MIN_SERVER_VERSION, PARTITION_ROOT_SERVER_VERSION, versionText } from './start-plan.js'
 import { quoteLiteral, quoteName, quoteQualified, qualified } from './sql-text.js'
@@ -59,7 +59,7 @@ export interface EnsuredReplication {
 
 /**
  * Creates the publication (or adds missing tables to it) and the slot, when missing: for development and
- * tests. A publication it creates on PostgreSQL 13+ has `publish_via_partition_root = true`. Fails with
+ * tests. A slot that exists but that PostgreSQL invalidated fails with `ResumeImpossibleError` (`slot-lost`). A publication it creates on PostgreSQL 13+ has `publish_via_partition_root = true`. Fails with
  * `ReplicationSetupError` when the server cannot decode (`wal-level`), or cannot stream a partitioned table of
  * `tables` under its own name (`partitioned-table-unsupported` on PostgreSQL 12, `publish-via-partition-root-off`
  * for an existing publication without that setting, which it leaves as it is); in both cases it changes nothing.
@@ -148,7 +148,15 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
           .catch(refusedAs('publication-privilege', setup))
       }
     }
-    const slotExists = (await client.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot])).rowCount === 1
+    const existingSlot = (
+      await client.query<{ wal_status: string | null }>(`SELECT to_jsonb(s) ->> 'wal_status' AS wal_status FROM pg_replication_slots s WHERE slot_name = $1`, [slot])
+    ).rows[0]
+    // Not "nothing to create": a slot PostgreSQL invalidated streams nothing again, and re-creating it on its own
+    // would skip what it lost.
+    if (existingSlot?.wal_status === 'lost') {
+      throw new ResumeImpossibleError({ reason: 'slot-lost', slot, detail: 'pg_replication_slots.wal_status is lost' })
+    }
+    const slotExists = existingSlot !== undefined
     if (!slotExists) {
       try {
         await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot])
@@ -173,7 +181,7 @@ async function tableWithoutReplicaIdentity(client: pg.ClientBase, tables: readon
       `WITH candidate AS (
          SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE $1::boolean
-           AND c.relkind = 'r' AND c.relpersistence = 'p' AND NOT c.relispartition
+           AND c.relkind = 'r' AND c.relpersistence = 'p'
            AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
          UNION ALL
          SELECT tree.relid FROM unnest($2::text[]) AS t(name)

@@ -13,6 +13,7 @@ import {
   InvalidReplicationTokenError,
   ResumeImpossibleError,
   SlotInUseError,
+  ensureReplication,
   isCheckpoint,
   readSlotStatus,
   type Change,
@@ -233,6 +234,10 @@ describe('replication: the slot does not pin WAL', () => {
     expect(failed.error).toBeInstanceOf(ResumeImpossibleError)
     expect(failed.error.info).toMatchObject({ reason: 'slot-lost', slot: names.slot })
     expect(failed.error.message).toMatch(/max_slot_wal_keep_size/)
+    // The development helper does not call a lost slot "nothing to create".
+    const ensured = await ensureReplication(url, { ...names, tables: [events] }).catch((error: unknown) => error)
+    expect(ensured).toBeInstanceOf(ResumeImpossibleError)
+    expect((ensured as ResumeImpossibleError).info).toMatchObject({ reason: 'slot-lost', slot: names.slot })
   })
 })
 
