@@ -59,10 +59,12 @@ export interface EnsuredReplication {
 
 /**
  * Creates the publication (or adds missing tables to it) and the slot, when missing: for development and
- * tests. A slot that exists but that PostgreSQL invalidated fails with `ResumeImpossibleError` (`slot-lost`). A publication it creates on PostgreSQL 13+ has `publish_via_partition_root = true`. Fails with
- * `ReplicationSetupError` when the server cannot decode (`wal-level`), or cannot stream a partitioned table of
- * `tables` under its own name (`partitioned-table-unsupported` on PostgreSQL 12, `publish-via-partition-root-off`
- * for an existing publication without that setting, which it leaves as it is); in both cases it changes nothing.
+ * tests. A publication it creates on PostgreSQL 13+ has `publish_via_partition_root = true`. Fails with
+ * `ReplicationSetupError` when the server cannot decode (`wal-level`), when a table to publish has no replica
+ * identity (`replica-identity-missing`), or when it cannot stream a partitioned table of `tables` under its own
+ * name (`partitioned-table-unsupported` on PostgreSQL 12, `publish-via-partition-root-off` for an existing
+ * publication without that setting, which it leaves as it is); in each case it changes nothing. A slot that
+ * exists but that PostgreSQL invalidated fails with `ResumeImpossibleError` (`slot-lost`).
  */
 export async function ensureReplication(config: PgConnectionConfig, setup: ReplicationSetup): Promise<EnsuredReplication> {
   assertReplicationNames(setup.slot, setup.publication, setup.tables === 'all' ? [] : setup.tables)
@@ -111,14 +113,20 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
         found: `PostgreSQL ${versionText(server.version)}`,
       })
     }
-    const keyless = await tableWithoutReplicaIdentity(client, setup.tables === 'all' ? 'all' : requested)
-    // A publication that exists already names its tables as they are: only a new FOR ALL TABLES one is checked whole.
-    if (keyless !== undefined && (setup.tables !== 'all' || !(await publicationExists(client, publication)))) {
-      throw new ReplicationSetupError({ reason: 'replica-identity-missing', slot, publication, table: keyless.name, detail: keyless.detail })
-    }
     const existing = (
       await client.query<{ via_root: string | null }>(`SELECT to_jsonb(p) ->> 'pubviaroot' AS via_root FROM pg_publication p WHERE pubname = $1`, [publication])
     ).rows[0]
+    // The tables asked for; for 'all', every table, when the publication is created (one that exists already
+    // publishes what it publishes).
+    const keyless =
+      setup.tables !== 'all'
+        ? await tableWithoutReplicaIdentity(client, requested)
+        : existing === undefined
+          ? await tableWithoutReplicaIdentity(client, 'all')
+          : undefined
+    if (keyless !== undefined) {
+      throw new ReplicationSetupError({ reason: 'replica-identity-missing', slot, publication, table: keyless.name, detail: keyless.detail })
+    }
     let addedTables: string[] = []
     if (existing === undefined) {
       await client.query(createPublicationSql(setup, modern)).catch(refusedAs('publication-privilege', setup))
@@ -206,10 +214,6 @@ async function tableWithoutReplicaIdentity(client: pg.ClientBase, tables: readon
   if (first === undefined) return undefined
   const others = first.others === '0' ? '' : ` (and ${first.others} other table${first.others === '1' ? '' : 's'})`
   return { name: first.name, detail: `${first.name}${others} has REPLICA IDENTITY ${first.setting} and ${first.setting === 'DEFAULT' ? 'no primary key' : 'no identity index'}` }
-}
-
-async function publicationExists(client: pg.ClientBase, publication: string): Promise<boolean> {
-  return (await client.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [publication])).rowCount === 1
 }
 
 /** A statement the role may not run (42501), as the typed error of `reason`, which names who may; others as they are. */

@@ -76,6 +76,7 @@ describe('replication: schema changes behind a connection', () => {
     ])
     expect(stream.metrics.snapshot().reconnects).toBe(1)
   })
+
   // A change read again after its column's type was dropped (the column retyped, then the domain dropped): the
   // server sends the value's text, and nothing left in the catalog says how to read it. A boolean domain's
   // false came back as the string 'f', which is truthy (a new user's trial). It is refused, never guessed.
