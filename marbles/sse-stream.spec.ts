@@ -209,6 +209,17 @@ describe('SSE stream', () => {
     expect(reported).toEqual([new TypeError("Cannot read properties of null (reading 'tenant')")])
   })
 
+  it("resets a live-only channel given an id that is not its stream's (a token, another stream's id): it may have missed events", () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const { transport } = startStream(scheduler, { prices: liveSource(cold('------a', { a: 'P' })) }, { lastEventId: 'rxd1.c4075c36cc.1.3761.1634' })
+      expectObservable(transport.frames$).toBe('(rkx)-a', {
+        r: 'retry:1000',
+        k: ready('prices=', '"prices"'),
+        x: 'rxpg-reset:{"channel":"prices","reason":"invalid"}@prices=',
+        a: 'prices:P@prices=',
+      })
+    }))
+
   it('takes a Last-Event-ID with CR, LF or NUL for no position of this stream: an invalid reset, and nothing of it written', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const orders = drawnResumable(() => cold('p-----a', { p: { position: 't0' }, a: { value: 'A', token: 't1' } }))

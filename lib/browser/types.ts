@@ -16,7 +16,11 @@ export interface ServerSentEventsOptions<C extends ChannelDecoders> {
   readonly channels: C
   /** Sent with every request (e.g. `authorization`). A function is called before each connection. */
   readonly headers?: HeadersSource
-  /** Resume after this position (an `id` you stored); default (also `undefined`): the server's fresh start. */
+  /**
+   * Resume after this position (an `id` you stored); default (also `undefined`): the server's fresh start. Sent as
+   * the `Last-Event-ID` header: one holding CR, LF or NUL (no stream gives one) is refused by `fetch` at every
+   * attempt, retried as a `network` failure.
+   */
   readonly lastEventId?: string | undefined
   /** `true` (default): data is JSON, parsed before decoding; `false`: the decoder gets the data string. */
   readonly json?: boolean

@@ -22,7 +22,7 @@ export interface ResumePlan {
   readonly from: ReadonlyMap<string, string>
   /** Live-only channels the previous stream had: they get a `live-only` reset. */
   readonly missed: readonly string[]
-  /** Resumable channels of an id that names none of this stream's channels (not an id of this endpoint): they get an `invalid` reset. */
+  /** Every channel, for an id that names none of this stream's channels (not an id of this endpoint) or holds CR, LF or NUL: they get an `invalid` reset. */
   readonly unrecognised: readonly string[]
 }
 
@@ -67,14 +67,21 @@ export class StreamCursor {
     const from = new Map<string, string>()
     const missed: string[] = []
     if (lastEventId === undefined || lastEventId === '') return { from, missed, unrecognised: [] }
+    // Every channel, live-only ones too: nothing else tells a live-only channel's client that it may have missed
+    // events.
+    const everyChannel = { from, missed, unrecognised: channels.map((channel) => channel.name) }
     // No id this endpoint wrote holds CR, LF or NUL; written back as an id, such a one would end the field and
     // write events of the sender's own (a crafted ?lastEventId= link). It names no position: an invalid reset.
-    if (!isFieldSafe(lastEventId)) return { from, missed, unrecognised: channels.filter((channel) => channel.resumable).map((channel) => channel.name) }
+    if (!isFieldSafe(lastEventId)) return everyChannel
+    const query = new URLSearchParams(lastEventId)
     if (channels.length === 1 && channels[0]!.resumable) {
-      from.set(channels[0]!.name, lastEventId)
+      const channel = channels[0]!.name
+      // The channel's own token, or the id of a stream of several channels that names it (a page that kept the
+      // id of a stream of orders and prices, opening one of orders). A durable token holds no `=`.
+      const named = lastEventId.includes('=') ? query.get(channel) : null
+      from.set(channel, named === null || named === '' ? lastEventId : named)
       return { from, missed, unrecognised: [] }
     }
-    const query = new URLSearchParams(lastEventId)
     let recognised = false
     for (const channel of channels) {
       const position = query.get(channel.name)
@@ -85,7 +92,6 @@ export class StreamCursor {
     }
     // A channel missing from an id that names others was added to the stream since: it starts fresh. An id that
     // names none of them is not one this stream wrote: starting fresh would be a silent restart.
-    const unrecognised = recognised ? [] : channels.filter((channel) => channel.resumable).map((channel) => channel.name)
-    return { from, missed, unrecognised }
+    return recognised ? { from, missed, unrecognised: [] } : everyChannel
   }
 }
