@@ -94,7 +94,7 @@ export function resolveFeed(spec: ChangeFeedSpec): Feed {
   if (level !== 'statement' && level !== 'row') throw invalid(`level must be 'statement' or 'row', not ${JSON.stringify(level)}`)
   if (carrier === 'light' && level === 'statement') throw invalid("the light carrier sends one notification per row: level must be 'row'")
   const durableOnly = (['logSchema', 'partitions', 'wakeWindow'] as const).filter((field) => spec[field] !== undefined)
-  if (carrier === 'light' && durableOnly.length > 0) throw invalid(`${durableOnly.join(', ')} apply to the durable carrier only`)
+  if (carrier === 'light' && durableOnly.length > 0) throw invalid(`${durableOnly.join(', ')} ${durableOnly.length === 1 ? 'applies' : 'apply'} to the durable carrier only`)
   const logSchema = carrier === 'durable' ? (spec.logSchema ?? DEFAULT_SCHEMA) : null
   if (logSchema !== null) checkName(logSchema, 'logSchema', invalid)
   const partitions = carrier === 'durable' ? (spec.partitions ?? 16) : null

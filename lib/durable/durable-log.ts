@@ -6,7 +6,7 @@ import type pg from 'pg'
 import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, type Observer, type Subscription } from 'rxjs'
 import { assertChannelName } from '../identifiers.js'
 import { failureCause } from '../pg/check-out.js'
-import type { RxpgError, TypedChannel } from '../index.js'
+import { quoteIdentifier, type RxpgError, type TypedChannel } from '../index.js'
 import { InvalidSinkValueError, isObjectArgument } from '../errors.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
@@ -20,7 +20,7 @@ import { checkAppendClient, checkBatchSize, checkConsumeOptions, checkDurableOpt
 import { iterateChannel } from './iterate-channel.js'
 import { readChannel } from './read-channel.js'
 import { settlesWithin } from './settles-within.js'
-import { assertSchemaName, DEFAULT_SCHEMA, durableSchemaSql } from './schema-sql.js'
+import { assertSchemaName, DEFAULT_SCHEMA, DURABLE_SCHEMA_VERSION, durableSchemaSql } from './schema-sql.js'
 import { StallMonitor } from './stall-monitor.js'
 import type { AppendOptions, BatchHandler, ConsumeOptions, DurableAppend, DurableBatch, DurableConsumer, DurableLog, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions } from './types.js'
 
@@ -235,6 +235,9 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       const { client, release } = await context.checkOut('ensureSchema')
       try {
         await context.assertServerVersion(client)
+        // Installed at this version (by a migration): nothing to do. Running the script again would need what
+        // only its owner has (CREATE on the database), which an application role that calls this at start lacks.
+        if ((await installedVersion(client, schema)) === DURABLE_SCHEMA_VERSION) return
         await client.query('BEGIN')
         // Concurrent installs would race on CREATE … IF NOT EXISTS: one at a time.
         await client.query(`SELECT pg_advisory_xact_lock(hashtext('rxpg.durable.install'), hashtext($1))`, [schema])
@@ -296,4 +299,12 @@ function keyOf(channel: string, key: unknown): string | undefined {
   // Stored as UTF-8, a lone surrogate would come back as U+FFFD: another key, in another partition.
   if (!key.isWellFormed()) throw new InvalidDurableValueError({ channel, detail: `its key must not hold a lone UTF-16 surrogate (it would come back as U+FFFD); got ${JSON.stringify(key)}` })
   return key
+}
+
+/** The schema version of the log installed in `schema`, or undefined when none is. */
+async function installedVersion(client: pg.ClientBase, schema: string): Promise<number | undefined> {
+  const meta = `${quoteIdentifier(schema)}.durable_meta`
+  const { rows } = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [meta])
+  if (rows[0]?.present !== true) return undefined
+  return (await client.query<{ version: number }>(`SELECT version FROM ${meta}`)).rows[0]?.version
 }

@@ -62,7 +62,15 @@ CREATE TABLE IF NOT EXISTS ${s}.durable_log (
   value json NOT NULL,
   appended_at timestamptz NOT NULL DEFAULT statement_timestamp()
 ) PARTITION BY RANGE (appended_at);
-CREATE INDEX IF NOT EXISTS durable_log_position ON ${s}.durable_log (channel, epoch, tx, id);
+-- Created only when missing: CREATE INDEX IF NOT EXISTS takes its SHARE lock on the log before it looks, and
+-- would hold every append (and every change feed's writer) until a migration that runs this again commits.
+DO $index$
+BEGIN
+  IF to_regclass('${s.replaceAll("'", "''")}.durable_log_position') IS NULL THEN
+    CREATE INDEX durable_log_position ON ${s}.durable_log (channel, epoch, tx, id);
+  END IF;
+END
+$index$;
 -- Catches rows when no partition covers their time (maintenance has not run); emptied by retention.
 CREATE TABLE IF NOT EXISTS ${s}.durable_log_default PARTITION OF ${s}.durable_log DEFAULT;
 

@@ -7,7 +7,7 @@ import pg from 'pg'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPgListener, type PgListener } from '../../lib/index.js'
-import { createDurableLog, DurableQueryFailedError, type DurableLog } from '../../lib/durable/index.js'
+import { createDurableLog, DurableQueryFailedError, durableSchemaSql, type DurableLog } from '../../lib/durable/index.js'
 import { decodeToken } from '../../lib/durable/position.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { durableDatabaseUrl, durableFixture, type DurableFixture } from '../support/durable.js'
@@ -77,6 +77,62 @@ describe('an application role with the documented grants', () => {
     expect(error).toBeInstanceOf(DurableQueryFailedError)
     expect((error as DurableQueryFailedError).info).toMatchObject({ operation: 'maintenance', sqlState: '42501' })
     expect((error as DurableQueryFailedError).message).toContain('grant what "Roles and grants" in docs/durable.md lists')
+  })
+
+  // An application that calls ensureSchema() at start against a log its migration installed got 42501 (CREATE
+  // on the database, for CREATE SCHEMA IF NOT EXISTS), and a message sending it to grants it already had.
+  it('calls ensureSchema() on a log installed at the current version without creating anything (a no-op)', async () => {
+    await appLog().ensureSchema()
+  })
+
+  // Re-applied in a migration's transaction, the SQL took a SHARE lock on the log (CREATE INDEX IF NOT EXISTS
+  // locks before it looks), holding every append and every feed writer until the migration committed, and
+  // deadlocking them with a feed change in the same transaction (a new user's trial).
+  it('installs again, in an open transaction, without locking the log against appends', async () => {
+    const migration = new pg.Client({ connectionString: owner.url })
+    await migration.connect()
+    try {
+      await migration.query('BEGIN')
+      await migration.query(durableSchemaSql({ schema: owner.schema }))
+      const locks = await migration.query<{ relation: string; mode: string }>(
+        `SELECT c.relname AS relation, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE l.pid = pg_backend_pid() AND n.nspname = $1 AND c.relname LIKE 'durable_log%'
+           AND l.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock')`,
+        [owner.schema],
+      )
+      expect(locks.rows).toEqual([])
+      // An append commits while the migration's transaction is still open.
+      await appLog().append('grants', { during: 'migration' })
+    } finally {
+      await migration.query('ROLLBACK').catch(() => undefined)
+      await migration.end()
+    }
+  })
+
+  it('reads and fetches with the read-only grants docs/durable.md names', async () => {
+    const reader = `${role}_ro`
+    const s = `"${owner.schema}"`
+    await adminQuery(
+      `CREATE ROLE ${reader} LOGIN PASSWORD 'app-secret';
+       GRANT USAGE ON SCHEMA ${s} TO ${reader};
+       GRANT SELECT ON ${s}.durable_log, ${s}.durable_expired, ${s}.durable_meta TO ${reader}`,
+      [],
+      owner.url,
+    )
+    const readerPool = new pg.Pool({ connectionString: appUrl.replace(`//${role}:`, `//${reader}:`), max: 2 })
+    readerPool.on('error', () => undefined)
+    const log = createDurableLog({ listener, pool: readerPool, schema: owner.schema, maintenanceInterval: false })
+    try {
+      await log.ensureSchema()
+      const token = await appLog().append('read-only', { n: 1 })
+      expect((await log.fetch('read-only', { after: 'earliest' })).messages.map((message) => message.token)).toEqual([token])
+      const read = await firstValueFrom(log.read('read-only', { from: 'earliest' }).pipe(take(1), toArray()))
+      expect(read.map((message) => message.value)).toEqual([{ n: 1 }])
+    } finally {
+      await log.close()
+      await readerPool.end()
+      await adminQuery(`DROP OWNED BY ${reader}; DROP ROLE ${reader}`, [], owner.url).catch(() => undefined)
+    }
   })
 
   it('names what failed when a role may only read: registering a new channel for a consumer, not an append', async () => {
