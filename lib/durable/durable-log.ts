@@ -301,10 +301,18 @@ function keyOf(channel: string, key: unknown): string | undefined {
   return key
 }
 
-/** The schema version of the log installed in `schema`, or undefined when none is. */
+/**
+ * The schema version of the log installed in `schema`, or undefined when none is, or when its functions name
+ * another schema in their search_path (the schema was renamed since: running the SQL again repairs it).
+ */
 async function installedVersion(client: pg.ClientBase, schema: string): Promise<number | undefined> {
-  const meta = `${quoteIdentifier(schema)}.durable_meta`
-  const { rows } = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [meta])
+  const s = quoteIdentifier(schema)
+  const { rows } = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [`${s}.durable_meta`])
   if (rows[0]?.present !== true) return undefined
-  return (await client.query<{ version: number }>(`SELECT version FROM ${meta}`)).rows[0]?.version
+  const installed = await client.query<{ version: number }>(
+    `SELECT version FROM ${s}.durable_meta
+     WHERE format('search_path=%s, pg_catalog, pg_temp', quote_ident($1)) = ANY (SELECT unnest(proconfig) FROM pg_proc WHERE oid = to_regprocedure($2))`,
+    [schema, `${s}.durable_epoch()`],
+  )
+  return installed.rows[0]?.version
 }

@@ -27,7 +27,7 @@ export class DurableSchemaMissingError extends RxpgError {
       newer
         ? `The durable log schema ${JSON.stringify(info.schema)} is version ${info.foundVersion}, newer than this rxpg (which knows version ${info.expectedVersion}): a newer rxpg installed it: upgrade rxpg in this application (its SQL cannot take the schema back).`
         : (info.reason === 'missing'
-            ? `The durable log schema ${JSON.stringify(info.schema)} is not installed (${info.detail}). `
+            ? `The durable log schema ${JSON.stringify(info.schema)} is not installed, or was renamed since it was installed (its functions still name the old schema) (${info.detail}). `
             : `The durable log schema ${JSON.stringify(info.schema)} is version ${info.foundVersion}, this rxpg needs version ${info.expectedVersion}. `) +
             `Install it with \`npx rxpg sql durable --schema ${shellWord(info.schema)} | psql -1 -v ON_ERROR_STOP=1 "$DATABASE_URL"\` (or your migration tool), or call log.ensureSchema() in development.`,
       options,

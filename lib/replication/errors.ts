@@ -122,7 +122,7 @@ function setupFix(info: SetupInfo): string {
     case 'publish-via-partition-root-off':
       return `Run ALTER PUBLICATION ${quoteName(info.publication)} SET (publish_via_partition_root = true) (it renames the changes of every partitioned table of the publication, for every reader), or name its partitions in \`tables\`.`
     case 'slot-missing':
-      return `Create it in a migration (SELECT pg_create_logical_replication_slot(${slotLiteral}, 'pgoutput')), or with ensureReplication() in development. A slot created again after one was dropped starts at the server's current position: the changes written since the dropped one's last confirmed position are not in it (a stream resumed from a token of before is refused: ResumeImpossibleError, token-behind-slot).`
+      return `Create it in a migration (SELECT pg_create_logical_replication_slot(${slotLiteral}, 'pgoutput')), or with ensureReplication() in development. A slot created again after one was dropped starts at the server's current position: the changes written since the dropped one's last confirmed position are not in it (a stream resumed from a token of before is refused: ResumeImpossibleError token-behind-slot on the same server, or InvalidReplicationTokenError other-slot after a restore into another one).`
     case 'slot-not-pgoutput':
     case 'slot-other-database':
       return 'Use another slot name, or drop this slot if nothing else uses it, and create a pgoutput slot in this database.'

@@ -77,7 +77,7 @@ export function planStart(facts: ServerFacts, request: StartRequest): StartPlan 
   if (resume === undefined) return { tag, from: ZERO_LSN, floor: confirmed }
   const token = encodeToken(resume.tag, resume.position)
   if (resume.tag !== tag) {
-    return new InvalidReplicationTokenError({ token, reason: 'other-slot', detail: `it was issued for another slot or server than slot ${slotName} of this server` })
+    return new InvalidReplicationTokenError({ token, reason: 'other-slot', detail: `it was issued for another slot or server than slot ${slotName} of this server (or before its database was restored elsewhere or renamed: the tag names the server, the database and the slot); if the slot is the one you meant, clear the stored position and rebuild what you derive from the tables, since what was written in between is not in it` })
   }
   const at = resume.position.resume
   const lsns = { resumeLsn: formatLsn(at), slotLsn: formatLsn(confirmed), serverLsn: formatLsn(facts.currentLsn) }

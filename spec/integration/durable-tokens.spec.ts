@@ -194,4 +194,31 @@ describe('the schema', () => {
       await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`, [], url)
     }
   })
+
+  // A renamed schema keeps functions whose search_path names the old one: nothing works until the SQL is run
+  // again for the new name. ensureSchema() (as the owner) must do that, not take the log for installed.
+  it('is installed again by ensureSchema() after the schema was renamed (its functions still named the old one)', async () => {
+    const url = durableDatabaseUrl()
+    const listener = createPgListener(url)
+    const pool = new pg.Pool({ connectionString: url })
+    const before = uniqueSchema('durable_renamed')
+    const after = `${before}_new`
+    try {
+      const first = createDurableLog({ listener, pool, schema: before })
+      await first.ensureSchema()
+      await first.close()
+      await adminQuery(`ALTER SCHEMA "${before}" RENAME TO "${after}"`, [], url)
+      const renamed = createDurableLog({ listener, pool, schema: after })
+      try {
+        await renamed.ensureSchema()
+        await renamed.append('x', 1)
+      } finally {
+        await renamed.close()
+      }
+    } finally {
+      await listener.close()
+      await pool.end()
+      await adminQuery(`DROP SCHEMA IF EXISTS "${before}" CASCADE; DROP SCHEMA IF EXISTS "${after}" CASCADE`, [], url)
+    }
+  })
 })
