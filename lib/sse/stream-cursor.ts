@@ -73,15 +73,15 @@ export class StreamCursor {
     // No id this endpoint wrote holds CR, LF or NUL; written back as an id, such a one would end the field and
     // write events of the sender's own (a crafted ?lastEventId= link). It names no position: an invalid reset.
     if (!isFieldSafe(lastEventId)) return everyChannel
-    const query = new URLSearchParams(lastEventId)
     if (channels.length === 1 && channels[0]!.resumable) {
       const channel = channels[0]!.name
       // The channel's own token, or the id of a stream of several channels that names it (a page that kept the
       // id of a stream of orders and prices, opening one of orders). A durable token holds no `=`.
-      const named = lastEventId.includes('=') ? query.get(channel) : null
+      const named = lastEventId.includes('=') ? new URLSearchParams(lastEventId).get(channel) : null
       from.set(channel, named === null || named === '' ? lastEventId : named)
       return { from, missed, unrecognised: [] }
     }
+    const query = new URLSearchParams(lastEventId)
     let recognised = false
     for (const channel of channels) {
       const position = query.get(channel.name)

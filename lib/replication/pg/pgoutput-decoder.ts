@@ -18,9 +18,6 @@ export type TypeParser = (text: string) => unknown
  */
 export type ColumnType = TypeParser | 'unresolved' | 'dropped'
 
-/** Its values are kept as the server's text, and every change that carries one is refused (`undecodable`). */
-const asText: TypeParser = (text) => text
-
 /**
  * A Relation message named column types whose parser is not known yet (types the connection did not read
  * from the catalog before streaming, such as a domain created since): nothing of the relation was decoded.
@@ -40,8 +37,6 @@ interface Relation {
   readonly names: readonly string[]
   readonly parsers: readonly TypeParser[]
   readonly isKey: readonly boolean[]
-  /** Columns whose type was dropped (by index), each with its type's oid. */
-  readonly dropped: ReadonlyMap<number, number> | undefined
 }
 
 /** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
@@ -110,23 +105,32 @@ export class PgoutputDecoder {
     const parsers: TypeParser[] = []
     const isKey: boolean[] = []
     let unresolved: number[] | undefined
-    let dropped: Map<number, number> | undefined
     for (let column = 0; column < count; column++) {
       isKey.push(((buffer[this.pos++] as number) & 1) === 1)
-      names.push(this.string(buffer))
+      const name = this.string(buffer)
+      names.push(name)
       const typeOid = buffer.readUInt32BE(this.pos)
       const type = this.typeOf(typeOid)
       if (type === 'unresolved') (unresolved ??= []).push(typeOid)
-      else if (type === 'dropped') {
-        ;(dropped ??= new Map()).set(column, typeOid)
-        parsers.push(asText)
-      } else parsers.push(type)
+      else if (type === 'dropped') parsers.push(this.undecodableColumn(name, typeOid))
+      else parsers.push(type)
       this.pos += 8 // type oid, type modifier
     }
     // pgoutput leaves the namespace empty for pg_catalog.
     const namespace = schema === '' ? 'pg_catalog' : schema
     if (unresolved !== undefined) throw new UnresolvedTypesError(`${namespace}.${table}`, unresolved)
-    this.relations.set(oid, { schema: namespace, table, names, parsers, isKey, dropped })
+    this.relations.set(oid, { schema: namespace, table, names, parsers, isKey })
+  }
+
+  /**
+   * The parser of a column whose type was dropped: it keeps the server's text and marks the change that holds a
+   * value of it as undecodable (so columns of other types cost nothing more per value).
+   */
+  private undecodableColumn(name: string, typeOid: number): TypeParser {
+    return (text) => {
+      ;(this.undecodable ??= []).push(`column ${JSON.stringify(name)} (type oid ${typeOid})`)
+      return text
+    }
   }
 
   private insert(buffer: Buffer): ChangeMessage {
@@ -197,17 +201,14 @@ export class PgoutputDecoder {
     const count = buffer.readUInt16BE(this.pos)
     let pos = this.pos + 2
     const row: Record<string, unknown> = {}
-    const { names, parsers, isKey, dropped } = relation
+    const { names, parsers, isKey } = relation
     for (let column = 0; column < count; column++) {
       const kind = buffer[pos++]
       const name = names[column] as string
       if (kind === 0x74 /* t */) {
         const length = buffer.readUInt32BE(pos)
         pos += 4
-        if (!keyOnly || isKey[column]) {
-          row[name] = (parsers[column] as TypeParser)(buffer.toString('utf8', pos, pos + length))
-          if (dropped?.has(column) === true) (this.undecodable ??= []).push(`column ${JSON.stringify(name)} (type oid ${dropped.get(column)})`)
-        }
+        if (!keyOnly || isKey[column]) row[name] = (parsers[column] as TypeParser)(buffer.toString('utf8', pos, pos + length))
         pos += length
       } else if (kind === 0x6e /* n */) {
         if (!keyOnly || isKey[column]) row[name] = null
