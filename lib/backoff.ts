@@ -1,18 +1,18 @@
 /** How long to wait between connection attempts. All times in ms. */
 export interface BackoffOptions {
   /** Delay before the first retry. Default 100. */
-  readonly initialDelay?: number
+  readonly initialDelay?: number | undefined
   /** Upper bound of any delay. Default 2000, so a recovered server is reached within about 2 s. */
-  readonly maxDelay?: number
+  readonly maxDelay?: number | undefined
   /** Growth per attempt. Default 2. */
-  readonly factor?: number
+  readonly factor?: number | undefined
   /**
    * Share of each delay that is random, 0 to 1. Default 0.5: a delay is between half and all of its nominal
    * value, so many processes restarting together do not reconnect in lockstep.
    */
-  readonly jitter?: number
+  readonly jitter?: number | undefined
   /** Source of randomness in [0, 1). Default Math.random; tests pass a fixed one. */
-  readonly random?: () => number
+  readonly random?: (() => number) | undefined
 }
 
 export const defaultBackoff = { initialDelay: 100, maxDelay: 2000, factor: 2, jitter: 0.5 } as const

@@ -57,11 +57,11 @@ export function checkListenerOptionNames(config: PgConnectionConfig, options: un
 }
 
 export interface CheckedListenerOptions {
-  readonly connectTimeout?: number
-  readonly healthCheck?: { readonly interval?: number; readonly timeout?: number } | false
-  readonly selfProbe?: { readonly timeout?: number } | false
-  readonly reconnect?: BackoffOptions
-  readonly notify?: NotifyOptions
+  readonly connectTimeout?: number | undefined
+  readonly healthCheck?: { readonly interval?: number | undefined; readonly timeout?: number | undefined } | false | undefined
+  readonly selfProbe?: { readonly timeout?: number | undefined } | false | undefined
+  readonly reconnect?: BackoffOptions | undefined
+  readonly notify?: NotifyOptions | undefined
 }
 
 /** @throws RangeError naming the first option that cannot be honoured, what it must be, and its value. */

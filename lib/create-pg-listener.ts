@@ -39,20 +39,20 @@ import type { ListenerState, NotificationToSend, PgListener } from './types.js'
 
 export interface PgListenerOptions {
   /** Runs every timer (back-off, time-outs, health checks, batching window). Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
   /**
    * Back-off between connection attempts. Defaults: 100 ms doubling up to 2000 ms, half of each delay random.
    * After losing a connection that was working, the first attempt is made at once.
    */
-  readonly reconnect?: BackoffOptions
+  readonly reconnect?: BackoffOptions | undefined
   /** How long opening a connection (listening or sending) may take before it counts as failed, in ms. Default 10000. */
-  readonly connectTimeout?: number
+  readonly connectTimeout?: number | undefined
   /**
    * Checks the listening connection while it is idle: `pg_listening_channels()` must answer within `timeout`
    * and match the channels subscribed, or the listener reconnects. `false` turns it off.
    * Default `{ interval: 30000, timeout: 5000 }`.
    */
-  readonly healthCheck?: HealthCheckOptions | false
+  readonly healthCheck?: HealthCheckOptions | false | undefined
   /**
    * On every new connection, confirm that notifications are delivered: one NOTIFY to a private channel,
    * committed through the sending connection, must reach the listening one within `timeout` ms (default
@@ -60,24 +60,24 @@ export interface PgListenerOptions {
    * replica): `state$` fails with `DeliveryBrokenError` naming the cause and the fix. Not committed in time (the
    * sending connection is dead): a transient failure, the listener reconnects. `false` turns it off.
    */
-  readonly selfProbe?: { readonly timeout?: number } | false
+  readonly selfProbe?: { readonly timeout?: number | undefined } | false | undefined
   /** Sending: the queue bound, batch size and window, time-outs, and optionally a `pg.Pool` to send through. */
   readonly notify?: NotifyOptions & {
     /** Send through this pool (borrowing a client per batch) instead of a connection of rxpg's own. */
-    readonly pool?: pg.Pool
-  }
+    readonly pool?: pg.Pool | undefined
+  } | undefined
   /** Where notifications come from. Default: `pg` with the given config (`rxpg/pg-listen` adapts pg-listen). */
-  readonly source?: NotificationSource
+  readonly source?: NotificationSource | undefined
   /**
    * Where notifications (and the self-probe) are sent. Default: `pg` with the given config, or `notify.pool`.
    * `rxpg/testing`'s `virtualSource(...).transport` draws it in marble tests.
    */
-  readonly transport?: NotifyTransport
+  readonly transport?: NotifyTransport | undefined
   /**
    * Debug log: state changes, LISTEN/UNLISTEN batches, sent batches and send failures. Never a password or
    * a payload. Off by default.
    */
-  readonly log?: ListenerLog
+  readonly log?: ListenerLog | undefined
 }
 
 /**
@@ -135,7 +135,8 @@ export function createPgListener(config: PgConnectionConfig, givenOptions: PgLis
               catchError((error: unknown) => throwError(() => probeFailure(error, classify, secrets.redact))),
             ),
         }
-  const healthCheck = options.healthCheck === false ? false : { interval: 30_000, timeout: 5_000, ...options.healthCheck }
+  // Field by field rather than spread over the defaults: a field given as undefined takes its default too.
+  const healthCheck = options.healthCheck === false ? false : { interval: options.healthCheck?.interval ?? 30_000, timeout: options.healthCheck?.timeout ?? 5_000 }
   const connection = new ListenerConnection(log ? loggedSource(baseSource, log) : baseSource, router, router.deliver, {
     scheduler,
     backoff,

@@ -32,7 +32,7 @@ export function loggedTransport(transport: NotifyTransport, log: ListenerLog): N
         tap({
           complete: () => log({ event: 'send', notifications: batch.length, channels: [...new Set(batch.map((n) => n.channel))] }),
           error: (error: unknown) =>
-            log({ event: 'send-failed', notifications: batch.length, reason: (error as { kind?: string }).kind ?? 'failed' }),
+            log({ event: 'send-failed', notifications: batch.length, reason: (error as { kind?: string | undefined }).kind ?? 'failed' }),
         }),
       ),
   }

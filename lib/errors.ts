@@ -56,9 +56,9 @@ export interface DriverFacts {
   /** The underlying message, with any secret removed. */
   readonly detail: string
   /** PostgreSQL's SQLSTATE, when the server sent one. */
-  readonly sqlState?: string
+  readonly sqlState?: string | undefined
   /** Node's or the operating system's error code (`ECONNREFUSED`, `ETIMEDOUT`, `ERR_INVALID_URL`, ...), when there is one. */
-  readonly systemCode?: string
+  readonly systemCode?: string | undefined
 }
 
 export abstract class RxpgError extends Error {
@@ -80,7 +80,7 @@ export class InvalidChannelNameError extends RxpgError {
     readonly info: {
       readonly channel: unknown
       readonly reason: InvalidChannelNameReason
-      readonly byteLength?: number
+      readonly byteLength?: number | undefined
       readonly limit: number
     },
   ) {
@@ -152,7 +152,7 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`
   if (typeof value === 'object') {
     // A class instance is named by its class: an ORM's transaction object says which it is.
-    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name
+    const name = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } | undefined } | null)?.constructor?.name
     return typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name} object` : 'an object'
   }
   return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`
@@ -187,10 +187,10 @@ export class ConnectionRejectedError extends RxpgError {
   constructor(
     readonly info: DriverFacts & {
       readonly reason: ConnectionRejectedReason
-      readonly host?: string
-      readonly port?: number
-      readonly database?: string
-      readonly user?: string
+      readonly host?: string | undefined
+      readonly port?: number | undefined
+      readonly database?: string | undefined
+      readonly user?: string | undefined
     },
     options?: { cause?: unknown },
   ) {

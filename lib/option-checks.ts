@@ -13,6 +13,11 @@ export function given<T>(value: T | undefined, check: (value: T) => unknown): vo
   if (value !== undefined) check(value)
 }
 
+/** `fields` without those given as `undefined`, to spread over defaults: a field given as undefined keeps its default. */
+export function definedFields<T extends object>(fields: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> }
+}
+
 /** The first own key of `options` that `known` does not have: an option misspelt, or meant for another call. */
 export function unknownOption(options: object, known: object): string | undefined {
   return Object.keys(options).find((key) => !Object.hasOwn(known, key))

@@ -4,23 +4,23 @@ import type { MetricsRecorder } from './metrics.js'
 import { DecodeError, decode } from './operators/decode.js'
 import { decodeValid } from './operators/decode-valid.js'
 import { isPromiseLike, runnerFor, type Attempt, type DecodedType, type Decoder, type Either } from './operators/decoder.js'
-import type { PgListener } from './types.js'
+import type { OptionalFields, PgListener } from './types.js'
 
 export interface TypedChannelOptions<T> {
   /**
    * `true` (default): values travel as JSON (`JSON.stringify` out, `JSON.parse` in). `false`: the payload is
    * the encoded value itself, which must then be a string, and the decoder gets the raw payload.
    */
-  readonly json?: boolean
+  readonly json?: boolean | undefined
   /**
    * Turns a value into what is sent (before `JSON.stringify` when `json` is on). Default: the codec's own
    * `encode` when it is an io-ts style codec (not a Standard Schema), else the value as it is.
    */
-  readonly encode?: (value: T) => unknown
+  readonly encode?: ((value: T) => unknown) | undefined
 }
 
 /** A listener as a typed channel's `listen` uses it: `channel`, and `metrics` when present (to count failures). */
-export type ListeningSide = Pick<PgListener, 'channel'> & Partial<Pick<PgListener, 'metrics'>>
+export type ListeningSide = Pick<PgListener, 'channel'> & OptionalFields<Pick<PgListener, 'metrics'>>
 
 /**
  * One channel and the type of its payloads, declared once and shared by the code that sends and the code that
@@ -33,11 +33,11 @@ export interface TypedChannel<T> {
    * The channel's values as `Either<DecodeError, T>` (bad payloads included, as `Left`s). Decode failures are
    * counted in the listener's `metrics` unless `options.metrics` says otherwise.
    */
-  listen(listener: ListeningSide, options?: { readonly metrics?: MetricsRecorder }): Observable<Either<DecodeError, T>>
+  listen(listener: ListeningSide, options?: { readonly metrics?: MetricsRecorder | undefined }): Observable<Either<DecodeError, T>>
   /** The channel's valid values; bad payloads go to `onInvalid` (and are counted, as with `listen`). */
   listenValid(
     listener: ListeningSide,
-    options?: { readonly onInvalid?: (error: DecodeError) => void; readonly metrics?: MetricsRecorder },
+    options?: { readonly onInvalid?: ((error: DecodeError) => void) | undefined; readonly metrics?: MetricsRecorder | undefined },
   ): Observable<T>
   /**
    * Encodes `value`, checks that the payload decodes back with the channel's decoder, then sends it.
@@ -52,7 +52,7 @@ export interface TypedChannel<T> {
    * pass goes to `onError` (default: a process warning) and is not sent. `error()` and `complete()` are
    * ignored, so `source$.subscribe(channel.sink(db))` never closes anything shared.
    */
-  sink(listener: Pick<PgListener, 'notify$'>, options?: { readonly onError?: (error: DecodeError) => void }): Observer<T>
+  sink(listener: Pick<PgListener, 'notify$'>, options?: { readonly onError?: ((error: DecodeError) => void) | undefined }): Observer<T>
   /** The payload `send` would send, or the `DecodeError` it would reject with; nothing is sent. */
   payloadOf(value: T): Promise<string>
 }

@@ -6,12 +6,18 @@ import type { PgNotification } from './pg-notification.js'
 export type { PgNotification } from './pg-notification.js'
 
 /**
+ * `T` with every field optional and taking `undefined` as well: `Partial<T>` without the `| undefined` would
+ * refuse a maybe-value under `exactOptionalPropertyTypes`, and every optional field of rxpg takes one.
+ */
+export type OptionalFields<T> = { readonly [K in keyof T]?: T[K] | undefined }
+
+/**
  * What `notify$.next()` takes. A missing (`undefined`) payload sends ''; `null` is refused like any non-string.
  * Anything but such an object (a bare channel name, an array, `null`) is refused with `InvalidSinkValueError`.
  */
 export interface NotificationToSend {
   readonly channel: string
-  readonly payload?: string
+  readonly payload?: string | undefined
 }
 
 /**
@@ -54,7 +60,7 @@ export type ListenerState =
       /** Backend process id of the listening connection. */
       readonly processId: number
       /** Present when this connection replaces one that was lost: the time in which notifications may have been missed. */
-      readonly gap?: ListenerGap
+      readonly gap?: ListenerGap | undefined
     }
   | {
       readonly status: 'reconnecting'

@@ -29,6 +29,16 @@ describe('health check', () => {
       expectObservable(source.healthChecks$).toBe('12ms a 9ms a 9ms a', { a: 101 })
     }))
 
+  it('takes an interval given as undefined for the default, 30 s (as if left out)', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = virtualSource([cold('-s', { s: { processId: 101 } })])
+      const db = virtualPgListener(source, scheduler, { healthCheck: { interval: undefined, timeout: undefined } })
+      expectObservable(db.channel('orders'), '-^').toBe('60005ms |')
+      closeAt(db, scheduler, 60_005)
+      // connected at 2
+      expectObservable(source.healthChecks$).toBe('30002ms a 29999ms a', { a: 101 })
+    }))
+
   it('reconnects when a check gets no answer within the time-out', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualSource([cold('-s', { s: { listeningChannels: () => NEVER } }), cold('----s', { s: {} })])

@@ -31,6 +31,15 @@ describe('replication states', () => {
       expectObservable(source.starts$).toBe('--a', { a: '0/0' })
     }))
 
+  it('takes facts drawn as undefined for the healthy defaults, as if left out', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const facts = { walLevel: undefined, database: undefined, publicationExists: undefined, slot: { plugin: undefined, active: undefined, confirmedFlush: undefined } }
+      const source = virtualReplicationSource([cold('-s', { s: { facts } })])
+      const stream = virtualChangeStream(source, scheduler)
+      expectObservable(stream.changes$, '-^').toBe('-')
+      expectObservable(stream.state$).toBe('ick', { i: idle, c: connecting(1), k: connected(101, '0/1000000') })
+    }))
+
   it('after a loss mid-transaction, reconnects at once, resumes at that transaction and skips what it delivered', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const values = { s: started, b: begin('0/2000000'), x: insert('orders', { id: 1 }), y: insert('orders', { id: 2 }), c: commit('0/2000000', '0/2000100') }

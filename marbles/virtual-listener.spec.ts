@@ -211,6 +211,10 @@ describe('virtual listener: sending', () => {
     expect(db.isOwnNotification(notification('orders', 'x'))).toBe(false)
     expect(db.isOwnNotification(notification('orders', 'x', { processId: db.processId }))).toBe(true)
   })
+
+  it('draws a notification whose overrides are given as undefined as if they were left out', () => {
+    expect(notification('orders', 'x', { processId: undefined, receivedAt: undefined })).toEqual(notification('orders', 'x'))
+  })
 })
 
 describe('virtual listener: state', () => {

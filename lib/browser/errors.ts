@@ -39,10 +39,10 @@ export class SseConnectionLostError extends RxpgError {
     readonly info: {
       readonly reason: SseConnectionLostReason
       readonly detail: string
-      readonly status?: number
-      readonly end?: EndReason
+      readonly status?: number | undefined
+      readonly end?: EndReason | undefined
       /** Node's or the platform's error code, when the failure had one. */
-      readonly systemCode?: string
+      readonly systemCode?: string | undefined
     },
     options?: { cause?: unknown },
   ) {

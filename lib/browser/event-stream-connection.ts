@@ -189,7 +189,7 @@ function messageOf(error: unknown): string {
   return cause instanceof Error ? `${error.message} (${cause.message})` : error.message
 }
 
-function systemCodeOf(error: unknown): { systemCode?: string } {
+function systemCodeOf(error: unknown): { systemCode?: string | undefined } {
   const cause = error instanceof Error ? (error as { cause?: unknown }).cause : undefined
   const code = (cause as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown } | undefined)?.code
   return typeof code === 'string' ? { systemCode: code } : {}

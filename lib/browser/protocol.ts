@@ -49,7 +49,7 @@ export type EndReason = 'lifetime' | 'credential-expired' | 'revoked' | 'shutdow
 export interface EndData {
   readonly reason: EndReason
   /** How long to wait before reconnecting, in ms (on shutdown, spread so browsers do not all come back at once). */
-  readonly retry?: number
+  readonly retry?: number | undefined
 }
 
 /** The data of the ready event. */

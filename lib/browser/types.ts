@@ -15,7 +15,7 @@ export interface ServerSentEventsOptions<C extends ChannelDecoders> {
   /** The channels to receive and how to decode each: asked for with `?channel=name`, decoded with the same decoders as the server side (Standard Schema, io-ts style, a function). */
   readonly channels: C
   /** Sent with every request (e.g. `authorization`). A function is called before each connection. */
-  readonly headers?: HeadersSource
+  readonly headers?: HeadersSource | undefined
   /**
    * Resume after this position (an `id` you stored); default (also `undefined`): the server's fresh start. Sent as
    * the `Last-Event-ID` header: one holding CR, LF or NUL (no stream gives one) is refused by `fetch` at every
@@ -23,17 +23,17 @@ export interface ServerSentEventsOptions<C extends ChannelDecoders> {
    */
   readonly lastEventId?: string | undefined
   /** `true` (default): data is JSON, parsed before decoding; `false`: the decoder gets the data string. */
-  readonly json?: boolean
+  readonly json?: boolean | undefined
   /** Back-off between failed connections (default 500 ms doubling to 15 s, half of it random). */
-  readonly backoff?: BackoffOptions
+  readonly backoff?: BackoffOptions | undefined
   /** Reconnect when nothing (not even a heartbeat) came for this long, in ms (default 35000, a bit over twice the server's 15 s heartbeat); `false`: never. */
-  readonly silenceTimeout?: number | false
+  readonly silenceTimeout?: number | false | undefined
   /** `fetch`'s `credentials` (default `'same-origin'`; `'include'` to send cookies cross-origin). */
-  readonly credentials?: 'omit' | 'same-origin' | 'include'
+  readonly credentials?: 'omit' | 'same-origin' | 'include' | undefined
   /** Runs the back-off and silence timers. Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
   /** The `fetch` to use (default the global one). */
-  readonly fetch?: typeof fetch
+  readonly fetch?: typeof fetch | undefined
 }
 
 type Channel<C> = keyof C & string
@@ -81,7 +81,7 @@ export type EventStreamState =
   | {
       readonly status: 'closed'
       /** Why it stopped, when it was not an unsubscribe: a refusal retrying cannot fix. */
-      readonly error?: SseRequestFailedError
+      readonly error?: SseRequestFailedError | undefined
     }
 
 /**

@@ -52,7 +52,7 @@ export async function consumeChanges(
   // A misspelt option is refused: `from` belongs to the group's options (consumeOptions), not to the feed's.
   refuseUnknownOptions(options, FEED_READER_OPTIONS, (name) => (name === 'from' ? " (where a new group starts is consumeOptions' `from`, the fifth argument)" : ''))
   // A JavaScript caller's source without its pool failed as a query failure ("reading 'query'").
-  const given = source as { readonly pool?: Partial<pg.Pool>; readonly log?: Partial<DurableLog> } | null | undefined
+  const given = source as { readonly pool?: Partial<pg.Pool> | undefined; readonly log?: Partial<DurableLog> | undefined } | null | undefined
   if (typeof given?.pool?.query !== 'function' || typeof given.pool.connect !== 'function') {
     throw new TypeError(`rxpg/changes: consumeChanges needs source { log, pool }: pool must be a pg.Pool (it checks the feed and reads the column types); got ${describeValue(given?.pool)}`)
   }

@@ -33,9 +33,9 @@ export class ChangeFeedNotInstalledError extends RxpgError {
       /** The command that prints the feed's SQL (`npx rxpg sql changes …`). */
       readonly command: string
       /** `different`: the spec fields whose installed value is another. */
-      readonly differences?: readonly string[]
+      readonly differences?: readonly string[] | undefined
       /** `disabled`: the triggers that are disabled. */
-      readonly disabledTriggers?: readonly string[]
+      readonly disabledTriggers?: readonly string[] | undefined
       readonly detail: string
     },
   ) {
@@ -91,7 +91,7 @@ export class ChangesUnsupportedServerError extends RxpgError {
 export class ChangesQueryFailedError extends RxpgError {
   override readonly name = 'ChangesQueryFailedError'
   readonly code = 'CHANGES_QUERY_FAILED'
-  constructor(readonly info: { readonly operation: string; readonly detail: string; readonly sqlState?: string; readonly systemCode?: string }, options?: { cause?: unknown }) {
+  constructor(readonly info: { readonly operation: string; readonly detail: string; readonly sqlState?: string | undefined; readonly systemCode?: string | undefined }, options?: { cause?: unknown }) {
     super(`Change feed ${info.operation} failed: ${info.detail}${info.sqlState ? ` (SQLSTATE ${info.sqlState})` : ''}`, options)
   }
 }

@@ -32,7 +32,7 @@ export async function inspectFeed(pool: pg.Pool | pg.ClientBase, options: Change
   if (facts.serverVersionNum < MINIMUM_SERVER_VERSION) {
     throw new ChangesUnsupportedServerError({ feature: 'Change feeds', serverVersionNum: facts.serverVersionNum, minimumVersionNum: MINIMUM_SERVER_VERSION })
   }
-  const notInstalled = (reason: FeedNotInstalledReason, detail: string, command: Feed, extra: { differences?: string[]; disabledTriggers?: string[] } = {}) =>
+  const notInstalled = (reason: FeedNotInstalledReason, detail: string, command: Feed, extra: { differences?: string[] | undefined; disabledTriggers?: string[] | undefined } = {}) =>
     new ChangeFeedNotInstalledError({ table, feed: requested.name, reason, command: installCommandOf(command), detail, ...extra })
   const wanted: Feed = { ...requested, key: requested.key ?? facts.primaryKey ?? undefined }
   if (!facts.tableExists) throw notInstalled('no-table', `to_regclass('${table}') is null`, wanted)
@@ -109,7 +109,7 @@ function goneColumns(
   installed: Feed,
   gone: readonly string[],
   primaryKey: readonly string[] | null,
-  notInstalled: (reason: FeedNotInstalledReason, detail: string, command: Feed, extra: { differences?: string[] }) => ChangeFeedNotInstalledError,
+  notInstalled: (reason: FeedNotInstalledReason, detail: string, command: Feed, extra: { differences?: string[] | undefined }) => ChangeFeedNotInstalledError,
 ): ChangeFeedNotInstalledError {
   const key = installed.key ?? []
   const keyKept = primaryKey !== null && primaryKey.length === key.length && key.every((column, index) => gone.includes(column) || primaryKey[index] === column)

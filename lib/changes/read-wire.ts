@@ -18,21 +18,21 @@ import type { WireChange } from './wire.js'
 
 /** A change in its JSON form, before its rows are decoded. */
 export interface RawChange extends Pick<TableChange<never>, 'op' | 'key' | 'previousKey' | 'token' | 'statementTime' | 'overflow'> {
-  readonly new?: JsonRow
-  readonly old?: JsonRow
+  readonly new?: JsonRow | undefined
+  readonly old?: JsonRow | undefined
 }
 
 /** What a trigger writes, as parsed. */
 interface ChangeJson {
   readonly op: ChangeOp
-  readonly key?: JsonRow
-  readonly previousKey?: JsonRow
-  readonly new?: JsonRow
-  readonly old?: JsonRow
+  readonly key?: JsonRow | undefined
+  readonly previousKey?: JsonRow | undefined
+  readonly new?: JsonRow | undefined
+  readonly old?: JsonRow | undefined
   /** Light: `statement_timestamp()`. */
-  readonly at?: string
+  readonly at?: string | undefined
   /** Light: true when only the key was sent, 'no-key' when not even that. */
-  readonly overflow?: true | 'no-key'
+  readonly overflow?: true | 'no-key' | undefined
 }
 
 function sameForms(a: ReadonlyMap<string, ColumnForm>, b: ReadonlyMap<string, ColumnForm>): boolean {

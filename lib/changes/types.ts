@@ -18,9 +18,9 @@ export type ChangeCarrier = 'durable' | 'light'
 
 /** SQL conditions evaluated in the database, with `NEW` and `OLD` as in a trigger's `WHEN`, per operation. */
 export interface ChangeConditions {
-  readonly insert?: string
-  readonly update?: string
-  readonly delete?: string
+  readonly insert?: string | undefined
+  readonly update?: string | undefined
+  readonly delete?: string | undefined
 }
 
 /**
@@ -34,36 +34,36 @@ export interface ChangeFeedSpec {
    */
   readonly table: string
   /** The feed's name, unique among the feeds of the table's schema. Default: the table's name. */
-  readonly name?: string
+  readonly name?: string | undefined
   /** Default `'durable'`. */
-  readonly carrier?: ChangeCarrier
+  readonly carrier?: ChangeCarrier | undefined
   /** The operations reported. Default all three. */
-  readonly ops?: readonly ChangeOp[]
+  readonly ops?: readonly ChangeOp[] | undefined
   /** The columns `new` and `old` carry (exact, case-sensitive names). Default: every column of the row. */
-  readonly columns?: readonly string[]
+  readonly columns?: readonly string[] | undefined
   /** `'row'` (default): updates and deletes carry the old row too. `'key'`: only its key (the smallest deletes). */
-  readonly old?: 'row' | 'key'
+  readonly old?: 'row' | 'key' | undefined
   /** A condition for every operation, or one per operation (`NEW`/`OLD` as in a trigger's `WHEN`). */
-  readonly when?: string | ChangeConditions
+  readonly when?: string | ChangeConditions | undefined
   /**
    * The columns that identify a row, in order (exact names). Default: the table's primary key, read from the
    * database (`changeFeedSql` itself never connects, so it needs them given).
    */
-  readonly key?: readonly string[]
+  readonly key?: readonly string[] | undefined
   /**
    * `'statement'` (default for the durable carrier): inserts and deletes are written by statement-level
    * triggers with transition tables, one `INSERT … SELECT` per statement (cheaper per row for multi-row
    * statements). `'row'`: one trigger call per row. Updates are always row-level; the light carrier is always `'row'`.
    */
-  readonly level?: 'statement' | 'row'
+  readonly level?: 'statement' | 'row' | undefined
   /** Default `true`: an UPDATE that leaves every carried column byte for byte as it was is not reported. */
-  readonly skipUnchangedUpdates?: boolean
+  readonly skipUnchangedUpdates?: boolean | undefined
   /** Durable carrier: the schema of the durable log the changes go to. Default `'rxpg'`. */
-  readonly logSchema?: string
+  readonly logSchema?: string | undefined
   /** Durable carrier: consumer-group partitions of the feed's channel (a change goes to its key's). Default 16. */
-  readonly partitions?: number
+  readonly partitions?: number | undefined
   /** Durable carrier: at most one wake-up NOTIFY per this many ms, from whichever writer is first. Default 5. */
-  readonly wakeWindow?: number
+  readonly wakeWindow?: number | undefined
 }
 
 /** A JSON value, as rows are carried. */
@@ -80,13 +80,13 @@ export interface TableChange<T> {
   /** The row's key columns. For an update that changed them, the new ones (the old ones are `previousKey`). */
   readonly key: JsonRow
   /** Present for an update that changed the key: the key before it. */
-  readonly previousKey?: JsonRow
+  readonly previousKey?: JsonRow | undefined
   /** The row after an insert or update. */
-  readonly new?: Either<DecodeError, T>
+  readonly new?: Either<DecodeError, T> | undefined
   /** The row before an update or delete (absent with `old: 'key'`). */
-  readonly old?: Either<DecodeError, T>
+  readonly old?: Either<DecodeError, T> | undefined
   /** Durable carrier: the resume token of this change (pass it as `from` to continue after it). */
-  readonly token?: string
+  readonly token?: string | undefined
   /** When the statement that made the change started (`statement_timestamp()`, the server's clock). */
   readonly statementTime: Date
   /**
@@ -95,13 +95,13 @@ export interface TableChange<T> {
    * the change (and there is no `old`). `'gone'`: the row was not there to read (deleted since, or the change
    * was a delete), so there is no `new` or `old`. `'no-key'`: even the key did not fit: only `op` is known.
    */
-  readonly overflow?: 'fetched' | 'gone' | 'no-key'
+  readonly overflow?: 'fetched' | 'gone' | 'no-key' | undefined
 }
 
 /** A change whose rows decoded (see `validChanges`). */
 export interface ValidTableChange<T> extends Omit<TableChange<T>, 'new' | 'old'> {
-  readonly new?: T
-  readonly old?: T
+  readonly new?: T | undefined
+  readonly old?: T | undefined
 }
 
 /** What `tableChanges` reads from. */
@@ -114,13 +114,13 @@ export interface ChangeSource {
    * The durable log durable feeds are read from (its schema must be the feed's `logSchema`). Default: one
    * opened on `listener` and `pool` for each subscription, and closed with it.
    */
-  readonly log?: DurableLog
+  readonly log?: DurableLog | undefined
   /**
    * Runs every timer of the read: the second read one wake window after a wake-up, the pauses before a retried
    * read of a row too large for a notification, and those of the durable log opened for the subscription (a
    * `log` given keeps its own). Default `asyncScheduler`.
    */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
 }
 
 /**
@@ -133,9 +133,9 @@ export interface TableChangesOptions<D = Decoder<JsonRow>> extends ChangeFeedSpe
    * Decodes `new` and `old`: a Standard Schema (zod, valibot, …), an io-ts style `{ decode }`, or a function
    * returning an `Either`. Without it, rows are given in their JSON form.
    */
-  readonly row?: D
+  readonly row?: D | undefined
   /** Durable carrier: after a token, `'earliest'`, or `'now'` (default). */
-  readonly from?: StartPosition
+  readonly from?: StartPosition | undefined
 }
 
 /** Where `consumeChanges` reads: the durable log the feed writes to, and a pool for the catalog check and column types. */
@@ -145,13 +145,13 @@ export interface ChangeConsumerSource {
   /** Checks the feed in the catalog and reads the table's column types. Not closed by rxpg. */
   readonly pool: pg.Pool
   /** Runs the pauses before a retried read of the table's column types. Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
 }
 
 /** What `consumeChanges` consumes: a durable feed (its table, and any spec field you want checked) and the codec of its rows. */
 export interface ConsumeChangesOptions<D = Decoder<JsonRow>> extends ChangeFeedSpec {
   /** Decodes `new` and `old`, as for `tableChanges`; without it, rows are given in their JSON form. */
-  readonly row?: D
+  readonly row?: D | undefined
 }
 
 /** A batch of changes, handled in the transaction that advances the group's cursor: write through `client` for exactly-once effects. */

@@ -3,9 +3,9 @@ export interface WireChange {
   /** The change's JSON, as the trigger wrote it. */
   readonly text: string
   /** Durable: the key's JSON (the log row's key column). Light carries the key inside `text`. */
-  readonly keyText?: string
+  readonly keyText?: string | undefined
   /** Durable: the change's resume token. */
-  readonly token?: string
+  readonly token?: string | undefined
   /** Durable: when the writing statement started (the log row's time). Light carries it inside `text`. */
-  readonly statementTime?: Date
+  readonly statementTime?: Date | undefined
 }

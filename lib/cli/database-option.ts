@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander'
 import { UsageError } from './exit-codes.js'
 
 export interface DatabaseOptions {
-  readonly url?: string
+  readonly url?: string | undefined
 }
 
 export function withDatabaseOption(command: Command): Command {

@@ -17,7 +17,7 @@ export interface CliOutput {
   readonly out: (text: string) => boolean | void
   readonly err: (text: string) => void
   /** Resolves once stdout takes more after `out` returned `false` (its 'drain'); left out, nothing waits for it. */
-  readonly drained?: () => Promise<void>
+  readonly drained?: (() => Promise<void>) | undefined
 }
 
 /** The whole program; `main.ts` runs it on process.argv, specs run it on their own arguments and output. */

@@ -5,9 +5,9 @@ import type { ListenSync } from './listen-sync.js'
 
 export interface HealthCheckOptions {
   /** Time between checks while connected, in ms. Default 30000. */
-  readonly interval?: number
+  readonly interval?: number | undefined
   /** How long one check may take before the connection is taken for dead, in ms. Default 5000. */
-  readonly timeout?: number
+  readonly timeout?: number | undefined
 }
 
 /**

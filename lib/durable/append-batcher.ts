@@ -26,7 +26,7 @@ export interface Encoded {
 }
 
 interface Waiting extends Encoded {
-  readonly settle?: { resolve(token: string): void; reject(error: unknown): void }
+  readonly settle?: { resolve(token: string): void; reject(error: unknown): void } | undefined
 }
 
 type OwnError = AppendFailedError | DurableLogClosedError | DurableSchemaMissingError | UnsupportedServerError

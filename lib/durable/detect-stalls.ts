@@ -8,7 +8,7 @@ export interface HorizonSample {
    * Every transaction id in progress at the sample (the snapshot's xip), when known: a transaction is timed from
    * the first sample that saw it running, so one that takes the horizon over after running long is a stall at once.
    */
-  readonly inProgress?: readonly bigint[]
+  readonly inProgress?: readonly bigint[] | undefined
 }
 
 /** A stall (the horizon held at one transaction for longer than the threshold), and its end. */

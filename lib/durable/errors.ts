@@ -16,8 +16,8 @@ export class DurableSchemaMissingError extends RxpgError {
       /** The schema version this rxpg needs. */
       readonly expectedVersion: number
       /** The version found in the database, when one was. */
-      readonly foundVersion?: number
-      readonly sqlState?: string
+      readonly foundVersion?: number | undefined
+      readonly sqlState?: string | undefined
       readonly detail: string
     },
     options?: { cause?: unknown },
@@ -70,7 +70,7 @@ export class InvalidTokenError extends RxpgError {
 export class CursorExpiredError extends RxpgError {
   override readonly name = 'CursorExpiredError'
   readonly code = 'DURABLE_CURSOR_EXPIRED'
-  constructor(readonly info: { readonly channel: string; readonly token: string; readonly group?: string }) {
+  constructor(readonly info: { readonly channel: string; readonly token: string; readonly group?: string | undefined }) {
     super(
       `The position ${JSON.stringify(info.token)} on durable channel ${JSON.stringify(info.channel)}${info.group === undefined ? '' : ` (consumer group ${JSON.stringify(info.group)})`} is older than the log's retention: messages after it were dropped. Resume from 'earliest' (and rebuild what depends on the lost messages), or keep messages longer (retention.maxAge / maxBytes).`,
     )
@@ -88,8 +88,8 @@ export class InvalidDurableValueError extends RxpgError {
 
 /** Facts about a failed statement, shared by the errors below. */
 export interface QueryFailureInfo {
-  readonly sqlState?: string
-  readonly systemCode?: string
+  readonly sqlState?: string | undefined
+  readonly systemCode?: string | undefined
   readonly detail: string
 }
 

@@ -24,7 +24,7 @@ export function assertSchemaName(schema: unknown): asserts schema is string {
 }
 
 /** The full installation script for a durable log in `schema` (default `rxpg`). */
-export function durableSchemaSql(options: { readonly schema?: string } = {}): string {
+export function durableSchemaSql(options: { readonly schema?: string | undefined } = {}): string {
   const schema = options.schema ?? DEFAULT_SCHEMA
   assertSchemaName(schema)
   const s = quoteIdentifier(schema)

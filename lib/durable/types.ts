@@ -10,7 +10,7 @@ export interface DurableMessage<T> {
   readonly token: string
   readonly channel: string
   /** The key given at append (per-key order is kept by consumer groups). */
-  readonly key?: string
+  readonly key?: string | undefined
   readonly value: T
   /** The consumer-group partition the key maps to. */
   readonly partition: number
@@ -25,24 +25,24 @@ export interface ReadOptions {
   /** Default 'now' (also when `undefined`, so a token you may not have stored yet can be passed as it is). */
   readonly from?: StartPosition | undefined
   /** Rows fetched per statement (default: the log's `batchSize`). */
-  readonly batchSize?: number
+  readonly batchSize?: number | undefined
   /**
    * More moments to read at: each emission reads what became readable, besides wake-ups, reconnections and the
    * poll. For wake-ups rxpg cannot see itself, such as those of trigger-written rows (rxpg/changes).
    */
-  readonly wakeUps?: Observable<unknown>
+  readonly wakeUps?: Observable<unknown> | undefined
 }
 
 export interface IterateOptions extends ReadOptions {
   /** Ends the iteration: a pending or later `next()` rejects with the signal's reason, and the reader stops. */
-  readonly signal?: AbortSignal
+  readonly signal?: AbortSignal | undefined
 }
 
 export interface FetchOptions {
   /** A token, or 'earliest'. */
   readonly after: string | 'earliest'
   /** Most messages returned (default: the log's `batchSize`). */
-  readonly limit?: number
+  readonly limit?: number | undefined
 }
 
 /** What `fetch` returns: the messages after the position, and the token to fetch from next. */
@@ -57,38 +57,38 @@ export interface DurableBatch<T> {
 
 export interface AppendOptions {
   /** Messages with the same key keep their order for consumer groups (they go to the same partition). */
-  readonly key?: string
+  readonly key?: string | undefined
   /**
    * A client inside your transaction (the outbox): the message commits or rolls back with your writes. rxpg
    * cannot see that commit, so readers are woken by their poll back-stop, or call `log.wake(channel)` after
    * committing; `log.transaction()` does both for you.
    */
-  readonly client?: pg.ClientBase
+  readonly client?: pg.ClientBase | undefined
 }
 
 /** What `append$` takes. */
 export interface DurableAppend {
   readonly channel: string
   readonly value: unknown
-  readonly key?: string
+  readonly key?: string | undefined
 }
 
 export interface RetentionOptions {
   /** Messages older than this (ms) are dropped, a whole partition at a time. Default 7 days; `null` for no age limit. */
-  readonly maxAge?: number | null
+  readonly maxAge?: number | null | undefined
   /** Oldest partitions are dropped while the log is larger than this (bytes). Default none. */
-  readonly maxBytes?: number | null
+  readonly maxBytes?: number | null | undefined
   /** Time span of one partition, in ms (whole seconds). Default 1 day: every read scans every partition, so keep them few. */
-  readonly partitionSpan?: number
+  readonly partitionSpan?: number | undefined
   /** Partitions created ahead of time. Default 3. */
-  readonly premake?: number
+  readonly premake?: number | undefined
 }
 
 export interface StallOptions {
   /** A horizon held back for longer than this (ms) is reported. Default 5000. */
-  readonly threshold?: number
+  readonly threshold?: number | undefined
   /** How often the horizon is sampled while readers or consumers run (ms). Default threshold / 5. */
-  readonly interval?: number
+  readonly interval?: number | undefined
 }
 
 /** The facts of one stall: what holds the horizon back, reported on `stalls$`. */
@@ -113,29 +113,29 @@ export interface DurableLogOptions {
   /** Where the log lives: your `pg.Pool` (not closed by `close()`), or a connection string / pool config for a pool of the log's own. */
   readonly pool: pg.Pool | string | pg.PoolConfig
   /** The schema holding the log's tables (default 'rxpg'). */
-  readonly schema?: string
+  readonly schema?: string | undefined
   /** Runs every timer (poll, wake-up window, leases, maintenance, stall sampling). Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
   /** Readers and consumers read at least this often (ms), whatever wake-ups say. Default 1000. */
-  readonly pollInterval?: number
+  readonly pollInterval?: number | undefined
   /** At most one wake-up NOTIFY per channel per this many ms (the first one is sent at once). Default 5. */
-  readonly wakeWindow?: number
+  readonly wakeWindow?: number | undefined
   /** Rows per read statement. Default 1000. */
-  readonly batchSize?: number
+  readonly batchSize?: number | undefined
   /** Partitions of a channel first used by this log (fixed per channel once stored). Default 16. */
-  readonly partitions?: number
-  readonly retention?: RetentionOptions
+  readonly partitions?: number | undefined
+  readonly retention?: RetentionOptions | undefined
   /** How often maintenance runs (ms). Default a quarter of the partition span, at most a minute. `false`: never (run `maintain()` yourself). */
-  readonly maintenanceInterval?: number | false
-  readonly stall?: StallOptions | false
+  readonly maintenanceInterval?: number | false | undefined
+  readonly stall?: StallOptions | false | undefined
   /** `append$`/`append` batching: most rows per statement (default 1000), most rows waiting (default 100000). */
-  readonly appendBatch?: { readonly maxBatchSize?: number; readonly maxQueue?: number }
+  readonly appendBatch?: { readonly maxBatchSize?: number | undefined; readonly maxQueue?: number | undefined } | undefined
   /**
    * Run the log's statements as named prepared statements (default `true`: each is planned once per
    * connection). `false` for a pool behind a transaction-mode pooler without prepared-statement support
    * (PgBouncer before 1.21).
    */
-  readonly prepare?: boolean
+  readonly prepare?: boolean | undefined
   /**
    * How long `close()` and a consumer's `stop()` wait for work in flight (appends being written, a consumer's
    * batch and leases), in ms. Then they give up: the log's connections are destroyed (a server that stopped
@@ -143,7 +143,7 @@ export interface DurableLogOptions {
    * sent), a batch in flight rolls back with its connection (it comes again: nothing is lost). Default 10000;
    * `Infinity` waits for ever.
    */
-  readonly closeTimeout?: number
+  readonly closeTimeout?: number | undefined
 }
 
 export interface ConsumeOptions {
@@ -151,20 +151,20 @@ export interface ConsumeOptions {
    * Where a new group starts: right after a token of this log, at the first message kept ('earliest', the
    * default) or with what commits from now on ('now'). An existing group resumes from its cursors.
    */
-  readonly from?: StartPosition
+  readonly from?: StartPosition | undefined
   /** Most messages per batch (one transaction). Default 100. */
-  readonly batchSize?: number
+  readonly batchSize?: number | undefined
   /**
    * Lease length in ms. Leases are renewed every third of it on a connection of the consumer's own, also while
    * the handler runs: a slow handler keeps its partitions as long as its process runs and reaches the database.
    * It is how long a member that stopped answering (killed, frozen, cut off) keeps them before another member
    * takes them over. Default 10000.
    */
-  readonly leaseTtl?: number
+  readonly leaseTtl?: number | undefined
   /** Wait after a handler failure before the batch is tried again (ms). Default 1000. */
-  readonly retryDelay?: number
+  readonly retryDelay?: number | undefined
   /** This consumer's id in the group (default: random). */
-  readonly member?: string
+  readonly member?: string | undefined
 }
 
 /** A batch handler: runs inside the transaction that advances the group's cursor; write through `client` for exactly-once effects. */

@@ -20,32 +20,32 @@ export interface NotifyOptions {
    * them). Past it, a notification is refused with `NotifyQueueFullError`; those already queued keep their
    * place. Default 100000.
    */
-  readonly maxQueue?: number
+  readonly maxQueue?: number | undefined
   /** Most notifications per round trip. Default 1000. */
-  readonly maxBatchSize?: number
+  readonly maxBatchSize?: number | undefined
   /**
    * How long the first notification of a batch waits for others, in ms. Default 0: the batch goes out in the
    * next microtask, and while it is in flight the next one fills up, so throughput batches itself.
    */
-  readonly batchWindow?: number
+  readonly batchWindow?: number | undefined
   /**
    * The longest a notification may wait to be sent, in ms: past it, it fails with `NotifyFailedError`
    * (`outcome: 'not-sent'`). Default 30000. A notification already in flight is bounded by `sendTimeout`.
    */
-  readonly timeout?: number
+  readonly timeout?: number | undefined
   /**
    * How long a batch handed to the sending connection may take to commit, in ms. Past it the connection is
    * taken for dead and replaced, and the batch fails with `NotifyFailedError` (`outcome: 'unknown'`).
    * Default 5000.
    */
-  readonly sendTimeout?: number
+  readonly sendTimeout?: number | undefined
   /** The longest `close()` spends sending what is queued, in ms; what is left then fails. Default 2000. */
-  readonly closeTimeout?: number
+  readonly closeTimeout?: number | undefined
 }
 
 interface QueuedNotification extends OutgoingNotification {
   /** Present for `notify()`; `notify$.next()` reports failures through the batcher's `report`. */
-  readonly settle?: { resolve(): void; reject(error: RxpgError): void }
+  readonly settle?: { resolve(): void; reject(error: RxpgError): void } | undefined
   /** When it stops waiting (scheduler clock). */
   readonly deadline: number
 }

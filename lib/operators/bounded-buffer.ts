@@ -15,13 +15,13 @@ export type OverflowPolicy = 'drop-oldest' | 'drop-newest' | 'error'
 /** The bound and policy shared by `consumeWith`, `toAsyncIterable` and `createPuller`. */
 export interface BoundedBufferOptions<T> {
   /** The most values that may wait (a positive integer). Default 1000. */
-  readonly size?: number
+  readonly size?: number | undefined
   /** What to do when one more arrives. Default `'error'`: nothing is lost without you choosing so. */
-  readonly overflow?: OverflowPolicy
+  readonly overflow?: OverflowPolicy | undefined
   /** Called with each value a drop policy discarded, and the running count for this subscription. */
-  readonly onDrop?: (value: T, dropped: number) => void
+  readonly onDrop?: ((value: T, dropped: number) => void) | undefined
   /** Counts each drop with `recordDropped()`; pass `db.metrics` to see drops in the listener's counters. */
-  readonly metrics?: MetricsRecorder
+  readonly metrics?: MetricsRecorder | undefined
 }
 
 export const DEFAULT_BUFFER_SIZE = 1000
@@ -35,7 +35,7 @@ export class BufferOverflowError extends RxpgError {
       /** The buffer's bound. */
       readonly size: number
       /** The channel of the value that did not fit, when it was a notification (absent otherwise). */
-      readonly channel?: string
+      readonly channel?: string | undefined
       /** Where the buffer was: 'consumeWith', 'toAsyncIterable' or 'createPuller'. */
       readonly consumer: string
     },

@@ -3,7 +3,7 @@ import { BoundedBuffer, type BoundedBufferOptions } from './bounded-buffer.js'
 
 export interface ConsumeWithOptions<T> extends BoundedBufferOptions<T> {
   /** How many handler calls may run at once (a positive integer, or `Infinity`). Default 1: one at a time, in order. */
-  readonly concurrency?: number
+  readonly concurrency?: number | undefined
 }
 
 /**

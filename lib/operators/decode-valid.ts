@@ -8,7 +8,7 @@ export interface DecodeValidOptions extends DecodeOptions {
    * Called with each payload that did not decode (log it, dead-letter it). If it throws, the stream errors
    * with what it threw, as a callback given to `tap` would.
    */
-  readonly onInvalid?: (error: DecodeError) => void
+  readonly onInvalid?: ((error: DecodeError) => void) | undefined
 }
 
 /**

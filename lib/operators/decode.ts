@@ -38,9 +38,9 @@ export interface DecodeOptions {
    * `true` (default): the payload is parsed with `JSON.parse` and the parsed value is decoded; a payload that
    * is not JSON is a `Left`. `false`: the decoder gets the raw payload string.
    */
-  readonly json?: boolean
+  readonly json?: boolean | undefined
   /** Counts each failure with `recordDecodeFailure()`; pass `db.metrics` to see failures in the listener's counters. */
-  readonly metrics?: MetricsRecorder
+  readonly metrics?: MetricsRecorder | undefined
 }
 
 /**

@@ -166,7 +166,7 @@ function messageOf(item: unknown): string {
 interface IoTsValidationError {
   readonly value: unknown
   readonly context: ReadonlyArray<{ readonly key: string; readonly type: { readonly name: string } }>
-  readonly message?: string
+  readonly message?: string | undefined
 }
 
 function isIoTsValidationError(item: unknown): item is IoTsValidationError {

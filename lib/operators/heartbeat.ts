@@ -22,7 +22,7 @@ export function isHeartbeat(value: unknown): value is Heartbeat {
 
 export interface HeartbeatOptions {
   /** Runs the timer. Default `asyncScheduler`; pass a `TestScheduler` to draw it in virtual time. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
 }
 
 /**

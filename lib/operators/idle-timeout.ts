@@ -27,9 +27,9 @@ export class IdleTimeoutError extends RxpgError {
 
 export interface IdleTimeoutOptions {
   /** Runs the timer. Default `asyncScheduler`; pass a `TestScheduler` to draw it in virtual time. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
   /** The channel to name in the error; by default taken from the last notification, when there was one. */
-  readonly channel?: string
+  readonly channel?: string | undefined
 }
 
 /**

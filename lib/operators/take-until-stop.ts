@@ -7,7 +7,7 @@ export interface TakeUntilStopOptions {
    * Which stop notifications count: a payload to match exactly, or a predicate on the payload (a thrown error
    * errors the stream). Default: any notification on the stop channel.
    */
-  readonly payload?: string | ((payload: string) => boolean)
+  readonly payload?: string | ((payload: string) => boolean) | undefined
 }
 
 /**

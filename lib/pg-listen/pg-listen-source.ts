@@ -36,7 +36,7 @@ export interface PgListenSourceOptions {
    * The channel of the adapter's round trips (it learns the backend's process id and checks the connection
    * by sending itself an empty notification there). Default: `rxpg_probe_` and a random UUID.
    */
-  readonly probeChannel?: string
+  readonly probeChannel?: string | undefined
 }
 
 /** pg-listen's own words when it stops reconnecting for good (retryTimeout or retryLimit reached). */

@@ -18,6 +18,6 @@ export function clientConfigOf(config: PgConnectionConfig, purpose: ConnectionPu
 }
 
 /** `{ application_name: 'rxpg <purpose>' }`, or nothing when PGAPPNAME names the process's connections. */
-export function namedFor(purpose: ConnectionPurpose): { readonly application_name?: string } {
+export function namedFor(purpose: ConnectionPurpose): { readonly application_name?: string | undefined } {
   return process.env.PGAPPNAME === undefined ? { application_name: `rxpg ${purpose}` } : {}
 }

@@ -4,7 +4,7 @@ import type { PgConnectionConfig } from './config.js'
 /** What may be said about a connection target, and how to scrub what may not. */
 export interface Secrets {
   /** Host, port, database and user: safe to show in errors. */
-  readonly target: { readonly host?: string; readonly port?: number; readonly database?: string; readonly user?: string }
+  readonly target: { readonly host?: string | undefined; readonly port?: number | undefined; readonly database?: string | undefined; readonly user?: string | undefined }
   /** Removes passwords and connection-string credentials from a message. */
   redact(message: string): string
 }
@@ -33,7 +33,7 @@ export function secretsOf(config: PgConnectionConfig | undefined): Secrets {
   }
 }
 
-function safeParse(connectionString: string): pg.ClientConfig & { rawPassword?: string } {
+function safeParse(connectionString: string): pg.ClientConfig & { rawPassword?: string | undefined } {
   let url: URL
   try {
     url = new URL(connectionString)

@@ -20,9 +20,9 @@ export class PullBuffer<T> {
     options: BoundedBufferOptions<T>,
     private readonly hooks: {
       /** Offered each value while nothing is buffered; returns true when it took the value itself. */
-      readonly takeDirectly?: (value: T) => boolean
+      readonly takeDirectly?: ((value: T) => boolean) | undefined
       /** The source ended (or overflowed) */
-      readonly ended?: () => void
+      readonly ended?: (() => void) | undefined
     } = {},
   ) {
     this.buffer = new BoundedBuffer(consumer, options)

@@ -34,18 +34,18 @@ export interface ChangeStreamOptions {
    * written, which cannot be read as what it was). Default: nowhere: the stream fails with `ChangeDecodeError`,
    * so that nothing is skipped without a decision (resume from your last token once the decoder accepts it).
    */
-  readonly onInvalid?: (error: ChangeDecodeError) => void
+  readonly onInvalid?: ((error: ChangeDecodeError) => void) | undefined
   /** Reading pauses while this many delivered items are unacknowledged (changes, or transactions). Default 10000. */
-  readonly maxUnacknowledged?: number
+  readonly maxUnacknowledged?: number | undefined
   /** How often positions are reported to the server (when they changed), and checkpoints delivered, in ms. Default 1000. */
-  readonly statusInterval?: number
+  readonly statusInterval?: number | undefined
   /** Deliver checkpoints while the watched tables are idle and the server's WAL moves on. Default true. */
-  readonly checkpoints?: boolean
+  readonly checkpoints?: boolean | undefined
   /**
    * After `interval` ms without a message from the server, ask it for one; none within `timeout` ms: the
    * connection is taken for dead and replaced. Checked every `statusInterval`. Default `{ interval: 30000, timeout: 5000 }`.
    */
-  readonly healthCheck?: { readonly interval?: number; readonly timeout?: number } | false
+  readonly healthCheck?: { readonly interval?: number | undefined; readonly timeout?: number | undefined } | false | undefined
   /**
    * While the stream is behind (the server sends a transaction `behind` ms or more after it committed, by the
    * server's own clock; through that transaction's changes, until one begins that is not), each time the
@@ -54,25 +54,25 @@ export interface ChangeStreamOptions {
    * when catching up on a backlog. Caught up, every read is taken at once. Default `{ behind: 10, window: 1 }`;
    * `false` reads at once always.
    */
-  readonly gatherReads?: { readonly behind?: number; readonly window?: number } | false
+  readonly gatherReads?: { readonly behind?: number | undefined; readonly window?: number | undefined } | false | undefined
   /** Back-off between connection attempts (the listener's). After losing a working connection the first attempt is at once. */
-  readonly reconnect?: BackoffOptions
+  readonly reconnect?: BackoffOptions | undefined
   /** Opening a connection, or starting replication on it, longer than this counts as failed, in ms. Default 10000. */
-  readonly connectTimeout?: number
+  readonly connectTimeout?: number | undefined
   /**
    * How long a slot held by another process is retried before the stream fails with `SlotInUseError`, in ms.
    * A crashed consumer's WAL sender can hold the slot for a moment after the crash. Default 10000.
    */
-  readonly slotInUseTimeout?: number
+  readonly slotInUseTimeout?: number | undefined
   /** Runs every timer (back-off, status updates, time-outs). Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
   /** Where the replication protocol comes from. Default: `pg`; `virtualReplicationSource(...)` draws one. */
-  readonly source?: ReplicationSource
+  readonly source?: ReplicationSource | undefined
 }
 
 /** `tables` as a list: only these tables, rows raw. `'orders'` is `public.orders`. */
 export interface ChangeStreamTableList {
-  readonly tables?: readonly string[]
+  readonly tables?: readonly string[] | undefined
 }
 
 /** `tables` as name → decoder (Standard Schema, io-ts style, or a function returning an `Either`): typed rows. */
@@ -140,7 +140,7 @@ export function changeStream<const T extends Readonly<Record<string, Decoder<unk
 export function changeStream(config: PgConnectionConfig, options: ChangeStreamOptions & ChangeStreamTableList): ChangeStream<Change>
 export function changeStream(
   config: PgConnectionConfig,
-  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> },
+  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> | undefined },
 ): ChangeStream<Change<unknown>> {
   const core = streamCore(config, options, 'changes')
   return { ...core.common, changes$: core.items$ as Observable<Change<unknown> | Checkpoint> }
@@ -154,7 +154,7 @@ export function transactionStream<const T extends Readonly<Record<string, Decode
 export function transactionStream(config: PgConnectionConfig, options: ChangeStreamOptions & ChangeStreamTableList): TransactionStream<Change>
 export function transactionStream(
   config: PgConnectionConfig,
-  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> },
+  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> | undefined },
 ): TransactionStream<Change<unknown>> {
   const core = streamCore(config, options, 'transactions')
   return { ...core.common, transactions$: core.items$ as Observable<Transaction<Change<unknown>> | Checkpoint> }
@@ -162,7 +162,7 @@ export function transactionStream(
 
 function streamCore(
   config: PgConnectionConfig,
-  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> },
+  options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> | undefined },
   mode: 'changes' | 'transactions',
 ): { common: ReplicationStream; items$: Observable<unknown> } {
   checkStreamOptionNames(mode === 'changes' ? 'changeStream' : 'transactionStream', options)
@@ -191,7 +191,7 @@ function streamCore(
   }
 
   let subscribers: ReadonlyArray<Subscriber<unknown>> = []
-  let ended: { readonly failure?: ReplicationFailure } | undefined
+  let ended: { readonly failure?: ReplicationFailure | undefined } | undefined
   const connection = new ReplicationConnection(
     options.source ?? pgReplicationSource(config, { ...names, ...(selection.names === undefined ? {} : { tables: selection.names }) }),
     assembler,

@@ -4,6 +4,7 @@
  * `cause` (redacted), and a message that says what was wrong and what to do. None carries a password.
  */
 import { RxpgError, type DriverFacts } from '../errors.js'
+import type { OptionalFields } from '../types.js'
 import { quoteName } from './sql-text.js'
 
 /** Why a change stream cannot start; each one names its fix. */
@@ -39,9 +40,9 @@ export class ReplicationSetupError extends RxpgError {
       readonly slot: string
       readonly publication: string
       /** The table concerned (`table-not-published`, `table-missing`, `replica-identity-missing`, `partitioned-table-unsupported`, `publish-via-partition-root-off`), as `schema.table`. */
-      readonly table?: string
+      readonly table?: string | undefined
       /** What was found instead: the `wal_level`, the server version (`PostgreSQL 11.22`), the slot's plugin or database, ... */
-      readonly found?: string
+      readonly found?: string | undefined
     },
     options?: { cause?: unknown },
   ) {
@@ -140,7 +141,7 @@ export class SlotInUseError extends RxpgError {
   override readonly name = 'SlotInUseError'
   readonly code = 'REPLICATION_SLOT_IN_USE'
   constructor(
-    readonly info: DriverFacts & { readonly slot: string; readonly activePid?: number },
+    readonly info: DriverFacts & { readonly slot: string; readonly activePid?: number | undefined },
     options?: { cause?: unknown },
   ) {
     const pid = info.activePid === undefined ? 'another process' : `process ${info.activePid}`
@@ -166,17 +167,17 @@ export class ResumeImpossibleError extends RxpgError {
   override readonly name = 'ResumeImpossibleError'
   readonly code = 'REPLICATION_RESUME_IMPOSSIBLE'
   constructor(
-    readonly info: Partial<DriverFacts> & {
+    readonly info: OptionalFields<DriverFacts> & {
       readonly reason: ResumeImpossibleReason
       readonly slot: string
       /** The resume token, when the stream was started with one. */
-      readonly token?: string
+      readonly token?: string | undefined
       /** Where the resume token (or this stream) needed the slot to start, as `X/Y`. */
-      readonly resumeLsn?: string
+      readonly resumeLsn?: string | undefined
       /** The slot's confirmed flush position, as `X/Y`. */
-      readonly slotLsn?: string
+      readonly slotLsn?: string | undefined
       /** The server's current WAL position, as `X/Y`. */
-      readonly serverLsn?: string
+      readonly serverLsn?: string | undefined
     },
     options?: { cause?: unknown },
   ) {

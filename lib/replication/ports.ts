@@ -28,17 +28,17 @@ export interface ChangeMessage {
   readonly op: 'insert' | 'update' | 'delete' | 'truncate'
   readonly schema: string
   readonly table: string
-  readonly new?: Row
-  readonly old?: Row
-  readonly unchangedToast?: readonly string[]
+  readonly new?: Row | undefined
+  readonly old?: Row | undefined
+  readonly unchangedToast?: readonly string[] | undefined
   /**
    * Columns that held a value of a type the catalog no longer has (dropped since the change was written), as
    * `column "name" (type oid N)`: their values are the server's text, not what they were, and the change is
    * refused.
    */
-  readonly undecodable?: readonly string[]
-  readonly cascade?: boolean
-  readonly restartIdentity?: boolean
+  readonly undecodable?: readonly string[] | undefined
+  readonly cascade?: boolean | undefined
+  readonly restartIdentity?: boolean | undefined
 }
 
 export interface CommitMessage {
@@ -68,12 +68,12 @@ export interface SlotFacts {
   readonly plugin: string | null
   readonly database: string | null
   readonly active: boolean
-  readonly activePid?: number
-  readonly confirmedFlush?: Lsn
+  readonly activePid?: number | undefined
+  readonly confirmedFlush?: Lsn | undefined
   /** PostgreSQL invalidated the slot (`wal_status = lost`, or an invalidation reason on PG 17+). */
   readonly lost: boolean
   /** What the server said about the invalidation (`wal_status`, `invalidation_reason`). */
-  readonly lostDetail?: string
+  readonly lostDetail?: string | undefined
 }
 
 /** What a session learned about the server before streaming: enough to refuse to start, with the reason. */
@@ -93,11 +93,11 @@ export interface ServerFacts {
    */
   readonly publishedTables: readonly string[]
   /** The publication has `publish_via_partition_root = true` (PostgreSQL 13+). Undefined: false. */
-  readonly publishViaPartitionRoot?: boolean
+  readonly publishViaPartitionRoot?: boolean | undefined
   /** The tables the stream asked for that are partitioned, as `schema.table`. Undefined: none. */
-  readonly partitionedTables?: readonly string[]
+  readonly partitionedTables?: readonly string[] | undefined
   /** Undefined when the slot does not exist. */
-  readonly slot?: SlotFacts
+  readonly slot?: SlotFacts | undefined
 }
 
 /** A standby status update: what the client has received (`written`) and processed (`flushed`). */

@@ -218,7 +218,7 @@ async function tableWithoutReplicaIdentity(client: pg.ClientBase, tables: readon
 }
 
 /** A statement the role may not run (42501), as the typed error of `reason`, which names who may; others as they are. */
-function refusedAs(reason: 'replication-privilege' | 'publication-privilege', names: { readonly slot: string; readonly publication?: string }) {
+function refusedAs(reason: 'replication-privilege' | 'publication-privilege', names: { readonly slot: string; readonly publication?: string | undefined }) {
   return (error: unknown): never => {
     if ((error as { code?: unknown }).code !== '42501') throw error
     throw new ReplicationSetupError({ reason, slot: names.slot, publication: names.publication ?? '', sqlState: '42501', detail: (error as Error).message }, { cause: error })
@@ -230,7 +230,7 @@ function refusedAs(reason: 'replication-privilege' | 'publication-privilege', na
  * longer pins WAL. For development and tests. A role that may not: `ReplicationSetupError`
  * (`replication-privilege` for the slot, `publication-privilege` for the publication).
  */
-export async function dropReplication(config: PgConnectionConfig, names: { readonly slot: string; readonly publication?: string }): Promise<void> {
+export async function dropReplication(config: PgConnectionConfig, names: { readonly slot: string; readonly publication?: string | undefined }): Promise<void> {
   await withClient(config, async (client) => {
     // What the role may drop is checked first, so that a refusal leaves both as they were (not the slot, the
     // stream's position, gone and the publication left).

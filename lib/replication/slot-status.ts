@@ -6,9 +6,9 @@ import { withClient } from './with-client.js'
 export interface SlotStatus {
   readonly slot: string
   readonly active: boolean
-  readonly activePid?: number
+  readonly activePid?: number | undefined
   /** `reserved`, `extended`, `unreserved` or `lost` (PostgreSQL 13+; undefined before). */
-  readonly walStatus?: string
+  readonly walStatus?: string | undefined
   /** The position the consumer confirmed, as `X/Y`. */
   readonly confirmedLsn: string
   /** WAL bytes between the confirmed position and the server's current one: not yet acknowledged. */
@@ -16,7 +16,7 @@ export interface SlotStatus {
   /** WAL bytes the slot keeps on disk (from its restart position). */
   readonly retainedBytes: number
   /** How many more bytes may be written before the slot is lost to `max_slot_wal_keep_size` (13+; undefined when unlimited). */
-  readonly safeWalSize?: number
+  readonly safeWalSize?: number | undefined
 }
 
 /** Reads a slot's status from `pg_replication_slots` on a short-lived connection; undefined when it does not exist. */

@@ -35,7 +35,7 @@ export type StartRefusal = ReplicationSetupError | ResumeImpossibleError | SlotI
 
 export function planStart(facts: ServerFacts, request: StartRequest): StartPlan | StartRefusal {
   const { slot: slotName, publication } = request
-  const setup = (reason: ReplicationSetupError['info']['reason'], detail: string, extra: { table?: string; found?: string } = {}) =>
+  const setup = (reason: ReplicationSetupError['info']['reason'], detail: string, extra: { table?: string | undefined; found?: string | undefined } = {}) =>
     new ReplicationSetupError({ reason, slot: slotName, publication, detail, ...extra })
   if (facts.serverVersion < MIN_SERVER_VERSION) {
     return setup('server-version', `server_version_num ${facts.serverVersion}`, { found: `PostgreSQL ${versionText(facts.serverVersion)}` })

@@ -9,12 +9,12 @@ import type { ChangeStreamOptions } from './change-stream.js'
 const checks = new OptionChecks('rxpg/replication')
 
 export interface StreamSettingsInput {
-  readonly maxUnacknowledged?: number
-  readonly statusInterval?: number
-  readonly connectTimeout?: number
-  readonly slotInUseTimeout?: number
-  readonly healthCheck?: { readonly interval?: number; readonly timeout?: number } | false
-  readonly gatherReads?: { readonly behind?: number; readonly window?: number } | false
+  readonly maxUnacknowledged?: number | undefined
+  readonly statusInterval?: number | undefined
+  readonly connectTimeout?: number | undefined
+  readonly slotInUseTimeout?: number | undefined
+  readonly healthCheck?: { readonly interval?: number | undefined; readonly timeout?: number | undefined } | false | undefined
+  readonly gatherReads?: { readonly behind?: number | undefined; readonly window?: number | undefined } | false | undefined
 }
 
 export interface StreamSettings {

@@ -38,9 +38,9 @@ export interface UpdateChange<R = Row, S extends string = string, T extends stri
    */
   readonly new: R
   /** The old row (`REPLICA IDENTITY FULL`) or the old key (when the update changed the key); raw, not decoded. */
-  readonly old?: Row
+  readonly old?: Row | undefined
   /** Columns left out of `new` because PostgreSQL sent them as unchanged TOAST without a value. */
-  readonly unchangedToast?: readonly string[]
+  readonly unchangedToast?: readonly string[] | undefined
 }
 
 export interface DeleteChange<S extends string = string, T extends string = string> extends ChangeCommon<S, T> {

@@ -17,33 +17,35 @@ import type {
   SlotFacts,
   StartedMessage,
 } from './ports.js'
+import { definedFields } from '../option-checks.js'
+import type { OptionalFields } from '../types.js'
 import { splitQualified } from './sql-text.js'
 import type { Row } from './types.js'
 
 /** How one connection behaves once open. */
 export interface VirtualReplicationScript {
   /** The WAL sender's process id. Default: 100 + the number of the `connect()` that opened it. */
-  readonly processId?: number
+  readonly processId?: number | undefined
   /**
    * What the server says about itself, the publication and the slot; the rest is a healthy server: PostgreSQL
    * 18, `wal_level` logical, database `app`, WAL at 0/3000000, publication with `public.orders` and
    * `public.refunds`, an idle pgoutput slot confirmed at 0/1000000. `slot: null` is a missing slot.
    */
-  readonly facts?: Partial<Omit<ServerFacts, 'slot' | 'currentLsn'>> & {
-    readonly currentLsn?: string
-    readonly slot?: (Partial<Omit<SlotFacts, 'confirmedFlush'>> & { readonly confirmedFlush?: string }) | null
-  }
+  readonly facts?: OptionalFields<Omit<ServerFacts, 'slot' | 'currentLsn'>> & {
+    readonly currentLsn?: string | undefined
+    readonly slot?: (OptionalFields<Omit<SlotFacts, 'confirmedFlush'>> & { readonly confirmedFlush?: string | undefined }) | null | undefined
+  } | undefined
   /**
    * What the server streams after START_REPLICATION at `from` (`X/Y`), `started` included: draw it with `cold`
    * (`cold('-s-a', { s: started, a: begin('0/2000000') })`); erroring is the connection lost. Default: started at
    * once, then nothing.
    */
-  readonly stream?: (from: string) => Observable<ReplicationMessage | StartedMessage>
+  readonly stream?: ((from: string) => Observable<ReplicationMessage | StartedMessage>) | undefined
   /**
    * Whether the server answers a status update that asks for a reply (a liveness probe) with a keepalive at
    * its current WAL position, in the same frame, as PostgreSQL does. Default true; false draws a silent server.
    */
-  readonly answersProbes?: boolean
+  readonly answersProbes?: boolean | undefined
 }
 
 /** One standby status update, with its positions as PostgreSQL prints them. */
@@ -197,7 +199,7 @@ function factsOf(drawn: VirtualReplicationScript['facts'] = {}): ServerFacts {
     walLevel: 'logical',
     publicationExists: true,
     publishedTables: ['public.orders', 'public.refunds'],
-    ...rest,
+    ...definedFields(rest),
     currentLsn: lsn(currentLsn ?? '0/3000000'),
   }
   if (drawnSlot === null) return base
@@ -208,7 +210,7 @@ function factsOf(drawn: VirtualReplicationScript['facts'] = {}): ServerFacts {
     database: base.database,
     active: false,
     lost: false,
-    ...slotRest,
+    ...definedFields(slotRest),
     confirmedFlush: lsn(confirmedFlush ?? '0/1000000'),
   }
   return { ...base, slot }

@@ -5,7 +5,7 @@ import type { SseAccess, SseRefusal, SseRequest } from './types.js'
 export interface Answer {
   readonly status: number
   readonly message: string
-  readonly headers?: Readonly<Record<string, string>>
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 /** A stream to open: which channels, from where. */

@@ -140,10 +140,10 @@ export function createSseEndpoint<C, U = undefined>(options: SseEndpointOptions<
 }
 
 /** The default `onError`: a process warning where there is a process (Node, Bun, Deno), never silence. */
-function warn(error: unknown, context: { readonly channel?: string }): void {
+function warn(error: unknown, context: { readonly channel?: string | undefined }): void {
   const where = context.channel === undefined ? 'authorize' : `channel ${JSON.stringify(context.channel)}`
   const message = `rxpg/sse: ${where} failed: ${error instanceof Error ? error.message : String(error)}`
-  const host = globalThis as { process?: { emitWarning?: (message: string, options: { type: string }) => void } }
+  const host = globalThis as { process?: { emitWarning?: ((message: string, options: { type: string }) => void) | undefined } | undefined }
   if (host.process?.emitWarning) host.process.emitWarning(message, { type: 'RxpgSseWarning' })
   else queueMicrotask(() => {
     throw new Error(message, { cause: error })

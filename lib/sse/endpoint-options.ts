@@ -65,5 +65,5 @@ function period(name: string, value: unknown, canBeOff: boolean): void {
 function describe(value: unknown): string {
   if (value === null) return 'null'
   if (typeof value !== 'object') return typeof value
-  return (value as { constructor?: { name?: string } }).constructor?.name ?? 'an object'
+  return (value as { constructor?: { name?: string | undefined } | undefined }).constructor?.name ?? 'an object'
 }

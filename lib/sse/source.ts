@@ -10,7 +10,7 @@ export type SourceItem<T> = SourceEvent<T> | SourcePosition
 export interface SourceEvent<T> {
   readonly value: T
   /** The token to resume right after this event (written as the SSE `id`); absent for a live-only source. */
-  readonly token?: string
+  readonly token?: string | undefined
 }
 
 export interface SourcePosition {
@@ -44,7 +44,7 @@ export interface SseSource<T> {
    * A live-only source's upstream losses: each value means events may have been missed (its listener
    * lost its connection), and every open stream tells its client with a `live-only` reset.
    */
-  readonly missed?: Observable<unknown>
+  readonly missed?: Observable<unknown> | undefined
   /** Recognises the errors of `open(from)` that mean "cannot resume from there". Default: rxpg's durable token errors. */
-  readonly isReset?: (error: unknown) => 'expired' | 'invalid' | undefined
+  readonly isReset?: ((error: unknown) => 'expired' | 'invalid' | undefined) | undefined
 }

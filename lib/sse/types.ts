@@ -17,19 +17,19 @@ export interface SseAccess<U, K extends string = string> {
   /** Who this is: given to `canSee` with every event. */
   readonly user: U
   /** The channels this user may read (default: all). Asking for another is a 403. */
-  readonly channels?: readonly K[]
+  readonly channels?: readonly K[] | undefined
   /** When the credential expires (ms since the epoch, in the endpoint scheduler's clock): the stream ends then, and a credential already expired is a 401. */
-  readonly expiresAt?: number
+  readonly expiresAt?: number | undefined
   /** Emits (or ends) when the access is revoked (a logout, a role change): the stream ends at once. */
-  readonly revoked?: Observable<unknown>
+  readonly revoked?: Observable<unknown> | undefined
 }
 
 /** What `authorize` returns to refuse a connection (made by `refuse`): an HTTP answer, never an empty stream. */
 export interface SseRefusal {
   readonly refuse: 401 | 403
-  readonly message?: string
+  readonly message?: string | undefined
   /** Extra headers, e.g. `WWW-Authenticate` with a 401. */
-  readonly headers?: Readonly<Record<string, string>>
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 /** The channels of an endpoint: a source (`durableSource`, `resumableSource`, `liveSource`) or any Observable (live-only). */
@@ -42,31 +42,31 @@ export interface SseEndpointOptions<C, U> {
   /** The channels a client may ask for with `?channel=name` (repeated; none: all it may read). Names may not start with `rxpg-` nor hold CR, LF or NUL. */
   readonly channels: SseChannels<C>
   /** Per connection: who is this, which channels may they read, until when. Default: everyone, every channel. */
-  readonly authorize?: (request: SseRequest) => SseAccess<U, keyof C & string> | SseRefusal | Promise<SseAccess<U, keyof C & string> | SseRefusal>
+  readonly authorize?: ((request: SseRequest) => SseAccess<U, keyof C & string> | SseRefusal | Promise<SseAccess<U, keyof C & string> | SseRefusal>) | undefined
   /** Per event, replayed ones included: may this user see it? Default: yes. */
-  readonly canSee?: (event: SseChannelEvent<C>, user: NoInfer<U>) => boolean
+  readonly canSee?: ((event: SseChannelEvent<C>, user: NoInfer<U>) => boolean) | undefined
   /** Quiet time before a heartbeat comment, in ms (default 15000); `false`: none. */
-  readonly heartbeat?: number | false
+  readonly heartbeat?: number | false | undefined
   /** The `retry:` a native EventSource waits before reconnecting, in ms (default 1000). */
-  readonly retry?: number
+  readonly retry?: number | undefined
   /** A stream ends cleanly after this long (ms) and the client resumes on a new one; default `false` (never). */
-  readonly maxLifetime?: number | false
+  readonly maxLifetime?: number | false | undefined
   /**
    * Most bytes one client may hold (default 512 KiB): past half of it resumable channels pause; a live-only
    * event that comes while the client holds more cuts it off instead of being queued. One larger event still
    * goes out whole, so a client holds at most this plus one event.
    */
-  readonly maxBufferedBytes?: number
+  readonly maxBufferedBytes?: number | undefined
   /** A client that takes nothing for this long (ms) while bytes wait is cut off (default 20000). */
-  readonly drainTimeout?: number
+  readonly drainTimeout?: number | undefined
   /** On `close()`, clients are told to reconnect after a random delay up to this (ms, default 5000), so they do not all come back at once. */
-  readonly shutdownSpread?: number
+  readonly shutdownSpread?: number | undefined
   /** Runs every timer (heartbeats, lifetimes, credential expiry, drain time-outs). Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
   /** Randomness for the shutdown spread (default `Math.random`). */
-  readonly random?: () => number
+  readonly random?: (() => number) | undefined
   /** A source that failed (its stream ended with an `error` end event) or an `authorize` that threw (a 500). Default: a process warning. */
-  readonly onError?: (error: unknown, context: { readonly channel?: string }) => void
+  readonly onError?: ((error: unknown, context: { readonly channel?: string | undefined }) => void) | undefined
 }
 
 /** Counters of an endpoint. */

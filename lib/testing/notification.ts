@@ -1,4 +1,4 @@
-import type { PgNotification } from '../types.js'
+import type { OptionalFields, PgNotification } from '../types.js'
 
 /** The backend process id of a virtual listener's own sending connection (unless its options say otherwise). */
 export const VIRTUAL_LISTENER_PROCESS_ID = 1
@@ -18,7 +18,7 @@ export const VIRTUAL_PEER_PROCESS_ID = 2
 export function notification(
   channel: string,
   payload = '',
-  overrides: Partial<Pick<PgNotification, 'processId' | 'receivedAt'>> = {},
+  overrides: OptionalFields<Pick<PgNotification, 'processId' | 'receivedAt'>> = {},
 ): PgNotification {
-  return { channel, payload, processId: VIRTUAL_PEER_PROCESS_ID, receivedAt: 0, ...overrides }
+  return { channel, payload, processId: overrides.processId ?? VIRTUAL_PEER_PROCESS_ID, receivedAt: overrides.receivedAt ?? 0 }
 }

@@ -9,12 +9,12 @@ export type AssertDeepEqual = (actual: unknown, expected: unknown) => void
 
 export interface MarbleOptions {
   /** How frames are compared, after errors are reduced to their `errorShape`. Default: node's `assert.deepStrictEqual`. */
-  readonly assertDeepEqual?: AssertDeepEqual
+  readonly assertDeepEqual?: AssertDeepEqual | undefined
   /**
    * `runMarbles` only: how far virtual time may run, in milliseconds (frames). A run that reaches it with timers
    * still scheduled throws `VirtualTimeLimitError` instead of running for ever. Default: one hour (3,600,000).
    */
-  readonly maxVirtualTime?: number
+  readonly maxVirtualTime?: number | undefined
 }
 
 /** `TestScheduler.run`'s helpers, plus the scheduler itself and a virtual listener that takes string diagrams. */

@@ -44,30 +44,30 @@ export interface VirtualListenerOptions {
    * starts at the channel's first subscription) or a marble string, which needs `hot` (given for you by
    * `runMarbles`' `virtualListener`). A channel not listed receives nothing but what `loopback` sends it.
    */
-  readonly channels?: Readonly<Record<string, Observable<VirtualNotification> | string>>
+  readonly channels?: Readonly<Record<string, Observable<VirtualNotification> | string>> | undefined
   /**
    * The values of the letters in string diagrams; a letter without a value is its own payload ('a'). Refused
    * when no channel is drawn as a string: an Observable channel takes its values from its own `hot`/`cold`.
    */
-  readonly values?: Readonly<Record<string, VirtualNotification>>
+  readonly values?: Readonly<Record<string, VirtualNotification>> | undefined
   /** Turns string diagrams into hot Observables. */
-  readonly hot?: HotMarbles
+  readonly hot?: HotMarbles | undefined
   /**
    * The listener's life, drawn (`hot` or `cold` of `ListenerState`s); `state$` replays the latest one. A
    * `failed` state errors every channel with its error and makes sends fail; a `closed` one is `close()`.
    * Default: connected from the start.
    */
-  readonly state?: Observable<ListenerState>
+  readonly state?: Observable<ListenerState> | undefined
   /**
    * Deliver what is sent back to subscribers of its channel, as PostgreSQL does for a process that listens to
    * the channel it notifies: in the same frame, after the current work, with the virtual listener's own
    * `processId` (so `isOwnNotification` is true). Default false.
    */
-  readonly loopback?: boolean
+  readonly loopback?: boolean | undefined
   /** The listener's own backend process id, the one `isOwnNotification` recognises. Default `VIRTUAL_LISTENER_PROCESS_ID`. */
-  readonly processId?: number
+  readonly processId?: number | undefined
   /** Clock for `receivedAt` and loopback. Default `asyncScheduler`, which is virtual inside `TestScheduler.run`. */
-  readonly scheduler?: SchedulerLike
+  readonly scheduler?: SchedulerLike | undefined
 }
 
 /** A `PgListener` driven by diagrams, with what it was asked to send on `sent$`. */

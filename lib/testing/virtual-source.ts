@@ -8,20 +8,20 @@ import { VIRTUAL_SENDER_PROCESS_ID, virtualTransport, type VirtualTransport, typ
  */
 export interface VirtualSessionScript {
   /** Backend process id of the connection. Default: 100 + the number of the `connect()` that opened it. */
-  readonly processId?: number
+  readonly processId?: number | undefined
   /**
    * What arrives on the connection (`hot(...)` for absolute frames, `cold(...)` from the moment the listener
    * subscribes). Erroring or completing is the connection being lost. Default: nothing, never lost. What the
    * source's `transport` commits to a channel this connection listens to arrives too.
    */
-  readonly notifications?: Observable<RawNotification>
+  readonly notifications?: Observable<RawNotification> | undefined
   /** The server's answer to one LISTEN/UNLISTEN batch. Default: confirmed in the same frame. */
-  readonly changeListens?: (add: readonly string[], remove: readonly string[]) => Observable<unknown>
+  readonly changeListens?: ((add: readonly string[], remove: readonly string[]) => Observable<unknown>) | undefined
   /**
    * The server's answer to `pg_listening_channels()`; `listened` is what the confirmed batches left the
    * connection listening to. Default: `listened`, in the same frame.
    */
-  readonly listeningChannels?: (listened: readonly string[]) => Observable<readonly string[]>
+  readonly listeningChannels?: ((listened: readonly string[]) => Observable<readonly string[]>) | undefined
 }
 
 /** One LISTEN/UNLISTEN batch a connection was asked to run. */
@@ -37,7 +37,7 @@ export interface VirtualSendingOptions extends VirtualTransportOptions {
    * `false`: what the transport commits never reaches the connections, as behind a transaction-mode pooler
    * (the self-probe then ends in `DeliveryBrokenError`). Default `true`.
    */
-  readonly delivers?: boolean
+  readonly delivers?: boolean | undefined
 }
 
 /** A drawn server: connections for the listening side, a transport for the sending side, and records of both. */

@@ -19,9 +19,9 @@ export interface VirtualTransportOptions {
    * SendFailure('unavailable', cause))`: nothing was sent, the sink retries it), never ending is a connection
    * that stopped answering (`NEVER`: `notify.sendTimeout` then abandons it). Default: committed in the same frame.
    */
-  readonly answer?: (batch: readonly OutgoingNotification[], call: number) => Observable<unknown>
+  readonly answer?: ((batch: readonly OutgoingNotification[], call: number) => Observable<unknown>) | undefined
   /** The sending connection's backend process id(s), as `isOwnNotification` sees them. Default `[VIRTUAL_SENDER_PROCESS_ID]`. */
-  readonly processIds?: readonly number[]
+  readonly processIds?: readonly number[] | undefined
 }
 
 /**

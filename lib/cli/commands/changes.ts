@@ -19,9 +19,9 @@ import { runUntilStopped } from '../until-stopped.js'
 import { namedFor } from '../../pg/config.js'
 
 interface ChangesOptions extends DatabaseOptions, TimeoutOptions {
-  readonly name?: string
-  readonly from?: string
-  readonly json?: boolean
+  readonly name?: string | undefined
+  readonly from?: string | undefined
+  readonly json?: boolean | undefined
 }
 
 export function registerChangesCommand(program: Command, output: CliOutput): void {

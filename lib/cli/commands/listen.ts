@@ -12,7 +12,7 @@ import type { CliOutput } from '../program.js'
 import { runUntilStopped } from '../until-stopped.js'
 
 interface ListenOptions extends DatabaseOptions {
-  readonly json?: boolean
+  readonly json?: boolean | undefined
 }
 
 export function registerListenCommand(program: Command, output: CliOutput): void {

@@ -26,22 +26,22 @@ export function registerSqlCommand(program: Command, output: CliOutput): void {
 
 interface ChangesSqlOptions extends DatabaseOptions, TimeoutOptions {
   readonly table: string[]
-  readonly name?: string
-  readonly carrier?: string
-  readonly ops?: string[]
-  readonly columns?: string[]
-  readonly old?: string
-  readonly when?: string
-  readonly whenInsert?: string
-  readonly whenUpdate?: string
-  readonly whenDelete?: string
-  readonly key?: string[]
-  readonly level?: string
-  readonly reportUnchangedUpdates?: boolean
-  readonly logSchema?: string
-  readonly partitions?: string
-  readonly wakeWindow?: string
-  readonly drop?: boolean
+  readonly name?: string | undefined
+  readonly carrier?: string | undefined
+  readonly ops?: string[] | undefined
+  readonly columns?: string[] | undefined
+  readonly old?: string | undefined
+  readonly when?: string | undefined
+  readonly whenInsert?: string | undefined
+  readonly whenUpdate?: string | undefined
+  readonly whenDelete?: string | undefined
+  readonly key?: string[] | undefined
+  readonly level?: string | undefined
+  readonly reportUnchangedUpdates?: boolean | undefined
+  readonly logSchema?: string | undefined
+  readonly partitions?: string | undefined
+  readonly wakeWindow?: string | undefined
+  readonly drop?: boolean | undefined
 }
 
 function registerChangesSql(sql: Command, output: CliOutput): void {

@@ -16,7 +16,7 @@ import { runUntilStopped } from '../until-stopped.js'
 interface TailOptions extends DatabaseOptions {
   readonly from: string
   readonly schema: string
-  readonly json?: boolean
+  readonly json?: boolean | undefined
 }
 
 export function registerTailCommand(program: Command, output: CliOutput): void {

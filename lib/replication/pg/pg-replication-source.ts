@@ -46,7 +46,7 @@ interface CopyBothEvents {
  */
 export function pgReplicationSource(
   config: PgConnectionConfig,
-  names: { readonly slot: string; readonly publication: string; readonly tables?: readonly string[] },
+  names: { readonly slot: string; readonly publication: string; readonly tables?: readonly string[] | undefined },
 ): ReplicationSource {
   const factsConfig = clientConfigOf(config, 'replication catalog')
   const clientConfig = { ...clientConfigOf(config, 'replication'), replication: 'database' } as pg.ClientConfig

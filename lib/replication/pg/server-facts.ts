@@ -16,7 +16,7 @@ export const FIRST_NON_BUILTIN_TYPE_OID = 10000
  * `typeOids`: column types to resolve besides those of the published tables (types met since, by a Relation).
  * $1 the publication, $2 the tables, $3 the type OIDs, $4 the slot.
  */
-export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[]; readonly typeOids?: readonly number[] } = {}): pg.QueryConfig {
+export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[] | undefined; readonly typeOids?: readonly number[] | undefined } = {}): pg.QueryConfig {
   const text = `SELECT current_setting('server_version_num')::int AS server_version,
   current_setting('wal_level') AS wal_level,
   current_database() AS database,

@@ -7,11 +7,11 @@ import { durableResetReason } from './reset-errors.js'
 
 export interface DurableSourceOptions {
   /** Where a client without a position starts: `'now'` (default: what commits from now on) or `'earliest'` (the whole log kept). */
-  readonly from?: 'now' | 'earliest'
+  readonly from?: 'now' | 'earliest' | undefined
   /** Messages per catch-up page (default 500). */
-  readonly pageSize?: number
+  readonly pageSize?: number | undefined
   /** Live messages a catching-up stream may hold while it reads pages (default 10000, at least 1); past it, it reads on and joins later. */
-  readonly maxHeldWhileCatchingUp?: number
+  readonly maxHeldWhileCatchingUp?: number | undefined
 }
 
 /**

@@ -7,14 +7,14 @@ import { listenerGaps } from './listener-gaps.js'
 
 export interface LiveSourceOptions<T> {
   /** The SSE data of a value. Default: strings as they are, a notification's payload, anything else as JSON. */
-  readonly data?: (value: T) => string
+  readonly data?: ((value: T) => string) | undefined
   /**
    * The listener the source's notifications come from (a `PgListener`): when it loses its connection, every
    * open stream gets a `live-only` reset for this channel (before anything from after the loss), as a client
    * that reconnected does. Without it, what the listener missed while it reconnected is lost without a word to
    * the clients.
    */
-  readonly listener?: { readonly state$: Observable<ListenerState> }
+  readonly listener?: { readonly state$: Observable<ListenerState> } | undefined
 }
 
 const LIVE_SOURCE_OPTIONS = { data: true, listener: true } as const satisfies Record<keyof LiveSourceOptions<unknown>, true>

@@ -13,9 +13,9 @@ export interface ResumableSourceOptions<T> {
   /** The resume token of a value. Written as the SSE `id`: no CR, LF or NUL. */
   readonly token: (value: T) => string
   /** The SSE data of a value. Default: strings as they are, anything else as JSON. */
-  readonly data?: (value: T) => string
+  readonly data?: ((value: T) => string) | undefined
   /** Which errors of `open(from)` mean "cannot resume from there". Default: rxpg's durable token errors. */
-  readonly isReset?: (error: unknown) => 'expired' | 'invalid' | undefined
+  readonly isReset?: ((error: unknown) => 'expired' | 'invalid' | undefined) | undefined
 }
 
 const RESUMABLE_SOURCE_OPTIONS = { open: true, token: true, data: true, isReset: true } as const satisfies Record<keyof ResumableSourceOptions<unknown>, true>
