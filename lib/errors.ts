@@ -32,6 +32,7 @@ export type RxpgErrorCode =
   | 'DURABLE_APPEND_FAILED'
   | 'DURABLE_QUERY_FAILED'
   | 'DURABLE_STALE_ACK'
+  | 'DURABLE_HANDLER_ENDED_TRANSACTION'
   | 'DURABLE_LOG_CLOSED'
   // Replication change streams (rxpg/replication)
   | 'REPLICATION_SETUP'

@@ -17,16 +17,18 @@ import type { TypedChannel } from '../index.js'
 import { failureCause } from '../pg/check-out.js'
 import { namedFor } from '../pg/config.js'
 import { socketOf } from '../pg/socket-of.js'
-import { DurableLogClosedError, DurableQueryFailedError, StaleAckError } from './errors.js'
+import { DurableLogClosedError, DurableQueryFailedError, HandlerEndedTransactionError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
-import { isTransient } from './pg-failure.js'
+import { isRefusal, isTransient } from './pg-failure.js'
 import { settlesWithin } from './settles-within.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
 
 /** SQLSTATE 25P02: a statement in a transaction that an earlier error aborted. */
 const IN_FAILED_TRANSACTION = '25P02'
+/** A serialization failure and a deadlock: at COMMIT, the transaction rolled back on a connection that still works. */
+const ROLLED_BACK_AT_COMMIT = new Set(['40001', '40P01'])
 
 /** What a consumer did: leases taken and given up, batches committed, acks refused, handler failures, retries. */
 export type ConsumerEvent =
@@ -69,6 +71,12 @@ interface BatchRead {
 
 /** The partitions a read is for: each with the generation and cursor it assumed. */
 type HeldCursors = ReadonlyArray<readonly [part: number, generation: string, cursor: Position]>
+
+/**
+ * True when the client is no longer in a transaction block: pg's `getTransactionStatus()` (pg 8.21 and later;
+ * the status of the server's last ReadyForQuery) says 'I'. Unknown (an older pg, the native client) is false.
+ */
+const transactionEnded = (client: pg.ClientBase) => (client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'I'
 
 const keyOf = (held: HeldCursors) => held.map(([part, generation, c]) => `${part}:${generation}:${c.epoch}.${c.tx}.${c.id}`).join(' ')
 
@@ -151,7 +159,12 @@ export function startConsumer<T>(
       if (context.abandoned || gaveUp) throw new DurableLogClosedError({ operation: 'consume' })
       // Named apart from the batches' connections, unless the application named the pool's.
       const named = context.pool.options.application_name
-      const client = new pg.Client({ ...context.pool.options, ...(named === undefined || named === namedFor('durable').application_name ? namedFor('durable leases') : {}) })
+      // The password by name: pg-pool keeps it as a property a spread does not copy (not enumerable).
+      const client = new pg.Client({
+        ...context.pool.options,
+        password: context.pool.options.password,
+        ...(named === undefined || named === namedFor('durable').application_name ? namedFor('durable leases') : {}),
+      })
       const opened = { client, ready: client.connect(), untrack: context.track(client) }
       // A connection the server ended while it was idle: the next lease statement opens another.
       client.on('error', () => void dropLeaseConnection(opened))
@@ -338,7 +351,6 @@ export function startConsumer<T>(
     }
     let broken: Error | undefined
     let handlerFailed = false
-    let rolledBack = false
     try {
       await client.query('BEGIN')
       /** The partitions of the batch whose lease this member has lost, as the ack would find them. */
@@ -356,7 +368,6 @@ export function startConsumer<T>(
       }
       /** Rolls the batch back after its handler failed; reported as a failed handler (retried after retryDelay) or a stale ack. */
       const handlerFailure = async (error: unknown) => {
-        rolledBack = true
         await client.query('ROLLBACK')
         // A handler can fail because its lease was lost: its effects, applied by the new owner meanwhile, break a
         // unique key. That is a stale ack (the lease to fix, not the handler), with the failure as its cause; asked
@@ -379,12 +390,26 @@ export function startConsumer<T>(
         })
         handlerFailed = true
       }
+      const batchFacts = () => ({
+        channel,
+        group,
+        member,
+        firstToken: (messages[0] as DurableMessage<unknown>).token,
+        lastToken: (messages.at(-1) as DurableMessage<unknown>).token,
+      })
+      let thrown: { readonly error: unknown } | undefined
       try {
         await handler(messages, client)
       } catch (error) {
-        await handlerFailure(error)
+        thrown = { error }
       }
-      if (rolledBack) return true
+      // The handler committed or rolled back itself (pg's transaction status, where pg has it): an ack now would
+      // run on its own, apart from the handler's writes. Nothing is acknowledged, and the consumer stops.
+      if (transactionEnded(client)) throw new HandlerEndedTransactionError(batchFacts())
+      if (thrown !== undefined) {
+        await handlerFailure(thrown.error)
+        return true
+      }
       let advanced: Array<{ part: number }>
       try {
         advanced = await context.query<{ part: number }>(
@@ -405,10 +430,24 @@ export function startConsumer<T>(
         staleAck(lostOf(advanced))
         return true
       }
-      await client.query('COMMIT')
+      try {
+        await client.query('COMMIT')
+      } catch (error) {
+        // The server refused the commit (a deferred constraint the handler's writes broke, a serialization
+        // failure): nothing of the batch committed and the connection is fine. The handler's writes failed, as
+        // if a statement of its own had: a failed handler, retried after retryDelay. It used to end the member,
+        // then each member that took its partitions over, one after the other.
+        const failure = context.failure('consume commit', error)
+        if (!(failure instanceof DurableQueryFailedError) || !(isRefusal(failure.info) || ROLLED_BACK_AT_COMMIT.has(failure.info.sqlState ?? ''))) throw error
+        await handlerFailure(failure)
+        return true
+      }
     } catch (error) {
       broken = error instanceof Error ? error : new Error(String(error))
       await client.query('ROLLBACK').catch(() => undefined)
+      // Nothing was acknowledged and the leases are intact: kept, so that the consumer's stop releases them and
+      // another member takes the batch at once rather than after leaseTtl.
+      if (error instanceof HandlerEndedTransactionError) throw error
       // The commit's outcome may be unknown: forget the cursors held in memory; they are read again at the next takeover.
       drop([...leases.keys()], 'lost')
       // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03); the failed statement only that it broke.

@@ -10,6 +10,7 @@ import { quoteIdentifier, type RxpgError, type TypedChannel } from '../index.js'
 import { InvalidSinkValueError, isObjectArgument } from '../errors.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
+import { moveGroup } from './move-group.js'
 import { AppendFailedError, DurableLogClosedError, DurableQueryFailedError, InvalidDurableValueError } from './errors.js'
 import { partitionOfKey } from './key-partition.js'
 import { LogContext, resolveOptions } from './log-context.js'
@@ -22,7 +23,7 @@ import { readChannel } from './read-channel.js'
 import { settlesWithin } from './settles-within.js'
 import { assertSchemaName, DEFAULT_SCHEMA, DURABLE_SCHEMA_VERSION, durableSchemaSql } from './schema-sql.js'
 import { StallMonitor } from './stall-monitor.js'
-import type { AppendOptions, BatchHandler, ConsumeOptions, DurableAppend, DurableBatch, DurableConsumer, DurableLog, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions } from './types.js'
+import type { AppendOptions, BatchHandler, ConsumeOptions, DurableAppend, DurableBatch, DurableConsumer, DurableLog, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions, StartPosition } from './types.js'
 
 type ChannelArgument = string | TypedChannel<unknown>
 
@@ -230,6 +231,11 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       )
       return consumer
     },
+    moveGroup: async (channel: ChannelArgument, group: string, to: StartPosition) => {
+      const name = nameOf(channel)
+      checkGroupName(group)
+      await moveGroup(context, name, group, to)
+    },
     stalls$: stalls.stalls$,
     ensureSchema: async () => {
       const { client, release } = await context.checkOut('ensureSchema')
@@ -270,7 +276,9 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
         else batcher.rejectAll()
         errors$.complete()
         if (context.ownsPool) {
-          const ended = context.pool.end()
+          // pg-pool's end() resolves once it has told its clients to end, not once their sockets are closed: those
+          // are waited for too (each closes once its Terminate is written), so that nothing of the log's is left.
+          const ended = context.pool.end().then(() => context.pooledClosed())
           ended.catch(() => undefined)
           if (!context.abandoned && !(await inTime(ended))) giveUp()
         }

@@ -72,7 +72,7 @@ export class CursorExpiredError extends RxpgError {
   readonly code = 'DURABLE_CURSOR_EXPIRED'
   constructor(readonly info: { readonly channel: string; readonly token: string; readonly group?: string | undefined }) {
     super(
-      `The position ${JSON.stringify(info.token)} on durable channel ${JSON.stringify(info.channel)}${info.group === undefined ? '' : ` (consumer group ${JSON.stringify(info.group)})`} is older than the log's retention: messages after it were dropped. Resume from 'earliest' (and rebuild what depends on the lost messages), or keep messages longer (retention.maxAge / maxBytes).`,
+      `The position ${JSON.stringify(info.token)} on durable channel ${JSON.stringify(info.channel)}${info.group === undefined ? '' : ` (consumer group ${JSON.stringify(info.group)})`} is older than the log's retention: messages after it were dropped. ${info.group === undefined ? "Resume from 'earliest'" : `Move the group with log.moveGroup(${JSON.stringify(info.channel)}, ${JSON.stringify(info.group)}, 'earliest')`} (and rebuild what depends on the lost messages), or keep messages longer (retention.maxAge / maxBytes).`,
     )
   }
 }
@@ -151,6 +151,31 @@ export class StaleAckError extends RxpgError {
     super(
       `Consumer ${info.member} of group ${JSON.stringify(info.group)} on durable channel ${JSON.stringify(info.channel)} lost its lease on partition(s) ${info.lost.map((l) => l.partition).join(', ')} before committing; the batch was rolled back (nothing applied) and the new owner processes it.${options?.cause === undefined ? '' : ' Its handler failed meanwhile (the cause), as it may on effects the new owner has applied already.'} Renewals go on while a handler works: a lease is lost when the member's process stopped answering for longer than leaseTtl (paused or frozen, its event loop blocked, cut off from the database); raise leaseTtl above the longest such pause.`,
       options,
+    )
+  }
+}
+
+/**
+ * A consumer's handler ended the transaction rxpg handed it (a `COMMIT` or `ROLLBACK` on its client): its writes
+ * and the group's cursor no longer commit together, and rxpg cannot tell whether the batch took effect. The
+ * consumer stops without acknowledging the batch, so it comes again (at least once: its effects twice, if the
+ * handler committed them). A programming error: the handler must leave the transaction open.
+ */
+export class HandlerEndedTransactionError extends RxpgError {
+  override readonly name = 'HandlerEndedTransactionError'
+  readonly code = 'DURABLE_HANDLER_ENDED_TRANSACTION'
+  constructor(
+    readonly info: {
+      readonly channel: string
+      readonly group: string
+      readonly member: string
+      /** The batch's first and last message's tokens. */
+      readonly firstToken: string
+      readonly lastToken: string
+    },
+  ) {
+    super(
+      `The handler of consumer group ${JSON.stringify(info.group)} on durable channel ${JSON.stringify(info.channel)} ended the transaction it was given (a COMMIT or ROLLBACK on its client), so its writes and the group's cursor no longer commit together. The consumer stopped without acknowledging the batch (${info.firstToken} to ${info.lastToken}); it comes again, and writes the handler committed are applied again. Leave the transaction open: throw to roll the batch back, and use SAVEPOINT / ROLLBACK TO SAVEPOINT to undo part of it.`,
     )
   }
 }

@@ -12,6 +12,7 @@ export {
   DurableSchemaMissingError,
   InvalidDurableValueError,
   InvalidTokenError,
+  HandlerEndedTransactionError,
   StaleAckError,
   UnsupportedServerError,
   type InvalidTokenReason,

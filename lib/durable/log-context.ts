@@ -42,6 +42,12 @@ export interface ResolvedOptions {
 /** PostgreSQL 12: the oldest server durable channels support (partitioned tables with a default partition, txid_* functions). */
 export const MINIMUM_SERVER_VERSION = 120000
 const DAY = 24 * 60 * 60 * 1000
+/**
+ * pg's `connectionTimeoutMillis` for a pool of the log's own, unless its config sets one: without it pg waits
+ * for ever on a server that accepts connections and never answers (pg's JavaScript client ignores
+ * `connect_timeout` in a connection string). 10 s, the default of the listener's `connectTimeout`.
+ */
+const OWN_POOL_CONNECT_TIMEOUT = 10_000
 
 /** Type parsers that keep every column as the server wrote it (see queryTexts). */
 const serverText: pg.CustomTypesConfig = { getTypeParser: () => (text: string) => text }
@@ -91,6 +97,7 @@ export class LogContext {
   private readonly connections = new Set<pg.ClientBase>()
   /** Every client of a pool of its own, checked out or idle, while it is open. */
   private readonly pooled = new Set<pg.ClientBase>()
+  private readonly pooledClosedWaiters: Array<() => void> = []
   /** Emits once when the log closes: readers complete, timers stop. */
   readonly closed$ = new Subject<void>()
   /** Commits made in this process, per channel: local readers are woken without waiting for the NOTIFY. */
@@ -110,10 +117,7 @@ export class LogContext {
   ) {
     const poolOption = options.pool
     this.ownsPool = !(poolOption instanceof pg.Pool)
-    this.pool =
-      poolOption instanceof pg.Pool
-        ? poolOption
-        : new pg.Pool({ ...namedFor('durable'), ...(typeof poolOption === 'string' ? { connectionString: poolOption } : poolOption), Client: this.trackedClient() })
+    this.pool = poolOption instanceof pg.Pool ? poolOption : this.ownPool(typeof poolOption === 'string' ? { connectionString: poolOption } : poolOption)
     // A pool of the log's own must not crash the process when an idle client's server goes away.
     if (this.ownsPool) this.pool.on('error', () => undefined)
     this.queries = queriesFor(schema)
@@ -133,19 +137,55 @@ export class LogContext {
   }
 
   /**
+   * A pool of the log's own. Its connect time-out is in the pool's options, where pg-pool applies it (to opening a
+   * connection, and to waiting for a free one when all `max` are out) and where the connections the log opens
+   * beside the pool (a consumer's lease connection, a channel's registration) take their settings from.
+   */
+  private ownPool(config: pg.PoolConfig): pg.Pool {
+    return new pg.Pool({
+      ...namedFor('durable'),
+      ...config,
+      connectionTimeoutMillis: config.connectionTimeoutMillis ?? OWN_POOL_CONNECT_TIMEOUT,
+      Client: this.trackedClient(),
+    })
+  }
+
+  /**
    * The clients of a pool of the log's own, each counted from the moment it is made: abandon() may destroy them
    * all, those still connecting included (a server that accepts connections and never answers would keep one
    * opening, and the process alive, for ever).
+   *
+   * Each is ended without waiting on the server: pg's `end()` sends Terminate and then waits for the server to
+   * close its side, which a frozen server never does, and the half-closed socket kept the process alive after
+   * close() (pg-pool's `end()` resolves without waiting for it). Once Terminate is written, the socket is closed.
    */
   private trackedClient(): typeof pg.Client {
     const pooled = this.pooled
+    const closedWaiters = this.pooledClosedWaiters
     return class TrackedClient extends pg.Client {
       constructor(config?: string | pg.ClientConfig) {
         super(config)
         pooled.add(this)
-        this.once('end', () => pooled.delete(this))
+        this.once('end', () => {
+          pooled.delete(this)
+          if (pooled.size === 0) for (const resolve of closedWaiters.splice(0)) resolve()
+        })
+      }
+
+      override end(): Promise<void>
+      override end(callback: (error: Error) => void): void
+      override end(callback?: (error: Error) => void): Promise<void> | void {
+        const socket = socketOf(this)
+        if (socket !== undefined && !socket.destroyed) socket.once('finish', () => socket.destroy())
+        return callback === undefined ? super.end() : super.end(callback)
       }
     }
+  }
+
+  /** Resolves once every client of a pool of the log's own has closed its socket. */
+  pooledClosed(): Promise<void> {
+    if (this.pooled.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.pooledClosedWaiters.push(resolve))
   }
 
   /** Counts `client` among the log's connections (see abandon()); the returned function stops counting it. */

@@ -132,15 +132,20 @@ export interface Start {
 export async function startOf(context: LogContext, meta: LogMeta, channel: string, from: StartPosition, operation: string): Promise<Start> {
   if (from === 'earliest') return { position: START, fromEarliest: true }
   if (from === 'now') {
-    type NowRow = Record<'newest_tx' | 'newest_id' | 'expired_tx' | 'expired_id', string | null> & { newest_epoch: number | null; expired_epoch: number | null }
-    const [row] = await context.query<NowRow>(operation, context.queries.now, [channel])
-    if (row === undefined) throw new Error('rxpg: the position query returned no row')
-    const position = laterOf(positionOrUndefined(row.newest_epoch, row.newest_tx, row.newest_id), positionOrUndefined(row.expired_epoch, row.expired_tx, row.expired_id))
-    return { position: position ?? START, fromEarliest: false }
+    const { newest, expired } = await channelEnds(context, channel, operation)
+    return { position: laterOf(newest, expired) ?? START, fromEarliest: false }
   }
   const position = decodeToken(from, meta.logId)
   if (position.epoch < meta.epoch && comparePositions(position, START) > 0) await assertKnown(context, meta, channel, position, from, operation)
   return { position, fromEarliest: false }
+}
+
+/** The channel's newest final row and retention's newest dropped position on it, each if there is one. */
+export async function channelEnds(context: LogContext, channel: string, operation: string): Promise<{ readonly newest?: Position | undefined; readonly expired?: Position | undefined }> {
+  type EndsRow = Record<'newest_tx' | 'newest_id' | 'expired_tx' | 'expired_id', string | null> & { newest_epoch: number | null; expired_epoch: number | null }
+  const [row] = await context.query<EndsRow>(operation, context.queries.now, [channel])
+  if (row === undefined) throw new Error('rxpg: the position query returned no row')
+  return { newest: positionOrUndefined(row.newest_epoch, row.newest_tx, row.newest_id), expired: positionOrUndefined(row.expired_epoch, row.expired_tx, row.expired_id) }
 }
 
 /**

@@ -32,8 +32,9 @@ export function failureInfo(error: unknown): QueryFailureInfo {
 export function isTransient(info: QueryFailureInfo): boolean {
   if (info.sqlState !== undefined) return info.sqlState.startsWith('08') || TRANSIENT_SQLSTATES.has(info.sqlState)
   if (info.systemCode !== undefined) return TRANSIENT_SYSTEM_CODES.has(info.systemCode)
-  // pg reports a socket closed under it, and a statement its query_timeout gave up on, without a code.
-  return /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error|Query read timeout/i.test(info.detail)
+  // pg reports a socket closed under it, and a statement its query_timeout gave up on, without a code; pg-pool
+  // a wait for a connection past connectionTimeoutMillis (all of them busy, or the server slow to answer).
+  return /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error|Query read timeout|timeout exceeded when trying to connect/i.test(info.detail)
 }
 
 /** True when the statement failed before anything was sent or applied (a refusal, not a broken connection). */

@@ -160,6 +160,12 @@ RETURNING c.part, c.generation::text AS generation, c.epoch, c.tx::text AS tx, c
 JOIN unnest($4::int[], $5::bigint[]) AS held(part, generation) ON c.part = held.part AND c.generation = held.generation
 WHERE c.channel = $1 AND c.grp = $2 AND c.owner = $3 AND c.lease_until > clock_timestamp()`,
     /** $3 member, $4 partitions, $5 generations: gives partitions back (to be taken by others at once). */
+    /**
+     * $3 epoch, $4 tx, $5 id: moves every partition's cursor there and takes every lease away (a new generation,
+     * no owner): a member's ack for a batch read before fails as stale, and its next takeover reads the new cursor.
+     */
+    moveGroup: `UPDATE ${s}.durable_cursors SET epoch = $3::int, tx = $4::bigint, id = $5::bigint, owner = NULL, lease_until = '-infinity', generation = generation + 1
+WHERE channel = $1 AND grp = $2`,
     releaseLeases: `UPDATE ${s}.durable_cursors c SET owner = NULL, lease_until = '-infinity'
 FROM unnest($4::int[], $5::bigint[]) AS held(part, generation)
 WHERE c.channel = $1 AND c.grp = $2 AND c.part = held.part AND c.owner = $3 AND c.generation = held.generation`,

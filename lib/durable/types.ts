@@ -110,7 +110,12 @@ export interface HorizonHolder {
 export interface DurableLogOptions {
   /** Wake-ups and reconnect gaps come from it; the log's own wake-ups are sent through its `notify()`. */
   readonly listener: Pick<PgListener, 'channel' | 'state$' | 'notify'>
-  /** Where the log lives: your `pg.Pool` (not closed by `close()`), or a connection string / pool config for a pool of the log's own. */
+  /**
+   * Where the log lives: your `pg.Pool` (not closed by `close()`), or a connection string / pool config for a
+   * pool of the log's own (closed by `close()`), whose `connectionTimeoutMillis` is 10000 unless the config sets
+   * it: pg waits for ever on a server that accepts connections and never answers, and ignores `connect_timeout`
+   * in a connection string.
+   */
   readonly pool: pg.Pool | string | pg.PoolConfig
   /** The schema holding the log's tables (default 'rxpg'). */
   readonly schema?: string | undefined
@@ -167,7 +172,11 @@ export interface ConsumeOptions {
   readonly member?: string | undefined
 }
 
-/** A batch handler: runs inside the transaction that advances the group's cursor; write through `client` for exactly-once effects. */
+/**
+ * A batch handler: runs inside the transaction that advances the group's cursor; write through `client` for
+ * exactly-once effects. Throw to roll the batch back (it comes again after `retryDelay`); never `COMMIT` or
+ * `ROLLBACK` on `client` (with pg 8.21 or later the consumer then stops with `HandlerEndedTransactionError`).
+ */
 export type BatchHandler<T> = (messages: ReadonlyArray<DurableMessage<T>>, client: pg.PoolClient) => Promise<void> | void
 
 /** A running member of a consumer group. */
@@ -216,6 +225,14 @@ export interface DurableLog extends AsyncDisposable {
   /** Joins consumer group `group` of `channel` and starts working. */
   consume(channel: string, group: string, handler: BatchHandler<unknown>, options?: ConsumeOptions): DurableConsumer
   consume<T>(channel: TypedChannel<T>, group: string, handler: BatchHandler<Either<DecodeError, T>>, options?: ConsumeOptions): DurableConsumer
+  /**
+   * Moves consumer group `group` of `channel` to `to` (right after a token of this log, the first message kept
+   * ('earliest'), or what commits from now on ('now')): after `CursorExpiredError`, to skip a backlog, or to
+   * process messages again. Every partition moves, and every lease is taken away, so a batch in flight does not
+   * commit (its ack is stale); running members carry on from `to` at their next takeover. A group that never ran
+   * is created there. Rejects with `CursorExpiredError` for a token older than the retention.
+   */
+  moveGroup(channel: string | TypedChannel<unknown>, group: string, to: StartPosition): Promise<void>
   /** A horizon held back longer than the threshold, and when it moves again. Sampled while readers or consumers run. */
   readonly stalls$: Observable<DurableStall>
   /** Development: installs the schema (the same SQL as `npx rxpg sql durable`) and runs maintenance once (the first partitions). */

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import pg from 'pg'
 import { firstValueFrom, filter } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { DurableQueryFailedError, StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../lib/durable/index.js'
+import { createDurableLog, DurableQueryFailedError, HandlerEndedTransactionError, StaleAckError, type ConsumerEvent, type DurableConsumer } from '../../lib/durable/index.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
 import { createLedger, type Ledger } from '../../support/durable/ledger.js'
@@ -358,6 +358,23 @@ describe('consumer groups', () => {
     await second.stop()
   })
 
+  it('opens its lease connection with the password of a pool given as fields (pg-pool keeps it out of a spread)', async () => {
+    const url = new URL(fixture.url)
+    const pool = new pg.Pool({ host: url.hostname, port: Number(url.port), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password), database: url.pathname.slice(1) })
+    const log = createDurableLog({ listener: fixture.listener, pool, schema: fixture.schema })
+    try {
+      const seen: unknown[] = []
+      const consumer = log.consume('by-fields', 'g', (messages) => void seen.push(...messages.map((message) => message.value)))
+      const events = collect(consumer.events$)
+      await log.append('by-fields', 'one')
+      await eventually(() => seen.length === 1, () => `events: ${JSON.stringify(events.values.map((event) => (event.kind === 'retrying' ? String(event.error) : event.kind)))}`)
+      await consumer.stop()
+    } finally {
+      await log.close()
+      await pool.end()
+    }
+  })
+
   it('retries a batch whose handler threw, applying it once', async () => {
     await cleanLedger()
     let failures = 0
@@ -408,6 +425,61 @@ describe('consumer groups', () => {
     await expect(consumer.done).resolves.toBeUndefined()
     expect(await ledger.count()).toBe(1)
   })
+
+  it('retries a batch whose writes fail at COMMIT (a deferred constraint), as a failed handler, and stays alive', async () => {
+    const table = `"${fixture.schema}".deferred_effects`
+    await adminQuery(`CREATE TABLE ${table} (seq int, CONSTRAINT one_per_seq UNIQUE (seq) DEFERRABLE INITIALLY DEFERRED)`, [], fixture.url)
+    await adminQuery(`INSERT INTO ${table} VALUES (1)`, [], fixture.url)
+    const consumer = fixture.log.consume(
+      'deferred',
+      'g',
+      async (messages, client) => {
+        for (const message of messages) await client.query(`INSERT INTO ${table} VALUES ($1)`, [(message.value as { seq: number }).seq])
+      },
+      { retryDelay: 50 },
+    )
+    running.push(consumer)
+    const events = collect(consumer.events$)
+    await fixture.log.append('deferred', { seq: 1 })
+    await eventually(() => consumer.stats.handlerFailures >= 1, () => `events: ${JSON.stringify(events.values.map((event) => event.kind))}`)
+    const [failed] = events.values.filter((event) => event.kind === 'handler-failed')
+    expect(failed).toMatchObject({ kind: 'handler-failed', messages: 1, attempt: 1 })
+    const error = (failed as { error: unknown }).error
+    expect(error).toBeInstanceOf(DurableQueryFailedError)
+    expect((error as DurableQueryFailedError).info).toMatchObject({ operation: 'consume commit', sqlState: '23505' })
+    // The row in the way goes: the batch comes again and commits, once.
+    await adminQuery(`DELETE FROM ${table}`, [], fixture.url)
+    await eventually(async () => (await adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`, [], fixture.url))[0]?.n === 1, () => 'never applied')
+    await eventually(() => consumer.stats.batches === 1, () => `batches ${consumer.stats.batches}`)
+    await consumer.stop()
+    await expect(consumer.done).resolves.toBeUndefined()
+  })
+
+  for (const ending of ['COMMIT', 'ROLLBACK'] as const) {
+    it(`stops with HandlerEndedTransactionError when the handler ends its transaction (${ending}), without acknowledging the batch`, async () => {
+      await cleanLedger()
+      const channel = `ended-${ending.toLowerCase()}`
+      const token = await fixture.log.append(channel, { seq: 1 })
+      const wrong = fixture.log.consume(
+        channel,
+        'g',
+        async (messages, client) => {
+          await ledger.record(messages, client, 'wrong')
+          await client.query(ending)
+        },
+        { from: 'earliest' },
+      )
+      running.push(wrong)
+      const error: unknown = await wrong.done.then(() => undefined, (failure: unknown) => failure)
+      expect(error).toBeInstanceOf(HandlerEndedTransactionError)
+      expect((error as HandlerEndedTransactionError).info).toMatchObject({ channel, group: 'g', firstToken: token, lastToken: token })
+      expect((error as Error).message).toMatch(/ended the transaction/)
+      // Not acknowledged: the group's next member gets the batch again (at least once; a COMMIT applied it already).
+      const right = consume(channel, 'g', 'right', { from: 'earliest' })
+      await eventually(async () => (await ledger.count()) === (ending === 'COMMIT' ? 2 : 1), () => "the batch never came again")
+      await right.stop()
+    })
+  }
 
   it('after a failed batch of a backlog, gets that same batch again, then the rest, each message once', async () => {
     await cleanLedger()

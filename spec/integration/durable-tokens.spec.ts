@@ -131,6 +131,66 @@ describe('tokens', () => {
   })
 })
 
+describe('moving a consumer group', () => {
+  /** Starts a member of `group` that records each value it handles; `done` settles when it stops or fails. */
+  const member = (channel: string, group: string, seen: unknown[]) =>
+    fixture.log.consume(channel, group, (messages) => void seen.push(...messages.map((message) => message.value)), { leaseTtl: 1000, retryDelay: 50 })
+
+  it("moves an expired group to 'earliest' (the error says so), and refuses a position retention dropped", async () => {
+    const { log } = fixture
+    const seen: unknown[] = []
+    const first = member('moved', 'g', seen)
+    await log.append('moved', 'a')
+    await eventually(() => seen.length === 1, () => `seen ${JSON.stringify(seen)}`)
+    await first.stop()
+    const before = (await log.fetch('moved', { after: 'earliest' })).next
+    await log.append('moved', 'b (never handled: dropped by retention)')
+    await eventually(async () => (await log.maintain()).dropped > 0 && (await fetchAll(log, 'moved')).length === 0, () => 'the partition was not dropped')
+    const expired: unknown = await member('moved', 'g', seen).done.then(() => undefined, (error: unknown) => error)
+    expect(expired).toBeInstanceOf(CursorExpiredError)
+    expect((expired as Error).message).toContain(`log.moveGroup("moved", "g", 'earliest')`)
+    await expect(log.moveGroup('moved', 'g', before)).rejects.toMatchObject({ code: 'DURABLE_CURSOR_EXPIRED', info: { channel: 'moved', group: 'g' } })
+    await log.moveGroup('moved', 'g', 'earliest')
+    const again = member('moved', 'g', seen)
+    await log.append('moved', 'c')
+    await eventually(() => seen.length === 2, () => `seen ${JSON.stringify(seen)}`)
+    expect(seen).toEqual(['a', 'c'])
+    await again.stop()
+    await expect(again.done).resolves.toBeUndefined()
+  })
+
+  it('moves a running group back to a token: its member reads on from there (its batch in flight is fenced off)', async () => {
+    const { log } = fixture
+    const seen: unknown[] = []
+    const running = member('rewound', 'g', seen)
+    const token = await log.append('rewound', 'x')
+    await log.append('rewound', 'y')
+    await eventually(() => seen.length === 2, () => `seen ${JSON.stringify(seen)}`)
+    await log.moveGroup('rewound', 'g', token)
+    await eventually(() => seen.length === 3, () => `seen ${JSON.stringify(seen)}`)
+    expect(seen).toEqual(['x', 'y', 'y'])
+    await log.moveGroup('rewound', 'g', 'now')
+    await log.append('rewound', 'z')
+    await eventually(() => seen.length === 4, () => `seen ${JSON.stringify(seen)}`)
+    expect(seen.at(-1)).toBe('z')
+    await running.stop()
+  })
+
+  it('refuses a malformed token, an empty group name, and works on a group that never ran (it creates its cursors)', async () => {
+    const { log } = fixture
+    await expect(log.moveGroup('moved', 'g', 'not a token')).rejects.toBeInstanceOf(InvalidTokenError)
+    await expect(log.moveGroup('moved', '', 'earliest')).rejects.toBeInstanceOf(RangeError)
+    const token = await log.append('fresh', 'before')
+    await log.append('fresh', 'after')
+    await log.moveGroup('fresh', 'new-group', token)
+    const seen: unknown[] = []
+    const fresh = member('fresh', 'new-group', seen)
+    await eventually(() => seen.length === 1, () => `seen ${JSON.stringify(seen)}`)
+    expect(seen).toEqual(['after'])
+    await fresh.stop()
+  })
+})
+
 describe('the epoch', () => {
   it('is raised when the database looks restored (its transaction counter is behind the one recorded): new messages sort after the old, old tokens stay valid', async () => {
     const { log } = fixture

@@ -30,6 +30,12 @@ describe('durable failure classes', () => {
     expect(isTransient(failureInfo(new Error('Connection terminated unexpectedly')))).toBe(true)
   })
 
+  it("retries a wait for a pool connection that pg-pool's connectionTimeoutMillis ended (every connection busy, or a slow connect)", () => {
+    const info = failureInfo(new Error('timeout exceeded when trying to connect'))
+    expect(isTransient(info)).toBe(true)
+    expect(isRefusal(info)).toBe(false)
+  })
+
   it("retries a statement pg's query_timeout gave up on (the pool discards its connection)", () => {
     const info = failureInfo(new Error('Query read timeout'))
     expect(isTransient(info)).toBe(true)
