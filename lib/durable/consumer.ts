@@ -56,6 +56,11 @@ export interface ConsumerStats {
   readonly handlerFailures: number
   /** Partitions held now. */
   readonly partitions: readonly number[]
+  /**
+   * When the handler of the batch in flight was called (the scheduler's clock); undefined while no handler runs.
+   * A handler that is stuck shows here: its leases are renewed for as long as it runs, so nothing else tells.
+   */
+  readonly batchStartedAt: Date | undefined
 }
 
 interface Lease {
@@ -98,6 +103,8 @@ export function startConsumer<T>(
   const counts = { batches: 0, messages: 0, staleAcks: 0, handlerFailures: 0 }
   /** Handler failures since the last committed batch. */
   let failuresInARow = 0
+  /** When the running handler was called, if one runs. */
+  let handlerSince: number | undefined
   const leases = new Map<number, Lease>()
   let partitions = 0
   let stopping = false
@@ -399,9 +406,12 @@ export function startConsumer<T>(
       })
       let thrown: { readonly error: unknown } | undefined
       try {
+        handlerSince = scheduler.now()
         await handler(messages, client)
       } catch (error) {
         thrown = { error }
+      } finally {
+        handlerSince = undefined
       }
       // The handler committed or rolled back itself (pg's transaction status, where pg has it): an ack now would
       // run on its own, apart from the handler's writes. Nothing is acknowledged, and the consumer stops.
@@ -611,7 +621,7 @@ export function startConsumer<T>(
     member,
     events$: events$.asObservable(),
     get stats(): ConsumerStats {
-      return { ...counts, partitions: [...leases.keys()].sort((a, b) => a - b) }
+      return { ...counts, partitions: [...leases.keys()].sort((a, b) => a - b), batchStartedAt: handlerSince === undefined ? undefined : new Date(handlerSince) }
     },
     done,
     stop,

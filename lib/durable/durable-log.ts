@@ -10,6 +10,7 @@ import { quoteIdentifier, type RxpgError, type TypedChannel } from '../index.js'
 import { InvalidSinkValueError, isObjectArgument } from '../errors.js'
 import { AppendBatcher } from './append-batcher.js'
 import { startConsumer } from './consumer.js'
+import { groupLag } from './group-lag.js'
 import { moveGroup } from './move-group.js'
 import { AppendFailedError, DurableLogClosedError, DurableQueryFailedError, InvalidDurableValueError } from './errors.js'
 import { partitionOfKey } from './key-partition.js'
@@ -235,6 +236,11 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       const name = nameOf(channel)
       checkGroupName(group)
       await moveGroup(context, name, group, to)
+    },
+    groupLag: async (channel: ChannelArgument, group: string) => {
+      const name = nameOf(channel)
+      checkGroupName(group)
+      return groupLag(context, name, group)
     },
     stalls$: stalls.stalls$,
     ensureSchema: async () => {

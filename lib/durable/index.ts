@@ -29,6 +29,8 @@ export type {
   DurableAppend,
   DurableBatch,
   DurableConsumer,
+  GroupLag,
+  PartitionLag,
   DurableLog,
   DurableLogOptions,
   DurableMessage,

@@ -166,6 +166,20 @@ WHERE c.channel = $1 AND c.grp = $2 AND c.owner = $3 AND c.lease_until > clock_t
      */
     moveGroup: `UPDATE ${s}.durable_cursors SET epoch = $3::int, tx = $4::bigint, id = $5::bigint, owner = NULL, lease_until = '-infinity', generation = generation + 1
 WHERE channel = $1 AND grp = $2`,
+    /**
+     * Each partition of the group: its cursor, its live lease (owner and expiry in ms since the epoch, else
+     * NULL), and the messages after its cursor (how many, and the oldest one's time in ms). An operator's call,
+     * not a hot path: it counts every row waiting.
+     */
+    groupLag: `SELECT c.part, c.epoch, c.tx::text AS tx, c.id::text AS id,
+  CASE WHEN c.owner IS NOT NULL AND c.lease_until > clock_timestamp() THEN c.owner END AS owner,
+  CASE WHEN c.owner IS NOT NULL AND c.lease_until > clock_timestamp() THEN date_part('epoch', c.lease_until) * 1000 END AS lease_ms,
+  count(l.id)::text AS waiting, date_part('epoch', min(l.appended_at)) * 1000 AS oldest_ms
+FROM ${s}.durable_cursors c
+LEFT JOIN ${s}.durable_log l ON l.channel = c.channel AND l.part = c.part AND (l.epoch, l.tx, l.id) > (c.epoch, c.tx, c.id)
+WHERE c.channel = $1 AND c.grp = $2
+GROUP BY c.part, c.epoch, c.tx, c.id, c.owner, c.lease_until
+ORDER BY c.part`,
     releaseLeases: `UPDATE ${s}.durable_cursors c SET owner = NULL, lease_until = '-infinity'
 FROM unnest($4::int[], $5::bigint[]) AS held(part, generation)
 WHERE c.channel = $1 AND c.grp = $2 AND c.part = held.part AND c.owner = $3 AND c.generation = held.generation`,

@@ -179,6 +179,28 @@ export interface ConsumeOptions {
  */
 export type BatchHandler<T> = (messages: ReadonlyArray<DurableMessage<T>>, client: pg.PoolClient) => Promise<void> | void
 
+/** What `groupLag` tells of a consumer group. */
+export interface GroupLag {
+  /** Messages after the group's cursors, in all its partitions (those of a batch in flight included). */
+  readonly waiting: number
+  /** When the oldest of them was appended; undefined when none waits. */
+  readonly oldestAppendedAt: Date | undefined
+  /** Each partition, in order; empty for a group that never ran. */
+  readonly partitions: readonly PartitionLag[]
+}
+
+export interface PartitionLag {
+  readonly partition: number
+  /** Messages after the partition's cursor. */
+  readonly waiting: number
+  readonly oldestAppendedAt: Date | undefined
+  /** The token the partition resumes after. */
+  readonly cursor: string
+  /** The member holding the partition's lease, and until when; undefined when no lease is live. */
+  readonly owner: string | undefined
+  readonly leaseExpiresAt: Date | undefined
+}
+
 /** A running member of a consumer group. */
 export interface DurableConsumer extends AsyncDisposable {
   readonly member: string
@@ -233,6 +255,12 @@ export interface DurableLog extends AsyncDisposable {
    * is created there. Rejects with `CursorExpiredError` for a token older than the retention.
    */
   moveGroup(channel: string | TypedChannel<unknown>, group: string, to: StartPosition): Promise<void>
+  /**
+   * How far consumer group `group` of `channel` is behind: the messages after its cursors (in all, and per
+   * partition), the oldest one's append time, and who holds each partition's lease. A group that never ran has no
+   * partitions. It counts every message waiting: an operator's call (a dashboard, an alert), not one per batch.
+   */
+  groupLag(channel: string | TypedChannel<unknown>, group: string): Promise<GroupLag>
   /** A horizon held back longer than the threshold, and when it moves again. Sampled while readers or consumers run. */
   readonly stalls$: Observable<DurableStall>
   /** Development: installs the schema (the same SQL as `npx rxpg sql durable`) and runs maintenance once (the first partitions). */

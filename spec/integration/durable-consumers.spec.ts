@@ -375,6 +375,36 @@ describe('consumer groups', () => {
     }
   })
 
+  it("shows a group's lag (messages waiting per partition, the oldest one's age, each lease's owner) and a batch in flight", async () => {
+    let unblock = () => undefined as void
+    const blocked = new Promise<void>((resolve) => (unblock = resolve))
+    const consumer = fixture.log.consume('lagging', 'g', () => blocked, { member: 'slow', batchSize: 10 })
+    running.push(consumer)
+    expect(await fixture.log.groupLag('lagging', 'nobody')).toEqual({ waiting: 0, oldestAppendedAt: undefined, partitions: [] })
+    const before = Date.now()
+    for (const key of ['a', 'b', 'c']) await fixture.log.append('lagging', { key }, { key })
+    await eventually(() => consumer.stats.batchStartedAt !== undefined, () => 'no batch started')
+    expect(consumer.stats.batchStartedAt!.getTime()).toBeGreaterThanOrEqual(before)
+    const lag = await fixture.log.groupLag('lagging', 'g')
+    expect(lag.waiting).toBe(3)
+    expect(lag.oldestAppendedAt!.getTime()).toBeGreaterThanOrEqual(before - 1000)
+    expect(lag.partitions).toHaveLength(16)
+    expect(lag.partitions.map((p) => p.partition)).toEqual(Array.from({ length: 16 }, (_, i) => i))
+    expect(lag.partitions.reduce((sum, p) => sum + p.waiting, 0)).toBe(3)
+    for (const p of lag.partitions) {
+      expect(p.owner).toBe('slow')
+      expect(p.leaseExpiresAt!.getTime()).toBeGreaterThan(Date.now())
+      expect(typeof p.cursor).toBe('string')
+    }
+    unblock()
+    await eventually(async () => (await fixture.log.groupLag('lagging', 'g')).waiting === 0, () => 'the lag never went down')
+    await eventually(() => consumer.stats.batchStartedAt === undefined, () => 'the batch never ended')
+    await consumer.stop()
+    const after = await fixture.log.groupLag('lagging', 'g')
+    expect(after.oldestAppendedAt).toBeUndefined()
+    expect(after.partitions.every((p) => p.owner === undefined && p.leaseExpiresAt === undefined)).toBe(true)
+  })
+
   it('retries a batch whose handler threw, applying it once', async () => {
     await cleanLedger()
     let failures = 0
