@@ -181,7 +181,10 @@ export type ConnectionRejectedReason =
   | 'not-authorized'
   | 'configuration'
 
-/** The server refused the connection for a reason retrying cannot fix. The listener stops; fix the configuration. */
+/**
+ * The server refused the connection for a reason retrying cannot fix, or the configuration cannot work (a
+ * connection string pg cannot parse). The listener stops; fix the configuration.
+ */
 export class ConnectionRejectedError extends RxpgError {
   override readonly name = 'ConnectionRejectedError'
   readonly code = 'CONNECTION_REJECTED'
@@ -195,8 +198,16 @@ export class ConnectionRejectedError extends RxpgError {
     },
     options?: { cause?: unknown },
   ) {
-    super(`PostgreSQL refused the connection (${info.reason}): ${info.detail}. ${fixFor(info.reason)}`, options)
+    super(`${refusedOrNot(info)} (${info.reason}): ${info.detail}. ${fixFor(info.reason)}`, options)
   }
+}
+
+/**
+ * Node's own codes (ERR_INVALID_URL for a connection string pg cannot parse, ERR_SOCKET_BAD_PORT) come from
+ * the client, before or without any word from the server: PostgreSQL refused nothing.
+ */
+function refusedOrNot(info: DriverFacts): string {
+  return info.systemCode?.startsWith('ERR_') ? 'Cannot connect to PostgreSQL' : 'PostgreSQL refused the connection'
 }
 
 function fixFor(reason: ConnectionRejectedReason): string {

@@ -7,13 +7,19 @@ import pg from 'pg'
 import { ChangesQueryFailedError } from '../changes/index.js'
 import { failureInfo } from '../durable/pg-failure.js'
 import { namedFor } from '../pg/config.js'
+import { connectionStringProblem } from '../pg/connection-string-problem.js'
 
 /** Runs `work` on a new connection, and ends the connection. */
 export async function withBoundedClient<T>(url: string, timeout: number, operation: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const failed = (error: unknown) => {
     const info = failureInfo(error)
-    // pg says only "timeout expired" when connectionTimeoutMillis passed.
-    const detail = /^timeout expired$/i.test(info.detail) ? `Connection terminated: no answer within ${timeout} ms (--timeout)` : info.detail
+    // pg says only "timeout expired" when connectionTimeoutMillis passed, and "Invalid URL" for a connection
+    // string it cannot parse.
+    const detail = /^timeout expired$/i.test(info.detail)
+      ? `Connection terminated: no answer within ${timeout} ms (--timeout)`
+      : info.systemCode === 'ERR_INVALID_URL'
+        ? connectionStringProblem(url)
+        : info.detail
     return new ChangesQueryFailedError({ operation: `connection (${operation})`, ...info, detail }, { cause: error })
   }
   let client: pg.Client

@@ -11,6 +11,7 @@ import { registerSqlCommand } from './commands/sql.js'
 import { registerTailCommand } from './commands/tail.js'
 import { RXPG_VERSION } from './version.js'
 import { refuseRepeatedOptions } from './repeated-options.js'
+import { redactCredentials } from '../pg/secrets.js'
 
 export interface CliOutput {
   /** Writes to stdout; `false` when it is full (its reader is slower than the command): more after `drained()`. */
@@ -48,7 +49,8 @@ function sayUsageErrorsInOneLine(command: Command, output: CliOutput, path: read
   command.configureOutput({
     writeOut: output.out,
     writeErr: output.err,
-    outputError: (text, write) => write(`rxpg: ${text.replace(/^error: /, '').trimEnd().replace(/\.$/, '')} (see ${names.join(' ')} --help)\n`),
+    // Credentials hidden: commander quotes what it refuses, and that may be a connection string (`--ur=postgres://…`).
+    outputError: (text, write) => write(`rxpg: ${redactCredentials(text.replace(/^error: /, '').trimEnd().replace(/\.$/, ''))} (see ${names.join(' ')} --help)\n`),
   })
   for (const subcommand of command.commands) sayUsageErrorsInOneLine(subcommand, output, names)
 }

@@ -3,7 +3,7 @@
  * sql changes --key id --key tenant` made a feed keyed on `tenant` alone. A list option (`listOption`) takes
  * every occurrence, each comma-separated; any other option with a value given twice is a usage error (exit 2).
  */
-import { InvalidArgumentError, Option, type Command } from 'commander'
+import { Option, type Command } from 'commander'
 
 const lists = new WeakSet<Option>()
 
@@ -20,14 +20,18 @@ export function listOption(flags: string, description: string, split = true): Op
   return option
 }
 
-/** Makes every other option with a value, in `command` and its subcommands, refuse a second occurrence. */
+/**
+ * Makes every other option with a value, in `command` and its subcommands, refuse a second occurrence. Said
+ * without the value: commander's "option '--url <url>' argument '…' is invalid" quoted it, and a --url given
+ * twice printed its password.
+ */
 export function refuseRepeatedOptions(command: Command): void {
   for (const option of command.options) {
     if (!(option.required || option.optional) || option.variadic || lists.has(option)) continue
     const parse = option.parseArg
     let given = false
     option.argParser((value: string, previous: unknown) => {
-      if (given) throw new InvalidArgumentError(`${option.long ?? option.flags} is given twice; give it once`)
+      if (given) command.error(`${option.long ?? option.flags} is given twice; give it once`, { exitCode: 2, code: 'rxpg.repeatedOption' })
       given = true
       return parse === undefined ? value : parse(value, previous)
     })

@@ -81,7 +81,7 @@ type HeldCursors = ReadonlyArray<readonly [part: number, generation: string, cur
  * True when the client is no longer in a transaction block: pg's `getTransactionStatus()` (pg 8.21 and later;
  * the status of the server's last ReadyForQuery) says 'I'. Unknown (an older pg, the native client) is false.
  */
-const transactionEnded = (client: pg.ClientBase) => (client as { getTransactionStatus?: () => string | null }).getTransactionStatus?.() === 'I'
+const transactionEnded = (client: pg.ClientBase) => (client as { getTransactionStatus?: (() => string | null) | undefined }).getTransactionStatus?.() === 'I'
 
 const keyOf = (held: HeldCursors) => held.map(([part, generation, c]) => `${part}:${generation}:${c.epoch}.${c.tx}.${c.id}`).join(' ')
 

@@ -3,6 +3,7 @@
  * succeed. Kept here, apart from the listener's classifier (lib/pg/classify-error.ts), whose verdicts are about
  * a listening session; the durable log asks another question: may this statement be retried.
  */
+import { redactCredentials } from '../pg/secrets.js'
 import type { QueryFailureInfo } from './errors.js'
 
 /**
@@ -22,7 +23,7 @@ export function failureInfo(error: unknown): QueryFailureInfo {
   const fields = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; message?: unknown }
   const code = typeof fields.code === 'string' ? fields.code : undefined
   const message = typeof fields.message === 'string' ? fields.message : String(error)
-  const detail = message.replace(/(\w+:\/\/[^:/@\s]*:)[^@\s]*@/g, '$1***@')
+  const detail = redactCredentials(message)
   if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return { sqlState: code, detail }
   if (code !== undefined) return { systemCode: code, detail }
   return { detail }

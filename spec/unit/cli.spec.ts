@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander'
 import { describe, expect, it } from 'vitest'
+import { exitCodeOf } from '../../lib/cli/exit-codes.js'
 import { createProgram } from '../../lib/cli/program.js'
 import { durableSchemaSql } from '../../lib/durable/index.js'
 import packageJson from '../../package.json' with { type: 'json' }
@@ -21,6 +22,28 @@ function run(...args: string[]): { out: string; err: string; exitCode: number } 
     return { out, err, exitCode: error.exitCode }
   }
 }
+
+/** Runs a command to its end, as main.ts does: its exit code, and what it said on stderr (main.ts's last line included). */
+async function runAsync(...args: string[]): Promise<{ out: string; err: string; exitCode: number }> {
+  let out = ''
+  let err = ''
+  const program = createProgram({
+    out: (text) => {
+      out += text
+    },
+    err: (text) => (err += text),
+  })
+  try {
+    await program.parseAsync(['node', 'rxpg', ...args])
+    return { out, err, exitCode: 0 }
+  } catch (error) {
+    if (!(error instanceof CommanderError)) err += `rxpg: ${(error as Error).message}\n`
+    return { out, err, exitCode: exitCodeOf(error) }
+  }
+}
+
+/** Every command that takes --url, with the arguments it needs. */
+const urlCommands = [['notify', 'orders', 'hi'], ['listen', 'orders'], ['tail', 'orders'], ['changes', 'public.orders'], ['sql', 'changes', '--table', 'public.orders']]
 
 describe('rxpg CLI', () => {
   it('prints the durable schema SQL, for the default schema and a named one', () => {
@@ -58,5 +81,43 @@ describe('rxpg CLI', () => {
       expect(err, args.join(' ')).toMatch(/^rxpg: [^\n]+ \(see rxpg [a-z ]*--help\)\n$/)
     }
     expect(run('sql', 'changes', '--key', 'id').err).toBe("rxpg: required option '--table <table>' not specified (see rxpg sql changes --help)\n")
+  })
+
+  // commander quotes the value of an option it refuses ("option '--url <url>' argument 'postgres://app:S3cretPW@…'
+  // is invalid"): a --url given twice printed the password.
+  it('never prints the password of a --url given twice, with any command, nor of a URL where it expects something else', async () => {
+    const url = 'postgres://app:S3cretPW@db.example:5432/app'
+    for (const command of urlCommands) {
+      const twice = await runAsync(...command, '--url', url, '--url', url)
+      expect({ exitCode: twice.exitCode, err: twice.err }, command.join(' ')).toEqual({ exitCode: 2, err: `rxpg: --url is given twice; give it once (see rxpg ${command[0] === 'sql' ? 'sql changes' : command[0]} --help)\n` })
+      const other = await runAsync(...command, `--url=${url}`, '--url=postgres://app:OtherSecret@db2/app')
+      expect({ exitCode: other.exitCode, err: other.err }, command.join(' ')).toMatchObject({ exitCode: 2, err: expect.stringContaining('--url is given twice') })
+      expect(other.err).not.toMatch(/S3cretPW|OtherSecret/)
+    }
+    for (const args of [
+      ['notify', 'x', 'y', `--ur=${url}`],
+      ['notify', 'x', 'y', '--timeout', url],
+    ]) {
+      const { exitCode, err } = await runAsync(...args)
+      expect(exitCode, args.join(' ')).toBe(2)
+      expect(err, args.join(' ')).toContain('postgres://app:***@db.example:5432/app')
+      expect(err, args.join(' ')).not.toContain('S3cretPW')
+    }
+  })
+
+  // Nothing was asked of PostgreSQL: "PostgreSQL refused the connection (configuration): Invalid URL" said otherwise.
+  it('says that a --url it cannot parse could not be parsed, and where, with 2, from every command that connects', async () => {
+    for (const [url, why] of [
+      ['postgres://app:S3cretPW@localhost:99999/app', 'the port "99999" is out of range (0 to 65535)'],
+      ['postgres://app:S3cretPW@localhost:5432x/app', 'the port "5432x" is not a number'],
+      ['postgres://app:S3cretPW@[::1/app', 'the host "[::1" has no closing ]'],
+    ] as const) {
+      for (const command of urlCommands) {
+        const { exitCode, err } = await runAsync(...command, '--url', url)
+        expect({ exitCode, err }, `${command.join(' ')} ${url}`).toEqual({ exitCode: 2, err: expect.stringContaining(`the connection string could not be parsed: ${why}`) })
+        expect(err, command.join(' ')).not.toMatch(/refused|S3cretPW|Invalid URL/)
+        expect(err.trim().split('\n'), command.join(' ')).toHaveLength(1)
+      }
+    }
   })
 })

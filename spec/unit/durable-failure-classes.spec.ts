@@ -30,6 +30,11 @@ describe('durable failure classes', () => {
     expect(isTransient(failureInfo(new Error('Connection terminated unexpectedly')))).toBe(true)
   })
 
+  it('hides the credentials of a connection string in a detail, a password holding an @ included', () => {
+    const { detail } = failureInfo(new Error('could not reach postgres://app:p@ss@db.example:5432/app (password=s3cret, retrying)'))
+    expect(detail).toBe('could not reach postgres://app:***@db.example:5432/app (password=***, retrying)')
+  })
+
   it("retries a wait for a pool connection that pg-pool's connectionTimeoutMillis ended (every connection busy, or a slow connect)", () => {
     const info = failureInfo(new Error('timeout exceeded when trying to connect'))
     expect(isTransient(info)).toBe(true)

@@ -1,7 +1,7 @@
 // Which failures of the replication connection the stream retries, and which stop it with a typed error.
 import { describe, expect, it } from 'vitest'
 import { ConnectionLostError } from '../../lib/errors.js'
-import { ReplicationSetupError } from '../../lib/replication/errors.js'
+import { ReplicationSetupError, SlotInUseError } from '../../lib/replication/errors.js'
 import { classifyReplicationError } from '../../lib/replication/pg/classify-replication-error.js'
 import { secretsOf } from '../../lib/pg/secrets.js'
 
@@ -33,5 +33,19 @@ describe('replication failure classes', () => {
     expect(setup.message).toContain(message)
     expect(setup.message).toMatch(/directly/)
     expect(setup.cause).toBeInstanceOf(Error)
+  })
+
+  // The verdict (and what it reads from the message) is the server's: a password that is also a word or a
+  // number of the message is hidden in what is shown, not in what is decided on.
+  it('reads the same verdict and facts from a message whatever the password', () => {
+    const inUse = pgError('55006', 'replication slot "orders_slot" is active for PID 4242')
+    const withPassword = (password: string) => classifyReplicationError(inUse, secretsOf({ connectionString: `postgres://app:${password}@db/app` }), names)
+    for (const password of ['secret', '4242', 'slot', 'active', 'PID', 'e']) {
+      const failure = withPassword(password)
+      expect(failure, password).toBeInstanceOf(SlotInUseError)
+      expect((failure as SlotInUseError).info.activePid, password).toBe(4242)
+    }
+    const wal = (password: string) => classifyReplicationError(pgError('55000', 'logical decoding requires wal_level >= logical'), secretsOf(`postgres://app:${password}@db/app`), names)
+    expect(wal('wal_level').info).toMatchObject({ reason: 'wal-level' })
   })
 })

@@ -7,7 +7,7 @@ import type { ReplicationFailure } from '../types.js'
 
 /**
  * Sorts a failure of the replication connection into "stop and say why" (a typed error) or "retry"
- * (`ConnectionLostError`), by SQLSTATE and the server's message. Secrets are removed from every text.
+ * (`ConnectionLostError`), by SQLSTATE and the server's message. Secrets are removed from every text shown.
  *
  * - "unsupported startup parameter: replication": a pooler (PgBouncer) in front of the server, which proxies no
  *   replication connection.
@@ -26,9 +26,11 @@ export function classifyReplicationError(
   names: { readonly slot: string; readonly publication: string },
 ): ReplicationFailure | ConnectionLostError {
   if (error instanceof RxpgError) return error as ReplicationFailure | ConnectionLostError
+  // Decided on what the server said, shown redacted: a password that is also a word or a number of the message
+  // (a PID) must not change the verdict or the facts read from it.
+  const { sqlState, detail } = driverFacts(error, (text) => text)
   const facts = driverFacts(error, secrets.redact)
   const cause = redactedCause(error, secrets.redact)
-  const { sqlState, detail } = facts
   const setup = (reason: ReplicationSetupError['info']['reason']) => new ReplicationSetupError({ reason, ...names, ...facts }, { cause })
   // PgBouncer (any pool mode) refuses the startup parameter a replication connection needs: no retry helps.
   if (/unsupported startup parameter: replication/i.test(detail)) return setup('pooler')
