@@ -50,7 +50,9 @@ function sayUsageErrorsInOneLine(command: Command, output: CliOutput, path: read
     writeOut: output.out,
     writeErr: output.err,
     // Credentials hidden: commander quotes what it refuses, and that may be a connection string (`--ur=postgres://…`).
-    outputError: (text, write) => write(`rxpg: ${redactCredentials(text.replace(/^error: /, '').trimEnd().replace(/\.$/, ''))} (see ${names.join(' ')} --help)\n`),
+    // One line: commander puts its suggestion ("(Did you mean --url?)") on a line of its own.
+    outputError: (text, write) =>
+      write(`rxpg: ${redactCredentials(text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ').replace(/\.$/, ''))} (see ${names.join(' ')} --help)\n`),
   })
   for (const subcommand of command.commands) sayUsageErrorsInOneLine(subcommand, output, names)
 }

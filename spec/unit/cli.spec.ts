@@ -74,6 +74,9 @@ describe('rxpg CLI', () => {
       ['sql', 'changes', '--key', 'id'],
       ['notify', 'orders', 'x', '--timeout', '0'],
       ['listen', '--nope', 'orders'],
+      // commander suggests a near name on a line of its own
+      ['listen', '--ur', 'postgres://localhost/x', 'orders'],
+      ['lisen', 'orders'],
       ['notify'],
     ]) {
       const { err, exitCode } = run(...args)
