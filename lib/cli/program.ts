@@ -7,6 +7,7 @@ import { Command } from 'commander'
 import { registerChangesCommand } from './commands/changes.js'
 import { registerListenCommand } from './commands/listen.js'
 import { registerNotifyCommand } from './commands/notify.js'
+import { registerGroupCommand } from './commands/group.js'
 import { registerSqlCommand } from './commands/sql.js'
 import { registerTailCommand } from './commands/tail.js'
 import { RXPG_VERSION } from './version.js'
@@ -31,6 +32,7 @@ export function createProgram(output: CliOutput): Command {
   registerNotifyCommand(program, output)
   registerTailCommand(program, output)
   registerChangesCommand(program, output)
+  registerGroupCommand(program, output)
   registerSqlCommand(program, output)
   // Every command's output, set once all are registered (commander copies a parent's settings only at creation).
   sayUsageErrorsInOneLine(program, output)

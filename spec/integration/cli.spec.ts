@@ -197,6 +197,36 @@ describe('rxpg tail', () => {
   })
 })
 
+describe('rxpg group', () => {
+  it('shows how far a consumer group is behind, moves it, and refuses a malformed position with 2', async () => {
+    const schema = ['--schema', fixture.schema]
+    await fixture.log.moveGroup('grouped', 'billing', 'earliest')
+    await fixture.log.append('grouped', { n: 1 }, { key: 'a' })
+    await fixture.log.append('grouped', { n: 2 }, { key: 'b' })
+    const lag = await rxpg(['group', 'lag', 'grouped', 'billing', ...schema, '--json'], { env })
+    expect(lag.code, lag.stderr).toBe(0)
+    const parsed = JSON.parse(lag.stdout) as { waiting: number; oldestAppendedAt: string; partitions: Array<{ waiting: number; owner: string | null; cursor: string }> }
+    expect(parsed.waiting).toBe(2)
+    expect(typeof parsed.oldestAppendedAt).toBe('string')
+    expect(parsed.partitions).toHaveLength(16)
+    expect(parsed.partitions.every((p) => p.owner === null && p.cursor.startsWith('rxd1.'))).toBe(true)
+
+    const table = await rxpg(['group', 'lag', 'grouped', 'billing', ...schema], { env })
+    expect(table.stdout.split('\n')[0]).toMatch(/^waiting 2, oldest appended \d{4}-/)
+    expect(table.stdout.split('\n')[1]).toBe('partition\twaiting\toldest\towner\tlease until\tcursor')
+
+    const moved = await rxpg(['group', 'move', 'grouped', 'billing', '--to', 'now', ...schema], { env })
+    expect(moved.code, moved.stderr).toBe(0)
+    expect(moved.stderr).toBe('rxpg: group "billing" of "grouped" moved to now\n')
+    expect((await fixture.log.groupLag('grouped', 'billing')).waiting).toBe(0)
+
+    const malformed = await rxpg(['group', 'move', 'grouped', 'billing', '--to', 'yesterday', ...schema], { env })
+    expect(malformed.code).toBe(2)
+    const never = await rxpg(['group', 'lag', 'grouped', 'nobody', ...schema], { env })
+    expect(never.stdout).toBe('waiting 0, oldest appended -\nno cursors: the group never ran\n')
+  })
+})
+
 describe('rxpg sql', () => {
   it('prints the durable schema and a change feed, the key read from the primary key when not given', async () => {
     expect((await rxpg(['sql', 'durable', '--schema', 'x'], { env })).stdout).toBe(durableSchemaSql({ schema: 'x' }))
