@@ -40,6 +40,7 @@ export type RxpgErrorCode =
   | 'REPLICATION_RESUME_IMPOSSIBLE'
   | 'REPLICATION_INVALID_TOKEN'
   | 'REPLICATION_DECODE_FAILED'
+  | 'REPLICATION_ACKS_NOT_REPORTED'
   // Server-sent events client (rxpg/browser)
   | 'SSE_REQUEST_FAILED'
   | 'SSE_CONNECTION_LOST'

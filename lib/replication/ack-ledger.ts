@@ -44,6 +44,11 @@ export class AckLedger {
     return this.acknowledgedCount
   }
 
+  /** The last position acknowledged (or the one the stream started after), if any. */
+  get lastAcknowledged(): Position | undefined {
+    return this.acknowledged
+  }
+
   /** The flush position to report: the resume LSN of what is acknowledged. */
   get flushLsn(): Lsn {
     return this.flushed

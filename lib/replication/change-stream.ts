@@ -57,7 +57,11 @@ export interface ChangeStreamOptions {
   readonly gatherReads?: { readonly behind?: number | undefined; readonly window?: number | undefined } | false | undefined
   /** Back-off between connection attempts (the listener's). After losing a working connection the first attempt is at once. */
   readonly reconnect?: BackoffOptions | undefined
-  /** Opening a connection, or starting replication on it, longer than this counts as failed, in ms. Default 10000. */
+  /**
+   * Opening a connection, or starting replication on it, longer than this counts as failed, in ms. It also
+   * bounds a report of acknowledgements made while no session was open (`close()` waits at most this long for
+   * it). Default 10000.
+   */
   readonly connectTimeout?: number | undefined
   /**
    * How long a slot held by another process is retried before the stream fails with `SlotInUseError`, in ms.
@@ -97,9 +101,17 @@ export interface ReplicationStream extends AsyncDisposable {
    * Acknowledges a delivered position and everything before it: the slot may then release the WAL behind
    * it. Call it once the item is processed (at-least-once), or once its position is stored with its effect
    * (exactly once). Throws `InvalidReplicationTokenError` for a position this stream has not delivered.
+   * The slot is told by the next status update; while no session is open (after the last subscriber left, or
+   * after a failure), by a short session `statusInterval` later, or by `close()`.
    */
   ack(position: string): void
-  /** Reports the acknowledged position, ends the connection and every timer, completes every subscriber. Idempotent. */
+  /**
+   * Ends the connection (a connected stream reports the acknowledged position in a last status update) and
+   * every timer, and completes every subscriber. Acknowledgements no status update has carried yet (made while
+   * no session streamed) are then reported on a short session: it resolves once the server has them, or rejects with
+   * `AcknowledgementsNotReportedError` when it cannot within `connectTimeout` (the stream is closed all the
+   * same). Idempotent: every call gets the same outcome.
+   */
   close(): Promise<void>
 }
 

@@ -249,3 +249,35 @@ export class ChangeDecodeError extends RxpgError {
     super(`The ${info.op} on ${info.schema}.${info.table} at ${info.position} did not decode: ${info.messages.join('; ')}`, options)
   }
 }
+
+/**
+ * `close()` could not report acknowledgements made while no session was open (after the last subscriber left,
+ * while reconnecting, after a failure) within `connectTimeout`: the server is down or does not answer, another
+ * process holds the slot, or the slot is gone. The stream is closed all the same. The slot stays where it was
+ * (`info.confirmedLsn`), behind what was acknowledged (`info.acknowledgedLsn`), so a stream started without
+ * `resumeAfter` delivers the changes in between again (at least once); one started with `resumeAfter:
+ * info.position` goes on exactly after them. `cause` is the last failure.
+ */
+export class AcknowledgementsNotReportedError extends RxpgError {
+  override readonly name = 'AcknowledgementsNotReportedError'
+  readonly code = 'REPLICATION_ACKS_NOT_REPORTED'
+  constructor(
+    readonly info: DriverFacts & {
+      readonly slot: string
+      /** Where the acknowledgements put the slot (the flush position they amount to), as `X/Y`. */
+      readonly acknowledgedLsn: string
+      /** The slot's confirmed position as the stream last knew it, as `X/Y`. */
+      readonly confirmedLsn: string
+      /** The last acknowledged position: store it and pass it as `resumeAfter` to go on after it. */
+      readonly position: string
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `Acknowledgements were not reported to replication slot ${JSON.stringify(info.slot)} (${info.detail}): the slot stays at ${info.confirmedLsn}, ` +
+        `behind the acknowledged ${info.acknowledgedLsn}, so a stream started without resumeAfter delivers the changes in between again. ` +
+        'Resume with resumeAfter: error.info.position to go on after them, or let them come again (at least once).',
+      options,
+    )
+  }
+}

@@ -37,6 +37,7 @@ export { readSlotStatus, type SlotStatus } from './slot-status.js'
 
 // Errors
 export {
+  AcknowledgementsNotReportedError,
   ChangeDecodeError,
   InvalidReplicationTokenError,
   ReplicationSetupError,

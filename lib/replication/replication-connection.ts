@@ -1,12 +1,13 @@
-import { BehaviorSubject, Subscription, interval, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
+import { BehaviorSubject, Subscription, interval, map, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
 import { backoffDelay, type BackoffOptions } from '../backoff.js'
 import { ConnectionLostError } from '../errors.js'
 import type { AckLedger } from './ack-ledger.js'
 import type { ChangeAssembler, DeliveredPosition, ItemSink } from './change-assembler.js'
-import { SlotInUseError } from './errors.js'
+import { AcknowledgementsNotReportedError, SlotInUseError } from './errors.js'
 import { formatLsn, lsnDistance, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
 import type { BeginMessage, ReplicationMessage, ReplicationSession, ReplicationSource, StartedMessage } from './ports.js'
-import type { Position } from './position.js'
+import { encodeToken, type Position } from './position.js'
+import { reportToSlot } from './slot-report.js'
 import { planStart, type StartRequest } from './start-plan.js'
 import type { ReplicationFailure, ReplicationMetricsSnapshot, ReplicationState } from './types.js'
 
@@ -30,6 +31,7 @@ export const PROMPT_REPORT_BYTES = 1_000_000
 export interface ReplicationConnectionOptions {
   readonly scheduler: SchedulerLike
   readonly backoff: BackoffOptions
+  /** Opening a session, or starting replication on it, longer than this fails; a report of acknowledgements as a whole, too. */
   readonly connectTimeout: number
   /** How often positions are reported to the server (when they changed), checkpoints delivered, liveness checked, in ms. */
   readonly statusInterval: number
@@ -81,6 +83,8 @@ type LivePhase = Extract<Phase, { readonly live: LiveSession }>
  * While streaming it feeds the server's messages to the assembler, hands what it delivers to `deliver`,
  * records it in the ledger, pauses reading while too much is unacknowledged, and on every `statusInterval`
  * tick delivers a checkpoint when due, checks the server is alive, and reports positions when they changed.
+ * Acknowledgements made while no session streams go to the slot on a short session of their own
+ * (slot-report.ts): `statusInterval` after one made while idle or failed, and at `close()`.
  */
 export class ReplicationConnection {
   private phase: Phase = { name: 'idle' }
@@ -115,6 +119,12 @@ export class ReplicationConnection {
   private serverLsn: Lsn = ZERO_LSN
   /** The flush position the slot has: its own when a session opens, then what status updates reported. */
   private confirmed: Lsn = ZERO_LSN
+  /** Acknowledgements moved the flush position past what the slot was told: a status update or a report is owed. */
+  private unreported = false
+  /** A report of acknowledgements made while no session is open: due (a timer), or running. */
+  private idleReport: Subscription | undefined
+  /** The outcome of close(), which every call gets. */
+  private closing: Promise<void> | undefined
   private lastStatus: { written: Lsn; flushed: Lsn; at: number } | undefined
   private pingSentAt: number | undefined
   /** When we last answered the server's request for a status update. */
@@ -145,9 +155,11 @@ export class ReplicationConnection {
     this.tag = options.resumeTag
   }
 
-  /** The first subscriber arrived: connect (from idle). */
+  /** The first subscriber arrived: connect (from idle). Its session reports what acknowledgements are owed. */
   want(): void {
-    if (this.phase.name === 'idle') this.open()
+    if (this.phase.name !== 'idle') return
+    this.cancelIdleReport()
+    this.open()
   }
 
   /** The last subscriber left: report positions, end the session, go idle. */
@@ -160,11 +172,15 @@ export class ReplicationConnection {
     this.retryAtOnce = false
     this.busySince = undefined
     this.state.next({ status: 'idle' })
+    this.reportWhileIdle()
   }
 
   /** Acknowledges a delivered position (and everything before it); reading resumes if it was paused. */
   ack(token: string): void {
+    const before = this.ledger.flushLsn
     this.ledger.ack(token)
+    if (this.ledger.flushLsn > before && this.ledger.flushLsn > this.confirmed) this.unreported = true
+    this.reportWhileIdle()
     const phase = this.phase
     // An acknowledgement that moves the slot far is reported at once; the others wait for the tick.
     const reported = this.lastStatus?.flushed
@@ -218,12 +234,26 @@ export class ReplicationConnection {
     this.counts.decodeFailures += 1
   }
 
-  async close(): Promise<void> {
-    if (this.phase.name === 'closed') return
+  /**
+   * Ends the session (a streaming one reports its positions first) and every timer. Acknowledgements no status
+   * update carried (made while no session streamed) are then reported on a short session, for at most
+   * `connectTimeout`: resolves once the server has them, rejects with `AcknowledgementsNotReportedError` if it
+   * cannot have them in time. Idempotent: every call gets the same outcome.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown()
+    return this.closing
+  }
+
+  private async shutDown(): Promise<void> {
+    this.cancelIdleReport()
     const ended = this.enter({ name: 'closed' })
     this.state.next({ status: 'closed' })
     this.state.complete()
-    await ended
+    // Started now, not after the session's end: in virtual time, on the frame of close().
+    const reported = this.unreported ? this.reportAtClose() : Promise.resolve()
+    const [, report] = await Promise.allSettled([ended, reported])
+    if (report.status === 'rejected') throw report.reason
   }
 
   metrics(): ReplicationMetricsSnapshot {
@@ -234,9 +264,105 @@ export class ReplicationConnection {
       unacknowledged: this.ledger.pending,
       paused: this.paused,
       serverLsn: formatLsn(this.serverLsn),
+      acknowledgedLsn: formatLsn(this.ledger.flushLsn),
       confirmedLsn: formatLsn(confirmed),
       lagBytes: lsnDistance(confirmed, this.serverLsn),
     }
+  }
+
+  /**
+   * Acknowledgements owed while no session is open or being opened (idle, or failed): a short session reports
+   * them `statusInterval` later, so that an idle stream does not pin the WAL behind them until the next
+   * subscriber or `close()`. Those made meanwhile wait for the next one; one that fails leaves them owed (to the
+   * next acknowledgement's report, the next session, or `close()`).
+   */
+  private reportWhileIdle(): void {
+    const phase = this.phase.name
+    if (!this.unreported || this.idleReport !== undefined || (phase !== 'idle' && phase !== 'failed')) return
+    const report = new Subscription()
+    this.idleReport = report
+    const done = (again: boolean) => {
+      if (this.idleReport !== report) return
+      this.idleReport = undefined
+      if (again) this.reportWhileIdle()
+    }
+    report.add(
+      this.options.scheduler.schedule(() => {
+        report.add(this.report([]).subscribe({ complete: () => done(true), error: () => done(false) }))
+      }, this.options.statusInterval),
+    )
+  }
+
+  private cancelIdleReport(): void {
+    const report = this.idleReport
+    this.idleReport = undefined
+    report?.unsubscribe()
+  }
+
+  /** Reports what is owed at close(); settles once the report's sessions are closed. */
+  private reportAtClose(): Promise<void> {
+    const endings: Array<Promise<void>> = []
+    return new Promise<void>((resolve, reject) => {
+      this.report(endings).subscribe({
+        complete: () => void Promise.all(endings).then(() => resolve()),
+        error: (failure: unknown) => {
+          const error = this.notReported(failure)
+          void Promise.all(endings).then(() => reject(error))
+        },
+      })
+    })
+  }
+
+  /** One report of the acknowledged position on a short session (slot-report.ts); `endings` collects its sessions' ends. */
+  private report(endings: Array<Promise<void>>): Observable<void> {
+    const flushed = this.ledger.flushLsn
+    const { scheduler, backoff, connectTimeout, request, classify } = this.options
+    return reportToSlot(
+      { flushed, written: maxLsn(this.received, flushed) },
+      {
+        source: this.source,
+        scheduler,
+        backoff,
+        within: connectTimeout,
+        request,
+        classify,
+        tag: this.tag ?? '',
+        token: this.acknowledgedToken(),
+        starting: (session) => this.ownProcessIds.add(session.processId),
+        sent: () => (this.counts.statusUpdates += 1),
+        ending: (ended) => endings.push(ended),
+      },
+    ).pipe(
+      map(({ confirmed, serverLsn }) => {
+        this.confirmed = confirmed
+        this.serverLsn = maxLsn(this.serverLsn, serverLsn)
+        // Acknowledgements made while it ran are still owed.
+        if (this.ledger.flushLsn <= confirmed) this.unreported = false
+      }),
+    )
+  }
+
+  private acknowledgedToken(): string {
+    const position = this.ledger.lastAcknowledged
+    return position === undefined ? '' : encodeToken(this.tag ?? '', position)
+  }
+
+  private notReported(failure: unknown): AcknowledgementsNotReportedError {
+    const cause = failure as { readonly message?: unknown; readonly info?: { readonly detail?: unknown; readonly sqlState?: unknown; readonly systemCode?: unknown } | undefined }
+    const info = cause.info ?? {}
+    const detail = typeof info.detail === 'string' ? info.detail : String(cause.message ?? failure)
+    return new AcknowledgementsNotReportedError(
+      {
+        slot: this.options.request.slot,
+        acknowledgedLsn: formatLsn(this.ledger.flushLsn),
+        confirmedLsn: formatLsn(this.confirmed),
+        position: this.acknowledgedToken(),
+        detail,
+        ...(typeof info.sqlState === 'string' ? { sqlState: info.sqlState } : {}),
+        ...(typeof info.systemCode === 'string' ? { systemCode: info.systemCode } : {}),
+      },
+      { cause: failure },
+    )
   }
 
   private open(): void {
@@ -466,6 +592,8 @@ export class ReplicationConnection {
     const last = this.lastStatus
     if (!force && last !== undefined && last.written === written && last.flushed === flushed && now - last.at < STATUS_KEEPALIVE_MS) return
     live.session.sendStatus({ written, flushed, replyRequested: requestReply })
+    // It carries every acknowledgement made so far.
+    this.unreported = false
     if (force && !requestReply) {
       this.answeredAt = now
       this.answerOwed = false
@@ -516,6 +644,7 @@ export class ReplicationConnection {
   private fail(error: ReplicationFailure): void {
     void this.enter({ name: 'failed', error })
     this.state.next({ status: 'failed', error })
+    this.reportWhileIdle()
   }
 
   /**

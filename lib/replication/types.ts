@@ -166,7 +166,19 @@ export interface ReplicationMetricsSnapshot {
   readonly gatheredReads: number
   /** The furthest WAL position the server has reported decoding, as `X/Y`. */
   readonly serverLsn: string
-  /** The flush position last confirmed to the slot, as `X/Y`. */
+  /**
+   * Where acknowledgements put the slot, as `X/Y`: the flush position they amount to (the last acknowledged
+   * position's resume LSN), starting from `resumeAfter`'s and never below the slot's own when a session opened.
+   * Ahead of `confirmedLsn` while they have not been reported: while connected, until the next status update;
+   * while idle or failed, until a short session reports them (`statusInterval` after the acknowledgement, or at
+   * `close()`); while reconnecting, until the next session's first status update, or `close()`.
+   */
+  readonly acknowledgedLsn: string
+  /**
+   * The slot's confirmed flush position as far as the stream knows, as `X/Y`: read from the slot when a session
+   * opens, raised by each status update sent on it, and set by each report of acknowledgements made while no
+   * session was open once the server has answered it. `0/0` until a session has read the slot.
+   */
   readonly confirmedLsn: string
   /**
    * Bytes of WAL between the server's position, as far as the stream has read, and the position confirmed to

@@ -148,7 +148,8 @@ class VirtualSession implements ReplicationSession {
     const at = formatLsn(from)
     this.records.starts$.next(at)
     const drawn = this.script.stream?.(at) ?? concat(of<StartedMessage>(started), NEVER)
-    return merge(drawn, this.answers$).pipe(tap(() => (this.lastReceived = this.clock())))
+    // Answers first: a status update sent on `started` (a short session's report) is answered in that frame.
+    return merge(this.answers$, drawn).pipe(tap(() => (this.lastReceived = this.clock())))
   }
 
   sendStatus(update: { readonly written: Lsn; readonly flushed: Lsn; readonly replyRequested: boolean }): void {
