@@ -34,6 +34,10 @@ export class ChannelRouter implements ChannelDemand {
     return this.live.keys()
   }
 
+  wants(channel: string): boolean {
+    return this.live.has(channel)
+  }
+
   channel(name: string): Observable<PgNotification> {
     assertChannelName(name)
     const existing = this.handedOut.get(name)?.deref()

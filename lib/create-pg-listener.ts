@@ -27,6 +27,7 @@ import { loggedSource, loggedTransport, type ListenerLog } from './debug-log.js'
 import { assertChannelName } from './identifiers.js'
 import { MetricsCounters } from './metrics.js'
 import { NotifyBatcher, type NotifyOptions } from './notify/notify-batcher.js'
+import { settlesWithin } from './settles-within.js'
 import { classifyConnectionError } from './pg/classify-error.js'
 import type { PgConnectionConfig } from './pg/config.js'
 import { driverFacts, redactedCause } from './pg/driver-error.js'
@@ -155,6 +156,7 @@ export function createPgListener(config: PgConnectionConfig, givenOptions: PgLis
       classify,
       describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: redactedCause(error, secrets.redact) }),
       whenListening: (then) => connection.whenSettled(then),
+      awaitsListen: (channel) => connection.awaitsListen(channel),
       report,
     },
     options.notify,
@@ -204,8 +206,11 @@ export function createPgListener(config: PgConnectionConfig, givenOptions: PgLis
   const close = (): Promise<void> => {
     closing ??= (async () => {
       router.close()
-      await Promise.all([connection.close(), batcher.close()])
-      baseSource.close?.()
+      // An adapter's session ends, and its source gives back what it took, once its UNLISTENs are answered on a
+      // connection it does not own (so a channel the application LISTENs to after close() is not UNLISTENed
+      // after it): waited for, but a server that stopped answering never answers, so no longer than closeTimeout.
+      const ended = Promise.all([connection.close(), batcher.close()]).then(() => baseSource.close?.())
+      await settlesWithin(ended, batcher.closeTimeout, scheduler)
       errors$.complete()
     })()
     return closing

@@ -29,6 +29,7 @@ function batcherOn(transport: NotifyTransport, scheduler: MarbleHelpers['schedul
       classify: (error) => classifyConnectionError(error, secrets),
       describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: error }),
       whenListening: () => false,
+      awaitsListen: () => false,
       report: () => undefined,
     },
     options,

@@ -36,6 +36,8 @@ function sink(transport: NotifyTransport, scheduler: MarbleHelpers['scheduler'],
       classify: (error) => classifyConnectionError(error, secrets),
       describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: error }),
       whenListening: () => !listening(),
+      // Every channel drawn here has a subscriber in this process.
+      awaitsListen: () => !listening(),
       report: (error) => failures.next(error),
     },
     { ...timeouts, ...options },

@@ -93,6 +93,14 @@ export class ListenerConnection {
     return true
   }
 
+  /**
+   * True while this process listens to `channel` and its LISTEN is not in effect (being sent, or the connection
+   * being replaced): a notification committed now would not reach this process's own subscribers of it.
+   */
+  awaitsListen(channel: string): boolean {
+    return !this.isSettled() && this.demand.wants(channel) && !this.isInEffect(channel)
+  }
+
   /** PostgreSQL confirmed LISTEN for `channel` on the current connection: what is committed from now on arrives. */
   isInEffect(channel: string): boolean {
     const phase = this.phase

@@ -21,7 +21,7 @@ import { DurableLogClosedError, DurableQueryFailedError, HandlerEndedTransaction
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
 import { isRefusal, isTransient } from './pg-failure.js'
-import { settlesWithin } from './settles-within.js'
+import { settlesWithin } from '../settles-within.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
 

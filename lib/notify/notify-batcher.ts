@@ -61,9 +61,15 @@ export interface NotifyBatcherDependencies {
   readonly describe: (error: unknown) => { readonly facts: DriverFacts; readonly cause: unknown }
   /**
    * False when this process's own LISTENs are in effect; otherwise true, and `then` is called once they are.
-   * Sending waits for it, so a notification sent after subscribing in this process is received.
+   * A send to a channel that `awaitsListen` waits for it, so a notification sent after subscribing in this
+   * process is received.
    */
   readonly whenListening: (then: () => void) => boolean
+  /**
+   * True while this process listens to `channel` and that LISTEN is not in effect yet. Other channels are sent
+   * at once, also while the listener (re)connects: no subscriber here can miss them.
+   */
+  readonly awaitsListen: (channel: string) => boolean
   /** Where failures of `notify$.next()` go. */
   readonly report: (error: RxpgError) => void
 }
@@ -115,7 +121,8 @@ export class NotifyBatcher {
   private readonly batchWindow: number
   private readonly timeout: number
   private readonly sendTimeout: number
-  private readonly closeTimeout: number
+  /** How long `close()` waits for the queue; the listener's `close()` as a whole waits no longer. */
+  readonly closeTimeout: number
 
   constructor(
     private readonly deps: NotifyBatcherDependencies,
@@ -210,13 +217,14 @@ export class NotifyBatcher {
   }
 
   /**
-   * Sends the next batch once this process's LISTENs are in effect. Batches chain through the transport's own
-   * callbacks (no Promise in between), so a marble test sees every batch in virtual time.
+   * Sends the next batch, once this process's own LISTEN of its first notification's channel is in effect (at
+   * once for a channel nobody here listens to). Batches chain through the transport's own callbacks (no Promise
+   * in between), so a marble test sees every batch in virtual time.
    */
   private readonly flush = (): void => {
     if (this.queue.length === 0) return this.afterQueueEmptied()
     this.phase = { name: 'listens' }
-    if (this.deps.whenListening(this.afterListens)) return
+    if (this.deps.awaitsListen((this.queue.at(0) as QueuedNotification).channel) && this.deps.whenListening(this.afterListens)) return
     this.sendNextBatch()
   }
 
@@ -271,7 +279,10 @@ export class NotifyBatcher {
     const keyOf = (notification: OutgoingNotification) => notification.channel + '\0' + notification.payload
     const seen = new Set<string>([keyOf(batch[0] as QueuedNotification)])
     while (batch.length < limit) {
-      const key = keyOf(this.queue.at(0) as QueuedNotification)
+      const next = this.queue.at(0) as QueuedNotification
+      // One that must wait for its LISTEN ends the batch: the calls after it keep their place behind it.
+      if (this.deps.awaitsListen(next.channel)) break
+      const key = keyOf(next)
       if (seen.has(key)) break
       seen.add(key)
       batch.push(this.shiftQueue())

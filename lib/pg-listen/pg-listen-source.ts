@@ -184,12 +184,13 @@ export function pgListenSource(subscriber: PgListenSubscriber, options: PgListen
       }),
     // The subscriber goes back to the application as it came: without rxpg's listeners on its events (so its
     // errors reach the application's own handling again) and without the probe channel's LISTEN.
-    close: () => {
+    close: async () => {
       subscriber.events.removeListener('notification', onNotification)
       subscriber.events.removeListener('reconnect', onReconnect)
       subscriber.events.removeListener('connected', onConnected)
       subscriber.events.removeListener('error', onError)
-      if (subscriber.getSubscribedChannels().includes(probeChannel)) void query(() => subscriber.unlisten(probeChannel)).catch(() => undefined)
+      // Answered before the listener's close() resolves (at most notify.closeTimeout), as end()'s UNLISTENs.
+      if (subscriber.getSubscribedChannels().includes(probeChannel)) await query(() => subscriber.unlisten(probeChannel)).catch(() => undefined)
     },
   }
 }
@@ -209,7 +210,8 @@ class PgListenSession implements ListenSession {
   readonly notifications: Observable<RawNotification>
   /** The channels this session LISTENed through pg-listen: UNLISTENed again by `end()`. */
   private readonly mine = new Set<string>()
-  private ended = false
+  /** end()'s outcome: every call gets the same. */
+  private ending: Promise<void> | undefined
   private lastReceived: number
 
   constructor(
@@ -267,16 +269,18 @@ class PgListenSession implements ListenSession {
 
   /**
    * UNLISTENs this session's channels and forgets them, so that pg-listen does not LISTEN them again after its
-   * next reconnect: the listener LISTENs what is still wanted on its next session. Does not wait for the
-   * answers (pg runs them in order; on a dead connection they never come) and never closes the connection.
+   * next reconnect: the listener LISTENs what is still wanted on its next session. Never closes the connection.
+   * Resolves once the UNLISTENs are answered, so that a channel the application LISTENs to once the listener's
+   * `close()` resolved is not UNLISTENed after it; on a dead connection they are never answered, and the
+   * listener's `close()` waits at most `notify.closeTimeout` for them.
    */
   end(): Promise<void> {
-    if (!this.ended) {
-      this.ended = true
-      for (const channel of this.mine) void this.unlisten(channel).catch(() => undefined)
+    if (this.ending === undefined) {
+      const unlistens = [...this.mine].map((channel) => this.unlisten(channel).catch(() => undefined))
       this.mine.clear()
+      this.ending = Promise.all(unlistens).then(() => undefined)
     }
-    return Promise.resolve()
+    return this.ending
   }
 
   /** UNLISTENs one of rxpg's channels, unless the application LISTENs it too. Held until the UNLISTEN is done. */

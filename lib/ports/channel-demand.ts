@@ -10,6 +10,8 @@ export interface DemandChange {
 export interface ChannelDemand {
   /** The channels wanted right now. */
   channels(): Iterable<string>
+  /** Whether `channel` is wanted right now. */
+  wants(channel: string): boolean
   /** Each change, as it happens. */
   readonly changes$: Observable<DemandChange>
 }

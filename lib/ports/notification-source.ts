@@ -23,9 +23,10 @@ export interface NotificationSource {
   /**
    * The listener closed (after ending its last session): give back whatever the source took from what it was
    * given (an adapter's event listeners, a LISTEN of its own). Optional: a source that opens its own
-   * connections has nothing left to give back.
+   * connections has nothing left to give back. A promise returned is waited for by the listener's `close()`,
+   * with the sessions' `end()`, for at most `notify.closeTimeout`.
    */
-  close?(): void
+  close?(): void | Promise<void>
 }
 
 export interface ListenSession {
@@ -52,6 +53,10 @@ export interface ListenSession {
    * on may not have been delivered.
    */
   lastReceivedAt(): number
-  /** Closes the connection (idempotent) without waiting on a server that stopped answering; resolves once closed. */
+  /**
+   * Closes the connection (idempotent) without waiting on a server that stopped answering; resolves once closed.
+   * An adapter on a connection it does not own resolves once what it undid there is answered (its UNLISTENs): the
+   * listener's `close()` waits for that at most `notify.closeTimeout`.
+   */
   end(): Promise<void>
 }

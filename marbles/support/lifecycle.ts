@@ -68,6 +68,7 @@ export function handDemand(): ChannelDemand & { want(channel: string): void; unw
   const changes = new Subject<DemandChange>()
   return {
     channels: () => wanted,
+    wants: (channel) => wanted.has(channel),
     changes$: changes.asObservable(),
     want: (channel) => {
       wanted.add(channel)

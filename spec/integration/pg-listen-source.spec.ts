@@ -121,6 +121,24 @@ describe('pgListenSource', () => {
     expect(heard).toEqual(['still here'])
   })
 
+  it('has UNLISTENed its channels and its probe when close() resolves: a channel the application LISTENs to right after stays', async () => {
+    const { db, subscriber } = await listenerOnPgListen()
+    const names = ['a', 'b', 'c'].map((name) => uniqueName(`pgl-handback-${name}`))
+    for (const name of names) db.channel(name).subscribe()
+    await stateOf(db, 'connected')
+    await db.close()
+    expect(subscriber.getSubscribedChannels()).toEqual([])
+    // Handed back at shutdown: the application takes a channel over at once.
+    const taken = names[2] as string
+    const heard: unknown[] = []
+    subscriber.notifications.on(taken, (payload: unknown) => heard.push(payload))
+    await subscriber.listenTo(taken)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await sendFromElsewhere(taken, 'for the application')
+    await eventually(() => heard.length === 1, () => `LISTENed: ${subscriber.getSubscribedChannels().join(', ')}`)
+    expect(subscriber.getSubscribedChannels()).toEqual([taken])
+  })
+
   it('leaves channels the application LISTENs to through pg-listen itself alone', async () => {
     const { db, subscriber } = await listenerOnPgListen()
     const own = uniqueName('pgl-app')

@@ -1,0 +1,49 @@
+/**
+ * A send waits for this process's own LISTEN of its channel, so that `subscribe` then `notify` in one process is
+ * received, and for nothing else: a channel nobody in this process listens to is sent at once, also while the
+ * listener (re)connects, and calls keep their order (one that must wait holds back those after it). Here the
+ * listening connection takes 10 frames to open, and its LISTEN is in effect in that frame; one frame is 1 ms.
+ */
+import { describe, it } from 'vitest'
+import { runMarbles, virtualSource, virtualTransport } from '../lib/testing/index.js'
+import { virtualPgListener } from './support/lifecycle.js'
+
+const orders = { channel: 'orders', payload: 'o' }
+const refunds = { channel: 'refunds', payload: 'r' }
+
+describe('sends and the listener', () => {
+  it('sends to a channel this process does not listen to at once, while the listener connects', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const transport = virtualTransport()
+      const source = virtualSource([cold('----------s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { transport })
+      expectObservable(db.channel('orders'), '^').toBe('-')
+      cold('-a').subscribe(() => db.notify$.next(refunds))
+      expectObservable(transport.batches$).toBe('-x', { x: [refunds] })
+    }))
+
+  it('holds a send to a channel it listens to until the LISTEN is in effect', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const transport = virtualTransport()
+      const source = virtualSource([cold('----------s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { transport })
+      expectObservable(db.channel('orders'), '^').toBe('-')
+      cold('-a').subscribe(() => db.notify$.next(orders))
+      expectObservable(source.listens$).toBe('10ms x', { x: { processId: 101, add: ['orders'], remove: [] } })
+      expectObservable(transport.batches$).toBe('10ms x', { x: [orders] })
+    }))
+
+  it('keeps call order: a send that waits holds back the sends after it, and one before it goes at once', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const transport = virtualTransport()
+      const source = virtualSource([cold('----------s', { s: {} })])
+      const db = virtualPgListener(source, scheduler, { transport })
+      expectObservable(db.channel('orders'), '^').toBe('-')
+      cold('-a').subscribe(() => {
+        db.notify$.next(refunds)
+        db.notify$.next(orders)
+        db.notify$.next({ channel: 'refunds', payload: 'after' })
+      })
+      expectObservable(transport.batches$).toBe('-x 8ms y', { x: [refunds], y: [orders, { channel: 'refunds', payload: 'after' }] })
+    }))
+})
