@@ -373,6 +373,8 @@ export function startConsumer<T>(
           'lost',
         )
       }
+      const firstToken = (messages[0] as DurableMessage<unknown>).token
+      const lastToken = (messages.at(-1) as DurableMessage<unknown>).token
       /** Rolls the batch back after its handler failed; reported as a failed handler (retried after retryDelay) or a stale ack. */
       const handlerFailure = async (error: unknown) => {
         await client.query('ROLLBACK')
@@ -391,19 +393,12 @@ export function startConsumer<T>(
           error,
           messages: messages.length,
           partitions: batchPartitions,
-          firstToken: (messages[0] as DurableMessage<unknown>).token,
-          lastToken: (messages.at(-1) as DurableMessage<unknown>).token,
+          firstToken,
+          lastToken,
           attempt: failuresInARow,
         })
         handlerFailed = true
       }
-      const batchFacts = () => ({
-        channel,
-        group,
-        member,
-        firstToken: (messages[0] as DurableMessage<unknown>).token,
-        lastToken: (messages.at(-1) as DurableMessage<unknown>).token,
-      })
       let thrown: { readonly error: unknown } | undefined
       try {
         handlerSince = scheduler.now()
@@ -415,7 +410,7 @@ export function startConsumer<T>(
       }
       // The handler committed or rolled back itself (pg's transaction status, where pg has it): an ack now would
       // run on its own, apart from the handler's writes. Nothing is acknowledged, and the consumer stops.
-      if (transactionEnded(client)) throw new HandlerEndedTransactionError(batchFacts())
+      if (transactionEnded(client)) throw new HandlerEndedTransactionError({ channel, group, member, firstToken, lastToken })
       if (thrown !== undefined) {
         await handlerFailure(thrown.error)
         return true
