@@ -235,7 +235,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     moveGroup: async (channel: ChannelArgument, group: string, to: StartPosition) => {
       const name = nameOf(channel)
       checkGroupName(group)
-      await moveGroup(context, name, group, to)
+      return moveGroup(context, name, group, to)
     },
     groupLag: async (channel: ChannelArgument, group: string) => {
       const name = nameOf(channel)

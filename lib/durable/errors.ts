@@ -130,7 +130,7 @@ export class DurableQueryFailedError extends RxpgError {
 
 /**
  * A consumer tried to commit a batch for partitions it no longer owns: its lease expired (it was too slow, or
- * paused) and another consumer took them over (a newer generation). The batch's transaction was rolled back,
+ * paused) and another consumer took them over (a newer generation), or the group was moved (`moveGroup`). The batch's transaction was rolled back,
  * handler writes included, so the other consumer's work is not doubled; the messages are processed by the
  * partitions' new owner.
  */
@@ -149,7 +149,7 @@ export class StaleAckError extends RxpgError {
     options?: { readonly cause?: unknown },
   ) {
     super(
-      `Consumer ${info.member} of group ${JSON.stringify(info.group)} on durable channel ${JSON.stringify(info.channel)} lost its lease on partition(s) ${info.lost.map((l) => l.partition).join(', ')} before committing; the batch was rolled back (nothing applied) and the new owner processes it.${options?.cause === undefined ? '' : ' Its handler failed meanwhile (the cause), as it may on effects the new owner has applied already.'} Renewals go on while a handler works: a lease is lost when the member's process stopped answering for longer than leaseTtl (paused or frozen, its event loop blocked, cut off from the database); raise leaseTtl above the longest such pause.`,
+      `Consumer ${info.member} of group ${JSON.stringify(info.group)} on durable channel ${JSON.stringify(info.channel)} lost its lease on partition(s) ${info.lost.map((l) => l.partition).join(', ')} before committing; the batch was rolled back (nothing applied) and the new owner processes it.${options?.cause === undefined ? '' : ' Its handler failed meanwhile (the cause), as it may on effects the new owner has applied already.'} A lease is lost when the group was moved (log.moveGroup, rxpg group move: expected, nothing to fix), or when the member's process stopped answering for longer than leaseTtl (renewals go on while a handler works: paused or frozen, its event loop blocked, cut off from the database); then raise leaseTtl above the longest such pause.`,
       options,
     )
   }

@@ -6,32 +6,35 @@ import type { LogContext } from './log-context.js'
 import { encodeToken } from './position.js'
 import type { GroupLag, PartitionLag } from './types.js'
 
+/** As pg parses them: int and float8 as numbers, boolean as boolean, bigint and text as strings. */
 interface LagRow {
-  readonly part: string
-  readonly epoch: string
+  readonly part: number
+  readonly epoch: number
   readonly tx: string
   readonly id: string
+  readonly expired: boolean
   readonly owner: string | null
-  readonly lease_ms: string | null
+  readonly lease_ms: number | null
   readonly waiting: string
-  readonly oldest_ms: string | null
+  readonly oldest_ms: number | null
 }
 
-const dateOf = (ms: string | null) => (ms === null ? undefined : new Date(Number(ms)))
+const dateOf = (ms: number | null) => (ms === null ? undefined : new Date(ms))
 
 export async function groupLag(context: LogContext, channel: string, group: string): Promise<GroupLag> {
   const meta = await context.meta()
   const rows = await context.query<LagRow>('groupLag', context.queries.groupLag, [channel, group])
   const partitions = rows.map(
     (row): PartitionLag => ({
-      partition: Number(row.part),
+      partition: row.part,
       waiting: Number(row.waiting),
       oldestAppendedAt: dateOf(row.oldest_ms),
-      cursor: encodeToken(meta.logId, { epoch: Number(row.epoch), tx: BigInt(row.tx), id: BigInt(row.id) }),
+      cursor: encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }),
+      expired: row.expired,
       owner: row.owner ?? undefined,
       leaseExpiresAt: dateOf(row.lease_ms),
     }),
   )
   const oldest = partitions.reduce<Date | undefined>((min, p) => (p.oldestAppendedAt !== undefined && (min === undefined || p.oldestAppendedAt < min) ? p.oldestAppendedAt : min), undefined)
-  return { waiting: partitions.reduce((sum, p) => sum + p.waiting, 0), oldestAppendedAt: oldest, partitions }
+  return { waiting: partitions.reduce((sum, p) => sum + p.waiting, 0), oldestAppendedAt: oldest, expired: partitions.some((p) => p.expired), partitions }
 }

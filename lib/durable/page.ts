@@ -114,7 +114,7 @@ function positionOrUndefined(epoch: string | number | null | undefined, tx: stri
   return epoch == null || tx == null || id == null ? undefined : { epoch: Number(epoch), tx: BigInt(tx), id: BigInt(id) }
 }
 
-function laterOf(a: Position | undefined, b: Position | undefined): Position | undefined {
+export function laterOf(a: Position | undefined, b: Position | undefined): Position | undefined {
   return a === undefined ? b : b === undefined ? a : maxPosition(a, b)
 }
 
@@ -140,12 +140,43 @@ export async function startOf(context: LogContext, meta: LogMeta, channel: strin
   return { position, fromEarliest: false }
 }
 
-/** The channel's newest final row and retention's newest dropped position on it, each if there is one. */
-export async function channelEnds(context: LogContext, channel: string, operation: string): Promise<{ readonly newest?: Position | undefined; readonly expired?: Position | undefined }> {
-  type EndsRow = Record<'newest_tx' | 'newest_id' | 'expired_tx' | 'expired_id', string | null> & { newest_epoch: number | null; expired_epoch: number | null }
+/** What `channelEnds` tells of a channel, from one snapshot. */
+export interface ChannelEnds {
+  /** The channel's newest row below the horizon, if any. */
+  readonly newest?: Position | undefined
+  /** Retention's newest dropped position on the channel, if any. */
+  readonly expired?: Position | undefined
+  /** The log's current epoch, and the first transaction id not yet handed out (nothing written is past it). */
+  readonly epoch: number
+  readonly xmax: bigint
+}
+
+export async function channelEnds(context: LogContext, channel: string, operation: string): Promise<ChannelEnds> {
+  type EndsRow = Record<'xmax' | 'newest_tx' | 'newest_id' | 'expired_tx' | 'expired_id', string | null> & { current_epoch: number | string; newest_epoch: number | null; expired_epoch: number | null }
   const [row] = await context.query<EndsRow>(operation, context.queries.now, [channel])
-  if (row === undefined) throw new Error('rxpg: the position query returned no row')
-  return { newest: positionOrUndefined(row.newest_epoch, row.newest_tx, row.newest_id), expired: positionOrUndefined(row.expired_epoch, row.expired_tx, row.expired_id) }
+  if (row === undefined || row.xmax === null) throw new Error('rxpg: the position query returned no row')
+  return {
+    newest: positionOrUndefined(row.newest_epoch, row.newest_tx, row.newest_id),
+    expired: positionOrUndefined(row.expired_epoch, row.expired_tx, row.expired_id),
+    epoch: Number(row.current_epoch),
+    xmax: BigInt(row.xmax),
+  }
+}
+
+/**
+ * The error for a position past every transaction this database has run (epoch `epoch`, next transaction id
+ * `xmax`), or undefined: a token of a database restored from an older backup, a row lost with
+ * synchronous_commit off, or a token mistyped.
+ */
+export function aheadOfDatabase(position: Position, epoch: number, xmax: bigint, token: string): InvalidTokenError | undefined {
+  if (position.epoch < epoch || (position.epoch === epoch && position.tx <= xmax)) return undefined
+  return new InvalidTokenError({
+    token,
+    reason: 'ahead-of-database',
+    detail:
+      `it points past every transaction this database has run (epoch ${epoch}, next transaction ${xmax}): the database was ` +
+      'probably restored from a backup older than the token, the row it names was written with synchronous_commit off and lost in a crash, or the token was mistyped',
+  })
 }
 
 /**
@@ -169,15 +200,8 @@ async function assertKnown(context: LogContext, meta: LogMeta, channel: string, 
  * the retention is an error, never a silent skip. `floor`: expiry seen when an 'earliest' read began.
  */
 export function checkPage(page: Page, cursor: Position, meta: LogMeta, channel: string, floor: Position | undefined, group?: string): void {
-  if (cursor.epoch > page.horizon.epoch || (cursor.epoch === page.horizon.epoch && cursor.tx > page.xmax)) {
-    throw new InvalidTokenError({
-      token: encodeToken(meta.logId, cursor),
-      reason: 'ahead-of-database',
-      detail:
-        `it points past every transaction this database has run (epoch ${page.horizon.epoch}, next transaction ${page.xmax}): the database was ` +
-        'probably restored from a backup older than the token, or the row it names was written with synchronous_commit off and lost in a crash',
-    })
-  }
+  const ahead = aheadOfDatabase(cursor, page.horizon.epoch, page.xmax, encodeToken(meta.logId, cursor))
+  if (ahead !== undefined) throw ahead
   const expired = page.expiredThrough
   if (expired !== undefined && comparePositions(expired, floor === undefined ? cursor : maxPosition(cursor, floor)) > 0) {
     throw new CursorExpiredError({ channel, token: encodeToken(meta.logId, cursor), ...(group === undefined ? {} : { group }) })

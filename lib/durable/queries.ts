@@ -82,7 +82,7 @@ SELECT $1, floor(random() * $2::int)::smallint, NULL, v::json FROM unnest(string
     ),
     /** The 'now' position of channel $1: its newest row below the horizon, and retention's newest dropped position. */
     now: `WITH h AS MATERIALIZED (${horizon})
-SELECT n.epoch AS newest_epoch, n.tx::text AS newest_tx, n.id::text AS newest_id, e.epoch AS expired_epoch, e.tx::text AS expired_tx, e.id::text AS expired_id
+SELECT h.xmax::text AS xmax, h.epoch AS current_epoch, n.epoch AS newest_epoch, n.tx::text AS newest_tx, n.id::text AS newest_id, e.epoch AS expired_epoch, e.tx::text AS expired_tx, e.id::text AS expired_id
 FROM h LEFT JOIN ${s}.durable_expired e ON e.channel = $1 LEFT JOIN LATERAL (${newest}) n ON true`,
     /**
      * Whether position ($2, $3, $4) names a message of channel $1 this database has, or one retention dropped:
@@ -167,18 +167,20 @@ WHERE c.channel = $1 AND c.grp = $2 AND c.owner = $3 AND c.lease_until > clock_t
     moveGroup: `UPDATE ${s}.durable_cursors SET epoch = $3::int, tx = $4::bigint, id = $5::bigint, owner = NULL, lease_until = '-infinity', generation = generation + 1
 WHERE channel = $1 AND grp = $2`,
     /**
-     * Each partition of the group: its cursor, its live lease (owner and expiry in ms since the epoch, else
-     * NULL), and the messages after its cursor (how many, and the oldest one's time in ms). An operator's call,
-     * not a hot path: it counts every row waiting.
+     * Each partition of the group: its cursor, whether retention dropped messages after it, its live lease (owner
+     * and expiry in ms since the epoch, else NULL), and the messages after its cursor (how many, and the oldest
+     * one's time in ms). An operator's call, not a hot path: it counts every row waiting.
      */
     groupLag: `SELECT c.part, c.epoch, c.tx::text AS tx, c.id::text AS id,
+  coalesce((c.epoch, c.tx, c.id) < (e.epoch, e.tx, e.id), false) AS expired,
   CASE WHEN c.owner IS NOT NULL AND c.lease_until > clock_timestamp() THEN c.owner END AS owner,
   CASE WHEN c.owner IS NOT NULL AND c.lease_until > clock_timestamp() THEN date_part('epoch', c.lease_until) * 1000 END AS lease_ms,
   count(l.id)::text AS waiting, date_part('epoch', min(l.appended_at)) * 1000 AS oldest_ms
 FROM ${s}.durable_cursors c
+LEFT JOIN ${s}.durable_expired e ON e.channel = c.channel
 LEFT JOIN ${s}.durable_log l ON l.channel = c.channel AND l.part = c.part AND (l.epoch, l.tx, l.id) > (c.epoch, c.tx, c.id)
 WHERE c.channel = $1 AND c.grp = $2
-GROUP BY c.part, c.epoch, c.tx, c.id, c.owner, c.lease_until
+GROUP BY c.part, c.epoch, c.tx, c.id, c.owner, c.lease_until, e.epoch, e.tx, e.id
 ORDER BY c.part`,
     releaseLeases: `UPDATE ${s}.durable_cursors c SET owner = NULL, lease_until = '-infinity'
 FROM unnest($4::int[], $5::bigint[]) AS held(part, generation)

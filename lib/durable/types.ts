@@ -185,6 +185,12 @@ export interface GroupLag {
   readonly waiting: number
   /** When the oldest of them was appended; undefined when none waits. */
   readonly oldestAppendedAt: Date | undefined
+  /**
+   * True when retention dropped messages after a partition's cursor: the group fell behind the retention, and
+   * its members stop with `CursorExpiredError` (`moveGroup(channel, group, 'earliest')` lets it go on). `waiting`
+   * counts only the messages kept.
+   */
+  readonly expired: boolean
   /** Each partition, in order; empty for a group that never ran. */
   readonly partitions: readonly PartitionLag[]
 }
@@ -196,6 +202,8 @@ export interface PartitionLag {
   readonly oldestAppendedAt: Date | undefined
   /** The token the partition resumes after. */
   readonly cursor: string
+  /** Retention dropped messages after its cursor. */
+  readonly expired: boolean
   /** The member holding the partition's lease, and until when; undefined when no lease is live. */
   readonly owner: string | undefined
   readonly leaseExpiresAt: Date | undefined
@@ -252,9 +260,13 @@ export interface DurableLog extends AsyncDisposable {
    * ('earliest'), or what commits from now on ('now')): after `CursorExpiredError`, to skip a backlog, or to
    * process messages again. Every partition moves, and every lease is taken away, so a batch in flight does not
    * commit (its ack is stale); running members carry on from `to` at their next takeover. A group that never ran
-   * is created there. Rejects with `CursorExpiredError` for a token older than the retention.
+   * is created there. Resolves with the token of the position moved to. Rejects with `CursorExpiredError` for a
+   * token older than the retention, `InvalidTokenError` for one that is malformed, of another log or ahead of
+   * the database (a typo), and a `RangeError` for a channel no log has used yet. `'now'` is where the channel
+   * stands below the snapshot horizon: messages of transactions still running (a batch in flight included) come
+   * after it.
    */
-  moveGroup(channel: string | TypedChannel<unknown>, group: string, to: StartPosition): Promise<void>
+  moveGroup(channel: string | TypedChannel<unknown>, group: string, to: StartPosition): Promise<string>
   /**
    * How far consumer group `group` of `channel` is behind: the messages after its cursors (in all, and per
    * partition), the oldest one's append time, and who holds each partition's lease. A group that never ran has no

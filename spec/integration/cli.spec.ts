@@ -200,7 +200,8 @@ describe('rxpg tail', () => {
 describe('rxpg group', () => {
   it('shows how far a consumer group is behind, moves it, and refuses a malformed position with 2', async () => {
     const schema = ['--schema', fixture.schema]
-    await fixture.log.moveGroup('grouped', 'billing', 'earliest')
+    await fixture.log.append('grouped', { n: 0 }, { key: 'a' })
+    await fixture.log.moveGroup('grouped', 'billing', 'now')
     await fixture.log.append('grouped', { n: 1 }, { key: 'a' })
     await fixture.log.append('grouped', { n: 2 }, { key: 'b' })
     const lag = await rxpg(['group', 'lag', 'grouped', 'billing', ...schema, '--json'], { env })
@@ -213,13 +214,27 @@ describe('rxpg group', () => {
 
     const table = await rxpg(['group', 'lag', 'grouped', 'billing', ...schema], { env })
     expect(table.stdout.split('\n')[0]).toMatch(/^waiting 2, oldest appended \d{4}-/)
-    expect(table.stdout.split('\n')[1]).toBe('partition\twaiting\toldest\towner\tlease until\tcursor')
+    expect(table.stdout.split('\n')[1]).toBe('partition\twaiting\toldest\towner\tlease until\tcursor\texpired')
+    expect(table.code).toBe(0)
 
     const moved = await rxpg(['group', 'move', 'grouped', 'billing', '--to', 'now', ...schema], { env })
     expect(moved.code, moved.stderr).toBe(0)
-    expect(moved.stderr).toBe('rxpg: group "billing" of "grouped" moved to now\n')
+    expect(moved.stderr).toMatch(/^rxpg: group "billing" of "grouped" moved to now: rxd1\.\S+\n$/)
     expect((await fixture.log.groupLag('grouped', 'billing')).waiting).toBe(0)
 
+    // A transaction id mistyped (a digit too many): past everything the database has written.
+    const [prefix, log, epoch, tx, id] = moved.stderr.trim().split(' ').at(-1)!.split('.')
+    const typo = [prefix, log, epoch, `${tx}99`, id].join('.')
+    const ahead = await rxpg(['group', 'move', 'grouped', 'billing', '--to', typo, ...schema], { env })
+    expect(ahead.code).toBe(1)
+    expect(ahead.stderr).toMatch(/ahead-of-database/)
+    // As retention's maintenance records a drop past the group's cursors: lag says so, and exits with 1.
+    await fixture.log.append('grouped', { n: 3 })
+    await adminQuery(`INSERT INTO "${fixture.schema}".durable_expired (channel, epoch, tx, id) SELECT 'grouped', epoch, tx, id FROM "${fixture.schema}".durable_log WHERE channel = 'grouped' ORDER BY epoch DESC, tx DESC, id DESC LIMIT 1`, [], fixture.url)
+    const expired = await rxpg(['group', 'lag', 'grouped', 'billing', ...schema], { env })
+    expect(expired.code).toBe(1)
+    expect(expired.stdout.split('\n')[0]).toMatch(/, EXPIRED: retention dropped messages after its cursor$/)
+    expect(expired.stderr).toBe('rxpg: group "billing" of "grouped" fell behind the retention: move it with rxpg group move grouped billing --to earliest\n')
     const malformed = await rxpg(['group', 'move', 'grouped', 'billing', '--to', 'yesterday', ...schema], { env })
     expect(malformed.code).toBe(2)
     const never = await rxpg(['group', 'lag', 'grouped', 'nobody', ...schema], { env })

@@ -380,7 +380,7 @@ describe('consumer groups', () => {
     const blocked = new Promise<void>((resolve) => (unblock = resolve))
     const consumer = fixture.log.consume('lagging', 'g', () => blocked, { member: 'slow', batchSize: 10 })
     running.push(consumer)
-    expect(await fixture.log.groupLag('lagging', 'nobody')).toEqual({ waiting: 0, oldestAppendedAt: undefined, partitions: [] })
+    expect(await fixture.log.groupLag('lagging', 'nobody')).toEqual({ waiting: 0, oldestAppendedAt: undefined, expired: false, partitions: [] })
     const before = Date.now()
     for (const key of ['a', 'b', 'c']) await fixture.log.append('lagging', { key }, { key })
     await eventually(() => consumer.stats.batchStartedAt !== undefined, () => 'no batch started')

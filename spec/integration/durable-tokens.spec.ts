@@ -176,6 +176,44 @@ describe('moving a consumer group', () => {
     await running.stop()
   })
 
+  it('refuses a token ahead of everything the database has written (a typo), leaving the group where it was', async () => {
+    const { log } = fixture
+    const token = await log.append('typo', 'x')
+    await log.moveGroup('typo', 'g', token)
+    const logId = token.split('.')[1]!
+    const position = decodeToken(token, logId)
+    const typo = encodeToken(logId, { ...position, tx: position.tx * 10n + 7n })
+    expect(await reasonOf(log.moveGroup('typo', 'g', typo))).toBe('ahead-of-database')
+    expect((await log.groupLag('typo', 'g')).partitions.every((p) => p.cursor === token)).toBe(true)
+  })
+
+  it('says where it moved the group: the token of the position', async () => {
+    const { log } = fixture
+    const token = await log.append('where', 'x')
+    expect(await log.moveGroup('where', 'g', token)).toBe(token)
+    await eventually(async () => (await log.moveGroup('where', 'g', 'now')) === token, () => 'now never reached the message')
+  })
+
+  it("refuses to move a group of a channel no log has used yet (it would fix the channel's partition count)", async () => {
+    const { log } = fixture
+    await expect(log.moveGroup('never-used', 'g', 'earliest')).rejects.toThrow(/never been used/)
+    expect(await adminQuery(`SELECT * FROM "${fixture.schema}".durable_channels WHERE channel = 'never-used'`, [], fixture.url)).toEqual([])
+  })
+
+  it('shows in groupLag that a group fell behind the retention', async () => {
+    const { log } = fixture
+    await log.append('lag-expiry', 'first')
+    await log.moveGroup('lag-expiry', 'g', 'earliest')
+    expect((await log.groupLag('lag-expiry', 'g')).expired).toBe(false)
+    await log.append('lag-expiry', 'dropped by retention')
+    await eventually(async () => (await log.maintain()).dropped > 0 && (await fetchAll(log, 'lag-expiry')).length === 0, () => 'the partition was not dropped')
+    const lag = await log.groupLag('lag-expiry', 'g')
+    expect(lag.expired).toBe(true)
+    expect(lag.partitions.every((p) => p.expired)).toBe(true)
+    await log.moveGroup('lag-expiry', 'g', 'earliest')
+    expect((await log.groupLag('lag-expiry', 'g')).expired).toBe(false)
+  })
+
   it('refuses a malformed token, an empty group name, and works on a group that never ran (it creates its cursors)', async () => {
     const { log } = fixture
     await expect(log.moveGroup('moved', 'g', 'not a token')).rejects.toBeInstanceOf(InvalidTokenError)

@@ -30,20 +30,22 @@ export function registerGroupCommand(program: Command, output: CliOutput): void 
         'give up when the database has not answered within this long',
       ),
     )
-  common(group.command('lag').description('How far the group is behind: messages waiting, the oldest one, and who holds each partition.'))
+  common(group.command('lag').description('How far the group is behind: messages waiting, the oldest one, and who holds each partition; exit 1 when it fell behind the retention.'))
     .option('--json', 'the whole answer as one JSON object')
     .action(async (channel: string, name: string, options: GroupOptions & { readonly json?: boolean | undefined }) => {
       const lag = await withLog(channel, name, options, (log) => log.groupLag(channel, name))
       // undefined (nothing waits, no lease) as null: a key that is there in every answer.
       output.out(options.json ? `${JSON.stringify(lag, (_, value: unknown) => (value === undefined ? null : value))}\n` : lagTable(lag))
+      // A group that fell behind the retention is dead until moved: an alert's script sees it in the status.
+      if (lag.expired) throw new GroupExpiredError(`group ${JSON.stringify(name)} of ${JSON.stringify(channel)} fell behind the retention: move it with rxpg group move ${channel} ${name} --to earliest`)
     })
   common(group.command('move').description("Move every partition's cursor of the group (a batch in flight does not commit; members go on from there)."))
     .requiredOption('--to <position>', "a resume token (go on right after it), 'earliest' (the first message kept) or 'now'")
     .action(async (channel: string, name: string, options: GroupOptions & { readonly to: string }) => {
       // A malformed token is refused before connecting (whose issuer is checked against the log).
       if (options.to !== 'now' && options.to !== 'earliest') parseToken(options.to)
-      await withLog(channel, name, options, (log) => log.moveGroup(channel, name, options.to))
-      output.err(`rxpg: group ${JSON.stringify(name)} of ${JSON.stringify(channel)} moved to ${options.to}\n`)
+      const token = await withLog(channel, name, options, (log) => log.moveGroup(channel, name, options.to))
+      output.err(`rxpg: group ${JSON.stringify(name)} of ${JSON.stringify(channel)} moved to ${options.to === token ? token : `${options.to}: ${token}`}\n`)
     })
 }
 
@@ -67,11 +69,16 @@ async function withLog<T>(channel: string, group: string, options: GroupOptions,
   }
 }
 
+/** `group lag` found the group behind the retention (exit 1, after the output). */
+class GroupExpiredError extends Error {
+  override readonly name = 'GroupExpiredError'
+}
+
 /** One line of totals, then a row per partition, columns tab-separated (for `column -t`, `awk`, `cut`). */
 function lagTable(lag: GroupLag): string {
   const iso = (date: Date | undefined) => date?.toISOString() ?? '-'
-  const head = `waiting ${lag.waiting}, oldest appended ${iso(lag.oldestAppendedAt)}\n`
+  const head = `waiting ${lag.waiting}, oldest appended ${iso(lag.oldestAppendedAt)}${lag.expired ? ', EXPIRED: retention dropped messages after its cursor' : ''}\n`
   if (lag.partitions.length === 0) return `${head}no cursors: the group never ran\n`
-  const rows = lag.partitions.map((p) => [p.partition, p.waiting, iso(p.oldestAppendedAt), p.owner ?? '-', iso(p.leaseExpiresAt), p.cursor].join('\t'))
-  return `${head}${['partition', 'waiting', 'oldest', 'owner', 'lease until', 'cursor'].join('\t')}\n${rows.join('\n')}\n`
+  const rows = lag.partitions.map((p) => [p.partition, p.waiting, iso(p.oldestAppendedAt), p.owner ?? '-', iso(p.leaseExpiresAt), p.cursor, p.expired ? 'yes' : 'no'].join('\t'))
+  return `${head}${['partition', 'waiting', 'oldest', 'owner', 'lease until', 'cursor', 'expired'].join('\t')}\n${rows.join('\n')}\n`
 }
