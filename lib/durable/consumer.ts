@@ -83,6 +83,24 @@ type HeldCursors = ReadonlyArray<readonly [part: number, generation: string, cur
  */
 const transactionEnded = (client: pg.ClientBase) => (client as { getTransactionStatus?: (() => string | null) | undefined }).getTransactionStatus?.() === 'I'
 
+/**
+ * Begins a batch's transaction, and returns its start time (`transaction_timestamp()`, to the microsecond): no
+ * other transaction of the connection has the same, so the same question asked later tells whether the handler
+ * ended this transaction and began another (a ported `COMMIT; BEGIN`), which the client's status cannot. One
+ * round trip, as BEGIN alone; no transaction id is taken (one would hold every reader's horizon back from the
+ * start of the batch).
+ */
+async function beginBatch(client: pg.ClientBase): Promise<string> {
+  const results = (await client.query('BEGIN; SELECT transaction_timestamp()::text AS began')) as unknown as Array<pg.QueryResult<{ began: string }>>
+  return results[1]?.rows[0]?.began ?? ''
+}
+
+/** Whether the client's transaction is another than the one that began at `began`; unknown (an aborted transaction) is false. */
+async function beganAnother(client: pg.ClientBase, began: string): Promise<boolean> {
+  const now = await client.query<{ began: string }>('SELECT transaction_timestamp()::text AS began').catch(() => undefined)
+  return now !== undefined && now.rows[0]?.began !== began
+}
+
 const keyOf = (held: HeldCursors) => held.map(([part, generation, c]) => `${part}:${generation}:${c.epoch}.${c.tx}.${c.id}`).join(' ')
 
 export function startConsumer<T>(
@@ -359,7 +377,7 @@ export function startConsumer<T>(
     let broken: Error | undefined
     let handlerFailed = false
     try {
-      await client.query('BEGIN')
+      const began = await beginBatch(client)
       /** The partitions of the batch whose lease this member has lost, as the ack would find them. */
       const lostOf = (held: ReadonlyArray<{ part: number }>) => {
         const ok = new Set(held.map((row) => row.part))
@@ -408,16 +426,20 @@ export function startConsumer<T>(
       } finally {
         handlerSince = undefined
       }
-      // The handler committed or rolled back itself (pg's transaction status, where pg has it): an ack now would
-      // run on its own, apart from the handler's writes. Nothing is acknowledged, and the consumer stops.
-      if (transactionEnded(client)) throw new HandlerEndedTransactionError({ channel, group, member, firstToken, lastToken })
+      // The handler committed or rolled back itself and left no transaction open (pg's transaction status, where
+      // pg has it): an ack now would run on its own, apart from the handler's writes. Nothing is acknowledged,
+      // and the consumer stops. One that began another is seen by its start time (beganAnother, the ack's).
+      const ended = () => new HandlerEndedTransactionError({ channel, group, member, firstToken, lastToken })
+      if (transactionEnded(client)) throw ended()
       if (thrown !== undefined) {
+        // One that began another transaction and threw would have its committed writes applied at every retry.
+        if (await beganAnother(client, began)) throw ended()
         await handlerFailure(thrown.error)
         return true
       }
-      let advanced: Array<{ part: number }>
+      let advanced: Array<{ part: number; began: string }>
       try {
-        advanced = await context.query<{ part: number }>(
+        advanced = await context.query<{ part: number; began: string }>(
           'ack',
           queries.ack,
           [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
@@ -430,6 +452,10 @@ export function startConsumer<T>(
         await handlerFailure(error)
         return true
       }
+      // The ack ran in another transaction than the batch's: the handler committed and began another (rolled
+      // back here, the ack with it), or, with a pg that cannot tell the client's status, left none open (the ack
+      // then committed on its own). Either way its writes committed apart from the cursor.
+      if (advanced.length > 0 && advanced[0]?.began !== began) throw ended()
       if (advanced.length < acked.length) {
         await client.query('ROLLBACK')
         staleAck(lostOf(advanced))

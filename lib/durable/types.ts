@@ -175,7 +175,7 @@ export interface ConsumeOptions {
 /**
  * A batch handler: runs inside the transaction that advances the group's cursor; write through `client` for
  * exactly-once effects. Throw to roll the batch back (it comes again after `retryDelay`); never `COMMIT` or
- * `ROLLBACK` on `client` (with pg 8.21 or later the consumer then stops with `HandlerEndedTransactionError`).
+ * `ROLLBACK` on `client` (the consumer then stops with `HandlerEndedTransactionError`).
  */
 export type BatchHandler<T> = (messages: ReadonlyArray<DurableMessage<T>>, client: pg.PoolClient) => Promise<void> | void
 

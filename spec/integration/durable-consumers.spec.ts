@@ -261,7 +261,8 @@ describe('consumer groups', () => {
     const stale = await firstValueFrom(consumer.events$.pipe(filter((event) => event.kind === 'stale-ack')))
     expect(stale.kind === 'stale-ack' && stale.error).toBeInstanceOf(StaleAckError)
     // Renewals run while a handler works: a lease is lost when the process stops answering, not when a handler is slow.
-    expect(stale.kind === 'stale-ack' && stale.error.message).toContain('stopped answering for longer than leaseTtl (paused or frozen, its event loop blocked, cut off from the database)')
+    expect(stale.kind === 'stale-ack' && stale.error.message).toContain('stopped answering for longer than leaseTtl (renewals go on while a handler works: paused or frozen, its event loop blocked, cut off from the database)')
+    expect(stale.kind === 'stale-ack' && stale.error.message).toContain('the group was moved (log.moveGroup')
     expect(consumer.stats.staleAcks).toBe(1)
     expect(await ledger.count()).toBe(0) // the slow member's write was rolled back with its ack
     // The intruder goes away; the member takes the partition back and applies the message once.
@@ -485,10 +486,13 @@ describe('consumer groups', () => {
     await expect(consumer.done).resolves.toBeUndefined()
   })
 
-  for (const ending of ['COMMIT', 'ROLLBACK'] as const) {
-    it(`stops with HandlerEndedTransactionError when the handler ends its transaction (${ending}), without acknowledging the batch`, async () => {
+  // Ported code: a COMMIT or ROLLBACK left as it is, one followed by a BEGIN of its own (its transaction goes on,
+  // another one), and that, throwing: each would have its writes and the cursor commit apart (the throw: again
+  // at every retry).
+  for (const [ending, throws] of [['COMMIT', false], ['ROLLBACK', false], ['COMMIT; BEGIN', false], ['COMMIT; BEGIN', true]] as const) {
+    it(`stops with HandlerEndedTransactionError when the handler ends its transaction (${ending}${throws ? ', then throws' : ''}), without acknowledging the batch`, async () => {
       await cleanLedger()
-      const channel = `ended-${ending.toLowerCase()}`
+      const channel = `ended-${ending.toLowerCase().replace(/\W+/g, '-')}${throws ? '-throws' : ''}`
       const token = await fixture.log.append(channel, { seq: 1 })
       const wrong = fixture.log.consume(
         channel,
@@ -496,8 +500,9 @@ describe('consumer groups', () => {
         async (messages, client) => {
           await ledger.record(messages, client, 'wrong')
           await client.query(ending)
+          if (throws) throw new Error('failed after its own COMMIT')
         },
-        { from: 'earliest' },
+        { from: 'earliest', retryDelay: 50 },
       )
       running.push(wrong)
       const error: unknown = await wrong.done.then(() => undefined, (failure: unknown) => failure)
@@ -506,7 +511,7 @@ describe('consumer groups', () => {
       expect((error as Error).message).toMatch(/ended the transaction/)
       // Not acknowledged: the group's next member gets the batch again (at least once; a COMMIT applied it already).
       const right = consume(channel, 'g', 'right', { from: 'earliest' })
-      await eventually(async () => (await ledger.count()) === (ending === 'COMMIT' ? 2 : 1), () => "the batch never came again")
+      await eventually(async () => (await ledger.count()) === (ending === 'ROLLBACK' ? 1 : 2), () => "the batch never came again")
       await right.stop()
     })
   }
