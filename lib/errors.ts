@@ -41,6 +41,7 @@ export type RxpgErrorCode =
   | 'REPLICATION_INVALID_TOKEN'
   | 'REPLICATION_DECODE_FAILED'
   | 'REPLICATION_ACKS_NOT_REPORTED'
+  | 'REPLICATION_STREAM_CLOSED'
   // Server-sent events client (rxpg/browser)
   | 'SSE_REQUEST_FAILED'
   | 'SSE_CONNECTION_LOST'

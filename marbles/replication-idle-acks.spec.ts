@@ -6,7 +6,7 @@
  */
 import { take } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import { begin, commit, insert, started, virtualReplicationSource, type ChangeStream, type ReplicationMetricsSnapshot, type VirtualReplicationScript } from '../lib/replication/index.js'
+import { begin, commit, insert, ReplicationStreamClosedError, started, virtualReplicationSource, type ChangeStream, type ReplicationMetricsSnapshot, type VirtualReplicationScript } from '../lib/replication/index.js'
 import { runMarbles, type MarbleHelpers } from '../lib/testing/index.js'
 import { refusedByNetwork, virtualChangeStream } from './support/replication.js'
 
@@ -30,6 +30,26 @@ function takeTwo(stream: ChangeStream<unknown>, scheduler: MarbleHelpers['schedu
 }
 
 describe('replication: acknowledgements made while idle', () => {
+  it('refuses an acknowledgement made after close(), which no session would report: ReplicationStreamClosedError', () => {
+    let refused: unknown
+    runMarbles(({ cold, scheduler }) => {
+      const source = virtualReplicationSource([firstSession(cold)])
+      const stream = virtualChangeStream(source, scheduler)
+      const batch = takeTwo(stream, scheduler)
+      scheduler.schedule(() => {
+        void stream.close().catch(() => undefined)
+        try {
+          stream.ack(batch[1] as string)
+        } catch (error) {
+          refused = error
+        }
+      }, 5)
+    })
+    expect(refused).toBeInstanceOf(ReplicationStreamClosedError)
+    expect(refused).toMatchObject({ code: 'REPLICATION_STREAM_CLOSED', info: { operation: 'ack' } })
+    expect((refused as Error).message).toMatch(/resumeAfter/)
+  })
+
   it('reports them at close() on a short session, which asks the server to answer, and resolves once it has', async () => {
     let closing: Promise<void> | undefined
     const seen: Record<string, ReplicationMetricsSnapshot> = {}

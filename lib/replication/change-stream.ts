@@ -100,7 +100,8 @@ export interface ReplicationStream extends AsyncDisposable {
   /**
    * Acknowledges a delivered position and everything before it: the slot may then release the WAL behind
    * it. Call it once the item is processed (at-least-once), or once its position is stored with its effect
-   * (exactly once). Throws `InvalidReplicationTokenError` for a position this stream has not delivered.
+   * (exactly once). Throws `InvalidReplicationTokenError` for a position this stream has not delivered, and
+   * `ReplicationStreamClosedError` after `close()`.
    * The slot is told by the next status update; while no session is open (after the last subscriber left, or
    * after a failure), by a short session `statusInterval` later, or by `close()`.
    */

@@ -281,3 +281,17 @@ export class AcknowledgementsNotReportedError extends RxpgError {
     )
   }
 }
+
+/**
+ * An operation on a change stream after its `close()`: an acknowledgement then reaches no slot (no session
+ * reports it any more). The position is not lost: store it and pass it as `resumeAfter` to the next stream.
+ */
+export class ReplicationStreamClosedError extends RxpgError {
+  override readonly name = 'ReplicationStreamClosedError'
+  readonly code = 'REPLICATION_STREAM_CLOSED'
+  constructor(readonly info: { readonly operation: 'ack'; readonly position: string }) {
+    super(
+      `The change stream was closed before this ${info.operation} (position ${info.position}): it reaches no replication slot any more. Acknowledge before close(), or store the position and pass it as resumeAfter to the next stream.`,
+    )
+  }
+}

@@ -38,6 +38,7 @@ export { readSlotStatus, type SlotStatus } from './slot-status.js'
 // Errors
 export {
   AcknowledgementsNotReportedError,
+  ReplicationStreamClosedError,
   ChangeDecodeError,
   InvalidReplicationTokenError,
   ReplicationSetupError,

@@ -3,7 +3,7 @@ import { backoffDelay, type BackoffOptions } from '../backoff.js'
 import { ConnectionLostError } from '../errors.js'
 import type { AckLedger } from './ack-ledger.js'
 import type { ChangeAssembler, DeliveredPosition, ItemSink } from './change-assembler.js'
-import { AcknowledgementsNotReportedError, SlotInUseError } from './errors.js'
+import { AcknowledgementsNotReportedError, ReplicationStreamClosedError, SlotInUseError } from './errors.js'
 import { formatLsn, lsnDistance, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
 import type { BeginMessage, ReplicationMessage, ReplicationSession, ReplicationSource, StartedMessage } from './ports.js'
 import { encodeToken, type Position } from './position.js'
@@ -177,6 +177,8 @@ export class ReplicationConnection {
 
   /** Acknowledges a delivered position (and everything before it); reading resumes if it was paused. */
   ack(token: string): void {
+    // Nothing would report it: say so rather than count it as acknowledged.
+    if (this.phase.name === 'closed') throw new ReplicationStreamClosedError({ operation: 'ack', position: token })
     const before = this.ledger.flushLsn
     this.ledger.ack(token)
     if (this.ledger.flushLsn > before && this.ledger.flushLsn > this.confirmed) this.unreported = true
