@@ -237,6 +237,10 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       checkGroupName(group)
       return moveGroup(context, name, group, to)
     },
+    groups: async (channel: ChannelArgument) => {
+      const rows = await context.query<{ grp: string }>('groups', context.queries.groups, [nameOf(channel)])
+      return rows.map((row) => row.grp)
+    },
     groupLag: async (channel: ChannelArgument, group: string) => {
       const name = nameOf(channel)
       checkGroupName(group)

@@ -10,18 +10,10 @@ import { aheadOfDatabase, channelEnds, laterOf, startOf } from './page.js'
 import { comparePositions, encodeToken, positionParams, START } from './position.js'
 import type { StartPosition } from './types.js'
 
-/** Moves the group; resolves with the token of the position it moved to (what the group goes on after). */
+/** Moves the group (one that has run); resolves with the token of the position it moved to (what the group goes on after). */
 export async function moveGroup(context: LogContext, channel: string, group: string, to: StartPosition): Promise<string> {
   const operation = 'moveGroup'
   const meta = await context.meta()
-  // A channel no log has used has no partition count yet: registering it here would fix the default one, and a
-  // log of the application's configured otherwise would then find it taken.
-  const [known] = await context.query<{ partitions: number }>(operation, context.queries.channelPartitionsKnown, [channel])
-  if (known === undefined) {
-    throw new RangeError(
-      `rxpg/durable: moveGroup: durable channel ${JSON.stringify(channel)} has never been used (no message appended, no consumer): there is no group to move; a group that starts later starts at its consume option from`,
-    )
-  }
   const ends = await channelEnds(context, channel, operation)
   // 'earliest' is the first message kept: right after what retention dropped, so the group is not expired there.
   const position = to === 'earliest' ? (ends.expired ?? START) : to === 'now' ? (laterOf(ends.newest, ends.expired) ?? START) : (await startOf(context, meta, channel, to, operation)).position
@@ -30,8 +22,13 @@ export async function moveGroup(context: LogContext, channel: string, group: str
   const ahead = aheadOfDatabase(position, ends.epoch, ends.xmax, token)
   if (ahead !== undefined) throw ahead
   if (ends.expired !== undefined && comparePositions(ends.expired, position) > 0) throw new CursorExpiredError({ channel, token, group })
-  // A group that never ran gets its cursors first (at the position), then every cursor moves there.
-  await context.query(operation, context.queries.joinGroup, [channel, group, known.partitions, ...positionParams(position)])
-  await context.query(operation, context.queries.moveGroup, [channel, group, ...positionParams(position)])
+  const moved = await context.query(operation, context.queries.moveGroup, [channel, group, ...positionParams(position)])
+  // Only a group that has run is moved: a mistyped name would otherwise make a new group (and, on a channel no log
+  // has used, fix its partition count). A new group starts where its consume option from says.
+  if (moved.length === 0) {
+    throw new RangeError(
+      `rxpg/durable: moveGroup: consumer group ${JSON.stringify(group)} of durable channel ${JSON.stringify(channel)} has never run (it has no cursors): there is nothing to move; a new group starts where consume's from option says`,
+    )
+  }
   return token
 }

@@ -163,9 +163,13 @@ WHERE c.channel = $1 AND c.grp = $2 AND c.owner = $3 AND c.lease_until > clock_t
     /**
      * $3 epoch, $4 tx, $5 id: moves every partition's cursor there and takes every lease away (a new generation,
      * no owner): a member's ack for a batch read before fails as stale, and its next takeover reads the new cursor.
+     * Returns the partitions moved: none for a group that never ran.
      */
     moveGroup: `UPDATE ${s}.durable_cursors SET epoch = $3::int, tx = $4::bigint, id = $5::bigint, owner = NULL, lease_until = '-infinity', generation = generation + 1
-WHERE channel = $1 AND grp = $2`,
+WHERE channel = $1 AND grp = $2
+RETURNING part`,
+    /** The consumer groups of a channel (those that have run: they have cursors), by name. */
+    groups: `SELECT DISTINCT grp FROM ${s}.durable_cursors WHERE channel = $1 ORDER BY grp`,
     /**
      * Each partition of the group: its cursor, whether retention dropped messages after it, its live lease (owner
      * and expiry in ms since the epoch, else NULL), and the messages after its cursor (how many, and the oldest

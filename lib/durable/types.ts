@@ -259,14 +259,16 @@ export interface DurableLog extends AsyncDisposable {
    * Moves consumer group `group` of `channel` to `to` (right after a token of this log, the first message kept
    * ('earliest'), or what commits from now on ('now')): after `CursorExpiredError`, to skip a backlog, or to
    * process messages again. Every partition moves, and every lease is taken away, so a batch in flight does not
-   * commit (its ack is stale); running members carry on from `to` at their next takeover. A group that never ran
-   * is created there. Resolves with the token of the position moved to. Rejects with `CursorExpiredError` for a
-   * token older than the retention, `InvalidTokenError` for one that is malformed, of another log or ahead of
-   * the database (a typo), and a `RangeError` for a channel no log has used yet. `'now'` is where the channel
+   * commit (its ack is stale); running members carry on from `to` at their next takeover. Resolves with the
+   * token of the position moved to. Rejects with `CursorExpiredError` for a token older than the retention,
+   * `InvalidTokenError` for one that is malformed, of another log or ahead of the database (a typo), and a
+   * `RangeError` for a group that never ran (nothing is created: a new group starts at consume's `from`). `'now'` is where the channel
    * stands below the snapshot horizon: messages of transactions still running (a batch in flight included) come
    * after it.
    */
   moveGroup(channel: string | TypedChannel<unknown>, group: string, to: StartPosition): Promise<string>
+  /** The consumer groups of `channel` that have run (they have cursors), by name. */
+  groups(channel: string | TypedChannel<unknown>): Promise<readonly string[]>
   /**
    * How far consumer group `group` of `channel` is behind: the messages after its cursors (in all, and per
    * partition), the oldest one's append time, and who holds each partition's lease. A group that never ran has no

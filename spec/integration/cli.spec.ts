@@ -3,6 +3,7 @@
 import { openSync, closeSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { filter, firstValueFrom } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { changeFeedSql } from '../../lib/changes/index.js'
 import { createDurableLog, durableSchemaSql } from '../../lib/durable/index.js'
@@ -201,7 +202,10 @@ describe('rxpg group', () => {
   it('shows how far a consumer group is behind, moves it, and refuses a malformed position with 2', async () => {
     const schema = ['--schema', fixture.schema]
     await fixture.log.append('grouped', { n: 0 }, { key: 'a' })
-    await fixture.log.moveGroup('grouped', 'billing', 'now')
+    // The group runs once (its cursors are made at 'now'), then stops.
+    const member = fixture.log.consume('grouped', 'billing', () => undefined, { from: 'now' })
+    await firstValueFrom(member.events$.pipe(filter((event) => event.kind === 'acquired')))
+    await member.stop()
     await fixture.log.append('grouped', { n: 1 }, { key: 'a' })
     await fixture.log.append('grouped', { n: 2 }, { key: 'b' })
     const lag = await rxpg(['group', 'lag', 'grouped', 'billing', ...schema, '--json'], { env })
@@ -212,6 +216,10 @@ describe('rxpg group', () => {
     expect(parsed.partitions).toHaveLength(16)
     expect(parsed.partitions.every((p) => p.owner === null && p.cursor.startsWith('rxd1.'))).toBe(true)
 
+    const listed = await rxpg(['group', 'list', 'grouped', ...schema], { env })
+    expect([listed.code, listed.stdout]).toEqual([0, 'billing\n'])
+    expect(await fixture.log.groups('grouped')).toEqual(['billing'])
+    expect(await fixture.log.groups('nothing-here')).toEqual([])
     const table = await rxpg(['group', 'lag', 'grouped', 'billing', ...schema], { env })
     expect(table.stdout.split('\n')[0]).toMatch(/^waiting 2, oldest appended \d{4}-/)
     expect(table.stdout.split('\n')[1]).toBe('partition\twaiting\toldest\towner\tlease until\tcursor\texpired')

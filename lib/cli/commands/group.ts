@@ -1,7 +1,8 @@
 /**
- * `rxpg group lag <channel> <group>` and `rxpg group move <channel> <group> --to <position>`: a durable consumer
- * group seen and moved from a shell, for operators (how far behind it is, who holds what; move it past an
- * expired cursor, skip a backlog, process again), through the same log calls as the library's.
+ * `rxpg group list <channel>`, `rxpg group lag <channel> <group>` and `rxpg group move <channel> <group> --to
+ * <position>`: a durable channel's consumer groups listed, seen and moved from a shell, for operators (which
+ * groups there are, how far behind one is, who holds what; move it past an expired cursor, skip a backlog,
+ * process again), through the same log calls as the library's.
  */
 import type { Command } from 'commander'
 import { createPgListener } from '../../index.js'
@@ -30,6 +31,19 @@ export function registerGroupCommand(program: Command, output: CliOutput): void 
         'give up when the database has not answered within this long',
       ),
     )
+  withDatabaseOption(
+    withTimeoutOption(
+      group
+        .command('list')
+        .description('The consumer groups of a durable channel that have run, one name per line.')
+        .argument('<channel>', 'the durable channel')
+        .option('--schema <name>', 'the schema of the durable log', DEFAULT_SCHEMA),
+      'give up when the database has not answered within this long',
+    ),
+  ).action(async (channel: string, options: GroupOptions) => {
+    const names = await withLog(channel, undefined, options, (log) => log.groups(channel))
+    output.out(names.map((name) => `${name}\n`).join(''))
+  })
   common(group.command('lag').description('How far the group is behind: messages waiting, the oldest one, and who holds each partition; exit 1 when it fell behind the retention.'))
     .option('--json', 'the whole answer as one JSON object')
     .action(async (channel: string, name: string, options: GroupOptions & { readonly json?: boolean | undefined }) => {
@@ -50,10 +64,10 @@ export function registerGroupCommand(program: Command, output: CliOutput): void 
 }
 
 /** Runs `work` on a log that reads and writes nothing else (no maintenance), bounded by --timeout, and closes it. */
-async function withLog<T>(channel: string, group: string, options: GroupOptions, work: (log: DurableLog) => Promise<T>): Promise<T> {
+async function withLog<T>(channel: string, group: string | undefined, options: GroupOptions, work: (log: DurableLog) => Promise<T>): Promise<T> {
   assertChannelName(channel)
   try {
-    checkGroupName(group)
+    if (group !== undefined) checkGroupName(group)
   } catch (error) {
     throw new UsageError((error as Error).message.replace(/^rxpg(\/durable)?: /, ''))
   }
