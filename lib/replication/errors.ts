@@ -199,6 +199,7 @@ function resumeProblem(info: ResumeImpossibleError['info']): string {
       return (
         `The resume position ${info.resumeLsn} is behind slot ${slot}, which has confirmed up to ${info.slotLsn}: the changes in between are no longer available from it ` +
         '(another consumer advanced the slot, the slot was recreated, or the token comes from an older backup). ' +
+        'If another run of this same consumer advanced it (two runs at once), read the position you store with your effects again and resume from it: nothing is lost. Otherwise, ' +
         start +
         'rebuild what you derive from the tables, or resume without a token from the slot\'s position if you accept the gap.'
       )
