@@ -18,6 +18,8 @@ export interface TableFacts {
   readonly functionComment: string | null | undefined
   /** The triggers on the table that call the feed function. */
   readonly triggers: ReadonlyArray<{ readonly name: string; readonly enabled: boolean; /** FOR EACH ROW (else FOR EACH STATEMENT). */ readonly row: boolean }>
+  /** The comments of the other functions in the schema whose triggers are on the table: its feeds of other names (a renamed table's). */
+  readonly otherFeedComments: readonly string[]
 }
 
 const FACTS = `SELECT current_setting('server_version_num')::int AS server_version,
@@ -27,7 +29,11 @@ const FACTS = `SELECT current_setting('server_version_num')::int AS server_versi
      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     WHERE i.indrelid = to_regclass($1) AND i.indisprimary) AS primary_key,
-  f.found AS function_found, f.comment AS function_comment, coalesce(f.triggers, '[]') AS triggers
+  f.found AS function_found, f.comment AS function_comment, coalesce(f.triggers, '[]') AS triggers,
+  (SELECT coalesce(json_agg(DISTINCT obj_description(p2.oid, 'pg_proc')), '[]')
+     FROM pg_trigger t2 JOIN pg_proc p2 ON p2.oid = t2.tgfoid JOIN pg_namespace n2 ON n2.oid = p2.pronamespace
+    WHERE t2.tgrelid = to_regclass($1) AND NOT t2.tgisinternal AND n2.nspname = $2 AND p2.proname <> $3
+      AND obj_description(p2.oid, 'pg_proc') IS NOT NULL) AS other_feed_comments
 FROM (SELECT 1) one
 LEFT JOIN LATERAL (
   SELECT true AS found, obj_description(p.oid, 'pg_proc') AS comment,
@@ -61,6 +67,7 @@ export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, s
     function_found: boolean | null
     function_comment: string | null
     triggers: Array<{ name: string; enabled: boolean; row: boolean }>
+    other_feed_comments: string[]
   }>(pool, 'check', FACTS, [table, schema, functionName])
   if (row === undefined) throw new Error('rxpg: the catalog query returned no row')
   return {
@@ -69,6 +76,7 @@ export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, s
     primaryKey: row.primary_key,
     functionComment: row.function_found ? row.function_comment : undefined,
     triggers: row.triggers,
+    otherFeedComments: row.other_feed_comments,
   }
 }
 

@@ -37,6 +37,16 @@ export async function inspectFeed(pool: pg.Pool | pg.ClientBase, options: Change
   const wanted: Feed = { ...requested, key: requested.key ?? facts.primaryKey ?? undefined }
   if (!facts.tableExists) throw notInstalled('no-table', `to_regclass('${table}') is null`, wanted)
   if (facts.functionComment === undefined) {
+    // The table has a feed of another name: installed before the table was renamed (its spec names the old
+    // table). A feed under the new name would be a second one, writing every change twice.
+    const renamed = facts.otherFeedComments.map((comment) => feedOfComment(comment)).find((feed) => feed !== undefined)
+    if (renamed !== undefined && options.name === undefined) {
+      throw notInstalled(
+        'different',
+        `the table's feed is feed "${renamed.name}", installed on ${qualifiedName(renamed.schema, renamed.table)} before the table was renamed: read it with name: '${renamed.name}', and apply its SQL for the new table name under that name (the command) in a migration`,
+        { ...wanted, name: renamed.name },
+      )
+    }
     if (wanted.key === undefined) throw new NoPrimaryKeyError({ table })
     throw notInstalled('missing', `no function ${qualifiedName(requested.schema, namesOf(requested).functionName)}()`, wanted)
   }
@@ -52,9 +62,12 @@ export async function inspectFeed(pool: pg.Pool | pg.ClientBase, options: Change
     )
   }
   if (installed.schema !== requested.schema || installed.table !== requested.table) {
+    // Its triggers are on this table: the table was renamed since the feed was installed, and the feed follows.
     throw notInstalled(
       'different',
-      `function ${qualifiedName(requested.schema, namesOf(requested).functionName)}() is the feed of ${qualifiedName(installed.schema, installed.table)}: feed names are unique in a schema, give this feed another name`,
+      facts.triggers.length > 0
+        ? `feed "${installed.name}" was installed on ${qualifiedName(installed.schema, installed.table)}, since renamed to ${table}: apply its SQL for the new table name under the same feed name (the command) in a migration`
+        : `function ${qualifiedName(requested.schema, namesOf(requested).functionName)}() is the feed of ${qualifiedName(installed.schema, installed.table)}: feed names are unique in a schema, give this feed another name`,
       wanted,
     )
   }

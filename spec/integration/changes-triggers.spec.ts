@@ -4,7 +4,7 @@
 import pg from 'pg'
 import { filter, firstValueFrom } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { changeFeedChannel, tableChanges, type ChangeFeedSpec, type JsonRow, type TableChange } from '../../lib/changes/index.js'
+import { ChangeFeedNotInstalledError, changeFeedChannel, tableChanges, type ChangeFeedSpec, type JsonRow, type TableChange } from '../../lib/changes/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
 import { collect } from '../support/listener.js'
 
@@ -147,6 +147,29 @@ describe('a renamed table', () => {
     const triggers = await fixture.sql<{ count: number }>(`SELECT count(*)::int AS count FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [fixture.table('renamed_after')])
     expect(triggers[0]?.count).toBe(3)
     changes.stop()
+  })
+
+  it("says, asked for the new name, that the table's feed is the old one: keep its name (not a second feed)", async () => {
+    const before = fixture.table('moved_before')
+    await fixture.sql(`CREATE TABLE ${before} (id int PRIMARY KEY, label text)`)
+    await fixture.install({ table: 'moved_before', key: ['id'] })
+    await fixture.sql(`ALTER TABLE ${before} RENAME TO moved_after`)
+    const failureOf = async (spec: ChangeFeedSpec) => {
+      const failure: unknown = await firstValueFrom(tableChanges(fixture.source, spec)).then(() => undefined, (error: unknown) => error)
+      expect(failure).toBeInstanceOf(ChangeFeedNotInstalledError)
+      return (failure as ChangeFeedNotInstalledError).info
+    }
+    // Asked by the new name alone: the table already has a feed, named after its old name.
+    const byTable = await failureOf({ table: `${fixture.schema}.moved_after` })
+    expect(byTable.reason).toBe('different')
+    expect(byTable.detail).toMatch(/feed "moved_before".*renamed/)
+    expect(byTable.command).toContain('--name moved_before')
+    expect(byTable.command).toContain('moved_after')
+    // Asked by the old feed name: a rename, not a clash of names.
+    const byName = await failureOf({ table: `${fixture.schema}.moved_after`, name: 'moved_before' })
+    expect(byName.detail).toMatch(/renamed/)
+    expect(byName.detail).not.toMatch(/give this feed another name/)
+    expect(byName.command).toContain('--name moved_before')
   })
 })
 
