@@ -209,7 +209,8 @@ export class ConnectionRejectedError extends RxpgError {
  * the client, before or without any word from the server: PostgreSQL refused nothing.
  */
 function refusedOrNot(info: DriverFacts): string {
-  return info.systemCode?.startsWith('ERR_') ? 'Cannot connect to PostgreSQL' : 'PostgreSQL refused the connection'
+  // Node's own codes, and a pool ended by the application: the client gave up before asking the server.
+  return info.systemCode?.startsWith('ERR_') || /after calling end on the pool/.test(info.detail) ? 'Cannot connect to PostgreSQL' : 'PostgreSQL refused the connection'
 }
 
 function fixFor(reason: ConnectionRejectedReason): string {

@@ -248,7 +248,10 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     },
     stalls$: stalls.stalls$,
     ensureSchema: async () => {
-      const { client, release } = await context.checkOut('ensureSchema')
+      // No connection (a server that is down or refuses) fails as every other call does: DurableQueryFailedError.
+      const { client, release } = await context.checkOut('ensureSchema').catch((error: unknown) => {
+        throw context.failure('ensureSchema', error)
+      })
       try {
         await context.assertServerVersion(client)
         // Installed at this version (by a migration): nothing to do. Running the script again would need what

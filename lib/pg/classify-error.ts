@@ -48,8 +48,12 @@ const configurationSystemCodes = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ])
 
-/** Driver errors about the configuration itself (no code), e.g. SCRAM needing a password that is missing. */
-const configurationMessages = [/client password must be a string/i, /SASL/, /self[- ]signed certificate/i, /does not support SSL/i]
+/**
+ * Driver errors about the configuration itself (no code), e.g. SCRAM needing a password that is missing, and a
+ * `notify.pool` the application ended (pg-pool can never be used again: the listener would reconnect for ever).
+ */
+const POOL_ENDED = /Cannot use a pool after calling end on the pool/
+const configurationMessages = [/client password must be a string/i, /SASL/, /self[- ]signed certificate/i, /does not support SSL/i, POOL_ENDED]
 
 /**
  * Sorts a connection failure into "give up and say why" or "retry", with secrets removed from every message.
@@ -80,5 +84,7 @@ export function classifyConnectionError(error: unknown, secrets: Secrets): Conne
  * "Invalid URL"), what could not be parsed.
  */
 function shownDetail(said: DriverFacts, secrets: Secrets): string {
-  return said.systemCode === 'ERR_INVALID_URL' ? secrets.unparsable() : secrets.redact(said.detail)
+  if (said.systemCode === 'ERR_INVALID_URL') return secrets.unparsable()
+  if (POOL_ENDED.test(said.detail)) return `${said.detail} (the pg.Pool given as notify.pool was ended while the listener still used it: close the listener first)`
+  return secrets.redact(said.detail)
 }

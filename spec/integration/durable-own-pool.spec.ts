@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type AddressInfo, type Socket } from 'node:net'
+import { filter, firstValueFrom } from 'rxjs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createDurableLog, DurableQueryFailedError } from '../../lib/durable/index.js'
 import { eventually } from '../support/database.js'
@@ -85,4 +86,36 @@ describe("a durable log's pool of its own", () => {
     // The attempt's socket was closed, not left open.
     await eventually(async () => (await connections()) === 0, () => 'the connection attempt ended')
   }, 45_000)
+})
+
+describe('a durable log whose server refuses connections', () => {
+  /** A port nothing listens on: a server that is down. */
+  async function refusedUrl(): Promise<string> {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    return `postgres://app:secret@127.0.0.1:${port}/app`
+  }
+
+  it('fails ensureSchema() with DurableQueryFailedError (the driver error as cause), as every other call', async () => {
+    const log = createDurableLog({ listener: fixture.listener, pool: await refusedUrl() })
+    cleanups.push(() => log.close())
+    const failure: unknown = await log.ensureSchema().then(() => undefined, (error: unknown) => error)
+    expect(failure).toBeInstanceOf(DurableQueryFailedError)
+    expect((failure as DurableQueryFailedError).info).toMatchObject({ operation: 'ensureSchema', systemCode: 'ECONNREFUSED' })
+  })
+
+  it("keeps a consumer retrying while its batches' connection is refused, rather than failing it", async () => {
+    const log = createDurableLog({ listener: fixture.listener, pool: await refusedUrl(), schema: fixture.schema, pollInterval: 50 })
+    cleanups.push(() => log.close())
+    const consumer = log.consume('refused', 'g', () => undefined)
+    const retrying = await firstValueFrom(consumer.events$.pipe(filter((event) => event.kind === 'retrying')))
+    expect(retrying.kind === 'retrying' && retrying.error).toBeInstanceOf(DurableQueryFailedError)
+    let failed = false
+    void consumer.done.catch(() => (failed = true))
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(failed).toBe(false)
+    await consumer.stop()
+  })
 })

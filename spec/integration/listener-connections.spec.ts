@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createPgListener, type PgListener } from '../../lib/index.js'
+import { ConnectionRejectedError, createPgListener, type PgListener } from '../../lib/index.js'
 import { adminQuery, databaseUrl, eventually, uniqueName } from '../support/database.js'
 import { collect, stateOf } from '../support/listener.js'
 
@@ -75,6 +75,33 @@ describe('connections', () => {
     expect(await backendsOf(poolName)).toContain(received.values[0]!.processId)
     await db.close()
     expect((await pool.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1)
+  })
+
+  // An application's shutdown that ends its pool before the listener: the pool can never be used again.
+  it('fails for good, saying so, when the pool it sends through was ended (not reconnecting for ever)', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl(), max: 2 })
+    await pool.end()
+    const db = createPgListener(databaseUrl(), { notify: { pool, timeout: 60_000 } })
+    open.push(db)
+    db.channel('after-pool-end').subscribe({ error: () => undefined })
+    const failed = await stateOf(db, 'failed')
+    expect(failed.error).toBeInstanceOf(ConnectionRejectedError)
+    expect(failed.error.message).toMatch(/after calling end on the pool/)
+    // A send fails at once with the same cause, rather than after notify.timeout.
+    const sent: unknown = await db.notify('after-pool-end', 'x').then(() => undefined, (error: unknown) => error)
+    expect(String((sent as Error).message)).toMatch(/after calling end on the pool|closed|failed/)
+  })
+
+  it('fails a send at once, saying why, when the pool it sends through was ended while it was connected', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl(), max: 2 })
+    const db = createPgListener(databaseUrl(), { notify: { pool, timeout: 60_000 } })
+    open.push(db)
+    db.channel('pool-ended-later').subscribe({ error: () => undefined })
+    await stateOf(db, 'connected')
+    await pool.end()
+    const sent: unknown = await db.notify('other-channel', 'x').then(() => undefined, (error: unknown) => error)
+    expect(sent).toBeInstanceOf(ConnectionRejectedError)
+    expect((sent as Error).message).toMatch(/^Cannot connect to PostgreSQL \(configuration\): Cannot use a pool after calling end on the pool \(the pg.Pool given as notify.pool was ended while the listener still used it: close the listener first\)/)
   })
 
   it('tells its own notifications from other processes', async () => {
