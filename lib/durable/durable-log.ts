@@ -141,7 +141,16 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     complete: () => undefined,
   }
 
-  const transaction = async <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
+  /** transaction() calls in flight: close() waits for them, as for the log's other work (at most closeTimeout). */
+  const transactions = new Set<Promise<unknown>>()
+  const transaction = <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
+    const running = runTransaction(work)
+    transactions.add(running)
+    const done = () => void transactions.delete(running)
+    running.then(done, done)
+    return running
+  }
+  const runTransaction = async <R>(work: (client: pg.PoolClient) => Promise<R>): Promise<R> => {
     if (context.closed) throw new DurableLogClosedError({ operation: 'transaction' })
     const { client, release, connectionError } = await context.checkOut('transaction').catch((error: unknown) => {
       throw context.failure('transaction', error)
@@ -280,6 +289,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
         const inTime = (work: Promise<unknown>) => settlesWithin(work, Math.max(0, deadline - scheduler.now()), scheduler)
         const finished = (async () => {
           await Promise.all([...consumers].map((consumer) => consumer.stop()))
+          await Promise.allSettled([...transactions])
           await batcher.drain()
         })()
         if (!(await inTime(finished))) giveUp()

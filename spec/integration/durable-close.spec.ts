@@ -159,3 +159,27 @@ describe('closing a durable log whose server stopped answering', () => {
     await eventually(async () => (await connections()) === 0, () => 'the connection ended')
   })
 })
+
+describe('closing a durable log on your pool', () => {
+  it('waits for a transaction() in flight, as for its other work, and then closes (it used to resolve at once)', async () => {
+    const pool = new pg.Pool({ connectionString: fixture.url, max: 3 })
+    cleanups.push(() => pool.end())
+    const log = createDurableLog({ listener, pool, schema: fixture.schema, maintenanceInterval: false })
+    let finish = () => undefined as void
+    const gate = new Promise<void>((resolve) => (finish = resolve))
+    const committed = log.transaction(async (client) => {
+      await log.append('closing-tx', 'inside', { client })
+      await gate
+    })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    let closed = false
+    const closing = log.close().then(() => (closed = true))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const closedEarly = closed
+    finish()
+    expect(closedEarly).toBe(false)
+    await committed
+    await closing
+    expect(closed).toBe(true)
+  })
+})
