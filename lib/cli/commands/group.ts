@@ -21,26 +21,13 @@ interface GroupOptions extends DatabaseOptions, TimeoutOptions {
 
 export function registerGroupCommand(program: Command, output: CliOutput): void {
   const group = program.command('group').description('See or move a consumer group of a durable channel.')
-  const common = (command: Command) =>
-    withDatabaseOption(
-      withTimeoutOption(
-        command
-          .argument('<channel>', 'the durable channel')
-          .argument('<group>', 'the consumer group')
-          .option('--schema <name>', 'the schema of the durable log', DEFAULT_SCHEMA),
-        'give up when the database has not answered within this long',
-      ),
-    )
-  withDatabaseOption(
-    withTimeoutOption(
-      group
-        .command('list')
-        .description('The consumer groups of a durable channel that have run, one name per line.')
-        .argument('<channel>', 'the durable channel')
-        .option('--schema <name>', 'the schema of the durable log', DEFAULT_SCHEMA),
-      'give up when the database has not answered within this long',
-    ),
-  ).action(async (channel: string, options: GroupOptions) => {
+  /** `<channel>` (and `<group>`), `--schema`, `--timeout` and `--url`: what every group command takes. */
+  const common = (command: Command, withGroup = true) => {
+    command.argument('<channel>', 'the durable channel')
+    if (withGroup) command.argument('<group>', 'the consumer group')
+    return withDatabaseOption(withTimeoutOption(command.option('--schema <name>', 'the schema of the durable log', DEFAULT_SCHEMA), 'give up when the database has not answered within this long'))
+  }
+  common(group.command('list').description('The consumer groups of a durable channel that have run, one name per line.'), false).action(async (channel: string, options: GroupOptions) => {
     const names = await withLog(channel, undefined, options, (log) => log.groups(channel))
     output.out(names.map((name) => `${name}\n`).join(''))
   })
