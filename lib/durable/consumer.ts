@@ -78,27 +78,38 @@ interface BatchRead {
 type HeldCursors = ReadonlyArray<readonly [part: number, generation: string, cursor: Position]>
 
 /**
- * True when the client is no longer in a transaction block: pg's `getTransactionStatus()` (pg 8.21 and later;
- * the status of the server's last ReadyForQuery) says 'I'. Unknown (an older pg, the native client) is false.
+ * Watches whether the batch's transaction ends while the handler runs, from what the server says on the
+ * connection (pg's connection emits it): a ReadyForQuery outside a transaction block (status 'I'), a statement
+ * completed as COMMIT (or END) or PREPARE TRANSACTION, or a BEGIN after a ROLLBACK. The last two catch a ported
+ * `COMMIT; BEGIN` sent as one query string, which ends with a ReadyForQuery in a transaction again. A ROLLBACK
+ * alone may be a `ROLLBACK TO SAVEPOINT` (the same tag), which leaves the transaction open: the status tells.
+ * No round trip; the native client emits nothing, and is not watched.
  */
-const transactionEnded = (client: pg.ClientBase) => (client as { getTransactionStatus?: (() => string | null) | undefined }).getTransactionStatus?.() === 'I'
-
-/**
- * Begins a batch's transaction, and returns its start time (`transaction_timestamp()`, to the microsecond): no
- * other transaction of the connection has the same, so the same question asked later tells whether the handler
- * ended this transaction and began another (a ported `COMMIT; BEGIN`), which the client's status cannot. One
- * round trip, as BEGIN alone; no transaction id is taken (one would hold every reader's horizon back from the
- * start of the batch).
- */
-async function beginBatch(client: pg.ClientBase): Promise<string> {
-  const results = (await client.query('BEGIN; SELECT transaction_timestamp()::text AS began')) as unknown as Array<pg.QueryResult<{ began: string }>>
-  return results[1]?.rows[0]?.began ?? ''
-}
-
-/** Whether the client's transaction is another than the one that began at `began`; unknown (an aborted transaction) is false. */
-async function beganAnother(client: pg.ClientBase, began: string): Promise<boolean> {
-  const now = await client.query<{ began: string }>('SELECT transaction_timestamp()::text AS began').catch(() => undefined)
-  return now !== undefined && now.rows[0]?.began !== began
+function watchTransaction(client: pg.ClientBase): { readonly ended: () => boolean; readonly stop: () => void } {
+  type Listener = (message: { status?: unknown; text?: unknown }) => void
+  const connection = (client as unknown as { connection?: { on?: unknown; removeListener?: unknown } | undefined }).connection
+  if (connection === undefined || typeof connection.on !== 'function' || typeof connection.removeListener !== 'function') return { ended: () => false, stop: () => undefined }
+  const events = connection as { on(event: string, listener: Listener): unknown; removeListener(event: string, listener: Listener): unknown }
+  let ended = false
+  let rolledBack = false
+  const onReady: Listener = (message) => {
+    if (message.status === 'I') ended = true
+    rolledBack = false
+  }
+  const onComplete: Listener = (message) => {
+    const tag = typeof message.text === 'string' ? message.text : ''
+    if (tag === 'COMMIT' || tag === 'PREPARE TRANSACTION' || (tag === 'BEGIN' && rolledBack)) ended = true
+    rolledBack = tag === 'ROLLBACK'
+  }
+  events.on('readyForQuery', onReady)
+  events.on('commandComplete', onComplete)
+  return {
+    ended: () => ended,
+    stop: () => {
+      events.removeListener('readyForQuery', onReady)
+      events.removeListener('commandComplete', onComplete)
+    },
+  }
 }
 
 const keyOf = (held: HeldCursors) => held.map(([part, generation, c]) => `${part}:${generation}:${c.epoch}.${c.tx}.${c.id}`).join(' ')
@@ -377,7 +388,7 @@ export function startConsumer<T>(
     let broken: Error | undefined
     let handlerFailed = false
     try {
-      const began = await beginBatch(client)
+      await client.query('BEGIN')
       /** The partitions of the batch whose lease this member has lost, as the ack would find them. */
       const lostOf = (held: ReadonlyArray<{ part: number }>) => {
         const ok = new Set(held.map((row) => row.part))
@@ -418,6 +429,7 @@ export function startConsumer<T>(
         handlerFailed = true
       }
       let thrown: { readonly error: unknown } | undefined
+      const watch = watchTransaction(client)
       try {
         handlerSince = scheduler.now()
         await handler(messages, client)
@@ -425,21 +437,19 @@ export function startConsumer<T>(
         thrown = { error }
       } finally {
         handlerSince = undefined
+        watch.stop()
       }
-      // The handler committed or rolled back itself and left no transaction open (pg's transaction status, where
-      // pg has it): an ack now would run on its own, apart from the handler's writes. Nothing is acknowledged,
-      // and the consumer stops. One that began another is seen by its start time (beganAnother, the ack's).
-      const ended = () => new HandlerEndedTransactionError({ channel, group, member, firstToken, lastToken })
-      if (transactionEnded(client)) throw ended()
+      // The handler committed or rolled back itself: an ack now would run apart from its writes (on its own, or in
+      // a transaction it began), and a retry would apply what it committed again. Nothing is acknowledged, and
+      // the consumer stops.
+      if (watch.ended()) throw new HandlerEndedTransactionError({ channel, group, member, firstToken, lastToken })
       if (thrown !== undefined) {
-        // One that began another transaction and threw would have its committed writes applied at every retry.
-        if (await beganAnother(client, began)) throw ended()
         await handlerFailure(thrown.error)
         return true
       }
-      let advanced: Array<{ part: number; began: string }>
+      let advanced: Array<{ part: number }>
       try {
-        advanced = await context.query<{ part: number; began: string }>(
+        advanced = await context.query<{ part: number }>(
           'ack',
           queries.ack,
           [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
@@ -452,10 +462,6 @@ export function startConsumer<T>(
         await handlerFailure(error)
         return true
       }
-      // The ack ran in another transaction than the batch's: the handler committed and began another (rolled
-      // back here, the ack with it), or, with a pg that cannot tell the client's status, left none open (the ack
-      // then committed on its own). Either way its writes committed apart from the cursor.
-      if (advanced.length > 0 && advanced[0]?.began !== began) throw ended()
       if (advanced.length < acked.length) {
         await client.query('ROLLBACK')
         staleAck(lostOf(advanced))

@@ -198,6 +198,6 @@ WHERE c.channel = $1 AND c.grp = $2 AND c.part = held.part AND c.owner = $3 AND 
     ack: `UPDATE ${s}.durable_cursors c SET epoch = a.epoch, tx = a.tx, id = a.id
 FROM unnest($4::int[], $5::bigint[], $6::int[], $7::bigint[], $8::bigint[]) AS a(part, generation, epoch, tx, id)
 WHERE c.channel = $1 AND c.grp = $2 AND c.part = a.part AND c.owner = $3 AND c.generation = a.generation AND c.lease_until > clock_timestamp()
-RETURNING c.part, transaction_timestamp()::text AS began`,
+RETURNING c.part`,
   }
 }

@@ -486,6 +486,28 @@ describe('consumer groups', () => {
     await expect(consumer.done).resolves.toBeUndefined()
   })
 
+  it('lets a handler undo part of its writes with savepoints (ROLLBACK TO SAVEPOINT has the same tag as ROLLBACK)', async () => {
+    await cleanLedger()
+    const consumer = fixture.log.consume(
+      'savepoints',
+      'g',
+      async (messages, client) => {
+        await client.query('SAVEPOINT one')
+        await ledger.record(messages, client, 'undone')
+        await client.query('ROLLBACK TO SAVEPOINT one')
+        await client.query('SAVEPOINT two; ROLLBACK TO SAVEPOINT two; RELEASE SAVEPOINT two')
+        await ledger.record(messages, client, 'kept')
+      },
+      { from: 'earliest' },
+    )
+    running.push(consumer)
+    await fixture.log.append('savepoints', { seq: 1 })
+    await eventually(() => consumer.stats.batches === 1, () => `batches ${consumer.stats.batches}`)
+    expect(await ledger.count()).toBe(1)
+    await consumer.stop()
+    await expect(consumer.done).resolves.toBeUndefined()
+  })
+
   // Ported code: a COMMIT or ROLLBACK left as it is, one followed by a BEGIN of its own (its transaction goes on,
   // another one), and that, throwing: each would have its writes and the cursor commit apart (the throw: again
   // at every retry).
