@@ -4,6 +4,7 @@
  * listener (re)connects, and calls keep their order (one that must wait holds back those after it). Here the
  * listening connection takes 10 frames to open, and its LISTEN is in effect in that frame; one frame is 1 ms.
  */
+import { map } from 'rxjs'
 import { describe, it } from 'vitest'
 import { runMarbles, virtualSource, virtualTransport } from '../lib/testing/index.js'
 import { virtualPgListener } from './support/lifecycle.js'
@@ -45,5 +46,24 @@ describe('sends and the listener', () => {
         db.notify$.next({ channel: 'refunds', payload: 'after' })
       })
       expectObservable(transport.batches$).toBe('-x 8ms y', { x: [refunds], y: [orders, { channel: 'refunds', payload: 'after' }] })
+    }))
+
+  it('holds a send to a channel subscribed again while its UNLISTEN is in flight, until it is LISTENed again', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const transport = virtualTransport()
+      // Connected at 1; an UNLISTEN takes 4 frames to be answered, a LISTEN none.
+      const slowUnlisten = { changeListens: (_add: readonly string[], remove: readonly string[]) => (remove.length > 0 ? cold('---a|') : cold('(a|)')) }
+      const source = virtualSource([cold('-s', { s: slowUnlisten })])
+      const db = virtualPgListener(source, scheduler, { transport })
+      const first = db.channel('orders').subscribe()
+      scheduler.schedule(() => first.unsubscribe(), 3)
+      scheduler.schedule(() => {
+        db.channel('orders').subscribe()
+        db.notify$.next(orders)
+      }, 4)
+      // UNLISTEN at 3, answered at 7; LISTEN again at 7, in effect at once: the send goes then, not at 4 (when the
+      // server may already have run the UNLISTEN, and the notification would be lost to this process).
+      expectObservable(source.listens$.pipe(map((batch) => [batch.add, batch.remove]))).toBe('-a-b---c', { a: [['orders'], []], b: [[], ['orders']], c: [['orders'], []] })
+      expectObservable(transport.batches$).toBe('-------x', { x: [orders] })
     }))
 })

@@ -63,9 +63,13 @@ export class ListenSync {
     return this.started
   }
 
-  /** The server confirmed LISTEN for `channel` on this session: what is committed from now on is delivered. */
+  /**
+   * The server confirmed LISTEN for `channel` on this session, and no change of it is on its way: what is
+   * committed from now on is delivered. An UNLISTEN in flight (the channel left, then wanted again before the
+   * server answered) may already have run on the server, so the channel is not in effect until it is LISTENed again.
+   */
   isInEffect(channel: string): boolean {
-    return this.inEffect.has(channel)
+    return this.inEffect.has(channel) && this.onServer.has(channel) && !this.pending.has(channel)
   }
 
   /** What is wrong with the server's own list of LISTENs, compared with what this session sent; undefined when it matches. */
