@@ -66,4 +66,18 @@ describe('sends and the listener', () => {
       expectObservable(source.listens$.pipe(map((batch) => [batch.add, batch.remove]))).toBe('-a-b---c', { a: [['orders'], []], b: [[], ['orders']], c: [['orders'], []] })
       expectObservable(transport.batches$).toBe('-------x', { x: [orders] })
     }))
+
+  it('says the LISTEN is no longer in effect (listening) once its UNLISTEN is on its way, and again in effect once LISTENed again', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const slowUnlisten = { changeListens: (_add: readonly string[], remove: readonly string[]) => (remove.length > 0 ? cold('---a|') : cold('(a|)')) }
+      const source = virtualSource([cold('-s', { s: slowUnlisten })])
+      const db = virtualPgListener(source, scheduler)
+      const first = db.channel('orders').subscribe()
+      scheduler.schedule(() => first.unsubscribe(), 3)
+      scheduler.schedule(() => db.channel('orders').subscribe(), 4)
+      // In effect at 1; the UNLISTEN goes at 3 (answered at 7), when it may run on the server at any moment; the
+      // channel, wanted again at 4, is LISTENed again at 7.
+      expectObservable(db.listening('orders')).toBe('ft-f---t', { f: false, t: true })
+    }))
 })
+

@@ -6,6 +6,8 @@ type ListenChange = 'listen' | 'unlisten'
 export interface ListenSyncEvents {
   /** A batch was confirmed: what is in effect changed. */
   confirmed(): void
+  /** A change was asked for or went out, which can end what was in effect (an UNLISTEN on its way). */
+  changed(): void
   /** The server refused a batch, or the connection broke while it ran. */
   failed(error: unknown): void
 }
@@ -40,12 +42,14 @@ export class ListenSync {
     if (this.onServer.has(channel)) this.pending.delete(channel)
     else this.pending.set(channel, 'listen')
     this.sendPending()
+    this.events.changed()
   }
 
   unwant(channel: string): void {
     if (this.onServer.has(channel)) this.pending.set(channel, 'unlisten')
     else this.pending.delete(channel)
     this.sendPending()
+    this.events.changed()
   }
 
   /** Every change asked for so far is confirmed by the server. */

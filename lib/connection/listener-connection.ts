@@ -168,6 +168,10 @@ export class ListenerConnection {
     const channels = probe ? [...this.demand.channels(), probe.channel] : this.demand.channels()
     const sync: ListenSync = new ListenSync(session, {
       confirmed: () => this.onConfirmed(live),
+      // What is in effect may have ended (isInEffect counts a channel with a change on its way out): listening() asks again.
+      changed: () => {
+        if (this.isCurrent(run)) this.inEffect.next()
+      },
       failed: (error) => this.onFailure(readOnlyServer(error) ?? error, run),
     })
     const live: LiveSession = { session, sync, run }
