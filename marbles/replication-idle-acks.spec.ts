@@ -29,6 +29,14 @@ function takeTwo(stream: ChangeStream<unknown>, scheduler: MarbleHelpers['schedu
   return batch
 }
 
+/** At frame 5, the batch job acknowledges what it took and closes the stream: `job.closing` is close()'s outcome. */
+function ackAndClose(stream: ChangeStream<unknown>, batch: readonly string[], scheduler: MarbleHelpers['scheduler'], job: { closing?: Promise<void> }): void {
+  scheduler.schedule(() => {
+    for (const position of batch) stream.ack(position)
+    job.closing = stream.close()
+  }, 5)
+}
+
 describe('replication: acknowledgements made while idle', () => {
   it('refuses an acknowledgement made after close(), which no session would report: ReplicationStreamClosedError', () => {
     let refused: unknown
@@ -123,22 +131,19 @@ describe('replication: acknowledgements made while idle', () => {
   })
 
   it('takes a slot already confirmed past them (another consumer moved it) as reported, without starting replication', async () => {
-    let closing: Promise<void> | undefined
+    const job: { closing?: Promise<void> } = {}
     let after: ReplicationMetricsSnapshot | undefined
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const ahead = { facts: { slot: { confirmedFlush: '0/2500000' } } }
       const source = virtualReplicationSource([firstSession(cold), cold('-s', { s: ahead })])
       const stream = virtualChangeStream(source, scheduler)
       const batch = takeTwo(stream, scheduler)
-      scheduler.schedule(() => {
-        batch.forEach((position) => stream.ack(position))
-        closing = stream.close()
-      }, 5)
+      ackAndClose(stream, batch, scheduler, job)
       scheduler.schedule(() => (after = stream.metrics.snapshot()), 20)
       expectObservable(source.starts$).toBe('--a', { a: '0/0' })
       expectObservable(source.ends$).toBe('---a--b', { a: 101, b: 102 })
     })
-    await expect(closing).resolves.toBeUndefined()
+    await expect(job.closing).resolves.toBeUndefined()
     expect(after).toMatchObject({ acknowledgedLsn: '0/2000100', confirmedLsn: '0/2500000' })
   })
 
@@ -171,37 +176,31 @@ describe('replication: acknowledgements made while idle', () => {
   })
 
   it('rejects close() at connectTimeout when the server does not answer the status update', async () => {
-    let closing: Promise<void> | undefined
+    const job: { closing?: Promise<void> } = {}
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const silent = cold<VirtualReplicationScript>('-s', { s: { answersProbes: false } })
       const source = virtualReplicationSource([firstSession(cold), silent])
       const stream = virtualChangeStream(source, scheduler, { connectTimeout: 100 })
       const batch = takeTwo(stream, scheduler)
-      scheduler.schedule(() => {
-        batch.forEach((position) => stream.ack(position))
-        closing = stream.close()
-      }, 5)
+      ackAndClose(stream, batch, scheduler, job)
       expectObservable(source.statusUpdates$).toBe('---a--b', { a: status('0/2000100', '0/1000000'), b: status('0/2000100', '0/2000100', true, 102) })
       // Given up at the deadline, 100 ms after close(): the session ends then.
       expectObservable(source.ends$).toBe('---a 101ms b', { a: 101, b: 102 })
     })
-    await expect(closing).rejects.toMatchObject({ name: 'AcknowledgementsNotReportedError', info: { systemCode: 'ETIMEDOUT' } })
+    await expect(job.closing).rejects.toMatchObject({ name: 'AcknowledgementsNotReportedError', info: { systemCode: 'ETIMEDOUT' } })
   })
 
   it('rejects close() at once for a slot that is gone, a failure no retry can fix', async () => {
-    let closing: Promise<void> | undefined
+    const job: { closing?: Promise<void> } = {}
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const dropped = cold<VirtualReplicationScript>('-s', { s: { facts: { slot: null } } })
       const source = virtualReplicationSource([firstSession(cold), dropped])
       const stream = virtualChangeStream(source, scheduler)
       const batch = takeTwo(stream, scheduler)
-      scheduler.schedule(() => {
-        batch.forEach((position) => stream.ack(position))
-        closing = stream.close()
-      }, 5)
+      ackAndClose(stream, batch, scheduler, job)
       expectObservable(source.connects$).toBe('-a---b', { a: 1, b: 2 })
       expectObservable(source.ends$).toBe('---a--b', { a: 101, b: 102 })
     })
-    await expect(closing).rejects.toMatchObject({ name: 'AcknowledgementsNotReportedError', cause: { name: 'ReplicationSetupError', info: { reason: 'slot-missing' } } })
+    await expect(job.closing).rejects.toMatchObject({ name: 'AcknowledgementsNotReportedError', cause: { name: 'ReplicationSetupError', info: { reason: 'slot-missing' } } })
   })
 })

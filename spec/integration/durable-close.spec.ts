@@ -1,7 +1,6 @@
 // close() and a consumer's stop() against a server that stopped answering (a TCP proxy that holds every byte,
 // as a black-holed host does): they wait for work in flight for `closeTimeout`, then give up on it, settling
 // every append, instead of waiting for ever.
-import { createServer, type AddressInfo, type Socket } from 'node:net'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createPgListener, type PgListener } from '../../lib/index.js'
@@ -9,6 +8,7 @@ import { AppendFailedError, createDurableLog, type DurableLog } from '../../lib/
 import { eventually } from '../support/database.js'
 import { durableFixture, lockLog, lockWaitedFor, type DurableFixture } from '../support/durable.js'
 import { startHalfOpenProxy, type HalfOpenProxy } from '../support/half-open-proxy.js'
+import { startSilentServer } from '../support/silent-server.js'
 
 let fixture: DurableFixture
 let listener: PgListener
@@ -141,16 +141,9 @@ describe('closing a durable log whose server stopped answering', () => {
   // `rxpg tail` stopped while its reader was still connecting (a server that accepts and never answers) waited
   // for the connection attempt: close() had given up on the connections it had, not on those being opened.
   it('gives up on a connection its pool is still opening: close() ends it', async () => {
-    const accepted = new Set<Socket>()
-    // Read (and never answered): a socket nobody reads would not notice that the client closed it.
-    const silent = createServer((socket) => accepted.add(socket.resume()))
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => {
-      for (const socket of accepted) socket.destroy()
-      return new Promise((resolve) => silent.close(resolve))
-    })
-    const connections = () => new Promise<number>((resolve) => silent.getConnections((_error, count) => resolve(count)))
-    const url = `postgres://app:secret@127.0.0.1:${(silent.address() as AddressInfo).port}/app`
+    const silent = await startSilentServer()
+    cleanups.push(() => silent.close())
+    const { url, connections } = silent
     const log = createDurableLog({ listener, pool: url, schema: fixture.schema, closeTimeout: 0, maintenanceInterval: false })
     const reading = log.read('opening', { from: 'earliest' }).subscribe({ error: () => undefined })
     await eventually(async () => (await connections()) > 0, () => 'a connection being opened')

@@ -2,13 +2,14 @@
 // answering: closing lets the process exit, and connecting gives up, as the listener does with its own.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { filter, firstValueFrom } from 'rxjs'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createDurableLog, DurableQueryFailedError } from '../../lib/durable/index.js'
 import { eventually } from '../support/database.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
 import { startHalfOpenProxy } from '../support/half-open-proxy.js'
+import { startSilentServer } from '../support/silent-server.js'
+import { freePort } from '../../support/embedded-server.js'
 
 let fixture: DurableFixture
 const cleanups: Array<() => Promise<unknown>> = []
@@ -63,16 +64,9 @@ describe("a durable log's pool of its own", () => {
 
   // A trial's cron script hung for ever on its first fetch against a server that accepted TCP and never answered.
   it('fails a fetch with DurableQueryFailedError, rather than waiting for ever, when its server accepts and never answers', async () => {
-    const accepted = new Set<Socket>()
-    // Read (and never answered): a socket nobody reads would not notice that the client closed it.
-    const silent = createServer((socket) => accepted.add(socket.resume()))
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-    cleanups.push(() => {
-      for (const socket of accepted) socket.destroy()
-      return new Promise((resolve) => silent.close(resolve))
-    })
-    const connections = () => new Promise<number>((resolve) => silent.getConnections((_error, count) => resolve(count)))
-    const url = `postgres://app:secret@127.0.0.1:${(silent.address() as AddressInfo).port}/app`
+    const silent = await startSilentServer()
+    cleanups.push(() => silent.close())
+    const { url, connections } = silent
     // The quickstart's form: a connection string, nothing else.
     const log = createDurableLog({ listener: fixture.listener, pool: url, schema: fixture.schema })
     cleanups.push(() => log.close())
@@ -90,13 +84,7 @@ describe("a durable log's pool of its own", () => {
 
 describe('a durable log whose server refuses connections', () => {
   /** A port nothing listens on: a server that is down. */
-  async function refusedUrl(): Promise<string> {
-    const server = createServer()
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as AddressInfo
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-    return `postgres://app:secret@127.0.0.1:${port}/app`
-  }
+  const refusedUrl = async () => `postgres://app:secret@127.0.0.1:${await freePort()}/app`
 
   it('fails ensureSchema() with DurableQueryFailedError (the driver error as cause), as every other call', async () => {
     const log = createDurableLog({ listener: fixture.listener, pool: await refusedUrl() })

@@ -5,40 +5,38 @@ import { createProgram } from '../../lib/cli/program.js'
 import { durableSchemaSql } from '../../lib/durable/index.js'
 import packageJson from '../../package.json' with { type: 'json' }
 
-function run(...args: string[]): { out: string; err: string; exitCode: number } {
-  let out = ''
-  let err = ''
+/** The program, writing into `said.out` and `said.err`. */
+function captured() {
+  const said = { out: '', err: '' }
   const program = createProgram({
     out: (text) => {
-      out += text
+      said.out += text
     },
-    err: (text) => (err += text),
+    err: (text) => (said.err += text),
   })
+  return { program, said }
+}
+
+function run(...args: string[]): { out: string; err: string; exitCode: number } {
+  const { program, said } = captured()
   try {
     program.parse(['node', 'rxpg', ...args])
-    return { out, err, exitCode: 0 }
+    return { ...said, exitCode: 0 }
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error
-    return { out, err, exitCode: error.exitCode }
+    return { ...said, exitCode: error.exitCode }
   }
 }
 
 /** Runs a command to its end, as main.ts does: its exit code, and what it said on stderr (main.ts's last line included). */
 async function runAsync(...args: string[]): Promise<{ out: string; err: string; exitCode: number }> {
-  let out = ''
-  let err = ''
-  const program = createProgram({
-    out: (text) => {
-      out += text
-    },
-    err: (text) => (err += text),
-  })
+  const { program, said } = captured()
   try {
     await program.parseAsync(['node', 'rxpg', ...args])
-    return { out, err, exitCode: 0 }
+    return { ...said, exitCode: 0 }
   } catch (error) {
-    if (!(error instanceof CommanderError)) err += `rxpg: ${(error as Error).message}\n`
-    return { out, err, exitCode: exitCodeOf(error) }
+    if (!(error instanceof CommanderError)) said.err += `rxpg: ${(error as Error).message}\n`
+    return { ...said, exitCode: exitCodeOf(error) }
   }
 }
 
