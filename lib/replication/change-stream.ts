@@ -30,6 +30,16 @@ export interface ChangeStreamOptions {
    */
   readonly resumeAfter?: string | undefined
   /**
+   * `'now'`: a batch job's read. The server's WAL position when the stream first connects is its end: every
+   * change committed before it is delivered, then `changes$` (or `transactions$`) completes, without one committed
+   * after it. It completes at the first transaction that committed at or after the end, or when the server says
+   * it has decoded past the end (the stream asks at once, and at every status tick until then), after a last
+   * checkpoint where the server had decoded to (when `checkpoints` is on and the WAL moved past the last change).
+   * The end stays that of the first session across reconnections. Completion waits for items held back by
+   * `maxUnacknowledged`: acknowledge as you go, or raise it above what waits. Default: never complete.
+   */
+  readonly until?: 'now' | undefined
+  /**
    * Where a row its table's decoder refuses goes (and a change holding a value of a type dropped since it was
    * written, which cannot be read as what it was). Default: nowhere: the stream fails with `ChangeDecodeError`,
    * so that nothing is skipped without a decision (resume from your last token once the decoder accepts it).
@@ -205,6 +215,13 @@ function streamCore(
 
   let subscribers: ReadonlyArray<Subscriber<unknown>> = []
   let ended: { readonly failure?: ReplicationFailure | undefined } | undefined
+  /** Everything up to `until`'s end was delivered: every subscriber completes, and a later one at once. */
+  const complete = () => {
+    ended ??= {}
+    const ending = subscribers
+    subscribers = []
+    for (const subscriber of ending) subscriber.complete()
+  }
   const connection = new ReplicationConnection(
     options.source ?? pgReplicationSource(config, { ...names, ...(selection.names === undefined ? {} : { tables: selection.names }) }),
     assembler,
@@ -220,6 +237,7 @@ function streamCore(
       classify: (error) => classifyReplicationError(error, secrets, names),
       request: { slot, publication, tables: selection.names },
       resumeTag: start?.tag,
+      until: options.until === undefined ? undefined : { caughtUp: complete },
     },
   )
   const live = connection

@@ -47,6 +47,11 @@ export interface ReplicationConnectionOptions {
   readonly request: Omit<StartRequest, 'resume'>
   /** The resume token's tag, when the stream was started after one. */
   readonly resumeTag: string | undefined
+  /**
+   * `until: 'now'`: the server's WAL position when the first session opens is the stream's end; `caughtUp` is
+   * called once every transaction committed before it has been handed on, and the connection goes idle.
+   */
+  readonly until: { readonly caughtUp: () => void } | undefined
 }
 
 /** An open session and everything that runs on it; unsubscribing `run` stops all of it. */
@@ -139,6 +144,12 @@ export class ReplicationConnection {
   private tag: string | undefined
   private readonly counts = { received: 0, transactions: 0, delivered: 0, reconnects: 0, reconnectAttempts: 0, statusUpdates: 0, decodeFailures: 0, gatheredReads: 0 }
   private connectedBefore = false
+  /** `until`: the end (the first session's WAL position), once a session has opened. */
+  private end: Lsn | undefined
+  /** `until`: how far this session's server has decoded, by its keepalives and commits (past it, nothing before it is owed). */
+  private decodedTo: Lsn = ZERO_LSN
+  /** `until`: the end is reached; the stream completes once what waits for acknowledgements is handed on. */
+  private reachedEnd = false
   private readonly state = new BehaviorSubject<ReplicationState>({ status: 'idle' })
 
   /** The connection's life, replaying the current state; completes on `close()`. */
@@ -208,6 +219,7 @@ export class ReplicationConnection {
     } finally {
       this.releasing = false
     }
+    if (this.held.length === 0 && this.reachedEnd && this.isStreaming(live)) return this.finish()
     const refused = this.refusedBehindHeld
     if (this.held.length === 0 && refused !== undefined && this.isStreaming(live)) {
       this.refusedBehindHeld = undefined
@@ -402,6 +414,7 @@ export class ReplicationConnection {
     this.serverLsn = maxLsn(this.serverLsn, session.facts.currentLsn)
     this.confirmed = session.facts.slot?.confirmedFlush ?? this.confirmed
     this.assembler.beginSession(plan.tag, plan.floor)
+    if (this.options.until !== undefined) this.end ??= session.facts.currentLsn
     live.startLsn = plan.from === ZERO_LSN ? plan.floor : plan.from
     const { scheduler, connectTimeout } = this.options
     run.add(
@@ -417,6 +430,11 @@ export class ReplicationConnection {
   }
 
   private onMessage(live: LiveSession, message: ReplicationMessage | StartedMessage): void {
+    // Past the end, waiting for room to hand on what waits: what the server sends now is after the end.
+    if (this.reachedEnd) {
+      if (message.kind === 'keepalive' && message.replyRequested && this.isCurrent(live.run)) this.onReplyRequested(live)
+      return
+    }
     // Refused behind waiting items: what the server sends after the refused row is not for this session.
     if (this.refusedBehindHeld !== undefined && message.kind !== 'keepalive') return
     if (message.kind !== 'keepalive' || !message.replyRequested) {
@@ -439,6 +457,8 @@ export class ReplicationConnection {
         return
       }
       case 'begin':
+        // Committed at or after the end: everything before it was sent; it is not delivered.
+        if (this.end !== undefined && message.commitLsn >= this.end) return this.reachEnd(live)
         this.behind = this.isBehind(message)
         this.gatherWhileBehind(live)
         return this.assembler.begin(message)
@@ -448,7 +468,8 @@ export class ReplicationConnection {
         this.received = maxLsn(this.received, message.endLsn)
         this.serverLsn = maxLsn(this.serverLsn, message.endLsn)
         this.assembler.commit(message, this.sinkFor(live))
-        return this.checkpointIfFarBehind(live)
+        this.checkpointIfFarBehind(live)
+        return this.checkEnd(live, message.endLsn)
       case 'keepalive':
         this.madeProgress()
         this.received = maxLsn(this.received, message.walEnd)
@@ -456,7 +477,7 @@ export class ReplicationConnection {
         this.assembler.keepalive(message.walEnd)
         this.checkpointIfFarBehind(live)
         if (message.replyRequested && this.isCurrent(live.run)) this.onReplyRequested(live)
-        return
+        return this.checkEnd(live, message.walEnd)
       case 'started':
         return this.onStarted(live)
     }
@@ -486,6 +507,40 @@ export class ReplicationConnection {
     if (!this.isCurrent(live.run)) return
     const { scheduler, statusInterval } = this.options
     live.run.add(interval(statusInterval, scheduler).subscribe(() => this.tick(live)))
+    // Where the server is: its answer (a keepalive) says whether the end is reached already.
+    if (this.end !== undefined) this.sendStatus(live, { force: true, requestReply: true })
+  }
+
+  /**
+   * `until`: the server has decoded to `lsn` (a keepalive, or a commit's end). Between transactions, past the end,
+   * it has sent everything committed before the end (a keepalive follows what it sent before it; a transaction
+   * is sent when decoding reaches its commit).
+   */
+  private checkEnd(live: LiveSession, lsn: Lsn): void {
+    if (this.end === undefined) return
+    this.decodedTo = maxLsn(this.decodedTo, lsn)
+    if (this.decodedTo >= this.end && !this.assembler.inTransaction && this.isStreaming(live)) this.reachEnd(live)
+  }
+
+  /** The end is reached: a last checkpoint when due, then the stream completes once what waits is handed on. */
+  private reachEnd(live: LiveSession): void {
+    if (!this.isStreaming(live)) return
+    if (this.options.checkpoints) this.assembler.checkpoint(this.sinkFor(live))
+    if (!this.isStreaming(live)) return
+    this.reachedEnd = true
+    if (this.held.length === 0) return this.finish()
+    // Nothing more is read: what comes now is after the end.
+    live.session.pause()
+  }
+
+  /** Everything before the end is handed on: the session ends (reporting positions) and subscribers complete. */
+  private finish(): void {
+    void this.enter({ name: 'idle' })
+    this.retries = 0
+    this.retryAtOnce = false
+    this.state.next({ status: 'idle' })
+    this.options.until?.caughtUp()
+    this.reportWhileIdle()
   }
 
   /**
@@ -568,7 +623,9 @@ export class ReplicationConnection {
         return this.onFailure(new ConnectionLostError({ detail: 'the server waits for unacknowledged changes to be confirmed before it shuts down; disconnected so that it can' }), live.run)
       }
     }
-    this.sendStatus(live, { force: this.answerOwed, requestReply: false })
+    // Still short of the end: ask where the server is (a server with nothing to send may not say on its own).
+    const short = this.end !== undefined && !this.reachedEnd
+    this.sendStatus(live, { force: this.answerOwed || short, requestReply: short })
   }
 
   /** The server asked for a status update: answered at once, but at most once per interval (the next tick owes it). */
@@ -664,6 +721,9 @@ export class ReplicationConnection {
       this.paused = false
       // The next session meets the refused row again, after what waited is sent again.
       this.refusedBehindHeld = undefined
+      // What the server had decoded, and the end reached, were this session's: what waited is sent again.
+      this.decodedTo = ZERO_LSN
+      this.reachedEnd = false
       if (this.held.length > 0) {
         // Never delivered: the next session resumes before them, and the server sends them again.
         this.assembler.rewindTo(this.heldAfter)

@@ -3,6 +3,7 @@
  * honour (a status interval of 0 or NaN would tick in a loop, a `maxUnacknowledged` of NaN would never pause)
  * is a `RangeError` that names the option and the value.
  */
+import { describeValue } from '../errors.js'
 import { BACKOFF_OPTION_NAMES, checkOptionNames, HEALTH_CHECK_OPTION_NAMES, OptionChecks } from '../option-checks.js'
 import type { ChangeStreamOptions } from './change-stream.js'
 
@@ -31,6 +32,7 @@ const STREAM_OPTIONS = {
   slot: true,
   publication: true,
   resumeAfter: true,
+  until: true,
   onInvalid: true,
   maxUnacknowledged: true,
   statusInterval: true,
@@ -57,6 +59,12 @@ export function checkStreamOptionNames(call: string, options: unknown): void {
   checkOptionNames('rxpg/replication', `${call}'s healthCheck`, bag.healthCheck, HEALTH_CHECK_OPTION_NAMES, { offable: true })
   checkOptionNames('rxpg/replication', `${call}'s gatherReads`, bag.gatherReads, GATHER_READS_OPTIONS, { offable: true })
   checkOptionNames('rxpg/replication', `${call}'s reconnect`, bag.reconnect, BACKOFF_OPTION_NAMES)
+  const until: unknown = bag.until
+  if (until !== undefined && until !== 'now') {
+    throw new TypeError(
+      `rxpg/replication: ${call}'s until must be 'now' (complete once every change committed before the stream first connected is delivered) or undefined (never complete); got ${describeValue(until)}`,
+    )
+  }
 }
 
 export function streamSettings(options: StreamSettingsInput): StreamSettings {

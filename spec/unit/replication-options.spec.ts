@@ -66,7 +66,7 @@ describe('replication stream options', () => {
  */
 describe('replication stream option names', () => {
   const TOP =
-    '{ slot, publication, resumeAfter, onInvalid, maxUnacknowledged, statusInterval, checkpoints, healthCheck, gatherReads, reconnect, connectTimeout, slotInUseTimeout, scheduler, source, tables }'
+    '{ slot, publication, resumeAfter, until, onInvalid, maxUnacknowledged, statusInterval, checkpoints, healthCheck, gatherReads, reconnect, connectTimeout, slotInUseTimeout, scheduler, source, tables }'
   it.each([
     [{ resumeFrom: 'x' }, `rxpg/replication: changeStream has no option "resumeFrom"; its options are ${TOP}`],
     [{ healthCheck: { intervall: 5 } }, `rxpg/replication: changeStream's healthCheck has no option "intervall"; its options are { interval, timeout }`],
