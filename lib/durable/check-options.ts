@@ -82,7 +82,15 @@ export function checkConsumeOptions(options: ConsumeOptions): void {
   given(options.batchSize, (value) => checks.positiveInteger('consume batchSize', value))
   // A lease must outlast a batch: a lease of 0 or 1 ms made every ack stale, and the batch come again at once.
   given(options.leaseTtl, (value) => checks.integerBetween('consume leaseTtl', value, 100, 2_147_483_647))
-  given(options.retryDelay, (value) => checks.positiveMs('consume retryDelay', value))
+  given(options.retryDelay, (value) => (typeof value === 'function' ? value : checks.positiveMs('consume retryDelay', value)))
+}
+
+/**
+ * The wait before a failed batch's attempt number `attempt` + 1: `retryDelay` itself, or what it returns.
+ * @throws RangeError when a function returns what no timer can wait (the consumer stops with it).
+ */
+export function retryDelayAfter(retryDelay: NonNullable<ConsumeOptions['retryDelay']>, attempt: number): number {
+  return typeof retryDelay === 'function' ? checks.positiveMs(`consume retryDelay(${attempt})'s result`, retryDelay(attempt)) : retryDelay
 }
 
 /** The options each operation takes, checked against its type (a key added to the type must be added here). */

@@ -17,6 +17,7 @@ import type { TypedChannel } from '../index.js'
 import { failureCause } from '../pg/check-out.js'
 import { namedFor } from '../pg/config.js'
 import { socketOf } from '../pg/socket-of.js'
+import { retryDelayAfter } from './check-options.js'
 import { DurableLogClosedError, DurableQueryFailedError, HandlerEndedTransactionError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
@@ -491,7 +492,7 @@ export function startConsumer<T>(
       throw context.failure('consume', failureCause(error, connectionError()))
     } finally {
       release(broken)
-      if (handlerFailed) await sleep(retryDelay)
+      if (handlerFailed) await sleep(retryDelayAfter(retryDelay, failuresInARow))
     }
     for (const [part, position] of acked) {
       const lease = leases.get(part)

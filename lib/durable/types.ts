@@ -166,8 +166,13 @@ export interface ConsumeOptions {
    * takes them over. Default 10000.
    */
   readonly leaseTtl?: number | undefined
-  /** Wait after a handler failure before the batch is tried again (ms). Default 1000. */
-  readonly retryDelay?: number | undefined
+  /**
+   * Wait after a handler failure before the batch is tried again, in ms; or a function of the attempt (1 after
+   * a first failure, counting up while batches keep failing, as the `handler-failed` event's `attempt`) that
+   * returns it: a back-off, such as `(attempt) => Math.min(60_000, 500 * 2 ** attempt)`. A result that is not a
+   * positive number of ms (at most 2,147,483,647) stops the consumer with a `RangeError`. Default 1000.
+   */
+  readonly retryDelay?: number | ((attempt: number) => number) | undefined
   /** This consumer's id in the group (default: random). */
   readonly member?: string | undefined
 }

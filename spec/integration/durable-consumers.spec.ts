@@ -433,6 +433,45 @@ describe('consumer groups', () => {
     expect(await ledger.count()).toBe(1)
   })
 
+  it('waits what a retryDelay function returns for each attempt (a back-off), and stops with a RangeError when it returns what no timer can wait', async () => {
+    await cleanLedger()
+    let failures = 0
+    const asked: number[] = []
+    const consumer = fixture.log.consume(
+      'backing-off',
+      'g',
+      async (messages, client) => {
+        await ledger.record(messages, client, 'backing-off')
+        if (failures++ < 3) throw new Error('downstream is down')
+      },
+      {
+        retryDelay: (attempt) => {
+          asked.push(attempt)
+          return 10 * 2 ** attempt
+        },
+      },
+    )
+    running.push(consumer)
+    await fixture.log.append('backing-off', { seq: 1 })
+    await eventually(async () => (await ledger.count()) === 1, () => 'never applied')
+    expect(asked).toEqual([1, 2, 3])
+    await consumer.stop()
+
+    const broken = fixture.log.consume(
+      'backing-off-badly',
+      'g',
+      () => {
+        throw new Error('always')
+      },
+      { retryDelay: () => -1 },
+    )
+    running.push(broken)
+    await fixture.log.append('backing-off-badly', { seq: 1 })
+    await expect(broken.done).rejects.toThrow(
+      new RangeError("rxpg/durable: consume retryDelay(1)'s result must be a positive number of ms, at most 2147483647 (about 24.8 days, the longest a timer can wait); got -1"),
+    )
+  })
+
   it('retries a batch whose handler swallowed an error of its own statement (its transaction aborted), applying it once', async () => {
     await cleanLedger()
     let calls = 0
