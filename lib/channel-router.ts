@@ -66,6 +66,16 @@ export class ChannelRouter implements ChannelDemand {
     for (let index = 0; index < current.length; index++) (current[index] as Subscriber<PgNotification>).next(value)
   }
 
+  /** Errors the subscribers of one channel with `error`, which is then no longer wanted; the others go on. */
+  refuse(channel: string, error: unknown): void {
+    const subscribers = this.live.get(channel)
+    if (subscribers === undefined) return
+    // Out of the map first: the teardowns the errors trigger find nothing to UNLISTEN one by one.
+    this.live.delete(channel)
+    this.demand.next({ channel, wanted: false })
+    for (const subscriber of subscribers.current()) subscriber.error(error)
+  }
+
   /** Errors every channel (and every later subscription) with `error`. */
   fail(error: unknown): void {
     this.end({ kind: 'failed', error })

@@ -138,12 +138,14 @@ export function createPgListener(config: PgConnectionConfig, givenOptions: PgLis
         }
   // Field by field rather than spread over the defaults: a field given as undefined takes its default too.
   const healthCheck = options.healthCheck === false ? false : { interval: options.healthCheck?.interval ?? 30_000, timeout: options.healthCheck?.timeout ?? 5_000 }
+  const describe = (error: unknown) => ({ facts: driverFacts(error, secrets.redact), cause: redactedCause(error, secrets.redact) })
   const connection = new ListenerConnection(log ? loggedSource(baseSource, log) : baseSource, router, router.deliver, {
     scheduler,
     backoff,
     connectTimeout,
     healthCheck,
     classify,
+    describe,
     selfProbe,
   })
 
@@ -154,7 +156,7 @@ export function createPgListener(config: PgConnectionConfig, givenOptions: PgLis
       backoff,
       connectTimeout,
       classify,
-      describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: redactedCause(error, secrets.redact) }),
+      describe,
       whenListening: (then) => connection.whenSettled(then),
       awaitsListen: (channel) => connection.awaitsListen(channel),
       report,

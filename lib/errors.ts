@@ -22,6 +22,7 @@ export type RxpgErrorCode =
   | 'DECODE_FAILED'
   | 'IDLE_TIMEOUT'
   | 'DELIVERY_BROKEN'
+  | 'CHANNEL_REFUSED'
   | 'BUFFER_OVERFLOW'
   // Durable channels (rxpg/durable)
   | 'DURABLE_SCHEMA_MISSING'
@@ -274,6 +275,39 @@ export class ListenerClosedError extends RxpgError {
   readonly code = 'LISTENER_CLOSED'
   constructor(readonly info: { readonly operation: string }) {
     super(`The listener is closed: ${info.operation} cannot complete.`)
+  }
+}
+
+/**
+ * `server-refused`: the server refused to LISTEN to the name (a character the database's encoding has no
+ * equivalent for, 22P05). `truncated-by-server`: the name is longer than 63 bytes in the database's encoding
+ * (EUC_JP takes 3 bytes for some characters that UTF-8 writes in 2), so LISTEN listened to its first bytes instead.
+ */
+export type ChannelRefusedReason = 'server-refused' | 'truncated-by-server'
+
+/**
+ * A channel's name cannot be listened to on this database, which retrying cannot fix: that channel's
+ * subscribers get this error (a new subscription tries again), and nothing else is affected: the listener
+ * stays connected and the other channels receive.
+ */
+export class ChannelRefusedError extends RxpgError {
+  override readonly name = 'ChannelRefusedError'
+  readonly code = 'CHANNEL_REFUSED'
+  constructor(
+    readonly info: DriverFacts & {
+      readonly channel: string
+      readonly reason: ChannelRefusedReason
+      /** `truncated-by-server`: the name the server listened to instead. */
+      readonly listenedAs?: string | undefined
+    },
+    options?: { cause?: unknown },
+  ) {
+    super(
+      info.reason === 'server-refused'
+        ? `rxpg: the server refused to LISTEN to ${JSON.stringify(info.channel)} (${info.sqlState === undefined ? '' : `${info.sqlState}: `}${info.detail}): the database cannot hold this name (its encoding, not rxpg's limits, is what refuses it). Use a name of characters the database's encoding has; the other channels are not affected.`
+        : `rxpg: the server listened to ${JSON.stringify(info.listenedAs ?? '')} instead of ${JSON.stringify(info.channel)}: the name is longer than 63 bytes in the database's encoding (rxpg counts 63 bytes of UTF-8), so LISTEN truncated it and nothing sent to the full name could arrive. Use a shorter name; the other channels are not affected.`,
+      options,
+    )
   }
 }
 

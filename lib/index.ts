@@ -16,6 +16,7 @@ export { quoteIdentifier } from './identifiers.js'
 
 // Errors
 export {
+  ChannelRefusedError,
   ConnectionLostError,
   ConnectionRejectedError,
   DeliveryBrokenError,
@@ -29,6 +30,7 @@ export {
   NotifyQueueFullError,
   PayloadTooLargeError,
   RxpgError,
+  type ChannelRefusedReason,
   type ConnectionRejectedReason,
   type DeliveryBrokenReason,
   type DriverFacts,

@@ -4,46 +4,23 @@
  * `connectTimeout` of the listener the wait for a sending connection (here 30), `closeTimeout` what `close()`
  * spends sending what is queued (here 10). One frame is 1 ms; retries wait 100, 200, … ms (no jitter).
  */
-import { NEVER, Subject, type Observable } from 'rxjs'
+import { NEVER } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import { ConnectionLostError, ListenerClosedError, NotifyFailedError, type RxpgError } from '../lib/index.js'
+import { ConnectionLostError, ListenerClosedError, NotifyFailedError } from '../lib/index.js'
 import { SendFailure } from '../lib/ports/index.js'
-import { NotifyBatcher, type NotifyOptions } from '../lib/notify/notify-batcher.js'
-import { classifyConnectionError } from '../lib/pg/classify-error.js'
-import { driverFacts } from '../lib/pg/driver-error.js'
-import { secretsOf } from '../lib/pg/secrets.js'
+import type { NotifyOptions } from '../lib/notify/notify-batcher.js'
 import type { NotifyTransport } from '../lib/ports/notify-transport.js'
-import { runMarbles, virtualTransport, type MarbleHelpers } from '../lib/testing/index.js'
+import { runMarbles, virtualTransport } from '../lib/testing/index.js'
+import { sink as sinkWith } from './support/notify-sink.js'
 
 /** Lets settled Promises run their callbacks (close() resolves after the transport has ended). */
 const settled = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 const timeouts: NotifyOptions = { timeout: 100, sendTimeout: 20, closeTimeout: 10 }
+const sink = (...[transport, scheduler, listening, options]: Parameters<typeof sinkWith>) => sinkWith(transport, scheduler, listening, { ...timeouts, ...options })
 
 /** What pg gives when nothing listens on the server's port: the sending connection is unavailable. */
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
-
-/** The sink on `transport`; `listening` says whether sends may go (false: the listener is reconnecting). */
-function sink(transport: NotifyTransport, scheduler: MarbleHelpers['scheduler'], listening = () => true, options: NotifyOptions = {}) {
-  const secrets = secretsOf('postgres://app@virtual:5432/app')
-  const failures = new Subject<RxpgError>()
-  const batcher = new NotifyBatcher(
-    {
-      transport,
-      scheduler,
-      backoff: { random: () => 0 },
-      connectTimeout: 30,
-      classify: (error) => classifyConnectionError(error, secrets),
-      describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: error }),
-      whenListening: () => !listening(),
-      // Every channel drawn here has a subscriber in this process.
-      awaitsListen: () => !listening(),
-      report: (error) => failures.next(error),
-    },
-    { ...timeouts, ...options },
-  )
-  return { batcher, failures: failures as Observable<RxpgError> }
-}
 
 describe('notify time-outs', () => {
   it('fails a notification that waited longer than timeout without being sent', () =>

@@ -12,8 +12,9 @@ export interface HealthCheckOptions {
 
 /**
  * Checks a connected session every `interval` ms: `pg_listening_channels()` must answer within `timeout` of the
- * connection's last sign of life, and list exactly what the session LISTENed. Never emits; errors with
- * `ConnectionLostError` when the connection is silent (a half-open socket) or its LISTEN set is out of step.
+ * connection's last sign of life, and list exactly what the session LISTENed (a name the server truncated is
+ * refused, see `ListenSync.reconcile`). Never emits; errors with `ConnectionLostError` when the connection is
+ * silent (a half-open socket) or its LISTEN set is out of step.
  */
 export function healthCheck(
   session: ListenSession,
@@ -31,7 +32,7 @@ export function healthCheck(
         throwIfEmpty(() => new ConnectionLostError({ detail: 'health check got no answer (the LISTEN set query ended without one)' })),
         // A LISTEN batch that ran meanwhile makes the answer stale: judge only a quiet interval.
         filter(() => batchesBefore === sync.batchesStarted && !sync.busy),
-        map((channels) => sync.mismatch(channels)),
+        map((channels) => sync.reconcile(channels)),
         tap((mismatch) => {
           if (mismatch !== undefined) throw new ConnectionLostError({ detail: `health check found the server's LISTEN set out of step (${mismatch})` })
         }),

@@ -1,4 +1,4 @@
-import type { Subscription } from 'rxjs'
+import { catchError, concatMap, from, map, of, throwError, type Subscription } from 'rxjs'
 import type { ListenSession } from '../ports/notification-source.js'
 
 type ListenChange = 'listen' | 'unlisten'
@@ -10,6 +10,20 @@ export interface ListenSyncEvents {
   changed(): void
   /** The server refused a batch, or the connection broke while it ran. */
   failed(error: unknown): void
+  /**
+   * The server cannot listen to `channel` itself, which is no longer on the server: it refused its LISTEN
+   * (`error`), or it listens to a shorter name instead (`listenedAs`: LISTEN truncated it).
+   */
+  refused(channel: string, refusal: { readonly error: unknown } | { readonly listenedAs: string }): void
+}
+
+/**
+ * A data exception (SQLSTATE class 22) from LISTEN is about one name: a character the database's encoding has no
+ * equivalent for (22P05). The connection is fine, and the other names of the batch can be listened to.
+ */
+function refusesName(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.length === 5 && code.startsWith('22')
 }
 
 /**
@@ -84,6 +98,35 @@ export class ListenSync {
     return undefined
   }
 
+  /**
+   * Compares the server's own list of LISTENs with what this session sent (as `mismatch`), after setting apart
+   * names the server truncated: LISTEN cuts a name longer than 63 bytes in the database's encoding (EUC_JP
+   * writes some characters in 3 bytes that UTF-8 writes in 2, so a name within 63 bytes of UTF-8 can be longer
+   * there) and listens to its first bytes, without an error. Such a channel is refused (`refused`, with the name
+   * the server listens to, which is unlistened unless it is wanted itself): nothing sent to the full name could
+   * arrive, and reconnecting would truncate it again.
+   */
+  reconcile(serverChannels: readonly string[]): string | undefined {
+    const reported = new Set(serverChannels)
+    const truncations: Array<readonly [channel: string, listenedAs: string]> = []
+    for (const channel of this.onServer) {
+      if (reported.has(channel)) continue
+      const listenedAs = serverChannels.find((name) => name.length < channel.length && channel.startsWith(name))
+      if (listenedAs !== undefined) truncations.push([channel, listenedAs])
+    }
+    if (truncations.length === 0) return this.mismatch(serverChannels)
+    for (const [channel, listenedAs] of truncations) {
+      this.onServer.delete(channel)
+      this.inEffect.delete(channel)
+      if (!this.onServer.has(listenedAs)) this.pending.set(listenedAs, 'unlisten')
+    }
+    const truncated = new Set(truncations.map(([, listenedAs]) => listenedAs))
+    const mismatch = this.mismatch(serverChannels.filter((name) => this.onServer.has(name) || !truncated.has(name)))
+    for (const [channel, listenedAs] of truncations) this.events.refused(channel, { listenedAs })
+    this.sendPending()
+    return mismatch
+  }
+
   /** Stops sending (the session is gone); a batch in flight is abandoned. */
   stop(): void {
     this.stopped = true
@@ -111,7 +154,9 @@ export class ListenSync {
       error: (error: unknown) => {
         done = true
         this.inFlight = undefined
-        if (!this.stopped) this.events.failed(error)
+        if (this.stopped) return
+        if (refusesName(error)) this.oneByOne(add, remove)
+        else this.events.failed(error)
       },
       complete: () => {
         done = true
@@ -124,6 +169,54 @@ export class ListenSync {
       },
     })
     // A source that answers in the same call has already finished.
+    if (!done) this.inFlight = subscription
+  }
+
+  /**
+   * A batch the server refused because of one of its names: the batch's statements again, one at a time. What
+   * ran of the batch before the refusal rolled back with it (a batch is one transaction) or ran again harmlessly
+   * (LISTEN and UNLISTEN are idempotent), so every name ends up as asked, except those refused: they are told
+   * (`refused`), and an UNLISTEN refused the same way leaves nothing to undo (such a name was never listened to).
+   */
+  private oneByOne(add: readonly string[], remove: readonly string[]): void {
+    this.started += 1
+    const steps: ReadonlyArray<readonly [channel: string, listen: boolean]> = [...remove.map((channel) => [channel, false] as const), ...add.map((channel) => [channel, true] as const)]
+    const refused: Array<readonly [string, unknown]> = []
+    let done = false
+    const subscription = from(steps)
+      .pipe(
+        concatMap(([channel, listen]) =>
+          this.session.changeListens(listen ? [channel] : [], listen ? [] : [channel]).pipe(
+            map(() => undefined),
+            catchError((error: unknown) => {
+              if (!refusesName(error)) return throwError(() => error)
+              if (listen) refused.push([channel, error])
+              return of(undefined)
+            }),
+          ),
+        ),
+      )
+      .subscribe({
+        error: (error: unknown) => {
+          done = true
+          this.inFlight = undefined
+          if (!this.stopped) this.events.failed(error)
+        },
+        complete: () => {
+          done = true
+          this.inFlight = undefined
+          for (const channel of remove) this.inEffect.delete(channel)
+          for (const channel of add) this.inEffect.add(channel)
+          for (const [channel] of refused) {
+            this.onServer.delete(channel)
+            this.inEffect.delete(channel)
+          }
+          if (this.stopped) return
+          for (const [channel, error] of refused) this.events.refused(channel, { error })
+          this.sendPending()
+          this.events.confirmed()
+        },
+      })
     if (!done) this.inFlight = subscription
   }
 }

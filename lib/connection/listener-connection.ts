@@ -1,6 +1,6 @@
 import { BehaviorSubject, Subject, Subscription, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
 import { backoffDelay, type BackoffOptions } from '../backoff.js'
-import { ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError } from '../errors.js'
+import { ChannelRefusedError, ConnectionLostError, ConnectionRejectedError, DeliveryBrokenError, type DriverFacts } from '../errors.js'
 import type { ChannelDemand } from '../ports/channel-demand.js'
 import type { ListenSession, NotificationSource, RawNotification } from '../ports/notification-source.js'
 import type { ListenerState } from '../types.js'
@@ -16,6 +16,8 @@ export interface ListenerConnectionOptions {
   readonly connectTimeout: number
   readonly healthCheck: Required<HealthCheckOptions> | false
   readonly classify: (error: unknown) => ConnectionRejectedError | ConnectionLostError
+  /** What a server error said (redacted), and the error to keep as cause: for a channel the server refused. */
+  readonly describe: (error: unknown) => { readonly facts: DriverFacts; readonly cause: unknown }
   readonly selfProbe: Omit<SelfProbeOptions, 'scheduler'> | false
 }
 
@@ -173,6 +175,16 @@ export class ListenerConnection {
         if (this.isCurrent(run)) this.inEffect.next()
       },
       failed: (error) => this.onFailure(readOnlyServer(error) ?? error, run),
+      refused: (channel, refusal) => {
+        if (!this.isCurrent(run)) return
+        if ('listenedAs' in refusal) {
+          const { listenedAs } = refusal
+          const detail = `LISTEN truncated the name to ${JSON.stringify(listenedAs)}, its first 63 bytes in the database's encoding`
+          return this.demand.refuse(channel, new ChannelRefusedError({ channel, reason: 'truncated-by-server', listenedAs, detail }))
+        }
+        const { facts, cause } = this.options.describe(refusal.error)
+        this.demand.refuse(channel, new ChannelRefusedError({ channel, reason: 'server-refused', ...facts }, { cause }))
+      },
     })
     const live: LiveSession = { session, sync, run }
     run.add(() => sync.stop())

@@ -111,6 +111,8 @@ export class NotifyBatcher {
   private readonly queue = new Deque<QueuedNotification>()
   /** Failed attempts to reach the sending connection since the last success: picks the back-off delay. */
   private retries = 0
+  /** How many of the next batches take one notification: those of a batch refused for one of them, sent again alone. */
+  private sendAlone = 0
   /** The timer of the oldest waiting notification's deadline. */
   private expiry: Subscription | undefined
   /** Set by `close()`: nothing more is accepted, and `finish` ends the batcher once the queue is sent or the time is up. */
@@ -272,6 +274,10 @@ export class NotifyBatcher {
   }
 
   private takeBatch(): QueuedNotification[] {
+    if (this.sendAlone > 0) {
+      this.sendAlone -= 1
+      return [this.shiftQueue()]
+    }
     const limit = Math.min(this.maxBatchSize, this.queue.length)
     const batch: QueuedNotification[] = [this.shiftQueue()]
     if (limit === 1) return batch
@@ -305,6 +311,15 @@ export class NotifyBatcher {
   private onSendError(flight: InFlight, failure: SendFailure): void {
     if (failure.kind === 'unavailable') return this.onUnavailable(flight, failure.original)
     const { facts, cause } = this.deps.describe(failure.original)
+    // A data exception (SQLSTATE class 22: a character the database's encoding has no equivalent for, a payload
+    // longer there than 7999 bytes) is about one notification, and the batch's transaction rolled back: nothing
+    // was sent. Each is sent again alone, in order, so that only the one refused fails.
+    if (failure.kind === 'rejected' && flight.batch.length > 1 && facts.sqlState?.startsWith('22') === true) {
+      this.queue.unshiftAll(flight.batch)
+      this.sendAlone = flight.batch.length
+      this.expiry ??= this.scheduleExpiry()
+      return this.flush()
+    }
     const outcome = failure.kind === 'rejected' ? 'not-sent' : 'unknown'
     for (const notification of flight.batch) {
       this.fail(notification, new NotifyFailedError({ channel: notification.channel, outcome, ...facts }, { cause }))

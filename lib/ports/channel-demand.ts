@@ -14,4 +14,9 @@ export interface ChannelDemand {
   wants(channel: string): boolean
   /** Each change, as it happens. */
   readonly changes$: Observable<DemandChange>
+  /**
+   * The server cannot listen to `channel` (its name, in the database's encoding), which retrying cannot fix: its
+   * subscribers get `error`, and it is no longer wanted (a later subscription wants it again).
+   */
+  refuse(channel: string, error: unknown): void
 }

@@ -63,10 +63,17 @@ export function closeAt(listener: PgListener, scheduler: SchedulerLike, frame: n
 export const statusLetters = { i: 'idle', c: 'connecting', k: 'connected', r: 'reconnecting', f: 'failed', z: 'closed' } as const
 
 /** The channels a bare `ListenerConnection` is asked to LISTEN, changed by hand (the router does it in the listener). */
-export function handDemand(): ChannelDemand & { want(channel: string): void; unwant(channel: string): void } {
+export function handDemand(): ChannelDemand & { want(channel: string): void; unwant(channel: string): void; readonly refused: ReadonlyArray<{ channel: string; error: unknown }> } {
   const wanted = new Set<string>()
   const changes = new Subject<DemandChange>()
+  const refused: Array<{ channel: string; error: unknown }> = []
   return {
+    refused,
+    refuse: (channel, error) => {
+      refused.push({ channel, error })
+      if (!wanted.delete(channel)) return
+      changes.next({ channel, wanted: false })
+    },
     channels: () => wanted,
     wants: (channel) => wanted.has(channel),
     changes$: changes.asObservable(),
