@@ -1,5 +1,6 @@
 /** `--url`, or DATABASE_URL: where the commands that talk to PostgreSQL connect. */
 import { Option, type Command } from 'commander'
+import { replacementCharacterProblem } from './argument-encoding.js'
 import { UsageError } from './exit-codes.js'
 
 export interface DatabaseOptions {
@@ -16,6 +17,12 @@ export function databaseUrlOf(options: DatabaseOptions, missing = 'no database: 
   if (options.url === '') throw new UsageError('--url is empty: give a connection string, or leave --url out to use DATABASE_URL')
   const url = options.url ?? process.env.DATABASE_URL
   if (url === undefined || url === '') throw new UsageError(missing)
+  // --url's value is checked as every argument is (argument-encoding.ts); Node decodes the environment as it does
+  // the arguments. Said without the value: it may hold a password.
+  if (options.url === undefined) {
+    const problem = replacementCharacterProblem(url, 'DATABASE_URL', "a command's arguments and environment")
+    if (problem) throw problem
+  }
   // pg reads anything else as a path relative to a made-up host, and the command would wait for it to answer.
   if (!/^(postgres|postgresql|socket):/i.test(url) && !url.startsWith('/')) {
     const source = options.url === undefined ? 'DATABASE_URL' : '--url'

@@ -12,6 +12,7 @@ import { registerSqlCommand } from './commands/sql.js'
 import { registerTailCommand } from './commands/tail.js'
 import { RXPG_VERSION } from './version.js'
 import { refuseRepeatedOptions } from './repeated-options.js'
+import { refuseReplacementCharacters } from './argument-encoding.js'
 import { redactCredentials } from '../pg/secrets.js'
 
 export interface CliOutput {
@@ -36,6 +37,8 @@ export function createProgram(output: CliOutput): Command {
   registerSqlCommand(program, output)
   // Every command's output, set once all are registered (commander copies a parent's settings only at creation).
   sayUsageErrorsInOneLine(program, output)
+  // Before refuseRepeatedOptions, which wraps it: an option given twice is said as such first.
+  refuseReplacementCharacters(program)
   refuseRepeatedOptions(program)
   return program
 }

@@ -9,7 +9,7 @@ import { changeFeedSql } from '../../lib/changes/index.js'
 import { createDurableLog, durableSchemaSql } from '../../lib/durable/index.js'
 import { createProgram } from '../../lib/cli/program.js'
 import { changesFixture, type ChangesFixture } from '../support/changes.js'
-import { rxpg, rxpgWritingTo, startRxpg } from '../support/cli.js'
+import { rxpg, rxpgWithBytes, rxpgWritingTo, startRxpg } from '../support/cli.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { appendAll, horizonPassed, uniqueSchema } from '../support/durable.js'
 
@@ -108,6 +108,50 @@ describe('rxpg notify', () => {
     expect(await listen.stop()).toBe(0)
   })
 
+  // A UTF-8 byte-order mark at the start of stdin was dropped (`printf '\xef\xbb\xbf{"id":1}' | rxpg notify enc`
+  // sent {"id":1}): the payload is what stdin held, minus one trailing line break.
+  it('sends stdin as it is, a byte-order mark at its start included', async () => {
+    const listen = startRxpg(['listen', channel('bom'), '--json'], env)
+    await listen.until((r) => r.stderr().includes('listening on'), 'listening')
+    const bom = Buffer.from([0xef, 0xbb, 0xbf])
+    expect((await rxpg(['notify', channel('bom')], { env, input: Buffer.concat([bom, Buffer.from('{"id":1}\n')]) })).code).toBe(0)
+    expect((await rxpg(['notify', channel('bom'), '-'], { env, input: Buffer.concat([bom, bom, Buffer.from('two')]) })).code).toBe(0)
+    expect((await rxpg(['notify', channel('bom')], { env, input: bom })).code).toBe(0)
+    await listen.until((r) => r.lines().length === 3, 'three notifications')
+    expect(listen.lines().map((line) => (JSON.parse(line) as { payload: string }).payload)).toEqual(['\uFEFF{"id":1}', '\uFEFF\uFEFFtwo', '\uFEFF'])
+    expect(await listen.stop()).toBe(0)
+  })
+
+  // Node decodes a command's arguments as UTF-8, each byte that is not UTF-8 as U+FFFD, and the bytes are gone:
+  // `rxpg notify orders café` typed in a LATIN1 terminal sent "caf\uFFFD" with 0, where the same bytes on stdin are refused.
+  it('refuses a channel or payload argument holding U+FFFD (a byte that is not UTF-8), with 2 and nothing sent; U+FFFD on stdin is sent', async () => {
+    const listen = startRxpg(['listen', channel('fffd'), '--json'], env)
+    await listen.until((r) => r.stderr().includes('listening on'), 'listening')
+    const said = (what: string, at: number, fix = 'Use UTF-8 in the terminal or script') =>
+      `rxpg: ${what} holds U+FFFD (character ${at}), which is what a byte that is not UTF-8 becomes in a command's arguments (a terminal or script in another encoding, such as LATIN1): it would be used changed, so nothing was done. ${fix}\n`
+    const payload = await rxpgWithBytes(['notify', channel('fffd'), Buffer.from('café', 'latin1')], { env })
+    expect({ code: payload.code, stderr: payload.stderr }).toEqual({ code: 2, stderr: said('the payload argument', 4, 'Use UTF-8 in the terminal or script; to send U+FFFD itself, give the payload on stdin') })
+    const name = await rxpgWithBytes(['notify', Buffer.from(`${channel('fffd')}é`, 'latin1'), 'x'], { env })
+    expect({ code: name.code, stderr: name.stderr }).toEqual({ code: 2, stderr: said('the channel argument', channel('fffd').length + 1) })
+    // U+FFFD itself, in UTF-8, cannot be told from what a byte that is not UTF-8 became: refused too.
+    const itself = await rxpg(['notify', channel('fffd'), 'a \uFFFD b'], { env })
+    expect({ code: itself.code, stderr: itself.stderr }).toEqual({ code: 2, stderr: said('the payload argument', 3, 'Use UTF-8 in the terminal or script; to send U+FFFD itself, give the payload on stdin') })
+    // On stdin, bytes that are not UTF-8 are refused: U+FFFD there is the character itself.
+    expect((await rxpg(['notify', channel('fffd')], { env, input: 'a \uFFFD b\n' })).code).toBe(0)
+    await listen.until((r) => r.lines().length === 1, 'the notification from stdin')
+    expect(listen.lines().map((line) => (JSON.parse(line) as { payload: string }).payload)).toEqual(['a \uFFFD b'])
+    // The name given to listen, and a channel name and a group name of the commands that read a durable log.
+    for (const args of [
+      ['listen', channel('ok'), Buffer.from('café', 'latin1')],
+      ['tail', Buffer.from('café', 'latin1'), '--schema', fixture.schema],
+      ['group', 'lag', 'orders', Buffer.from('café', 'latin1'), '--schema', fixture.schema],
+    ]) {
+      const refused = await rxpgWithBytes(args, { env })
+      expect({ code: refused.code, stderr: refused.stderr }, String(args[0])).toEqual({ code: 2, stderr: expect.stringMatching(/^rxpg: the (2nd )?(channel|group) argument holds U\+FFFD \(character 4\)/) })
+    }
+    expect(await listen.stop()).toBe(0)
+  })
+
   it('refuses what the library refuses, before sending, with exit code 2', async () => {
     const tooLarge = await rxpg(['notify', channel('n'), 'é'.repeat(4000)], { env })
     expect(tooLarge.code).toBe(2)
@@ -156,6 +200,25 @@ describe('rxpg tail', () => {
     await after.until((r) => r.lines().length === 1, 'the message after the token')
     expect(after.lines()[0]).toMatch(/^rxd1\.\S+\t\{"n":2\}$/)
     expect(await after.stop()).toBe(0)
+  })
+
+  // A value written by another writer (SQL, another language) with a number a double cannot hold: JSON.parse read
+  // 1e400 as Infinity, which JSON.stringify printed as null.
+  it('prints the numbers of a value as stored where a double cannot hold them, one valid JSON line each', async () => {
+    const stored = '{"big": 1e400, "small": -1e400, "tiny": 1e-400, "long": 9007199254740993, "plain": 1.5, "list": [1E+400, 2.50], "s": "1e400"}'
+    await fixture.sql(`INSERT INTO "${fixture.schema}".durable_log (channel, part, value) VALUES ('tail-numbers', 0, $1)`, [stored])
+    await horizonPassed(fixture.url)
+    const printed = '{"big":1e400,"small":-1e400,"tiny":1e-400,"long":9007199254740993,"plain":1.5,"list":[1E+400,2.5],"s":"1e400"}'
+    const json = startRxpg(['tail', 'tail-numbers', '--from', 'earliest', '--schema', fixture.schema, '--json'], env)
+    await json.until((r) => r.lines().length === 1, 'the message')
+    expect(json.lines()[0]).toMatch(new RegExp(`^\\{"token":"rxd1\\.[^"]+","channel":"tail-numbers","key":null,"partition":0,"appendedAt":"[^"]+","value":${printed.replace(/[[\]{}+.]/g, '\\$&')}\\}$`))
+    expect(JSON.parse(json.lines()[0]!)).toMatchObject({ value: { big: Infinity, small: -Infinity, tiny: 0, long: 9007199254740992 } })
+    expect(await json.stop()).toBe(0)
+    const plain = startRxpg(['tail', 'tail-numbers', '--from', 'earliest', '--schema', fixture.schema], env)
+    await plain.until((r) => r.lines().length === 1, 'the message')
+    expect(plain.lines()[0]).toMatch(/^rxd1\.\S+\t/)
+    expect(plain.lines()[0]!.split('\t')[1]).toBe(printed)
+    expect(await plain.stop()).toBe(0)
   })
 
   // In process, with an output that stays full until released: a slow reader of stdout (`rxpg tail … | slow`)
@@ -364,6 +427,26 @@ describe('rxpg changes', () => {
     expect(plain.lines()[0]).toBe(`delete\t{"id":"1"}\t{"id":"1","total":"12345678901234567890.10"}`)
     expect(await plain.stop()).toBe(0)
   })
+  // A jsonb number beyond a double's range (1e400) was read as Infinity, and printed as null by JSON.stringify.
+  it('prints the numbers of json and jsonb columns as stored where a double cannot hold them, one valid JSON line each', async () => {
+    const table = fixture.table('cli_json_numbers')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, j jsonb, t json, f float8)`)
+    await fixture.sql(changeFeedSql({ table, key: ['id'], logSchema: fixture.schema }).install)
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, $1, $2, 'Infinity')`, ['{"big": 1e400, "small": -1e400, "tiny": 1e-400, "long": 9007199254740993, "plain": 1.5}', '{"big": 1e400, "list": [-1E400, 2]}'])
+    // jsonb keeps the number, written out in full (as numeric prints it); json keeps the text.
+    const row = `{"id":"1","j":{"big":1${'0'.repeat(400)},"long":9007199254740993,"tiny":0.${'0'.repeat(399)}1,"plain":1.5,"small":-1${'0'.repeat(400)}},"t":{"big":1e400,"list":[-1E400,2]},"f":"Infinity"}`
+    const json = startRxpg(['changes', table, '--from', 'earliest', '--json'], env)
+    await json.until((r) => r.lines().length === 1, 'the insert')
+    const line = json.lines()[0]!
+    expect(line).toContain(`"new":${row},"old":null,`)
+    expect(JSON.parse(line)).toMatchObject({ new: { j: { big: Infinity, small: -Infinity, tiny: 0 }, t: { big: Infinity, list: [-Infinity, 2] } } })
+    expect(await json.stop()).toBe(0)
+    const plain = startRxpg(['changes', table, '--from', 'earliest'], env)
+    await plain.until((r) => r.lines().length === 1, 'the insert')
+    expect(plain.lines()).toEqual([`insert\t{"id":"1"}\t${row}`])
+    expect(await plain.stop()).toBe(0)
+  })
+
   // In process, with an output that stays full until released, as for tail: `rxpg changes orders --from earliest
   // | slow-command` held every change of the backlog in memory.
   it('reads a durable feed no further than its reader: nothing more while stdout is full', async () => {
@@ -397,6 +480,19 @@ describe('rxpg changes on a light feed', () => {
     // A position is still refused for a light feed: it has nothing to resume from.
     const earliest = await rxpg(['changes', table, '--from', 'earliest'], { env })
     expect(earliest.code).toBe(2)
+    expect(earliest.stderr).toContain('`from` applies to durable feeds only')
+  })
+
+  it('prints the numbers of a jsonb column as stored where a double cannot hold them', async () => {
+    const table = fixture.table('cli_light_numbers')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, j jsonb)`)
+    await fixture.sql(changeFeedSql({ table, key: ['id'], carrier: 'light' }).install)
+    const changes = startRxpg(['changes', table, '--json'], env)
+    await changes.until((r) => r.stderr().includes('reading the changes of'), 'reading')
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, '{"big": -1e400, "n": [1e-400]}')`)
+    await changes.until((r) => r.lines().length === 1, 'the insert')
+    expect(changes.lines()[0]).toContain(`"new":{"id":"1","j":{"n":[0.${'0'.repeat(399)}1],"big":-1${'0'.repeat(400)}}},"old":null,`)
+    expect(await changes.stop('SIGINT')).toBe(0)
   })
 })
 
@@ -448,6 +544,17 @@ describe('output and input that cannot be used', () => {
     expect({ code: notUtf8.code, stderr: notUtf8.stderr }).toEqual({ code: 2, stderr: 'rxpg: the payload on stdin is not valid UTF-8 (byte 4): nothing was sent\n' })
     const emptyUrl = await rxpg(['notify', 'x', 'y', '--url', ''], { env })
     expect({ code: emptyUrl.code, stderr: emptyUrl.stderr }).toEqual({ code: 2, stderr: "rxpg: --url is empty: give a connection string, or leave --url out to use DATABASE_URL\n" })
+  })
+})
+
+describe('a connection string holding U+FFFD (a byte that is not UTF-8)', () => {
+  it('is refused with 2, before connecting, and not printed', async () => {
+    const url = 'postgres://app:caf\uFFFD@127.0.0.1:1/db'
+    const given = await rxpg(['notify', 'x', 'y', '--url', url, '--timeout', '60000'], { env })
+    expect({ code: given.code, stderr: given.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^rxpg: --url holds U\+FFFD \(character 19\), which is what a byte that is not UTF-8 becomes/) })
+    const inEnvironment = await rxpg(['notify', 'x', 'y', '--timeout', '60000'], { env: { ...env, DATABASE_URL: url } })
+    expect({ code: inEnvironment.code, stderr: inEnvironment.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/^rxpg: DATABASE_URL holds U\+FFFD \(character 19\), which is what a byte that is not UTF-8 becomes in a command's arguments and environment/) })
+    expect(given.stderr + inEnvironment.stderr).not.toContain('caf')
   })
 })
 

@@ -14,10 +14,30 @@ export interface Finished {
   readonly stderr: string
 }
 
+interface RunOptions {
+  readonly env?: NodeJS.ProcessEnv
+  readonly input?: string | Buffer
+}
+
 /** Runs `rxpg …` to its end, with `input` on stdin (stdin is a pipe: not a terminal); `nodeArgs` go to node before the command. */
-export function rxpg(args: readonly string[], options: { readonly env?: NodeJS.ProcessEnv; readonly input?: string | Buffer; readonly nodeArgs?: readonly string[] } = {}): Promise<Finished> {
+export function rxpg(args: readonly string[], options: RunOptions & { readonly nodeArgs?: readonly string[] } = {}): Promise<Finished> {
+  return finished(COMMAND[0], [...(options.nodeArgs ?? []), ...COMMAND.slice(1), ...args], options)
+}
+
+/**
+ * Runs `rxpg …` as `rxpg` does, with each argument given as bytes, which need not be UTF-8 (a Buffer: what a
+ * terminal or a script in LATIN1 passes). Node passes a string argument as UTF-8, so the command is run by
+ * /bin/sh, which makes each argument with printf (no argument may end with a line break: `$(…)` removes it).
+ */
+export function rxpgWithBytes(args: ReadonlyArray<string | Buffer>, options: RunOptions = {}): Promise<Finished> {
+  const quoted = (text: string) => `'${text.replaceAll("'", "'\\''")}'`
+  const bytes = (arg: string | Buffer) => `"$(printf '${[...Buffer.from(arg)].map((byte) => `\\${byte.toString(8).padStart(3, '0')}`).join('')}')"`
+  return finished('/bin/sh', ['-c', `exec ${COMMAND.map(quoted).join(' ')} ${args.map(bytes).join(' ')}`], options)
+}
+
+function finished(file: string, args: readonly string[], options: RunOptions): Promise<Finished> {
   return new Promise((resolve) => {
-    const child = execFile(COMMAND[0], [...(options.nodeArgs ?? []), ...COMMAND.slice(1), ...args], { cwd: root, env: options.env ?? process.env, timeout: RUN_LIMIT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    const child = execFile(file, args, { cwd: root, env: options.env ?? process.env, timeout: RUN_LIMIT_MS, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr })
     })
     child.stdin?.end(options.input ?? '')

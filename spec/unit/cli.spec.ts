@@ -106,6 +106,49 @@ describe('rxpg CLI', () => {
     }
   })
 
+  // Node decodes a command's arguments as UTF-8, each byte that is not UTF-8 (a LATIN1 terminal's é) as U+FFFD, and
+  // the bytes are gone: a name or payload would reach the server changed (`rxpg notify orders café` sent "caf\uFFFD").
+  it('refuses U+FFFD in every argument and option value of every command, saying which and where, with 2, before anything is done', async () => {
+    const bad = 'caf\uFFFD'
+    const useUtf8 = 'Use UTF-8 in the terminal or script'
+    const stdin = `${useUtf8}; to send U+FFFD itself, give the payload on stdin`
+    const inSql = `${useUtf8}; to mean U+FFFD itself in the condition, write U&'\\FFFD'`
+    // `--url ''` would be refused (2) once the arguments are checked: nothing connects.
+    const none = ['--url', '']
+    const cases: Array<[string[], string, number, string?]> = [
+      [['notify', bad, 'x', ...none], 'the channel argument', 4],
+      [['notify', 'x', bad, ...none], 'the payload argument', 4, stdin],
+      [['notify', 'x', 'y', '--url', `postgres://u:${bad}@localhost/db`], '--url', 17],
+      [['listen', bad, ...none], 'the channel argument', 4],
+      [['listen', 'x', bad, ...none], 'the 2nd channel argument', 4],
+      [['tail', bad, ...none], 'the channel argument', 4],
+      [['tail', 'x', '--schema', bad, ...none], '--schema', 4],
+      [['tail', 'x', '--from', `rxd1.${bad}`, ...none], '--from', 9],
+      [['changes', bad, ...none], 'the table argument', 4],
+      [['changes', 't', '--name', bad, ...none], '--name', 4],
+      [['group', 'list', bad, ...none], 'the channel argument', 4],
+      [['group', 'lag', 'x', bad, ...none], 'the group argument', 4],
+      [['group', 'move', 'x', bad, '--to', 'now', ...none], 'the group argument', 4],
+      [['group', 'move', 'x', 'g', '--to', bad, ...none], '--to', 4],
+      [['sql', 'durable', '--schema', bad], '--schema', 4],
+      [['sql', 'changes', '--table', bad, '--key', 'id'], '--table', 4],
+      [['sql', 'changes', '--table', 't', '--key', `id,${bad}`], '--key', 7],
+      [['sql', 'changes', '--table', 't', '--key', 'id', '--key', bad], 'the 2nd --key', 4],
+      [['sql', 'changes', '--table', 't', '--key', 'id', '--columns', bad], '--columns', 4],
+      [['sql', 'changes', '--table', 't', '--key', 'id', '--log-schema', bad], '--log-schema', 4],
+      [['sql', 'changes', '--table', 't', '--key', 'id', '--when', `NEW.city = '${bad}'`], '--when', 16, inSql],
+      [['sql', 'changes', '--table', 't', '--key', 'id', '--when-update', `NEW.city = '${bad}'`], '--when-update', 16, inSql],
+    ]
+    for (const [args, what, at, fix = useUtf8] of cases) {
+      const result = await runAsync(...args)
+      expect({ out: result.out, err: result.err, exitCode: result.exitCode }, args.join(' ')).toEqual({
+        out: '',
+        err: `rxpg: ${what} holds U+FFFD (character ${at}), which is what a byte that is not UTF-8 becomes in a command's arguments (a terminal or script in another encoding, such as LATIN1): it would be used changed, so nothing was done. ${fix}\n`,
+        exitCode: 2,
+      })
+    }
+  })
+
   // Nothing was asked of PostgreSQL: "PostgreSQL refused the connection (configuration): Invalid URL" said otherwise.
   it('says that a --url it cannot parse could not be parsed, and where, with 2, from every command that connects', async () => {
     for (const [url, why] of [

@@ -5,10 +5,15 @@
  */
 import type { Command } from 'commander'
 import pg from 'pg'
+import { asyncScheduler, concatMap } from 'rxjs'
 import { createPgListener } from '../../index.js'
-import { tableChanges, type JsonRow, type TableChange } from '../../changes/index.js'
+import { InvalidChangeFeedError, type JsonRow, type TableChange } from '../../changes/index.js'
+import { changeDecoder } from '../../changes/decode-change.js'
+import { iterateDurableWires } from '../../changes/durable-wires.js'
 import { inspectFeed, type InstalledFeed } from '../../changes/inspect-feed.js'
-import { iterateDurableChanges } from '../../changes/iterate-changes.js'
+import { lightWires } from '../../changes/light-wires.js'
+import { wireReader } from '../../changes/read-wire.js'
+import type { WireChange } from '../../changes/wire.js'
 import { parseToken } from '../../durable/position.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { reportListener } from '../listener-report.js'
@@ -17,6 +22,7 @@ import type { CliOutput } from '../program.js'
 import { withTimeoutOption, type TimeoutOptions } from '../timeout-option.js'
 import { runUntilStopped } from '../until-stopped.js'
 import { namedFor } from '../../pg/config.js'
+import { jsonText, storedNumbers, type StoredJson } from '../stored-json.js'
 
 interface ChangesOptions extends DatabaseOptions, TimeoutOptions {
   readonly name?: string | undefined
@@ -45,12 +51,29 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
     // start check has a connection of its own, bounded the same way).
     const pool = new pg.Pool({ ...namedFor('cli'), connectionString: url, max: 2, connectionTimeoutMillis: options.timeout })
     pool.on('error', () => undefined)
-    /** Writes the change's line; false when stdout is full (wait for it to drain before the next). */
-    const print = (change: TableChange<JsonRow>): boolean | void => {
+    /**
+     * Writes the change's line; false when stdout is full (wait for it to drain before the next). The numbers of
+     * its rows are printed as the change's JSON text (`wire`) holds them where a double cannot (a jsonb 1e400,
+     * which JSON.parse reads as Infinity and JSON.stringify prints as null).
+     */
+    const print = (change: TableChange<JsonRow>, wire: WireChange): boolean | void => {
       const newRow = change.new?._tag === 'Right' ? change.new.right : undefined
       const oldRow = change.old?._tag === 'Right' ? change.old.right : undefined
+      const stored = storedNumbers(wire.text)
+      const member = (name: string): StoredJson => (stored instanceof Map ? stored.get(name) : undefined)
+      // A durable change's key is the log row's key; a light change carries it in its text. (A light change too large
+      // for a notification carries no row: its row is read afterwards, and printed as read.)
+      const numbers = new Map([
+        ['key', wire.keyText === undefined ? member('key') : storedNumbers(wire.keyText)],
+        ['previousKey', member('previousKey')],
+        ['new', member('new')],
+        ['old', member('old')],
+      ])
       // A light change too large for a notification says so in a fourth column: its row was read afterwards, or is gone.
-      if (!options.json) return output.out(`${change.op}\t${JSON.stringify(change.key)}\t${JSON.stringify(newRow ?? oldRow ?? null)}${change.overflow === undefined ? '' : `\t${change.overflow}`}\n`)
+      if (!options.json) {
+        const row = jsonText(newRow ?? oldRow ?? null, numbers.get(newRow === undefined ? 'old' : 'new'))
+        return output.out(`${change.op}\t${jsonText(change.key, numbers.get('key'))}\t${row}${change.overflow === undefined ? '' : `\t${change.overflow}`}\n`)
+      }
       // Every key on every line (null where it does not apply), so each line has the same shape.
       const line = {
         op: change.op,
@@ -64,7 +87,7 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
         statementTime: change.statementTime.toISOString(),
         overflow: change.overflow ?? null,
       }
-      return output.out(`${JSON.stringify(line)}\n`)
+      return output.out(`${jsonText(line, numbers)}\n`)
     }
     const feed = { table, ...(options.name === undefined ? {} : { name: options.name }), ...(options.from === undefined ? {} : { from: options.from }) }
     const close = async () => {
@@ -81,20 +104,31 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
       throw error
     }
     const durable = installed.feed.carrier === 'durable'
+    // A light feed always starts now: --from now (the documented default) is taken as it is, and a position is
+    // refused as the library refuses it (durable feeds only).
+    const from = options.from
+    if (!durable && from !== undefined && from !== 'now') {
+      await close()
+      throw new InvalidChangeFeedError({ table, detail: '`from` applies to durable feeds only (a light feed delivers what is committed while it listens)' })
+    }
     const report = reportListener(listener.state$, (line) => output.err(`rxpg: ${line}\n`), `reading the changes of ${table}`, durable ? 'read-on' : 'missed')
-    // A light feed always starts now: --from now (the documented default) is taken as it is, rather than refused
-    // as a position, which the library takes for durable feeds only.
-    const { from, ...fromNow } = feed
+    // What tableChanges does, with each change's JSON text kept for its numbers: read into the JSON form with the
+    // table's column types, rows given as they are (no codec).
+    const source = { listener, pool }
+    const read = wireReader(pool, installed, asyncScheduler)
+    const decode = changeDecoder<JsonRow>(undefined, { schema: installed.feed.schema, table: installed.feed.table, channel: installed.names.channel })
+    const changeOf = async (wire: WireChange) => ({ change: await decode(await read(wire)), wire })
     await runUntilStopped(
       ({ complete, error }) => {
         // Notifications come when they are sent, whoever reads them: a light feed is pushed.
-        if (!durable) return tableChanges({ listener, pool }, from === 'now' ? fromNow : feed).subscribe({ next: print, error, complete })
+        if (!durable) return lightWires(source, installed).pipe(concatMap(changeOf)).subscribe({ next: ({ change, wire }) => print(change, wire), error, complete })
         // A durable feed is pulled a change at a time, and no further while stdout is full: a reader slower than the
         // log (a pipe into a slow command) holds back the reading, not a backlog in memory.
         const stop = new AbortController()
         void (async () => {
-          for await (const change of iterateDurableChanges({ listener, pool }, installed, from ?? 'now', stop.signal)) {
-            if (print(change) === false) await output.drained?.()
+          for await (const wire of iterateDurableWires(source, installed, from ?? 'now', stop.signal)) {
+            const { change } = await changeOf(wire)
+            if (print(change, wire) === false) await output.drained?.()
           }
         })().then(complete, error)
         return { unsubscribe: () => stop.abort() }

@@ -1,7 +1,8 @@
 /**
  * `rxpg notify <channel> [payload]`: sends one notification and exits once it is committed. Without a payload
- * argument the payload is read from stdin when stdin is not a terminal (one trailing line break removed; not UTF-8: refused), else
- * it is empty. Checked as the library checks it (name, size, NUL) before anything is sent.
+ * argument the payload is read from stdin when stdin is not a terminal (as it is, a byte-order mark included, but for one
+ * trailing line break; not UTF-8: refused), else it is empty. Checked as the library checks it (name, size, NUL) before
+ * anything is sent. Arguments holding U+FFFD (a byte that was not UTF-8) are refused for every command (argument-encoding.ts).
  */
 import type { Command } from 'commander'
 import { createPgListener } from '../../index.js'
@@ -39,7 +40,8 @@ export function registerNotifyCommand(program: Command, _output: CliOutput): voi
 
 /**
  * All of stdin with one trailing line break (`\n` or `\r\n`) removed (as `$(…)` would), or '' when stdin is a
- * terminal and not asked for. Bytes that are not UTF-8 are refused: decoded, they would be sent as U+FFFD.
+ * terminal and not asked for. Bytes that are not UTF-8 are refused: decoded, they would be sent as U+FFFD. A
+ * byte-order mark at the start is kept (ignoreBOM): TextDecoder drops it by default, and the payload is what stdin held.
  */
 async function stdinPayload(asked: boolean): Promise<string> {
   if (process.stdin.isTTY && !asked) return ''
@@ -48,7 +50,7 @@ async function stdinPayload(asked: boolean): Promise<string> {
   const bytes = Buffer.concat(chunks)
   let text: string
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes)
   } catch {
     throw new UsageError(`the payload on stdin is not valid UTF-8 (byte ${firstInvalidByte(bytes)}): nothing was sent`)
   }
@@ -57,7 +59,7 @@ async function stdinPayload(asked: boolean): Promise<string> {
 
 /** Where `bytes` stop being UTF-8, counted from 1: fed one at a time, the byte that no later byte can complete (the end, for a character cut short). */
 function firstInvalidByte(bytes: Buffer): number {
-  const decoder = new TextDecoder('utf-8', { fatal: true })
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
   for (let index = 0; index < bytes.length; index++) {
     try {
       decoder.decode(bytes.subarray(index, index + 1), { stream: true })

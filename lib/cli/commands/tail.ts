@@ -4,13 +4,14 @@
  * JSON object per line.
  */
 import type { Command } from 'commander'
-import { createPgListener } from '../../index.js'
+import { createPgListener, defineChannel, type DecodeError, type Either } from '../../index.js'
 import { assertChannelName } from '../../identifiers.js'
 import { createDurableLog, DEFAULT_SCHEMA, type DurableMessage } from '../../durable/index.js'
 import { parseToken } from '../../durable/position.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { reportListener } from '../listener-report.js'
 import type { CliOutput } from '../program.js'
+import { jsonText, storedNumbers } from '../stored-json.js'
 import { runUntilStopped } from '../until-stopped.js'
 
 interface TailOptions extends DatabaseOptions {
@@ -37,10 +38,17 @@ export function registerTailCommand(program: Command, output: CliOutput): void {
     // A reader: the log's maintenance (partitions, retention) is left to the applications that write, and it
     // has nothing to finish when stopped (closeTimeout 0: a connection still being opened is given up at once).
     const log = createDurableLog({ listener, pool: url, schema: options.schema, maintenanceInterval: false, closeTimeout: 0 })
-    const line = (message: DurableMessage<unknown>) =>
-      options.json
-        ? `${JSON.stringify({ token: message.token, channel: message.channel, key: message.key ?? null, partition: message.partition, appendedAt: message.appendedAt.toISOString(), value: message.value })}\n`
-        : `${message.token}\t${JSON.stringify(message.value)}\n`
+    // Each value's JSON text as stored (json: false, a decoder that keeps it), printed with its numbers as stored
+    // where a double cannot hold them (JSON.parse reads 1e400 as Infinity, which JSON.stringify prints as null).
+    const stored = defineChannel(channel, (text: unknown): Either<never, string> => ({ _tag: 'Right', right: String(text) }), { json: false })
+    const line = (message: DurableMessage<Either<DecodeError, string>>) => {
+      const text = message.value._tag === 'Right' ? message.value.right : message.value.left.info.payload
+      const numbers = storedNumbers(text)
+      const value: unknown = JSON.parse(text)
+      return options.json
+        ? `${jsonText({ token: message.token, channel: message.channel, key: message.key ?? null, partition: message.partition, appendedAt: message.appendedAt.toISOString(), value }, new Map([['value', numbers]]))}\n`
+        : `${message.token}\t${jsonText(value, numbers)}\n`
+    }
     const say = (text: string) => output.err(`rxpg: ${text}\n`)
     const report = reportListener(listener.state$, say, `reading durable channel ${channel}`, 'read-on')
     const stalls = log.stalls$.subscribe((stall) =>
@@ -52,7 +60,7 @@ export function registerTailCommand(program: Command, output: CliOutput): void {
         // into a slow command) holds back the reading, not a backlog in memory.
         const stop = new AbortController()
         void (async () => {
-          for await (const message of log.iterate(channel, { from: options.from, signal: stop.signal })) {
+          for await (const message of log.iterate(stored, { from: options.from, signal: stop.signal })) {
             if (output.out(line(message)) === false) await output.drained?.()
           }
         })().then(complete, error)
