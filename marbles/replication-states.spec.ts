@@ -129,6 +129,23 @@ describe('replication states', () => {
       expectObservable(stream.changes$, '-^').toBe('--#', undefined, error)
     }))
 
+  // A table renamed (or moved, or dropped) under the stream was told "not in publication … Add it (ALTER
+  // PUBLICATION ... ADD TABLE public.tr)": there is no such table to add (a new user's trial).
+  it('fails a table that does not exist with table-missing, not table-not-published', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const source = virtualReplicationSource([cold('-s', { s: { facts: { missingTables: ['public.tr'] } } })])
+      const stream = virtualChangeStream(source, scheduler, { tables: ['orders', 'tr'] })
+      const error = new ReplicationSetupError({
+        reason: 'table-missing',
+        slot: 'orders_feed',
+        publication: 'orders_pub',
+        table: 'public.tr',
+        detail: 'no table public.tr exists in database app',
+      })
+      expectObservable(stream.changes$, '-^').toBe('--#', undefined, error)
+      expect(error.message).toMatch(/^Table public\.tr does not exist: .*renamed.* name it in `tables` as it is now/)
+    }))
+
   it('waits for a slot another process holds, with back-off, and fails with SlotInUseError after slotInUseTimeout', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const busy = cold('-s', { s: { facts: { slot: { active: true, activePid: 4242 } } } })

@@ -84,7 +84,7 @@ export interface ChangeStreamOptions {
   readonly source?: ReplicationSource | undefined
 }
 
-/** `tables` as a list: only these tables, rows raw. `'orders'` is `public.orders`. */
+/** `tables` as a list: only these tables, rows raw. `'orders'` is `public.orders`; `'"a.b".c'` a name holding a dot, double-quoted as in SQL. */
 export interface ChangeStreamTableList {
   readonly tables?: readonly string[] | undefined
 }
@@ -94,8 +94,20 @@ export interface ChangeStreamTableDecoders<T extends Readonly<Record<string, Dec
   readonly tables: T
 }
 
-type SchemaOf<K extends string> = K extends `${infer S}.${string}` ? S : 'public'
-type TableOf<K extends string> = K extends `${string}.${infer T}` ? T : K
+/**
+ * A `tables` key's schema and table names, as table-names.ts reads it: `schema.table` or `table` as spelled, or
+ * double-quoted parts (`"a.b".c`, `a."b.c"`); `string` where a doubled quote leaves the type unsure.
+ */
+type NamePart<P extends string> = P extends `"${infer Inner}"` ? (Inner extends `${string}"${string}` ? string : Inner) : P extends `${string}"${string}` ? string : P
+type SplitName<K extends string> = K extends `"${infer S}".${infer T}`
+  ? [NamePart<`"${S}"`>, NamePart<T>]
+  : K extends `"${string}`
+    ? ['public', NamePart<K>]
+    : K extends `${infer S}.${infer T}`
+      ? [NamePart<S>, NamePart<T>]
+      : ['public', NamePart<K>]
+type SchemaOf<K extends string> = SplitName<K>[0]
+type TableOf<K extends string> = SplitName<K>[1]
 
 /** The changes of tables given as name → decoder: a union discriminated by `table` (and `schema`). */
 export type TypedChange<T extends Readonly<Record<string, Decoder<unknown>>>> = {

@@ -6,6 +6,7 @@
 import { RxpgError, type DriverFacts } from '../errors.js'
 import type { OptionalFields } from '../types.js'
 import { quoteName } from './sql-text.js'
+import { readTableName, tableNameSql } from './table-names.js'
 
 /** Why a change stream cannot start; each one names its fix. */
 export type ReplicationSetupReason =
@@ -39,7 +40,11 @@ export class ReplicationSetupError extends RxpgError {
       readonly reason: ReplicationSetupReason
       readonly slot: string
       readonly publication: string
-      /** The table concerned (`table-not-published`, `table-missing`, `replica-identity-missing`, `partitioned-table-unsupported`, `publish-via-partition-root-off`), as `schema.table`. */
+      /**
+       * The table concerned (`table-not-published`, `table-missing`, `replica-identity-missing`,
+       * `partitioned-table-unsupported`, `publish-via-partition-root-off`), named as `tables` names it:
+       * `schema.table`, or `"a.b".c` for a schema or table name holding a dot.
+       */
       readonly table?: string | undefined
       /** What was found instead: the `wal_level`, the server version (`PostgreSQL 11.22`), the slot's plugin or database, ... */
       readonly found?: string | undefined
@@ -75,7 +80,7 @@ function setupProblem(info: SetupInfo): string {
     case 'table-not-published':
       return `Table ${info.table} is not in publication ${publication}, so its changes never reach the slot.`
     case 'table-missing':
-      return `Table ${info.table} does not exist, so it cannot be published.`
+      return `Table ${info.table} does not exist: no table of this database has that schema and name (it was never created, or it was renamed, moved to another schema or dropped since), so there is nothing to publish or stream.`
     case 'replica-identity-missing':
       return `Table ${info.table} has no replica identity (${info.detail}): once it is published, every UPDATE and DELETE on it fails (55000), in every writer.`
     case 'partitioned-table-unsupported':
@@ -113,11 +118,15 @@ function setupFix(info: SetupInfo): string {
     case 'publication-missing':
       return 'Create it in a migration (replicationSetupSql() gives the statements), or with ensureReplication() in development.'
     case 'table-not-published':
-      return `Add it (ALTER PUBLICATION ... ADD TABLE ${info.table}) or leave it out of \`tables\`.`
+      return `Add it (ALTER PUBLICATION ${quoteName(info.publication)} ADD TABLE ${sqlOf(info.table)}) or leave it out of \`tables\`.`
     case 'replica-identity-missing':
-      return `Give it a primary key, or run ALTER TABLE ${info.table} REPLICA IDENTITY FULL (updates and deletes then log the whole old row) or REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns, before publishing it; or leave it out of the publication.`
+      return `Give it a primary key, or run ALTER TABLE ${sqlOf(info.table)} REPLICA IDENTITY FULL (updates and deletes then log the whole old row) or REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns, before publishing it; or leave it out of the publication.`
     case 'table-missing':
-      return 'Create it first (its migration runs before this one), check its schema and spelling (names are exact), or leave it out of `tables`.'
+      return (
+        'If it was renamed or moved (ALTER TABLE ... RENAME or SET SCHEMA), name it in `tables` as it is now: its publication keeps it under its new name. ' +
+        'If it was dropped, leave it out of `tables` (a table created again under its name is in no publication until it is added again). ' +
+        'If it is still to be created, create it first (its migration runs before this one). Names are exact: check the schema and the spelling.'
+      )
     case 'partitioned-table-unsupported':
       return 'Upgrade to PostgreSQL 13 or later, or publish its partitions and name them in `tables`.'
     case 'publish-via-partition-root-off':
@@ -128,8 +137,17 @@ function setupFix(info: SetupInfo): string {
     case 'slot-other-database':
       return 'Use another slot name, or drop this slot if nothing else uses it, and create a pgoutput slot in this database.'
     case 'invalid-name':
-      return 'Slot names are 1-63 lower-case letters, digits and underscores; publication and table names are non-empty, and tables are written schema.table, unquoted and spelled exactly (Sales.Orders).'
+      return (
+        'Slot names are 1-63 lower-case letters, digits and underscores; publication names are non-empty. A table is written table (of schema public) or schema.table, spelled exactly (Sales.Orders); ' +
+        'a schema or table name that holds a dot or a double quote is double-quoted, as in SQL ("a.b".c, a."b.c"), and the name is then read as SQL reads it.'
+      )
   }
+}
+
+/** A table of `info.table` as SQL reads it (`public.orders`, `"Sales"."Orders"`), for the statements a message gives. */
+function sqlOf(table: string | undefined): string {
+  const read = readTableName(table)
+  return 'problem' in read ? String(table) : tableNameSql(read)
 }
 
 /**

@@ -88,14 +88,21 @@ export interface ServerFacts {
   readonly currentLsn: Lsn
   readonly publicationExists: boolean
   /**
-   * The publication's tables, as `schema.table`, as `pg_publication_tables` lists them: a partitioned table's
-   * partitions rather than the table itself unless the publication has `publish_via_partition_root`.
+   * The publication's tables, as `pg_publication_tables` lists them: a partitioned table's partitions rather
+   * than the table itself unless the publication has `publish_via_partition_root`. Each is named as `tables`
+   * names it, and as rxpg names a table back: `schema.table`, or `"a.b".c` for a name holding a dot
+   * (table-names.ts, `tableNameText`).
    */
   readonly publishedTables: readonly string[]
   /** The publication has `publish_via_partition_root = true` (PostgreSQL 13+). Undefined: false. */
   readonly publishViaPartitionRoot?: boolean | undefined
-  /** The tables the stream asked for that are partitioned, as `schema.table`. Undefined: none. */
+  /** The tables the stream asked for that are partitioned, named as `publishedTables`. Undefined: none. */
   readonly partitionedTables?: readonly string[] | undefined
+  /**
+   * The tables the stream asked for that do not exist (renamed, moved to another schema or dropped since, or
+   * never created), named as `publishedTables`. Undefined: none.
+   */
+  readonly missingTables?: readonly string[] | undefined
   /** Undefined when the slot does not exist. */
   readonly slot?: SlotFacts | undefined
 }

@@ -8,13 +8,17 @@ import type { PgConnectionConfig } from '../pg/config.js'
 import { ReplicationSetupError, ResumeImpossibleError } from './errors.js'
 import { assertReplicationNames } from './replication-names.js'
 import { MIN_SERVER_VERSION, PARTITION_ROOT_SERVER_VERSION, versionText } from './start-plan.js'
-import { quoteLiteral, quoteName, quoteQualified, qualified } from './sql-text.js'
+import { quoteLiteral, quoteName } from './sql-text.js'
+import { parseTableName, quotedTableName, tableNameText, type TableName } from './table-names.js'
 import { withClient } from './with-client.js'
 
 export interface ReplicationSetup {
   readonly slot: string
   readonly publication: string
-  /** The tables to publish (`orders` is `public.orders`), or `'all'` for every table (needs a superuser). */
+  /**
+   * The tables to publish (`orders` is `public.orders`; `"a.b".c` a name holding a dot, double-quoted as in SQL),
+   * or `'all'` for every table (needs a superuser).
+   */
   readonly tables: readonly string[] | 'all'
 }
 
@@ -46,14 +50,21 @@ export function replicationSetupSql(setup: ReplicationSetup): string {
 }
 
 function createPublicationSql(setup: ReplicationSetup, viaPartitionRoot: boolean): string {
-  const tables = setup.tables === 'all' ? 'ALL TABLES' : `TABLE ${setup.tables.map(quoteQualified).join(', ')}`
+  const tables = setup.tables === 'all' ? 'ALL TABLES' : `TABLE ${distinctTables(setup.tables).map(quotedTableName).join(', ')}`
   return `CREATE PUBLICATION ${quoteName(setup.publication)} FOR ${tables}${viaPartitionRoot ? ' WITH (publish_via_partition_root = true)' : ''}`
+}
+
+/** The tables `names` name, each once (`orders`, `public.orders` and `"public"."orders"` are one table). */
+function distinctTables(names: readonly string[]): TableName[] {
+  const byText = new Map<string, TableName>()
+  for (const table of names.map(parseTableName)) byText.set(tableNameText(table), table)
+  return [...byText.values()]
 }
 
 /** What `ensureReplication` found missing and created. */
 export interface EnsuredReplication {
   readonly createdPublication: boolean
-  /** Tables added to a publication that existed without them. */
+  /** Tables added to a publication that existed without them, named as `tables` names them (`public.orders`). */
   readonly addedTables: readonly string[]
   readonly createdSlot: boolean
 }
@@ -87,20 +98,21 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
     if (role !== undefined && !role.may) {
       throw new ReplicationSetupError({ reason: 'replication-privilege', slot, publication, detail: `role ${JSON.stringify(role.name)} has no REPLICATION attribute` })
     }
-    const requested = setup.tables === 'all' ? [] : setup.tables.map(qualified)
+    const requested = setup.tables === 'all' ? [] : distinctTables(setup.tables)
     // Each requested table's kind, in one look-up: 'r' a table, 'p' a partitioned one, null not there. Checked
-    // before anything is created: a missing table would fail the CREATE or ALTER PUBLICATION half-way.
+    // before anything is created: a missing table would fail the CREATE or ALTER PUBLICATION half-way. By schema
+    // and name apart: "a.b"."c" and "a"."b.c" are both a.b.c as `schema || '.' || name`.
     const kinds = (
-      await client.query<{ name: string; kind: string | null }>(
-        `SELECT t.name, (SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname || '.' || c.relname = t.name AND c.relkind IN ('r', 'p')) AS kind
-         FROM unnest($1::text[]) WITH ORDINALITY AS t(name, i) ORDER BY t.i`,
-        [requested],
+      await client.query<{ kind: string | null }>(
+        `SELECT (SELECT c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = t.schema AND c.relname = t.name AND c.relkind IN ('r', 'p')) AS kind
+         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(schema, name, i) ORDER BY t.i`,
+        [requested.map((table) => table.schema), requested.map((table) => table.table)],
       )
-    ).rows
+    ).rows.map((row, i) => ({ name: tableNameText(requested[i] as TableName), kind: row.kind }))
     const missing = kinds.find((table) => table.kind === null)
     if (missing !== undefined) {
-      throw new ReplicationSetupError({ reason: 'table-missing', slot, publication, table: missing.name, detail: `relation ${missing.name} does not exist` })
+      throw new ReplicationSetupError({ reason: 'table-missing', slot, publication, table: missing.name, detail: `no table ${missing.name} exists` })
     }
     const firstPartitioned = kinds.find((table) => table.kind === 'p')?.name
     const modern = server.version >= PARTITION_ROOT_SERVER_VERSION
@@ -143,17 +155,18 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
       }
       // Members as pg_publication_tables lists them (the partitions of a partitioned table, unless published
       // via its root), and as the publication lists them itself.
-      const members = await client.query<{ name: string }>(
-        `SELECT schemaname || '.' || tablename AS name FROM pg_publication_tables WHERE pubname = $1
-         UNION SELECT n.nspname || '.' || c.relname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+      const members = await client.query<{ schema: string; name: string }>(
+        `SELECT schemaname AS schema, tablename AS name FROM pg_publication_tables WHERE pubname = $1
+         UNION SELECT n.nspname, c.relname FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
            JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1`,
         [publication],
       )
-      const have = new Set(members.rows.map((row) => row.name))
-      addedTables = requested.filter((table) => !have.has(table))
-      if (addedTables.length > 0) {
+      const have = new Set(members.rows.map((row) => tableNameText({ schema: row.schema, table: row.name })))
+      const adding = requested.filter((table) => !have.has(tableNameText(table)))
+      addedTables = adding.map(tableNameText)
+      if (adding.length > 0) {
         await client
-          .query(`ALTER PUBLICATION ${quoteName(publication)} ADD TABLE ${addedTables.map(quoteQualified).join(', ')}`)
+          .query(`ALTER PUBLICATION ${quoteName(publication)} ADD TABLE ${adding.map(quotedTableName).join(', ')}`)
           .catch(refusedAs('publication-privilege', setup))
       }
     }
@@ -184,37 +197,38 @@ export async function ensureReplication(config: PgConnectionConfig, setup: Repli
  * publication covers) that has no replica identity: no primary key under REPLICA IDENTITY DEFAULT, or
  * NOTHING, or USING INDEX without its index. Once published, PostgreSQL refuses every UPDATE and DELETE on it.
  */
-async function tableWithoutReplicaIdentity(client: pg.ClientBase, tables: readonly string[] | 'all'): Promise<{ readonly name: string; readonly detail: string } | undefined> {
+async function tableWithoutReplicaIdentity(client: pg.ClientBase, tables: readonly TableName[] | 'all'): Promise<{ readonly name: string; readonly detail: string } | undefined> {
   const rows = (
-    await client.query<{ name: string; setting: string; others: string }>(
+    await client.query<{ schema: string; name: string; setting: string; others: string }>(
       `WITH candidate AS (
          SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE $1::boolean
            AND c.relkind = 'r' AND c.relpersistence = 'p'
            AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
          UNION ALL
-         SELECT tree.relid FROM unnest($2::text[]) AS t(name)
-           JOIN pg_class c ON c.relkind IN ('r', 'p')
-           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname || '.' || c.relname = t.name
+         SELECT tree.relid FROM unnest($2::text[], $3::text[]) AS t(schema, name)
+           JOIN pg_namespace n ON n.nspname = t.schema
+           JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name AND c.relkind IN ('r', 'p')
            -- A partitioned table's partitions (pg_partition_tree lists nothing for a table that has none).
            CROSS JOIN LATERAL (SELECT c.oid AS relid WHERE c.relkind = 'r'
              UNION ALL SELECT relid FROM pg_partition_tree(c.oid) WHERE c.relkind = 'p' AND isleaf) AS tree
        ), keyless AS (
-         SELECT n.nspname || '.' || c.relname AS name,
+         SELECT n.nspname AS schema, c.relname AS name,
                 CASE c.relreplident WHEN 'd' THEN 'DEFAULT' WHEN 'n' THEN 'NOTHING' ELSE 'USING INDEX' END AS setting
          FROM candidate JOIN pg_class c ON c.oid = candidate.oid JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relreplident <> 'f' AND NOT EXISTS (
            SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND CASE c.relreplident WHEN 'd' THEN i.indisprimary ELSE i.indisreplident END
          )
        )
-       SELECT name, setting, (count(*) OVER () - 1)::text AS others FROM keyless ORDER BY name LIMIT 1`,
-      [tables === 'all', tables === 'all' ? [] : tables],
+       SELECT schema, name, setting, (count(*) OVER () - 1)::text AS others FROM keyless ORDER BY schema, name LIMIT 1`,
+      [tables === 'all', tables === 'all' ? [] : tables.map((table) => table.schema), tables === 'all' ? [] : tables.map((table) => table.table)],
     )
   ).rows
   const [first] = rows
   if (first === undefined) return undefined
+  const name = tableNameText({ schema: first.schema, table: first.name })
   const others = first.others === '0' ? '' : ` (and ${first.others} other table${first.others === '1' ? '' : 's'})`
-  return { name: first.name, detail: `${first.name}${others} has REPLICA IDENTITY ${first.setting} and ${first.setting === 'DEFAULT' ? 'no primary key' : 'no identity index'}` }
+  return { name, detail: `${name}${others} has REPLICA IDENTITY ${first.setting} and ${first.setting === 'DEFAULT' ? 'no primary key' : 'no identity index'}` }
 }
 
 /** A statement the role may not run (42501), as the typed error of `reason`, which names who may; others as they are. */

@@ -18,21 +18,3 @@ export function replicationCommandLiteral(value: string): string {
 export function quoteName(name: string): string {
   return '"' + name.replaceAll('"', '""') + '"'
 }
-
-/** `schema.table` as a quoted qualified name. */
-export function quoteQualified(qualified: string): string {
-  const { schema, table } = splitQualified(qualified)
-  return `${quoteName(schema)}.${quoteName(table)}`
-}
-
-/** `orders` is `public.orders`; `sales.orders` is table `orders` of schema `sales` (the first dot splits). */
-export function splitQualified(name: string): { readonly schema: string; readonly table: string } {
-  const dot = name.indexOf('.')
-  return dot < 0 ? { schema: 'public', table: name } : { schema: name.slice(0, dot), table: name.slice(dot + 1) }
-}
-
-/** The canonical `schema.table` form of a name given as `table` or `schema.table`. */
-export function qualified(name: string): string {
-  const { schema, table } = splitQualified(name)
-  return `${schema}.${table}`
-}

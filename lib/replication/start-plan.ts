@@ -16,7 +16,7 @@ export const PARTITION_ROOT_SERVER_VERSION = 130000
 export interface StartRequest {
   readonly slot: string
   readonly publication: string
-  /** Tables the stream delivers (`schema.table`); undefined: every table of the publication. */
+  /** Tables the stream delivers (as `tableNameText` names them); undefined: every table of the publication. */
   readonly tables: readonly string[] | undefined
   /** The position to stream after, and the tag it must carry (that of the stream's first session, or of a token). */
   readonly resume: { readonly position: Position; readonly tag: string } | undefined
@@ -52,6 +52,11 @@ export function planStart(facts: ServerFacts, request: StartRequest): StartPlan 
   if (!facts.publicationExists) return setup('publication-missing', `no publication named ${publication}`)
   const unpublished = request.tables?.find((table) => !facts.publishedTables.includes(table))
   if (unpublished !== undefined) {
+    // Not "add it": there is no such table to add. A table renamed or moved to another schema stays in the
+    // publication under its new name; one dropped leaves it (a trial's rename was told to ADD TABLE the old name).
+    if (facts.missingTables?.includes(unpublished) === true) {
+      return setup('table-missing', `no table ${unpublished} exists in database ${facts.database}`, { table: unpublished })
+    }
     // pg_publication_tables lists a partitioned table's partitions, not the table, unless the publication
     // publishes via the partition root (13+); 12 cannot publish a partitioned table at all.
     if (facts.partitionedTables?.includes(unpublished) === true) {

@@ -3,7 +3,7 @@
  * of name → decoder (typed rows), or left out (every table of the publication, raw rows).
  */
 import { runnerFor, type Attempt, type Decoder } from '../operators/decoder.js'
-import { splitQualified } from './sql-text.js'
+import { parseTableName, tableNameText } from './table-names.js'
 
 /** A table's decoder as a function that never throws; undefined for raw rows. */
 export type RowDecoder = ((row: unknown) => Attempt<unknown> | Promise<Attempt<unknown>>) | undefined
@@ -25,17 +25,17 @@ export class TableSelection {
       ? (tables as readonly string[]).map((name) => [name, undefined])
       : Object.entries(tables as Record<string, Decoder<unknown>>).map(([name, decoder]) => [name, runnerFor(decoder)])
     for (const [name, decoder] of entries) {
-      const { schema, table } = splitQualified(name)
+      const { schema, table } = parseTableName(name)
       let tablesOfSchema = this.bySchema.get(schema)
       if (tablesOfSchema === undefined) this.bySchema.set(schema, (tablesOfSchema = new Map()))
       tablesOfSchema.set(table, decoder)
     }
   }
 
-  /** The tables named, as `schema.table`; undefined for "every table of the publication". */
+  /** The tables named, as `tableNameText` writes them; undefined for "every table of the publication". */
   get names(): readonly string[] | undefined {
     if (this.bySchema === undefined) return undefined
-    return [...this.bySchema].flatMap(([schema, tables]) => [...tables.keys()].map((table) => `${schema}.${table}`))
+    return [...this.bySchema].flatMap(([schema, tables]) => [...tables.keys()].map((table) => tableNameText({ schema, table })))
   }
 
   /** False when the table is not delivered; otherwise its decoder (undefined: raw rows). */

@@ -19,7 +19,7 @@ import type {
 } from './ports.js'
 import { definedFields } from '../option-checks.js'
 import type { OptionalFields } from '../types.js'
-import { splitQualified } from './sql-text.js'
+import { parseTableName } from './table-names.js'
 import type { Row } from './types.js'
 
 /** How one connection behaves once open. */
@@ -241,17 +241,17 @@ export function commit(commitLsn: string, endLsn: string): CommitMessage {
   return { kind: 'commit', commitLsn: lsn(commitLsn), endLsn: lsn(endLsn) }
 }
 
-/** An insert into `table` (`schema.table`, or `table` of `public`). */
+/** An insert into `table`, named as in `tables` (`schema.table`, `table` of `public`, `"a.b".c`). */
 export function insert(table: string, row: Row): ChangeMessage {
-  return { kind: 'change', op: 'insert', ...splitQualified(table), new: row }
+  return { kind: 'change', op: 'insert', ...parseTableName(table), new: row }
 }
 
 export function update(table: string, row: Row, old?: Row): ChangeMessage {
-  return old === undefined ? { kind: 'change', op: 'update', ...splitQualified(table), new: row } : { kind: 'change', op: 'update', ...splitQualified(table), new: row, old }
+  return old === undefined ? { kind: 'change', op: 'update', ...parseTableName(table), new: row } : { kind: 'change', op: 'update', ...parseTableName(table), new: row, old }
 }
 
 export function remove(table: string, old: Row): ChangeMessage {
-  return { kind: 'change', op: 'delete', ...splitQualified(table), old }
+  return { kind: 'change', op: 'delete', ...parseTableName(table), old }
 }
 
 /** The server has decoded up to `walEnd`; `replyRequested` asks for a status update at once. */

@@ -317,16 +317,30 @@ describe('replication set-up', () => {
     }
   })
 
-  it('refuses a quoted table name at once, saying tables are named schema.table as they are spelled', async () => {
+  // Quoted names were refused ("write schema.table unquoted"), and a table in a schema whose name holds a dot
+  // could not be named at all. Double quotes are now read as SQL reads them; a name that would read differently
+  // as spelled and as SQL ("Sales".Orders: Orders or orders?) is refused at once.
+  it('reads a double-quoted table name as SQL does, and refuses one whose unquoted part SQL would fold, at once', async () => {
+    const schema = uniqueName('Sales')
+    await query(url, `CREATE SCHEMA "${schema}"; CREATE TABLE "${schema}"."Orders" (id int PRIMARY KEY)`)
     const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
-    const attempts: Array<() => unknown> = [() => replicationSetupSql({ ...names, tables: ['"Sales"."Orders"'] }), () => ensureReplication(url, { ...names, tables: ['"Sales"."Orders"'] })]
-    for (const attempt of attempts) {
-      const error = await Promise.resolve()
-        .then(attempt)
-        .catch((caught: unknown) => caught)
-      expect(error).toBeInstanceOf(ReplicationSetupError)
-      expect((error as ReplicationSetupError).info.reason).toBe('invalid-name')
-      expect((error as ReplicationSetupError).message).toContain('unquoted')
+    try {
+      expect(await ensureReplication(url, { ...names, tables: [`"${schema}"."Orders"`] })).toMatchObject({ createdPublication: true })
+      expect(await ensureReplication(url, { ...names, tables: [`${schema}.Orders`] })).toEqual({ createdPublication: false, addedTables: [], createdSlot: false })
+      const attempts: Array<() => unknown> = [
+        () => replicationSetupSql({ ...names, tables: [`"${schema}".Orders`] }),
+        () => ensureReplication(url, { ...names, tables: [`"${schema}".Orders`] }),
+      ]
+      for (const attempt of attempts) {
+        const error = await Promise.resolve()
+          .then(attempt)
+          .catch((caught: unknown) => caught)
+        expect(error).toBeInstanceOf(ReplicationSetupError)
+        expect((error as ReplicationSetupError).info.reason).toBe('invalid-name')
+        expect((error as ReplicationSetupError).message).toContain(`write '"${schema}"."Orders"' for Orders, or '"${schema}".orders' for orders`)
+      }
+    } finally {
+      await dropReplication(url, names)
     }
   })
 

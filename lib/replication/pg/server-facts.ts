@@ -7,14 +7,17 @@ import type pg from 'pg'
 import { catalogTypes } from '../../pg/catalog-types.js'
 import { parseLsn, ZERO_LSN, type Lsn } from '../lsn.js'
 import type { ServerFacts, SlotFacts } from '../ports.js'
+import { parseTableName, tableNameText } from '../table-names.js'
 
 /** Types with OIDs below this are built in (pgoutput sends a Type message for the others): never domains of the user. */
 export const FIRST_NON_BUILTIN_TYPE_OID = 10000
 
 /**
- * `tables`: the tables the stream asked for (`schema.table`), of which the partitioned ones are named.
- * `typeOids`: column types to resolve besides those of the published tables (types met since, by a Relation).
- * $1 the publication, $2 the tables, $3 the type OIDs, $4 the slot.
+ * `tables`: the tables the stream asked for (named as in `tables`), of which the partitioned ones and those that
+ * do not exist are named. `typeOids`: column types to resolve besides those of the published tables (types met
+ * since, by a Relation). $1 the publication, $2 and $5 the tables' schemas and names, $3 the type OIDs, $4 the
+ * slot. Tables are compared by schema and name apart, never as `schema || '.' || name`: "a.b"."c" and
+ * "a"."b.c" give the same text.
  */
 export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[] | undefined; readonly typeOids?: readonly number[] | undefined } = {}): pg.QueryConfig {
   const text = `SELECT current_setting('server_version_num')::int AS server_version,
@@ -23,9 +26,13 @@ export function serverFactsQuery(slot: string, publication: string, wanted: { re
   (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text AS current_lsn,
   EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS publication_exists,
   COALESCE((SELECT (to_jsonb(p) ->> 'pubviaroot')::boolean FROM pg_publication p WHERE p.pubname = $1), false) AS publish_via_root,
-  to_json(ARRAY(SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1)) AS published_tables,
-  to_json(ARRAY(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'p' AND n.nspname || '.' || c.relname = ANY ($2::text[]))) AS partitioned_tables,
+  (SELECT COALESCE(json_agg(json_build_array(schemaname, tablename)), '[]') FROM pg_publication_tables WHERE pubname = $1) AS published_tables,
+  (SELECT COALESCE(json_agg(json_build_array(n.nspname, c.relname)), '[]') FROM unnest($2::text[], $5::text[]) AS t(schema, name)
+    JOIN pg_namespace n ON n.nspname = t.schema JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
+    WHERE c.relkind = 'p') AS partitioned_tables,
+  (SELECT COALESCE(json_agg(json_build_array(t.schema, t.name)), '[]') FROM unnest($2::text[], $5::text[]) AS t(schema, name)
+    WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = t.schema AND c.relname = t.name AND c.relkind IN ('r', 'p'))) AS missing_tables,
   (WITH RECURSIVE wanted(oid) AS (
       SELECT a.atttypid FROM pg_publication_tables pt
         JOIN pg_namespace n ON n.nspname = pt.schemaname
@@ -43,7 +50,12 @@ export function serverFactsQuery(slot: string, publication: string, wanted: { re
   (SELECT to_jsonb(s) FROM pg_replication_slots s WHERE s.slot_name = $4) AS slot`
   // rxpg's own parsers (arrays come as json), whatever the application set for the whole process: a jsonb kept
   // as text made a good slot read as "not a pgoutput slot".
-  return { text, values: [publication, [...(wanted.tables ?? [])], [...(wanted.typeOids ?? [])], slot], types: catalogTypes }
+  const tables = (wanted.tables ?? []).map(parseTableName)
+  return {
+    text,
+    values: [publication, tables.map((table) => table.schema), [...(wanted.typeOids ?? [])], slot, tables.map((table) => table.table)],
+    types: catalogTypes,
+  }
 }
 
 export interface ServerFactsRow {
@@ -53,9 +65,12 @@ export interface ServerFactsRow {
   readonly current_lsn: string
   readonly publication_exists: boolean
   readonly publish_via_root: boolean
-  readonly published_tables: string[]
-  /** The tables asked for that are partitioned. */
-  readonly partitioned_tables: string[]
+  /** [schema, table] of each table pg_publication_tables lists for the publication. */
+  readonly published_tables: Array<[string, string]>
+  /** [schema, table] of the tables asked for that are partitioned. */
+  readonly partitioned_tables: Array<[string, string]>
+  /** [schema, table] of the tables asked for that do not exist (no table or partitioned table of that name). */
+  readonly missing_tables: Array<[string, string]>
   /**
    * [type oid, the oid of the type its values are parsed as] for the non-built-in column types of the published
    * tables and those asked for: a domain's base type (through domains over domains), else the type itself.
@@ -74,11 +89,16 @@ export function serverFactsOf(row: ServerFactsRow, systemId: string): ServerFact
     walLevel: row.wal_level,
     currentLsn: lsnOrZero(row.current_lsn),
     publicationExists: row.publication_exists,
-    publishedTables: row.published_tables,
+    publishedTables: row.published_tables.map(named),
     publishViaPartitionRoot: row.publish_via_root,
-    partitionedTables: row.partitioned_tables,
+    partitionedTables: row.partitioned_tables.map(named),
+    missingTables: row.missing_tables.map(named),
     ...(slot === undefined ? {} : { slot }),
   }
+}
+
+function named([schema, table]: [string, string]): string {
+  return tableNameText({ schema, table })
 }
 
 function slotFactsOf(slot: Record<string, unknown>): SlotFacts {
