@@ -9,13 +9,21 @@
  * transaction id (`BEGIN; SELECT txid_current()`), and the next batch starts only after that. A log's order
  * is (epoch, transaction id, row id), so the batches keep call order whichever commits first. Measured: 1.1-1.7×
  * the rate of one statement in flight for 1 KiB values (docs/design.md, "Appending").
+ *
+ * A value the server refuses for its data (SQLSTATE class 22: a character the database's encoding cannot hold,
+ * ...) fails alone. The server refuses the whole INSERT, nothing of it written; its values are then written
+ * again in one transaction, split in halves under a savepoint down to the values refused (writeApart), first to
+ * last, so the others keep call order: a lone batch in a new transaction (nothing later is in flight), an
+ * overlapping one in its own transaction, whose id keeps its place before the next batch's (the savepoint is
+ * set with `BEGIN; SELECT txid_current()`, no extra round trip; the rows' `tx` stays the top-level id).
  */
+import type pg from 'pg'
 import type { CheckedOutClient } from '../pg/check-out.js'
 import { AppendFailedError, DurableLogClosedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
 import { joinedValues } from './joined-values.js'
 import { partitionOfKey } from './key-partition.js'
 import type { LogContext, LogMeta } from './log-context.js'
-import { failureInfo, isRefusal } from './pg-failure.js'
+import { failureInfo, isDataException, isRefusal } from './pg-failure.js'
 import { encodeToken } from './position.js'
 
 /** A value ready to be written: its channel, key and JSON text. */
@@ -34,6 +42,9 @@ type OwnError = AppendFailedError | DurableLogClosedError | DurableSchemaMissing
 /** Batch transactions in flight at once while a burst is written (each holds a pool connection). */
 const OVERLAPPING = 2
 
+/** The savepoint a batch's values are written again from when the server refused them for one's data. */
+const SAVEPOINT = 'rxpg_append'
+
 /** How far a batch got: nothing can have been written before `sent`, nor committed before `committing`. */
 type Stage = 'preparing' | 'sent' | 'committing'
 
@@ -42,6 +53,20 @@ interface Flight {
   readonly batch: Waiting[]
   stage: Stage
   settled: boolean
+  /** Values the server refused for their own data, with its error: they fail alone, whatever the batch's outcome. */
+  readonly refused: Map<Waiting, unknown>
+}
+
+interface Row {
+  epoch: number
+  tx: string
+  id: string
+}
+
+/** What one statement wrote: its values, and its rows (none when no caller waits for a token). */
+interface Part {
+  readonly batch: Waiting[]
+  readonly rows: Row[]
 }
 
 export class AppendBatcher {
@@ -84,7 +109,8 @@ export class AppendBatcher {
       const outcome = flight.stage === 'preparing' ? 'not-sent' : 'unknown'
       this.settleFlight(flight, () => {
         for (const item of flight.batch) {
-          this.fail(item, new AppendFailedError({ channel: item.channel, outcome, detail: `the log was closed before the batch's statement answered (closeTimeout ${this.context.resolved.closeTimeout} ms)` }))
+          if (flight.refused.has(item)) this.fail(item, refusedError(item, flight.refused.get(item)))
+          else this.fail(item, new AppendFailedError({ channel: item.channel, outcome, detail: `the log was closed before the batch's statement answered (closeTimeout ${this.context.resolved.closeTimeout} ms)` }))
         }
       })
     }
@@ -130,19 +156,36 @@ export class AppendBatcher {
     let broken: Error | undefined
     try {
       const meta = await this.context.meta()
-      const prepared = await this.prepare(batch)
+      const { writable, counts } = await this.prepare(flight)
       if (this.context.closed) throw new DurableLogClosedError({ operation: 'append' })
-      // Connected first: a server that cannot be reached (down, starting, shutting down) was sent nothing.
-      connection = await this.context.checkOut('append')
-      flight.stage = 'committing' // a statement outside a transaction block commits as it ends
-      const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client, true)
-      this.settleFlight(flight, () => this.committed(batch, meta, prepared.channels, rows))
+      let parts: Part[] = []
+      if (writable.length > 0) {
+        // Connected first: a server that cannot be reached (down, starting, shutting down) was sent nothing.
+        connection = await this.context.checkOut('append')
+        flight.stage = 'committing' // a statement outside a transaction block commits as it ends
+        const [statement, values] = this.statementFor(writable, counts)
+        try {
+          parts = [{ batch: writable, rows: await this.context.query<Row>('append', statement, values, connection.client, true) }]
+        } catch (error) {
+          if (!refusedForData(writable, error)) throw error
+          // Nothing was written, and nothing later is in flight (the run loop waits for this batch): its values
+          // again, in a transaction of their own, keep their place.
+          flight.stage = 'sent'
+          await connection.client.query(`BEGIN; SAVEPOINT ${SAVEPOINT}`)
+          parts = await this.writeApart(connection.client, flight, writable, counts)
+          flight.stage = 'committing'
+          await connection.client.query('COMMIT')
+        }
+      }
+      this.settleFlight(flight, () => this.committed(flight, meta, counts, parts))
     } catch (error) {
-      // A connection that failed mid-statement is not given back to the pool.
-      if (connection !== undefined && flight.stage === 'committing' && !isRefusal(infoOf(error))) {
+      if (connection !== undefined && flight.stage === 'sent') {
+        await connection.client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
+      } else if (connection !== undefined && flight.stage === 'committing' && !isRefusal(infoOf(error))) {
+        // A connection that failed mid-statement is not given back to the pool.
         broken = error instanceof Error ? error : new Error(String(error))
       }
-      this.settleFlight(flight, () => this.failed(batch, error, flight.stage))
+      this.settleFlight(flight, () => this.failed(flight, error))
     } finally {
       this.flights.delete(flight)
       connection?.release(broken)
@@ -150,7 +193,7 @@ export class AppendBatcher {
   }
 
   private fly(batch: Waiting[]): Flight {
-    const flight: Flight = { batch, stage: 'preparing', settled: false }
+    const flight: Flight = { batch, stage: 'preparing', settled: false, refused: new Map() }
     this.flights.add(flight)
     return flight
   }
@@ -172,22 +215,35 @@ export class AppendBatcher {
       let broken: Error | undefined
       try {
         const meta = await this.context.meta()
-        const prepared = await this.prepare(batch)
+        const { writable, counts } = await this.prepare(flight)
         if (this.context.closed) throw new DurableLogClosedError({ operation: 'append' })
-        connection = await this.context.checkOut('append')
-        await connection.client.query('BEGIN; SELECT txid_current()')
+        let parts: Part[] = []
+        if (writable.length > 0) {
+          connection = await this.context.checkOut('append')
+          // The savepoint, sent with BEGIN, is there for a refusal (below); the rows' tx stays the top-level id.
+          await connection.client.query(`BEGIN; SELECT txid_current(); SAVEPOINT ${SAVEPOINT}`)
+          takeId()
+          flight.stage = 'sent'
+          const [statement, values] = this.statementFor(writable, counts)
+          try {
+            parts = [{ batch: writable, rows: await this.context.query<Row>('append', statement, values, connection.client) }]
+          } catch (error) {
+            if (!refusedForData(writable, error)) throw error
+            // Written again in this transaction: a new one would take an id after the next batch's.
+            await connection.client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`)
+            parts = await this.writeApart(connection.client, flight, writable, counts)
+          }
+          flight.stage = 'committing'
+          await connection.client.query('COMMIT')
+        }
         takeId()
-        flight.stage = 'sent'
-        const rows = await this.context.query<{ epoch: number; tx: string; id: string }>('append', prepared.statement, prepared.values, connection.client)
-        flight.stage = 'committing'
-        await connection.client.query('COMMIT')
-        this.settleFlight(flight, () => this.committed(batch, meta, prepared.channels, rows))
+        this.settleFlight(flight, () => this.committed(flight, meta, counts, parts))
       } catch (error) {
         takeId()
         if (connection !== undefined && flight.stage !== 'committing') {
           await connection.client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
         }
-        this.settleFlight(flight, () => this.failed(batch, error, flight.stage))
+        this.settleFlight(flight, () => this.failed(flight, error))
       } finally {
         this.flights.delete(flight)
         connection?.release(broken)
@@ -196,42 +252,86 @@ export class AppendBatcher {
     return { idTaken, done }
   }
 
-  /** The batch's channels (their partition counts known) and its INSERT. */
-  private async prepare(batch: Waiting[]): Promise<{ channels: string[]; statement: string; values: unknown[] }> {
-    const channels = [...new Set(batch.map((item) => item.channel))]
+  /**
+   * The partition counts of the batch's channels, and its values to write: all but those of a channel whose name
+   * the server refused for its data (registering it failed, e.g. a character the database's encoding cannot
+   * hold), which fail alone.
+   */
+  private async prepare(flight: Flight): Promise<{ writable: Waiting[]; counts: Map<string, number> }> {
     const counts = new Map<string, number>()
-    for (const channel of channels) counts.set(channel, await this.context.partitionsOf(channel))
-    const returning = batch.some((item) => item.settle !== undefined)
-    const [statement, values] = this.statementFor(batch, counts, returning)
-    return { channels, statement, values }
-  }
-
-  private committed(batch: Waiting[], meta: LogMeta, channels: string[], rows: Array<{ epoch: number; tx: string; id: string }>): void {
-    for (const channel of channels) this.context.wake(channel)
-    if (rows.length === 0) return // append$ only: nobody waits for a token, so none was returned
-    // Ids were taken in the order of the rows given; RETURNING's order is not promised, so sort by id.
-    rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
-    batch.forEach((item, index) => {
-      const row = rows[index] as { epoch: number; tx: string; id: string }
-      item.settle?.resolve(encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }))
-    })
+    for (const channel of new Set(flight.batch.map((item) => item.channel))) {
+      try {
+        counts.set(channel, await this.context.partitionsOf(channel))
+      } catch (error) {
+        if (isOwnError(error) || !isDataException(infoOf(error))) throw error
+        for (const item of flight.batch) if (item.channel === channel) flight.refused.set(item, error)
+      }
+    }
+    return { writable: flight.refused.size === 0 ? flight.batch : flight.batch.filter((item) => !flight.refused.has(item)), counts }
   }
 
   /**
-   * Fails every value of a batch. Nothing was written when the batch never reached the server, when the server
-   * refused it, or when its transaction ended before COMMIT; a connection lost while committing leaves it unknown.
+   * Writes `values` again, in the transaction `client` is in, from the savepoint SAVEPOINT: the server refused
+   * them in one statement for one value's data, so nothing of it was applied. They are split in halves, each one
+   * statement; a half refused again is rolled back to the savepoint and split again, down to the single values
+   * refused, which fail alone (`flight.refused`). Halves go first to last, in one transaction: the rows keep call
+   * order and the batch's place in the log. k values refused among n cost about 2k·log2(n) statements.
    */
-  private failed(batch: Waiting[], error: unknown, stage: Stage): void {
+  private async writeApart(client: pg.ClientBase, flight: Flight, values: Waiting[], counts: ReadonlyMap<string, number>): Promise<Part[]> {
+    const parts: Part[] = []
+    const write = async (group: Waiting[]): Promise<void> => {
+      const [statement, parameters] = this.statementFor(group, counts)
+      let rows: Row[]
+      try {
+        rows = await this.context.query<Row>('append', statement, parameters, client)
+      } catch (error) {
+        if (isOwnError(error) || !isDataException(infoOf(error))) throw error
+        await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`)
+        if (group.length === 1) flight.refused.set(group[0] as Waiting, error)
+        else for (const half of halves(group)) await write(half)
+        return
+      }
+      parts.push({ batch: group, rows })
+      // Past the rows written, so that a later refusal does not roll them back.
+      await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}; SAVEPOINT ${SAVEPOINT}`)
+    }
+    for (const half of halves(values)) await write(half)
+    return parts
+  }
+
+  /** Settles a batch after its commit: each value written with its own row's token, each refused with its own error. */
+  private committed(flight: Flight, meta: LogMeta, counts: ReadonlyMap<string, number>, parts: Part[]): void {
+    if (parts.length > 0) for (const channel of counts.keys()) this.context.wake(channel)
+    for (const { batch, rows } of parts) {
+      if (rows.length === 0) continue // append$ only: nobody waits for a token, so none was returned
+      // Ids were taken in the order of the rows given; RETURNING's order is not promised, so sort by id.
+      rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1))
+      batch.forEach((item, index) => {
+        const row = rows[index] as Row
+        item.settle?.resolve(encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) }))
+      })
+    }
+    for (const [item, error] of flight.refused) this.fail(item, refusedError(item, error))
+  }
+
+  /**
+   * Fails every value of a batch (a value refused for its own data with its own error). Nothing was written when
+   * the batch never reached the server, when the server refused it, or when its transaction ended before COMMIT;
+   * a connection lost while committing leaves it unknown.
+   */
+  private failed(flight: Flight, error: unknown): void {
     const info = infoOf(error)
-    const outcome = stage !== 'committing' || isRefusal(info) ? 'not-sent' : 'unknown'
-    for (const item of batch) {
-      this.fail(item, isOwnError(error) ? error : new AppendFailedError({ channel: item.channel, outcome, ...info }, { cause: error }))
+    const outcome = flight.stage !== 'committing' || isRefusal(info) ? 'not-sent' : 'unknown'
+    for (const item of flight.batch) {
+      if (flight.refused.has(item)) this.fail(item, refusedError(item, flight.refused.get(item)))
+      else this.fail(item, isOwnError(error) ? error : new AppendFailedError({ channel: item.channel, outcome, ...info }, { cause: error }))
     }
   }
 
   /** The INSERT for a batch and its parameters: the joined form when it applies (joined-values.ts), else one array per column. */
-  private statementFor(batch: Waiting[], counts: ReadonlyMap<string, number>, returning: boolean): [string, unknown[]] {
+  private statementFor(batch: Waiting[], counts: ReadonlyMap<string, number>): [string, unknown[]] {
     const { queries } = this.context
+    const returning = batch.some((item) => item.settle !== undefined)
     const joined = joinedValues(batch)
     if (joined !== undefined) {
       const channel = batch[0]!.channel
@@ -257,6 +357,25 @@ export class AppendBatcher {
 /** Errors that already say what is wrong with the log itself (closed, not installed): passed on as they are. */
 function isOwnError(error: unknown): error is Exclude<OwnError, AppendFailedError> {
   return error instanceof DurableLogClosedError || error instanceof DurableSchemaMissingError || error instanceof UnsupportedServerError
+}
+
+/**
+ * True when the server refused a statement of several values for a value's data (SQLSTATE class 22): nothing of
+ * it was applied, and written apart, the values it did not refuse can be.
+ */
+function refusedForData(values: readonly Waiting[], error: unknown): boolean {
+  return values.length > 1 && !isOwnError(error) && isDataException(infoOf(error))
+}
+
+/** The error of a value the server refused for its own data: nothing of it was written. */
+function refusedError(item: Waiting, error: unknown): AppendFailedError {
+  return new AppendFailedError({ channel: item.channel, outcome: 'not-sent', ...infoOf(error) }, { cause: error })
+}
+
+/** A group of values in two halves, the first half first (a single value as it is). */
+function halves(values: Waiting[]): Waiting[][] {
+  const middle = Math.ceil(values.length / 2)
+  return values.length > 1 ? [values.slice(0, middle), values.slice(middle)] : [values]
 }
 
 /** What failed, from the driver's error (kept as the cause of rxpg's own errors). */

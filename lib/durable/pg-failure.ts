@@ -43,6 +43,15 @@ export function isRefusal(info: QueryFailureInfo): boolean {
   return info.sqlState !== undefined && !info.sqlState.startsWith('08') && !TRANSIENT_SQLSTATES.has(info.sqlState)
 }
 
+/**
+ * True for a data exception (SQLSTATE class 22: 22P05 a character the database's encoding cannot hold, 22021
+ * bytes invalid in it, 22P02 invalid input, 22001 a string too long, ...): the server refused a statement for
+ * the data it was given, which says nothing about the connection, and nothing of the statement was applied.
+ */
+export function isDataException(info: QueryFailureInfo): boolean {
+  return info.sqlState !== undefined && info.sqlState.startsWith('22')
+}
+
 export function isSchemaMissing(info: QueryFailureInfo): boolean {
   return info.sqlState !== undefined && SCHEMA_MISSING_SQLSTATES.has(info.sqlState)
 }

@@ -59,6 +59,31 @@ export async function durableFixture(prefix: string, options: Partial<DurableLog
   }
 }
 
+/** A database of its own on the durable specs' server, dropped by `drop()`. */
+export interface ScratchDatabase {
+  readonly url: string
+  drop(): Promise<void>
+}
+
+/**
+ * A LATIN1 database on the durable specs' server (`C` collation): characters outside LATIN1 (such as 'Ł') cannot
+ * be stored in it, and the server refuses a statement holding one (SQLSTATE 22P05).
+ */
+export async function latin1Database(prefix: string, url = durableDatabaseUrl()): Promise<ScratchDatabase> {
+  const name = uniqueSchema(prefix).toLowerCase()
+  await adminQuery(`CREATE DATABASE "${name}" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`, [], url)
+  const own = new URL(url)
+  own.pathname = `/${name}`
+  return {
+    url: own.toString(),
+    async drop() {
+      // Sessions left behind (a listener closing) would make DROP DATABASE fail; WITH (FORCE) needs PostgreSQL 13.
+      await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name], url)
+      await adminQuery(`DROP DATABASE IF EXISTS "${name}"`, [], url)
+    },
+  }
+}
+
 /**
  * Waits until every transaction that holds an id now, anywhere on the server, has ended: then everything
  * committed before the call is below the horizon and readable. Specs share one server, and another spec's
