@@ -169,12 +169,12 @@ const indented = (code: string, indent: string) =>
     .join('\n')
 
 /**
- * A row-level call's rows as json, once: columns and keys are taken out of it (row-json.ts says why never as
- * NEW."id").
+ * A row-level call's rows as json, once: keys and listed columns are taken out of it (`rowPartsInto` says why
+ * never as NEW."id").
  */
 const ROW_JSON = 'new_json := to_json(NEW);\n  old_json := to_json(OLD);'
 
-/** The variables `keyInto` and `carriedRow` take a row's columns out into: one per key column, one per listed column. */
+/** The variables `rowPartsInto` takes a row's columns out into: one per key column, one per listed column. */
 const rowVariables = (feed: Feed, key: readonly string[]) =>
   [
     ...key.map((_, index) => `  key_${index + 1} json;`),
@@ -182,42 +182,81 @@ const rowVariables = (feed: Feed, key: readonly string[]) =>
   ].join('\n')
 
 /**
- * `target := <the key of row, a json variable>` (with `::text` when `asText`), its columns taken out of the row's
- * json once each and checked: a field that is not there is SQL NULL (a null value is json 'null'), so a key
- * column renamed or dropped since the feed's SQL was applied fails the write, saying what to do, as the
- * statement-level triggers fail by naming it. Without the check an update was logged with a null key, in
- * another partition than the row's earlier changes.
+ * True when `->` can read the json variable `row`. `->` decodes every string of the document it reads, and refuses
+ * escapes that are valid `json` but no text: `\u0000` (22P05), a surrogate escape without its pair (22P02), and in
+ * a database not in UTF-8 a character its encoding lacks. A row with no `\u` at all (one scan: the common row)
+ * can be read, and in UTF-8 one without `\u0000` and without surrogate escapes (paired ones included: a pair
+ * decodes, but an expression that tells it from a lone one is fooled by an escaped backslash before it, and a row
+ * it let through would fail the writer).
  */
-function keyInto(feed: Feed, key: readonly string[], row: string, target: string, asText: boolean): string {
-  return checkedColumnsInto(feed, key, 'key', 'key column', row, `${target} := %s${asText ? '::text' : ''};`)
+const readableByArrow = (row: string) =>
+  `strpos(${row}::text, ${quoteLiteral('\\u')}) = 0 OR (getdatabaseencoding() = 'UTF8' AND ${row}::text !~ ${quoteLiteral('\\\\u(0000|[dD][89a-fA-F])')})`
+
+/** `json_build_object('a', <variable of a>, …)`. */
+const objectOf = (columns: readonly string[], variables: readonly string[]) =>
+  `json_build_object(${columns.map((column, index) => `${quoteLiteral(column)}, ${variables[index]}`).join(', ')})`
+
+/** What a row-level branch takes out of one row (NEW or OLD). */
+interface RowParts {
+  /** Statements that leave the row's key in the key's target, and the carried row in `row`. */
+  readonly statements: string
+  /** The carried row: the row's json as it is, or the object of the listed columns. */
+  readonly row: string
 }
 
 /**
- * The carried row of a row-level call, from the row's json: the whole row as it is, or the listed columns taken
- * out and checked as the key's are (a column renamed or dropped since the feed's SQL was applied was carried as
- * null). `statements` come first, and leave the row in `expression`.
+ * The key of the row `side` into `keyTarget` (a json object, or its text when `keyAsText`), and with `carried`, for
+ * a feed of listed columns, their object into `new_row` or `old_row`.
+ *
+ * Columns are taken out of the row's json (`new_json -> 'id'`), never as `NEW."id"`: PL/pgSQL plans an expression
+ * once per session with the types of the fields it reads, and after a migration changed a column's type (int to
+ * bigint) such a plan fails the writer's statement (42804), while the row's json keeps working. A row whose json
+ * `->` cannot read (`readableByArrow`: a `json` value holding `\u0000` or a lone surrogate escape, which the
+ * writer wrote legitimately) has its columns read from the row itself by a statement parsed for this call
+ * (EXECUTE, so no plan outlives a type change), which costs more but never fails the writer: without it, such a
+ * write failed (a new user's trial). Its EXCEPTION block (a subtransaction) is entered on that path only: the
+ * common row pays one `strpos`.
+ *
+ * Each column is checked: a field that is not there is SQL NULL (a null value is json 'null'; the EXECUTE branch
+ * makes a column it cannot find null), so a column renamed or dropped since the feed's SQL was applied fails the
+ * write, saying what to do, as the statement-level triggers fail by naming it. Without the check an update was
+ * logged with a null key, in another partition than the row's earlier changes, and a listed column carried as null.
  */
-function carriedRow(feed: Feed, row: 'new_json' | 'old_json'): { readonly statements: string; readonly expression: string } {
-  if (feed.columns === null) return { statements: '', expression: row }
-  const target = row === 'new_json' ? 'new_row' : 'old_row'
-  return { statements: `${checkedColumnsInto(feed, feed.columns, 'column', 'column', row, `${target} := %s;`)}\n`, expression: target }
+function rowPartsInto(feed: Feed, key: readonly string[], side: 'new' | 'old', keyTarget: string, keyAsText: boolean, carried: boolean): RowParts {
+  const json = `${side}_json`
+  const listed = carried && feed.columns !== null ? feed.columns : []
+  const keyVariables = key.map((_, index) => `key_${index + 1}`)
+  const columnVariables = listed.map((_, index) => `column_${index + 1}`)
+  const taken: Array<[variable: string, column: string]> = [
+    ...key.map((column, index): [string, string] => [keyVariables[index] as string, column]),
+    ...listed.map((column, index): [string, string] => [columnVariables[index] as string, column]),
+  ]
+  const read = `SELECT ${taken.map(([, column]) => `coalesce(to_json(($1).${quoteIdentifier(column)}), 'null')`).join(', ')}`
+  const statements = [
+    `IF ${readableByArrow(json)} THEN`,
+    ...taken.map(([variable, column]) => `  ${variable} := ${json} -> ${quoteLiteral(column)};`),
+    'ELSE',
+    `  -- An escape that -> may refuse (\\u0000, a lone surrogate): read from ${side.toUpperCase()}; a missing column is null.`,
+    '  BEGIN',
+    `    EXECUTE ${quoteLiteral(read)} INTO ${taken.map(([variable]) => variable).join(', ')} USING ${side.toUpperCase()};`,
+    '  EXCEPTION WHEN undefined_column THEN',
+    ...taken.map(([variable]) => `    ${variable} := NULL;`),
+    '  END;',
+    'END IF;',
+    missingColumnCheck(feed, key, keyVariables, 'key column'),
+    `${keyTarget} := ${objectOf(key, keyVariables)}${keyAsText ? '::text' : ''};`,
+  ]
+  if (listed.length > 0) statements.push(missingColumnCheck(feed, listed, columnVariables, 'column'), `${side}_row := ${objectOf(listed, columnVariables)};`)
+  return { statements: statements.join('\n'), row: feed.columns === null ? json : `${side}_row` }
 }
 
-/**
- * Takes `columns` out of the json variable `row` into variables `<prefix>_<n>`, fails the write for a missing one,
- * and runs `assign` with their object for %s. Out of the row's json, never as `NEW."id"`: PL/pgSQL plans an
- * expression once per session with the types of the fields it reads, and after a migration changed a column's
- * type (int to bigint) such a plan fails the writer's statement (42804), while the row's json keeps working.
- */
-function checkedColumnsInto(feed: Feed, columns: readonly string[], prefix: string, what: string, row: string, assign: string): string {
-  const variables = columns.map((_, index) => `${prefix}_${index + 1}`)
+/** Fails the write when one of `variables` (the columns' values) is SQL NULL: the column is not in the row. */
+function missingColumnCheck(feed: Feed, columns: readonly string[], variables: readonly string[], what: string): string {
   const message = `rxpg change feed ${quoteIdentifier(feed.name)}: a ${what} it names (${columns.map(quoteIdentifier).join(', ')}) is not in the row of ${qualifiedName(feed.schema, feed.table)} (renamed or dropped since the feed's SQL was applied): generate the feed's SQL again with the table's column names and apply it in the same migration (${installCommandOf({ ...feed, key: undefined })})`
   return [
-    ...columns.map((column, index) => `${variables[index]} := ${row} -> ${quoteLiteral(column)};`),
     `IF ${variables.map((variable) => `${variable} IS NULL`).join(' OR ')} THEN`,
     `  RAISE EXCEPTION USING ERRCODE = 'undefined_column', MESSAGE = ${quoteLiteral(message)};`,
     'END IF;',
-    assign.replace('%s', `json_build_object(${columns.map((column, index) => `${quoteLiteral(column)}, ${variables[index]}`).join(', ')})`),
   ].join('\n')
 }
 
@@ -255,20 +294,26 @@ ${indented(byOp(byStatement.map(branch), ''), '  ')}
 
   const byRow = rowOps(feed)
   if (byRow.length > 0) {
-    const [newRow, oldRow] = [carriedRow(feed, 'new_json'), carriedRow(feed, 'old_json')]
-    const oldSide = feed.old === 'row' ? `, 'old', ${oldRow.expression}` : ''
-    const oldStatements = feed.old === 'row' ? oldRow.statements : ''
+    const carriesOld = feed.old === 'row'
     const branch = (op: ChangeOp): [ChangeOp, string] => {
-      if (op === 'insert') return [op, `${keyInto(feed, key, 'new_json', 'change_key', true)}\n${newRow.statements}change_value := json_build_object('op', 'insert', 'new', ${newRow.expression});`]
-      if (op === 'delete') return [op, `${keyInto(feed, key, 'old_json', 'change_key', true)}\n${oldStatements}change_value := json_build_object('op', 'delete'${oldSide});`]
+      if (op === 'insert') {
+        const inserted = rowPartsInto(feed, key, 'new', 'change_key', true, true)
+        return [op, `${inserted.statements}\nchange_value := json_build_object('op', 'insert', 'new', ${inserted.row});`]
+      }
+      if (op === 'delete') {
+        const deleted = rowPartsInto(feed, key, 'old', 'change_key', true, carriesOld)
+        return [op, `${deleted.statements}\nchange_value := json_build_object('op', 'delete'${carriesOld ? `, 'old', ${deleted.row}` : ''});`]
+      }
+      const [after, before] = [rowPartsInto(feed, key, 'new', 'change_key', true, true), rowPartsInto(feed, key, 'old', 'previous_key', true, carriesOld)]
+      const rows = `'new', ${after.row}${carriesOld ? `, 'old', ${before.row}` : ''}`
       return [
         op,
-        `${keyInto(feed, key, 'new_json', 'change_key', true)}
-${keyInto(feed, key, 'old_json', 'previous_key', true)}
-${newRow.statements}${oldStatements}IF previous_key = change_key THEN
-  change_value := json_build_object('op', 'update', 'new', ${newRow.expression}${oldSide});
+        `${after.statements}
+${before.statements}
+IF previous_key = change_key THEN
+  change_value := json_build_object('op', 'update', ${rows});
 ELSE
-  change_value := json_build_object('op', 'update', 'new', ${newRow.expression}${oldSide}, 'previousKey', previous_key::json);
+  change_value := json_build_object('op', 'update', ${rows}, 'previousKey', previous_key::json);
 END IF;`,
       ]
     }
@@ -312,23 +357,29 @@ END`
 }
 
 function lightBody(feed: Feed, key: readonly string[], names: FeedNames): string {
-  const [newRow, oldRow] = [carriedRow(feed, 'new_json'), carriedRow(feed, 'old_json')]
-  const oldSide = feed.old === 'row' ? `, 'old', ${oldRow.expression}` : ''
-  const oldStatements = feed.old === 'row' ? oldRow.statements : ''
+  const carriesOld = feed.old === 'row'
   // 'n' numbers the changes of a transaction: PostgreSQL sends identical payloads of one transaction once, and
   // two changes can be identical to the letter (the same row set back and forth in one statement_timestamp()).
   const tail = `'at', statement_timestamp(), 'n', change_number`
   const branch = (op: ChangeOp): [ChangeOp, string] => {
-    if (op === 'insert') return [op, `${keyInto(feed, key, 'new_json', 'change_key', false)}\n${newRow.statements}payload := json_build_object('op', 'insert', 'key', change_key, 'new', ${newRow.expression}, ${tail})::text;`]
-    if (op === 'delete') return [op, `${keyInto(feed, key, 'old_json', 'change_key', false)}\n${oldStatements}payload := json_build_object('op', 'delete', 'key', change_key${oldSide}, ${tail})::text;`]
+    if (op === 'insert') {
+      const inserted = rowPartsInto(feed, key, 'new', 'change_key', false, true)
+      return [op, `${inserted.statements}\npayload := json_build_object('op', 'insert', 'key', change_key, 'new', ${inserted.row}, ${tail})::text;`]
+    }
+    if (op === 'delete') {
+      const deleted = rowPartsInto(feed, key, 'old', 'change_key', false, carriesOld)
+      return [op, `${deleted.statements}\npayload := json_build_object('op', 'delete', 'key', change_key${carriesOld ? `, 'old', ${deleted.row}` : ''}, ${tail})::text;`]
+    }
+    const [after, before] = [rowPartsInto(feed, key, 'new', 'change_key', false, true), rowPartsInto(feed, key, 'old', 'previous_key', false, carriesOld)]
+    const rows = `'new', ${after.row}${carriesOld ? `, 'old', ${before.row}` : ''}`
     return [
       op,
-      `${keyInto(feed, key, 'new_json', 'change_key', false)}
-${keyInto(feed, key, 'old_json', 'previous_key', false)}
-${newRow.statements}${oldStatements}IF previous_key::text = change_key::text THEN
-  payload := json_build_object('op', 'update', 'key', change_key, 'new', ${newRow.expression}${oldSide}, ${tail})::text;
+      `${after.statements}
+${before.statements}
+IF previous_key::text = change_key::text THEN
+  payload := json_build_object('op', 'update', 'key', change_key, ${rows}, ${tail})::text;
 ELSE
-  payload := json_build_object('op', 'update', 'key', change_key, 'previousKey', previous_key, 'new', ${newRow.expression}${oldSide}, ${tail})::text;
+  payload := json_build_object('op', 'update', 'key', change_key, 'previousKey', previous_key, ${rows}, ${tail})::text;
 END IF;`,
     ]
   }

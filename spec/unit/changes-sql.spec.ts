@@ -77,6 +77,30 @@ describe('generated SQL', () => {
     expect(drop).toContain('DROP FUNCTION IF EXISTS "My ""odd"" schema"."rxpg_changes_Or-ders"();')
   })
 
+  // `->` decodes every string of the row's json and refuses \u0000 and a lone surrogate escape, valid in a json
+  // column: such a row is read from NEW or OLD by a statement parsed for the call, and the common row pays one strpos.
+  it("reads a row that -> may refuse from the row itself, names quoted, and the common row with -> alone (no subtransaction)", () => {
+    const odd = changeFeedSql({ table: '"My ""odd"" schema"."Or-ders"', key: ['Order Id'], columns: ["it's", 'back\\slash'], level: 'row' }).install
+    expect(odd).toContain(
+      `EXECUTE E'SELECT coalesce(to_json(($1)."Order Id"), ''null''), coalesce(to_json(($1)."it''s"), ''null''), coalesce(to_json(($1)."back\\\\slash"), ''null'')' INTO key_1, column_1, column_2 USING NEW;`,
+    )
+    const specs: ChangeFeedSpec[] = [
+      { table: 'orders', key: ['id'] },
+      { table: 'orders', key: ['id'], level: 'row', columns: ['id', 'doc'] },
+      { table: 'orders', key: ['id', 'tenant'], carrier: 'light', old: 'key' },
+    ]
+    for (const spec of specs) {
+      const lines = changeFeedSql(spec).install.split('\n').map((line) => line.trim())
+      const guards = lines.flatMap((line, index) => (line.startsWith('IF strpos(') ? [index] : []))
+      expect(guards.length, JSON.stringify(spec)).toBeGreaterThan(0)
+      for (const guard of guards) {
+        const common = lines.slice(guard + 1, lines.indexOf('ELSE', guard))
+        expect(common.every((line) => /^(key|column)_\d+ := (new|old)_json -> '[^']+';$/.test(line)), common.join('\n')).toBe(true)
+      }
+      expect(lines.filter((line) => line.startsWith('EXCEPTION WHEN')).length, JSON.stringify(spec)).toBe(guards.length)
+    }
+  })
+
   it('keeps a condition intact even when it holds the dollar-quote tag', () => {
     const condition = "NEW.note <> '$fn$ and $triggers$'"
     const { install } = changeFeedSql({ table: 'orders', key: ['id'], ops: ['insert', 'update'], level: 'row', when: condition })
