@@ -63,7 +63,8 @@ export function pgReplicationSource(
     connect: (clock) =>
       PgConnection.open(clientConfig).pipe(
         concatMap((connection) =>
-          connection.query<IdentifySystemRow>('IDENTIFY_SYSTEM').pipe(
+          connection.query(OUTPUT_SETTINGS).pipe(
+            concatMap(() => connection.query<IdentifySystemRow>('IDENTIFY_SYSTEM')),
             concatMap((identity) => {
               const asked = catalog.pending()
               const query = serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids: asked })
@@ -84,6 +85,15 @@ export function pgReplicationSource(
       ),
   }
 }
+
+/**
+ * The WAL sender writes each value with its session's output settings, and pg's type parsers read PostgreSQL's
+ * defaults only: under a DateStyle of 'SQL, DMY' a timestamptz was parsed as null, under an IntervalStyle of
+ * 'postgres_verbose' an interval as empty, under extra_float_digits 0 a double lost digits, all without an error
+ * (a new user's trial: a server, role, database or connection string set by someone else). The session's own
+ * settings, set before replication starts, whatever those say; bytea in hex, which pg reads fastest.
+ */
+const OUTPUT_SETTINGS = "SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET bytea_output = 'hex'"
 
 /** A type the catalog no longer has: what its values were cannot be known. */
 const DROPPED = -1
