@@ -131,8 +131,21 @@ function eitherRunner<T>(decode: (input: unknown) => Either<unknown, T>): Run<T>
 }
 
 function fromStandardResult<T>(result: StandardSchemaResult<T>): Attempt<T> {
-  if (result.issues) return { _tag: 'Left', left: { messages: result.issues.map(issueMessage) } }
-  return { _tag: 'Right', right: result.value }
+  // What a hand-written adapter may return: anything (undefined when it forgot to return its issues, `{ data }`
+  // for `{ value }`). Read as it was, undefined threw out of the stream's delivery (a process crash), and
+  // `{ data }` was a Right of undefined.
+  const shape = result as { readonly issues?: unknown; readonly value?: unknown } | null | undefined
+  if (typeof shape !== 'object' || shape === null) return NOT_A_RESULT
+  if (shape.issues !== undefined) {
+    if (!Array.isArray(shape.issues)) return NOT_A_RESULT
+    return { _tag: 'Left', left: { messages: shape.issues.length === 0 ? ['invalid value'] : shape.issues.map(issueMessage) } }
+  }
+  return 'value' in shape ? { _tag: 'Right', right: shape.value as T } : NOT_A_RESULT
+}
+
+const NOT_A_RESULT: Left<{ readonly messages: string[] }> = {
+  _tag: 'Left',
+  left: { messages: ["the schema's validate returned something that is not a Standard Schema result (an object with `value`, or with `issues`)"] },
 }
 
 function thrown(error: unknown): Left<{ messages: string[]; cause: unknown }> {
@@ -140,7 +153,8 @@ function thrown(error: unknown): Left<{ messages: string[]; cause: unknown }> {
 }
 
 function issueMessage(issue: StandardSchemaIssue): string {
-  if (!issue.path || issue.path.length === 0) return issue.message
+  if (typeof issue !== 'object' || issue === null) return String(issue)
+  if (!Array.isArray(issue.path) || issue.path.length === 0) return String(issue.message)
   const path = issue.path.map((segment) => String(typeof segment === 'object' ? segment.key : segment)).join('.')
   return `${path}: ${issue.message}`
 }

@@ -112,3 +112,29 @@ describe('decode with asynchronous Standard Schema validation', () => {
     expect(seen).toEqual(['ada', ['name: unknown user'], 'grace', ['name: Invalid input: expected string, received number']])
   })
 })
+
+describe('decode with a Standard Schema whose validate returns something else than a result', () => {
+  /** A hand-written adapter: `validate` gives back what `answer` says, for every input. */
+  const schemaAnswering = (answer: (input: unknown) => unknown): StandardSchemaV1<unknown, { id: number }> => ({
+    '~standard': { version: 1, vendor: 'hand-written', validate: answer as StandardSchemaV1<unknown, { id: number }>['~standard']['validate'] },
+  })
+
+  it('gives a Left saying so, for undefined, a typo ({ data }) and a non-object, synchronously or not; the stream goes on', async () => {
+    const source = new Subject<PgNotification>()
+    const seen: unknown[] = []
+    const answers: unknown[] = [undefined, { data: { id: 1 } }, 42, { issues: 'bad' }, Promise.resolve(undefined), { value: { id: 3 } }]
+    let call = 0
+    source.pipe(decode(schemaAnswering(() => answers[call++]))).subscribe((value) => seen.push(value))
+    for (let index = 0; index < answers.length; index++) source.next(note('{"id":1}'))
+    await flushPromises()
+    const notAResult = ["the schema's validate returned something that is not a Standard Schema result (an object with `value`, or with `issues`)"]
+    expect(seen.map((either) => ((either as { _tag: string })._tag === 'Left' ? (either as { left: { info: { messages: string[] } } }).left.info.messages : either))).toEqual([
+      notAResult,
+      notAResult,
+      notAResult,
+      notAResult,
+      notAResult,
+      { _tag: 'Right', right: { id: 3 } },
+    ])
+  })
+})
