@@ -105,12 +105,23 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   const queueFull = (name: string) =>
     new AppendFailedError({ channel: name, outcome: 'not-sent', detail: `${resolved.maxQueue} appends are already waiting; raise appendBatch.maxQueue or slow the producer` })
 
+  /**
+   * Appends without a client take turns after their encoding: a typed channel's validation may be asynchronous,
+   * and an append whose value validated first must not be queued before one called earlier (a "shipped" written
+   * before its "placed"). Encodings still run at once, side by side; only the queueing waits.
+   */
+  let encodedTurn: Promise<unknown> = Promise.resolve()
   const append = async (channel: ChannelArgument, value: unknown, appendOptions: AppendOptions = {}): Promise<string> => {
     checkAppendClient(appendOptions.client)
     const name = nameOf(channel)
     const key = keyOf(name, appendOptions.key)
-    const text = await encode(channel, name, value)
-    if (appendOptions.client) return appendInClient(name, text, key, appendOptions.client)
+    if (appendOptions.client) return appendInClient(name, await encode(channel, name, value), key, appendOptions.client)
+    const encoded = encode(channel, name, value)
+    // Its failure is this append's, when its turn comes: not an unhandled rejection meanwhile.
+    encoded.catch(() => undefined)
+    const turn = encodedTurn.then(() => encoded)
+    encodedTurn = turn.catch(() => undefined)
+    const text = await turn
     return new Promise<string>((resolve, reject) => {
       if (!batcher.push({ channel: name, key, text, settle: { resolve, reject } })) reject(queueFull(name))
     })

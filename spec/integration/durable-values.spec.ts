@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { createPuller, DecodeError, defineChannel, InvalidSinkValueError, toAsyncIterable, type RxpgError } from '../../lib/index.js'
 import { AppendFailedError, InvalidDurableValueError, validMessages, type DurableAppend } from '../../lib/durable/index.js'
+import { controlledSchema, flushPromises } from '../support/controlled-schema.js'
 import { eventually } from '../support/database.js'
 import { durableFixture, fetchAll, horizonPassed, type DurableFixture } from '../support/durable.js'
 
@@ -90,6 +91,21 @@ describe('typed channels', () => {
       { id: 3, total: 1 },
     ])
     expect(invalid).toEqual([`${read[1]!.token}: DECODE_FAILED`])
+  })
+
+  it('writes in call order when validation is asynchronous and a later value validates first', async () => {
+    const { log } = fixture
+    const { schema, settle } = controlledSchema()
+    const Events = defineChannel('typed-async-order', schema)
+    // The first validates last; a plain append after them waits its turn too.
+    const tokens = [log.append(Events, 'slow-placed', { key: '7' }), log.append(Events, 'shipped', { key: '7' }), log.append('typed-async-order', 'plain', { key: '7' })]
+    await flushPromises()
+    settle('slow-placed')
+    await Promise.all(tokens)
+    await horizonPassed(fixture.url)
+    const page = await log.fetch('typed-async-order', { after: 'earliest' })
+    expect(page.messages.map((message) => message.value)).toEqual(['slow-placed', 'shipped', 'plain'])
+    expect(page.messages.map((message) => message.token)).toEqual(await Promise.all(tokens))
   })
 })
 
