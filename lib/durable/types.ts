@@ -231,7 +231,7 @@ export interface DurableLog extends AsyncDisposable {
   readonly schema: string
   /** Appends one message; resolves with its token once committed (or, with `options.client`, once inserted in your transaction). */
   append(channel: string, value: unknown, options?: AppendOptions): Promise<string>
-  append<T>(channel: TypedChannel<T>, value: T, options?: AppendOptions): Promise<string>
+  append<T>(channel: TypedChannel<T>, value: NoInfer<T>, options?: AppendOptions): Promise<string>
   /** A batched sink: one multi-row INSERT per batch, in call order (two batches overlap while more waits). Failures go to `errors$`. `error()`/`complete()` are ignored. */
   readonly append$: Observer<DurableAppend>
   /** Failures with no caller to reject (from `append$`); a process warning when nothing subscribes. */
