@@ -126,6 +126,11 @@ function eitherRunner<T>(decode: (input: unknown) => Either<unknown, T>): Run<T>
       if (shape._tag === 'Right' && 'right' in shape) return result as Attempt<T>
       if (shape._tag === 'Left' && 'left' in shape) return { _tag: 'Left', left: { messages: messagesOf(shape.left) } }
     }
+    if (isPromiseLike(result)) {
+      // Its rejection, if any, is this Left's business now, not an unhandled rejection.
+      Promise.resolve(result).catch(() => undefined)
+      return { _tag: 'Left', left: { messages: ['the decoder returned a Promise: a function decoder (or `decode` method) must return an Either synchronously; for asynchronous validation, use a Standard Schema'] } }
+    }
     return { _tag: 'Left', left: { messages: ['the decoder returned something that is not an Either'] } }
   }
 }

@@ -138,3 +138,16 @@ describe('decode with a Standard Schema whose validate returns something else th
     ])
   })
 })
+
+describe('decode with a function decoder that returns a Promise', () => {
+  it('gives a Left that says a function decoder must answer synchronously', () => {
+    const source = new Subject<PgNotification>()
+    const seen: unknown[] = []
+    const asyncDecoder = (async (input: unknown) => ({ _tag: 'Right', right: input })) as never
+    source.pipe(decode(asyncDecoder)).subscribe((value) => seen.push(value))
+    source.next(note('{"id":1}'))
+    expect((seen[0] as { left: { info: { messages: string[] } } }).left.info.messages).toEqual([
+      'the decoder returned a Promise: a function decoder (or `decode` method) must return an Either synchronously; for asynchronous validation, use a Standard Schema',
+    ])
+  })
+})
