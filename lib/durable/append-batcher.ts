@@ -16,6 +16,11 @@
  * last, so the others keep call order: a lone batch in a new transaction (nothing later is in flight), an
  * overlapping one in its own transaction, whose id keeps its place before the next batch's (the savepoint is
  * set with `BEGIN; SELECT txid_current()`, no extra round trip; the rows' `tx` stays the top-level id).
+ *
+ * The transactions it begins run at READ COMMITTED whatever the session's `default_transaction_isolation`
+ * (`BEGIN ISOLATION LEVEL READ COMMITTED`, in the same query string: no round trip added), as every transaction of
+ * the log's own does (docs/durable.md, "Isolation"). A lone batch's INSERT runs at the session's level: one
+ * statement that reads no table is the same at every level, and stays one prepared statement, one round trip.
  */
 import type pg from 'pg'
 import type { CheckedOutClient } from '../pg/check-out.js'
@@ -23,7 +28,7 @@ import { AppendFailedError, DurableLogClosedError, DurableSchemaMissingError, Un
 import { joinedValues } from './joined-values.js'
 import { partitionOfKey } from './key-partition.js'
 import type { LogContext, LogMeta } from './log-context.js'
-import { failureInfo, isDataException, isRefusal } from './pg-failure.js'
+import { failureInfo, isDataException, isRefusal, isRolledBack } from './pg-failure.js'
 import { encodeToken } from './position.js'
 
 /** A value ready to be written: its channel, key and JSON text. */
@@ -171,7 +176,7 @@ export class AppendBatcher {
           // Nothing was written, and nothing later is in flight (the run loop waits for this batch): its values
           // again, in a transaction of their own, keep their place.
           flight.stage = 'sent'
-          await connection.client.query(`BEGIN; SAVEPOINT ${SAVEPOINT}`)
+          await connection.client.query(`BEGIN ISOLATION LEVEL READ COMMITTED; SAVEPOINT ${SAVEPOINT}`)
           parts = await this.writeApart(connection.client, flight, writable, counts)
           flight.stage = 'committing'
           await connection.client.query('COMMIT')
@@ -181,7 +186,7 @@ export class AppendBatcher {
     } catch (error) {
       if (connection !== undefined && flight.stage === 'sent') {
         await connection.client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError))
-      } else if (connection !== undefined && flight.stage === 'committing' && !isRefusal(infoOf(error))) {
+      } else if (connection !== undefined && flight.stage === 'committing' && !isRefusal(infoOf(error)) && !isRolledBack(infoOf(error))) {
         // A connection that failed mid-statement is not given back to the pool.
         broken = error instanceof Error ? error : new Error(String(error))
       }
@@ -221,7 +226,7 @@ export class AppendBatcher {
         if (writable.length > 0) {
           connection = await this.context.checkOut('append')
           // The savepoint, sent with BEGIN, is there for a refusal (below); the rows' tx stays the top-level id.
-          await connection.client.query(`BEGIN; SELECT txid_current(); SAVEPOINT ${SAVEPOINT}`)
+          await connection.client.query(`BEGIN ISOLATION LEVEL READ COMMITTED; SELECT txid_current(); SAVEPOINT ${SAVEPOINT}`)
           takeId()
           flight.stage = 'sent'
           const [statement, values] = this.statementFor(writable, counts)
@@ -321,7 +326,9 @@ export class AppendBatcher {
    */
   private failed(flight: Flight, error: unknown): void {
     const info = infoOf(error)
-    const outcome = flight.stage !== 'committing' || isRefusal(info) ? 'not-sent' : 'unknown'
+    // A serialization failure or deadlock rolled the transaction back: nothing committed (a lone INSERT at your
+    // level, under SERIALIZABLE, can meet one with a serializable transaction of yours that read the log).
+    const outcome = flight.stage !== 'committing' || isRefusal(info) || isRolledBack(info) ? 'not-sent' : 'unknown'
     for (const item of flight.batch) {
       if (flight.refused.has(item)) this.fail(item, refusedError(item, flight.refused.get(item)))
       else this.fail(item, isOwnError(error) ? error : new AppendFailedError({ channel: item.channel, outcome, ...info }, { cause: error }))

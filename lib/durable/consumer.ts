@@ -21,15 +21,13 @@ import { retryDelayAfter } from './check-options.js'
 import { DurableLogClosedError, DurableQueryFailedError, HandlerEndedTransactionError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
-import { isRefusal, isTransient } from './pg-failure.js'
+import { isRefusal, isRolledBack, isTransient } from './pg-failure.js'
 import { settlesWithin } from '../settles-within.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
 
 /** SQLSTATE 25P02: a statement in a transaction that an earlier error aborted. */
 const IN_FAILED_TRANSACTION = '25P02'
-/** A serialization failure and a deadlock: at COMMIT, the transaction rolled back on a connection that still works. */
-const ROLLED_BACK_AT_COMMIT = new Set(['40001', '40P01'])
 
 /** What a consumer did: leases taken and given up, batches committed, acks refused, handler failures, retries. */
 export type ConsumerEvent =
@@ -209,12 +207,15 @@ export function startConsumer<T>(
     }
     try {
       await connection.ready
-      // Autocommit statements on a connection of its own: one the server refused by name runs again unnamed. Its
-      // failures say so ('consumer lease'), apart from the batches' ('consume').
-      return await context.query<Row>('consumer lease', text, values, connection.client, true)
+      // Statements of their own (each its own transaction) on a connection of its own, at READ COMMITTED whatever
+      // the session's default_transaction_isolation: a renewal or takeover that meets an ack updating the same
+      // cursor rows waits for it and checks its WHERE again (REPEATABLE READ and SERIALIZABLE would fail it with
+      // 40001). Its failures say so ('consumer lease'), apart from the batches' ('consume').
+      return await context.queryReadCommitted<Row>('consumer lease', text, values, connection.client)
     } catch (error) {
       const failure = context.failure('consumer lease', error)
-      if (!(failure instanceof DurableQueryFailedError) || isTransient(failure.info)) void dropLeaseConnection(connection)
+      // A serialization failure or deadlock rolled the statement back on a connection that works: kept.
+      if (!(failure instanceof DurableQueryFailedError) || (isTransient(failure.info) && !isRolledBack(failure.info))) void dropLeaseConnection(connection)
       throw failure
     }
   }
@@ -389,7 +390,11 @@ export function startConsumer<T>(
     let broken: Error | undefined
     let handlerFailed = false
     try {
-      await client.query('BEGIN')
+      // READ COMMITTED whatever the session's default_transaction_isolation: the ack below updates cursor rows that
+      // the lease connection's renewals update too, and waits for one in flight rather than failing with 40001 (as
+      // under REPEATABLE READ or SERIALIZABLE). The handler may raise the level with SET TRANSACTION as its first
+      // statement (docs/durable.md, "Isolation"). No statement runs before the handler's, so it can.
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
       /** The partitions of the batch whose lease this member has lost, as the ack would find them. */
       const lostOf = (held: ReadonlyArray<{ part: number }>) => {
         const ok = new Set(held.map((row) => row.part))
@@ -459,7 +464,12 @@ export function startConsumer<T>(
       } catch (error) {
         // The handler caught an error of one of its statements and returned: the transaction is aborted and
         // nothing of it can commit. A failed handler, then: rolled back, and the batch comes again.
-        if (!(error instanceof DurableQueryFailedError && error.info.sqlState === IN_FAILED_TRANSACTION)) throw error
+        // A serialization failure or deadlock of the ack itself (a handler that raised its transaction's level to
+        // REPEATABLE READ or SERIALIZABLE, whose snapshot predates a renewal of its cursor rows; a deadlock with
+        // the handler's own locks): the server rolled the transaction back, nothing committed, the connection
+        // works. The same as at COMMIT (below): a failed batch, retried after retryDelay, the leases kept. It used
+        // to drop every partition as if the outcome were unknown, and take them again a third of leaseTtl later.
+        if (!(error instanceof DurableQueryFailedError && (error.info.sqlState === IN_FAILED_TRANSACTION || isRolledBack(error.info)))) throw error
         await handlerFailure(error)
         return true
       }
@@ -476,7 +486,7 @@ export function startConsumer<T>(
         // if a statement of its own had: a failed handler, retried after retryDelay. It used to end the member,
         // then each member that took its partitions over, one after the other.
         const failure = context.failure('consume commit', error)
-        if (!(failure instanceof DurableQueryFailedError) || !(isRefusal(failure.info) || ROLLED_BACK_AT_COMMIT.has(failure.info.sqlState ?? ''))) throw error
+        if (!(failure instanceof DurableQueryFailedError) || !(isRefusal(failure.info) || isRolledBack(failure.info))) throw error
         await handlerFailure(failure)
         return true
       }
@@ -510,7 +520,8 @@ export function startConsumer<T>(
     const meta = await context.meta()
     partitions = await context.partitionsOf(channel)
     const start = await startOf(context, meta, channel, options.from === undefined ? 'earliest' : options.from, 'consume')
-    await context.query('consume', queries.joinGroup, [...base, partitions, ...positionParams(start.position)])
+    // At READ COMMITTED: members joining at once would otherwise fail the INSERT … ON CONFLICT with 40001.
+    await context.queryReadCommitted('consume', queries.joinGroup, [...base, partitions, ...positionParams(start.position)])
     return meta
   }
 

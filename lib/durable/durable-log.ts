@@ -56,8 +56,9 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
   let maintenance: Subscription | undefined
   let closing: Promise<void> | undefined
 
+  // At READ COMMITTED: after its advisory lock, durable_maintain() must see what the maintenance before it made.
   const maintain = async () => {
-    const [row] = await context.query<{ elected: boolean; created: number; dropped: number }>('maintenance', context.queries.maintain, [
+    const [row] = await context.queryReadCommitted<{ elected: boolean; created: number; dropped: number }>('maintenance', context.queries.maintain, [
       resolved.partitionSpanSeconds,
       resolved.maxAgeSeconds,
       resolved.maxBytes,
@@ -277,7 +278,9 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
         // Installed at this version (by a migration): nothing to do. Running the script again would need what
         // only its owner has (CREATE on the database), which an application role that calls this at start lacks.
         if ((await installedVersion(client, schema)) === DURABLE_SCHEMA_VERSION) return
-        await client.query('BEGIN')
+        // READ COMMITTED whatever the session's default: after the lock, each statement sees what an install before
+        // it committed (under REPEATABLE READ the meta row's INSERT … ON CONFLICT failed with 40001).
+        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
         // Concurrent installs would race on CREATE … IF NOT EXISTS: one at a time.
         await client.query(`SELECT pg_advisory_xact_lock(hashtext('rxpg.durable.install'), hashtext($1))`, [schema])
         await client.query(durableSchemaSql({ schema }))

@@ -14,6 +14,7 @@ import { coalesceWakes } from './coalesce-wakes.js'
 import { DurableLogClosedError, DurableQueryFailedError, DurableSchemaMissingError, UnsupportedServerError } from './errors.js'
 import { failureInfo, isSchemaMissing } from './pg-failure.js'
 import { queriesFor, type Queries } from './queries.js'
+import { readCommittedStatement } from './read-committed.js'
 import { DURABLE_SCHEMA_VERSION } from './schema-sql.js'
 import type { DurableLogOptions } from './types.js'
 
@@ -233,6 +234,24 @@ export class LogContext {
   }
 
   /**
+   * `query` at READ COMMITTED, whatever the session's `default_transaction_isolation`, in one round trip: for the
+   * statements that update rows others update concurrently, or insert under ON CONFLICT, outside a transaction of
+   * rxpg's (read-committed.ts). On the pool, or on `client`, which must not be in a transaction block (the
+   * statement is a transaction of its own). Not a prepared statement.
+   */
+  async queryReadCommitted<Row extends pg.QueryResultRow>(operation: string, text: string, values: unknown[], client?: pg.ClientBase): Promise<Row[]> {
+    if ((this.closed && client === undefined) || this.abandoned) throw new DurableLogClosedError({ operation })
+    try {
+      const statement = readCommittedStatement(text, values)
+      // Two statements in one simple query: pg answers with the result of each; the rows are the last one's.
+      const results = (await (client ?? this.pool).query<Row>(statement)) as unknown as pg.QueryResult<Row> | Array<pg.QueryResult<Row>>
+      return (Array.isArray(results) ? results.at(-1)?.rows : results.rows) ?? []
+    } catch (error) {
+      throw this.failure(operation, error)
+    }
+  }
+
+  /**
    * Runs `run` with the statement's name; when the server refuses that name (a transaction-mode pooler: see
    * STATEMENT_NAME_SQLSTATES), the log sends unnamed statements from then on, and the statement runs again
    * unnamed (it never ran), unless it ran in a transaction block (`inTransaction`), which the failure aborted.
@@ -311,7 +330,9 @@ export class LogContext {
   private async loadMeta(client?: pg.ClientBase): Promise<LogMeta> {
     let rows: Array<{ server_version: number; log_id: string; epoch: number; version: number }>
     try {
-      rows = await this.query('open', this.queries.meta, [], client)
+      // On the caller's client (its transaction, at its level), or at READ COMMITTED: durable_epoch() reads the meta
+      // row again after its advisory lock, which under REPEATABLE READ would still show it as before the lock.
+      rows = client === undefined ? await this.queryReadCommitted('open', this.queries.meta, []) : await this.query('open', this.queries.meta, [], client)
     } catch (error) {
       if (error instanceof DurableSchemaMissingError) await this.assertServerVersion()
       throw error
@@ -369,8 +390,12 @@ export class LogContext {
     return loading
   }
 
+  /**
+   * At READ COMMITTED: under REPEATABLE READ, a concurrent first registration of the channel (another process)
+   * makes the INSERT … ON CONFLICT fail with 40001 rather than find the row.
+   */
   private async registerChannel(channel: string, client?: pg.ClientBase): Promise<number> {
-    const [row] = await this.query<{ partitions: number }>('channel registration', this.queries.channelPartitions, [channel, this.resolved.partitions], client)
+    const [row] = await this.queryReadCommitted<{ partitions: number }>('channel registration', this.queries.channelPartitions, [channel, this.resolved.partitions], client)
     return row?.partitions ?? this.resolved.partitions
   }
 

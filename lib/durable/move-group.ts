@@ -22,7 +22,9 @@ export async function moveGroup(context: LogContext, channel: string, group: str
   const ahead = aheadOfDatabase(position, ends.epoch, ends.xmax, token)
   if (ahead !== undefined) throw ahead
   if (ends.expired !== undefined && comparePositions(ends.expired, position) > 0) throw new CursorExpiredError({ channel, token, group })
-  const moved = await context.query(operation, context.queries.moveGroup, [channel, group, ...positionParams(position)])
+  // At READ COMMITTED: a cursor row that a member's ack or renewal is updating is moved once that commits
+  // (REPEATABLE READ would fail with 40001).
+  const moved = await context.queryReadCommitted(operation, context.queries.moveGroup, [channel, group, ...positionParams(position)])
   // Only a group that has run is moved: a mistyped name would otherwise make a new group (and, on a channel no log
   // has used, fix its partition count). A new group starts where its consume option from says.
   if (moved.length === 0) {

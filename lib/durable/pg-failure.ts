@@ -38,6 +38,17 @@ export function isTransient(info: QueryFailureInfo): boolean {
   return /Connection terminated|connection.*(closed|ended)|Client has encountered a connection error|Query read timeout|timeout exceeded when trying to connect/i.test(info.detail)
 }
 
+/** A serialization failure and a deadlock: the server rolled the transaction back, and the connection works. */
+const ROLLED_BACK_SQLSTATES = new Set(['40001', '40P01'])
+
+/**
+ * True for a serialization failure (40001) or a deadlock (40P01): the server rolled the statement's transaction
+ * back (nothing of it committed, the outcome is known) and the connection works; the same work may succeed again.
+ */
+export function isRolledBack(info: QueryFailureInfo): boolean {
+  return info.sqlState !== undefined && ROLLED_BACK_SQLSTATES.has(info.sqlState)
+}
+
 /** True when the statement failed before anything was sent or applied (a refusal, not a broken connection). */
 export function isRefusal(info: QueryFailureInfo): boolean {
   return info.sqlState !== undefined && !info.sqlState.startsWith('08') && !TRANSIENT_SQLSTATES.has(info.sqlState)

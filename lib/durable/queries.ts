@@ -107,11 +107,15 @@ SELECT partitions FROM created UNION ALL SELECT partitions FROM ${s}.durable_cha
     appendJoined: `${appendJoined} ${returningPosition}`,
     appendJoinedQuiet: appendJoined,
     maintain: `SELECT elected, created, dropped FROM ${s}.durable_maintain($1, $2, $3, $4)`,
-    /** The oldest transaction holding the horizon back: a backend's or a prepared transaction's. $1: the xid (32-bit). */
-    horizonHolder: `SELECT pid, NULL::text AS gid, state, xact_start, usename::text AS user_name, datname::text AS database, application_name
+    /**
+     * The oldest transaction holding the horizon back: a backend's or a prepared transaction's. $1: the xid (32-bit).
+     * When it began, in ms since the epoch: a number, whatever the session's DateStyle (a timestamptz comes back
+     * in it, and pg's parser reads only ISO: under 'SQL, DMY' or 'German' it gave null).
+     */
+    horizonHolder: `SELECT pid, NULL::text AS gid, state, date_part('epoch', xact_start) * 1000 AS since_ms, usename::text AS user_name, datname::text AS database, application_name
   FROM pg_stat_activity WHERE backend_xid::text::bigint = $1
 UNION ALL
-SELECT NULL::int, gid, 'prepared', prepared, owner::text, database::text, NULL FROM pg_prepared_xacts WHERE transaction::text::bigint = $1
+SELECT NULL::int, gid, 'prepared', date_part('epoch', prepared) * 1000, owner::text, database::text, NULL FROM pg_prepared_xacts WHERE transaction::text::bigint = $1
 LIMIT 1`,
     /** The horizon, and every transaction id in progress (comma-separated text: no array parser involved). */
     horizonSample: `SELECT h.xmin::text AS xmin, h.running, (SELECT string_agg(x::text, ',') FROM txid_snapshot_xip(txid_current_snapshot()) AS x) AS in_progress FROM ${s}.durable_horizon() h`,

@@ -62,7 +62,7 @@ export class StallMonitor {
 
   private async holderOf(xid: bigint): Promise<HorizonHolder | null> {
     const rows = await this.context
-      .query<{ pid: number | null; gid: string | null; state: string | null; xact_start: Date | null; user_name: string | null; database: string | null; application_name: string | null }>(
+      .query<{ pid: number | null; gid: string | null; state: string | null; since_ms: number | string | null; user_name: string | null; database: string | null; application_name: string | null }>(
         'stall check',
         this.context.queries.horizonHolder,
         [(xid % XID_MODULUS).toString()],
@@ -74,7 +74,8 @@ export class StallMonitor {
       pid: row.pid,
       preparedGid: row.gid,
       state: row.state,
-      since: row.xact_start,
+      // A float8 (pg parses it as a number, unless the application set a parser of its own for float8).
+      since: row.since_ms === null ? null : new Date(Number(row.since_ms)),
       user: row.user_name,
       database: row.database,
       applicationName: row.application_name,

@@ -94,13 +94,19 @@ export interface StallOptions {
 /** The facts of one stall: what holds the horizon back, reported on `stalls$`. */
 export type DurableStall = StallEvent<HorizonHolder>
 
-/** The transaction holding the horizon back, as pg_stat_activity or pg_prepared_xacts show it (null fields: not visible to this role). */
+/**
+ * The transaction holding the horizon back, as pg_stat_activity (a session's) or pg_prepared_xacts (a prepared
+ * transaction's) show it. A role without pg_read_all_stats (and not a member of the session's role) sees another
+ * role's session without its activity: `state` and `since` are then null, the rest is given.
+ */
 export interface HorizonHolder {
   /** Backend pid (null for a prepared transaction). */
   readonly pid: number | null
   /** Global id of a prepared transaction (pg_prepared_xacts), else null. */
   readonly preparedGid: string | null
+  /** The session's state (`'idle in transaction'`, `'active'`, …), `'prepared'` for a prepared transaction. */
   readonly state: string | null
+  /** When its transaction began (pg_stat_activity.xact_start), or was prepared; read as a number, whatever the session's DateStyle. */
   readonly since: Date | null
   readonly user: string | null
   readonly database: string | null

@@ -4,10 +4,10 @@
  * attempt is a typed error), and the first open after a restore, which raises the epoch, works for it too.
  */
 import pg from 'pg'
-import { firstValueFrom, take, toArray } from 'rxjs'
+import { filter, firstValueFrom, take, toArray } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPgListener, type PgListener } from '../../lib/index.js'
-import { createDurableLog, DurableQueryFailedError, durableSchemaSql, type DurableLog } from '../../lib/durable/index.js'
+import { createDurableLog, DurableQueryFailedError, durableSchemaSql, type DurableLog, type DurableStall } from '../../lib/durable/index.js'
 import { decodeToken } from '../../lib/durable/position.js'
 import { adminQuery, eventually } from '../support/database.js'
 import { durableDatabaseUrl, durableFixture, type DurableFixture } from '../support/durable.js'
@@ -154,6 +154,24 @@ describe('an application role with the documented grants', () => {
       await log.close()
       await readerPool.end()
       await adminQuery(`DROP OWNED BY ${reader}; DROP ROLE ${reader}`, [], owner.url).catch(() => undefined)
+    }
+  })
+
+  // pg_stat_activity shows a role without pg_read_all_stats another role's sessions without their activity (state,
+  // xact_start, query): the holder is still named, with null for what it may not see.
+  it("names a stall's holder in another role's session, without its state and start, which it may not see", async () => {
+    const log = createDurableLog({ listener, pool, schema: owner.schema, maintenanceInterval: false, stall: { threshold: 300, interval: 50 } })
+    logs.push(log)
+    const holder = new pg.Client({ connectionString: owner.url, application_name: 'owner-writer' })
+    await holder.connect()
+    try {
+      await holder.query('BEGIN')
+      const [held] = (await holder.query<{ pid: number; xid: string }>('SELECT pg_backend_pid() AS pid, txid_current()::text AS xid')).rows
+      const stalled = await firstValueFrom(log.stalls$.pipe(filter((event): event is Extract<DurableStall, { kind: 'stalled' }> => event.kind === 'stalled' && event.xid === held!.xid)))
+      expect(stalled.holder).toEqual({ pid: held!.pid, preparedGid: null, state: null, since: null, user: decodeURIComponent(new URL(owner.url).username), database: decodeURIComponent(new URL(owner.url).pathname.slice(1)), applicationName: 'owner-writer' })
+    } finally {
+      await holder.query('COMMIT')
+      await holder.end()
     }
   })
 

@@ -128,7 +128,7 @@ describe('a value the database cannot store', () => {
     // The burst did take the overlapping path (transactions that take their id first), and a refusal in one of
     // them was written apart in the same transaction (rolled back to its savepoint, then committed).
     const transactions = [...statements.values()].flatMap((texts) => texts.join('\n').split(/(?=^BEGIN)/m))
-    const overlapping = transactions.filter((text) => text.startsWith('BEGIN; SELECT txid_current()'))
+    const overlapping = transactions.filter((text) => text.startsWith('BEGIN ISOLATION LEVEL READ COMMITTED; SELECT txid_current()'))
     expect(overlapping.length).toBeGreaterThan(1)
     expect(overlapping.filter((text) => /ROLLBACK TO SAVEPOINT[^]*\nCOMMIT(\n|$)/.test(text)).length).toBeGreaterThan(0)
   })

@@ -2,6 +2,7 @@
 // after the threshold instead of waiting silently, and says when it cleared.
 import pg from 'pg'
 import { filter, firstValueFrom } from 'rxjs'
+import { createDurableLog } from '../../lib/durable/index.js'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { DurableStall } from '../../lib/durable/index.js'
 import { durableFixture, type DurableFixture } from '../support/durable.js'
@@ -94,6 +95,29 @@ describe('stalls$', () => {
     await eventually(() => reader.values.length === 1, () => 'the reader did not get the row after both ended')
     events.stop()
     reader.stop()
+  })
+
+  // holder.since was null under any DateStyle but ISO, even for a superuser: xact_start came back as a timestamptz
+  // in the session's DateStyle, which pg's type parser cannot read (a new user's trial, 'SQL, DMY').
+  it.each(['ISO, MDY', 'SQL, DMY', 'German, DMY', 'Postgres, DMY'])("names when the holder's transaction started whatever the session's DateStyle (%s)", async (dateStyle) => {
+    const pool = new pg.Pool({ connectionString: fixture.url, options: `-c DateStyle=${dateStyle.replace(' ', '')}` })
+    pool.on('error', () => undefined)
+    const log = createDurableLog({ listener: fixture.listener, pool, schema: fixture.schema, stall: { threshold: 300, interval: 50 } })
+    const holder = await holdAnXid()
+    try {
+      expect((await pool.query<{ DateStyle: string }>('SHOW DateStyle')).rows[0]?.DateStyle).toBe(dateStyle)
+      const stalled = await firstValueFrom(log.stalls$.pipe(filter((event): event is Extract<DurableStall, { kind: 'stalled' }> => event.kind === 'stalled' && event.xid === holder.xid)))
+      const [started] = await adminQuery<{ ms: number }>(`SELECT date_part('epoch', xact_start) * 1000 AS ms FROM pg_stat_activity WHERE pid = $1`, [holder.pid], fixture.url)
+      expect(stalled.holder?.pid).toBe(holder.pid)
+      expect(stalled.holder?.since).toBeInstanceOf(Date)
+      // To the millisecond (a Date holds no finer).
+      expect(Math.abs((stalled.holder?.since?.getTime() ?? 0) - started!.ms)).toBeLessThan(1)
+    } finally {
+      await holder.client.query('COMMIT')
+      await holder.client.end()
+      await log.close()
+      await pool.end()
+    }
   })
 
   it('warns through the process when a reader waits on a stall and nobody subscribed to stalls$', async () => {

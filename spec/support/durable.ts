@@ -72,6 +72,24 @@ export interface ScratchDatabase {
 export async function latin1Database(prefix: string, url = durableDatabaseUrl()): Promise<ScratchDatabase> {
   const name = uniqueSchema(prefix).toLowerCase()
   await adminQuery(`CREATE DATABASE "${name}" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`, [], url)
+  return scratchDatabase(name, url)
+}
+
+/**
+ * A database on the durable specs' server whose sessions take `settings` by default (`ALTER DATABASE … SET`, as a
+ * DBA would set them for the database, a role or the server), such as `{ default_transaction_isolation:
+ * 'serializable' }`: every connection to it, the log's included, starts with them.
+ */
+export async function databaseWithSettings(prefix: string, settings: Readonly<Record<string, string>>, url = durableDatabaseUrl()): Promise<ScratchDatabase> {
+  const name = uniqueSchema(prefix).toLowerCase()
+  await adminQuery(`CREATE DATABASE "${name}"`, [], url)
+  for (const [setting, value] of Object.entries(settings)) {
+    await adminQuery(`ALTER DATABASE "${name}" SET ${setting} = '${value.replaceAll("'", "''")}'`, [], url)
+  }
+  return scratchDatabase(name, url)
+}
+
+function scratchDatabase(name: string, url: string): ScratchDatabase {
   const own = new URL(url)
   own.pathname = `/${name}`
   return {
