@@ -29,7 +29,7 @@ import { MetricsCounters } from './metrics.js'
 import { NotifyBatcher, type NotifyOptions } from './notify/notify-batcher.js'
 import { settlesWithin } from './settles-within.js'
 import { classifyConnectionError } from './pg/classify-error.js'
-import type { PgConnectionConfig } from './pg/config.js'
+import { assertConnectionConfig, type PgConnectionConfig } from './pg/config.js'
 import { driverFacts, redactedCause } from './pg/driver-error.js'
 import { pgSource } from './pg/pg-source.js'
 import { pgTransport } from './pg/pg-transport.js'
@@ -99,6 +99,7 @@ export interface PgListenerOptions {
 export function createPgListener(config: PgConnectionConfig, givenOptions: PgListenerOptions = {}): PgListener {
   // null is the defaults, as undefined is: a JavaScript caller passing "no options" either way.
   const options: PgListenerOptions = (givenOptions as PgListenerOptions | null) ?? {}
+  assertConnectionConfig('rxpg', 'createPgListener', config)
   checkListenerOptionNames(config, options)
   checkListenerOptions(options)
   const scheduler = options.scheduler ?? asyncScheduler

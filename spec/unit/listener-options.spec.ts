@@ -83,6 +83,19 @@ describe('listener option names', () => {
     await createPgListener('postgres://app@localhost/app', null as unknown as PgListenerOptions).close()
   })
 
+  it.each([
+    [undefined, 'undefined'],
+    [null, 'null'],
+    ['', 'an empty string'],
+    [42, 'a number'],
+  ])('refuses %s as the connection (an unset DATABASE_URL retried localhost for ever)', (config, described) => {
+    expect(() => createPgListener(config as never)).toThrow(
+      new TypeError(
+        `rxpg: createPgListener's first argument is the connection: a connection string or a pg config object; got ${described} (is DATABASE_URL set?). To connect with the PG* environment variables alone, pass {}`,
+      ),
+    )
+  })
+
   it.each(['reconnect', 'healthCheck', 'selfProbe', 'notify', 'scheduler', 'connectTimeout', 'log'])('refuses the listener option %s in the connection config', (option) => {
     const make = () => createPgListener({ connectionString: 'postgres://app@localhost/app', [option]: {} })
     expect(make).toThrow(TypeError)
