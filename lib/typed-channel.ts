@@ -101,7 +101,11 @@ export function defineChannel<T>(name: string, codec: Decoder<T>, options: Typed
 
   const refuse = (payload: string, messages: string[], cause?: unknown): Either<DecodeError, string> => ({
     _tag: 'Left',
-    left: new DecodeError({ channel: name, payload, messages, direction: 'send' }, cause === undefined ? undefined : { cause }),
+    left: new DecodeError(
+      { channel: name, payload, messages, direction: 'send' },
+      cause === undefined ? undefined : { cause },
+      `Nothing was sent on channel ${JSON.stringify(name)}: the value does not pass the channel's decoder once encoded: ${messages.join('; ')}`,
+    ),
   })
   const judge = (payload: string, attempt: Attempt<T>): Either<DecodeError, string> =>
     attempt._tag === 'Right' ? { _tag: 'Right', right: payload } : refuse(payload, attempt.left.messages, attempt.left.cause)

@@ -22,14 +22,10 @@ export class DecodeError extends RxpgError {
       readonly direction: 'receive' | 'send'
     },
     options?: { cause?: unknown },
+    /** The message, when not the receiving side's: a typed send says its own (typed-channel.ts), out of the browser's bundle. */
+    message = `A payload on channel ${JSON.stringify(info.channel)} did not decode: ${info.messages.join('; ')}`,
   ) {
-    super(
-      (info.direction === 'receive'
-        ? `A payload on channel ${JSON.stringify(info.channel)} did not decode: `
-        : `Nothing was sent on channel ${JSON.stringify(info.channel)}: the value does not pass the channel's decoder once encoded: `) +
-        info.messages.join('; '),
-      options,
-    )
+    super(message, options)
   }
 }
 

@@ -126,12 +126,9 @@ function eitherRunner<T>(decode: (input: unknown) => Either<unknown, T>): Run<T>
       if (shape._tag === 'Right' && 'right' in shape) return result as Attempt<T>
       if (shape._tag === 'Left' && 'left' in shape) return { _tag: 'Left', left: { messages: messagesOf(shape.left) } }
     }
-    if (isPromiseLike(result)) {
-      // Its rejection, if any, is this Left's business now, not an unhandled rejection.
-      Promise.resolve(result).catch(() => undefined)
-      return { _tag: 'Left', left: { messages: ['the decoder returned a Promise: a function decoder (or `decode` method) must return an Either synchronously; for asynchronous validation, use a Standard Schema'] } }
-    }
-    return { _tag: 'Left', left: { messages: ['the decoder returned something that is not an Either'] } }
+    // A Promise (an async function): its rejection, if any, is this Left's business, not an unhandled rejection.
+    if (isPromiseLike(result)) result.then(null, () => null)
+    return notA('an Either')
   }
 }
 
@@ -139,18 +136,14 @@ function fromStandardResult<T>(result: StandardSchemaResult<T>): Attempt<T> {
   // What a hand-written adapter may return: anything (undefined when it forgot to return its issues, `{ data }`
   // for `{ value }`). Read as it was, undefined threw out of the stream's delivery (a process crash), and
   // `{ data }` was a Right of undefined.
-  const shape = result as { readonly issues?: unknown; readonly value?: unknown } | null | undefined
-  if (typeof shape !== 'object' || shape === null) return NOT_A_RESULT
-  if (shape.issues !== undefined) {
-    if (!Array.isArray(shape.issues)) return NOT_A_RESULT
-    return { _tag: 'Left', left: { messages: shape.issues.length === 0 ? ['invalid value'] : shape.issues.map(issueMessage) } }
-  }
-  return 'value' in shape ? { _tag: 'Right', right: shape.value as T } : NOT_A_RESULT
+  const shape = result as { readonly issues?: unknown; readonly value?: unknown } | undefined
+  if (Array.isArray(shape?.issues)) return { _tag: 'Left', left: { messages: shape.issues.map(issueMessage) } }
+  return typeof shape === 'object' && shape !== null && shape.issues == null && 'value' in shape ? { _tag: 'Right', right: shape.value as T } : notA('a Standard Schema result')
 }
 
-const NOT_A_RESULT: Left<{ readonly messages: string[] }> = {
-  _tag: 'Left',
-  left: { messages: ["the schema's validate returned something that is not a Standard Schema result (an object with `value`, or with `issues`)"] },
+/** The decoder's answer was not what it should be: a Left saying so (rxpg's code never throws for it). */
+function notA(what: string): Left<{ readonly messages: string[] }> {
+  return { _tag: 'Left', left: { messages: [`the decoder returned something that is not ${what}`] } }
 }
 
 function thrown(error: unknown): Left<{ messages: string[]; cause: unknown }> {
@@ -158,8 +151,7 @@ function thrown(error: unknown): Left<{ messages: string[]; cause: unknown }> {
 }
 
 function issueMessage(issue: StandardSchemaIssue): string {
-  if (typeof issue !== 'object' || issue === null) return String(issue)
-  if (!Array.isArray(issue.path) || issue.path.length === 0) return String(issue.message)
+  if (!issue.path?.length) return issue.message
   const path = issue.path.map((segment) => String(typeof segment === 'object' ? segment.key : segment)).join('.')
   return `${path}: ${issue.message}`
 }
