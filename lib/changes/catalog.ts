@@ -9,6 +9,9 @@ import { catalogTypes } from '../pg/catalog-types.js'
 import { ChangesQueryFailedError } from './errors.js'
 import type { ColumnForm } from './json-form.js'
 
+/** A table's schema and name. */
+export type TableName = readonly [schema: string, table: string]
+
 export interface TableFacts {
   readonly serverVersionNum: number
   readonly tableExists: boolean
@@ -18,8 +21,18 @@ export interface TableFacts {
   readonly functionComment: string | null | undefined
   /** The triggers on the table that call the feed function. */
   readonly triggers: ReadonlyArray<{ readonly name: string; readonly enabled: boolean; /** FOR EACH ROW (else FOR EACH STATEMENT). */ readonly row: boolean }>
-  /** The comments of the other functions in the schema whose triggers are on the table: its feeds of other names (a renamed table's). */
-  readonly otherFeedComments: readonly string[]
+  /** The tables the feed function's triggers are on (any table: the one it was installed on may since be renamed or moved). */
+  readonly functionTables: readonly TableName[]
+  /**
+   * The other functions, in any schema, whose triggers are on the table and that have a comment: its feeds of other
+   * names or schemas (a renamed table's, a moved table's), with the schema each is in.
+   */
+  readonly otherFeeds: ReadonlyArray<{ readonly schema: string; readonly comment: string }>
+  /**
+   * Where the table is in a partition or inheritance tree (undefined when it is in none): its parent (a partition's
+   * partitioned table, or inheritance parents) and its inheritance children (the first few, and how many).
+   */
+  readonly tree: { readonly partition: boolean; readonly parents: readonly TableName[]; readonly children: readonly TableName[]; readonly childCount: number } | undefined
 }
 
 const FACTS = `SELECT current_setting('server_version_num')::int AS server_version,
@@ -30,15 +43,32 @@ const FACTS = `SELECT current_setting('server_version_num')::int AS server_versi
      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
     WHERE i.indrelid = to_regclass($1) AND i.indisprimary) AS primary_key,
   f.found AS function_found, f.comment AS function_comment, coalesce(f.triggers, '[]') AS triggers,
-  (SELECT coalesce(json_agg(DISTINCT obj_description(p2.oid, 'pg_proc')), '[]')
-     FROM pg_trigger t2 JOIN pg_proc p2 ON p2.oid = t2.tgfoid JOIN pg_namespace n2 ON n2.oid = p2.pronamespace
-    WHERE t2.tgrelid = to_regclass($1) AND NOT t2.tgisinternal AND n2.nspname = $2 AND p2.proname <> $3
-      AND obj_description(p2.oid, 'pg_proc') IS NOT NULL) AS other_feed_comments
+  coalesce(f.tables, '[]') AS function_tables,
+  (SELECT coalesce(json_agg(json_build_object('schema', o.nspname, 'comment', o.comment)), '[]')
+     FROM (SELECT DISTINCT n2.nspname::text AS nspname, obj_description(p2.oid, 'pg_proc') AS comment
+             FROM pg_trigger t2 JOIN pg_proc p2 ON p2.oid = t2.tgfoid JOIN pg_namespace n2 ON n2.oid = p2.pronamespace
+            WHERE t2.tgrelid = to_regclass($1) AND NOT t2.tgisinternal AND NOT (n2.nspname = $2 AND p2.proname = $3)
+              AND obj_description(p2.oid, 'pg_proc') IS NOT NULL) o) AS other_feeds,
+  (SELECT json_build_object('partition', c.relispartition,
+       'parents', (SELECT coalesce(json_agg(json_build_array(pn.nspname, pc.relname) ORDER BY i.inhseqno), '[]')
+                     FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+                    WHERE i.inhrelid = c.oid),
+       'children', (SELECT coalesce(json_agg(json_build_array(k.nspname, k.relname)), '[]')
+                      FROM (SELECT cn.nspname, cc.relname FROM pg_inherits i JOIN pg_class cc ON cc.oid = i.inhrelid
+                              JOIN pg_namespace cn ON cn.oid = cc.relnamespace
+                             WHERE i.inhparent = c.oid ORDER BY cn.nspname, cc.relname LIMIT 3) k),
+       'childCount', (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = c.oid))
+     FROM pg_class c
+    WHERE c.oid = to_regclass($1) AND EXISTS (SELECT 1 FROM pg_inherits i WHERE c.oid IN (i.inhrelid, i.inhparent))) AS tree
 FROM (SELECT 1) one
 LEFT JOIN LATERAL (
   SELECT true AS found, obj_description(p.oid, 'pg_proc') AS comment,
     (SELECT json_agg(json_build_object('name', t.tgname::text, 'enabled', t.tgenabled IN ('O', 'A'), 'row', (t.tgtype & 1) = 1))
-       FROM pg_trigger t WHERE t.tgrelid = to_regclass($1) AND t.tgfoid = p.oid AND NOT t.tgisinternal) AS triggers
+       FROM pg_trigger t WHERE t.tgrelid = to_regclass($1) AND t.tgfoid = p.oid AND NOT t.tgisinternal) AS triggers,
+    (SELECT json_agg(json_build_array(w.nspname, w.relname))
+       FROM (SELECT DISTINCT tn.nspname::text AS nspname, tc.relname::text AS relname
+               FROM pg_trigger t JOIN pg_class tc ON tc.oid = t.tgrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+              WHERE t.tgfoid = p.oid AND NOT t.tgisinternal) w) AS tables
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
   WHERE n.nspname = $2 AND p.proname = $3 AND p.pronargs = 0
 ) f ON true`
@@ -58,8 +88,8 @@ SELECT name, bool_or(type IN ('int8'::regtype, 'numeric'::regtype)) AS exact, bo
   bool_or(type IN ('json'::regtype, 'jsonb'::regtype)) AS json
 FROM walk GROUP BY name`
 
-/** Facts about `table` (a quoted SQL name) and the feed function `functionName` in `schema`. */
-export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, schema: string, functionName: string): Promise<TableFacts> {
+/** Facts about `table` (a quoted SQL name) and the feed function `functionName` in `feedSchema`. */
+export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, feedSchema: string, functionName: string): Promise<TableFacts> {
   const [row] = await catalogQuery<{
     server_version: number
     table_exists: boolean
@@ -67,8 +97,10 @@ export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, s
     function_found: boolean | null
     function_comment: string | null
     triggers: Array<{ name: string; enabled: boolean; row: boolean }>
-    other_feed_comments: string[]
-  }>(pool, 'check', FACTS, [table, schema, functionName])
+    function_tables: Array<[string, string]>
+    other_feeds: Array<{ schema: string; comment: string }>
+    tree: { partition: boolean; parents: Array<[string, string]>; children: Array<[string, string]>; childCount: number | string } | null
+  }>(pool, 'check', FACTS, [table, feedSchema, functionName])
   if (row === undefined) throw new Error('rxpg: the catalog query returned no row')
   return {
     serverVersionNum: row.server_version,
@@ -76,7 +108,9 @@ export async function tableFacts(pool: pg.Pool | pg.ClientBase, table: string, s
     primaryKey: row.primary_key,
     functionComment: row.function_found ? row.function_comment : undefined,
     triggers: row.triggers,
-    otherFeedComments: row.other_feed_comments,
+    functionTables: row.function_tables,
+    otherFeeds: row.other_feeds,
+    tree: row.tree === null ? undefined : { ...row.tree, childCount: Number(row.tree.childCount) },
   }
 }
 

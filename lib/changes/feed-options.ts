@@ -10,6 +10,7 @@ import type { ConsumeChangesOptions } from './types.js'
 export const FEED_READER_OPTIONS = {
   table: true,
   name: true,
+  feedSchema: true,
   carrier: true,
   ops: true,
   columns: true,

@@ -52,12 +52,12 @@ export function feedComment(feed: Feed): string {
 
 function installSql(feed: Feed, key: readonly string[], names: FeedNames): string {
   const table = qualifiedName(feed.schema, feed.table)
-  const fn = qualifiedName(feed.schema, names.functionName)
+  const fn = qualifiedName(feed.feedSchema, names.functionName)
   const parts = [
     `-- rxpg change feed ${quoteIdentifier(feed.name)} on ${table}: ${carrierSummary(feed, names)}.\n` +
       `-- Idempotent: safe to run again, also after changing the feed. The --drop variant removes it.`,
   ]
-  parts.push(checkSql(feed, key, table, fn))
+  parts.push(checkSql(feed, key, table, fn, names))
   if (feed.carrier === 'durable') parts.push(durablePrerequisites(feed, names))
   parts.push(
     `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger\nLANGUAGE plpgsql AS ${dollarQuoted(feed.carrier === 'durable' ? durableBody(feed, key, names) : lightBody(feed, key, names), 'fn')};\n` +
@@ -65,7 +65,7 @@ function installSql(feed: Feed, key: readonly string[], names: FeedNames): strin
   )
   parts.push(triggersSql(feed, names, table, fn))
   // A light feed has no wake-ups: what a durable version of it made is removed, so the SQL converges.
-  if (feed.carrier === 'light') parts.push(`DROP SEQUENCE IF EXISTS ${qualifiedName(feed.schema, names.wakeSequence)};`)
+  if (feed.carrier === 'light') parts.push(`DROP SEQUENCE IF EXISTS ${qualifiedName(feed.feedSchema, names.wakeSequence)};`)
   return parts.join('\n\n') + '\n'
 }
 
@@ -87,14 +87,20 @@ function virtualColumnsCheck(feed: Feed, named: readonly string[], table: string
 
 /**
  * Checks made before anything is changed: the function's name is not the feed of another table that still
- * exists (CREATE OR REPLACE would silently move that feed here), and every column the function names is in the
- * table (else every write to the table would fail once the triggers are in place).
+ * exists (CREATE OR REPLACE would silently move that feed here), the table has no feed of another name or schema
+ * that followed it through a rename or a move to another schema (a new feed would write every change a second
+ * time, or, of the same name in the table's new schema, take that feed's triggers over and carry its changes on
+ * another channel, silently), and every column the function names is in the table (else every write to the
+ * table would fail once the triggers are in place).
  */
-function checkSql(feed: Feed, key: readonly string[], table: string, fn: string): string {
+function checkSql(feed: Feed, key: readonly string[], table: string, fn: string, names: FeedNames): string {
   const named = [...new Set([...key, ...(feed.columns ?? [])])]
+  const self = quoteLiteral(`${fn}()`)
+  const triggerNames = (['insert', 'update', 'delete'] as const).map((op) => quoteLiteral(names.triggerNames[op])).join(', ')
   const body = `DECLARE
-  installed text := obj_description(to_regprocedure(${quoteLiteral(`${fn}()`)}), 'pg_proc');
+  installed text := obj_description(to_regprocedure(${self}), 'pg_proc');
   spec json;
+  other_schema text;
   missing text;
 BEGIN
   IF starts_with(installed, ${quoteLiteral(FEED_COMMENT_PREFIX)}) THEN
@@ -106,6 +112,24 @@ BEGIN
       RAISE EXCEPTION USING MESSAGE = format(${quoteLiteral(`rxpg change feed: feed %s already reports changes of %I.%I; feed names are unique in a schema: give this one another name (--name)`)}, ${quoteLiteral(quoteIdentifier(feed.name))}, spec ->> 'schema', spec ->> 'table');
     END IF;
   END IF;
+  -- Another feed on the table with triggers of this feed's names, or (for a new feed) one that followed the table
+  -- when it was renamed or moved to another schema: that feed is to be applied again under its name and schema.
+  SELECT o.nspname, o.spec INTO other_schema, spec
+  FROM (
+    SELECT n.nspname::text AS nspname, t.tgname,
+      CASE WHEN starts_with(obj_description(p.oid, 'pg_proc'), ${quoteLiteral(FEED_COMMENT_PREFIX)}) THEN substr(obj_description(p.oid, 'pg_proc'), ${FEED_COMMENT_PREFIX.length + 1})::json END AS spec
+    FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE t.tgrelid = to_regclass(${quoteLiteral(table)}) AND NOT t.tgisinternal AND p.oid IS DISTINCT FROM to_regprocedure(${self})
+  ) o
+  WHERE o.spec IS NOT NULL AND (o.tgname IN (${triggerNames})
+    OR (installed IS NULL AND (o.spec ->> 'schema', o.spec ->> 'table') IS DISTINCT FROM (${quoteLiteral(feed.schema)}, ${quoteLiteral(feed.table)})))
+  LIMIT 1;
+  IF other_schema IS NOT NULL THEN
+    RAISE EXCEPTION USING MESSAGE = format('rxpg change feed: %s already has feed %I of schema %I, installed on %I.%I%s: generate its SQL for the table under that feed name and schema (--name %s --feed-schema %s), which keeps its channel, and apply it; or remove it first (the same command with --drop)',
+      ${quoteLiteral(table)}, spec ->> 'name', other_schema, spec ->> 'schema', spec ->> 'table',
+      CASE WHEN (spec ->> 'schema', spec ->> 'table') IS DISTINCT FROM (${quoteLiteral(feed.schema)}, ${quoteLiteral(feed.table)}) THEN ' before the table was renamed or moved to another schema' ELSE '' END,
+      spec ->> 'name', other_schema);
+  END IF;
   SELECT string_agg('"' || replace(c.name, '"', '""') || '"', ', ') INTO missing
   FROM unnest(ARRAY[${named.map(quoteLiteral).join(', ')}]::text[]) AS c(name)
   WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(${quoteLiteral(table)}) AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped);
@@ -113,7 +137,8 @@ BEGIN
     RAISE EXCEPTION USING MESSAGE = format('rxpg change feed: column %s named by the feed is not in the table %s (key and columns name existing columns)', missing, ${quoteLiteral(table)});
   END IF;${virtualColumnsCheck(feed, named, table)}
 END`
-  return `-- Checked first: the feed's name is not taken by another table's feed, and the columns it names exist.
+  return `-- Checked first: the feed's name is not taken by another table's feed, the table's feed is not of another name
+-- or schema (a feed that followed the table through a rename or SET SCHEMA), and the columns it names exist.
 DO ${dollarQuoted(body, 'check')};`
 }
 
@@ -142,14 +167,9 @@ DO ${dollarQuoted(body, 'check')};
 
 -- The time (ms) of the latest wake-up, shared by all writers: at most one writing transaction per
 -- ${feed.wakeWindow} ms sends a NOTIFY.
-CREATE SEQUENCE IF NOT EXISTS ${qualifiedName(feed.schema, names.wakeSequence)};`
+CREATE SEQUENCE IF NOT EXISTS ${qualifiedName(feed.feedSchema, names.wakeSequence)};`
 }
 
-
-function rowOps(feed: Feed): ChangeOp[] {
-  const byStatement = statementOps(feed)
-  return feed.ops.filter((op) => !byStatement.includes(op))
-}
 
 /** `IF TG_OP = 'A' THEN … ELSIF … END IF`, or the one branch alone. */
 function byOp(branches: Array<[ChangeOp, string]>, indent: string): string {
@@ -250,12 +270,21 @@ function rowPartsInto(feed: Feed, key: readonly string[], side: 'new' | 'old', k
   return { statements: statements.join('\n'), row: feed.columns === null ? json : `${side}_row` }
 }
 
-/** Fails the write when one of `variables` (the columns' values) is SQL NULL: the column is not in the row. */
+/**
+ * Fails the write when one of `variables` (the columns' values) is SQL NULL: the column is not in the row. The
+ * message names the columns the table does not have (read from the catalog, on this path only).
+ */
 function missingColumnCheck(feed: Feed, columns: readonly string[], variables: readonly string[], what: string): string {
-  const message = `rxpg change feed ${quoteIdentifier(feed.name)}: a ${what} it names (${columns.map(quoteIdentifier).join(', ')}) is not in the row of ${qualifiedName(feed.schema, feed.table)} (renamed or dropped since the feed's SQL was applied): generate the feed's SQL again with the table's column names and apply it in the same migration (${installCommandOf({ ...feed, key: undefined })})`
+  const before = `rxpg change feed ${quoteIdentifier(feed.name)}: `
+  const after = ` not in the row of ${qualifiedName(feed.schema, feed.table)} (renamed or dropped since the feed's SQL was applied): generate the feed's SQL again with the table's column names and apply it in the same migration (${installCommandOf({ ...feed, key: undefined })})`
+  const all = quoteLiteral(columns.map(quoteIdentifier).join(', '))
   return [
     `IF ${variables.map((variable) => `${variable} IS NULL`).join(' OR ')} THEN`,
-    `  RAISE EXCEPTION USING ERRCODE = 'undefined_column', MESSAGE = ${quoteLiteral(message)};`,
+    `  RAISE EXCEPTION USING ERRCODE = 'undefined_column', MESSAGE = (`,
+    `    SELECT ${quoteLiteral(before)} || format('%s it names (%s) %s', CASE WHEN count(*) > 1 THEN '${what}s' ELSE 'a ${what}' END,`,
+    `      coalesce(string_agg('"' || replace(k.name, '"', '""') || '"', ', ' ORDER BY k.n), ${all}), CASE WHEN count(*) > 1 THEN 'are' ELSE 'is' END) || ${quoteLiteral(after)}`,
+    `    FROM unnest(ARRAY[${columns.map(quoteLiteral).join(', ')}]::text[]) WITH ORDINALITY AS k(name, n)`,
+    `    WHERE NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = TG_RELID AND a.attname = k.name AND a.attnum > 0 AND NOT a.attisdropped));`,
     'END IF;',
   ].join('\n')
 }
@@ -292,8 +321,10 @@ ${indented(byOp(byStatement.map(branch), ''), '  ')}
   END IF;`)
   }
 
-  const byRow = rowOps(feed)
-  if (byRow.length > 0) {
+  // Every op has a row-level branch: inserts and deletes too, for the row-level triggers the SQL makes on a
+  // partition or in an inheritance tree (decided when it is applied: triggersSql).
+  const byRow = feed.ops
+  {
     const carriesOld = feed.old === 'row'
     const branch = (op: ChangeOp): [ChangeOp, string] => {
       if (op === 'insert') {
@@ -322,13 +353,11 @@ ${indented(byOp(byRow.map(branch), ''), '  ')}
   INSERT INTO ${log} (channel, part, key, value)
   VALUES (${channel}, ${part('change_key')}, change_key, change_value);`
     sections.push(byStatement.length > 0 ? `ELSE\n${rowPart}\nEND IF;` : rowPart.replace(/^ {2}/gm, ''))
-  } else {
-    sections.push('END IF;')
   }
 
-  const sequence = quoteLiteral(qualifiedName(feed.schema, names.wakeSequence))
+  const sequence = quoteLiteral(qualifiedName(feed.feedSchema, names.wakeSequence))
   const known = quoteLiteral(names.wakeSetting)
-  return `${byStatement.length > 0 ? '-- Statement-level calls (inserts and deletes) append every row of the statement at once; row-level calls one row.\n' : ''}#variable_conflict use_column
+  return `${byStatement.length > 0 ? '-- Statement-level calls (inserts and deletes) append every row of the statement at once; row-level calls one row\n-- (updates, and on a partition or in an inheritance tree inserts and deletes too).\n' : ''}#variable_conflict use_column
 DECLARE
   change_key text;
   previous_key text;
@@ -412,29 +441,37 @@ END`
 
 function triggersSql(feed: Feed, names: FeedNames, table: string, fn: string): string {
   const byStatement = statementOps(feed)
-  const statements: string[] = []
-  for (const op of ['insert', 'update', 'delete'] as const) {
-    const trigger = quoteIdentifier(names.triggerNames[op])
-    statements.push(`DROP TRIGGER IF EXISTS ${trigger} ON ${table};`)
-    if (!feed.ops.includes(op)) continue
-    const event = `AFTER ${op.toUpperCase()} ON ${table}`
-    if (byStatement.includes(op)) {
-      const transition = op === 'insert' ? 'NEW TABLE AS rxpg_new_rows' : 'OLD TABLE AS rxpg_old_rows'
-      statements.push(`CREATE TRIGGER ${trigger} ${event}\n  REFERENCING ${transition} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}();`)
-    } else {
-      const conditions = [op === 'update' && feed.skipUnchangedUpdates ? unchangedTest(feed) : undefined, feed.when[op]].filter((c): c is string => c !== undefined)
-      const when = conditions.length === 0 ? '' : ` WHEN (${conditions.map((c) => `(${c})`).join(' AND ')})`
-      statements.push(`CREATE TRIGGER ${trigger} ${event}\n  FOR EACH ROW${when} EXECUTE FUNCTION ${fn}();`)
-    }
+  const create = (op: ChangeOp, level: 'statement' | 'row') => {
+    const head = `CREATE TRIGGER ${quoteIdentifier(names.triggerNames[op])} AFTER ${op.toUpperCase()} ON ${table}`
+    if (level === 'statement') return `${head}\n  REFERENCING ${op === 'insert' ? 'NEW TABLE AS rxpg_new_rows' : 'OLD TABLE AS rxpg_old_rows'} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}();`
+    const conditions = [op === 'update' && feed.skipUnchangedUpdates ? unchangedTest(feed) : undefined, feed.when[op]].filter((c): c is string => c !== undefined)
+    const when = conditions.length === 0 ? '' : ` WHEN (${conditions.map((c) => `(${c})`).join(' AND ')})`
+    return `${head}\n  FOR EACH ROW${when} EXECUTE FUNCTION ${fn}();`
   }
-  // An UPDATE that moves a row to another partition fires the DELETE and INSERT triggers of the partitions, not
-  // the UPDATE trigger (before PostgreSQL 15), or neither: the change would be lost. Plain tables only.
-  const partitioned = `IF (SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(${quoteLiteral(table)})) = 'p' THEN
-  RAISE EXCEPTION USING MESSAGE = ${quoteLiteral(`rxpg change feed: ${table} is a partitioned table, where row triggers do not report a row that an UPDATE moves to another partition; change feeds are for plain tables`)};
-END IF;`
+  // A partitioned table's row triggers are made on its partitions, where an UPDATE that moves a row to another
+  // partition fires no UPDATE trigger (PostgreSQL runs it as a DELETE and an INSERT), and its statement-level
+  // triggers miss the statements that name a partition: each partition gets a feed of its own.
+  const statements = [
+    `IF (SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(${quoteLiteral(table)})) = 'p' THEN
+  RAISE EXCEPTION USING MESSAGE = ${quoteLiteral(`rxpg change feed: ${table} is a partitioned table, where an UPDATE that moves a row to another partition fires no UPDATE trigger and statement-level triggers miss the statements that name a partition; give each of its partitions a feed of its own`)};
+END IF;`,
+    // First, so that the table is locked (DROP TRIGGER takes an ACCESS EXCLUSIVE lock) before the catalog is read.
+    ...(['insert', 'update', 'delete'] as const).map((op) => `DROP TRIGGER IF EXISTS ${quoteIdentifier(names.triggerNames[op])} ON ${table};`),
+  ]
+  if (byStatement.length > 0) {
+    statements.push(`-- Statement-level triggers fire only for statements that name their table, and a parent's transition tables hold
+-- its children's rows: on a partition, or a table with an inheritance parent or children, inserts and deletes are
+-- row-level too.
+IF EXISTS (SELECT 1 FROM pg_inherits i WHERE to_regclass(${quoteLiteral(table)}) IN (i.inhrelid, i.inhparent)) THEN
+${indented(byStatement.map((op) => create(op, 'row')).join('\n'), '  ')}
+ELSE
+${indented(byStatement.map((op) => create(op, 'statement')).join('\n'), '  ')}
+END IF;`)
+  }
+  for (const op of feed.ops) if (!byStatement.includes(op)) statements.push(create(op, 'row'))
   return `-- The triggers, replaced in one statement (no write goes unseen in between); those of ops the feed does not
 -- report are dropped.
-DO ${dollarQuoted(`BEGIN\n${indented([partitioned, ...statements].join('\n'), '  ')}\nEND`, 'triggers')};`
+DO ${dollarQuoted(`BEGIN\n${indented(statements.join('\n'), '  ')}\nEND`, 'triggers')};`
 }
 
 /** True when an update changed a carried column or the key (compared byte for byte: any type, no equality operator needed). */
@@ -451,7 +488,7 @@ function dropSql(feed: Feed, names: FeedNames): string {
   return `-- Removes rxpg change feed ${quoteIdentifier(feed.name)} on ${table}. Idempotent. Changes already in the durable log stay
 -- there until its retention drops them.
 DO ${dollarQuoted(`BEGIN\n  IF to_regclass(${quoteLiteral(table)}) IS NOT NULL THEN\n${indented(drops.join('\n'), '    ')}\n  END IF;\nEND`, 'drop')};
-DROP FUNCTION IF EXISTS ${qualifiedName(feed.schema, names.functionName)}();
-DROP SEQUENCE IF EXISTS ${qualifiedName(feed.schema, names.wakeSequence)};
+DROP FUNCTION IF EXISTS ${qualifiedName(feed.feedSchema, names.functionName)}();
+DROP SEQUENCE IF EXISTS ${qualifiedName(feed.feedSchema, names.wakeSequence)};
 `
 }

@@ -27,6 +27,11 @@ export interface Feed {
   readonly schema: string
   readonly table: string
   readonly name: string
+  /**
+   * The schema of the feed's function and wake sequence, whose name is the first part of its channel's: the
+   * table's schema unless given (a table moved to another schema keeps its feed here, and the feed its channel).
+   */
+  readonly feedSchema: string
   readonly carrier: ChangeCarrier
   /** In the order insert, update, delete. */
   readonly ops: readonly ChangeOp[]
@@ -57,10 +62,10 @@ export function statementOps(feed: Feed): ChangeOp[] {
 
 /** The names of a feed's objects and channels. */
 export interface FeedNames {
-  /** The trigger function, in the table's schema. */
+  /** The trigger function, in the feed's schema (`feedSchema`). */
   readonly functionName: string
   readonly triggerNames: Readonly<Record<ChangeOp, string>>
-  /** Durable: the sequence that holds the time of the last wake-up, in the table's schema. */
+  /** Durable: the sequence that holds the time of the last wake-up, in the feed's schema. */
   readonly wakeSequence: string
   /** The durable channel (durable carrier) or the NOTIFY channel (light carrier). */
   readonly channel: string
@@ -73,7 +78,7 @@ export interface FeedNames {
 }
 
 /** The spec fields a reader may state (and which are then checked against the installed feed). */
-export const SPEC_FIELDS = ['name', 'carrier', 'ops', 'columns', 'old', 'when', 'key', 'level', 'skipUnchangedUpdates', 'logSchema', 'partitions', 'wakeWindow'] as const
+export const SPEC_FIELDS = ['name', 'feedSchema', 'carrier', 'ops', 'columns', 'old', 'when', 'key', 'level', 'skipUnchangedUpdates', 'logSchema', 'partitions', 'wakeWindow'] as const
 export type SpecField = (typeof SPEC_FIELDS)[number]
 
 /** Checks `spec` and applies the defaults; throws `InvalidChangeFeedError` naming the first problem. */
@@ -83,6 +88,8 @@ export function resolveFeed(spec: ChangeFeedSpec): Feed {
   const [schema, table] = parseTableName(spec.table, invalid)
   const name = spec.name ?? table
   checkName(name, 'the feed name', invalid)
+  const feedSchema = spec.feedSchema ?? schema
+  checkName(feedSchema, 'feedSchema', invalid)
   const carrier = spec.carrier ?? 'durable'
   if (carrier !== 'durable' && carrier !== 'light') throw invalid(`carrier must be 'durable' or 'light', not ${JSON.stringify(carrier)}`)
   const ops = resolveOps(spec.ops, invalid)
@@ -103,22 +110,23 @@ export function resolveFeed(spec: ChangeFeedSpec): Feed {
   if (wakeWindow !== null && !(Number.isInteger(wakeWindow) && wakeWindow >= 0 && wakeWindow <= 60_000)) throw invalid('wakeWindow must be a whole number of ms from 0 to 60000')
   const skipUnchangedUpdates = spec.skipUnchangedUpdates ?? true
   if (typeof skipUnchangedUpdates !== 'boolean') throw invalid('skipUnchangedUpdates must be true or false')
-  return { schema, table, name, carrier, ops, columns, old, when: resolveWhen(spec.when, ops, invalid), key, level, skipUnchangedUpdates, logSchema, partitions, wakeWindow }
+  return { schema, table, name, feedSchema, carrier, ops, columns, old, when: resolveWhen(spec.when, ops, invalid), key, level, skipUnchangedUpdates, logSchema, partitions, wakeWindow }
 }
 
 /** The names of `feed`'s functions, triggers and channels. */
 export function namesOf(feed: Feed): FeedNames {
-  // Each part as written in SQL (quoted unless plain): "a.b".c and a."b.c" must not share a channel.
-  const plainChannel = `changes:${readableName(feed.schema)}.${readableName(feed.name)}`
-  const channel = Buffer.byteLength(plainChannel) <= MAX_NAME_BYTES ? plainChannel : `changes:${hash(`${feed.schema}\0${feed.name}`, 32)}`
+  // Each part as written in SQL (quoted unless plain): "a.b".c and a."b.c" must not share a channel. A feed is
+  // named by its schema (the table's, unless the table moved since) and its name: so is everything it makes.
+  const plainChannel = `changes:${readableName(feed.feedSchema)}.${readableName(feed.name)}`
+  const channel = Buffer.byteLength(plainChannel) <= MAX_NAME_BYTES ? plainChannel : `changes:${hash(`${feed.feedSchema}\0${feed.name}`, 32)}`
   return {
     functionName: boundedName('rxpg_changes_', feed.name, ''),
     triggerNames: { insert: boundedName('rxpg_changes_', feed.name, '_insert'), update: boundedName('rxpg_changes_', feed.name, '_update'), delete: boundedName('rxpg_changes_', feed.name, '_delete') },
     wakeSequence: boundedName('rxpg_changes_', feed.name, '_wake'),
     channel,
     wakeChannel: wakeChannelOf(feed.logSchema ?? DEFAULT_SCHEMA),
-    wakeSetting: `rxpg.changes_wake_${hash(`${feed.schema}\0${feed.name}`, 16)}`,
-    numberSetting: `rxpg.changes_number_${hash(`${feed.schema}\0${feed.name}`, 16)}`,
+    wakeSetting: `rxpg.changes_wake_${hash(`${feed.feedSchema}\0${feed.name}`, 16)}`,
+    numberSetting: `rxpg.changes_number_${hash(`${feed.feedSchema}\0${feed.name}`, 16)}`,
   }
 }
 

@@ -14,6 +14,7 @@ export const PSQL = 'psql -1 -v ON_ERROR_STOP=1 "$DATABASE_URL"'
 export function installCommandOf(feed: Feed): string {
   const words = ['npx', 'rxpg', 'sql', 'changes', '--table', shellWord(`${readableName(feed.schema)}.${readableName(feed.table)}`)]
   const option = (flag: string, value: string) => words.push(flag, shellWord(value))
+  if (feed.feedSchema !== feed.schema) option('--feed-schema', feed.feedSchema)
   if (feed.name !== feed.table) option('--name', feed.name)
   if (feed.carrier !== 'durable') option('--carrier', feed.carrier)
   if (feed.ops.length < 3) option('--ops', feed.ops.join(','))

@@ -24,7 +24,7 @@ export async function changeFeedSqlFor(db: pg.Pool | pg.ClientBase, spec: Change
   const feed = resolveFeed(spec)
   if (feed.key !== undefined) return changeFeedSql(spec)
   const table = qualifiedName(feed.schema, feed.table)
-  const facts = await tableFacts(db, table, feed.schema, namesOf(feed).functionName)
+  const facts = await tableFacts(db, table, feed.feedSchema, namesOf(feed).functionName)
   if (facts.serverVersionNum < MINIMUM_SERVER_VERSION) {
     throw new ChangesUnsupportedServerError({ feature: 'Change feeds', serverVersionNum: facts.serverVersionNum, minimumVersionNum: MINIMUM_SERVER_VERSION })
   }

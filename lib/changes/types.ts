@@ -33,8 +33,14 @@ export interface ChangeFeedSpec {
    * names fold to lower case; without a schema, `public`).
    */
   readonly table: string
-  /** The feed's name, unique among the feeds of the table's schema. Default: the table's name. */
+  /** The feed's name, unique among the feeds of its schema (`feedSchema`). Default: the table's name. */
   readonly name?: string | undefined
+  /**
+   * The feed's schema: where its trigger function and wake sequence are, and the first part of its channel's name
+   * (`changes:<feedSchema>.<name>`). Default: the table's schema. A table moved to another schema since its feed was
+   * installed (`ALTER TABLE … SET SCHEMA`) keeps its feed, and the feed its channel, with the schema it moved from.
+   */
+  readonly feedSchema?: string | undefined
   /** Default `'durable'`. */
   readonly carrier?: ChangeCarrier | undefined
   /** The operations reported. Default all three. */
@@ -54,6 +60,9 @@ export interface ChangeFeedSpec {
    * `'statement'` (default for the durable carrier): inserts and deletes are written by statement-level
    * triggers with transition tables, one `INSERT … SELECT` per statement (cheaper per row for multi-row
    * statements). `'row'`: one trigger call per row. Updates are always row-level; the light carrier is always `'row'`.
+   * On a partition, or a table with an inheritance parent or children, inserts and deletes are row-level whatever
+   * the level (decided when the SQL is applied): statement-level triggers there miss the rows written through a
+   * parent, and a parent's see its children's rows.
    */
   readonly level?: 'statement' | 'row' | undefined
   /** Default `true`: an UPDATE that leaves every carried column byte for byte as it was is not reported. */

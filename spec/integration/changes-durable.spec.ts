@@ -88,7 +88,7 @@ describe('durable feeds', () => {
     const spec = await fixture.install({ table: 'misspelt' })
     const call = () => tableChanges(fixture.source, { ...spec, form: 'earliest' } as unknown as ChangeFeedSpec)
     expect(call).toThrow(InvalidChangeFeedError)
-    expect(call).toThrow(/unknown option "form"; the options are \{ table, name, carrier, ops, columns, old, when, key, level, skipUnchangedUpdates, logSchema, partitions, wakeWindow, row, from \}/)
+    expect(call).toThrow(/unknown option "form"; the options are \{ table, name, feedSchema, carrier, ops, columns, old, when, key, level, skipUnchangedUpdates, logSchema, partitions, wakeWindow, row, from \}/)
   })
 
   it("refuse a null start (a token not stored yet) rather than pick 'now' for it", async () => {

@@ -4,7 +4,7 @@
 import pg from 'pg'
 import { filter, firstValueFrom } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ChangeFeedNotInstalledError, changeFeedChannel, tableChanges, type ChangeFeedSpec, type JsonRow, type TableChange } from '../../lib/changes/index.js'
+import { ChangeFeedNotInstalledError, changeFeedChannel, changeFeedSql, tableChanges, type ChangeFeedSpec, type JsonRow, type TableChange } from '../../lib/changes/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
 import { collect } from '../support/listener.js'
 
@@ -58,6 +58,8 @@ describe.each(feeds)('a %s feed', (title, spec) => {
     try {
       await writer.query(`INSERT INTO ${table} VALUES (1, 'a')`)
       await writer.query(`UPDATE ${table} SET label = 'b' WHERE id = 1`)
+      // The reader's start check (which reads the column types) done before the migration, as for a running reader.
+      await received(changes, 2)
       await fixture.sql(`ALTER TABLE ${table} ALTER COLUMN id TYPE bigint`)
       await writer.query(`INSERT INTO ${table} VALUES (9007199254740993, 'c')`)
       await writer.query(`UPDATE ${table} SET label = 'd' WHERE id = 1`)
@@ -132,6 +134,34 @@ describe.each(feeds)('a %s feed', (title, spec) => {
   })
 })
 
+// A composite key (tenant, id) with only id renamed: the message named both ("tenant", "id"), though tenant was
+// still there (a new user's trial). Only the missing column(s) are named, of the key and of the listed columns.
+describe.each([
+  ['durable, row level', { carrier: 'durable', level: 'row' }],
+  ['light', { carrier: 'light' }],
+] as Array<[string, Omit<ChangeFeedSpec, 'table'>]>)('a %s feed whose named column was renamed', (title, spec) => {
+  const name = (suffix: string) => `${suffix}_${title.replaceAll(/[^a-z]+/g, '_')}`
+
+  it.each([
+    ['key column', 'id', 'ident'],
+    ['listed column', 'label', 'title'],
+  ])('names only the missing %s in the error of every write', async (what, column, renamed) => {
+    const bare = name(`gone_${column}`)
+    const table = fixture.table(bare)
+    await fixture.sql(`CREATE TABLE ${table} (tenant int, id int, label text, note text, PRIMARY KEY (tenant, id))`)
+    await fixture.install({ ...spec, table: bare, columns: ['tenant', 'id', 'label', 'note'] })
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 1, 'a', 'n'), (1, 2, 'b', 'n')`)
+    await fixture.sql(`ALTER TABLE ${table} RENAME COLUMN ${column} TO ${renamed}`)
+    const id = column === 'id' ? renamed : 'id'
+    for (const [write, failed] of await failuresOf([`INSERT INTO ${table} VALUES (1, 3, 'c', 'n')`, `UPDATE ${table} SET note = 'm' WHERE ${id} = 1`, `DELETE FROM ${table} WHERE ${id} = 2`])) {
+      expect(failed, write).toMatchObject({ code: '42703' })
+      const named = /it names \(([^)]*)\)/.exec(failed?.message ?? '')?.[1]
+      expect(named, `${write}: ${failed?.message}`).toBe(`"${column}"`)
+      expect(failed?.message, write).toContain(what === 'key column' ? 'a key column it names' : 'a column it names')
+    }
+  })
+})
+
 describe('a renamed table', () => {
   it('keeps its feed, named as before, once the feed SQL is run again for the new name (no second feed, no error)', async () => {
     const before = fixture.table('renamed_before')
@@ -170,6 +200,9 @@ describe('a renamed table', () => {
     expect(byName.detail).toMatch(/renamed/)
     expect(byName.detail).not.toMatch(/give this feed another name/)
     expect(byName.command).toContain('--name moved_before')
+    // The SQL of a second feed, named after the table's new name, is refused before it changes anything.
+    const second = changeFeedSql({ table: `${fixture.schema}.moved_after`, key: ['id'], logSchema: fixture.schema }).install
+    await expect(fixture.sql(second)).rejects.toThrow(/already has feed moved_before .*before the table was renamed or moved to another schema.*--name moved_before/)
   })
 })
 

@@ -190,6 +190,8 @@ describe('json values that jsonb refuses (\\u0000, a lone surrogate escape)', ()
       try {
         await writer.query(`INSERT INTO ${table} VALUES (1, $1::json, 'a')`, [NUL])
         await writer.query(`UPDATE ${table} SET label = 'b' WHERE id = 1`)
+        // The reader's start check (which reads the column types) done before the migration, as for a running reader.
+        await received(changes, 2)
         await fixture.sql(`ALTER TABLE ${table} ALTER COLUMN id TYPE bigint`)
         await writer.query(`INSERT INTO ${table} VALUES (9007199254740993, $1::json, 'c')`, [LONE])
         await writer.query(`UPDATE ${table} SET label = 'd' WHERE id = 1`)

@@ -447,6 +447,33 @@ describe('rxpg changes', () => {
     expect(await plain.stop()).toBe(0)
   })
 
+  // ALTER TABLE … SET SCHEMA: the start check said only "not installed", and the SQL it named moved the feed to
+  // another channel (a new user's trial). It says the table moved, and its command keeps the feed's channel.
+  it('says that a table moved to another schema, with the command that keeps its feed, and reads it with --feed-schema', async () => {
+    const other = `${fixture.schema}_moved_to`
+    await fixture.sql(`CREATE SCHEMA "${other}"`)
+    const table = fixture.table('cli_moved')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, status text)`)
+    await fixture.sql((await rxpg(['sql', 'changes', '--table', table, '--log-schema', fixture.schema], { env })).stdout)
+    await fixture.sql(`INSERT INTO ${table} VALUES (1, 'before the move')`)
+    await fixture.sql(`ALTER TABLE ${table} SET SCHEMA "${other}"`)
+    const moved = `${other}.cli_moved`
+    const refused = await rxpg(['changes', moved], { env })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/moved to schema/)
+    const command = `npx rxpg sql changes --table ${moved} --feed-schema ${fixture.schema} --key id --log-schema ${fixture.schema}`
+    expect(refused.stderr).toContain(command)
+    const migration = await rxpg([...command.split(' ').slice(2)], { env })
+    expect(migration.code).toBe(0)
+    await fixture.sql(migration.stdout)
+    await fixture.sql(`INSERT INTO "${other}".cli_moved VALUES (2, 'after')`)
+    const changes = startRxpg(['changes', moved, '--feed-schema', fixture.schema, '--from', 'earliest'], env)
+    await changes.until((r) => r.lines().length === 2, 'both inserts')
+    expect(changes.lines()).toEqual([`insert\t{"id":"1"}\t{"id":"1","status":"before the move"}`, `insert\t{"id":"2"}\t{"id":"2","status":"after"}`])
+    expect(await changes.stop('SIGINT')).toBe(0)
+    await fixture.sql(`DROP SCHEMA "${other}" CASCADE`)
+  })
+
   // In process, with an output that stays full until released, as for tail: `rxpg changes orders --from earliest
   // | slow-command` held every change of the backlog in memory.
   it('reads a durable feed no further than its reader: nothing more while stdout is full', async () => {

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { changeFeedChannel, changeFeedSql, InvalidChangeFeedError, type ChangeFeedSpec } from '../../lib/changes/index.js'
 import { namesOf, resolveFeed } from '../../lib/changes/feed.js'
+import { installCommandOf } from '../../lib/changes/install-command.js'
 
 const refusal = (spec: ChangeFeedSpec) => {
   try {
@@ -120,6 +121,19 @@ describe('generated SQL', () => {
     expect(a.functionName).not.toBe(b.functionName)
     expect(a.channel).not.toBe(b.channel)
     expect(changeFeedChannel({ table: 'shop.orders' })).toBe('changes:shop.orders')
+  })
+
+  // ALTER TABLE … SET SCHEMA moves the table and its triggers, not the feed's function: the feed keeps its schema.
+  it("places a feed's function, wake sequence and channel in its schema (feedSchema), the table's by default, and says it in its command", () => {
+    const moved = changeFeedSql({ table: 'other.orders', feedSchema: 'public', key: ['id'] })
+    expect(moved.install).toContain('CREATE OR REPLACE FUNCTION "public"."rxpg_changes_orders"() RETURNS trigger')
+    expect(moved.install).toContain('CREATE SEQUENCE IF NOT EXISTS "public"."rxpg_changes_orders_wake";')
+    expect(moved.install).toContain('AFTER UPDATE ON "other"."orders"')
+    expect(moved.drop).toContain('DROP FUNCTION IF EXISTS "public"."rxpg_changes_orders"();')
+    expect(changeFeedChannel({ table: 'other.orders', feedSchema: 'public' })).toBe(changeFeedChannel({ table: 'public.orders' }))
+    expect(changeFeedChannel({ table: 'other.orders' })).toBe('changes:other.orders')
+    expect(installCommandOf(resolveFeed({ table: 'other.orders', feedSchema: 'public', name: 'o' }))).toMatch(/^npx rxpg sql changes --table other\.orders --feed-schema public --name o \|/)
+    expect(installCommandOf(resolveFeed({ table: 'other.orders', feedSchema: 'other' }))).not.toContain('--feed-schema')
   })
 
   it('gives tables whose names only join to the same text channels of their own', () => {

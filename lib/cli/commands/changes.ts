@@ -26,6 +26,7 @@ import { jsonText, storedNumbers, type StoredJson } from '../stored-json.js'
 
 interface ChangesOptions extends DatabaseOptions, TimeoutOptions {
   readonly name?: string | undefined
+  readonly feedSchema?: string | undefined
   readonly from?: string | undefined
   readonly json?: boolean | undefined
 }
@@ -38,6 +39,7 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
         .description("Print a table's changes as its installed feed captures them, until Ctrl-C (install it with `rxpg sql changes`).")
         .argument('<table>', 'the table: orders, public.orders, "Sales"."Orders"')
         .option('--name <feed>', "the feed's name, when it is not the table's")
+        .option('--feed-schema <schema>', "the feed's schema, when it is not the table's (a table moved with SET SCHEMA)")
         .option('--from <position>', "durable feeds: a resume token, 'earliest' or 'now' (default)")
         .option('--json', 'one JSON object per line: {"op","schema","table","key","previousKey","new","old","token","statementTime","overflow"}'),
       'checking the feed at the start: give up when the server has not answered within this long',
@@ -89,7 +91,12 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
       }
       return output.out(`${jsonText(line, numbers)}\n`)
     }
-    const feed = { table, ...(options.name === undefined ? {} : { name: options.name }), ...(options.from === undefined ? {} : { from: options.from }) }
+    const feed = {
+      table,
+      ...(options.name === undefined ? {} : { name: options.name }),
+      ...(options.feedSchema === undefined ? {} : { feedSchema: options.feedSchema }),
+      ...(options.from === undefined ? {} : { from: options.from }),
+    }
     const close = async () => {
       await listener.close()
       await pool.end()

@@ -27,6 +27,7 @@ export function registerSqlCommand(program: Command, output: CliOutput): void {
 interface ChangesSqlOptions extends DatabaseOptions, TimeoutOptions {
   readonly table: string[]
   readonly name?: string | undefined
+  readonly feedSchema?: string | undefined
   readonly carrier?: string | undefined
   readonly ops?: string[] | undefined
   readonly columns?: string[] | undefined
@@ -52,6 +53,7 @@ function registerChangesSql(sql: Command, output: CliOutput): void {
         .description("A table's change feed (rxpg/changes): its trigger function and triggers, idempotent; --drop for the SQL that removes it.")
         .addOption(listOption('--table <table>', 'the table: orders, public.orders, "Sales"."Orders"; given more than once, the SQL of each feed in turn', false).makeOptionMandatory())
         .option('--name <feed>', "the feed's name (default: the table's)")
+        .option('--feed-schema <schema>', "the schema of the feed's function and channel (default: the table's; a table moved with SET SCHEMA keeps its feed with the schema it moved from)")
         .addOption(new Option('--carrier <carrier>', 'how changes travel').choices(['durable', 'light']).default('durable'))
         .addOption(listOption('--ops <ops>', 'the operations reported, comma-separated (default: insert,update,delete)'))
         .addOption(listOption('--columns <columns>', 'the columns carried, comma-separated, exact names (default: the whole row)'))
@@ -109,6 +111,7 @@ function specOf(options: ChangesSqlOptions, table: string): ChangeFeedSpec {
   const given = {
     table,
     name: options.name,
+    feedSchema: options.feedSchema,
     carrier: options.carrier as ChangeFeedSpec['carrier'],
     ops,
     columns: options.columns,
