@@ -12,8 +12,22 @@ export interface DeliveredPosition extends Position {
   readonly token: string
 }
 
-/** Hands an item to the stream's subscribers; false when the stream stopped meanwhile (nothing was taken). */
-export type ItemSink = (item: Change<unknown> | Transaction<Change<unknown>> | Checkpoint, position: DeliveredPosition) => boolean
+/** A refused change to pass to `onInvalid`, with its position (which counts as passed once it is). */
+export interface PassedRefusal {
+  readonly error: ChangeDecodeError
+  readonly position: DeliveredPosition
+}
+
+/**
+ * Hands an item to the stream's subscribers, or a refused change (its `ChangeDecodeError`) to `onInvalid`, in
+ * stream order; false when the stream stopped meanwhile (nothing was taken). `before`: refused changes that go
+ * to `onInvalid` right before the item, with it (a transaction's, in transaction mode: never without it).
+ */
+export type ItemSink = (
+  item: Change<unknown> | Transaction<Change<unknown>> | Checkpoint | ChangeDecodeError,
+  position: DeliveredPosition,
+  before?: readonly PassedRefusal[],
+) => boolean
 
 interface OpenTransaction {
   readonly commitLsn: Lsn
@@ -26,6 +40,13 @@ interface OpenTransaction {
   nextIndex: number
   /** The last change taken, held until the next one (or the commit) says whether it is the last. */
   held: Held | undefined
+  /**
+   * Refused changes (with `onInvalid`) not passed on yet, in order. Change mode: those after `held` (or, with
+   * nothing held, after what was released), passed on right after it is released (or at the commit); so they
+   * keep their place in the stream, and `held` stays the last change delivered when only refusals follow it.
+   * Transaction mode: all of them, passed on at the commit with the transaction, right before it.
+   */
+  refused: Refused[]
   /** Transaction mode: the changes released so far. */
   readonly collected: Change<unknown>[] | undefined
 }
@@ -36,14 +57,24 @@ interface Held {
   readonly index: number
 }
 
+/** A change its table's decoder refused, and why. */
+interface Refused {
+  readonly message: ChangeMessage
+  readonly index: number
+  readonly messages: readonly string[]
+  readonly cause: unknown
+}
+
 /**
  * Turns the server's messages into what the stream delivers, with their positions:
  *
  * - indexes every change of a transaction in the order the server sends it (before the `tables` filter), so
  *   a position means the same change each time the slot decodes the transaction;
- * - filters and decodes (`tables`); a row its decoder refuses goes to `onInvalid`, or stops the stream;
+ * - filters and decodes (`tables`); a row its decoder refuses goes to `onInvalid` in its place in the stream
+ *   (through the sink, as its `ChangeDecodeError`, with a position that counts as passed), or stops the stream;
  * - holds each change until the next message, so that the last one of its transaction is known
- *   (`lastInTransaction`) and its position can resume after the whole transaction;
+ *   (`lastInTransaction`) and its position can resume after the whole transaction (unless refused changes
+ *   follow it: then the last of those resumes there);
  * - after a reconnect, skips what it already delivered (the server sends the current transaction again);
  * - between transactions, knows how far the server has gone (`idle`): a checkpoint can be delivered there;
  * - in transaction mode, delivers each transaction whole at its commit.
@@ -61,7 +92,8 @@ export class ChangeAssembler {
   constructor(
     private readonly mode: 'changes' | 'transactions',
     private readonly selection: TableSelection,
-    private readonly onInvalid: ((error: ChangeDecodeError) => void) | undefined,
+    /** `onInvalid` is given: a refused change is passed on (to it) and the stream goes on; else the stream stops at it. */
+    private readonly skipInvalid: boolean,
   ) {}
 
   /** Where the next session must resume: after the last item delivered, or after the stream's start position. */
@@ -103,6 +135,7 @@ export class ChangeAssembler {
       xid: message.xid,
       nextIndex: 0,
       held: undefined,
+      refused: [],
       collected: this.mode === 'transactions' ? [] : undefined,
     }
   }
@@ -117,15 +150,7 @@ export class ChangeAssembler {
     if (last !== undefined && (open.commitLsn < last.resume || (open.commitLsn === last.lsn && index <= last.index))) return undefined
     const decoder = this.selection.lookup(message.schema, message.table)
     if (decoder === false) return undefined
-    const refuse = (messages: readonly string[], cause?: unknown) =>
-      this.refuse(
-        open,
-        new ChangeDecodeError(
-          { schema: message.schema, table: message.table, op: message.op as ChangeDecodeError['info']['op'], position: changeToken(open.stem, index, open.commitHex), messages },
-          cause === undefined ? undefined : { cause },
-        ),
-        sink,
-      )
+    const refuse = (messages: readonly string[], cause?: unknown) => this.refuse(open, { message, index, messages, cause }, sink)
     if (message.undecodable !== undefined) {
       return refuse(
         message.undecodable.map(
@@ -144,20 +169,48 @@ export class ChangeAssembler {
     }
     const held = open.held
     open.held = { message, row, index }
-    if (held !== undefined) this.release(open, held, false, sink)
+    // Change mode: the held change, then the refusals after it, then this one (held in turn).
+    if (held !== undefined && !this.release(open, held, false, sink)) return undefined
+    if (open.collected === undefined) this.passRefused(open, sink, undefined)
     return undefined
   }
 
-  /** A refused change goes to onInvalid; else what came before it is delivered and the error stops the stream at it. */
-  private refuse(open: OpenTransaction, error: ChangeDecodeError, sink: ItemSink): ChangeDecodeError | undefined {
-    if (this.onInvalid !== undefined) {
-      this.onInvalid(error)
+  /**
+   * With `onInvalid`, a refused change waits on its transaction to be passed on in its place (passRefused);
+   * else what came before it is delivered and the error stops the stream at it.
+   */
+  private refuse(open: OpenTransaction, refusal: Refused, sink: ItemSink): ChangeDecodeError | undefined {
+    if (this.skipInvalid) {
+      open.refused.push(refusal)
       return undefined
     }
     const held = open.held
     open.held = undefined
     if (held !== undefined) this.release(open, held, false, sink)
-    return error
+    return decodeError(refusal, changeToken(open.stem, refusal.index, open.commitHex))
+  }
+
+  /**
+   * Passes on the refusals waiting on `open`, in order, each with its position (which counts as passed). With
+   * `endLsn` (at the commit, when nothing of the transaction comes after them), the last one resumes after the
+   * transaction. False when the stream stopped meanwhile.
+   */
+  private passRefused(open: OpenTransaction, sink: ItemSink, endLsn: Lsn | undefined): void {
+    for (const { error, position } of this.takeRefused(open, endLsn)) {
+      if (!sink(error, position)) return
+      this.lastDelivered = position
+    }
+  }
+
+  /** The refusals waiting on `open`, with their positions (see passRefused), taken off it. */
+  private takeRefused(open: OpenTransaction, endLsn: Lsn | undefined): PassedRefusal[] {
+    const refused = open.refused
+    open.refused = []
+    return refused.map((refusal, at) => {
+      const resume = endLsn !== undefined && at === refused.length - 1 ? endLsn : undefined
+      const token = changeToken(open.stem, refusal.index, resume === undefined ? open.commitHex : lsnHex(resume))
+      return { error: decodeError(refusal, token), position: this.positionOf(open, token, refusal.index, resume ?? open.commitLsn) }
+    })
   }
 
   commit(message: CommitMessage, sink: ItemSink): void {
@@ -165,11 +218,25 @@ export class ChangeAssembler {
     this.open = undefined
     this.idle = maxLsn(this.idle, message.endLsn)
     if (open === undefined) return
-    if (open.held !== undefined && !this.release(open, open.held, true, sink, message.endLsn)) return
     const changes = open.collected
-    if (changes === undefined || changes.length === 0) return
+    if (changes === undefined) {
+      // The held change is the last delivered of the transaction; refusals after it come after it, the last of
+      // them resuming after the transaction (so acknowledging the held change does not acknowledge them).
+      const trailing = open.refused.length > 0
+      if (open.held !== undefined && !this.release(open, open.held, true, sink, trailing ? undefined : message.endLsn)) return
+      this.passRefused(open, sink, message.endLsn)
+      return
+    }
+    if (open.held !== undefined) this.release(open, open.held, true, sink, message.endLsn)
+    // With no change of it delivered, its refusals go on their own, the last of them ending it.
+    if (changes.length === 0) return this.passRefused(open, sink, message.endLsn)
+    // Else they go with it, right before it (so that they are never passed without it: a resume after one of
+    // them would skip the changes of the transaction before it).
+    const lastRefused = open.refused.at(-1)?.index ?? -1
+    const refusals = this.takeRefused(open, undefined)
     const lastChange = changes[changes.length - 1] as Change<unknown>
-    const position = this.positionOf(open, lastChange.position, (open.held as Held).index, message.endLsn)
+    // Its position in the ledger is past its refusals too (they came before it): acknowledging it covers them.
+    const position = this.positionOf(open, lastChange.position, Math.max((open.held as Held).index, lastRefused), message.endLsn)
     const transaction: Transaction<Change<unknown>> = {
       xid: open.xid,
       commitLsn: open.commitLsnText,
@@ -177,7 +244,7 @@ export class ChangeAssembler {
       position: lastChange.position,
       changes,
     }
-    if (sink(transaction, position)) this.lastDelivered = position
+    if (sink(transaction, position, refusals)) this.lastDelivered = position
   }
 
   /** The server has decoded up to `walEnd`: between transactions, nothing before it is left to deliver. */
@@ -203,15 +270,19 @@ export class ChangeAssembler {
     return this.lastDelivered === undefined ? this.baseline : maxLsn(this.baseline, this.lastDelivered.resume)
   }
 
-  /** Releases a held change to the subscribers (change mode) or to its transaction (transaction mode). */
-  private release(open: OpenTransaction, held: Held, last: boolean, sink: ItemSink, endLsn: Lsn = ZERO_LSN): boolean {
-    const token = changeToken(open.stem, held.index, last ? lsnHex(endLsn) : open.commitHex)
+  /**
+   * Releases a held change to the subscribers (change mode) or to its transaction (transaction mode): `last`,
+   * the last change delivered of its transaction; `endLsn`, nothing of the transaction comes after it (its
+   * position resumes after the transaction).
+   */
+  private release(open: OpenTransaction, held: Held, last: boolean, sink: ItemSink, endLsn?: Lsn): boolean {
+    const token = changeToken(open.stem, held.index, endLsn === undefined ? open.commitHex : lsnHex(endLsn))
     const change = buildChange(held.message, held.row, open, token, last)
     if (open.collected !== undefined) {
       open.collected.push(change)
       return true
     }
-    const position = this.positionOf(open, token, held.index, last ? endLsn : open.commitLsn)
+    const position = this.positionOf(open, token, held.index, endLsn ?? open.commitLsn)
     if (!sink(change, position)) return false
     this.lastDelivered = position
     return true
@@ -220,6 +291,14 @@ export class ChangeAssembler {
   private positionOf(open: OpenTransaction, token: string, index: number, resume: Lsn): DeliveredPosition {
     return { token, lsn: open.commitLsn, index, resume }
   }
+}
+
+function decodeError(refusal: Refused, position: string): ChangeDecodeError {
+  const { message, messages, cause } = refusal
+  return new ChangeDecodeError(
+    { schema: message.schema, table: message.table, op: message.op as ChangeDecodeError['info']['op'], position, messages },
+    cause === undefined ? undefined : { cause },
+  )
 }
 
 function buildChange(message: ChangeMessage, row: unknown, open: OpenTransaction, position: string, lastInTransaction: boolean): Change<unknown> {

@@ -1,4 +1,4 @@
-import { Observable, asyncScheduler, type SchedulerLike, type Subscriber } from 'rxjs'
+import { Observable, asyncScheduler, config as rxjsConfig, type SchedulerLike, type Subscriber } from 'rxjs'
 import type { BackoffOptions } from '../backoff.js'
 import type { DecodedType, Decoder } from '../operators/decoder.js'
 import type { PgConnectionConfig } from '../pg/config.js'
@@ -43,6 +43,12 @@ export interface ChangeStreamOptions {
    * Where a row its table's decoder refuses goes (and a change holding a value of a type dropped since it was
    * written, which cannot be read as what it was). Default: nowhere: the stream fails with `ChangeDecodeError`,
    * so that nothing is skipped without a decision (resume from your last token once the decoder accepts it).
+   * With it, it is called in stream order: after every item before the refused change has been handed to
+   * subscribers (also when `maxUnacknowledged` holds some back), before any after it (`transactionStream`: right
+   * before the transaction that holds it). The refused change's position (`error.info.position`) can be
+   * acknowledged from then on, inside `onInvalid` or later, and acknowledges everything before it; it is not a
+   * delivered item (`metrics`: counted in `decodeFailures`, not in `delivered` or `unacknowledged`, and it takes
+   * no room under `maxUnacknowledged`). What it throws is reported as a subscriber's is; the stream goes on.
    */
   readonly onInvalid?: ((error: ChangeDecodeError) => void) | undefined
   /** Reading pauses while this many delivered items are unacknowledged (changes, or transactions). Default 10000. */
@@ -210,14 +216,24 @@ function streamCore(
   const names = { slot, publication }
   const selection = new TableSelection(options.tables as never)
 
-  const onInvalid =
-    options.onInvalid === undefined
-      ? undefined
-      : (error: ChangeDecodeError) => {
-          connection.recordDecodeFailure()
-          options.onInvalid?.(error)
-        }
-  const assembler = new ChangeAssembler(mode, selection, onInvalid)
+  const onInvalid = options.onInvalid
+  /**
+   * What onInvalid throws is reported as a subscriber's is (rxjs's `onUnhandledError`, else thrown on its own),
+   * and the stream goes on: it is called in the middle of the stream's work (a commit, a release of what waited
+   * for room, inside your `ack`), which must not stop half done.
+   */
+  const passToOnInvalid = (error: ChangeDecodeError) => {
+    try {
+      onInvalid?.(error)
+    } catch (thrown: unknown) {
+      scheduler.schedule(() => {
+        const report = rxjsConfig.onUnhandledError
+        if (report === null) throw thrown
+        report(thrown)
+      })
+    }
+  }
+  const assembler = new ChangeAssembler(mode, selection, onInvalid !== undefined)
   const ledger = new AckLedger()
   if (start !== undefined) {
     assembler.startAfter(start.position)
@@ -238,7 +254,9 @@ function streamCore(
     options.source ?? pgReplicationSource(config, { ...names, ...(selection.names === undefined ? {} : { tables: selection.names }) }),
     assembler,
     ledger,
+    // A refused change comes in its place in the stream (only with onInvalid): to onInvalid, not to subscribers.
     (item) => {
+      if (item instanceof ChangeDecodeError) return passToOnInvalid(item)
       for (const subscriber of subscribers) subscriber.next(item)
     },
     {

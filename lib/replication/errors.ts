@@ -259,7 +259,11 @@ export class ChangeDecodeError extends RxpgError {
       readonly table: string
       /** `delete` only for a deleted row's key of a type dropped since. */
       readonly op: 'insert' | 'update' | 'delete'
-      /** The change's position (acknowledge it once you have dealt with it). */
+      /**
+       * The change's position. With `onInvalid`, acknowledge it once you have dealt with it (from inside
+       * `onInvalid` or later): it acknowledges everything before it. Without, the stream stops here: resume after
+       * your last position once the decoder accepts the row.
+       */
       readonly position: string
       readonly messages: readonly string[]
     },

@@ -2,8 +2,8 @@ import { BehaviorSubject, Subscription, interval, map, throwError, timeout, type
 import { backoffDelay, type BackoffOptions } from '../backoff.js'
 import { ConnectionLostError } from '../errors.js'
 import type { AckLedger } from './ack-ledger.js'
-import type { ChangeAssembler, DeliveredPosition, ItemSink } from './change-assembler.js'
-import { AcknowledgementsNotReportedError, ReplicationStreamClosedError, SlotInUseError } from './errors.js'
+import type { ChangeAssembler, DeliveredPosition, ItemSink, PassedRefusal } from './change-assembler.js'
+import { AcknowledgementsNotReportedError, ChangeDecodeError, ReplicationStreamClosedError, SlotInUseError } from './errors.js'
 import { formatLsn, lsnDistance, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
 import type { BeginMessage, ReplicationMessage, ReplicationSession, ReplicationSource, StartedMessage } from './ports.js'
 import { encodeToken, type Position } from './position.js'
@@ -104,9 +104,11 @@ export class ReplicationConnection {
   /**
    * Items parsed after reading paused, from what the socket had already given (one read carries hundreds of
    * changes): they wait here, not at the consumer, until acknowledgements make room, so `maxUnacknowledged`
-   * bounds what the consumer holds. Dropped if the session ends: the next one sends them again.
+   * bounds what the consumer holds. Dropped if the session ends: the next one sends them again. A refused change
+   * for `onInvalid` waits here in its place too (behind the items before it), but takes no room: it goes to
+   * `onInvalid` as soon as what is before it has been handed on.
    */
-  private held: Array<{ readonly item: Parameters<ItemSink>[0]; readonly position: DeliveredPosition }> = []
+  private held: Array<{ readonly item: Parameters<ItemSink>[0]; readonly position: DeliveredPosition; readonly before: readonly PassedRefusal[] | undefined }> = []
   /** The position of the last item handed on (or, before any, where the stream stood): where the next session resumes if what waits is dropped. */
   private heldAfter: Position | undefined
   private releasing = false
@@ -159,7 +161,7 @@ export class ReplicationConnection {
     private readonly source: ReplicationSource,
     private readonly assembler: ChangeAssembler,
     private readonly ledger: AckLedger,
-    /** Called with every item delivered, in stream order. */
+    /** Called with every item delivered, and every refused change for `onInvalid` (its `ChangeDecodeError`), in stream order. */
     private readonly deliver: (item: Parameters<ItemSink>[0]) => void,
     private readonly options: ReplicationConnectionOptions,
   ) {
@@ -209,12 +211,12 @@ export class ReplicationConnection {
     if (this.releasing) return
     this.releasing = true
     try {
-      while (this.held.length > 0 && this.ledger.pending < this.options.maxUnacknowledged && this.isStreaming(live)) {
+      while (this.held.length > 0 && (this.ledger.pending < this.options.maxUnacknowledged || isRefusal(this.held[0]?.item)) && this.isStreaming(live)) {
         // Out of the queue and marked handed on first: a session that ends during the delivery (a subscriber
         // leaving) rewinds to just after it, never before it.
-        const { item, position } = this.held.shift() as (typeof this.held)[number]
+        const { item, position, before } = this.held.shift() as (typeof this.held)[number]
         this.heldAfter = position
-        this.handOver(item, position)
+        this.handOver(item, position, before)
       }
     } finally {
       this.releasing = false
@@ -238,14 +240,21 @@ export class ReplicationConnection {
     return this.phase.name === 'streaming' && this.phase.live === live
   }
 
-  private handOver(item: Parameters<ItemSink>[0], position: DeliveredPosition): void {
-    this.ledger.delivered(position)
-    this.counts.delivered += 1
+  /**
+   * Hands an item to the subscribers, or a refused change to `onInvalid`: its position is passed then (it can be
+   * acknowledged from inside `onInvalid`), but it is no delivered item (not in `delivered` nor `unacknowledged`,
+   * and it takes no room under `maxUnacknowledged`).
+   */
+  private handOver(item: Parameters<ItemSink>[0], position: DeliveredPosition, before?: readonly PassedRefusal[]): void {
+    if (before !== undefined) for (const refusal of before) this.handOver(refusal.error, refusal.position)
+    if (isRefusal(item)) {
+      this.ledger.refused(position)
+      this.counts.decodeFailures += 1
+    } else {
+      this.ledger.delivered(position)
+      this.counts.delivered += 1
+    }
     this.deliver(item)
-  }
-
-  recordDecodeFailure(): void {
-    this.counts.decodeFailures += 1
   }
 
   /**
@@ -579,14 +588,15 @@ export class ReplicationConnection {
 
   /** The sink the assembler delivers through while `live` streams. */
   private sinkFor(live: LiveSession): ItemSink {
-    return (item, position: DeliveredPosition) => {
+    return (item, position: DeliveredPosition, before) => {
       if (this.phase.name !== 'streaming' || this.phase.live !== live) return false
-      if (this.paused) {
+      // A refusal waits only behind what waits; it takes no room.
+      if (this.paused && (this.held.length > 0 || !isRefusal(item))) {
         if (this.held.length === 0) this.heldAfter = this.assembler.resumePosition
-        this.held.push({ item, position })
+        this.held.push({ item, position, before })
         return true
       }
-      this.handOver(item, position)
+      this.handOver(item, position, before)
       if (!this.paused && this.ledger.pending >= this.options.maxUnacknowledged && this.isCurrent(live.run)) {
         this.paused = true
         live.session.pause()
@@ -739,6 +749,11 @@ export class ReplicationConnection {
     const phase = this.phase
     return phase.name === 'opening' ? phase.run === run : isLive(phase) && phase.live.run === run
   }
+}
+
+/** A refused change for `onInvalid`, passed through the sink in its place among the items. */
+function isRefusal(item: Parameters<ItemSink>[0] | undefined): item is ChangeDecodeError {
+  return item instanceof ChangeDecodeError
 }
 
 function isLive(phase: Phase): phase is LivePhase {

@@ -146,13 +146,13 @@ export interface ReplicationMetricsSnapshot {
    * and a commit); from 15 on it skips those. So the count depends on the server's version.
    */
   readonly transactions: number
-  /** Changes and checkpoints delivered to subscribers. */
+  /** Changes and checkpoints delivered to subscribers (not refused changes passed to `onInvalid`). */
   readonly delivered: number
   /** Delivered changes and checkpoints acknowledged. */
   readonly acknowledged: number
-  /** Delivered and not yet acknowledged. */
+  /** Delivered and not yet acknowledged (what `maxUnacknowledged` bounds; refused changes passed to `onInvalid` are not counted). */
   readonly unacknowledged: number
-  /** Rows a table's decoder refused. */
+  /** Rows a table's decoder refused (with `onInvalid`: counted as each is passed to it). */
   readonly decodeFailures: number
   /** Connections lost and recovered (one per outage). */
   readonly reconnects: number

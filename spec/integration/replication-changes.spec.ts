@@ -20,6 +20,8 @@ import {
   type ChangeStreamOptions,
   type ReplicationStream,
 } from '../../lib/replication/index.js'
+import { formatLsn } from '../../lib/replication/lsn.js'
+import { decodeToken } from '../../lib/replication/position.js'
 import { eventually } from '../support/database.js'
 import { collect, query, serverMajor, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
@@ -324,6 +326,54 @@ describe('replication: typed rows and transactions', () => {
     ])
     expect(invalid.map((error) => error.info.messages)).toEqual([['unknown status odd']])
     expect(stream.metrics.snapshot().decodeFailures).toBe(1)
+  })
+
+  it('calls onInvalid in stream order, and takes the refused position as an acknowledgement there and after', async () => {
+    const orders = await table('(id int PRIMARY KEY, items jsonb NOT NULL)')
+    const slot = uniqueName('slot')
+    const publication = uniqueName('pub')
+    await ensureReplication(url, { slot, publication, tables: [orders] })
+    const Order = z.object({ id: z.number(), items: z.array(z.string()) })
+    const log: string[] = []
+    const refused: string[] = []
+    const stream = changeStream(url, {
+      slot,
+      publication,
+      checkpoints: false,
+      tables: { [orders]: Order },
+      onInvalid: (error) => {
+        log.push(`invalid ${error.info.op}`)
+        refused.push(error.info.position)
+        try {
+          stream.ack(error.info.position)
+          log.push('acknowledged')
+        } catch (failure) {
+          log.push(`ack threw ${(failure as Error).name}`)
+        }
+      },
+    })
+    open.push({ stream, slot, publication })
+    const delivered: Array<Change<{ id: number }>> = []
+    stream.changes$.subscribe((item) => {
+      const change = item as Change<{ id: number }>
+      delivered.push(change)
+      log.push(`${change.new?.id}${change.lastInTransaction ? ' last' : ''}`)
+    })
+    await stateOf(stream, 'connected')
+    // One transaction refused in its middle, one refused at its end.
+    await query(url, `INSERT INTO ${orders} VALUES (1, '[]'), (2, '"not an array"'), (3, '[]')`)
+    await query(url, `INSERT INTO ${orders} VALUES (4, '[]'), (5, '{}')`)
+    await eventually(() => log.length >= 7, () => log.join(', '))
+    expect(log).toEqual(['1', 'invalid insert', 'acknowledged', '3 last', '4 last', 'invalid insert', 'acknowledged'])
+    // Later, too: nothing changes (acknowledged already), nothing throws.
+    for (const position of refused) stream.ack(position)
+    expect(stream.metrics.snapshot()).toMatchObject({ delivered: 3, decodeFailures: 2, acknowledged: 3, unacknowledged: 0 })
+    // The last refused change ends its transaction: acknowledging it moves the slot past the transaction, which
+    // acknowledging change 4 (the last delivered of it, with a refused change after it) does not.
+    const resumeOf = (token: string) => decodeToken(token).position.resume
+    const lastRefused = refused[1] as string
+    expect(resumeOf(lastRefused)).toBeGreaterThan(resumeOf((delivered[2] as Change<{ id: number }>).position))
+    expect(stream.metrics.snapshot().acknowledgedLsn).toBe(formatLsn(resumeOf(lastRefused)))
   })
 
   it('groups changes by transaction with transactionStream', async () => {

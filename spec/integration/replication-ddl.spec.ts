@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ChangeDecodeError, type Change } from '../../lib/replication/index.js'
+import { decodeToken } from '../../lib/replication/position.js'
 import { eventually } from '../support/database.js'
 import { collect, query, replicationFixtures, serverMajor, stateOf, uniqueName, useLogicalServer } from '../support/replication.js'
 
@@ -106,7 +107,13 @@ describe('replication: schema changes behind a connection', () => {
     const got = collect(skipping.changes$)
     await eventually(() => got.values.length >= 1 || got.errors.length > 0, () => 'nothing', 20_000)
     expect(got.errors).toEqual([])
-    expect(refused.map((invalid) => invalid.info.position)).toEqual([error.info.position])
+    // The same change (commit LSN and index). Passed to onInvalid it is the last of its transaction the stream
+    // passes, so its token resumes after the transaction; the stream that failed at it could not know that.
+    const place = (token: string) => {
+      const { lsn, index } = decodeToken(token).position
+      return { lsn, index }
+    }
+    expect(refused.map((invalid) => place(invalid.info.position))).toEqual([place(error.info.position)])
     expect(got.values.map((change) => change.new)).toEqual([{ id: 2, ok: true }])
   })
 })
