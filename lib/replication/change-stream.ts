@@ -1,7 +1,7 @@
 import { Observable, asyncScheduler, config as rxjsConfig, type SchedulerLike, type Subscriber } from 'rxjs'
 import type { BackoffOptions } from '../backoff.js'
 import type { DecodedType, Decoder } from '../operators/decoder.js'
-import type { PgConnectionConfig } from '../pg/config.js'
+import { assertConnectionConfig, type PgConnectionConfig } from '../pg/config.js'
 import { secretsOf } from '../pg/secrets.js'
 import { AckLedger } from './ack-ledger.js'
 import { ChangeAssembler } from './change-assembler.js'
@@ -206,6 +206,7 @@ function streamCore(
   options: ChangeStreamOptions & { readonly tables?: readonly string[] | Readonly<Record<string, Decoder<unknown>>> | undefined },
   mode: 'changes' | 'transactions',
 ): { common: ReplicationStream; items$: Observable<unknown> } {
+  assertConnectionConfig('rxpg/replication', mode === 'changes' ? 'changeStream' : 'transactionStream', config)
   checkStreamOptionNames(mode === 'changes' ? 'changeStream' : 'transactionStream', options)
   const { slot, publication } = options
   assertReplicationNames(slot, publication, options.tables === undefined ? [] : Array.isArray(options.tables) ? options.tables : Object.keys(options.tables))

@@ -81,4 +81,14 @@ describe('replication stream option names', () => {
   it('refuses options that are not an object', () => {
     expect(() => changeStream('postgres://app@localhost/app', 'orders_feed' as never)).toThrow(`rxpg/replication: changeStream's options must be an object ${TOP}; got a string ("orders_feed")`)
   })
+
+  it.each([undefined, null, ''])('refuses %s as the connection, naming the call', (config) => {
+    for (const make of [changeStream, transactionStream] as const) {
+      expect(() => make(config as never, { slot: 'feed', publication: 'orders' })).toThrow(
+        new TypeError(
+          `rxpg/replication: ${make.name}'s first argument is the connection: a connection string or a pg config object; got ${config === '' ? 'an empty string' : String(config)} (is DATABASE_URL set?). To connect with the PG* environment variables alone, pass {}`,
+        ),
+      )
+    }
+  })
 })
