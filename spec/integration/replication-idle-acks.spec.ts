@@ -84,12 +84,12 @@ describe('replication: acknowledgements made while idle', () => {
     await stateOf(other, 'connected')
     const slotBefore = await confirmedFlush(names.slot)
 
-    const started = Date.now()
+    // When it gives up (connectTimeout) is drawn in virtual time (marbles/replication-idle-acks.spec.ts); here,
+    // that it does, with what it says.
     const error = await closed().then(
       () => undefined,
       (failure: unknown) => failure,
     )
-    const took = Date.now() - started
     // Every call gets the same outcome.
     await expect(closed()).rejects.toBe(error)
     expect(error).toMatchObject({
@@ -98,8 +98,6 @@ describe('replication: acknowledgements made while idle', () => {
       info: { slot: names.slot, acknowledgedLsn: stream.metrics.snapshot().acknowledgedLsn, confirmedLsn: slotBefore, position: (batch[1] as Change).position },
       cause: { name: 'SlotInUseError' },
     })
-    expect(took).toBeGreaterThanOrEqual(1400)
-    expect(took).toBeLessThan(5000)
     expect(await confirmedFlush(names.slot)).toBe(slotBefore)
     await other.close()
     expect(otherGot.values.map((change) => change.new?.['id'])).toEqual([1, 2])

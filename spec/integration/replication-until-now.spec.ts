@@ -7,6 +7,7 @@
 import { lastValueFrom, toArray } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { isCheckpoint, type Change } from '../../lib/replication/index.js'
+import { eventually } from '../support/database.js'
 import { query, replicationFixtures, uniqueName, useLogicalServer } from '../support/replication.js'
 
 let url = ''
@@ -43,7 +44,8 @@ describe('replication: until now', () => {
         await new Promise((resolve) => setTimeout(resolve, 5))
       }
     })()
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // The writer has committed a row: the first run's end is after it.
+    await eventually(() => next > 100, () => 'the writer committed nothing')
     const first = await lastValueFrom(open(names, { until: 'now' }).changes$.pipe(toArray()))
     const firstIds = idsOf(first)
     // Everything committed before the run started, then a prefix of what the writer committed: in order, no gap.
@@ -51,6 +53,9 @@ describe('replication: until now', () => {
     expect(firstIds.slice(5)).toEqual(firstIds.slice(5).map((_, index) => 100 + index))
     expect(firstIds.length).toBeGreaterThan(5)
 
+    // And another since: the second run has something to read.
+    const committedBefore = next
+    await eventually(() => next > committedBefore, () => 'the writer committed nothing more')
     const second = await lastValueFrom(open(names, { until: 'now', resumeAfter: lastPosition(first) }).changes$.pipe(toArray()))
     writing = false
     await writer
