@@ -19,11 +19,12 @@ const PREFIX = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\n'
 
 /**
  * `text` (whose parameters are `$1`, `$2`, ...) with each parameter replaced by the literal of its value, after
- * the isolation prefix. Quoted identifiers and string literals are copied as they are (a schema's name may hold
- * `$1`).
+ * the isolation prefix. Quoted identifiers, string literals and comments are copied as they are (a schema's name
+ * may hold `$1`).
  */
 export function readCommittedStatement(text: string, values: readonly unknown[]): string {
-  return PREFIX + text.replace(/"(?:[^"]|"")*"|'(?:[^']|'')*'|\$(\d+)/g, (match, index: string | undefined) => (index === undefined ? match : literalOf(values[Number(index) - 1])))
+  // Comments too: an apostrophe in one (`-- the member's lease`) would otherwise open a string to the next quote.
+  return PREFIX + text.replace(/"(?:[^"]|"")*"|'(?:[^']|'')*'|--[^\n]*|\/\*[\s\S]*?\*\/|\$(\d+)/g, (match, index: string | undefined) => (index === undefined ? match : literalOf(values[Number(index) - 1])))
 }
 
 /**

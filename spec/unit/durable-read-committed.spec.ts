@@ -1,6 +1,7 @@
 // The statements rxpg runs at READ COMMITTED whatever default_transaction_isolation says are sent as one simple
 // query with their values written in: what each value becomes, and what is left alone.
 import { describe, expect, it } from 'vitest'
+import { queriesFor } from '../../lib/durable/queries.js'
 import { readCommittedStatement } from '../../lib/durable/read-committed.js'
 
 const PREFIX = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\n'
@@ -30,6 +31,19 @@ describe('readCommittedStatement', () => {
   it('leaves quoted identifiers and string literals of the statement alone (a schema may be named "$1")', () => {
     expect(readCommittedStatement(`SELECT $1 FROM "s$1""x".t WHERE c = '$2' AND d = $2`, ['one', 'two'])).toBe(`${PREFIX}SELECT 'one' FROM "s$1""x".t WHERE c = '$2' AND d = 'two'`)
     expect(readCommittedStatement('SELECT $10, $1', Array.from({ length: 10 }, (_, index) => index + 1))).toBe(`${PREFIX}SELECT '10', '1'`)
+  })
+
+  it("leaves comments alone, an apostrophe in one included (it opened a string to the next quote)", () => {
+    expect(readCommittedStatement("SELECT $1 -- the member's lease\n, $2 /* it's */ , $3", ['a', 'b', 'c'])).toBe(
+      "SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\nSELECT 'a' -- the member's lease\n, 'b' /* it's */ , 'c'",
+    )
+  })
+
+  it('every statement the log sends this way has all its parameters written in', () => {
+    const queries = queriesFor('rxpg') as unknown as Record<string, string>
+    for (const name of ['moveGroup', 'meta', 'channelPartitions', 'maintain', 'joinGroup', 'heartbeat', 'renewLeases', 'forgetDeadMembers', 'releaseLeases', 'acquireLeases', 'leaveGroup', 'heldLeases']) {
+      expect(readCommittedStatement(queries[name] as string, Array.from({ length: 12 }, (_, index) => index)), name).not.toMatch(/\$\d/)
+    }
   })
 
   it('refuses a NUL, which would end the query string (PostgreSQL text cannot hold one), and a value of no literal', () => {
