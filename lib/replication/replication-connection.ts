@@ -221,13 +221,14 @@ export class ReplicationConnection {
     } finally {
       this.releasing = false
     }
-    if (this.held.length === 0 && this.reachedEnd && this.isStreaming(live)) return this.finish()
     const refused = this.refusedBehindHeld
     if (this.held.length === 0 && refused !== undefined && this.isStreaming(live)) {
       this.refusedBehindHeld = undefined
       this.fail(refused)
       return
     }
+    // The end reached, and everything before it handed on (a refusal above fails the stream first).
+    if (this.held.length === 0 && this.reachedEnd && this.isStreaming(live)) return this.finish()
     if (this.held.length === 0 && this.ledger.pending < this.options.maxUnacknowledged && this.isStreaming(live)) {
       this.paused = false
       this.heldAfter = undefined
