@@ -55,3 +55,13 @@ export function notificationProblem(channel: string, payload: unknown): InvalidC
 export function quoteIdentifier(name: string): string {
   return '"' + name.replaceAll('"', '""') + '"'
 }
+
+/**
+ * A string constant for SQL text that cannot take parameters. Quotes are doubled; a string with a backslash is
+ * written E'…' with backslashes doubled (as PostgreSQL's `quote_literal` does), so it reads the same whatever
+ * `standard_conforming_strings` says.
+ */
+export function quoteLiteral(text: string): string {
+  const quoted = `'${text.replaceAll("'", "''")}'`
+  return text.includes('\\') ? `E${quoted.replaceAll('\\', '\\\\')}` : quoted
+}

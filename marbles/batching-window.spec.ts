@@ -5,35 +5,20 @@
  */
 import type { Observable } from 'rxjs'
 import { describe, it } from 'vitest'
-import { NotifyBatcher, type NotifyOptions } from '../lib/notify/notify-batcher.js'
-import { classifyConnectionError } from '../lib/pg/classify-error.js'
-import { driverFacts } from '../lib/pg/driver-error.js'
-import { secretsOf } from '../lib/pg/secrets.js'
+import type { NotifyBatcher, NotifyOptions } from '../lib/notify/notify-batcher.js'
 import { SendFailure, type NotifyTransport, type OutgoingNotification } from '../lib/ports/notify-transport.js'
 import { runMarbles, virtualTransport, type MarbleHelpers } from '../lib/testing/index.js'
 import { refusedByNetwork } from './support/lifecycle.js'
+import { sink } from './support/notify-sink.js'
 
 const a: OutgoingNotification = { channel: 'orders', payload: '1' }
 const b: OutgoingNotification = { channel: 'orders', payload: '2' }
 const c: OutgoingNotification = { channel: 'refunds', payload: '1' }
 const calls = { a, b, c }
 
+/** The sink on `transport`, its LISTENs always in effect, a sending connection waited for 10 s. */
 function batcherOn(transport: NotifyTransport, scheduler: MarbleHelpers['scheduler'], options: NotifyOptions = {}): NotifyBatcher {
-  const secrets = secretsOf('postgres://app@virtual:5432/app')
-  return new NotifyBatcher(
-    {
-      transport,
-      scheduler,
-      backoff: { random: () => 0 },
-      connectTimeout: 10_000,
-      classify: (error) => classifyConnectionError(error, secrets),
-      describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: error }),
-      whenListening: () => false,
-      awaitsListen: () => false,
-      report: () => undefined,
-    },
-    options,
-  )
+  return sink(transport, scheduler, () => true, options, 10_000).batcher
 }
 
 /** Calls `notify$.next()` for each drawn notification, in its frame. */

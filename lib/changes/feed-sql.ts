@@ -11,7 +11,8 @@ import { InvalidChangeFeedError } from './errors.js'
 import { FEED_FORMAT_VERSION, namesOf, resolveFeed, statementOps, type Feed, type FeedNames } from './feed.js'
 import { keyJson, rowJson } from './row-json.js'
 import { installCommandOf } from './install-command.js'
-import { dollarQuoted, qualifiedName, quoteLiteral } from './sql-text.js'
+import { quoteLiteral } from '../identifiers.js'
+import { dollarQuoted, qualifiedName } from './sql-text.js'
 import type { ChangeFeedSpec, ChangeOp } from './types.js'
 
 /** The largest NOTIFY payload PostgreSQL sends; a larger one raises an error in the writer's transaction. */

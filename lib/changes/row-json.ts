@@ -4,7 +4,7 @@
  */
 import { quoteIdentifier } from '../index.js'
 import type { Feed } from './feed.js'
-import { quoteLiteral } from './sql-text.js'
+import { quoteLiteral } from '../identifiers.js'
 
 /**
  * The carried columns of the row of the table alias `alias` (a transition table, a table read) as a json value:

@@ -17,15 +17,6 @@ export function qualifiedName(schema: string, name: string): string {
   return `${quoteIdentifier(schema)}.${quoteIdentifier(name)}`
 }
 
-/**
- * A string constant. Quotes are doubled; a string with a backslash is written E'…' with backslashes doubled
- * (as PostgreSQL's `quote_literal` does), so it reads the same whatever `standard_conforming_strings` says.
- */
-export function quoteLiteral(text: string): string {
-  const quoted = `'${text.replaceAll("'", "''")}'`
-  return text.includes('\\') ? `E${quoted.replaceAll('\\', '\\\\')}` : quoted
-}
-
 /** `$tag$body$tag$`, with a tag the body does not contain. */
 export function dollarQuoted(body: string, tag: string): string {
   let chosen = tag

@@ -15,6 +15,8 @@
  * are not prepared, which costs a plan each time: they run a few times per lease period, not per message.
  */
 
+import { quoteLiteral } from '../identifiers.js'
+
 const PREFIX = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED;\n'
 
 /**
@@ -54,6 +56,7 @@ function arrayElementOf(value: unknown): string {
  */
 function stringLiteral(text: string): string {
   if (text.includes('\0')) throw new RangeError(`rxpg/durable: a text value may not hold NUL (PostgreSQL text cannot); got ${JSON.stringify(text)}`)
-  const quoted = text.replaceAll("'", "''")
-  return text.includes('\\') ? ` E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`
+  const literal = quoteLiteral(text)
+  // An escape string is set apart from what precedes it, so that its E never joins a word before the parameter.
+  return literal.startsWith('E') ? ` ${literal}` : literal
 }

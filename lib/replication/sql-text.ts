@@ -1,11 +1,5 @@
 /** Quoting for SQL text that cannot use parameters: replication connections speak the simple query protocol only. */
 
-/** A string literal: single quotes doubled; with backslashes, an escape string so that any setting reads it alike. */
-export function quoteLiteral(value: string): string {
-  const quoted = value.replaceAll("'", "''")
-  return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`
-}
-
 /**
  * A string literal in a replication command (START_REPLICATION's options): that grammar has standard strings
  * only, single quotes doubled and a backslash as itself; an escape string (E'…') is a syntax error there.

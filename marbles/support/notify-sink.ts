@@ -7,8 +7,11 @@ import { secretsOf } from '../../lib/pg/secrets.js'
 import type { NotifyTransport } from '../../lib/ports/notify-transport.js'
 import type { MarbleHelpers } from '../../lib/testing/index.js'
 
-/** The sink on `transport`; `listening` says whether sends may go (false: the listener is reconnecting). */
-export function sink(transport: NotifyTransport, scheduler: MarbleHelpers['scheduler'], listening = () => true, options: NotifyOptions = {}) {
+/**
+ * The sink on `transport`; `listening` says whether sends may go (false: the listener is reconnecting);
+ * `connectTimeout` is the listener's.
+ */
+export function sink(transport: NotifyTransport, scheduler: MarbleHelpers['scheduler'], listening = () => true, options: NotifyOptions = {}, connectTimeout = 30) {
   const secrets = secretsOf('postgres://app@virtual:5432/app')
   const failures = new Subject<RxpgError>()
   const batcher = new NotifyBatcher(
@@ -16,7 +19,7 @@ export function sink(transport: NotifyTransport, scheduler: MarbleHelpers['sched
       transport,
       scheduler,
       backoff: { random: () => 0 },
-      connectTimeout: 30,
+      connectTimeout,
       classify: (error) => classifyConnectionError(error, secrets),
       describe: (error) => ({ facts: driverFacts(error, secrets.redact), cause: error }),
       whenListening: () => !listening(),

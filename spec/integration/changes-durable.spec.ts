@@ -13,7 +13,7 @@ import { changesFixture, received, type ChangesFixture } from '../support/change
 import { changeFeedChannel, changeFeedSql, InvalidChangeFeedError, tableChanges, validChanges, type ChangeFeedSpec, type TableChange } from '../../lib/changes/index.js'
 import { feedComment } from '../../lib/changes/feed-sql.js'
 import { resolveFeed } from '../../lib/changes/feed.js'
-import { quoteLiteral } from '../../lib/changes/sql-text.js'
+import { quoteLiteral } from '../../lib/identifiers.js'
 
 let fixture: ChangesFixture
 

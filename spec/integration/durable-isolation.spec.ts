@@ -8,7 +8,8 @@ import type { ConsumerEvent, DurableLog } from '../../lib/durable/index.js'
 import { DurableQueryFailedError } from '../../lib/durable/index.js'
 import { adminQuery } from '../support/database.js'
 import { collect } from '../support/listener.js'
-import { databaseWithSettings, durableFixture, horizonPassed, type DurableFixture, type ScratchDatabase } from '../support/durable.js'
+import { scratchDatabase, type ScratchDatabase } from '../support/database.js'
+import { durableDatabaseUrl, durableFixture, horizonPassed, type DurableFixture } from '../support/durable.js'
 
 const sqlStateOf = (error: unknown) => (error instanceof DurableQueryFailedError ? error.info.sqlState : undefined)
 const ROLLED_BACK = new Set(['40001', '40P01'])
@@ -31,7 +32,7 @@ describe.each(['serializable', 'repeatable read'])('a database whose default_tra
   let database: ScratchDatabase
 
   beforeAll(async () => {
-    database = await databaseWithSettings('durable_isolation', { default_transaction_isolation: level })
+    database = await scratchDatabase('durable_isolation', { settings: { default_transaction_isolation: level } }, durableDatabaseUrl())
   })
   afterAll(async () => {
     await database.drop()

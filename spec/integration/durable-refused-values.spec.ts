@@ -8,7 +8,8 @@ import { AppendFailedError, type DurableLog } from '../../lib/durable/index.js'
 import { comparePositions, parseToken } from '../../lib/durable/position.js'
 import type { RxpgError } from '../../lib/index.js'
 import { eventually } from '../support/database.js'
-import { durableFixture, fetchAll, latin1Database, type DurableFixture, type ScratchDatabase } from '../support/durable.js'
+import { scratchDatabase, type ScratchDatabase } from '../support/database.js'
+import { durableDatabaseUrl, durableFixture, fetchAll, type DurableFixture } from '../support/durable.js'
 
 let database: ScratchDatabase
 let fixture: DurableFixture
@@ -18,7 +19,7 @@ let small: DurableLog
 const statements = new Map<pg.PoolClient, string[]>()
 
 beforeAll(async () => {
-  database = await latin1Database('durable_refused')
+  database = await scratchDatabase('durable_refused', { encoding: 'LATIN1' }, durableDatabaseUrl())
   fixture = await durableFixture('durable_refused', {}, database.url)
   small = fixture.openLog({ appendBatch: { maxBatchSize: 5 } })
   const seen = new WeakSet<pg.PoolClient>()

@@ -7,26 +7,20 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ChannelRefusedError, createPgListener, NotifyFailedError, type PgListener } from '../../lib/index.js'
-import { adminQuery, databaseUrl, eventually, uniqueName } from '../support/database.js'
+import { adminQuery, eventually, scratchDatabase, uniqueName, type ScratchDatabase } from '../support/database.js'
 import { collect, payloads, stateOf } from '../support/listener.js'
 
 /** A database of `encoding` on the run's server, dropped after the file's specs; undefined without CREATEDB. */
 function useDatabase(encoding: string): () => string | undefined {
-  const name = `rxpg_${encoding.toLowerCase()}_${process.pid}`
-  let url: string | undefined
+  let database: ScratchDatabase | undefined
   beforeAll(async () => {
     const [role] = await adminQuery<{ allowed: boolean }>(`SELECT rolsuper OR rolcreatedb AS allowed FROM pg_roles WHERE rolname = current_user`)
-    if (role?.allowed !== true) return
-    await adminQuery(`DROP DATABASE IF EXISTS ${name}`)
-    await adminQuery(`CREATE DATABASE ${name} ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`)
-    const parsed = new URL(databaseUrl())
-    parsed.pathname = `/${name}`
-    url = parsed.toString()
+    if (role?.allowed === true) database = await scratchDatabase(`rxpg_${encoding}`, { encoding })
   })
   afterAll(async () => {
-    if (url !== undefined) await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => adminQuery(`DROP DATABASE IF EXISTS ${name}`))
+    await database?.drop()
   })
-  return () => url
+  return () => database?.url
 }
 
 const latin1 = useDatabase('LATIN1')

@@ -42,3 +42,37 @@ export async function eventually(check: () => boolean | Promise<boolean>, descri
 export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
 }
+
+/** A database of its own on a spec's server, dropped by `drop()`. */
+export interface ScratchDatabase {
+  readonly url: string
+  drop(): Promise<void>
+}
+
+/**
+ * A database of its own on the server of `url` (the run's by default), named after `prefix`: in `encoding` (with
+ * `C` collation: LATIN1 cannot hold 'Ł', EUC_JP writes 'é' in 3 bytes), and whose sessions take `settings` by
+ * default (`ALTER DATABASE … SET`, as a DBA would set them for a database, a role or the server), such as
+ * `{ default_transaction_isolation: 'serializable' }`.
+ */
+export async function scratchDatabase(
+  prefix: string,
+  { encoding, settings = {} }: { readonly encoding?: string; readonly settings?: Readonly<Record<string, string>> } = {},
+  url = databaseUrl(),
+): Promise<ScratchDatabase> {
+  const name = uniqueName(prefix).toLowerCase().replaceAll('-', '_')
+  await adminQuery(`CREATE DATABASE "${name}"${encoding === undefined ? '' : ` ENCODING '${encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`}`, [], url)
+  for (const [setting, value] of Object.entries(settings)) {
+    await adminQuery(`ALTER DATABASE "${name}" SET ${setting} = '${value.replaceAll("'", "''")}'`, [], url)
+  }
+  const own = new URL(url)
+  own.pathname = `/${name}`
+  return {
+    url: own.toString(),
+    async drop() {
+      // Sessions left behind (a listener closing) would make DROP DATABASE fail; WITH (FORCE) needs PostgreSQL 13.
+      await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name], url)
+      await adminQuery(`DROP DATABASE IF EXISTS "${name}"`, [], url)
+    },
+  }
+}

@@ -59,49 +59,6 @@ export async function durableFixture(prefix: string, options: Partial<DurableLog
   }
 }
 
-/** A database of its own on the durable specs' server, dropped by `drop()`. */
-export interface ScratchDatabase {
-  readonly url: string
-  drop(): Promise<void>
-}
-
-/**
- * A LATIN1 database on the durable specs' server (`C` collation): characters outside LATIN1 (such as 'Ł') cannot
- * be stored in it, and the server refuses a statement holding one (SQLSTATE 22P05).
- */
-export async function latin1Database(prefix: string, url = durableDatabaseUrl()): Promise<ScratchDatabase> {
-  const name = uniqueSchema(prefix).toLowerCase()
-  await adminQuery(`CREATE DATABASE "${name}" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`, [], url)
-  return scratchDatabase(name, url)
-}
-
-/**
- * A database on the durable specs' server whose sessions take `settings` by default (`ALTER DATABASE … SET`, as a
- * DBA would set them for the database, a role or the server), such as `{ default_transaction_isolation:
- * 'serializable' }`: every connection to it, the log's included, starts with them.
- */
-export async function databaseWithSettings(prefix: string, settings: Readonly<Record<string, string>>, url = durableDatabaseUrl()): Promise<ScratchDatabase> {
-  const name = uniqueSchema(prefix).toLowerCase()
-  await adminQuery(`CREATE DATABASE "${name}"`, [], url)
-  for (const [setting, value] of Object.entries(settings)) {
-    await adminQuery(`ALTER DATABASE "${name}" SET ${setting} = '${value.replaceAll("'", "''")}'`, [], url)
-  }
-  return scratchDatabase(name, url)
-}
-
-function scratchDatabase(name: string, url: string): ScratchDatabase {
-  const own = new URL(url)
-  own.pathname = `/${name}`
-  return {
-    url: own.toString(),
-    async drop() {
-      // Sessions left behind (a listener closing) would make DROP DATABASE fail; WITH (FORCE) needs PostgreSQL 13.
-      await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name], url)
-      await adminQuery(`DROP DATABASE IF EXISTS "${name}"`, [], url)
-    },
-  }
-}
-
 /**
  * Waits until every transaction that holds an id now, anywhere on the server, has ended: then everything
  * committed before the call is below the horizon and readable. Specs share one server, and another spec's
