@@ -6,7 +6,8 @@
  */
 import { describeValue, isObjectArgument } from '../errors.js'
 import { checkOptionNames, given, OptionChecks, optionShape, unknownOption } from '../option-checks.js'
-import type { ConsumeOptions, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions, RetentionOptions, StallOptions } from './types.js'
+import { assertChannelName } from '../identifiers.js'
+import type { ConsumeOptions, DeadLetterOptions, DurableLogOptions, FetchOptions, IterateOptions, ReadOptions, RetentionOptions, StallOptions } from './types.js'
 
 const checks = new OptionChecks('rxpg/durable')
 
@@ -78,11 +79,28 @@ export function checkDurableOptions(options: DurableLogOptions): void {
 }
 
 /** @throws RangeError naming the first consume option that cannot be honoured. */
-export function checkConsumeOptions(options: ConsumeOptions): void {
+export function checkConsumeOptions(options: ConsumeOptions, channel?: string): void {
   given(options.batchSize, (value) => checks.positiveInteger('consume batchSize', value))
   // A lease must outlast a batch: a lease of 0 or 1 ms made every ack stale, and the batch come again at once.
   given(options.leaseTtl, (value) => checks.integerBetween('consume leaseTtl', value, 100, 2_147_483_647))
   given(options.retryDelay, (value) => (typeof value === 'function' ? value : checks.positiveMs('consume retryDelay', value)))
+  checkDeadLetter(options.deadLetter, channel)
+}
+
+const DEAD_LETTER_OPTIONS = { channel: true, maxAttempts: true } as const satisfies Record<keyof DeadLetterOptions, true>
+
+/**
+ * A consumer's `deadLetter`: another channel of the log (a message set aside into the channel consumed would come
+ * back to the group, in an envelope, for ever) and a count of attempts.
+ */
+function checkDeadLetter(deadLetter: DeadLetterOptions | undefined, channel: string | undefined): void {
+  if (deadLetter === undefined) return
+  checkOptionNames('rxpg/durable', "consume's deadLetter", deadLetter, DEAD_LETTER_OPTIONS, { noun: "consume's deadLetter" })
+  assertChannelName(deadLetter.channel)
+  if (deadLetter.channel === channel) {
+    throw new RangeError(`rxpg/durable: consume's deadLetter.channel must be another channel than the one consumed (${JSON.stringify(channel)}): what it sets aside would come back to the group`)
+  }
+  checks.positiveInteger('consume deadLetter.maxAttempts', deadLetter.maxAttempts)
 }
 
 /**
@@ -97,7 +115,7 @@ export function retryDelayAfter(retryDelay: NonNullable<ConsumeOptions['retryDel
 export const READ_OPTIONS = { from: true, batchSize: true, wakeUps: true } as const satisfies Record<keyof ReadOptions, true>
 export const ITERATE_OPTIONS = { ...READ_OPTIONS, signal: true } as const satisfies Record<keyof IterateOptions, true>
 export const FETCH_OPTIONS = { after: true, limit: true } as const satisfies Record<keyof FetchOptions, true>
-export const CONSUME_OPTIONS = { from: true, batchSize: true, leaseTtl: true, retryDelay: true, member: true } as const satisfies Record<keyof ConsumeOptions, true>
+export const CONSUME_OPTIONS = { from: true, batchSize: true, leaseTtl: true, retryDelay: true, deadLetter: true, member: true } as const satisfies Record<keyof ConsumeOptions, true>
 
 /**
  * An operation's options: an object of the options it takes, or nothing (`undefined` or `null`: the defaults).

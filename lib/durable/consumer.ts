@@ -18,13 +18,17 @@ import { failureCause } from '../pg/check-out.js'
 import { namedFor } from '../pg/config.js'
 import { socketOf } from '../pg/socket-of.js'
 import { retryDelayAfter } from './check-options.js'
+import { deadLetterText } from './dead-letter.js'
 import { DurableLogClosedError, DurableQueryFailedError, HandlerEndedTransactionError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
-import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page } from './page.js'
+import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page, type PageRow } from './page.js'
 import { isRefusal, isRolledBack, isTransient } from './pg-failure.js'
 import { settlesWithin } from '../settles-within.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
+
+/** Appends a value's JSON text to a channel in the transaction of `client`; resolves with its token. */
+export type AppendInTransaction = (channel: string, text: string, key: string | undefined, client: pg.ClientBase) => Promise<string>
 
 /** SQLSTATE 25P02: a statement in a transaction that an earlier error aborted. */
 const IN_FAILED_TRANSACTION = '25P02'
@@ -46,6 +50,14 @@ export type ConsumerEvent =
       /** 1 for a first failure, counting up while batches keep failing (a message that fails every time shows); 1 again after a batch commits. */
       readonly attempt: number
     }
+  | {
+      /** A message set aside into `deadLetter.channel` (its `deadLetterToken` there) after `attempts` failures; `error` the last. */
+      readonly kind: 'dead-lettered'
+      readonly token: string
+      readonly deadLetterToken: string
+      readonly attempts: number
+      readonly error: unknown
+    }
   | { readonly kind: 'retrying'; readonly error: unknown }
 
 export interface ConsumerStats {
@@ -53,6 +65,8 @@ export interface ConsumerStats {
   readonly messages: number
   readonly staleAcks: number
   readonly handlerFailures: number
+  /** Messages set aside into `deadLetter.channel`. */
+  readonly deadLettered: number
   /** Partitions held now. */
   readonly partitions: readonly number[]
   /**
@@ -121,6 +135,7 @@ export function startConsumer<T>(
   handler: BatchHandler<unknown>,
   options: ConsumeOptions,
   activity: { begin(): void; end(): void },
+  appendIn: AppendInTransaction,
 ): DurableConsumer {
   const member = options.member ?? randomUUID()
   const batchSize = options.batchSize ?? 100
@@ -128,9 +143,17 @@ export function startConsumer<T>(
   const retryDelay = options.retryDelay ?? 1000
   const { queries, scheduler } = context
   const events$ = new Subject<ConsumerEvent>()
-  const counts = { batches: 0, messages: 0, staleAcks: 0, handlerFailures: 0 }
+  const counts = { batches: 0, messages: 0, staleAcks: 0, handlerFailures: 0, deadLettered: 0 }
   /** Handler failures since the last committed batch. */
   let failuresInARow = 0
+  const { deadLetter } = options
+  /**
+   * With `deadLetter`: after a failed batch, messages are handled one at a time up to its last one, so that a
+   * failure tells which message failed (a batch of several cannot). Undefined while batches are whole.
+   */
+  let isolateThrough: Position | undefined
+  /** With `deadLetter`: the failed batches each message was in since isolation began, by token. */
+  const attempts = new Map<string, number>()
   /** When the running handler was called, if one runs. */
   let handlerSince: number | undefined
   const leases = new Map<number, Lease>()
@@ -316,7 +339,7 @@ export function startConsumer<T>(
   const messagesOf = (meta: LogMeta, page: Page) => (typed ? typedMessages(meta, typed, page.rows) : Promise.resolve(plainMessages(meta, channel, page.rows)))
 
   /** Reads the rows of the partitions in `held`, each after its own cursor, and decodes them. */
-  const readBatch = async (meta: LogMeta, held: HeldCursors): Promise<BatchRead> => {
+  const readBatch = async (meta: LogMeta, held: HeldCursors, limit: number): Promise<BatchRead> => {
     const cursors = new Map(held.map(([part, , cursor]) => [part, cursor]))
     const slot = <V>(pick: (cursor: Position) => V) =>
       Array.from({ length: partitions }, (_, part) => {
@@ -324,7 +347,7 @@ export function startConsumer<T>(
         return cursor === undefined ? null : pick(cursor)
       })
     const lowest = [...cursors.values()].reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b))
-    const page = await readPage(context, 'consume', channel, lowest, batchSize, {
+    const page = await readPage(context, 'consume', channel, lowest, limit, {
       epochs: slot((cursor) => cursor.epoch),
       txs: slot((cursor) => cursor.tx.toString()),
       ids: slot((cursor) => cursor.id.toString()),
@@ -337,14 +360,21 @@ export function startConsumer<T>(
   const processBatch = async (meta: LogMeta): Promise<boolean> => {
     const held = [...leases.entries()]
     const heldCursors: HeldCursors = held.map(([part, lease]) => [part, lease.generation, lease.cursor])
+    // Every message of the failed batch that isolation began for is behind every cursor: batches are whole again.
+    const isolated = isolateThrough
+    if (isolated !== undefined && held.every(([, lease]) => comparePositions(lease.cursor, isolated) >= 0)) {
+      isolateThrough = undefined
+      attempts.clear()
+    }
+    const limit = isolateThrough === undefined ? batchSize : 1
     const key = keyOf(heldCursors)
-    const read = ahead?.key === key ? ahead.read : readBatch(meta, heldCursors)
+    const read = ahead?.key === key ? ahead.read : readBatch(meta, heldCursors, limit)
     ahead = undefined
     const { page, messages } = await read
     // Stopped while reading: no batch is in flight yet, so none is started (its messages stay for the group).
     if (stopping) return false
     for (const [, lease] of held) checkPage(page, lease.cursor, meta, channel, undefined, group)
-    const full = page.rows.length >= batchSize
+    const full = page.rows.length >= limit
     const batchPartitions = [...new Set(page.rows.map((row) => row.partition))]
     // Every partition held advances to the same place: the page holds every row of every held partition
     // between that partition's cursor and the page's last row (other rows are filtered out, not cut off), so
@@ -366,9 +396,10 @@ export function startConsumer<T>(
       }
       return false
     }
-    if (full) {
+    // Not while messages are handled one at a time: a failure may change what the next read must be.
+    if (full && isolateThrough === undefined) {
       const assumed: HeldCursors = heldCursors.map(([part, generation]) => [part, generation, next.get(part) as Position])
-      ahead = { key: keyOf(assumed), read: readBatch(meta, assumed) }
+      ahead = { key: keyOf(assumed), read: readBatch(meta, assumed, batchSize) }
       // Dropped unused when the batch does not commit; its failure then matters to nobody.
       ahead.read.catch(() => undefined)
     }
@@ -376,6 +407,13 @@ export function startConsumer<T>(
     // renewal found it lost meanwhile: the ack then fails, and the handler's writes roll back with it.
     const generations = new Map(held.map(([part, lease]) => [part, lease.generation]))
     const acked = [...next.entries()]
+    /** Moves the cursors held in memory to where the committed batch left them (partitions still held in its generation). */
+    const advance = () => {
+      for (const [part, position] of acked) {
+        const lease = leases.get(part)
+        if (lease && lease.generation === generations.get(part)) lease.cursor = position
+      }
+    }
     const { client, release: giveBack, connectionError } = await context.checkOut('consume')
     const release = (error?: Error) => {
       batchClient = undefined
@@ -410,7 +448,40 @@ export function startConsumer<T>(
       }
       const firstToken = (messages[0] as DurableMessage<unknown>).token
       const lastToken = (messages.at(-1) as DurableMessage<unknown>).token
-      /** Rolls the batch back after its handler failed; reported as a failed handler (retried after retryDelay) or a stale ack. */
+      /** Advances the cursor of every partition of the batch, if this member still holds them in the same generation. */
+      const ack = () =>
+        context.query<{ part: number }>(
+          'ack',
+          queries.ack,
+          [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
+          client,
+        )
+      /**
+       * Sets the batch's one message aside: appends its dead letter and moves the cursor past it, in one transaction,
+       * so that it is set aside exactly once (a stale ack rolls both back). Then the next message, without waiting.
+       */
+      const setAside = async (dead: NonNullable<ConsumeOptions['deadLetter']>, error: unknown, tries: number) => {
+        const row = page.rows[0] as PageRow
+        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
+        const deadLetterToken = await appendIn(dead.channel, deadLetterText({ channel, group, member }, firstToken, row, tries, error), row.key ?? undefined, client)
+        const advanced = await ack()
+        if (advanced.length < acked.length) {
+          await client.query('ROLLBACK')
+          return staleAck(lostOf(advanced))
+        }
+        await client.query('COMMIT')
+        handlerFailed = false
+        advance()
+        counts.deadLettered++
+        failuresInARow = 0
+        context.wake(dead.channel)
+        emit({ kind: 'dead-lettered', token: firstToken, deadLetterToken, attempts: tries, error })
+      }
+      /**
+       * Rolls the batch back after its handler failed; reported as a failed handler (retried after retryDelay) or a
+       * stale ack. With `deadLetter`, the batch's messages are then handled one at a time, and one that failed alone
+       * `maxAttempts` times in all is set aside.
+       */
       const handlerFailure = async (error: unknown) => {
         await client.query('ROLLBACK')
         // A handler can fail because its lease was lost: its effects, applied by the new owner meanwhile, break a
@@ -433,6 +504,12 @@ export function startConsumer<T>(
           attempt: failuresInARow,
         })
         handlerFailed = true
+        if (deadLetter === undefined) return
+        for (const message of messages) attempts.set(message.token, (attempts.get(message.token) ?? 0) + 1)
+        const tries = attempts.get(firstToken) ?? 0
+        if (messages.length === 1 && tries >= deadLetter.maxAttempts) return setAside(deadLetter, error, tries)
+        const through = end as Position
+        isolateThrough = isolateThrough === undefined ? through : maxPosition(isolateThrough, through)
       }
       let thrown: { readonly error: unknown } | undefined
       const watch = watchTransaction(client)
@@ -455,12 +532,7 @@ export function startConsumer<T>(
       }
       let advanced: Array<{ part: number }>
       try {
-        advanced = await context.query<{ part: number }>(
-          'ack',
-          queries.ack,
-          [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
-          client,
-        )
+        advanced = await ack()
       } catch (error) {
         // The handler caught an error of one of its statements and returned: the transaction is aborted and
         // nothing of it can commit. A failed handler, then: rolled back, and the batch comes again.
@@ -504,10 +576,7 @@ export function startConsumer<T>(
       release(broken)
       if (handlerFailed) await sleep(retryDelayAfter(retryDelay, failuresInARow))
     }
-    for (const [part, position] of acked) {
-      const lease = leases.get(part)
-      if (lease && lease.generation === generations.get(part)) lease.cursor = position
-    }
+    advance()
     counts.batches++
     counts.messages += messages.length
     failuresInARow = 0

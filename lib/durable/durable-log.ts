@@ -244,8 +244,8 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       checkGroupName(group)
       checkHandler(handler)
       const consumeOptions = optionsOf('consume', options, CONSUME_OPTIONS)
-      checkConsumeOptions(consumeOptions)
-      const consumer = startConsumer(context, name, group, typedOf(channel), handler, consumeOptions, activity)
+      checkConsumeOptions(consumeOptions, name)
+      const consumer = startConsumer(context, name, group, typedOf(channel), handler, consumeOptions, activity, appendInClient)
       consumers.add(consumer)
       void consumer.done.then(
         () => consumers.delete(consumer),

@@ -26,6 +26,8 @@ export type {
   AppendOptions,
   BatchHandler,
   ConsumeOptions,
+  DeadLetter,
+  DeadLetterOptions,
   DurableAppend,
   DurableBatch,
   DurableConsumer,

@@ -179,8 +179,41 @@ export interface ConsumeOptions {
    * positive number of ms (at most 2,147,483,647) stops the consumer with a `RangeError`. Default 1000.
    */
   readonly retryDelay?: number | ((attempt: number) => number) | undefined
+  /**
+   * Sets aside a message the handler keeps failing on (a poison message) rather than retrying it for ever while
+   * every partition of the member waits. After a failed batch its messages are handled one at a time; one whose
+   * handler has failed `maxAttempts` times (at least once alone) is appended to `channel` as a {@link DeadLetter},
+   * in the transaction that moves the group's cursor past it. Default: no set-aside (retried for ever).
+   */
+  readonly deadLetter?: DeadLetterOptions | undefined
   /** This consumer's id in the group (default: random). */
   readonly member?: string | undefined
+}
+
+export interface DeadLetterOptions {
+  /** The channel of this log that set-aside messages are appended to; not the channel consumed. */
+  readonly channel: string
+  /** Handler failures of one message before it is set aside, counting each failed batch it was in: 1 or more. */
+  readonly maxAttempts: number
+}
+
+/** The value appended to a consumer's `deadLetter.channel` for a message set aside (with the message's key). */
+export interface DeadLetter {
+  /** Where the message was, and its token there. */
+  readonly channel: string
+  readonly token: string
+  readonly key: string | null
+  /** The group and member that set it aside. */
+  readonly group: string
+  readonly member: string
+  /** Its value as stored (JSON), whatever a typed channel's decoder made of it. */
+  readonly value: unknown
+  /** When it was appended to `channel` (ISO 8601). */
+  readonly appendedAt: string
+  /** The handler failures it was in. */
+  readonly attempts: number
+  /** The last failure: its `name`, `message`, and `code` where it has a string one (an rxpg code, a SQLSTATE). */
+  readonly error: { readonly name: string; readonly message: string; readonly code?: string }
 }
 
 /**

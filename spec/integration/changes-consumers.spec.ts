@@ -59,6 +59,34 @@ describe('consumeChanges', () => {
     expect(running.every((consumer) => consumer.stats.handlerFailures === 0)).toBe(true)
   })
 
+  it('sets aside a change its handler keeps failing on as the feed stored it (deadLetter), and works the others', async () => {
+    const table = fixture.table('poisoned_orders')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY, status text NOT NULL, total numeric(30, 2) NOT NULL)`)
+    const spec = await fixture.install({ table: 'poisoned_orders', key: ['id'] })
+    const handled: string[] = []
+    const consumer = await consumeChanges(
+      { log: fixture.log, pool: fixture.pool },
+      { table: spec.table, row: Order },
+      'billing',
+      (changes) => {
+        if (changes.some((change) => change.key.id === '2')) throw new Error('order 2 cannot be billed')
+        handled.push(...changes.map((change) => change.key.id as string))
+      },
+      { retryDelay: 10, deadLetter: { channel: 'poisoned_orders.dead', maxAttempts: 2 } },
+    )
+    running.push(consumer)
+    await fixture.sql(`INSERT INTO ${table} SELECT g, 'placed', 10.50 FROM generate_series(1, 3) g`)
+    await eventually(() => consumer.stats.deadLettered === 1 && handled.length === 2, () => JSON.stringify(consumer.stats))
+    expect(handled.sort()).toEqual(['1', '3'])
+    const { messages } = await fixture.log.fetch('poisoned_orders.dead', { after: 'earliest' })
+    expect(messages.map((message) => [message.key, message.value])).toEqual([
+      [
+        '{"id" : 2}',
+        expect.objectContaining({ key: '{"id" : 2}', attempts: 2, value: { op: 'insert', new: { id: 2, status: 'placed', total: 10.5 } }, error: { name: 'Error', message: 'order 2 cannot be billed' } }),
+      ],
+    ])
+  })
+
   it('refuses a light feed, a log of another schema, a feed that is not installed, and a misplaced from', async () => {
     await fixture.sql(`CREATE TABLE ${fixture.table('light_orders')} (id int PRIMARY KEY)`)
     const light = await fixture.install({ table: 'light_orders', carrier: 'light' })

@@ -72,7 +72,7 @@ describe('tokens', () => {
     expect(() => loose.read('tokens', { form: token })).toThrow(`rxpg/durable: read has no option "form"; its options are { from, batchSize, wakeUps }`)
     expect(() => loose.iterate('tokens', { after: token })).toThrow(`rxpg/durable: iterate has no option "after"; its options are { from, batchSize, wakeUps, signal }`)
     await expect(loose.fetch('tokens', { from: token })).rejects.toThrow('rxpg/durable: fetch has no option "from"')
-    expect(() => loose.consume('tokens', 'g', () => undefined, { closeTimeout: 1 })).toThrow('rxpg/durable: consume has no option "closeTimeout"; its options are { from, batchSize, leaseTtl, retryDelay, member }')
+    expect(() => loose.consume('tokens', 'g', () => undefined, { closeTimeout: 1 })).toThrow('rxpg/durable: consume has no option "closeTimeout"; its options are { from, batchSize, leaseTtl, retryDelay, deadLetter, member }')
     expect(() => loose.consume('tokens', 'g', () => undefined, 'earliest')).toThrow(TypeError)
     // A handler that is not a function: it was retried every retryDelay, for ever.
     expect(() => loose.consume('tokens', 'g', 'handle')).toThrow('rxpg/durable: consume\'s handler must be a function (messages, client) => …; got a string ("handle")')
