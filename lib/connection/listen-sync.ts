@@ -26,6 +26,17 @@ function refusesName(error: unknown): boolean {
   return typeof code === 'string' && code.length === 5 && code.startsWith('22')
 }
 
+/** The longest name PostgreSQL keeps (NAMEDATALEN - 1 bytes), and the most bytes a character takes in a server encoding. */
+const MAX_NAME_BYTES = 63
+const MAX_CHAR_BYTES = 4
+
+/** The most bytes `name` can take in any server encoding: 1 for ASCII, at most 4 for any other character. */
+function mostBytes(name: string): number {
+  let bytes = 0
+  for (const char of name) bytes += (char.codePointAt(0) as number) < 0x80 ? 1 : MAX_CHAR_BYTES
+  return bytes
+}
+
 /**
  * Keeps one session's LISTEN set equal to the channels wanted, one batch at a time.
  *
@@ -110,10 +121,13 @@ export class ListenSync {
     const reported = new Set(serverChannels)
     const truncations: Array<readonly [channel: string, listenedAs: string]> = []
     for (const channel of this.onServer) {
-      // Only a name with characters beyond printable ASCII can be longer in the database's encoding than in UTF-8; and a
-      // prefix this session listens to itself is no truncation: the set is out of step, as before.
-      if (reported.has(channel) || !/[^ -~]/.test(channel)) continue
-      const listenedAs = serverChannels.find((name) => name.length < channel.length && channel.startsWith(name) && !this.onServer.has(name))
+      // Only a name with characters beyond printable ASCII can be longer in the database's encoding than in UTF-8.
+      if (reported.has(channel) || !/[^ -~]/.test(channel) || mostBytes(channel) <= MAX_NAME_BYTES) continue
+      // What LISTEN kept: the longest prefix of at most 63 bytes, so more than 63 less one character's bytes.
+      const prefixes = serverChannels.filter((name) => name.length < channel.length && channel.startsWith(name) && mostBytes(name) > MAX_NAME_BYTES - MAX_CHAR_BYTES)
+      // Another name's, or failing that the longest this session listens to itself (it wanted the prefix too: one
+      // name on the server serves both, and stays listened to).
+      const listenedAs = prefixes.find((name) => !this.onServer.has(name)) ?? prefixes.sort((a, b) => b.length - a.length)[0]
       if (listenedAs !== undefined) truncations.push([channel, listenedAs])
     }
     if (truncations.length === 0) return this.mismatch(serverChannels)

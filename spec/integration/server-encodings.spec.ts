@@ -110,4 +110,23 @@ describe('a database in EUC_JP', () => {
     await db.notify(plain, 'fine')
     await eventually(() => received.values.length === 1, () => 'the plain channel received nothing')
   })
+
+  // A new user's trial: with the prefix wanted too, the health check took the one name on the server for a set out
+  // of step and reconnected every interval for ever; the prefix's channel lost notifications at each reconnection.
+  it('fails a channel truncated to a name it also listens to, and keeps that channel, without reconnecting', async (context) => {
+    const url = eucJp()
+    if (url === undefined) return context.skip()
+    const db = listenerOn(url, { healthCheck: { interval: 200 } })
+    const prefix = 'é'.repeat(21)
+    const kept = collect(db.channel(prefix))
+    const truncated = collect(db.channel('é'.repeat(31)))
+    await stateOf(db, 'connected')
+    await eventually(() => truncated.errors.length === 1, () => 'the truncated channel never errored')
+    expect(truncated.errors[0]).toMatchObject({ info: { reason: 'truncated-by-server', listenedAs: prefix } })
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(db.metrics.snapshot().reconnectAttempts).toBe(0)
+    expect(kept.errors).toEqual([])
+    await db.notify(prefix, 'still here')
+    await eventually(() => kept.values.length === 1, () => 'the prefix channel received nothing')
+  })
 })
