@@ -25,7 +25,7 @@ export function deadLetterText(by: SetAsideBy, token: string, row: PageRow, atte
 }
 
 /** What a dead letter tells of the failure: its name, message, and a string `code` where it has one. */
-function describeFailure(error: unknown): { name: string; message: string; code?: string } {
+function describeFailure(error: unknown): { name: string; message: string; code?: string | undefined } {
   const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined
   const name = error instanceof Error ? error.name : typeof error
   const message = error instanceof Error ? error.message : printable(error)

@@ -213,7 +213,7 @@ export interface DeadLetter {
   /** The handler failures it was in. */
   readonly attempts: number
   /** The last failure: its `name`, `message`, and `code` where it has a string one (an rxpg code, a SQLSTATE). */
-  readonly error: { readonly name: string; readonly message: string; readonly code?: string }
+  readonly error: { readonly name: string; readonly message: string; readonly code?: string | undefined }
 }
 
 /**
