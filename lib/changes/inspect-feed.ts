@@ -196,7 +196,7 @@ function goneColumns(
 }
 
 /** The spec stored in a feed function's comment, or undefined when the comment is not one. */
-function feedOfComment(comment: string | null): Feed | undefined {
+export function feedOfComment(comment: string | null): Feed | undefined {
   if (comment === null || !comment.startsWith(FEED_COMMENT_PREFIX)) return undefined
   try {
     const { format, ...feed } = JSON.parse(comment.slice(FEED_COMMENT_PREFIX.length)) as Feed & { format: unknown }

@@ -145,6 +145,12 @@ export interface TableChangesOptions<D = Decoder<JsonRow>> extends ChangeFeedSpe
   readonly row?: D | undefined
   /** Durable carrier: after a token, `'earliest'`, or `'now'` (default). */
   readonly from?: StartPosition | undefined
+  /**
+   * While reading, how often (ms) the feed is checked in the catalog: the stream fails with
+   * `ChangeFeedNotInstalledError` once the feed was dropped, its table dropped, or its SQL applied again with the
+   * other carrier (its changes no longer come on the channel read). Default 30000; `false`: never.
+   */
+  readonly recheckInterval?: number | false | undefined
 }
 
 /** Where `consumeChanges` reads: the durable log the feed writes to, and a pool for the catalog check and column types. */

@@ -15,6 +15,7 @@ import {
   type TableChange,
 } from '../../lib/changes/index.js'
 import { changesFixture, received, type ChangesFixture } from '../support/changes.js'
+import { eventually } from '../support/database.js'
 import { collect } from '../support/listener.js'
 
 let fixture: ChangesFixture
@@ -36,8 +37,9 @@ const feeds: Array<[string, Omit<ChangeFeedSpec, 'table'>]> = [
 const opsAndKeys = (changes: ReadonlyArray<TableChange<JsonRow>>) => changes.map((change) => [change.op, change.key])
 
 /** A reader of the feed on `table` (a bare name): durable from its earliest change, light once it listens. */
-async function readerOf(installed: ChangeFeedSpec): Promise<ReturnType<typeof collect<TableChange<JsonRow>>>> {
-  const changes = collect(tableChanges(fixture.source, (installed.carrier ?? 'durable') === 'durable' ? { ...installed, from: 'earliest' } : installed))
+async function readerOf(installed: ChangeFeedSpec, recheckInterval?: number): Promise<ReturnType<typeof collect<TableChange<JsonRow>>>> {
+  const options = { ...installed, ...(recheckInterval === undefined ? {} : { recheckInterval }) }
+  const changes = collect(tableChanges(fixture.source, (installed.carrier ?? 'durable') === 'durable' ? { ...options, from: 'earliest' } : options))
   if (installed.carrier === 'light') await firstValueFrom(fixture.listener.listening(changeFeedChannel(installed)).pipe(filter(Boolean)))
   return changes
 }
@@ -232,7 +234,8 @@ describe.each([
     await fixture.sql(`CREATE SCHEMA "${other}"`)
     await fixture.sql(`CREATE TABLE ${fixture.table(bare)} (id int PRIMARY KEY, label text)`)
     const installed = await fixture.install({ ...spec, table: bare })
-    const running = await readerOf(installed)
+    // Rechecking its feed often: a move is no reason to stop.
+    const running = await readerOf(installed, 50)
     await fixture.sql(`INSERT INTO ${fixture.table(bare)} VALUES (1, 'before the move')`)
     await received(running, 1) // reading (its start check passed) before the move
     await fixture.sql(`ALTER TABLE ${fixture.table(bare)} SET SCHEMA "${other}"`)
@@ -296,5 +299,41 @@ describe('a dropped table', () => {
     expect(failure.message).toContain(`its function "${fixture.schema}"."rxpg_changes_dropped"() still, with no trigger: the --drop variant of its SQL removes it`)
     await fixture.sql(changeFeedSql({ table, key: ['id'], logSchema: fixture.schema }).drop)
     expect(await fixture.sql(`SELECT 1 FROM pg_proc WHERE proname = 'rxpg_changes_dropped'`)).toEqual([])
+  })
+})
+
+// A running reader used to wait for ever, without an error, once its feed stopped carrying changes on its channel.
+describe.each([
+  ['durable', {}],
+  ['light', { carrier: 'light' as const }],
+])('a running reader of a %s feed', (carrier, spec) => {
+  const stopped = async (bare: string, change: (table: string, installed: ChangeFeedSpec) => Promise<unknown>) => {
+    const table = fixture.table(bare)
+    await fixture.sql(`CREATE TABLE ${table} (id int PRIMARY KEY)`)
+    const installed = await fixture.install({ ...spec, table: bare })
+    const reader = await readerOf(installed, 50)
+    await fixture.sql(`INSERT INTO ${table} VALUES (1)`)
+    await received(reader, 1)
+    await change(table, installed)
+    await eventually(() => reader.errors.length > 0, () => 'the reader never failed')
+    expect(reader.errors[0]).toBeInstanceOf(ChangeFeedNotInstalledError)
+    return reader.errors[0] as ChangeFeedNotInstalledError
+  }
+
+  it('fails when the feed is dropped (its drop SQL)', async () => {
+    const failure = await stopped(`dropped_feed_${carrier}`, (table, installed) => fixture.sql(changeFeedSql({ ...installed, table, key: ['id'] }).drop))
+    expect(failure.info.reason).toBe('missing')
+    expect(failure.message).toMatch(/while this reader read it/)
+  })
+
+  it('fails when the table is dropped', async () => {
+    const failure = await stopped(`dropped_table_${carrier}`, (table) => fixture.sql(`DROP TABLE ${table}`))
+    expect(failure.info.reason).toBe('no-table')
+  })
+
+  it('fails when the feed is switched to the other carrier', async () => {
+    const other = carrier === 'durable' ? 'light' : 'durable'
+    const failure = await stopped(`switched_${carrier}`, (table) => installChangeFeed(fixture.pool, { table, carrier: other, ...(other === 'durable' ? { logSchema: fixture.schema } : {}) }))
+    expect(failure.info).toMatchObject({ reason: 'different', differences: ['carrier'] })
   })
 })
