@@ -19,7 +19,7 @@ import type { ChangeSource, JsonRow, TableChange, TableChangesOptions } from './
 import { watchFeed } from './watch-feed.js'
 
 /** How often a running reader checks that its feed still carries the table's changes (`recheckInterval`), in ms. */
-const DEFAULT_RECHECK_INTERVAL = 30_000
+export const DEFAULT_RECHECK_INTERVAL = 30_000
 
 /** The options `tableChanges` takes, checked against its type (a field added there must be added here). */
 const OPTIONS = { ...FEED_READER_OPTIONS, from: true, recheckInterval: true } as const satisfies Record<keyof TableChangesOptions<unknown>, true>

@@ -13,7 +13,7 @@ export interface TimeoutOptions {
 }
 
 /** A positive whole number of ms (a NaN would never time out, and waiting for a server that cannot be reached would not end). */
-function timeoutOption(text: string): number {
+export function timeoutOption(text: string): number {
   const ms = /^\d+$/.test(text) ? Number(text) : Number.NaN
   if (!(Number.isSafeInteger(ms) && isTimerMs(ms, true))) throw new InvalidArgumentError(`it must be a positive whole number of milliseconds, at most ${MAX_TIMER_MS} (about 24.8 days).`)
   return ms

@@ -430,6 +430,21 @@ describe('rxpg changes', () => {
     expect(plain.lines()[0]).toBe(`delete\t{"id":"1"}\t{"id":"1","total":"12345678901234567890.10"}`)
     expect(await plain.stop()).toBe(0)
   })
+  // A running `rxpg changes` waited for ever, without a word, once its feed was dropped.
+  it('exits with 1 when the feed it reads is dropped, within --recheck-interval', async () => {
+    const table = fixture.table('cli_dropped_feed')
+    await fixture.sql(`CREATE TABLE ${table} (id bigint PRIMARY KEY)`)
+    await fixture.sql(changeFeedSql({ table, key: ['id'], logSchema: fixture.schema }).install)
+    const changes = startRxpg(['changes', table, '--recheck-interval', '100'], env)
+    await changes.until((r) => r.stderr().includes('reading the changes of'), 'reading')
+    await fixture.sql(changeFeedSql({ table, key: ['id'], logSchema: fixture.schema }).drop)
+    expect(await changes.ended()).toBe(1)
+    expect(changes.stderr()).toMatch(/rxpg: Change feed "cli_dropped_feed" .* is not installed \(its function .* was dropped while this reader read it/)
+    const refused = await rxpg(['changes', table, '--recheck-interval', '0'], { env })
+    expect(refused.code).toBe(2)
+    expect(refused.stderr).toMatch(/--recheck-interval/)
+  })
+
   // A jsonb number beyond a double's range (1e400) was read as Infinity, and printed as null by JSON.stringify.
   it('prints the numbers of json and jsonb columns as stored where a double cannot hold them, one valid JSON line each', async () => {
     const table = fixture.table('cli_json_numbers')

@@ -13,13 +13,15 @@ import { iterateDurableWires } from '../../changes/durable-wires.js'
 import { inspectFeed, type InstalledFeed } from '../../changes/inspect-feed.js'
 import { lightWires } from '../../changes/light-wires.js'
 import { wireReader } from '../../changes/read-wire.js'
+import { DEFAULT_RECHECK_INTERVAL } from '../../changes/table-changes.js'
+import { watchFeed } from '../../changes/watch-feed.js'
 import type { WireChange } from '../../changes/wire.js'
 import { parseToken } from '../../durable/position.js'
 import { databaseUrlOf, withDatabaseOption, type DatabaseOptions } from '../database-option.js'
 import { reportListener } from '../listener-report.js'
 import { withBoundedClient } from '../bounded-client.js'
 import type { CliOutput } from '../program.js'
-import { withTimeoutOption, type TimeoutOptions } from '../timeout-option.js'
+import { timeoutOption, withTimeoutOption, type TimeoutOptions } from '../timeout-option.js'
 import { runUntilStopped } from '../until-stopped.js'
 import { namedFor } from '../../pg/config.js'
 import { jsonText, storedNumbers, type StoredJson } from '../stored-json.js'
@@ -29,6 +31,7 @@ interface ChangesOptions extends DatabaseOptions, TimeoutOptions {
   readonly feedSchema?: string | undefined
   readonly from?: string | undefined
   readonly json?: boolean | undefined
+  readonly recheckInterval: number
 }
 
 export function registerChangesCommand(program: Command, output: CliOutput): void {
@@ -41,7 +44,8 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
         .option('--name <feed>', "the feed's name, when it is not the table's")
         .option('--feed-schema <schema>', "the feed's schema, when it is not the table's (a table moved with SET SCHEMA)")
         .option('--from <position>', "durable feeds: a resume token, 'earliest' or 'now' (default)")
-        .option('--json', 'one JSON object per line: {"op","schema","table","key","previousKey","new","old","token","statementTime","overflow"}'),
+        .option('--json', 'one JSON object per line: {"op","schema","table","key","previousKey","new","old","token","statementTime","overflow"}')
+        .option('--recheck-interval <ms>', 'how often to check the feed again while reading: exits with 1 once it was dropped, its table dropped or its carrier switched (ms)', timeoutOption, DEFAULT_RECHECK_INTERVAL),
       'checking the feed at the start: give up when the server has not answered within this long',
     ),
   ).action(async (table: string, options: ChangesOptions) => {
@@ -127,23 +131,35 @@ export function registerChangesCommand(program: Command, output: CliOutput): voi
     const changeOf = async (wire: WireChange) => ({ change: await decode(await read(wire)), wire })
     await runUntilStopped(
       ({ complete, error }) => {
-        // Notifications come when they are sent, whoever reads them: a light feed is pushed.
-        if (!durable) return lightWires(source, installed).pipe(concatMap(changeOf)).subscribe({ next: ({ change, wire }) => print(change, wire), error, complete })
-        // A durable feed is pulled a change at a time, and no further while stdout is full: a reader slower than the
-        // log (a pipe into a slow command) holds back the reading, not a backlog in memory.
-        const stop = new AbortController()
-        void (async () => {
-          for await (const wire of iterateDurableWires(source, installed, from ?? 'now', stop.signal)) {
-            const { change } = await changeOf(wire)
-            if (print(change, wire) === false) await output.drained?.()
-          }
-        })().then(complete, error)
-        return { unsubscribe: () => stop.abort() }
+        // As tableChanges does: a feed dropped, its table dropped or its carrier switched ends the command (exit 1).
+        const watch = watchFeed(pool, installed, options.recheckInterval, asyncScheduler).subscribe({ error })
+        const reading = readChanges({ complete, error })
+        return {
+          unsubscribe: () => {
+            watch.unsubscribe()
+            reading.unsubscribe()
+          },
+        }
       },
       async () => {
         report.unsubscribe()
         await close()
       },
     )
+
+    function readChanges({ complete, error }: { complete: () => void; error: (error: unknown) => void }): { unsubscribe(): void } {
+      // Notifications come when they are sent, whoever reads them: a light feed is pushed.
+      if (!durable) return lightWires(source, installed).pipe(concatMap(changeOf)).subscribe({ next: ({ change, wire }) => print(change, wire), error, complete })
+      // A durable feed is pulled a change at a time, and no further while stdout is full: a reader slower than the
+      // log (a pipe into a slow command) holds back the reading, not a backlog in memory.
+      const stop = new AbortController()
+      void (async () => {
+        for await (const wire of iterateDurableWires(source, installed, from ?? 'now', stop.signal)) {
+          const { change } = await changeOf(wire)
+          if (print(change, wire) === false) await output.drained?.()
+        }
+      })().then(complete, error)
+      return { unsubscribe: () => stop.abort() }
+    }
   })
 }
