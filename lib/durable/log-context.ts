@@ -198,7 +198,10 @@ export class LogContext {
   /** A pool client, counted among the log's connections while it is out. */
   async checkOut(operation: string): Promise<CheckedOutClient> {
     if (this.abandoned) throw new DurableLogClosedError({ operation })
-    const out = await checkOut(this.pool)
+    // A connection refused (the role's CONNECTION LIMIT, 53300) is the log's typed error, which readers and consumers retry.
+    const out = await checkOut(this.pool).catch((error: unknown) => {
+      throw this.failure(operation, error)
+    })
     const untrack = this.track(out.client)
     return {
       ...out,

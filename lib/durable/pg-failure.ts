@@ -14,6 +14,13 @@ import type { QueryFailureInfo } from './errors.js'
  * available (55P03).
  */
 const TRANSIENT_SQLSTATES = new Set(['57P01', '57P02', '57P03', '25P03', '57P05', '53300', '40001', '40P01', '55P03'])
+/**
+ * Statements the server refused (nothing of them applied, the connection fine) for a reason that passes: canceled
+ * (57014: statement_timeout, pg_cancel_backend; a migration's lock held longer than the timeout), or written in a
+ * read-only transaction (25006: default_transaction_read_only on the role, a standby after a failover). A retry may
+ * succeed; they are still refusals (`isRefusal`): nothing was applied.
+ */
+const PASSING_REFUSALS = new Set(['57014', '25006'])
 const TRANSIENT_SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])
 /** SQLSTATEs that mean the durable schema (or one of its tables or functions) is not there. */
 const SCHEMA_MISSING_SQLSTATES = new Set(['3F000', '42P01', '42883'])
@@ -29,9 +36,9 @@ export function failureInfo(error: unknown): QueryFailureInfo {
   return { detail }
 }
 
-/** True when the connection broke or the server is restarting: a retry on a new connection may succeed. */
+/** True when the connection broke, the server is restarting, or a refusal may pass: a retry on a new connection may succeed. */
 export function isTransient(info: QueryFailureInfo): boolean {
-  if (info.sqlState !== undefined) return info.sqlState.startsWith('08') || TRANSIENT_SQLSTATES.has(info.sqlState)
+  if (info.sqlState !== undefined) return info.sqlState.startsWith('08') || TRANSIENT_SQLSTATES.has(info.sqlState) || PASSING_REFUSALS.has(info.sqlState)
   if (info.systemCode !== undefined) return TRANSIENT_SYSTEM_CODES.has(info.systemCode)
   // pg reports a socket closed under it, and a statement its query_timeout gave up on, without a code; pg-pool
   // a wait for a connection past connectionTimeoutMillis (all of them busy, or the server slow to answer).

@@ -10,10 +10,11 @@ import { createPgListener, type PgListener } from '../../lib/index.js'
 import { createDurableLog, DurableQueryFailedError, durableSchemaSql, type DurableLog, type DurableStall } from '../../lib/durable/index.js'
 import { decodeToken } from '../../lib/durable/position.js'
 import { adminQuery, eventually } from '../support/database.js'
-import { durableDatabaseUrl, durableFixture, type DurableFixture } from '../support/durable.js'
+import { applicationRole, durableFixture, type ApplicationRole, type DurableFixture } from '../support/durable.js'
 
 let owner: DurableFixture
-const role = `app_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+let app: ApplicationRole
+let role = ''
 let appUrl = ''
 let listener: PgListener
 let pool: pg.Pool
@@ -21,17 +22,9 @@ const logs: DurableLog[] = []
 
 beforeAll(async () => {
   owner = await durableFixture('durable_privileges', { maintenanceInterval: false })
-  const s = `"${owner.schema}"`
-  // The grants of docs/durable.md, word for word (the schema's name put in).
-  await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD 'app-secret'`, [], owner.url)
-  await adminQuery(
-    `GRANT USAGE ON SCHEMA ${s} TO ${role};
-     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${role};
-     GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${s} TO ${role}`,
-    [],
-    owner.url,
-  )
-  appUrl = durableDatabaseUrl().replace(/\/\/[^@]*@/, `//${role}:app-secret@`)
+  app = await applicationRole(owner, 'app')
+  role = app.role
+  appUrl = app.url
   listener = createPgListener(appUrl)
   pool = new pg.Pool({ connectionString: appUrl, max: 5 })
   pool.on('error', () => undefined)
@@ -41,7 +34,7 @@ afterAll(async () => {
   await listener.close()
   await pool.end()
   await owner.close()
-  await adminQuery(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`, [], owner.url).catch(() => undefined)
+  await app.drop()
 })
 
 const appLog = () => {

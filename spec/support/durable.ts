@@ -169,3 +169,32 @@ export function pageCountingPool(url: string): PageCountingPool {
     end: () => pool.end(),
   }
 }
+
+/** A login role with the grants docs/durable.md names for an application ("Roles and grants"), on a fixture's log. */
+export interface ApplicationRole {
+  readonly role: string
+  /** The durable server's URL, as this role. */
+  readonly url: string
+  /** Drops what the role owns, and the role. */
+  drop(): Promise<void>
+}
+
+export async function applicationRole(owner: DurableFixture, prefix: string): Promise<ApplicationRole> {
+  const role = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+  const password = `${prefix}-secret`
+  const s = `"${owner.schema}"`
+  await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`, [], owner.url)
+  // The grants of docs/durable.md, word for word (the schema's name put in).
+  await adminQuery(
+    `GRANT USAGE ON SCHEMA ${s} TO ${role};
+     GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${role};
+     GRANT USAGE ON ALL SEQUENCES IN SCHEMA ${s} TO ${role}`,
+    [],
+    owner.url,
+  )
+  return {
+    role,
+    url: durableDatabaseUrl().replace(/\/\/[^@]*@/, `//${role}:${password}@`),
+    drop: async () => void (await adminQuery(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`, [], owner.url).catch(() => undefined)),
+  }
+}
