@@ -140,7 +140,7 @@ export interface ChangeSource {
 export interface TableChangesOptions<D = Decoder<JsonRow>> extends ChangeFeedSpec {
   /**
    * Decodes `new` and `old`: a Standard Schema (zod, valibot, …), an io-ts style `{ decode }`, or a function
-   * returning an `Either`. Without it, rows are given in their JSON form.
+   * returning an `Either`. Without it, rows are given in their JSON form (as `Right`s).
    */
   readonly row?: D | undefined
   /** Durable carrier: after a token, `'earliest'`, or `'now'` (default). */
@@ -165,7 +165,7 @@ export interface ChangeConsumerSource {
 
 /** What `consumeChanges` consumes: a durable feed (its table, and any spec field you want checked) and the codec of its rows. */
 export interface ConsumeChangesOptions<D = Decoder<JsonRow>> extends ChangeFeedSpec {
-  /** Decodes `new` and `old`, as for `tableChanges`; without it, rows are given in their JSON form. */
+  /** Decodes `new` and `old`, as for `tableChanges`; without it, rows are given in their JSON form (as `Right`s). */
   readonly row?: D | undefined
 }
 
