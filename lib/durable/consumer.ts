@@ -22,7 +22,7 @@ import { deadLetterText } from './dead-letter.js'
 import { DurableLogClosedError, DurableQueryFailedError, HandlerEndedTransactionError, StaleAckError } from './errors.js'
 import type { LogContext, LogMeta } from './log-context.js'
 import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessages, type Page, type PageRow } from './page.js'
-import { isRefusal, isRolledBack, isTransient } from './pg-failure.js'
+import { failureInfo, isRefusal, isRolledBack, isTransient } from './pg-failure.js'
 import { settlesWithin } from '../settles-within.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
@@ -98,13 +98,16 @@ type HeldCursors = ReadonlyArray<readonly [part: number, generation: string, cur
  * alone may be a `ROLLBACK TO SAVEPOINT` (the same tag), which leaves the transaction open: the status tells.
  * No round trip; the native client emits nothing, and is not watched.
  */
-function watchTransaction(client: pg.ClientBase): { readonly ended: () => boolean; readonly stop: () => void } {
+function watchTransaction(client: pg.ClientBase): { readonly ended: () => boolean; readonly firstError: () => unknown; readonly stop: () => void } {
   type Listener = (message: { status?: unknown; text?: unknown }) => void
   const connection = (client as unknown as { connection?: { on?: unknown; removeListener?: unknown } | undefined }).connection
-  if (connection === undefined || typeof connection.on !== 'function' || typeof connection.removeListener !== 'function') return { ended: () => false, stop: () => undefined }
+  if (connection === undefined || typeof connection.on !== 'function' || typeof connection.removeListener !== 'function') return { ended: () => false, firstError: () => undefined, stop: () => undefined }
   const events = connection as { on(event: string, listener: Listener): unknown; removeListener(event: string, listener: Listener): unknown }
   let ended = false
   let rolledBack = false
+  let firstError: unknown
+  // The first statement of the handler's that failed since its last ROLLBACK TO SAVEPOINT: what aborted the transaction.
+  const onError: Listener = (message) => void (firstError ??= message)
   const onReady: Listener = (message) => {
     if (message.status === 'I') ended = true
     rolledBack = false
@@ -113,14 +116,19 @@ function watchTransaction(client: pg.ClientBase): { readonly ended: () => boolea
     const tag = typeof message.text === 'string' ? message.text : ''
     if (tag === 'COMMIT' || tag === 'PREPARE TRANSACTION' || (tag === 'BEGIN' && rolledBack)) ended = true
     rolledBack = tag === 'ROLLBACK'
+    // A ROLLBACK TO SAVEPOINT undid what the failure aborted: the transaction goes on, and the failure is not its end.
+    if (rolledBack) firstError = undefined
   }
   events.on('readyForQuery', onReady)
   events.on('commandComplete', onComplete)
+  events.on('errorMessage', onError)
   return {
     ended: () => ended,
+    firstError: () => firstError,
     stop: () => {
       events.removeListener('readyForQuery', onReady)
       events.removeListener('commandComplete', onComplete)
+      events.removeListener('errorMessage', onError)
     },
   }
 }
@@ -542,7 +550,9 @@ export function startConsumer<T>(
         // works. The same as at COMMIT (below): a failed batch, retried after retryDelay, the leases kept. It used
         // to drop every partition as if the outcome were unknown, and take them again a third of leaseTtl later.
         if (!(error instanceof DurableQueryFailedError && (error.info.sqlState === IN_FAILED_TRANSACTION || isRolledBack(error.info)))) throw error
-        await handlerFailure(error)
+        // The ack met the aborted transaction (25P02): the failure to report is the handler's statement that aborted it.
+        const caught = error.info.sqlState === IN_FAILED_TRANSACTION ? watch.firstError() : undefined
+        await handlerFailure(caught === undefined ? error : handlerStatementFailure(caught))
         return true
       }
       if (advanced.length < acked.length) {
@@ -735,6 +745,18 @@ export function startConsumer<T>(
     stop,
     [Symbol.asyncDispose]: stop,
   }
+}
+
+/**
+ * A statement of the handler's that failed, which the handler caught and went on from: its transaction was aborted
+ * all the same, and the ack after it failed with 25P02, which says nothing of why.
+ */
+function handlerStatementFailure(caught: unknown): DurableQueryFailedError {
+  const info = failureInfo(caught)
+  return new DurableQueryFailedError(
+    { ...info, operation: 'consume handler', detail: `${info.detail}; the handler caught this failure of one of its statements and returned, but it aborted the batch's transaction: nothing of it can commit` },
+    { cause: caught },
+  )
 }
 
 /** [[e, t, i], ...] → [[e...], [t...], [i...]]. */

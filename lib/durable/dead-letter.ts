@@ -24,12 +24,17 @@ export function deadLetterText(by: SetAsideBy, token: string, row: PageRow, atte
   return `${head.slice(0, -1)},"value":${row.text},${tail.slice(1)}`
 }
 
-/** What a dead letter tells of the failure: its name, message, and a string `code` where it has one. */
-function describeFailure(error: unknown): { name: string; message: string; code?: string | undefined } {
-  const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined
+/**
+ * What a dead letter tells of the failure: its name, message, a string `code` where it has one, and the SQLSTATE
+ * where it carries one (an rxpg error's `info.sqlState`, a pg error's own code).
+ */
+function describeFailure(error: unknown): { name: string; message: string; code?: string | undefined; sqlState?: string | undefined } {
+  const fields = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; severity?: unknown; info?: { sqlState?: unknown } | undefined }
+  const code = typeof fields.code === 'string' ? fields.code : undefined
+  const sqlState = typeof fields.info?.sqlState === 'string' ? fields.info.sqlState : code !== undefined && fields.severity !== undefined && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
   const name = error instanceof Error ? error.name : typeof error
   const message = error instanceof Error ? error.message : printable(error)
-  return code === undefined ? { name, message } : { name, message, code }
+  return { name, message, ...(code === undefined ? {} : { code }), ...(sqlState === undefined ? {} : { sqlState }) }
 }
 
 /** `String(value)`, or a placeholder for a value that cannot be made a string (an object without a prototype). */

@@ -212,8 +212,11 @@ export interface DeadLetter {
   readonly appendedAt: string
   /** The handler failures it was in. */
   readonly attempts: number
-  /** The last failure: its `name`, `message`, and `code` where it has a string one (an rxpg code, a SQLSTATE). */
-  readonly error: { readonly name: string; readonly message: string; readonly code?: string | undefined }
+  /**
+   * The last failure: its `name`, `message`, `code` where it has a string one (an rxpg code, a pg error's SQLSTATE),
+   * and `sqlState` where it carries one (an rxpg error's `info.sqlState`, a pg error's code).
+   */
+  readonly error: { readonly name: string; readonly message: string; readonly code?: string | undefined; readonly sqlState?: string | undefined }
 }
 
 /**

@@ -480,8 +480,14 @@ describe('consumer groups', () => {
       'g',
       async (messages, client) => {
         await ledger.record(messages, client, 'swallowed')
-        // Caught and not rethrown: the transaction is aborted all the same, and nothing of it can commit.
-        if (calls++ === 0) await client.query('SELECT 1/0').catch(() => undefined)
+        if (calls++ === 0) {
+          // Undone by its savepoint: the transaction goes on.
+          await client.query('SAVEPOINT before')
+          await client.query(`SELECT 'x'::int`).catch(() => undefined)
+          await client.query('ROLLBACK TO SAVEPOINT before')
+          // Caught and not rethrown: the transaction is aborted all the same, and nothing of it can commit.
+          await client.query('SELECT 1/0').catch(() => undefined)
+        }
       },
       { retryDelay: 50 },
     )
@@ -490,7 +496,13 @@ describe('consumer groups', () => {
     await fixture.log.append('swallowed', { seq: 1 })
     await eventually(async () => (await ledger.count()) === 1, () => 'never applied')
     expect(consumer.stats.handlerFailures).toBe(1)
-    expect(events.values.filter((event) => event.kind === 'handler-failed')).toHaveLength(1)
+    const failed = events.values.filter((event) => event.kind === 'handler-failed')
+    expect(failed).toHaveLength(1)
+    // The handler's statement that failed, not the ack that met the aborted transaction (25P02) after it.
+    const error = failed[0]?.kind === 'handler-failed' ? failed[0].error : undefined
+    expect(error).toBeInstanceOf(DurableQueryFailedError)
+    expect((error as DurableQueryFailedError).info).toMatchObject({ operation: 'consume handler', sqlState: '22012' })
+    expect((error as DurableQueryFailedError).message).toMatch(/division by zero.*the handler caught .* and returned/)
     await consumer.stop()
     await expect(consumer.done).resolves.toBeUndefined()
     expect(await ledger.count()).toBe(1)

@@ -34,5 +34,10 @@ describe('deadLetterText', () => {
     expect(JSON.parse(deadLetterText(by, 't', row('1'), 1, 'a string')).error).toEqual({ name: 'string', message: 'a string' })
     expect(JSON.parse(deadLetterText(by, 't', row('1'), 1, Object.create(null))).error).toEqual({ name: 'object', message: '(a value that cannot be printed)' })
     expect(JSON.parse(deadLetterText(by, 't', row('1'), 1, { code: 42 })).error).toEqual({ name: 'object', message: '[object Object]' })
+    // The SQLSTATE of an rxpg error (in its info) and of a pg error (its code, with a severity).
+    const rxpgError = Object.assign(new Error('Durable log consume commit failed'), { code: 'DURABLE_QUERY_FAILED', info: { sqlState: '23505' } })
+    expect(JSON.parse(deadLetterText(by, 't', row('1'), 1, rxpgError)).error).toMatchObject({ code: 'DURABLE_QUERY_FAILED', sqlState: '23505' })
+    const pgError = Object.assign(new Error('division by zero'), { code: '22012', severity: 'ERROR' })
+    expect(JSON.parse(deadLetterText(by, 't', row('1'), 1, pgError)).error).toMatchObject({ code: '22012', sqlState: '22012' })
   })
 })
