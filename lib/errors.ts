@@ -259,7 +259,12 @@ export class NotifyFailedError extends RxpgError {
   override readonly name = 'NotifyFailedError'
   readonly code = 'NOTIFY_FAILED'
   constructor(
-    readonly info: DriverFacts & { readonly channel: string; readonly outcome: 'not-sent' | 'unknown' },
+    readonly info: DriverFacts & {
+      readonly channel: string
+      /** The notification's payload (not in the message, which may be logged): which send failed, where no caller holds it (`errors$`). */
+      readonly payload: string
+      readonly outcome: 'not-sent' | 'unknown'
+    },
     options?: { cause?: unknown },
   ) {
     super(

@@ -30,8 +30,8 @@ describe('notify time-outs', () => {
       const { batcher, failures } = sink(transport, scheduler, () => false)
       cold('a 49ms b').subscribe((payload) => batcher.enqueue('orders', payload))
       expectObservable(failures).toBe('100ms a 49ms b', {
-        a: new NotifyFailedError({ channel: 'orders', outcome: 'not-sent', detail: 'not sent within 100 ms (timeout) while waiting for the listener to reconnect' }),
-        b: new NotifyFailedError({ channel: 'orders', outcome: 'not-sent', detail: 'not sent within 100 ms (timeout) while waiting for the listener to reconnect' }),
+        a: new NotifyFailedError({ channel: 'orders', payload: 'a', outcome: 'not-sent', detail: 'not sent within 100 ms (timeout) while waiting for the listener to reconnect' }),
+        b: new NotifyFailedError({ channel: 'orders', payload: 'b', outcome: 'not-sent', detail: 'not sent within 100 ms (timeout) while waiting for the listener to reconnect' }),
       })
       expectObservable(transport.batches$).toBe('-')
     }))
@@ -44,6 +44,7 @@ describe('notify time-outs', () => {
       expectObservable(failures).toBe('20ms a', {
         a: new NotifyFailedError({
           channel: 'orders',
+          payload: 'a',
           outcome: 'unknown',
           systemCode: 'ETIMEDOUT',
           detail: 'no answer within 20 ms (sendTimeout); the sending connection was replaced',
@@ -93,6 +94,8 @@ describe('notify time-outs', () => {
     // The batch in flight (a, b) is abandoned at 11, 10 frames after close(); its outcome is unknown.
     expect(outcomes.map((outcome) => outcome.frame)).toEqual([11, 11])
     expect(outcomes.map((outcome) => (outcome.error as NotifyFailedError).info.outcome)).toEqual(['unknown', 'unknown'])
+    // Which notification each failure is about (notify$ reports them on errors$, where no caller holds the payload).
+    expect(outcomes.map((outcome) => (outcome.error as NotifyFailedError).info.payload)).toEqual(['a', 'b'])
     expect(closed).toBe(true)
   })
 
@@ -143,6 +146,7 @@ describe('notify time-outs', () => {
         a: new NotifyFailedError(
           {
             channel: 'orders',
+            payload: 'a',
             outcome: 'not-sent',
             systemCode: 'ETIMEDOUT',
             detail: 'not sent within 100 ms (timeout) while waiting for a sending connection; the last attempt failed: no sending connection within 30 ms',
@@ -162,6 +166,7 @@ describe('notify time-outs', () => {
         a: new NotifyFailedError(
           {
             channel: 'orders',
+            payload: 'a',
             outcome: 'not-sent',
             systemCode: 'ECONNREFUSED',
             detail: 'not sent within 100 ms (timeout) while waiting for a sending connection; the last attempt failed: connect ECONNREFUSED 127.0.0.1:5432',

@@ -322,7 +322,7 @@ export class NotifyBatcher {
     }
     const outcome = failure.kind === 'rejected' ? 'not-sent' : 'unknown'
     for (const notification of flight.batch) {
-      this.fail(notification, new NotifyFailedError({ channel: notification.channel, outcome, ...facts }, { cause }))
+      this.fail(notification, new NotifyFailedError({ channel: notification.channel, payload: notification.payload, outcome, ...facts }, { cause }))
     }
     this.flush()
   }
@@ -353,7 +353,7 @@ export class NotifyBatcher {
       return
     }
     for (const notification of flight.batch) {
-      this.fail(notification, new NotifyFailedError({ channel: notification.channel, outcome: 'unknown', systemCode: 'ETIMEDOUT', detail }))
+      this.fail(notification, new NotifyFailedError({ channel: notification.channel, payload: notification.payload, outcome: 'unknown', systemCode: 'ETIMEDOUT', detail }))
     }
     if (this.phase.name === 'sending' && this.phase.flight === flight) this.flush()
   }
@@ -388,7 +388,7 @@ export class NotifyBatcher {
         this.fail(
           notification,
           new NotifyFailedError(
-            { channel: notification.channel, outcome: 'not-sent', ...last?.facts, detail: last === undefined ? detail : `${detail}; the last attempt failed: ${last.facts.detail}` },
+            { channel: notification.channel, payload: notification.payload, outcome: 'not-sent', ...last?.facts, detail: last === undefined ? detail : `${detail}; the last attempt failed: ${last.facts.detail}` },
             last === undefined ? undefined : { cause: last.cause },
           ),
         )
