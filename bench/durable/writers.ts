@@ -9,14 +9,14 @@
  * free: what the rows themselves cost shows the most).
  */
 import pg from 'pg'
-import { pairedRatios } from '../scenarios/common.js'
+import { pairedRatios, rotate } from '../scenarios/common.js'
 import { summarize } from '../support/stats.js'
 import { formatRate, handWrittenLog, payload, query, rate, rxpgLog, writerServers, type DurableBenchContext, type DurableSection } from './context.js'
 
 const WRITERS = 32
 
 /** Runs `transaction` on WRITERS clients for `ms`; returns commits per second. */
-async function hammer(ms: number, transaction: (writer: number, seq: number) => Promise<void>): Promise<number> {
+async function hammer(ms: number, transaction: (writer: number, seq: number) => Promise<unknown>): Promise<number> {
   let commits = 0
   const start = performance.now()
   await Promise.all(
@@ -60,42 +60,31 @@ export async function writersScenario(context: DurableBenchContext): Promise<Dur
         )
         const setup = await rxpgLog({ ...context, url: server.url }, {}, WRITERS)
         try {
-          for (const notify of [false, true]) {
-            const figure = await hammer(ms, async (writer, seq) => {
-              const client = clients[writer]!
-              await client.query('BEGIN')
-              await client.query(`INSERT INTO ${business} (writer, seq) VALUES ($1, $2)`, [writer, seq])
-              await client.query(
-                notify
-                  ? `WITH inserted AS (INSERT INTO ${hand.table} (channel, payload) VALUES ('bench', $1) RETURNING 1) SELECT pg_notify('bench', '') FROM (SELECT 1) one`
-                  : `INSERT INTO ${hand.table} (channel, payload) VALUES ('bench', $1)`,
-                [JSON.stringify(payload(seq))],
-              )
-              await client.query('COMMIT')
-            })
-            record(variants[notify ? 1 : 0], figure)
+          /** One transaction of each variant: a business row and the message. */
+          const byHand = (message: (client: pg.Client, seq: number) => Promise<unknown>) => async (writer: number, seq: number) => {
+            const client = clients[writer]!
+            await client.query('BEGIN')
+            await client.query(`INSERT INTO ${business} (writer, seq) VALUES ($1, $2)`, [writer, seq])
+            await message(client, seq)
+            await client.query('COMMIT')
           }
-          record(
-            variants[2],
-            await hammer(ms, (writer, seq) =>
+          // What the log row itself costs (transaction id, the position index, partition routing), without the library.
+          const table = `"${setup.schema}".durable_log`
+          const transactions: Record<Variant, (writer: number, seq: number) => Promise<unknown>> = {
+            [variants[0]]: byHand((client, seq) => client.query(`INSERT INTO ${hand.table} (channel, payload) VALUES ('bench', $1)`, [JSON.stringify(payload(seq))])),
+            [variants[1]]: byHand((client, seq) =>
+              client.query(`WITH inserted AS (INSERT INTO ${hand.table} (channel, payload) VALUES ('bench', $1) RETURNING 1) SELECT pg_notify('bench', '') FROM (SELECT 1) one`, [JSON.stringify(payload(seq))]),
+            ),
+            [variants[2]]: (writer, seq) =>
               setup.log.transaction(async (client) => {
                 await client.query(`INSERT INTO ${business} (writer, seq) VALUES ($1, $2)`, [writer, seq])
                 await setup.log.append('bench', payload(seq), { client })
               }),
-            ),
-          )
-          // What the log row itself costs (transaction id, the position index, partition routing), without the library.
-          const table = `"${setup.schema}".durable_log`
-          record(
-            variants[3],
-            await hammer(ms, async (writer, seq) => {
-              const client = clients[writer]!
-              await client.query('BEGIN')
-              await client.query(`INSERT INTO ${business} (writer, seq) VALUES ($1, $2)`, [writer, seq])
-              await client.query(`INSERT INTO ${table} (channel, part, key, value) VALUES ('bench', 0, NULL, $1::json) RETURNING epoch, tx::text, id::text`, [JSON.stringify(payload(seq))])
-              await client.query('COMMIT')
-            }),
-          )
+            [variants[3]]: byHand((client, seq) => client.query(`INSERT INTO ${table} (channel, part, key, value) VALUES ('bench', 0, NULL, $1::json) RETURNING epoch, tx::text, id::text`, [JSON.stringify(payload(seq))])),
+          }
+          // In another order in each run, so that no variant always takes the same place in a run (the plain insert
+          // was always measured first and rxpg third, after what the variants before it left to vacuum and flush).
+          for (const variant of rotate(variants, run)) record(variant, await hammer(ms, transactions[variant]))
           context.log(`writers ${server.label}, run ${run + 1}/${context.runs}: ${variants.map((variant) => `${variant} ${formatRate(figures[key(server.label, variant)]!.at(-1)!)}`).join('; ')}`)
         } finally {
           await Promise.all(clients.map((client) => client.end()))
@@ -114,7 +103,7 @@ export async function writersScenario(context: DurableBenchContext): Promise<Dur
   return {
     id: 'writers',
     title: '32 concurrent appending writers',
-    method: `${WRITERS} connections, each committing \`BEGIN; INSERT business row; <message>; COMMIT\` in a loop for ${ms / 1000} s; the variants interleaved in each of ${context.runs} run(s); medians, and ratios as medians of per-run ratios. The last row inserts into rxpg's log table by hand, to tell the cost of the row (its transaction id, the position index, partition routing) from the library's. ${servers.map((server) => server.label).join(' and ')}${flushed ? ": a second embedded server with fsync on (commits wait for the disk, as in production, and NOTIFY's commit lock serializes those waits), and the run's own with fsync off (commits nearly free: what the rows cost shows the most)" : ''}.`,
+    method: `${WRITERS} connections, each committing \`BEGIN; INSERT business row; <message>; COMMIT\` in a loop for ${ms / 1000} s; the variants interleaved in each of ${context.runs} run(s), in another order in each; medians, and ratios as medians of per-run ratios. The last row inserts into rxpg's log table by hand, to tell the cost of the row (its transaction id, the position index, partition routing) from the library's. ${servers.map((server) => server.label).join(' and ')}${flushed ? ": a second embedded server with fsync on (commits wait for the disk, as in production, and NOTIFY's commit lock serializes those waits), and the run's own with fsync off (commits nearly free: what the rows cost shows the most)" : ''}.`,
     tables: servers.map((server) => ({
       title: `${server.label}: commits/s`,
       headers: ['', 'commits/s (median)', 'min–max', 'vs plain'],
