@@ -27,8 +27,14 @@ import { settlesWithin } from '../settles-within.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
 
-/** Appends a value's JSON text to a channel in the transaction of `client`; resolves with its token. */
-export type AppendInTransaction = (channel: string, text: string, key: string | undefined, client: pg.ClientBase) => Promise<string>
+/** The log's appends in a transaction of a client: the consumer's own (dead letters), and the handler's, woken after commit. */
+export interface TransactionAppends {
+  /** Appends a value's JSON text to a channel in the transaction of `client`; resolves with its token. */
+  append(channel: string, text: string, key: string | undefined, client: pg.ClientBase): Promise<string>
+  /** Collects the channels appended to on `client` from now on (its appends with `{ client }`), until `unwatch`. */
+  watch(client: pg.ClientBase): ReadonlySet<string>
+  unwatch(client: pg.ClientBase): void
+}
 
 /** SQLSTATE 25P02: a statement in a transaction that an earlier error aborted. */
 const IN_FAILED_TRANSACTION = '25P02'
@@ -143,7 +149,7 @@ export function startConsumer<T>(
   handler: BatchHandler<unknown>,
   options: ConsumeOptions,
   activity: { begin(): void; end(): void },
-  appendIn: AppendInTransaction,
+  appends: TransactionAppends,
 ): DurableConsumer {
   const member = options.member ?? randomUUID()
   const batchSize = options.batchSize ?? 100
@@ -433,6 +439,8 @@ export function startConsumer<T>(
       release()
       return false
     }
+    // The channels the handler appends to through its client: their readers are woken once the batch commits.
+    const appended = appends.watch(client)
     let broken: Error | undefined
     let handlerFailed = false
     try {
@@ -471,7 +479,7 @@ export function startConsumer<T>(
       const setAside = async (dead: NonNullable<ConsumeOptions['deadLetter']>, error: unknown, tries: number) => {
         const row = page.rows[0] as PageRow
         await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-        const deadLetterToken = await appendIn(dead.channel, deadLetterText({ channel, group, member }, firstToken, row, tries, error), row.key ?? undefined, client)
+        const deadLetterToken = await appends.append(dead.channel, deadLetterText({ channel, group, member }, firstToken, row, tries, error), row.key ?? undefined, client)
         const advanced = await ack()
         if (advanced.length < acked.length) {
           await client.query('ROLLBACK')
@@ -583,9 +591,11 @@ export function startConsumer<T>(
       // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03); the failed statement only that it broke.
       throw context.failure('consume', failureCause(error, connectionError()))
     } finally {
+      appends.unwatch(client)
       release(broken)
       if (handlerFailed) await sleep(retryDelayAfter(retryDelay, failuresInARow))
     }
+    for (const appendedTo of appended) context.wake(appendedTo)
     advance()
     counts.batches++
     counts.messages += messages.length

@@ -103,6 +103,17 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     return encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) })
   }
 
+  /** What a consumer's batch transaction appends through: its dead letters, and the handler's appends, woken after its commit. */
+  const transactionAppends = {
+    append: appendInClient,
+    watch: (client: pg.ClientBase) => {
+      const channels = new Set<string>()
+      appendedIn.set(client, channels)
+      return channels
+    },
+    unwatch: (client: pg.ClientBase) => void appendedIn.delete(client),
+  }
+
   const queueFull = (name: string) =>
     new AppendFailedError({ channel: name, outcome: 'not-sent', detail: `${resolved.maxQueue} appends are already waiting; raise appendBatch.maxQueue or slow the producer` })
 
@@ -245,7 +256,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       checkHandler(handler)
       const consumeOptions = optionsOf('consume', options, CONSUME_OPTIONS)
       checkConsumeOptions(consumeOptions, name)
-      const consumer = startConsumer(context, name, group, typedOf(channel), handler, consumeOptions, activity, appendInClient)
+      const consumer = startConsumer(context, name, group, typedOf(channel), handler, consumeOptions, activity, transactionAppends)
       consumers.add(consumer)
       void consumer.done.then(
         () => consumers.delete(consumer),

@@ -8,7 +8,7 @@ import { consumeChanges, InvalidChangeFeedError, ChangeFeedNotInstalledError, ty
 import { createDurableLog, type DurableConsumer } from '../../lib/durable/index.js'
 import { eventually } from '../support/database.js'
 import { changesFixture, type ChangesFixture } from '../support/changes.js'
-import { uniqueSchema } from '../support/durable.js'
+import { horizonPassed, uniqueSchema } from '../support/durable.js'
 
 let fixture: ChangesFixture
 const running: DurableConsumer[] = []
@@ -78,6 +78,7 @@ describe('consumeChanges', () => {
     await fixture.sql(`INSERT INTO ${table} SELECT g, 'placed', 10.50 FROM generate_series(1, 3) g`)
     await eventually(() => consumer.stats.deadLettered === 1 && handled.length === 2, () => JSON.stringify(consumer.stats))
     expect(handled.sort()).toEqual(['1', '3'])
+    await horizonPassed(fixture.url)
     const { messages } = await fixture.log.fetch('poisoned_orders.dead', { after: 'earliest' })
     expect(messages.map((message) => [message.key, message.value])).toEqual([
       [

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { defineChannel, InvalidChannelNameError } from '../../lib/index.js'
 import { type DeadLetter, type DurableConsumer, type DurableMessage } from '../../lib/durable/index.js'
 import { eventually } from '../support/database.js'
-import { durableFixture, type DurableFixture } from '../support/durable.js'
+import { durableFixture, horizonPassed, type DurableFixture } from '../support/durable.js'
 import { createLedger, type Ledger } from '../../support/durable/ledger.js'
 import { collect } from '../support/listener.js'
 
@@ -34,8 +34,14 @@ const appendAll = (channel: string, values: ReadonlyArray<{ seq: number; poison?
 
 const seqs = (from: number, to: number, poison: number) => Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, poison: from + i === poison }))
 
-/** Every message of the dead-letter channel, from the first. */
-const deadLetters = async (channel: string) => (await fixture.log.fetch(channel, { after: 'earliest' })).messages as ReadonlyArray<DurableMessage<DeadLetter>>
+/**
+ * Every message of the dead-letter channel, from the first: once the horizon passed them (another spec's
+ * transaction on the shared server may hold it back, and a read sees only what is below it).
+ */
+const deadLetters = async (channel: string) => {
+  await horizonPassed(fixture.url)
+  return (await fixture.log.fetch(channel, { after: 'earliest' })).messages as ReadonlyArray<DurableMessage<DeadLetter>>
+}
 
 /** A handler that records its messages and fails every batch holding a poison message; counts its calls per token. */
 function billing(member: string) {
