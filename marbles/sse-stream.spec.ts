@@ -188,6 +188,27 @@ describe('SSE stream', () => {
       expectObservable(transport.frames$).toBe('(rka) b--|', { r: 'retry:1000', k: ready(''), a: 'orders:A@t1', b: 'orders:B@t2' })
     }))
 
+  // A trial served a table change feed from 'now' through resumableSource: on a quiet table no ready event ever
+  // came (no position before the first change), the client never opened, and a reconnection started afresh,
+  // missing what changed meanwhile.
+  it('starts a fresh stream of a resumableSource with start at that position: ready at once, and read after it', () => {
+    const opened: Array<string | undefined> = []
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      const orders = resumableSource({
+        open: (from) => {
+          opened.push(from)
+          return cold('----a', { a: 'A' })
+        },
+        token: (value: string) => `after-${value}`,
+        start: () => 't0',
+      })
+      const { transport } = startStream(scheduler, { orders })
+      scheduler.schedule(() => transport.close(), 8)
+      expectObservable(transport.frames$).toBe('(rk) a---|', { r: 'retry:1000', k: ready('t0'), a: 'orders:A@after-A' })
+    })
+    expect(opened).toEqual(['t0'])
+  })
+
   it('skips what the user may not see, and the next id covers it', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const orders = drawnResumable(() => cold('----abc', { a: { value: 'mine', token: 't1' }, b: { value: 'theirs', token: 't2' }, c: { value: 'mine', token: 't3' } }))

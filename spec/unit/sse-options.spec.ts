@@ -118,7 +118,7 @@ describe('option names of rxpg/sse', () => {
     expect(() => durableSource(log, 'orders', 'earliest' as never)).toThrow("rxpg/sse: durableSource's options must be an object { from, pageSize, maxHeldWhileCatchingUp }; got a string")
     expect(() => liveSource(of(1), { listner: {} } as never)).toThrow('rxpg/sse: liveSource has no option "listner"; its options are { data, listener }')
     expect(() => resumableSource({ open: () => of(1), token: String, isRest: () => undefined } as never)).toThrow(
-      'rxpg/sse: resumableSource has no option "isRest"; its options are { open, token, data, isReset }',
+      'rxpg/sse: resumableSource has no option "isRest"; its options are { open, token, data, isReset, start }',
     )
   })
 })
