@@ -58,6 +58,12 @@ export interface ChangeStreamOptions {
   /** Deliver checkpoints while the watched tables are idle and the server's WAL moves on. Default true. */
   readonly checkpoints?: boolean | undefined
   /**
+   * While streaming, how often (ms) the publication is checked again: one dropped, or without a table the stream
+   * delivers, fails the stream with the `ReplicationSetupError` a start would give (pgoutput skips a missing
+   * publication without an error, and nothing of its tables would come). Default 30000; `false`: never.
+   */
+  readonly recheckInterval?: number | false | undefined
+  /**
    * After `interval` ms without a message from the server, ask it for one; none within `timeout` ms: the
    * connection is taken for dead and replaced. Checked every `statusInterval`. Default `{ interval: 30000, timeout: 5000 }`.
    */

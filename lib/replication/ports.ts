@@ -152,4 +152,13 @@ export interface ReplicationSession {
  */
 export interface ReplicationSource {
   connect(clock: () => number): Observable<ReplicationSession>
+  /**
+   * The publication as the server has it now (read on an ordinary connection, not a replication one): a running
+   * stream asks every `recheckInterval`, since a publication dropped under it fails nothing on the server's side
+   * (pgoutput skips it). Emits once, or errors; a source without it is not checked.
+   */
+  publication?(): Observable<PublicationFacts>
 }
+
+/** What a stream checks of its publication: the facts the start check reads about it. */
+export type PublicationFacts = Pick<ServerFacts, 'serverVersion' | 'database' | 'publicationExists' | 'publishedTables' | 'partitionedTables' | 'missingTables' | 'publishViaPartitionRoot'>

@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subscription, interval, map, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
+import { BehaviorSubject, EMPTY, Subscription, catchError, exhaustMap, interval, map, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
 import { backoffDelay, type BackoffOptions } from '../backoff.js'
 import { ConnectionLostError } from '../errors.js'
 import type { AckLedger } from './ack-ledger.js'
@@ -8,7 +8,7 @@ import { formatLsn, lsnDistance, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
 import type { BeginMessage, ReplicationMessage, ReplicationSession, ReplicationSource, StartedMessage } from './ports.js'
 import { encodeToken, type Position } from './position.js'
 import { reportToSlot } from './slot-report.js'
-import { planStart, type StartRequest } from './start-plan.js'
+import { planStart, publicationRefusal, type StartRequest } from './start-plan.js'
 import type { ReplicationFailure, ReplicationMetricsSnapshot, ReplicationState } from './types.js'
 
 /** A status update goes out at least this often, changed or not: well inside the server's wal_sender_timeout (60 s). */
@@ -43,6 +43,8 @@ export interface ReplicationConnectionOptions {
   /** While `behind` ms or more behind the server, reading waits `window` ms each time the socket is read dry. */
   readonly gatherReads: { readonly behind: number; readonly window: number } | false
   readonly checkpoints: boolean
+  /** How often a streaming session checks the publication again (`source.publication()`), in ms; false: never. */
+  readonly recheckInterval: number | false
   readonly classify: (error: unknown) => ReplicationFailure | ConnectionLostError
   readonly request: Omit<StartRequest, 'resume'>
   /** The resume token's tag, when the stream was started after one. */
@@ -517,6 +519,7 @@ export class ReplicationConnection {
     if (!this.isCurrent(live.run)) return
     const { scheduler, statusInterval } = this.options
     live.run.add(interval(statusInterval, scheduler).subscribe(() => this.tick(live)))
+    this.recheckPublication(live)
     // Where the server is: its answer (a keepalive) says whether the end is reached already.
     if (this.end !== undefined) this.sendStatus(live, { force: true, requestReply: true })
   }
@@ -709,6 +712,26 @@ export class ReplicationConnection {
     if (this.phase.name !== 'waiting' || this.phase.timer !== timer) return
     if (delay === 0) this.open()
     else timer.add(scheduler.schedule(() => this.open(), delay))
+  }
+
+  /**
+   * While streaming, the publication is read again every `recheckInterval`: one dropped, or without a table the
+   * stream delivers, fails the stream as a start would. Nothing else tells: pgoutput skips a publication missing
+   * at a WAL position (a warning in the server's log), and the session goes on sending keepalives and the other
+   * tables. A check that cannot be made (no connection) is skipped: the next asks again.
+   */
+  private recheckPublication(live: LiveSession): void {
+    const { recheckInterval, scheduler, request } = this.options
+    const publication = this.source.publication?.bind(this.source)
+    if (recheckInterval === false || publication === undefined) return
+    live.run.add(
+      interval(recheckInterval, scheduler)
+        .pipe(exhaustMap(() => publication().pipe(catchError(() => EMPTY))))
+        .subscribe((facts) => {
+          const refusal = publicationRefusal(facts, request)
+          if (refusal !== undefined) this.onFailure(refusal, live.run)
+        }),
+    )
   }
 
   private fail(error: ReplicationFailure): void {

@@ -4,7 +4,7 @@
  */
 import { InvalidReplicationTokenError, ReplicationSetupError, ResumeImpossibleError, SlotInUseError } from './errors.js'
 import { formatLsn, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
-import type { ServerFacts } from './ports.js'
+import type { PublicationFacts, ServerFacts } from './ports.js'
 import { encodeToken, slotTag, type Position } from './position.js'
 
 /** PostgreSQL 12: the oldest version rxpg supports. */
@@ -49,26 +49,8 @@ export function planStart(facts: ServerFacts, request: StartRequest): StartPlan 
   }
   if (slot.database !== facts.database) return setup('slot-other-database', `the slot is in database ${slot.database}`, { found: slot.database ?? '' })
   if (slot.lost) return new ResumeImpossibleError({ reason: 'slot-lost', slot: slotName, detail: slot.lostDetail ?? 'wal_status lost' })
-  if (!facts.publicationExists) return setup('publication-missing', `no publication named ${publication}`)
-  const unpublished = request.tables?.find((table) => !facts.publishedTables.includes(table))
-  if (unpublished !== undefined) {
-    // Not "add it": there is no such table to add. A table renamed or moved to another schema stays in the
-    // publication under its new name; one dropped leaves it (a trial's rename was told to ADD TABLE the old name).
-    if (facts.missingTables?.includes(unpublished) === true) {
-      return setup('table-missing', `no table ${unpublished} exists in database ${facts.database}`, { table: unpublished })
-    }
-    // pg_publication_tables lists a partitioned table's partitions, not the table, unless the publication
-    // publishes via the partition root (13+); 12 cannot publish a partitioned table at all.
-    if (facts.partitionedTables?.includes(unpublished) === true) {
-      if (facts.serverVersion < PARTITION_ROOT_SERVER_VERSION) {
-        return setup('partitioned-table-unsupported', `${unpublished} is a partitioned table`, { table: unpublished, found: `PostgreSQL ${versionText(facts.serverVersion)}` })
-      }
-      if (facts.publishViaPartitionRoot !== true) {
-        return setup('publish-via-partition-root-off', `publication ${publication} has publish_via_partition_root = false`, { table: unpublished })
-      }
-    }
-    return setup('table-not-published', `${unpublished} is not in publication ${publication}`, { table: unpublished })
-  }
+  const refusal = publicationRefusal(facts, request)
+  if (refusal !== undefined) return refusal
   if (slot.active) {
     return new SlotInUseError({
       slot: slotName,
@@ -89,6 +71,38 @@ export function planStart(facts: ServerFacts, request: StartRequest): StartPlan 
   if (at < confirmed) return new ResumeImpossibleError({ reason: 'token-behind-slot', slot: slotName, token, ...lsns })
   if (at > facts.currentLsn) return new ResumeImpossibleError({ reason: 'token-ahead-of-server', slot: slotName, token, ...lsns })
   return { tag, from: at, floor: maxLsn(confirmed, at) }
+}
+
+/**
+ * What is wrong with the publication for this stream: missing, or without a table the stream delivers (one
+ * missing, a partitioned table it cannot publish as such). Undefined when it serves. Checked at every start, and
+ * again while streaming (`recheckInterval`).
+ */
+export function publicationRefusal(facts: PublicationFacts, request: Pick<StartRequest, 'slot' | 'publication' | 'tables'>): ReplicationSetupError | undefined {
+  const { slot: slotName, publication } = request
+  const setup = (reason: ReplicationSetupError['info']['reason'], detail: string, extra: { table?: string | undefined; found?: string | undefined } = {}) =>
+    new ReplicationSetupError({ reason, slot: slotName, publication, detail, ...extra })
+  if (!facts.publicationExists) return setup('publication-missing', `no publication named ${publication}`)
+  const unpublished = request.tables?.find((table) => !facts.publishedTables.includes(table))
+  if (unpublished !== undefined) {
+    // Not "add it": there is no such table to add. A table renamed or moved to another schema stays in the
+    // publication under its new name; one dropped leaves it (a trial's rename was told to ADD TABLE the old name).
+    if (facts.missingTables?.includes(unpublished) === true) {
+      return setup('table-missing', `no table ${unpublished} exists in database ${facts.database}`, { table: unpublished })
+    }
+    // pg_publication_tables lists a partitioned table's partitions, not the table, unless the publication
+    // publishes via the partition root (13+); 12 cannot publish a partitioned table at all.
+    if (facts.partitionedTables?.includes(unpublished) === true) {
+      if (facts.serverVersion < PARTITION_ROOT_SERVER_VERSION) {
+        return setup('partitioned-table-unsupported', `${unpublished} is a partitioned table`, { table: unpublished, found: `PostgreSQL ${versionText(facts.serverVersion)}` })
+      }
+      if (facts.publishViaPartitionRoot !== true) {
+        return setup('publish-via-partition-root-off', `publication ${publication} has publish_via_partition_root = false`, { table: unpublished })
+      }
+    }
+    return setup('table-not-published', `${unpublished} is not in publication ${publication}`, { table: unpublished })
+  }
+  return undefined
 }
 
 /** `server_version_num` as PostgreSQL prints the version: 110022 → 11.22, 90624 → 9.6.24. */

@@ -16,6 +16,7 @@ export interface StreamSettingsInput {
   readonly slotInUseTimeout?: number | undefined
   readonly healthCheck?: { readonly interval?: number | undefined; readonly timeout?: number | undefined } | false | undefined
   readonly gatherReads?: { readonly behind?: number | undefined; readonly window?: number | undefined } | false | undefined
+  readonly recheckInterval?: number | false | undefined
 }
 
 export interface StreamSettings {
@@ -25,6 +26,7 @@ export interface StreamSettings {
   readonly slotInUseTimeout: number
   readonly healthCheck: { readonly interval: number; readonly timeout: number } | false
   readonly gatherReads: { readonly behind: number; readonly window: number } | false
+  readonly recheckInterval: number | false
 }
 
 /** The options a change stream takes (a key added to the type must be added here). */
@@ -37,6 +39,7 @@ const STREAM_OPTIONS = {
   maxUnacknowledged: true,
   statusInterval: true,
   checkpoints: true,
+  recheckInterval: true,
   healthCheck: true,
   gatherReads: true,
   reconnect: true,
@@ -79,6 +82,7 @@ export function streamSettings(options: StreamSettingsInput): StreamSettings {
       health === false
         ? false
         : { interval: checks.positiveMs('healthCheck.interval', health?.interval ?? 30_000), timeout: checks.positiveMs('healthCheck.timeout', health?.timeout ?? 5000) },
+    recheckInterval: options.recheckInterval === false ? false : checks.positiveMs('recheckInterval', options.recheckInterval ?? 30_000),
     gatherReads:
       gather === false
         ? false

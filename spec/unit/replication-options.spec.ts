@@ -22,6 +22,8 @@ describe('replication stream options', () => {
     ['statusInterval', { statusInterval: 0 }, POSITIVE_MS, '0'],
     ['statusInterval', { statusInterval: Number.NaN }, POSITIVE_MS, 'NaN'],
     ['statusInterval', { statusInterval: Infinity }, POSITIVE_MS, 'Infinity'],
+    ['recheckInterval', { recheckInterval: 0 }, POSITIVE_MS, '0'],
+    ['recheckInterval', { recheckInterval: Number.NaN }, POSITIVE_MS, 'NaN'],
     ['connectTimeout', { connectTimeout: -1 }, POSITIVE_MS, '-1'],
     ['connectTimeout', { connectTimeout: 2 ** 31 }, POSITIVE_MS, '2147483648'],
     ['healthCheck.interval', { healthCheck: { interval: 0 } }, POSITIVE_MS, '0'],
@@ -66,7 +68,7 @@ describe('replication stream options', () => {
  */
 describe('replication stream option names', () => {
   const TOP =
-    '{ slot, publication, resumeAfter, until, onInvalid, maxUnacknowledged, statusInterval, checkpoints, healthCheck, gatherReads, reconnect, connectTimeout, slotInUseTimeout, scheduler, source, tables }'
+    '{ slot, publication, resumeAfter, until, onInvalid, maxUnacknowledged, statusInterval, checkpoints, recheckInterval, healthCheck, gatherReads, reconnect, connectTimeout, slotInUseTimeout, scheduler, source, tables }'
   it.each([
     [{ resumeFrom: 'x' }, `rxpg/replication: changeStream has no option "resumeFrom"; its options are ${TOP}`],
     [{ healthCheck: { intervall: 5 } }, `rxpg/replication: changeStream's healthCheck has no option "intervall"; its options are { interval, timeout }`],

@@ -83,6 +83,13 @@ export function pgReplicationSource(
           ),
         ),
       ),
+    // The same facts query as at the start, on a short-lived ordinary connection (ended once answered).
+    publication: () =>
+      PgConnection.open(factsConfig).pipe(
+        concatMap((ordinary) => ordinary.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids: [] }))),
+        take(1),
+        map((facts) => serverFactsOf(facts.rows[0] as ServerFactsRow, '')),
+      ),
   }
 }
 
