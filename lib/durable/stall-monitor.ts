@@ -4,6 +4,7 @@
  * stall is a process warning, so a held horizon is never a silent wait.
  */
 import { EMPTY, defer, exhaustMap, finalize, from, interval, map, share, takeUntil, type Observable, type Subscription } from 'rxjs'
+import { quoteLiteral } from '../identifiers.js'
 import { detectStalls } from './detect-stalls.js'
 import type { LogContext } from './log-context.js'
 import type { DurableStall, HorizonHolder } from './types.js'
@@ -46,8 +47,15 @@ export class StallMonitor {
     this.internal = this.source$.subscribe((event) => {
       if (this.watchers === 0 && event.kind === 'stalled') {
         const who = event.holder?.pid != null ? `backend pid ${event.holder.pid}` : event.holder?.preparedGid != null ? `prepared transaction ${event.holder.preparedGid}` : 'an unknown session'
+        // How to end it: what the on-call needs next, beside what it is.
+        const remedy =
+          event.holder?.pid != null
+            ? ` To end it: SELECT pg_terminate_backend(${event.holder.pid}); to bound such transactions, idle_in_transaction_session_timeout.`
+            : event.holder?.preparedGid != null
+              ? ` To end it: COMMIT PREPARED or ROLLBACK PREPARED ${quoteLiteral(event.holder.preparedGid)}.`
+              : ''
         process.emitWarning(
-          `rxpg durable log ${JSON.stringify(this.context.schema)}: transaction ${event.xid} (${who}) has held the snapshot horizon back for ${event.heldFor} ms; readers and consumers wait for it to end. Subscribe to log.stalls$ to handle this yourself.`,
+          `rxpg durable log ${JSON.stringify(this.context.schema)}: transaction ${event.xid} (${who}) has held the snapshot horizon back for ${event.heldFor} ms; readers and consumers wait for it to end.${remedy} Subscribe to log.stalls$ to handle this yourself.`,
           { code: 'RXPG_DURABLE_STALL' },
         )
       }

@@ -128,6 +128,8 @@ describe('stalls$', () => {
     const holder = await holdAnXid()
     try {
       await eventually(() => warnings.some((warning) => warning.includes(`transaction ${holder.xid}`) && warning.includes(`pid ${holder.pid}`)), () => `warnings: ${warnings.join('; ')}`)
+      // It says how to end it, not only what it is (a new user's on-call trial had to look that up).
+      expect(warnings.find((warning) => warning.includes(`transaction ${holder.xid}`))).toContain(`SELECT pg_terminate_backend(${holder.pid})`)
     } finally {
       emitWarning.mockRestore()
       await holder.client.query('COMMIT')

@@ -52,7 +52,11 @@ export function registerTailCommand(program: Command, output: CliOutput): void {
     const say = (text: string) => output.err(`rxpg: ${text}\n`)
     const report = reportListener(listener.state$, say, `reading durable channel ${channel}`, 'read-on')
     const stalls = log.stalls$.subscribe((stall) =>
-      say(stall.kind === 'stalled' ? `transaction ${stall.xid} has held every reader back for ${Math.round(stall.heldFor / 1000)} s (pid ${stall.holder?.pid ?? 'unknown'})` : `transaction ${stall.xid} ended`),
+      say(
+        stall.kind === 'stalled'
+          ? `transaction ${stall.xid} has held every reader back for ${Math.round(stall.heldFor / 1000)} s (pid ${stall.holder?.pid ?? 'unknown'})${stall.holder?.pid == null ? '' : `; to end it: SELECT pg_terminate_backend(${stall.holder.pid})`}`
+          : `transaction ${stall.xid} ended`,
+      ),
     )
     await runUntilStopped(
       ({ complete, error }) => {
