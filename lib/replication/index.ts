@@ -75,5 +75,6 @@ export {
   virtualReplicationSource,
   type RecordedStatus,
   type VirtualReplicationScript,
+  type VirtualReplicationSourceOptions,
   type VirtualReplicationSource,
 } from './virtual-replication-source.js'

@@ -1,4 +1,4 @@
-import { BehaviorSubject, EMPTY, Subscription, catchError, exhaustMap, interval, map, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
+import { BehaviorSubject, EMPTY, Subscription, catchError, exhaustMap, interval, map, take, throwError, timeout, type Observable, type SchedulerLike } from 'rxjs'
 import { backoffDelay, type BackoffOptions } from '../backoff.js'
 import { ConnectionLostError } from '../errors.js'
 import type { AckLedger } from './ack-ledger.js'
@@ -726,7 +726,7 @@ export class ReplicationConnection {
     if (recheckInterval === false || publication === undefined) return
     live.run.add(
       interval(recheckInterval, scheduler)
-        .pipe(exhaustMap(() => publication().pipe(catchError(() => EMPTY))))
+        .pipe(exhaustMap(() => publication().pipe(take(1), catchError(() => EMPTY))))
         .subscribe((facts) => {
           const refusal = publicationRefusal(facts, request)
           if (refusal !== undefined) this.onFailure(refusal, live.run)

@@ -3,7 +3,7 @@
  * facts, and what it streams once started), and every status update, pause, start and end is recorded, so
  * the stream's lifecycle runs in virtual time against real `changeStream` code.
  */
-import { NEVER, Observable, Subject, concat, merge, of, tap } from 'rxjs'
+import { NEVER, Observable, Subject, concat, map, merge, of, take, tap } from 'rxjs'
 import { formatLsn, parseLsn, type Lsn } from './lsn.js'
 import type {
   BeginMessage,
@@ -68,6 +68,16 @@ export interface VirtualReplicationSource extends ReplicationSource {
   readonly ends$: Observable<number>
 }
 
+export interface VirtualReplicationSourceOptions {
+  /**
+   * What the n-th check of the publication while streaming (`recheckInterval`) finds, drawn as the facts are
+   * (the healthy defaults for what is left out): `(check) => cold('-a', { a: { publicationExists: false } })`.
+   * Erroring is a check that could not be made. Without it, the source has no checks to answer, and a stream on
+   * it checks nothing.
+   */
+  readonly publication?: ((check: number) => Observable<VirtualReplicationScript['facts']>) | undefined
+}
+
 /**
  * A `ReplicationSource` whose n-th `connect()` does what `connects[n]` draws (the last one answers every later
  * call): emit a script when the connection is ready, or error when it cannot be opened.
@@ -79,6 +89,7 @@ export interface VirtualReplicationSource extends ReplicationSource {
  */
 export function virtualReplicationSource(
   connects: readonly Observable<VirtualReplicationScript>[] | ((attempt: number) => Observable<VirtualReplicationScript>),
+  options: VirtualReplicationSourceOptions = {},
 ): VirtualReplicationSource {
   const connects$ = new Subject<number>()
   const starts$ = new Subject<string>()
@@ -111,11 +122,21 @@ export function virtualReplicationSource(
           void session?.end()
         }
       }),
+    ...(options.publication === undefined ? {} : { publication: publicationChecks(options.publication) }),
     connects$: connects$.asObservable(),
     starts$: starts$.asObservable(),
     statusUpdates$: statusUpdates$.asObservable(),
     flow$: flow$.asObservable(),
     ends$: ends$.asObservable(),
+  }
+}
+
+/** `publication()` of the source: the drawn check, numbered from 1, read into facts as a connection's are. */
+function publicationChecks(draw: NonNullable<VirtualReplicationSourceOptions['publication']>): () => Observable<ServerFacts> {
+  let checks = 0
+  return () => {
+    checks += 1
+    return draw(checks).pipe(take(1), map((drawn) => factsOf(drawn)))
   }
 }
 
