@@ -53,7 +53,7 @@ function describe(info: ChangeFeedNotInstalledError['info']): string {
     case 'different':
       return info.differences === undefined || info.differences.length === 0
         ? `${feed} is not installed as asked (${info.detail}).`
-        : `${feed} was installed from another spec: ${info.differences.join(', ')} differ (${info.detail}).`
+        : `${feed} was installed from another spec: ${info.differences.join(', ')} ${info.differences.length === 1 ? 'differs' : 'differ'} (${info.detail}).`
     case 'disabled':
       return `${feed} has disabled triggers: ${info.disabledTriggers?.join(', ')}.`
   }

@@ -51,9 +51,11 @@ export function tableChanges(source: ChangeSource, options: TableChangesOptions<
   const requested = resolveFeed(options)
   const fromOnLight = () => new InvalidChangeFeedError({ table: options.table, detail: '`from` applies to durable feeds only (a light feed delivers what is committed while it listens)' })
   if (options.from !== undefined && requested.carrier === 'light' && options.carrier !== undefined) throw fromOnLight()
-  const recheck = options.recheckInterval ?? DEFAULT_RECHECK_INTERVAL
+  // Left out: the default; null is refused, as a null `from` is (no value that it could mean).
+  const recheck = options.recheckInterval === undefined ? DEFAULT_RECHECK_INTERVAL : options.recheckInterval
   if (recheck !== false && !isTimerMs(recheck, true)) {
-    throw new InvalidChangeFeedError({ table: options.table, detail: `recheckInterval must be a positive number of ms (at most ${MAX_TIMER_MS}) or false; got ${describeValue(recheck)}` })
+    const got = typeof recheck === 'number' ? String(recheck) : describeValue(recheck)
+    throw new InvalidChangeFeedError({ table: options.table, detail: `recheckInterval must be a positive number of ms (at most ${MAX_TIMER_MS}) or false; got ${got}` })
   }
   const scheduler = source.scheduler ?? asyncScheduler
   return defer(() => inspectFeed(source.pool, options)).pipe(

@@ -8,6 +8,7 @@ import { exhaustMap, from, ignoreElements, interval, type Observable, type Sched
 import type pg from 'pg'
 import { tableFacts, type TableFacts } from './catalog.js'
 import { ChangeFeedNotInstalledError, ChangesQueryFailedError } from './errors.js'
+import type { Feed } from './feed.js'
 import { feedOfComment, type InstalledFeed } from './inspect-feed.js'
 import { installCommandOf } from './install-command.js'
 import { qualifiedName } from './sql-text.js'
@@ -41,17 +42,19 @@ export function stoppedCarrying(facts: TableFacts, installed: InstalledFeed): Ch
   const { feed } = installed
   const fn = `${qualifiedName(feed.feedSchema, installed.names.functionName)}()`
   const restart = 'restart the reader once the feed is installed again'
-  const stopped = (reason: 'missing' | 'no-table' | 'different', detail: string, differences?: string[]) =>
-    new ChangeFeedNotInstalledError({ table: installed.table, feed: feed.name, reason, command: installCommandOf(feed), detail, ...(differences ? { differences } : {}) })
+  // The command prints the SQL of the feed as the reader knew it, or (a carrier switched) as it is now: applying
+  // the reader's would undo the migration.
+  const stopped = (reason: 'missing' | 'no-table' | 'different', detail: string, differences?: string[], now: Feed = feed) =>
+    new ChangeFeedNotInstalledError({ table: installed.table, feed: feed.name, reason, command: installCommandOf(now), detail, ...(differences ? { differences } : {}) })
   if (facts.functionComment === undefined) return stopped('missing', `its function ${fn} was dropped while this reader read it: ${restart}`)
   if (facts.functionTables.length === 0) {
     return facts.tableExists
       ? stopped('missing', `no trigger calls its function ${fn} any more, since this reader started: ${restart}`)
-      : stopped('no-table', `dropped while this reader read it; its feed's function ${fn} is left, with no trigger: ${restart}`)
+      : stopped('no-table', `dropped while this reader read it; its feed's function ${fn} is left, with no trigger (the --drop variant of the feed's SQL removes it): ${restart}`)
   }
   const now = feedOfComment(facts.functionComment)
   if (now !== undefined && now.carrier !== feed.carrier) {
-    return stopped('different', `carrier is ${JSON.stringify(now.carrier)} since this reader started it as ${JSON.stringify(feed.carrier)}: its changes go on another channel; restart the reader`, ['carrier'])
+    return stopped('different', `carrier is ${JSON.stringify(now.carrier)} since this reader started it as ${JSON.stringify(feed.carrier)}: its changes go on another channel; restart the reader`, ['carrier'], now)
   }
   return undefined
 }

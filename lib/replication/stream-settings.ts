@@ -82,7 +82,8 @@ export function streamSettings(options: StreamSettingsInput): StreamSettings {
       health === false
         ? false
         : { interval: checks.positiveMs('healthCheck.interval', health?.interval ?? 30_000), timeout: checks.positiveMs('healthCheck.timeout', health?.timeout ?? 5000) },
-    recheckInterval: options.recheckInterval === false ? false : checks.positiveMs('recheckInterval', options.recheckInterval ?? 30_000),
+    // null is refused (a positive number of ms, or false), not read as the default.
+    recheckInterval: options.recheckInterval === false ? false : checks.positiveMs('recheckInterval (or false)', options.recheckInterval === undefined ? 30_000 : options.recheckInterval),
     gatherReads:
       gather === false
         ? false

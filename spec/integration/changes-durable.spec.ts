@@ -89,7 +89,7 @@ describe('durable feeds', () => {
     const call = () => tableChanges(fixture.source, { ...spec, form: 'earliest' } as unknown as ChangeFeedSpec)
     expect(call).toThrow(InvalidChangeFeedError)
     expect(call).toThrow(/unknown option "form"; the options are \{ table, name, feedSchema, carrier, ops, columns, old, when, key, level, skipUnchangedUpdates, logSchema, partitions, wakeWindow, row, from, recheckInterval \}/)
-    for (const recheckInterval of [0, -1, Number.NaN, 2 ** 31, '1000', true]) {
+    for (const recheckInterval of [0, -1, Number.NaN, 2 ** 31, '1000', true, null]) {
       expect(() => tableChanges(fixture.source, { ...spec, recheckInterval } as unknown as ChangeFeedSpec), String(recheckInterval)).toThrow(/recheckInterval must be a positive number of ms \(at most 2147483647\) or false/)
     }
   })

@@ -39,6 +39,8 @@ describe('stoppedCarrying', () => {
   it('stops a reader whose feed was switched to the other carrier', () => {
     const stopped = stoppedCarrying(facts({ functionComment: commentOf('light') }), installed)
     expect(stopped?.info).toMatchObject({ reason: 'different', differences: ['carrier'] })
-    expect(stopped?.message).toMatch(/carrier is "light" since this reader started it as "durable"/)
+    expect(stopped?.message).toMatch(/carrier differs \(carrier is "light" since this reader started it as "durable"/)
+    // The SQL of the feed as it is now: the reader's would switch the carrier back (a trial's reader said so).
+    expect(stopped?.info.command).toContain('--carrier light')
   })
 })
