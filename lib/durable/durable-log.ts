@@ -103,7 +103,10 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     return encodeToken(meta.logId, { epoch: row.epoch, tx: BigInt(row.tx), id: BigInt(row.id) })
   }
 
-  /** What a consumer's batch transaction appends through: its dead letters, and the handler's appends, woken after its commit. */
+  /**
+   * Appends in a transaction of a client, and the channels they went to, woken after its commit: `transaction()`'s,
+   * and a consumer batch's (its dead letters, and its handler's appends).
+   */
   const transactionAppends = {
     append: appendInClient,
     watch: (client: pg.ClientBase) => {
@@ -178,8 +181,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
     const { client, release, connectionError } = await context.checkOut('transaction').catch((error: unknown) => {
       throw context.failure('transaction', error)
     })
-    const channels = new Set<string>()
-    appendedIn.set(client, channels)
+    const channels = transactionAppends.watch(client)
     let broken: Error | undefined
     try {
       await client.query('BEGIN')
@@ -203,7 +205,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
       for (const channel of channels) context.wake(channel)
       return result
     } finally {
-      appendedIn.delete(client)
+      transactionAppends.unwatch(client)
       release(broken)
     }
   }

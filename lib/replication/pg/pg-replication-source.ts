@@ -59,6 +59,13 @@ export function pgReplicationSource(
     const base = catalog.baseOf(oid)
     return base === undefined ? 'unresolved' : base === DROPPED ? 'dropped' : parserOf(base)
   }
+  /** The facts query's row, on a short-lived ordinary connection (ended once answered: take unsubscribes from open). */
+  const factsRow = (typeOids: readonly number[]) =>
+    PgConnection.open(factsConfig).pipe(
+      concatMap((ordinary) => ordinary.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids }))),
+      take(1),
+      map((facts) => facts.rows[0] as ServerFactsRow),
+    )
   return {
     connect: (clock) =>
       PgConnection.open(clientConfig).pipe(
@@ -67,13 +74,8 @@ export function pgReplicationSource(
             concatMap(() => connection.query<IdentifySystemRow>('IDENTIFY_SYSTEM')),
             concatMap((identity) => {
               const asked = catalog.pending()
-              const query = serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids: asked })
-              // Ended once answered (take: unsubscribing from open ends the connection).
-              return PgConnection.open(factsConfig).pipe(
-                concatMap((ordinary) => ordinary.query<ServerFactsRow>(query)),
-                take(1),
-                map((facts) => {
-                  const row = facts.rows[0] as ServerFactsRow
+              return factsRow(asked).pipe(
+                map((row) => {
                   catalog.learn(row.column_types, asked)
                   return serverFactsOf(row, String(identity.rows[0]?.systemid))
                 }),
@@ -83,13 +85,8 @@ export function pgReplicationSource(
           ),
         ),
       ),
-    // The same facts query as at the start, on a short-lived ordinary connection (ended once answered).
-    publication: () =>
-      PgConnection.open(factsConfig).pipe(
-        concatMap((ordinary) => ordinary.query<ServerFactsRow>(serverFactsQuery(names.slot, names.publication, { tables: names.tables ?? [], typeOids: [] }))),
-        take(1),
-        map((facts) => serverFactsOf(facts.rows[0] as ServerFactsRow, '')),
-      ),
+    // The same query as at the start: only its publication facts are read (no system id asked).
+    publication: () => factsRow([]).pipe(map((row) => serverFactsOf(row, ''))),
   }
 }
 
