@@ -4,6 +4,7 @@ import { ChangeDecodeError } from './errors.js'
 import { formatLsn, lsnDistance, lsnHex, maxLsn, ZERO_LSN, type Lsn } from './lsn.js'
 import type { BeginMessage, ChangeMessage, CommitMessage } from './ports.js'
 import { changeToken, checkpointToken, tokenStem, type Position } from './position.js'
+import { parseTableName, type TableName } from './table-names.js'
 import type { TableSelection } from './table-selection.js'
 import type { Change, Checkpoint, Row, Transaction } from './types.js'
 
@@ -88,6 +89,8 @@ export class ChangeAssembler {
   private open: OpenTransaction | undefined
   /** A position between transactions up to which everything the server sent has been handled. */
   private idle: Lsn = ZERO_LSN
+  /** The watched tables by OID, as the server last named them (`follow`). */
+  private watchedOids = new Map<number, TableName>()
 
   constructor(
     private readonly mode: 'changes' | 'transactions',
@@ -124,6 +127,16 @@ export class ChangeAssembler {
     this.idle = floor
   }
 
+  /**
+   * The OIDs of the watched tables as the server has them now (read at each start and publication check). The
+   * server names a change's table as it was called when the change was written: a change of a watched OID under
+   * another name was written while the table had that name (renamed since, or renamed back), and is delivered
+   * under the watched name, so that no rename leaves a watched table's changes out.
+   */
+  follow(tableOids: Readonly<Record<string, number>> | undefined): void {
+    this.watchedOids = new Map(Object.entries(tableOids ?? {}).map(([name, oid]) => [oid, parseTableName(name)]))
+  }
+
   begin(message: BeginMessage): void {
     const commitHex = lsnHex(message.commitLsn)
     this.open = {
@@ -141,15 +154,23 @@ export class ChangeAssembler {
   }
 
   /** Takes one change: returns the error that stops the stream when its row does not decode and nothing handles it. */
-  change(message: ChangeMessage, sink: ItemSink): ChangeDecodeError | undefined {
+  change(received: ChangeMessage, sink: ItemSink): ChangeDecodeError | undefined {
     const open = this.open
     if (open === undefined) throw new Error('pgoutput: a change outside a transaction')
     const index = open.nextIndex++
     const last = this.lastDelivered
     // Delivered before a reconnect: the server sends the transaction again from its start.
     if (last !== undefined && (open.commitLsn < last.resume || (open.commitLsn === last.lsn && index <= last.index))) return undefined
-    const decoder = this.selection.lookup(message.schema, message.table)
-    if (decoder === false) return undefined
+    let message = received
+    let decoder = this.selection.lookup(message.schema, message.table)
+    if (decoder === false) {
+      // A watched table under another name (see `follow`): delivered under the watched name.
+      const watched = received.relation === undefined ? undefined : this.watchedOids.get(received.relation)
+      if (watched === undefined) return undefined
+      message = { ...received, schema: watched.schema, table: watched.table }
+      decoder = this.selection.lookup(watched.schema, watched.table)
+      if (decoder === false) return undefined
+    }
     const refuse = (messages: readonly string[], cause?: unknown) => this.refuse(open, { message, index, messages, cause }, sink)
     if (message.undecodable !== undefined) {
       return refuse(

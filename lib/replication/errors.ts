@@ -123,7 +123,7 @@ function setupFix(info: SetupInfo): string {
       return `Give it a primary key, or run ALTER TABLE ${sqlOf(info.table)} REPLICA IDENTITY FULL (updates and deletes then log the whole old row) or REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns, before publishing it; or leave it out of the publication.`
     case 'table-missing':
       return (
-        'If it was renamed or moved (ALTER TABLE ... RENAME or SET SCHEMA), name it in `tables` as it is now: its publication keeps it under its new name. ' +
+        'If it was renamed or moved (ALTER TABLE ... RENAME or SET SCHEMA), name it in `tables` as it is now and resume after the last position delivered: its publication keeps it under its new name, and a stream follows a table it watches through a rename, so nothing of it is lost. ' +
         'If it was dropped, leave it out of `tables` (a table created again under its name is in no publication until it is added again). ' +
         'If it is still to be created, create it first (its migration runs before this one). Names are exact: check the schema and the spelling.'
       )

@@ -28,6 +28,11 @@ export interface ChangeMessage {
   readonly op: 'insert' | 'update' | 'delete' | 'truncate'
   readonly schema: string
   readonly table: string
+  /**
+   * The table's OID (pgoutput's relation id). The name is the table's as of the change; the OID stays through
+   * a rename, so a watched table's changes are known by it (`ServerFacts.tableOids`) whatever it is called.
+   */
+  readonly relation?: number | undefined
   readonly new?: Row | undefined
   readonly old?: Row | undefined
   readonly unchangedToast?: readonly string[] | undefined
@@ -103,6 +108,12 @@ export interface ServerFacts {
    * never created), named as `publishedTables`. Undefined: none.
    */
   readonly missingTables?: readonly string[] | undefined
+  /**
+   * The OID of each table the stream asked for that exists, by its name as `publishedTables` names it: while
+   * streaming, a change of that OID under another name (the table renamed since) is the watched table's.
+   * Undefined: none known (changes are matched by name only).
+   */
+  readonly tableOids?: Readonly<Record<string, number>> | undefined
   /** Undefined when the slot does not exist. */
   readonly slot?: SlotFacts | undefined
 }
@@ -161,4 +172,4 @@ export interface ReplicationSource {
 }
 
 /** What a stream checks of its publication: the facts the start check reads about it. */
-export type PublicationFacts = Pick<ServerFacts, 'serverVersion' | 'database' | 'publicationExists' | 'publishedTables' | 'partitionedTables' | 'missingTables' | 'publishViaPartitionRoot'>
+export type PublicationFacts = Pick<ServerFacts, 'serverVersion' | 'database' | 'publicationExists' | 'publishedTables' | 'partitionedTables' | 'missingTables' | 'publishViaPartitionRoot' | 'tableOids'>

@@ -426,6 +426,7 @@ export class ReplicationConnection {
     this.serverLsn = maxLsn(this.serverLsn, session.facts.currentLsn)
     this.confirmed = session.facts.slot?.confirmedFlush ?? this.confirmed
     this.assembler.beginSession(plan.tag, plan.floor)
+    this.assembler.follow(session.facts.tableOids)
     if (this.options.until !== undefined) this.end ??= session.facts.currentLsn
     live.startLsn = plan.from === ZERO_LSN ? plan.floor : plan.from
     const { scheduler, connectTimeout } = this.options
@@ -718,7 +719,8 @@ export class ReplicationConnection {
    * While streaming, the publication is read again every `recheckInterval`: one dropped, or without a table the
    * stream delivers, fails the stream as a start would. Nothing else tells: pgoutput skips a publication missing
    * at a WAL position (a warning in the server's log), and the session goes on sending keepalives and the other
-   * tables. A check that cannot be made (no connection) is skipped: the next asks again.
+   * tables. A check that cannot be made (no connection) is skipped: the next asks again. Each check also gives
+   * the watched tables' OIDs as they are now (a table that took a watched name since: `ChangeAssembler.follow`).
    */
   private recheckPublication(live: LiveSession): void {
     const { recheckInterval, scheduler, request } = this.options
@@ -728,6 +730,7 @@ export class ReplicationConnection {
       interval(recheckInterval, scheduler)
         .pipe(exhaustMap(() => publication().pipe(take(1), catchError(() => EMPTY))))
         .subscribe((facts) => {
+          this.assembler.follow(facts.tableOids)
           const refusal = publicationRefusal(facts, request)
           if (refusal !== undefined) this.onFailure(refusal, live.run)
         }),

@@ -32,6 +32,7 @@ export class UnresolvedTypesError extends Error {
 }
 
 interface Relation {
+  readonly oid: number
   readonly schema: string
   readonly table: string
   readonly names: readonly string[]
@@ -119,7 +120,7 @@ export class PgoutputDecoder {
     // pgoutput leaves the namespace empty for pg_catalog.
     const namespace = schema === '' ? 'pg_catalog' : schema
     if (unresolved !== undefined) throw new UnresolvedTypesError(`${namespace}.${table}`, unresolved)
-    this.relations.set(oid, { schema: namespace, table, names, parsers, isKey })
+    this.relations.set(oid, { oid, schema: namespace, table, names, parsers, isKey })
   }
 
   /**
@@ -136,7 +137,7 @@ export class PgoutputDecoder {
   private insert(buffer: Buffer): ChangeMessage {
     const relation = this.relationAt(buffer)
     this.pos += 1 // 'N'
-    return this.refusedIfUndecodable({ kind: 'change', op: 'insert', schema: relation.schema, table: relation.table, new: this.tuple(buffer, relation, false, undefined) })
+    return this.refusedIfUndecodable({ kind: 'change', op: 'insert', schema: relation.schema, table: relation.table, relation: relation.oid, new: this.tuple(buffer, relation, false, undefined) })
   }
 
   /** The change, with the columns of a dropped type that held a value (and so cannot be read as what they were). */
@@ -160,8 +161,8 @@ export class PgoutputDecoder {
     const unchangedToast = this.unchanged
     const change: ChangeMessage =
       unchangedToast === undefined
-        ? { kind: 'change', op: 'update', schema: relation.schema, table: relation.table, new: row, old }
-        : { kind: 'change', op: 'update', schema: relation.schema, table: relation.table, new: row, old, unchangedToast }
+        ? { kind: 'change', op: 'update', schema: relation.schema, table: relation.table, relation: relation.oid, new: row, old }
+        : { kind: 'change', op: 'update', schema: relation.schema, table: relation.table, relation: relation.oid, new: row, old, unchangedToast }
     return this.refusedIfUndecodable(change)
   }
 
@@ -169,7 +170,7 @@ export class PgoutputDecoder {
     const relation = this.relationAt(buffer)
     const kind = buffer[this.pos++]
     const old = this.tuple(buffer, relation, kind === 0x4b /* K */, undefined)
-    return this.refusedIfUndecodable({ kind: 'change', op: 'delete', schema: relation.schema, table: relation.table, old })
+    return this.refusedIfUndecodable({ kind: 'change', op: 'delete', schema: relation.schema, table: relation.table, relation: relation.oid, old })
   }
 
   private truncate(buffer: Buffer, emit: (message: ReplicationMessage) => void): void {
@@ -180,7 +181,7 @@ export class PgoutputDecoder {
     const restartIdentity = (flags & 2) === 2
     for (let index = 0; index < count; index++) {
       const relation = this.relationAt(buffer)
-      emit({ kind: 'change', op: 'truncate', schema: relation.schema, table: relation.table, cascade, restartIdentity })
+      emit({ kind: 'change', op: 'truncate', schema: relation.schema, table: relation.table, relation: relation.oid, cascade, restartIdentity })
     }
   }
 

@@ -14,8 +14,8 @@ export const FIRST_NON_BUILTIN_TYPE_OID = 10000
 
 /**
  * `tables`: the tables the stream asked for (named as in `tables`), of which the partitioned ones and those that
- * do not exist are named. `typeOids`: column types to resolve besides those of the published tables (types met
- * since, by a Relation). $1 the publication, $2 and $5 the tables' schemas and names, $3 the type OIDs, $4 the
+ * do not exist are named, and the OIDs of those that do. `typeOids`: column types to resolve besides those of
+ * the published tables (types met since, by a Relation). $1 the publication, $2 and $5 the tables' schemas and names, $3 the type OIDs, $4 the
  * slot. Tables are compared by schema and name apart, never as `schema || '.' || name`: "a.b"."c" and
  * "a"."b.c" give the same text.
  */
@@ -33,6 +33,9 @@ export function serverFactsQuery(slot: string, publication: string, wanted: { re
   (SELECT COALESCE(json_agg(json_build_array(t.schema, t.name)), '[]') FROM unnest($2::text[], $5::text[]) AS t(schema, name)
     WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = t.schema AND c.relname = t.name AND c.relkind IN ('r', 'p'))) AS missing_tables,
+  (SELECT COALESCE(json_agg(json_build_array(n.nspname, c.relname, c.oid::int8)), '[]') FROM unnest($2::text[], $5::text[]) AS t(schema, name)
+    JOIN pg_namespace n ON n.nspname = t.schema JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
+    WHERE c.relkind IN ('r', 'p')) AS table_oids,
   (WITH RECURSIVE wanted(oid) AS (
       SELECT a.atttypid FROM pg_publication_tables pt
         JOIN pg_namespace n ON n.nspname = pt.schemaname
@@ -71,6 +74,8 @@ export interface ServerFactsRow {
   readonly partitioned_tables: Array<[string, string]>
   /** [schema, table] of the tables asked for that do not exist (no table or partitioned table of that name). */
   readonly missing_tables: Array<[string, string]>
+  /** [schema, table, oid] of the tables asked for that exist. */
+  readonly table_oids: Array<[string, string, number]>
   /**
    * [type oid, the oid of the type its values are parsed as] for the non-built-in column types of the published
    * tables and those asked for: a domain's base type (through domains over domains), else the type itself.
@@ -93,6 +98,7 @@ export function serverFactsOf(row: ServerFactsRow, systemId: string): ServerFact
     publishViaPartitionRoot: row.publish_via_root,
     partitionedTables: row.partitioned_tables.map(named),
     missingTables: row.missing_tables.map(named),
+    tableOids: Object.fromEntries(row.table_oids.map(([schema, table, oid]) => [named([schema, table]), oid])),
     ...(slot === undefined ? {} : { slot }),
   }
 }
