@@ -4,7 +4,7 @@
  * send, graphile-worker addJob), each awaited before the next.
  */
 import pg from 'pg'
-import { figuresOf, handWrittenLog, payload, rate, rxpgRate, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
+import { collectGarbage, figuresOf, GARBAGE_NOTE, handWrittenLog, payload, rate, rxpgRate, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
 import { graphileWorker, pgBoss, type Queue } from './peers.js'
 
 export async function appendScenario(context: DurableBenchContext): Promise<DurableSection> {
@@ -28,6 +28,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
       const insert = `INSERT INTO ${hand.table} (channel, payload) SELECT 'bench', p FROM unnest($1::json[]) AS p`
       const text = notify ? `WITH inserted AS (${insert} RETURNING 1) SELECT pg_notify('bench', '') FROM (SELECT 1) one` : insert
       try {
+        collectGarbage()
         const start = performance.now()
         for (let i = 0; i < batched; i += 100) {
           await client.query(text, [Array.from({ length: Math.min(100, batched - i) }, (_, j) => JSON.stringify(payload(i + j)))])
@@ -47,6 +48,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     record(`${name} ${name === 'pg-boss' ? 'insert' : 'addJobs'}, 100 per call`, async () => {
       const queue = await open()
       try {
+        collectGarbage()
         const start = performance.now()
         for (let i = 0; i < batched; i += 100) await queue.addMany(Array.from({ length: Math.min(100, batched - i) }, (_, j) => payload(i + j)))
         return rate(batched, performance.now() - start)
@@ -68,6 +70,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
     record(`${name} ${name === 'pg-boss' ? 'send' : 'addJob'}, one at a time`, async () => {
       const queue = await open()
       try {
+        collectGarbage()
         const start = performance.now()
         for (let i = 0; i < single; i++) await queue.addOne(payload(i))
         return rate(single, performance.now() - start)
@@ -84,7 +87,7 @@ export async function appendScenario(context: DurableBenchContext): Promise<Dura
   return {
     id: 'append',
     title: 'Append',
-    method: `${batched.toLocaleString('en-US')} values of ~1 KiB JSON per run (one at a time: ${single.toLocaleString('en-US')}), median of ${context.runs} run(s) (ratios: medians of per-run ratios), one process, a fresh schema per run. rxpg writes up to 1000 rows a batch, two batch transactions overlapping while more waits; the hand-written baseline sends 100 rows per statement, one statement in flight.`,
+    method: `${batched.toLocaleString('en-US')} values of ~1 KiB JSON per run (one at a time: ${single.toLocaleString('en-US')}), median of ${context.runs} run(s) (ratios: medians of per-run ratios), one process, a fresh schema per run. rxpg writes up to 1000 rows a batch, two batch transactions overlapping while more waits; the hand-written baseline sends 100 rows per statement, one statement in flight. ${GARBAGE_NOTE}`,
     tables: [table(['', 'rate (median)', 'min–max'])],
     targets: [
       { target: 'append ≥ 1.0× the hand-written batched insert', measured: `${overHand.toFixed(2)}×`, met: overHand >= 1 },

@@ -4,7 +4,7 @@
  * working the same number of jobs with a no-op handler (so the queue does less work than rxpg here).
  */
 import { createLedger } from '../../support/durable/ledger.js'
-import { figuresOf, rate, rxpgLog, sleep, type DurableBenchContext, type DurableSection } from './context.js'
+import { collectGarbage, figuresOf, GARBAGE_NOTE, rate, rxpgLog, sleep, type DurableBenchContext, type DurableSection } from './context.js'
 import { graphileWorker } from './peers.js'
 import { preload, queueWorkRate } from './replay.js'
 
@@ -22,6 +22,7 @@ export async function consumeScenario(context: DurableBenchContext): Promise<Dur
       try {
         const ledger = await createLedger(setup.schema, context.url)
         await preload(setup, 'bench', count)
+        collectGarbage()
         const start = performance.now()
         const consumers = Array.from({ length: members }, (_, member) =>
           setup.log.consume('bench', 'group', (messages, client) => ledger.record(messages, client, `m${member}`), { batchSize }),
@@ -44,7 +45,7 @@ export async function consumeScenario(context: DurableBenchContext): Promise<Dur
   return {
     id: 'consume',
     title: 'Exactly-once consumer groups',
-    method: `${count.toLocaleString('en-US')} preloaded values of ~1 KiB; the handler inserts one ledger row per message through the batch's transaction (the cursor advances in it); the ledger is checked for exactness after each run. Median of ${context.runs} run(s) (ratios: medians of per-run ratios, the best rxpg configuration).`,
+    method: `${count.toLocaleString('en-US')} preloaded values of ~1 KiB; the handler inserts one ledger row per message through the batch's transaction (the cursor advances in it); the ledger is checked for exactness after each run. Median of ${context.runs} run(s) (ratios: medians of per-run ratios, the best rxpg configuration). ${GARBAGE_NOTE}`,
     tables: [table(['', 'messages/s (median)', 'min–max'])],
     targets: [{ target: 'exactly-once consumer groups ≥ 3× graphile-worker tuned', measured: `${overGraphile.toFixed(1)}×`, met: overGraphile >= 3 }],
     raw: figures,

@@ -5,7 +5,7 @@
  */
 import pg from 'pg'
 import { count, firstValueFrom, take } from 'rxjs'
-import { figuresOf, handWrittenLog, payload, rate, rxpgRate, sleep, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
+import { collectGarbage, figuresOf, GARBAGE_NOTE, handWrittenLog, payload, rate, rxpgRate, sleep, type DurableBenchContext, type DurableSection, type RxpgSetup } from './context.js'
 import { graphileWorker, pgBoss, type Queue, type Tuning } from './peers.js'
 
 /**
@@ -25,6 +25,7 @@ export async function queueWorkRate(open: () => Promise<Queue>, count: number, l
   try {
     for (let i = 0; i < count; i += 500) await queue.addMany(Array.from({ length: Math.min(500, count - i) }, (_, j) => payload(i + j)))
     let done = 0
+    collectGarbage()
     const start = performance.now()
     await queue.work((payloads) => void (done += payloads.length))
     while (done < count && performance.now() - start < limitMs) await sleep(20)
@@ -79,6 +80,7 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
           ])
         }
         if (analyzed) await client.query(`ANALYZE ${hand.table}`)
+        collectGarbage()
         const start = performance.now()
         let cursor = '0'
         let seen = 0
@@ -102,7 +104,7 @@ export async function replayScenario(context: DurableBenchContext): Promise<Dura
   return {
     id: 'replay',
     title: 'Replay',
-    method: `A backlog of ${backlog.toLocaleString('en-US')} values of ~1 KiB read from the start (values parsed from JSON), median of ${context.runs} run(s) (ratios: medians of per-run ratios). The queues work ${queueJobs.toLocaleString('en-US')} preloaded jobs with a no-op handler (a configuration that cannot finish is measured over ${queueLimitMs / 1000} s). The logs are analyzed after loading (as autovacuum does within a minute); the "not analyzed yet" rows read right after the load, when the planner has no statistics on the new rows.`,
+    method: `A backlog of ${backlog.toLocaleString('en-US')} values of ~1 KiB read from the start (values parsed from JSON), median of ${context.runs} run(s) (ratios: medians of per-run ratios). The queues work ${queueJobs.toLocaleString('en-US')} preloaded jobs with a no-op handler (a configuration that cannot finish is measured over ${queueLimitMs / 1000} s). The logs are analyzed after loading (as autovacuum does within a minute); the "not analyzed yet" rows read right after the load, when the planner has no statistics on the new rows. ${GARBAGE_NOTE}`,
     tables: [table(['', 'rate (median)', 'min–max'])],
     targets: [
       { target: 'replay ≥ 1.0× the hand-written reader', measured: `${overHand.toFixed(2)}×`, met: overHand >= 1 },
