@@ -13,6 +13,8 @@ export interface ChannelPage {
   readonly messages: readonly DurableMessage<unknown>[]
   /** The page was full: more may be readable right away. */
   readonly full: boolean
+  /** Rows of the channel were committed past the horizon: readable once older transactions end (`Page.pending`). */
+  readonly pending: boolean
 }
 
 /**
@@ -71,6 +73,6 @@ export function channelPages<T>(
       throw error
     }
     cursor = next
-    return { messages, full }
+    return { messages, full, pending: page.pending }
   }
 }

@@ -25,6 +25,7 @@ import { checkPage, plainMessages, positionOfRow, readPage, startOf, typedMessag
 import { failureInfo, isRefusal, isRolledBack, isTransient } from './pg-failure.js'
 import { settlesWithin } from '../settles-within.js'
 import { comparePositions, maxPosition, positionOf, positionParams, type Position } from './position.js'
+import { heldBackRereads } from './reread-while-held.js'
 import type { BatchHandler, ConsumeOptions, DurableConsumer, DurableMessage } from './types.js'
 
 /** The log's appends in a transaction of a client: the consumer's own (dead letters), and the handler's, woken after commit. */
@@ -178,6 +179,9 @@ export function startConsumer<T>(
   let renewal: Subscription | undefined
   let triggers: Subscription | undefined
   let rebalanceSignals: Subscription | undefined
+  /** After each read: whether rows of the partitions held were committed past the horizon (then it reads again soon). */
+  const heldBack = new Subject<boolean>()
+  let rereads: Subscription | undefined
   /** Another member joined or gave partitions back: rebalance before the next batch, not at the next renewal. */
   let rebalanceAsked = false
   /**
@@ -389,6 +393,7 @@ export function startConsumer<T>(
     if (stopping) return false
     for (const [, lease] of held) checkPage(page, lease.cursor, meta, channel, undefined, group)
     const full = page.rows.length >= limit
+    heldBack.next(!full && page.pending)
     const batchPartitions = [...new Set(page.rows.map((row) => row.partition))]
     // Every partition held advances to the same place: the page holds every row of every held partition
     // between that partition's cursor and the page's last row (other rows are filtered out, not cut off), so
@@ -636,6 +641,7 @@ export function startConsumer<T>(
       },
       complete: () => void stop(),
     })
+    rereads = heldBack.pipe(heldBackRereads(context)).subscribe(rouse)
     rebalanceSignals = context.options.listener
       .channel(context.wakeChannel)
       .pipe(filter((notification) => notification.payload === rebalancePayload))
@@ -681,6 +687,7 @@ export function startConsumer<T>(
   const quieten = () => {
     renewal?.unsubscribe()
     triggers?.unsubscribe()
+    rereads?.unsubscribe()
     rebalanceSignals?.unsubscribe()
     if (quiet) return
     quiet = true
@@ -691,6 +698,7 @@ export function startConsumer<T>(
   const finish = async () => {
     renewal?.unsubscribe()
     triggers?.unsubscribe()
+    rereads?.unsubscribe()
     rebalanceSignals?.unsubscribe()
     // A read ahead still running must end before the log's pool may be closed.
     await ahead?.read.catch(() => undefined)

@@ -7,11 +7,13 @@
  * aborting (the pull rejects with its reason), the log closing, `return()` (the pull gives `done`). A page read
  * cut short that way goes on in the background and is dropped.
  */
+import { Subject } from 'rxjs'
 import type { TypedChannel } from '../index.js'
 import { channelPages } from './channel-pages.js'
 import { DurableQueryFailedError } from './errors.js'
 import type { LogContext } from './log-context.js'
 import { isTransient } from './pg-failure.js'
+import { heldBackRereads } from './reread-while-held.js'
 import type { DurableMessage, IterateOptions } from './types.js'
 
 type Ending = { readonly kind: 'error'; readonly error: unknown } | { readonly kind: 'done' }
@@ -64,6 +66,12 @@ export function iterateChannel<T>(
       error: (error: unknown) => end({ kind: 'error', error }),
       complete: () => end({ kind: 'done' }),
     })
+    // A page that ended with messages committed past the horizon: read again soon (reread-while-held.ts).
+    const held = new Subject<boolean>()
+    const rereads = held.pipe(heldBackRereads(context)).subscribe(() => {
+      due = true
+      waiting?.()
+    })
     signal?.addEventListener('abort', onAbort)
     activity.begin()
     try {
@@ -96,9 +104,11 @@ export function iterateChannel<T>(
           yield message
         }
         if (page.full) due = true
+        else held.next(page.pending)
       }
     } finally {
       triggers.unsubscribe()
+      rereads.unsubscribe()
       signal?.removeEventListener('abort', onAbort)
       activity.end()
     }

@@ -39,6 +39,11 @@ export interface Page {
    */
   readonly horizon: Position
   readonly xmax: bigint
+  /**
+   * The channel has rows committed at or past the horizon: unread, and readable once the older transactions that
+   * hold the horizon end (which may wake no reader: they may have appended nothing).
+   */
+  readonly pending: boolean
   /** The newest position dropped by retention on this channel, if any. */
   readonly expiredThrough: Position | undefined
   /**
@@ -49,7 +54,7 @@ export interface Page {
 }
 
 /**
- * The page query's columns, in order (see queries.ts), as the server's text: the header row fills the first nine,
+ * The page query's columns, in order (see queries.ts), as the server's text: the header row fills the first ten,
  * each of the page's rows the last seven.
  */
 type RawPageRow = [
@@ -62,6 +67,7 @@ type RawPageRow = [
   newestEpoch: string | null,
   newestTx: string | null,
   newestId: string | null,
+  pending: string | null,
   epoch: string | null,
   tx: string | null,
   id: string | null,
@@ -87,7 +93,7 @@ export async function readPage(
   const rows: PageRow[] = []
   let sorted = true
   for (const row of raw) {
-    const [, , , , , , , , , epoch, tx, id, part, key, value, appendedMs] = row
+    const [, , , , , , , , , , epoch, tx, id, part, key, value, appendedMs] = row
     // The header is told apart by its columns, not by coming first.
     if (epoch === null || tx === null || id === null) {
       header = row
@@ -97,7 +103,7 @@ export async function readPage(
     if (sorted && rows.length > 0 && compareRows(rows[rows.length - 1] as PageRow, pageRow) > 0) sorted = false
     rows.push(pageRow)
   }
-  const [xmin, xmax, currentEpoch, expiredEpoch, expiredTx, expiredId, newestEpoch, newestTx, newestId] = header ?? []
+  const [xmin, xmax, currentEpoch, expiredEpoch, expiredTx, expiredId, newestEpoch, newestTx, newestId, pending] = header ?? []
   if (xmin == null || xmax == null || currentEpoch == null) throw new Error('rxpg: the page query returned no horizon')
   if (!sorted) rows.sort(compareRows)
   const expiredThrough = positionOrUndefined(expiredEpoch, expiredTx, expiredId)
@@ -105,6 +111,7 @@ export async function readPage(
     rows,
     horizon: { epoch: Number(currentEpoch), tx: BigInt(xmin), id: 0n },
     xmax: BigInt(xmax),
+    pending: pending === 't',
     expiredThrough,
     settledThrough: owned ? laterOf(positionOrUndefined(newestEpoch, newestTx, newestId), expiredThrough) : undefined,
   }

@@ -41,15 +41,20 @@ export function queriesFor(schema: string) {
   // before it has lost messages, and for a consumer's read the channel's newest row), then the rows, each kind in its own columns. The header is computed once per
   // page rather than once per row, no column is cast per row (page.ts reads the server's text as it is), and `h`
   // (MATERIALIZED: once) reaches the row filter as a constant rather than as a function call per row. Together
-  // they took the server's time per row from about 4.1 µs to 2.6 µs (docs/design.md).
-  const rows = (extra: string, withNewest: boolean) => `WITH h AS MATERIALIZED (${horizon})
+  // they took the server's time per row from about 4.1 µs to 2.6 µs (docs/design.md). `pending`: the channel has
+  // rows committed at or past the horizon (unread, whatever the cursor: it is below the horizon), readable once
+  // the older transactions holding it end, which may wake nobody: the reader reads again soon (read-channel.ts).
+  // One index probe per partition, from the horizon up; for a consumer's read (`owned`), rows of the partitions
+  // it owns only.
+  const rows = (extra: string, owned: boolean) => `WITH h AS MATERIALIZED (${horizon})
 SELECT h.xmin, h.xmax, h.epoch AS current_epoch, e.epoch AS expired_epoch, e.tx AS expired_tx, e.id AS expired_id,
-  ${withNewest ? 'n.epoch AS newest_epoch, n.tx AS newest_tx, n.id AS newest_id' : 'NULL::int AS newest_epoch, NULL::bigint AS newest_tx, NULL::bigint AS newest_id'},
+  ${owned ? 'n.epoch AS newest_epoch, n.tx AS newest_tx, n.id AS newest_id' : 'NULL::int AS newest_epoch, NULL::bigint AS newest_tx, NULL::bigint AS newest_id'},
+  EXISTS (SELECT 1 FROM ${s}.durable_log p WHERE p.channel = $1 AND (p.epoch, p.tx, p.id) >= (h.epoch, h.xmin, 0)${owned ? ' AND ($6::int[])[p.part + 1] IS NOT NULL' : ''}) AS pending,
   NULL::int AS epoch, NULL::bigint AS tx, NULL::bigint AS id, NULL::smallint AS part, NULL::text AS key, NULL::json AS value, NULL::float8 AS appended_ms
-FROM h LEFT JOIN ${s}.durable_expired e ON e.channel = $1${withNewest ? `
+FROM h LEFT JOIN ${s}.durable_expired e ON e.channel = $1${owned ? `
 LEFT JOIN LATERAL (${newest}) n ON true` : ''}
 UNION ALL (
-  SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, l.epoch, l.tx, l.id, l.part, l.key, l.value, date_part('epoch', l.appended_at) * 1000
+  SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, l.epoch, l.tx, l.id, l.part, l.key, l.value, date_part('epoch', l.appended_at) * 1000
   FROM ${s}.durable_log l
   WHERE l.channel = $1 AND (l.epoch, l.tx, l.id) >= ($2::int, $3::bigint, $4::bigint + 1) AND (l.epoch < (SELECT h.epoch FROM h) OR l.tx < (SELECT h.xmin FROM h))${extra}
   ORDER BY l.epoch, l.tx, l.id

@@ -2,12 +2,13 @@
  * @internal `log.read()`: a cold Observable that reads the backlog page by page, then waits for a trigger (a
  * wake-up, a reconnection, the poll back-stop) and reads what became final since (channel-pages.ts).
  */
-import { Observable } from 'rxjs'
+import { Observable, Subject } from 'rxjs'
 import type { TypedChannel } from '../index.js'
 import { channelPages } from './channel-pages.js'
 import { DurableQueryFailedError } from './errors.js'
 import type { LogContext } from './log-context.js'
 import { isTransient } from './pg-failure.js'
+import { heldBackRereads } from './reread-while-held.js'
 import type { DurableMessage, ReadOptions } from './types.js'
 
 export function readChannel<T>(
@@ -23,15 +24,19 @@ export function readChannel<T>(
     let again = false
     activity.begin()
 
-    const readAll = async () => {
+    /** Whether each read ended with messages committed past the horizon: then it reads again soon. */
+    const held = new Subject<boolean>()
+    /** Reads to the end of what is readable; true when messages committed past the horizon wait behind it. */
+    const readAll = async (): Promise<boolean> => {
       while (!subscriber.closed) {
-        const { messages, full } = await nextPage()
+        const { messages, full, pending } = await nextPage()
         for (const message of messages) {
-          if (subscriber.closed) return
+          if (subscriber.closed) return false
           subscriber.next(message)
         }
-        if (!full) return
+        if (!full) return pending
       }
+      return false
     }
 
     const read = () => {
@@ -43,8 +48,9 @@ export function readChannel<T>(
       reading = true
       again = false
       readAll().then(
-        () => {
+        (pending) => {
           reading = false
+          held.next(pending)
           if (again) read()
         },
         (error: unknown) => {
@@ -58,9 +64,11 @@ export function readChannel<T>(
 
     // The listener failed for good (a refused connection): nothing can wake this reader any more.
     const triggers = context.readTriggers(channel, options.wakeUps).subscribe({ next: read, error: (error: unknown) => subscriber.error(error), complete: () => subscriber.complete() })
+    const rereads = held.pipe(heldBackRereads(context)).subscribe(read)
     read()
     return () => {
       triggers.unsubscribe()
+      rereads.unsubscribe()
       activity.end()
     }
   })
