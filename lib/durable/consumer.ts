@@ -39,6 +39,8 @@ export interface TransactionAppends {
 
 /** SQLSTATE 25P02: a statement in a transaction that an earlier error aborted. */
 const IN_FAILED_TRANSACTION = '25P02'
+/** The server ended a session idle in its transaction past idle_in_transaction_session_timeout. */
+const IDLE_IN_TRANSACTION_TIMEOUT = '25P03'
 
 /** What a consumer did: leases taken and given up, batches committed, acks refused, handler failures, retries. */
 export type ConsumerEvent =
@@ -448,94 +450,120 @@ export function startConsumer<T>(
     const appended = appends.watch(client)
     let broken: Error | undefined
     let handlerFailed = false
+    /** The handler was called: a session ended by idle_in_transaction_session_timeout from then on is its doing. */
+    let handlerCalled = false
+    /** The partitions of the batch whose lease this member has lost, as the ack would find them. */
+    const lostOf = (held: ReadonlyArray<{ part: number }>) => {
+      const ok = new Set(held.map((row) => row.part))
+      return acked.filter(([part]) => !ok.has(part)).map(([part]) => ({ partition: part, generation: generations.get(part) ?? '?' }))
+    }
+    const staleAck = (lost: ReturnType<typeof lostOf>, cause?: unknown) => {
+      counts.staleAcks++
+      emit({ kind: 'stale-ack', error: new StaleAckError({ channel, group, member, lost }, cause === undefined ? undefined : { cause }) })
+      drop(
+        lost.map((l) => l.partition).filter((part) => leases.get(part)?.generation === generations.get(part)),
+        'lost',
+      )
+    }
+    const firstToken = (messages[0] as DurableMessage<unknown>).token
+    const lastToken = (messages.at(-1) as DurableMessage<unknown>).token
+    /** Advances the cursor of every partition of the batch, if this member still holds them in the same generation. */
+    const ack = (on: pg.ClientBase = client) =>
+      context.query<{ part: number }>(
+        'ack',
+        queries.ack,
+        [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
+        on,
+      )
+    /**
+     * Sets the batch's one message aside: appends its dead letter and moves the cursor past it, in one transaction,
+     * so that it is set aside exactly once (a stale ack rolls both back). Then the next message, without waiting.
+     */
+    const setAside = async (dead: NonNullable<ConsumeOptions['deadLetter']>, error: unknown, tries: number, on: pg.ClientBase) => {
+      const row = page.rows[0] as PageRow
+      await on.query('BEGIN ISOLATION LEVEL READ COMMITTED')
+      const deadLetterToken = await appends.append(dead.channel, deadLetterText({ channel, group, member }, firstToken, row, tries, error), row.key ?? undefined, on)
+      const advanced = await ack(on)
+      if (advanced.length < acked.length) {
+        await on.query('ROLLBACK')
+        return staleAck(lostOf(advanced))
+      }
+      await on.query('COMMIT')
+      handlerFailed = false
+      advance()
+      counts.deadLettered++
+      failuresInARow = 0
+      context.wake(dead.channel)
+      emit({ kind: 'dead-lettered', token: firstToken, deadLetterToken, attempts: tries, error })
+    }
+    /**
+     * Rolls the batch back after its handler failed; reported as a failed handler (retried after retryDelay) or a
+     * stale ack. With `deadLetter`, the batch's messages are then handled one at a time, and one that failed alone
+     * `maxAttempts` times in all is set aside.
+     */
+    const handlerFailure = async (error: unknown) => {
+      await client.query('ROLLBACK')
+      await reportHandlerFailure(error, client)
+    }
+    /**
+     * After the batch rolled back for its handler: a stale ack, or a failed handler (with `deadLetter`, perhaps a
+     * message set aside). `on`: a working connection, or none when the server ended the batch's (one is checked out
+     * for a dead letter then).
+     */
+    const reportHandlerFailure = async (error: unknown, on: pg.ClientBase | undefined) => {
+      // A handler can fail because its lease was lost: its effects, applied by the new owner meanwhile, break a
+      // unique key. That is a stale ack (the lease to fix, not the handler), with the failure as its cause; asked
+      // as the ack would (a failed question leaves it a failed handler).
+      const held = await context
+        .query<{ part: number }>('consume', queries.heldLeases, [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part))], on)
+        .catch(() => undefined)
+      const lost = held === undefined ? [] : lostOf(held)
+      if (lost.length > 0) return staleAck(lost, error)
+      counts.handlerFailures++
+      failuresInARow++
+      emit({
+        kind: 'handler-failed',
+        error,
+        messages: messages.length,
+        partitions: batchPartitions,
+        firstToken,
+        lastToken,
+        attempt: failuresInARow,
+      })
+      handlerFailed = true
+      if (deadLetter === undefined) return
+      for (const message of messages) attempts.set(message.token, (attempts.get(message.token) ?? 0) + 1)
+      const tries = attempts.get(firstToken) ?? 0
+      if (messages.length === 1 && tries >= deadLetter.maxAttempts) return on === undefined ? setAsideOnce(deadLetter, error, tries) : setAside(deadLetter, error, tries, on)
+      const through = end as Position
+      isolateThrough = isolateThrough === undefined ? through : maxPosition(isolateThrough, through)
+    }
+    /** `setAside` on a connection of its own, for a batch whose session the server ended. */
+    const setAsideOnce = async (dead: NonNullable<ConsumeOptions['deadLetter']>, error: unknown, tries: number) => {
+      const fresh = await context.checkOut('consume')
+      let failed: Error | undefined
+      try {
+        await setAside(dead, error, tries, fresh.client)
+      } catch (thrown) {
+        failed = thrown instanceof Error ? thrown : new Error(String(thrown))
+        await fresh.client.query('ROLLBACK').catch(() => undefined)
+        throw context.failure('consume', failureCause(thrown, fresh.connectionError()))
+      } finally {
+        fresh.release(failed)
+      }
+    }
+
     try {
       // READ COMMITTED whatever the session's default_transaction_isolation: the ack below updates cursor rows that
       // the lease connection's renewals update too, and waits for one in flight rather than failing with 40001 (as
       // under REPEATABLE READ or SERIALIZABLE). The handler may raise the level with SET TRANSACTION as its first
       // statement (docs/durable.md, "Isolation"). No statement runs before the handler's, so it can.
       await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-      /** The partitions of the batch whose lease this member has lost, as the ack would find them. */
-      const lostOf = (held: ReadonlyArray<{ part: number }>) => {
-        const ok = new Set(held.map((row) => row.part))
-        return acked.filter(([part]) => !ok.has(part)).map(([part]) => ({ partition: part, generation: generations.get(part) ?? '?' }))
-      }
-      const staleAck = (lost: ReturnType<typeof lostOf>, cause?: unknown) => {
-        counts.staleAcks++
-        emit({ kind: 'stale-ack', error: new StaleAckError({ channel, group, member, lost }, cause === undefined ? undefined : { cause }) })
-        drop(
-          lost.map((l) => l.partition).filter((part) => leases.get(part)?.generation === generations.get(part)),
-          'lost',
-        )
-      }
-      const firstToken = (messages[0] as DurableMessage<unknown>).token
-      const lastToken = (messages.at(-1) as DurableMessage<unknown>).token
-      /** Advances the cursor of every partition of the batch, if this member still holds them in the same generation. */
-      const ack = () =>
-        context.query<{ part: number }>(
-          'ack',
-          queries.ack,
-          [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part)), ...transpose(acked.map(([, position]) => positionParams(position)))],
-          client,
-        )
-      /**
-       * Sets the batch's one message aside: appends its dead letter and moves the cursor past it, in one transaction,
-       * so that it is set aside exactly once (a stale ack rolls both back). Then the next message, without waiting.
-       */
-      const setAside = async (dead: NonNullable<ConsumeOptions['deadLetter']>, error: unknown, tries: number) => {
-        const row = page.rows[0] as PageRow
-        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-        const deadLetterToken = await appends.append(dead.channel, deadLetterText({ channel, group, member }, firstToken, row, tries, error), row.key ?? undefined, client)
-        const advanced = await ack()
-        if (advanced.length < acked.length) {
-          await client.query('ROLLBACK')
-          return staleAck(lostOf(advanced))
-        }
-        await client.query('COMMIT')
-        handlerFailed = false
-        advance()
-        counts.deadLettered++
-        failuresInARow = 0
-        context.wake(dead.channel)
-        emit({ kind: 'dead-lettered', token: firstToken, deadLetterToken, attempts: tries, error })
-      }
-      /**
-       * Rolls the batch back after its handler failed; reported as a failed handler (retried after retryDelay) or a
-       * stale ack. With `deadLetter`, the batch's messages are then handled one at a time, and one that failed alone
-       * `maxAttempts` times in all is set aside.
-       */
-      const handlerFailure = async (error: unknown) => {
-        await client.query('ROLLBACK')
-        // A handler can fail because its lease was lost: its effects, applied by the new owner meanwhile, break a
-        // unique key. That is a stale ack (the lease to fix, not the handler), with the failure as its cause; asked
-        // as the ack would (a failed question leaves it a failed handler).
-        const held = await context
-          .query<{ part: number }>('consume', queries.heldLeases, [...base, member, acked.map(([part]) => part), acked.map(([part]) => generations.get(part))], client)
-          .catch(() => undefined)
-        const lost = held === undefined ? [] : lostOf(held)
-        if (lost.length > 0) return staleAck(lost, error)
-        counts.handlerFailures++
-        failuresInARow++
-        emit({
-          kind: 'handler-failed',
-          error,
-          messages: messages.length,
-          partitions: batchPartitions,
-          firstToken,
-          lastToken,
-          attempt: failuresInARow,
-        })
-        handlerFailed = true
-        if (deadLetter === undefined) return
-        for (const message of messages) attempts.set(message.token, (attempts.get(message.token) ?? 0) + 1)
-        const tries = attempts.get(firstToken) ?? 0
-        if (messages.length === 1 && tries >= deadLetter.maxAttempts) return setAside(deadLetter, error, tries)
-        const through = end as Position
-        isolateThrough = isolateThrough === undefined ? through : maxPosition(isolateThrough, through)
-      }
       let thrown: { readonly error: unknown } | undefined
       const watch = watchTransaction(client)
       try {
         handlerSince = scheduler.now()
+        handlerCalled = true
         await handler(messages, client)
       } catch (error) {
         thrown = { error }
@@ -591,10 +619,19 @@ export function startConsumer<T>(
       // Nothing was acknowledged and the leases are intact: kept, so that the consumer's stop releases them and
       // another member takes the batch at once rather than after leaseTtl.
       if (error instanceof HandlerEndedTransactionError) throw error
+      // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03); the failed statement only that it broke.
+      const failure = context.failure('consume', failureCause(error, connectionError()))
+      // The handler kept the batch's transaction idle past idle_in_transaction_session_timeout (a call slower than
+      // the timeout): the server ended the session and rolled the batch back, nothing committed. The handler's
+      // failure, then, as if a statement of its own had failed: retried after retryDelay, the leases kept, and
+      // with deadLetter set aside in the end. Taken for a broken connection, it was retried for ever.
+      if (handlerCalled && failure instanceof DurableQueryFailedError && failure.info.sqlState === IDLE_IN_TRANSACTION_TIMEOUT) {
+        await reportHandlerFailure(failure, undefined)
+        return true
+      }
       // The commit's outcome may be unknown: forget the cursors held in memory; they are read again at the next takeover.
       drop([...leases.keys()], 'lost')
-      // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03); the failed statement only that it broke.
-      throw context.failure('consume', failureCause(error, connectionError()))
+      throw failure
     } finally {
       appends.unwatch(client)
       release(broken)

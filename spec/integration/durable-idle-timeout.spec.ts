@@ -1,0 +1,67 @@
+// A handler that keeps its batch's transaction idle past the pool's idle_in_transaction_session_timeout (an HTTP
+// call slower than the timeout docs/durable.md advises for frozen members): the server ends the session and rolls
+// the batch back. That is the handler's failure, reported as `handler-failed` (its error says 25P03), retried after
+// `retryDelay`, and set aside with `deadLetter` like any other. It was taken for a broken connection: retried for
+// ever as `retrying`, its leases dropped each time, with no dead letter possible, and every message behind it in
+// its partitions held back.
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { DurableQueryFailedError, type ConsumerEvent, type DurableLog } from '../../lib/durable/index.js'
+import { eventually } from '../support/database.js'
+import { durableFixture, type DurableFixture } from '../support/durable.js'
+import { collect } from '../support/listener.js'
+
+let fixture: DurableFixture
+let pool: pg.Pool
+let log: DurableLog
+
+beforeAll(async () => {
+  fixture = await durableFixture('durable_idle_timeout', { pollInterval: 200 })
+  pool = new pg.Pool({ connectionString: fixture.url, idle_in_transaction_session_timeout: 300 })
+  // The sessions the server ends would otherwise crash the run; pg asks for this handler.
+  pool.on('error', () => undefined)
+  log = fixture.openLog({ pool })
+  await pool.query(`CREATE TABLE "${fixture.schema}".handled (value text NOT NULL)`)
+})
+afterAll(async () => {
+  await fixture.close()
+  await pool.end()
+})
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+describe('a handler that outlasts idle_in_transaction_session_timeout', () => {
+  it('fails as a handler: retried after retryDelay, then set aside, and the messages behind it go on', async () => {
+    for (const value of ['a', 'slow', 'b']) await log.append('idle', value, { key: 'one' })
+    /** What the batches that committed handled, in order. */
+    const handled = async () => (await pool.query<{ value: string }>(`SELECT value FROM "${fixture.schema}".handled`)).rows.map((row) => row.value)
+    const consumer = log.consume(
+      'idle',
+      'g',
+      async (messages, client) => {
+        for (const message of messages) {
+          // Idle in the batch's transaction past the timeout, then a statement: the server has ended the session.
+          if (message.value === 'slow') await sleep(600)
+          await client.query(`INSERT INTO "${fixture.schema}".handled VALUES ($1)`, [message.value])
+        }
+      },
+      { retryDelay: 10, deadLetter: { channel: 'idle.dead', maxAttempts: 2 } },
+    )
+    const events = collect(consumer.events$)
+    await eventually(() => consumer.stats.deadLettered === 1, () => `events: ${events.values.map((event) => event.kind).join(', ')}`, 15_000)
+    await eventually(async () => (await handled()).includes('b'), () => 'b never committed')
+    await consumer.stop()
+    const kinds = events.values.map((event) => event.kind)
+    expect(kinds).not.toContain('retrying')
+    const failures = events.values.filter((event): event is Extract<ConsumerEvent, { kind: 'handler-failed' }> => event.kind === 'handler-failed')
+    expect(failures.length).toBeGreaterThanOrEqual(2)
+    for (const failure of failures) {
+      expect(failure.error).toBeInstanceOf(DurableQueryFailedError)
+      expect((failure.error as DurableQueryFailedError).info.sqlState).toBe('25P03')
+    }
+    // Each committed once, in order; 'slow' set aside, never committed.
+    expect(await handled()).toEqual(['a', 'b'])
+    const [dead] = (await log.fetch('idle.dead', { after: 'earliest' })).messages
+    expect(dead?.value).toMatchObject({ value: 'slow', attempts: 2, error: { sqlState: '25P03' } })
+  })
+})
