@@ -4,7 +4,8 @@
  */
 import { TestScheduler } from 'rxjs/testing'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { rereadWhileHeld } from '../lib/durable/reread-while-held.js'
+import { heldBackRereads, rereadWhileHeld } from '../lib/durable/reread-while-held.js'
+import type { LogContext } from '../lib/durable/log-context.js'
 
 let testScheduler: TestScheduler
 beforeEach(() => {
@@ -49,6 +50,15 @@ describe('rereadWhileHeld', () => {
     testScheduler.run(({ cold, expectObservable }) => {
       expectObservable(cold<boolean>('|').pipe(rereadWhileHeld(5, 20, testScheduler))).toBe('|')
       expectObservable(cold<boolean>('-#').pipe(rereadWhileHeld(5, 20, testScheduler))).toBe('-#')
+    })
+  })
+
+  it("a log's readers: first after wakeWindow, then at most a second apart however long pollInterval is", () => {
+    testScheduler.run(({ hot, expectObservable }) => {
+      const context = { resolved: { wakeWindow: 5, pollInterval: 60_000 }, scheduler: testScheduler } as unknown as Pick<LogContext, 'resolved' | 'scheduler'>
+      // Held for good: each read asked for is made a frame later and still finds them held.
+      const held = hot('-t 5ms t 10ms t 20ms t 40ms t 80ms t 160ms t 320ms t 640ms t 1000ms t 1000ms f |', reads)
+      expectObservable(held.pipe(heldBackRereads(context))).toBe('- 5ms x 10ms x 20ms x 40ms x 80ms x 160ms x 320ms x 640ms x 1000ms x 1000ms x 1ms |', { x: undefined })
     })
   })
 })

@@ -20,7 +20,18 @@ export function rereadWhileHeld(first: number, max: number, scheduler: Scheduler
     )
 }
 
-/** A log's readers read again first after `wakeWindow` (at least 1 ms), at most every `pollInterval`. */
-export function heldBackRereads(context: LogContext): OperatorFunction<boolean, void> {
-  return rereadWhileHeld(Math.max(1, context.resolved.wakeWindow), context.resolved.pollInterval, context.scheduler)
+/**
+ * The longest wait between two reads of a reader held back. The wait after the older transaction ends is up to
+ * the last wait: doubling up to `pollInterval` alone, a reader with a long one found the message about as long
+ * after the end as the transaction had held it (a trial: 8.5 s after a 12 s hold, with a 60 s poll).
+ */
+export const HELD_BACK_LONGEST_WAIT = 1000
+
+/**
+ * When a log's readers held back read again: first after `wakeWindow` (at least 1 ms), then doubling, at most
+ * every `HELD_BACK_LONGEST_WAIT` ms, or `pollInterval` when shorter (the poll reads anyway).
+ */
+export function heldBackRereads(context: Pick<LogContext, 'resolved' | 'scheduler'>): OperatorFunction<boolean, void> {
+  const { wakeWindow, pollInterval } = context.resolved
+  return rereadWhileHeld(Math.max(1, wakeWindow), Math.min(pollInterval, HELD_BACK_LONGEST_WAIT), context.scheduler)
 }
