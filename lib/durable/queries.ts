@@ -43,7 +43,7 @@ export function queriesFor(schema: string) {
   // (MATERIALIZED: once) reaches the row filter as a constant rather than as a function call per row. Together
   // they took the server's time per row from about 4.1 µs to 2.6 µs (docs/design.md). `pending`: the channel has
   // rows committed at or past the horizon (unread, whatever the cursor: it is below the horizon), readable once
-  // the older transactions holding it end, which may wake nobody: the reader reads again soon (read-channel.ts).
+  // the older transactions holding it end, which may wake nobody: the reader reads again soon (reread-while-held.ts).
   // For a consumer's read (`owned`), rows of the partitions it owns only. A backward index scan from the newest
   // row down to the horizon: as an EXISTS (which drops ORDER BY and LIMIT) the planner, estimating the row
   // comparison by the epoch alone (every row), read each partition whole, at every page.

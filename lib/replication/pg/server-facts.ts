@@ -15,9 +15,9 @@ export const FIRST_NON_BUILTIN_TYPE_OID = 10000
 /**
  * `tables`: the tables the stream asked for (named as in `tables`), of which the partitioned ones and those that
  * do not exist are named, and the OIDs of those that do. `typeOids`: column types to resolve besides those of
- * the published tables (types met since, by a Relation). $1 the publication, $2 and $5 the tables' schemas and names, $3 the type OIDs, $4 the
- * slot. Tables are compared by schema and name apart, never as `schema || '.' || name`: "a.b"."c" and
- * "a"."b.c" give the same text.
+ * the published tables (types met since, by a Relation). $1 the publication, $2 and $5 the tables' schemas and
+ * names, $3 the type OIDs, $4 the slot. Tables are compared by schema and name apart, never as
+ * `schema || '.' || name`: "a.b"."c" and "a"."b.c" give the same text.
  */
 export function serverFactsQuery(slot: string, publication: string, wanted: { readonly tables?: readonly string[] | undefined; readonly typeOids?: readonly number[] | undefined } = {}): pg.QueryConfig {
   const text = `SELECT current_setting('server_version_num')::int AS server_version,
