@@ -619,8 +619,13 @@ export function startConsumer<T>(
       // Nothing was acknowledged and the leases are intact: kept, so that the consumer's stop releases them and
       // another member takes the batch at once rather than after leaseTtl.
       if (error instanceof HandlerEndedTransactionError) throw error
-      // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03); the failed statement only that it broke.
-      const failure = context.failure('consume', failureCause(error, connectionError()))
+      // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03); the failed statement only that
+      // it broke, also when a query of the log (the ack) classified it already, without a SQLSTATE.
+      const ended = connectionError()
+      const failure =
+        error instanceof DurableQueryFailedError && error.info.sqlState === undefined && ended !== undefined
+          ? context.failure(error.info.operation, ended)
+          : context.failure('consume', failureCause(error, ended))
       // The handler kept the batch's transaction idle past idle_in_transaction_session_timeout (a call slower than
       // the timeout): the server ended the session and rolled the batch back, nothing committed. The handler's
       // failure, then, as if a statement of its own had failed: retried after retryDelay, the leases kept, and

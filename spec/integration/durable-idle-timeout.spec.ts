@@ -31,21 +31,29 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe('a handler that outlasts idle_in_transaction_session_timeout', () => {
-  it('fails as a handler: retried after retryDelay, then set aside, and the messages behind it go on', async () => {
-    for (const value of ['a', 'slow', 'b']) await log.append('idle', value, { key: 'one' })
+  // The slow call before a statement of the handler (which meets the ended session), or last (the ack meets it:
+  // a trial found that taken for a broken connection still, its "not queryable" error classified before the
+  // connection's own error was looked at).
+  it.each([
+    ['before a statement of its own', 'idle', false],
+    ['as the last thing it does', 'idlelast', true],
+  ])('fails as a handler with the slow call %s: retried after retryDelay, then set aside, and the messages behind it go on', async (_case, channel, slowLast) => {
+    await pool.query(`TRUNCATE "${fixture.schema}".handled`)
+    for (const value of ['a', 'slow', 'b']) await log.append(channel, value, { key: 'one' })
     /** What the batches that committed handled, in order. */
     const handled = async () => (await pool.query<{ value: string }>(`SELECT value FROM "${fixture.schema}".handled`)).rows.map((row) => row.value)
     const consumer = log.consume(
-      'idle',
+      channel,
       'g',
       async (messages, client) => {
         for (const message of messages) {
-          // Idle in the batch's transaction past the timeout, then a statement: the server has ended the session.
-          if (message.value === 'slow') await sleep(600)
+          // Idle in the batch's transaction past the timeout: the server ends the session.
+          if (message.value === 'slow' && !slowLast) await sleep(600)
           await client.query(`INSERT INTO "${fixture.schema}".handled VALUES ($1)`, [message.value])
+          if (message.value === 'slow' && slowLast) await sleep(600)
         }
       },
-      { retryDelay: 10, deadLetter: { channel: 'idle.dead', maxAttempts: 2 } },
+      { retryDelay: 10, deadLetter: { channel: `${channel}.dead`, maxAttempts: 2 } },
     )
     const events = collect(consumer.events$)
     await eventually(() => consumer.stats.deadLettered === 1, () => `events: ${events.values.map((event) => event.kind).join(', ')}`, 15_000)
@@ -61,7 +69,28 @@ describe('a handler that outlasts idle_in_transaction_session_timeout', () => {
     }
     // Each committed once, in order; 'slow' set aside, never committed.
     expect(await handled()).toEqual(['a', 'b'])
-    const [dead] = (await log.fetch('idle.dead', { after: 'earliest' })).messages
+    const [dead] = (await log.fetch(`${channel}.dead`, { after: 'earliest' })).messages
     expect(dead?.value).toMatchObject({ value: 'slow', attempts: 2, error: { sqlState: '25P03' } })
+  })
+
+  // The trial's second finding, of the same cause: the leases were dropped as if lost, so stop() had none to give
+  // back, and the next member waited a whole leaseTtl for them.
+  it('gives its partitions back when stopped while such a handler runs', async () => {
+    await log.append('idle-stop', 'slow', { key: 'one' })
+    let called = false
+    const consumer = log.consume(
+      'idle-stop',
+      'g',
+      async (_messages, client) => {
+        called = true
+        await client.query('SELECT 1')
+        await sleep(600)
+      },
+      { retryDelay: 10 },
+    )
+    await eventually(() => called, () => 'the handler was never called')
+    await consumer.stop()
+    const owned = await pool.query(`SELECT part FROM "${fixture.schema}".durable_cursors WHERE channel = 'idle-stop' AND owner IS NOT NULL`)
+    expect(owned.rows).toEqual([])
   })
 })
