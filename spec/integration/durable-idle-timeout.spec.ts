@@ -95,4 +95,33 @@ describe('a handler that outlasts idle_in_transaction_session_timeout', () => {
     const owned = await pool.query(`SELECT part FROM "${fixture.schema}".durable_cursors WHERE channel = 'idle-stop' AND owner IS NOT NULL`)
     expect(owned.rows).toEqual([])
   })
+
+  // The same path for a session ended otherwise while the handler waits: a broken connection, retried, and its
+  // `retrying` event says why (the ack's "not queryable" said only that the client broke).
+  it('names the SQLSTATE of a batch session ended by pg_terminate_backend in its retrying event, and commits the batch on a new one', async () => {
+    await pool.query(`TRUNCATE "${fixture.schema}".handled`)
+    await log.append('terminated', 'once', { key: 'one' })
+    let calls = 0
+    const consumer = log.consume(
+      'terminated',
+      'g',
+      async (messages, client) => {
+        calls += 1
+        const [row] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows
+        await client.query(`INSERT INTO "${fixture.schema}".handled VALUES ($1)`, [messages[0]?.value])
+        if (calls !== 1) return
+        await pool.query('SELECT pg_terminate_backend($1)', [row?.pid])
+        // Until the client has heard of it: the ack then meets a client that is not queryable any more.
+        await sleep(300)
+      },
+      { retryDelay: 10 },
+    )
+    const events = collect(consumer.events$)
+    await eventually(async () => (await pool.query(`SELECT 1 FROM "${fixture.schema}".handled`)).rows.length === 1 && consumer.stats.batches === 1, () => `events: ${events.values.map((event) => event.kind).join(', ')}`)
+    await consumer.stop()
+    const retried = events.values.flatMap((event) => (event.kind === 'retrying' ? [event.error] : []))
+    expect(retried.map((error) => (error as DurableQueryFailedError).info.sqlState)).toEqual(['57P01'])
+    expect(events.values.map((event) => event.kind)).not.toContain('handler-failed')
+    expect(calls).toBe(2)
+  })
 })
