@@ -14,7 +14,6 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { filter, interval, Subject, type Subscription } from 'rxjs'
 import type { TypedChannel } from '../index.js'
-import { failureCause } from '../pg/check-out.js'
 import { namedFor } from '../pg/config.js'
 import { socketOf } from '../pg/socket-of.js'
 import { retryDelayAfter } from './check-options.js'
@@ -547,7 +546,7 @@ export function startConsumer<T>(
       } catch (thrown) {
         failed = thrown instanceof Error ? thrown : new Error(String(thrown))
         await fresh.client.query('ROLLBACK').catch(() => undefined)
-        throw context.failure('consume', failureCause(thrown, fresh.connectionError()))
+        throw context.failureOn('consume', thrown, fresh.connectionError())
       } finally {
         fresh.release(failed)
       }
@@ -619,13 +618,8 @@ export function startConsumer<T>(
       // Nothing was acknowledged and the leases are intact: kept, so that the consumer's stop releases them and
       // another member takes the batch at once rather than after leaseTtl.
       if (error instanceof HandlerEndedTransactionError) throw error
-      // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03); the failed statement only that
-      // it broke, also when a query of the log (the ack) classified it already, without a SQLSTATE.
-      const ended = connectionError()
-      const failure =
-        error instanceof DurableQueryFailedError && error.info.sqlState === undefined && ended !== undefined
-          ? context.failure(error.info.operation, ended)
-          : context.failure('consume', failureCause(error, ended))
+      // A connection the server ended meanwhile says why (its SQLSTATE, such as 25P03), also under the ack's error.
+      const failure = context.failureOn('consume', error, connectionError())
       // The handler kept the batch's transaction idle past idle_in_transaction_session_timeout (a call slower than
       // the timeout): the server ended the session and rolled the batch back, nothing committed. The handler's
       // failure, then, as if a statement of its own had failed: retried after retryDelay, the leases kept, and

@@ -5,7 +5,6 @@
 import type pg from 'pg'
 import { asyncScheduler, defer, exhaustMap, finalize, from, interval, Subject, type Observer, type Subscription } from 'rxjs'
 import { assertChannelName } from '../identifiers.js'
-import { failureCause } from '../pg/check-out.js'
 import { quoteIdentifier, type RxpgError, type TypedChannel } from '../index.js'
 import { InvalidSinkValueError, isObjectArgument } from '../errors.js'
 import { AppendBatcher } from './append-batcher.js'
@@ -198,7 +197,7 @@ export function createDurableLog(options: DurableLogOptions): DurableLog {
         // A deferred constraint, a serialization failure, a broken connection: nothing committed (or, for a
         // connection lost in flight, the outcome is unknown). rxpg's statement, so rxpg's typed error.
         // A connection the server ended meanwhile says why (its SQLSTATE); the COMMIT's own error only that it broke.
-        const failure = context.failure('transaction commit', failureCause(error, connectionError()))
+        const failure = context.failureOn('transaction commit', error, connectionError())
         if (failure instanceof DurableQueryFailedError && isTransient(failure.info)) broken = failure
         throw failure
       }

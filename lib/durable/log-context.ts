@@ -7,7 +7,7 @@ import pg from 'pg'
 import { EMPTY, filter, interval, map, merge, Subject, takeUntil, tap, type Observable, type SchedulerLike } from 'rxjs'
 import type { ListenerState } from '../index.js'
 import { STATEMENT_NAME_SQLSTATES } from '../pg/statement-name-refused.js'
-import { checkOut, type CheckedOutClient } from '../pg/check-out.js'
+import { checkOut, failureCause, type CheckedOutClient } from '../pg/check-out.js'
 import { namedFor } from '../pg/config.js'
 import { socketOf } from '../pg/socket-of.js'
 import { coalesceWakes } from './coalesce-wakes.js'
@@ -303,6 +303,17 @@ export class LogContext {
       this.statementNames.set(text, name)
     }
     return name
+  }
+
+  /**
+   * `failure` for a statement on a client checked out with `checkOut`, whose connection may have failed meanwhile
+   * (`connectionError`): the server that ended the session says why (its SQLSTATE, such as 25P03), where the
+   * statement's own error says only that the client broke, also when a query of this log classified it already
+   * (without a SQLSTATE: it keeps its operation).
+   */
+  failureOn(operation: string, error: unknown, connectionError: Error | undefined): Error {
+    if (error instanceof DurableQueryFailedError && error.info.sqlState === undefined && connectionError !== undefined) return this.failure(error.info.operation, connectionError)
+    return this.failure(operation, failureCause(error, connectionError))
   }
 
   failure(operation: string, error: unknown): Error {
