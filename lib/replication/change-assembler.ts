@@ -171,21 +171,20 @@ export class ChangeAssembler {
       decoder = this.selection.lookup(watched.schema, watched.table)
       if (decoder === false) return undefined
     }
-    const refuse = (messages: readonly string[], cause?: unknown) => this.refuse(open, { message, index, messages, cause }, sink)
     if (message.undecodable !== undefined) {
-      return refuse(
-        message.undecodable.map(
-          (column) => `${column} holds a value of a type that no longer exists (dropped since the change was written), so it cannot be read as what it was`,
-        ),
+      const messages = message.undecodable.map(
+        (column) => `${column} holds a value of a type that no longer exists (dropped since the change was written), so it cannot be read as what it was`,
       )
+      return this.refuse(open, { message, index, messages, cause: undefined }, sink)
     }
     let row: unknown = message.new
     if (decoder !== undefined && message.new !== undefined) {
       const attempt: Attempt<unknown> | Promise<Attempt<unknown>> = decoder(message.new)
       if (isPromiseLike(attempt)) {
-        return refuse(['the decoder validates asynchronously, which a change stream does not support (its order and positions are synchronous): use a synchronous schema'])
+        const messages = ['the decoder validates asynchronously, which a change stream does not support (its order and positions are synchronous): use a synchronous schema']
+        return this.refuse(open, { message, index, messages, cause: undefined }, sink)
       }
-      if (attempt._tag === 'Left') return refuse(attempt.left.messages, attempt.left.cause)
+      if (attempt._tag === 'Left') return this.refuse(open, { message, index, messages: attempt.left.messages, cause: attempt.left.cause }, sink)
       row = attempt.right
     }
     const held = open.held

@@ -61,6 +61,8 @@ interface LiveSession {
   readonly session: ReplicationSession
   readonly run: Subscription
   startLsn: Lsn
+  /** What the assembler delivers through while this session streams (sinkFor), made once: it takes every change. */
+  sink?: ItemSink | undefined
 }
 
 /**
@@ -593,7 +595,7 @@ export class ReplicationConnection {
 
   /** The sink the assembler delivers through while `live` streams. */
   private sinkFor(live: LiveSession): ItemSink {
-    return (item, position: DeliveredPosition, before) => {
+    return (live.sink ??= (item, position: DeliveredPosition, before) => {
       if (this.phase.name !== 'streaming' || this.phase.live !== live) return false
       // A refusal waits only behind what waits; it takes no room.
       if (this.paused && (this.held.length > 0 || !isRefusal(item))) {
@@ -607,7 +609,7 @@ export class ReplicationConnection {
         live.session.pause()
       }
       return true
-    }
+    })
   }
 
   private tick(live: LiveSession): void {

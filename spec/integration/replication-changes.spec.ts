@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import pg from 'pg'
 import postgres from 'postgres'
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -79,6 +80,40 @@ describe('replication: operations and values', () => {
     expect(change?.new).toEqual(row)
     expect(change?.commitTime).toBeInstanceOf(Date)
     expect(typeof change?.xid).toBe('number')
+  })
+
+  it("parses with the connection config's types, and with parsers registered on pg, the commonest types too", async () => {
+    const name = await table('(id int PRIMARY KEY, small int2, big int8, txt text, vc varchar(5), ch char(2), o oid)')
+    const custom = (oid: number) =>
+      [21, 23, 26].includes(oid) ? (text: string) => `int:${text}` : oid === 20 ? (text: string) => BigInt(text) : [25, 1043, 1042].includes(oid) ? (text: string) => text.toUpperCase() : undefined
+    const types = { getTypeParser: (oid: number, format?: string) => custom(oid) ?? pg.types.getTypeParser(oid, format as 'text') }
+    const slot = uniqueName('slot')
+    const publication = uniqueName('pub')
+    await ensureReplication(url, { slot, publication, tables: [name] })
+    const configured = changeStream({ connectionString: url, types } as pg.ClientConfig, { slot, publication, checkpoints: false })
+    open.push({ stream: configured, slot, publication })
+    const changes = collect(configured.changes$)
+    await stateOf(configured, 'connected')
+    await query(url, `INSERT INTO ${name} VALUES (-7, -32768, -9007199254740993, 'héllo', 'abc', 'x', 4294967295)`)
+    const [change] = await received(changes, 1)
+    expect(change?.new).toEqual({ id: 'int:-7', small: 'int:-32768', big: -9007199254740993n, txt: 'HÉLLO', vc: 'ABC', ch: 'X ', o: 'int:4294967295' })
+
+    // Registered on pg itself (the default for a config without types): read with them too. Types rxpg's own
+    // queries do not read (a text parser registered globally would change what they read as well).
+    const original = { int2: pg.types.getTypeParser(21, 'text'), bpchar: pg.types.getTypeParser(1042, 'text') }
+    pg.types.setTypeParser(21, (text) => `int2:${text}`)
+    pg.types.setTypeParser(1042, (text) => `bpchar:${text}`)
+    try {
+      const registered = await feed([name])
+      const later = collect(registered.changes$)
+      await stateOf(registered, 'connected')
+      await query(url, `INSERT INTO ${name} (id, small, ch) VALUES (8, 12, 'y')`)
+      const [registeredChange] = await received(later, 1)
+      expect(registeredChange?.new).toEqual({ id: 8, small: 'int2:12', big: null, txt: null, vc: null, ch: 'bpchar:y ', o: null })
+    } finally {
+      pg.types.setTypeParser(21, original.int2)
+      pg.types.setTypeParser(1042, original.bpchar)
+    }
   })
 
   it('parses domain-typed columns by their base type (domains over domains too), as a query returns them', async () => {

@@ -4,9 +4,11 @@
  *
  * Written for the hot path: offsets read straight from the buffer, a relation's column names and type
  * parsers looked up once per Relation message, one row object per tuple. Values arrive as text and are parsed
- * with pg's type parsers, so rows hold what a `pg` query would give.
+ * with pg's type parsers, so rows hold what a `pg` query would give (the commonest types are read from the
+ * bytes where pg's own parser would give the same: column-readers.ts).
  */
 import type { ChangeMessage, ReplicationMessage } from '../ports.js'
+import { columnReaderOf, integerAt, INTEGER_VALUE, PARSED_VALUE, TEXT_VALUE, type ColumnReader } from './column-readers.js'
 
 /** A text-to-value parser for one type (pg's `types.getTypeParser(oid, 'text')`). */
 export type TypeParser = (text: string) => unknown
@@ -37,6 +39,8 @@ interface Relation {
   readonly table: string
   readonly names: readonly string[]
   readonly parsers: readonly TypeParser[]
+  /** How each column's text becomes its value (`PARSED_VALUE`: by its parser). */
+  readonly readers: readonly ColumnReader[]
   readonly isKey: readonly boolean[]
 }
 
@@ -104,6 +108,7 @@ export class PgoutputDecoder {
     this.pos += 2
     const names: string[] = []
     const parsers: TypeParser[] = []
+    const readers: ColumnReader[] = []
     const isKey: boolean[] = []
     let unresolved: number[] | undefined
     for (let column = 0; column < count; column++) {
@@ -113,14 +118,19 @@ export class PgoutputDecoder {
       const typeOid = buffer.readUInt32BE(this.pos)
       const type = this.typeOf(typeOid)
       if (type === 'unresolved') (unresolved ??= []).push(typeOid)
-      else if (type === 'dropped') parsers.push(this.undecodableColumn(name, typeOid))
-      else parsers.push(type)
+      else if (type === 'dropped') {
+        parsers.push(this.undecodableColumn(name, typeOid))
+        readers.push(PARSED_VALUE)
+      } else {
+        parsers.push(type)
+        readers.push(columnReaderOf(typeOid, type))
+      }
       this.pos += 8 // type oid, type modifier
     }
     // pgoutput leaves the namespace empty for pg_catalog.
     const namespace = schema === '' ? 'pg_catalog' : schema
     if (unresolved !== undefined) throw new UnresolvedTypesError(`${namespace}.${table}`, unresolved)
-    this.relations.set(oid, { oid, schema: namespace, table, names, parsers, isKey })
+    this.relations.set(oid, { oid, schema: namespace, table, names, parsers, readers, isKey })
   }
 
   /**
@@ -202,15 +212,22 @@ export class PgoutputDecoder {
     const count = buffer.readUInt16BE(this.pos)
     let pos = this.pos + 2
     const row: Record<string, unknown> = {}
-    const { names, parsers, isKey } = relation
+    const { names, parsers, readers, isKey } = relation
     for (let column = 0; column < count; column++) {
       const kind = buffer[pos++]
       const name = names[column] as string
       if (kind === 0x74 /* t */) {
         const length = buffer.readUInt32BE(pos)
         pos += 4
-        if (!keyOnly || isKey[column]) row[name] = (parsers[column] as TypeParser)(buffer.toString('utf8', pos, pos + length))
-        pos += length
+        const end = pos + length
+        if (!keyOnly || isKey[column]) {
+          // toString without an encoding: UTF-8, without looking the encoding up for every value.
+          const reader = readers[column]
+          if (reader === TEXT_VALUE) row[name] = buffer.toString(undefined, pos, end)
+          else if (reader === INTEGER_VALUE) row[name] = integerAt(buffer, pos, end)
+          else row[name] = (parsers[column] as TypeParser)(buffer.toString(undefined, pos, end))
+        }
+        pos = end
       } else if (kind === 0x6e /* n */) {
         if (!keyOnly || isKey[column]) row[name] = null
       } else if (kind === 0x75 /* u */) {
@@ -231,7 +248,7 @@ export class PgoutputDecoder {
 
   private string(buffer: Buffer): string {
     const end = buffer.indexOf(0, this.pos)
-    const text = buffer.toString('utf8', this.pos, end)
+    const text = buffer.toString(undefined, this.pos, end)
     this.pos = end + 1
     return text
   }
