@@ -7,6 +7,7 @@ import { ConnectionLostError } from '../../errors.js'
 import { formatLsn, type Lsn } from '../lsn.js'
 import type { ReplicationMessage, ReplicationSession, ReplicationSource, ServerFacts, StartedMessage, StatusUpdate } from '../ports.js'
 import { quoteName, replicationCommandLiteral } from '../sql-text.js'
+import { takeOverCopyData } from './copy-data-reader.js'
 import { PgoutputDecoder, UnresolvedTypesError, type ColumnType, type TypeParser } from './pgoutput-decoder.js'
 import { FIRST_NON_BUILTIN_TYPE_OID, serverFactsOf, serverFactsQuery, type ServerFactsRow } from './server-facts.js'
 import { standbyStatusFrame } from './standby-status.js'
@@ -25,8 +26,9 @@ interface CopyBothEvents {
 
 /**
  * The default source: one rxpg-owned `pg.Client` in logical replication mode (`replication: 'database'`) per
- * `connect()`, reading `pgoutput` with CopyBoth on pg's own protocol parser. Rows are parsed with the
- * config's `types` when it has them, else with pg's.
+ * `connect()`, reading `pgoutput` with CopyBoth: its CopyData messages straight off the socket, everything else
+ * through pg's own protocol parser (copy-data-reader.ts). Rows are parsed with the config's `types` when it
+ * has them, else with pg's.
  *
  * The facts (server, publication, slot, column types) are read before streaming on a short-lived ordinary
  * connection, never on the replication one: a query there leaves the WAL sender with the tables' current
@@ -140,6 +142,10 @@ class PgReplicationSession implements ReplicationSession {
   private lastReceived: number
   private started = false
   private pendingPause: NodeJS.Immediate | undefined
+  /** CopyData is read off the socket (takeOverCopyData), not from pg's events. */
+  private readonly readsCopyData: boolean
+  /** Where CopyData goes while the stream is subscribed. */
+  private receiver: { readonly emit: (message: ReplicationMessage) => void; readonly subscriber: Subscriber<ReplicationMessage | StartedMessage> } | undefined
 
   constructor(
     private readonly connection: PgConnection,
@@ -150,10 +156,14 @@ class PgReplicationSession implements ReplicationSession {
     private readonly clock: () => number,
   ) {
     this.lastReceived = clock()
-    // One clock reading per socket read (a read carries many messages), not per message.
-    connection.socket?.on('data', () => {
+    // One clock reading per socket read (a read carries many messages), not per message. The connection is
+    // idle here (its statements answered), so nothing is half-read in pg's parser.
+    const onRead = () => {
       this.lastReceived = clock()
-    })
+    }
+    const socket = connection.socket
+    this.readsCopyData = socket !== undefined && takeOverCopyData(socket, (buffer, start, end) => this.onCopyData(buffer, start, end), onRead) !== undefined
+    if (!this.readsCopyData) socket?.on('data', onRead)
   }
 
   get processId(): number {
@@ -165,11 +175,12 @@ class PgReplicationSession implements ReplicationSession {
       if (this.started) return subscriber.error(new Error('a replication session streams once'))
       this.started = true
       const events = (this.connection.client as unknown as { connection: CopyBothEvents }).connection
-      const emit = (message: ReplicationMessage) => subscriber.next(message)
+      this.receiver = { emit: (message: ReplicationMessage) => subscriber.next(message), subscriber }
       const onStart = () => subscriber.next({ kind: 'started' })
-      const onCopyData = ({ chunk }: { chunk: Buffer }) => this.onCopyData(chunk, emit, subscriber)
+      // pg's parser hands CopyData over only when it was not taken off the socket.
+      const onCopyData = ({ chunk }: { chunk: Buffer }) => this.onCopyData(chunk, 0, chunk.length)
       events.on('replicationStart', onStart)
-      events.on('copyData', onCopyData)
+      if (!this.readsCopyData) events.on('copyData', onCopyData)
       const options = `proto_version '1', publication_names ${replicationCommandLiteral(quoteName(this.names.publication))}`
       const streaming = this.connection.query(`START_REPLICATION SLOT ${quoteName(this.names.slot)} LOGICAL ${formatLsn(from)} (${options})`).subscribe({
         // The server ended the copy on its own (it is shutting down): for the stream, a lost connection.
@@ -178,6 +189,7 @@ class PgReplicationSession implements ReplicationSession {
       })
       const failure = this.connection.broken$.subscribe({ error: (error: unknown) => subscriber.error(error) })
       return () => {
+        this.receiver = undefined
         events.off('replicationStart', onStart)
         events.off('copyData', onCopyData as (...args: never[]) => void)
         failure.unsubscribe()
@@ -186,13 +198,18 @@ class PgReplicationSession implements ReplicationSession {
     })
   }
 
-  private onCopyData(chunk: Buffer, emit: (message: ReplicationMessage) => void, subscriber: Subscriber<ReplicationMessage | StartedMessage>): void {
+  /** One CopyData message, `buffer` from `start` to `end`. */
+  private onCopyData(buffer: Buffer, start: number, end: number): void {
+    const receiver = this.receiver
+    // Nobody subscribed (any more): what the server still sends before the connection ends is not read.
+    if (receiver === undefined || end - start < 1) return
+    const { emit, subscriber } = receiver
     try {
-      const type = chunk[0]
+      const type = buffer[start]
       // XLogData: 'w', start LSN, WAL end, send time (8 bytes each), then one pgoutput message.
-      if (type === 0x77) this.decoder.decode(chunk, 25, emit)
+      if (type === 0x77) this.decoder.decode(buffer, start + 25, emit)
       // Primary keepalive: 'k', WAL end, send time, reply requested.
-      else if (type === 0x6b) emit({ kind: 'keepalive', walEnd: chunk.readBigUInt64BE(1), replyRequested: chunk[17] === 1 })
+      else if (type === 0x6b) emit({ kind: 'keepalive', walEnd: buffer.readBigUInt64BE(start + 1), replyRequested: buffer[start + 17] === 1 })
     } catch (error) {
       // A message that cannot be read leaves the stream at an unknown place: this connection is done.
       if (error instanceof UnresolvedTypesError) {
