@@ -120,8 +120,10 @@ class FeedSet {
     try {
       await worker.call('start', { feed, url: this.db.url, slot: this.slot(feed), mode } satisfies StartArgs, 60_000)
     } catch (error) {
+      // What the feed went through (its state changes, errors) says why it did not start.
+      const events = await worker.call<string[]>('events', {}, 5000).catch((failure: unknown) => [`no events: ${String(failure)}`])
       await worker.stop()
-      throw error
+      throw new Error(`${String(error)}; its last events:\n${events.join('\n')}`, { cause: error })
     }
     this.workers.set(feed, worker)
     return worker
