@@ -5,7 +5,7 @@ import { formatLsn, lsnDistance, lsnHex, maxLsn, ZERO_LSN, type Lsn } from './ls
 import type { BeginMessage, ChangeMessage, CommitMessage } from './ports.js'
 import { changeToken, checkpointToken, tokenStem, type Position } from './position.js'
 import { parseTableName, type TableName } from './table-names.js'
-import type { TableSelection } from './table-selection.js'
+import type { RowDecoder, TableSelection } from './table-selection.js'
 import type { Change, Checkpoint, Row, Transaction } from './types.js'
 
 /** A delivered item's place in the stream: its position and token (what the acknowledgement ledger keeps). */
@@ -91,6 +91,7 @@ export class ChangeAssembler {
   private idle: Lsn = ZERO_LSN
   /** The watched tables by OID, as the server last named them (`follow`). */
   private watchedOids = new Map<number, TableName>()
+  private lastLookup: { readonly schema: string; readonly table: string; readonly decoder: RowDecoder | false } | undefined
 
   constructor(
     private readonly mode: 'changes' | 'transactions',
@@ -98,6 +99,18 @@ export class ChangeAssembler {
     /** `onInvalid` is given: a refused change is passed on (to it) and the stream goes on; else the stream stops at it. */
     private readonly skipInvalid: boolean,
   ) {}
+
+  /**
+   * The table's decoder (`selection.lookup`), remembered for the last table asked about: a change stream's
+   * changes come table after table, with the names of their Relation message (the same strings each time).
+   */
+  private lookup(schema: string, table: string): RowDecoder | false {
+    const last = this.lastLookup
+    if (last !== undefined && last.schema === schema && last.table === table) return last.decoder
+    const decoder = this.selection.lookup(schema, table)
+    this.lastLookup = { schema, table, decoder }
+    return decoder
+  }
 
   /** Where the next session must resume: after the last item delivered, or after the stream's start position. */
   get resumePosition(): Position | undefined {
@@ -162,7 +175,7 @@ export class ChangeAssembler {
     // Delivered before a reconnect: the server sends the transaction again from its start.
     if (last !== undefined && (open.commitLsn < last.resume || (open.commitLsn === last.lsn && index <= last.index))) return undefined
     let message = received
-    let decoder = this.selection.lookup(message.schema, message.table)
+    let decoder = this.lookup(message.schema, message.table)
     if (decoder === false) {
       // A watched table under another name (see `follow`): delivered under the watched name.
       const watched = received.relation === undefined ? undefined : this.watchedOids.get(received.relation)

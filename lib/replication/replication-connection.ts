@@ -27,6 +27,7 @@ const SERVER_WAIT_LIMIT_INTERVALS = 3
  * fast the server writes (with one report per tick it would grow with the WAL rate).
  */
 export const PROMPT_REPORT_BYTES = 1_000_000
+const PROMPT_REPORT_LSN = BigInt(PROMPT_REPORT_BYTES)
 
 export interface ReplicationConnectionOptions {
   readonly scheduler: SchedulerLike
@@ -136,7 +137,8 @@ export class ReplicationConnection {
   private idleReport: Subscription | undefined
   /** The outcome of close(), which every call gets. */
   private closing: Promise<void> | undefined
-  private lastStatus: { written: Lsn; flushed: Lsn; at: number } | undefined
+  /** The last status update sent; `promptAt`: a flush position this far past it is reported at once (ack). */
+  private lastStatus: { written: Lsn; flushed: Lsn; at: number; promptAt: Lsn } | undefined
   private pingSentAt: number | undefined
   /** When we last answered the server's request for a status update. */
   private answeredAt: number | undefined
@@ -202,8 +204,8 @@ export class ReplicationConnection {
     this.reportWhileIdle()
     const phase = this.phase
     // An acknowledgement that moves the slot far is reported at once; the others wait for the tick.
-    const reported = this.lastStatus?.flushed
-    if (phase.name === 'streaming' && reported !== undefined && lsnDistance(reported, this.ledger.flushLsn) >= PROMPT_REPORT_BYTES) {
+    const promptAt = this.lastStatus?.promptAt
+    if (phase.name === 'streaming' && promptAt !== undefined && this.ledger.flushLsn >= promptAt) {
       this.sendStatus(phase.live, { force: false, requestReply: false })
     }
     if (this.paused && this.ledger.pending < this.options.maxUnacknowledged && phase.name === 'streaming') this.release(phase.live)
@@ -675,7 +677,7 @@ export class ReplicationConnection {
       this.answerOwed = false
     }
     this.counts.statusUpdates += 1
-    this.lastStatus = { written, flushed, at: now }
+    this.lastStatus = { written, flushed, at: now, promptAt: flushed + PROMPT_REPORT_LSN }
     this.confirmed = maxLsn(this.confirmed, flushed)
   }
 

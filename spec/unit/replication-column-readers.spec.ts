@@ -4,7 +4,7 @@
  */
 import pg from 'pg'
 import { describe, expect, it } from 'vitest'
-import { columnReaderOf, integerAt, INTEGER_VALUE, PARSED_VALUE, TEXT_VALUE } from '../../lib/replication/pg/column-readers.js'
+import { columnReaderOf, integerAt, INTEGER_VALUE, PARSED_VALUE, textAt, TEXT_VALUE } from '../../lib/replication/pg/column-readers.js'
 
 const parserOf = (oid: number) => pg.types.getTypeParser(oid, 'text') as (text: string) => unknown
 
@@ -27,6 +27,13 @@ describe('replication column readers', () => {
     for (const text of ['0', '7', '-1', '-32768', '32767', '-2147483648', '2147483647', '4294967295', '1000000']) {
       const buffer = Buffer.from(`ab${text}cd`)
       expect(integerAt(buffer, 2, 2 + text.length)).toBe(Number.parseInt(text, 10))
+    }
+  })
+
+  it('reads texts as UTF-8, short and long, ASCII or not', () => {
+    for (const text of ['', 't', '12345678', '123456789', 'héllo', 'é', '✓', '😀', 'a\u0000b', 'ascii then é', 'x'.repeat(160)]) {
+      const buffer = Buffer.from(`ab${text}cd`)
+      expect(textAt(buffer, 2, buffer.length - 2)).toBe(text)
     }
   })
 })

@@ -13,6 +13,9 @@
  * a parser the application registered with `types.setTypeParser` (or gave the connection in `types`) is
  * always called, whatever the type. Should a future pg-types write its parsers otherwise, every column
  * is simply parsed as before.
+ *
+ * Texts themselves (for a text column, or for a parser) are read by `textAt`: short ASCII ones without a call
+ * into Node's C++.
  */
 import type { TypeParser } from './pgoutput-decoder.js'
 
@@ -50,6 +53,25 @@ export function columnReaderOf(typeOid: number, parser: TypeParser): ColumnReade
   if (TEXT_SOURCES.has(source)) return TEXT_VALUE
   if (source === INTEGER_SOURCE && INTEGER_TYPES.has(typeOid)) return INTEGER_VALUE
   return PARSED_VALUE
+}
+
+/** Texts up to this many bytes are read by `textAt` in JavaScript when they are ASCII (see there). */
+const SHORT_TEXT = 8
+
+/**
+ * A column's text, `start` to `end` of `buffer`, as UTF-8. Every Buffer decode is a call into Node's C++ with
+ * a fixed cost (~55 ns here) whatever the length, which is most of the time for the short texts rows are full of
+ * (a status, a small int8, a boolean's 't'): up to 8 ASCII bytes are read here (9 ns for one, 56 for eight).
+ */
+export function textAt(buffer: Buffer, start: number, end: number): string {
+  if (end - start > SHORT_TEXT) return buffer.toString(undefined, start, end)
+  let text = ''
+  for (let at = start; at < end; at++) {
+    const byte = buffer[at] as number
+    if (byte > 0x7f) return buffer.toString(undefined, start, end)
+    text += String.fromCharCode(byte)
+  }
+  return text
 }
 
 /** `parseInt` of the server's text of an int2, int4 or oid value at `start` to `end` of `buffer`, without the string. */

@@ -8,7 +8,7 @@
  * bytes where pg's own parser would give the same: column-readers.ts).
  */
 import type { ChangeMessage, ReplicationMessage } from '../ports.js'
-import { columnReaderOf, integerAt, INTEGER_VALUE, PARSED_VALUE, TEXT_VALUE, type ColumnReader } from './column-readers.js'
+import { columnReaderOf, integerAt, INTEGER_VALUE, PARSED_VALUE, textAt, TEXT_VALUE, type ColumnReader } from './column-readers.js'
 
 /** A text-to-value parser for one type (pg's `types.getTypeParser(oid, 'text')`). */
 export type TypeParser = (text: string) => unknown
@@ -221,11 +221,10 @@ export class PgoutputDecoder {
         pos += 4
         const end = pos + length
         if (!keyOnly || isKey[column]) {
-          // toString without an encoding: UTF-8, without looking the encoding up for every value.
           const reader = readers[column]
-          if (reader === TEXT_VALUE) row[name] = buffer.toString(undefined, pos, end)
+          if (reader === TEXT_VALUE) row[name] = textAt(buffer, pos, end)
           else if (reader === INTEGER_VALUE) row[name] = integerAt(buffer, pos, end)
-          else row[name] = (parsers[column] as TypeParser)(buffer.toString(undefined, pos, end))
+          else row[name] = (parsers[column] as TypeParser)(textAt(buffer, pos, end))
         }
         pos = end
       } else if (kind === 0x6e /* n */) {
@@ -248,7 +247,7 @@ export class PgoutputDecoder {
 
   private string(buffer: Buffer): string {
     const end = buffer.indexOf(0, this.pos)
-    const text = buffer.toString(undefined, this.pos, end)
+    const text = textAt(buffer, this.pos, end)
     this.pos = end + 1
     return text
   }
