@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest'
 import { ConnectionLostError } from '../lib/index.js'
 import { begin, commit, insert, isCheckpoint, keepalive, started, virtualReplicationSource, type Transaction } from '../lib/replication/index.js'
 import { runMarbles } from '../lib/testing/index.js'
-import { reconnecting, virtualChangeStream, virtualTransactionStream } from './support/replication.js'
+import { reconnecting, resetByPeer, virtualChangeStream, virtualTransactionStream } from './support/replication.js'
 
 const positionOf = (item: unknown) => (item as { position: string }).position
 const status = (written: string, flushed: string, replyRequested = false, processId = 101) => ({ processId, written, flushed, replyRequested })
@@ -56,6 +56,22 @@ describe('replication status updates', () => {
       scheduler.schedule(() => stream.ack(positions[1] as string), 8)
       scheduler.schedule(() => stream.ack(positions[2] as string), 15)
       expectObservable(source.statusUpdates$).toBe('11ms a 9ms b', { a: status('0/2000100', '0/2000000'), b: status('0/2000100', '0/2000100') })
+    }))
+
+  it('after a reconnect, still reports as flushed only what was acknowledged, not what was delivered', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      // The three rows are delivered at 5 and never acknowledged; the connection is lost at 15. The second session
+      // starts after what was delivered (0/2000100), and its status updates say so as written, while flushed
+      // stays at the slot's 0/1000000: telling the slot 0/2000100 lost the rows if the consumer crashed then.
+      const first = { processId: 101, stream: () => cold('s---(bxyzc)---#', threeRows, resetByPeer()) }
+      const second = { processId: 102, facts: { slot: { confirmedFlush: '0/1000000' } }, stream: () => cold('s', threeRows) }
+      const source = virtualReplicationSource([cold('-s', { s: first }), cold('-s', { s: second })])
+      const stream = virtualChangeStream(source, scheduler, { frames: 40 })
+      stream.changes$.subscribe()
+      // It connects at 16; its first tick at 26.
+      expectObservable(source.statusUpdates$.pipe(filter((update) => update.processId === 102))).toBe('26ms a', {
+        a: status('0/2000100', '0/1000000', false, 102),
+      })
     }))
 
   it('answers a keepalive that asks for a reply at once', () =>

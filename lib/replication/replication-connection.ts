@@ -425,7 +425,9 @@ export class ReplicationConnection {
     // The first session of a stream without a resume token learns the tag here.
     if (resume === undefined || this.tag === undefined) this.tag = plan.tag
     this.ledger.tag = plan.tag
-    this.ledger.raiseFloor(plan.floor)
+    // Never less than the slot has confirmed, and never more than was acknowledged: the floor a session starts
+    // from is after what was delivered (a reconnect), which may be past what the user processed and stored.
+    this.ledger.raiseFloor(session.facts.slot?.confirmedFlush ?? ZERO_LSN)
     this.received = maxLsn(this.received, plan.floor)
     this.serverLsn = maxLsn(this.serverLsn, session.facts.currentLsn)
     this.confirmed = session.facts.slot?.confirmedFlush ?? this.confirmed

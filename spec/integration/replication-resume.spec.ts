@@ -107,6 +107,38 @@ describe('replication: resuming', () => {
     expect(stream.metrics.snapshot()).toMatchObject({ delivered: 5, acknowledged: 5, unacknowledged: 0 })
   })
 
+  it('tells the slot no more than was acknowledged after its connection was dropped with changes delivered and not acknowledged', async () => {
+    // A consumer that stores each position with its effect (bench (e)): after a dropped connection, the slot was
+    // told the last *delivered* position as flushed, so a crash right after lost the changes in between, and the
+    // restart from the stored position failed with token-behind-slot.
+    const events = await newTable()
+    const names = await setup([events])
+    const stream = open(names)
+    const got = collect(stream.changes$)
+    const connected = stateOf(stream, 'connected')
+    await connected
+    await query(url, `INSERT INTO ${events} SELECT g, 'x' FROM generate_series(1, 3) AS g`)
+    await query(url, `INSERT INTO ${events} SELECT g, 'y' FROM generate_series(4, 6) AS g`)
+    await eventually(() => got.values.length === 6, () => `got ${got.values.length}`)
+    const [first] = got.values as [Change]
+    stream.ack(first.position)
+    await eventually(async () => (await readSlotStatus(url, names.slot))?.confirmedLsn === first.commitLsn, () => 'slot not at the first commit')
+    const [{ pid }] = (await query<{ pid: number }>(url, `SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])) as [{ pid: number }]
+    await query(url, 'SELECT pg_terminate_backend($1)', [pid])
+    await eventually(
+      async () => {
+        const [row] = await query<{ pid: number | null }>(url, `SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])
+        return row?.pid !== null && row?.pid !== undefined && row.pid !== pid
+      },
+      () => 'the stream did not reconnect',
+    )
+    // Status updates every 50 ms: give the new session many.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect((await readSlotStatus(url, names.slot))?.confirmedLsn).toBe(first.commitLsn)
+    expect(got.values).toHaveLength(6)
+    expect(stream.metrics.snapshot()).toMatchObject({ delivered: 6, acknowledged: 1, unacknowledged: 5 })
+  })
+
   it('after a restart from the slot alone, repeats a transaction acknowledged in part (at least once); from the token, exactly after it', async () => {
     const events = await newTable()
     const names = await setup([events])
