@@ -1,4 +1,3 @@
-import { catalogTypes } from '../pg/catalog-types.js'
 import type { PgConnectionConfig } from '../pg/config.js'
 import { withClient } from './with-client.js'
 
@@ -27,9 +26,8 @@ export async function readSlotStatus(config: PgConnectionConfig, slot: string): 
          pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::text AS unconfirmed,
          pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::text AS retained
        FROM pg_replication_slots s WHERE s.slot_name = $1`,
+      // Read with rxpg's own parsers (withClient), whatever the application set (a jsonb kept as text).
       values: [slot],
-      // rxpg's own parsers, whatever the application set for the whole process (a jsonb kept as text).
-      types: catalogTypes,
     })
     const row = rows[0]
     if (row === undefined) return undefined

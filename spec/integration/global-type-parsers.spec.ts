@@ -3,7 +3,7 @@
 // the app set: with json kept as text, every change feed failed at once (`facts.triggers.some is not a
 // function`), and with jsonb kept as text a change stream refused a good slot as "not a pgoutput slot".
 import pg from 'pg'
-import { firstValueFrom, take } from 'rxjs'
+import { filter, firstValueFrom, take } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tableChanges } from '../../lib/changes/index.js'
 import { changeStream, dropReplication, ensureReplication, isCheckpoint, readSlotStatus, type Change } from '../../lib/replication/index.js'
@@ -56,5 +56,46 @@ describe('with pg parsers changed for the whole process', () => {
       await stream.close()
       await dropReplication(logicalUrl, names)
     }
+  })
+
+  it('sets up replication, streams and resumes, and drops it, whatever text and integers are parsed as', async () => {
+    // The set-up's own checks read wal_level, the server version, the role's privileges: with an application's
+    // text parser they read 'app:logical', and a good server was refused ("wal_level is app:logical"). The
+    // stream's tokens name the server by its system id, which must not depend on the parsers either.
+    const table = uniqueName('parsed')
+    await query(logicalUrl, `CREATE TABLE ${table} (id int PRIMARY KEY)`)
+    const names = { slot: uniqueName('slot'), publication: uniqueName('pub') }
+    const textAndIntegers = [pg.types.builtins.TEXT, pg.types.builtins.INT4]
+    const before = textAndIntegers.map((oid) => [oid, pg.types.getTypeParser(oid)] as const)
+    let position: string
+    for (const oid of textAndIntegers) pg.types.setTypeParser(oid, (text: string) => `app:${text}`)
+    try {
+      await ensureReplication(logicalUrl, { ...names, tables: [table] })
+      const stream = changeStream(logicalUrl, { ...names, tables: [table] })
+      try {
+        const first = firstValueFrom(stream.changes$.pipe(filter((item) => !isCheckpoint(item))))
+        await stateOf(stream, 'connected')
+        await query(logicalUrl, `INSERT INTO ${table} VALUES (7)`)
+        const change = (await first) as Change
+        // The rows are the application's: read with its parsers.
+        expect(change.new).toEqual({ id: 'app:7' })
+        position = change.position
+      } finally {
+        await stream.close()
+      }
+    } finally {
+      for (const [oid, parser] of before) pg.types.setTypeParser(oid, parser as (text: string) => unknown)
+    }
+    const resumed = changeStream(logicalUrl, { ...names, tables: [table], resumeAfter: position })
+    try {
+      const next = firstValueFrom(resumed.changes$.pipe(filter((item) => !isCheckpoint(item))))
+      await stateOf(resumed, 'connected')
+      await query(logicalUrl, `INSERT INTO ${table} VALUES (8)`)
+      expect(((await next) as Change).new).toEqual({ id: 8 })
+    } finally {
+      await resumed.close()
+    }
+    await dropReplication(logicalUrl, names)
+    expect(await query(logicalUrl, 'SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1', [names.slot])).toEqual([{ n: 0 }])
   })
 })

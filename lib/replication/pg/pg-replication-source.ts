@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net'
 import pg from 'pg'
 import { Observable, concatMap, map, take, type Subscriber } from 'rxjs'
+import { catalogTypes } from '../../pg/catalog-types.js'
 import { clientConfigOf, type PgConnectionConfig } from '../../pg/config.js'
 import { PgConnection } from '../../pg/pg-connection.js'
 import { ConnectionLostError } from '../../errors.js'
@@ -73,7 +74,8 @@ export function pgReplicationSource(
       PgConnection.open(clientConfig).pipe(
         concatMap((connection) =>
           connection.query(OUTPUT_SETTINGS).pipe(
-            concatMap(() => connection.query<IdentifySystemRow>('IDENTIFY_SYSTEM')),
+            // Read with rxpg's parsers: the system id names the slot in every token, whatever the application set.
+            concatMap(() => connection.query<IdentifySystemRow>({ text: 'IDENTIFY_SYSTEM', types: catalogTypes })),
             concatMap((identity) => {
               const asked = catalog.pending()
               return factsRow(asked).pipe(
