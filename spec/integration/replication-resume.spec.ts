@@ -132,8 +132,9 @@ describe('replication: resuming', () => {
       },
       () => 'the stream did not reconnect',
     )
-    // Status updates every 50 ms: give the new session many.
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // The new session's status updates (every 50 ms): three sent, the first of them long since read by the server.
+    const sentBefore = stream.metrics.snapshot().statusUpdates
+    await eventually(() => stream.metrics.snapshot().statusUpdates >= sentBefore + 3, () => 'the new session sent no status updates')
     expect((await readSlotStatus(url, names.slot))?.confirmedLsn).toBe(first.commitLsn)
     expect(got.values).toHaveLength(6)
     expect(stream.metrics.snapshot()).toMatchObject({ delivered: 6, acknowledged: 1, unacknowledged: 5 })
