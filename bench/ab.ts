@@ -16,20 +16,13 @@
  * One channel: 'drain' mode (the receiver frozen while the backlog queues, then draining it); several: live
  * at a fixed rate, as in the fan-out scenario. Prints receiver CPU µs per notification, medians, and ratios.
  */
-import { execFile } from 'node:child_process'
-import { basename, join, relative, resolve } from 'node:path'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { measure, startReceiver, startSender, type BenchContext } from './scenarios/common.js'
-import { buildRxpg, exportCommittedLib } from './support/build.js'
+import { buildRxpg, comparedLibs } from './support/build.js'
 import { benchDatabase } from './support/database.js'
 import { profileTable, readProfile } from './support/profile.js'
 import { formatNumber, summarize } from './support/stats.js'
-
-function applyPatch(root: string, diff: string): Promise<void> {
-  return new Promise((done, fail) =>
-    execFile('patch', ['-p1', '-d', root, '-i', diff], (error, stdout, stderr) => (error ? fail(new Error(`patch failed: ${stdout}${stderr}`)) : done())),
-  )
-}
 
 async function main(): Promise<void> {
   const benchDir = fileURLToPath(new URL('.', import.meta.url))
@@ -42,21 +35,8 @@ async function main(): Promise<void> {
   const keepAlive = setInterval(() => undefined, 60_000)
   const hardLimit = setTimeout(() => process.exit(2), 20 * 60_000)
 
-  // Baseline: lib/ as committed (HEAD). Arguments: directories holding a lib to compare, or --patch file.diff
-  // (applied with `patch -p1` to a fresh export of HEAD's lib/).
-  const sources: Array<{ name: string; dir: string }> = [{ name: 'rxpg (HEAD)', dir: await exportCommittedLib(join(scratchDir, 'ab-head')) }]
-  const args = process.argv.slice(2)
-  for (let index = 0; index < args.length; index++) {
-    const arg = args[index] as string
-    if (arg === '--patch') {
-      const diff = resolve(args[++index] ?? '')
-      const dir = await exportCommittedLib(join(scratchDir, `ab-patch-${index}`))
-      await applyPatch(join(dir, '..'), diff)
-      sources.push({ name: `rxpg (HEAD + ${basename(diff)})`, dir })
-    } else {
-      sources.push({ name: `rxpg (${basename(resolve(arg))})`, dir: resolve(arg) })
-    }
-  }
+  // Baseline: lib/ as committed (HEAD); then directories holding a lib, or --patch file.diff.
+  const sources = (await comparedLibs(process.argv.slice(2), join(scratchDir, 'ab'))).map(({ name, dir }) => ({ name: `rxpg (${name})`, dir }))
   const variants: Array<{ name: string; peer: string; lib?: string }> = [{ name: 'pg', peer: 'pg' }]
   for (const { name, dir } of sources) {
     const build = await buildRxpg(join(scratchDir, `ab-build-${variants.length}`), dir)

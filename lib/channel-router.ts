@@ -62,6 +62,11 @@ export class ChannelRouter implements ChannelDemand {
       processId: notification.processId,
       receivedAt,
     }
+    const sole = subscribers.sole
+    if (sole !== undefined) {
+      sole.next(value)
+      return
+    }
     const current = subscribers.current()
     for (let index = 0; index < current.length; index++) (current[index] as Subscriber<PgNotification>).next(value)
   }
@@ -131,6 +136,12 @@ export class ChannelRouter implements ChannelDemand {
 class ChannelSubscribers {
   private readonly all: Subscriber<PgNotification>[] = []
   private snapshot: readonly Subscriber<PgNotification>[] | undefined
+  /**
+   * The subscriber when there is exactly one, the usual case: a delivery calls it without reading the array
+   * and its snapshot, two objects fewer to bring into cache when thousands of channels each get a turn. The
+   * same semantics as the snapshot: a subscriber arriving during its delivery does not get that notification.
+   */
+  sole: Subscriber<PgNotification> | undefined
 
   get size(): number {
     return this.all.length
@@ -138,7 +149,7 @@ class ChannelSubscribers {
 
   add(subscriber: Subscriber<PgNotification>): void {
     this.all.push(subscriber)
-    this.snapshot = undefined
+    this.changed()
   }
 
   /** False when `subscriber` was not (or no longer) here. */
@@ -146,8 +157,13 @@ class ChannelSubscribers {
     const index = this.all.indexOf(subscriber)
     if (index < 0) return false
     this.all.splice(index, 1)
-    this.snapshot = undefined
+    this.changed()
     return true
+  }
+
+  private changed(): void {
+    this.snapshot = undefined
+    this.sole = this.all.length === 1 ? this.all[0] : undefined
   }
 
   current(): readonly Subscriber<PgNotification>[] {

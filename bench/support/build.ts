@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process'
 import { access, mkdir, rm, writeFile } from 'node:fs/promises'
-import { dirname, join, resolve as resolvePath, sep } from 'node:path'
+import { basename, dirname, join, resolve as resolvePath, sep } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 export interface RxpgBuild {
@@ -66,4 +66,32 @@ export async function exportCommittedLib(dir: string, commit = 'HEAD'): Promise<
     )
   })
   return join(dir, 'lib')
+}
+
+/** A lib/ to measure, named for the tables. */
+export interface LibSource {
+  readonly name: string
+  readonly dir: string
+}
+
+/**
+ * The libs an A/B compares: lib/ as committed (HEAD, named `HEAD`) first, then one per argument: a directory
+ * holding a lib, or `--patch file.diff` (applied with `patch -p1` to a fresh export of HEAD's lib/).
+ */
+export async function comparedLibs(args: readonly string[], scratchDir: string): Promise<LibSource[]> {
+  const sources: LibSource[] = [{ name: 'HEAD', dir: await exportCommittedLib(join(scratchDir, 'head')) }]
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index] as string
+    if (arg === '--patch') {
+      const diff = resolvePath(args[++index] ?? '')
+      const dir = await exportCommittedLib(join(scratchDir, `patch-${index}`))
+      await new Promise<void>((done, fail) =>
+        execFile('patch', ['-p1', '-d', join(dir, '..'), '-i', diff], (error, stdout, stderr) => (error ? fail(new Error(`patch failed: ${stdout}${stderr}`)) : done())),
+      )
+      sources.push({ name: `HEAD + ${basename(diff)}`, dir })
+    } else {
+      sources.push({ name: basename(resolvePath(arg)), dir: resolvePath(arg) })
+    }
+  }
+  return sources
 }

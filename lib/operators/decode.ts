@@ -2,7 +2,7 @@ import { Observable, Subscriber, type OperatorFunction } from 'rxjs'
 import { RxpgError } from '../errors.js'
 import type { MetricsRecorder } from '../metrics.js'
 import type { PgNotification } from '../pg-notification.js'
-import { isPromiseLike, runnerFor, type Attempt, type DecodedType, type Decoder, type Either } from './decoder.js'
+import { isPromiseLike, runnerFor, type Attempt, type DecodedType, type Decoder, type Either, type Run } from './decoder.js'
 
 /**
  * A payload that did not decode (`direction: 'receive'`), or a value a typed channel refused to send because
@@ -39,6 +39,9 @@ export interface DecodeOptions {
   readonly metrics?: MetricsRecorder | undefined
 }
 
+/** `decode`'s handler: every result on. One function for every `decode` (not one per call). */
+const emitResult = <T>(subscriber: Subscriber<Either<DecodeError, T>>, result: Either<DecodeError, T>): void => subscriber.next(result)
+
 /**
  * Turns each notification into a typed value, or a `DecodeError` describing why it could not: the stream
  * goes on either way.
@@ -70,43 +73,11 @@ export interface DecodeOptions {
  */
 export function decode<D extends Decoder<unknown>>(decoder: D, options?: DecodeOptions): OperatorFunction<PgNotification, Either<DecodeError, DecodedType<D>>>
 export function decode<T>(decoder: Decoder<T>, options: DecodeOptions = {}): OperatorFunction<PgNotification, Either<DecodeError, T>> {
-  return decodeWith(decoder, options, (subscriber, result) => subscriber.next(result))
+  return decodeWith(decoder, options, emitResult)
 }
 
 /** @internal Handles one result in order; may throw (a user callback), which errors the stream. */
 export type ResultHandler<T, R> = (subscriber: Subscriber<R>, result: Either<DecodeError, T>) => void
-
-/** A decoding step: notification in, result out, synchronously when the decoder is. Never throws. */
-function decodeStep<T>(
-  decoder: Decoder<T>,
-  options: DecodeOptions,
-): (notification: PgNotification) => Either<DecodeError, T> | Promise<Either<DecodeError, T>> {
-  const run = runnerFor(decoder)
-  const json = options.json ?? true
-  const metrics = options.metrics
-  const settle = (notification: PgNotification, attempt: Attempt<T>): Either<DecodeError, T> => {
-    if (attempt._tag === 'Right') return attempt
-    metrics?.recordDecodeFailure()
-    const { messages, cause } = attempt.left
-    const error = new DecodeError(
-      { channel: notification.channel, payload: notification.payload, messages, direction: 'receive' },
-      cause === undefined ? undefined : { cause },
-    )
-    return { _tag: 'Left', left: error }
-  }
-  return (notification) => {
-    let input: unknown = notification.payload
-    if (json) {
-      try {
-        input = JSON.parse(notification.payload)
-      } catch (error) {
-        return settle(notification, { _tag: 'Left', left: { messages: [`the payload is not JSON (${(error as Error).message})`], cause: error } })
-      }
-    }
-    const attempt = run(input)
-    return isPromiseLike(attempt) ? attempt.then((settled) => settle(notification, settled)) : settle(notification, attempt)
-  }
-}
 
 interface Slot<T> {
   result: Either<DecodeError, T> | undefined
@@ -114,12 +85,31 @@ interface Slot<T> {
 
 /** @internal The operator behind `decode` and `decodeValid`: decodes, keeps arrival order, hands each result on. */
 export function decodeWith<T, R>(decoder: Decoder<T>, options: DecodeOptions, handle: ResultHandler<T, R>): OperatorFunction<PgNotification, R> {
-  const step = decodeStep(decoder, options)
-  return (source) => new Observable<R>((subscriber) => source.subscribe(new DecodeSubscriber(step, handle, subscriber)))
+  const run = sharedRunner(decoder)
+  const json = options.json ?? true
+  const metrics = options.metrics
+  return (source) => new Observable<R>((subscriber) => source.subscribe(new DecodeSubscriber(run, json, metrics, handle, subscriber)))
 }
 
 /**
- * One subscription's state in one object (its methods are shared), so a delivery touches little memory. A
+ * One runner per decoder, however many operators use it: a runner is a closure and its context, and a
+ * delivery to one of thousands of channels, each decoding with the same schema, then finds it in cache. Kept
+ * here, not in `runnerFor`, so the browser client (which decodes with one decoder) does not carry it.
+ */
+function sharedRunner<T>(decoder: Decoder<T>): Run<T> {
+  const known = runners.get(decoder)
+  if (known !== undefined) return known as Run<T>
+  const run = runnerFor(decoder)
+  runners.set(decoder, run as Run<unknown>)
+  return run
+}
+
+const runners = new WeakMap<Decoder<unknown>, Run<unknown>>()
+
+/**
+ * One subscription's state in one object (its methods are shared, the decoder's runner is shared by every
+ * subscription with the same decoder), so a delivery touches little memory: with thousands of channels each
+ * delivery lands on a different subscription, and every object on the way is a likely cache miss. A
  * Subscriber of its own: the channel calls it directly, where an observer object would be wrapped in two more
  * layers for every notification.
  */
@@ -129,7 +119,9 @@ class DecodeSubscriber<T, R> extends Subscriber<PgNotification> {
   private sourceDone = false
 
   constructor(
-    private readonly step: (notification: PgNotification) => Either<DecodeError, T> | Promise<Either<DecodeError, T>>,
+    private readonly run: Run<T>,
+    private readonly json: boolean,
+    private readonly metrics: MetricsRecorder | undefined,
     private readonly handle: ResultHandler<T, R>,
     private readonly downstream: Subscriber<R>,
   ) {
@@ -142,7 +134,7 @@ class DecodeSubscriber<T, R> extends Subscriber<PgNotification> {
   }
 
   protected override _next(notification: PgNotification): void {
-    const result = this.step(notification)
+    const result = this.decode(notification)
     if (!isPromiseLike(result)) {
       if (this.waiting === undefined || this.waiting.length === 0) this.deliver(result)
       else this.waiting.push({ result })
@@ -154,6 +146,31 @@ class DecodeSubscriber<T, R> extends Subscriber<PgNotification> {
       slot.result = settled
       if (!this.downstream.closed) this.flush()
     })
+  }
+
+  /** One notification's result, synchronously when the decoder is. Never throws. */
+  private decode(notification: PgNotification): Either<DecodeError, T> | Promise<Either<DecodeError, T>> {
+    let input: unknown = notification.payload
+    if (this.json) {
+      try {
+        input = JSON.parse(notification.payload)
+      } catch (error) {
+        return this.settle(notification, { _tag: 'Left', left: { messages: [`the payload is not JSON (${(error as Error).message})`], cause: error } })
+      }
+    }
+    const attempt = this.run(input)
+    return isPromiseLike(attempt) ? attempt.then((settled) => this.settle(notification, settled)) : this.settle(notification, attempt)
+  }
+
+  private settle(notification: PgNotification, attempt: Attempt<T>): Either<DecodeError, T> {
+    if (attempt._tag === 'Right') return attempt
+    this.metrics?.recordDecodeFailure()
+    const { messages, cause } = attempt.left
+    const error = new DecodeError(
+      { channel: notification.channel, payload: notification.payload, messages, direction: 'receive' },
+      cause === undefined ? undefined : { cause },
+    )
+    return { _tag: 'Left', left: error }
   }
 
   protected override _error(error: unknown): void {
