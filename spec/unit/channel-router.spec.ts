@@ -78,6 +78,41 @@ describe('ChannelRouter', () => {
     expect(late).toEqual(['2'])
   })
 
+  it('delivers to exactly the current subscribers as they go from one to two, back to one, none, and one again', () => {
+    const { routing, send } = router()
+    const first: string[] = []
+    const second: string[] = []
+    const third: string[] = []
+    const one = routing.channel('c').subscribe((value) => first.push(value.payload))
+    send('c', '1')
+    const two = routing.channel('c').subscribe((value) => second.push(value.payload))
+    send('c', '2')
+    one.unsubscribe()
+    send('c', '3')
+    two.unsubscribe()
+    send('c', '4')
+    routing.channel('c').subscribe((value) => third.push(value.payload))
+    send('c', '5')
+    expect(first).toEqual(['1', '2'])
+    expect(second).toEqual(['2', '3'])
+    expect(third).toEqual(['5'])
+    expect(routing.received).toBe(4)
+  })
+
+  it('a refused channel delivers nothing until subscribed again, then to the new subscriber alone', () => {
+    const { routing, send, calls } = router()
+    const errors: unknown[] = []
+    const values: string[] = []
+    routing.channel('c').subscribe({ error: (error) => errors.push(error) })
+    routing.refuse('c', new Error('refused'))
+    send('c', 'lost')
+    routing.channel('c').subscribe((value) => values.push(value.payload))
+    send('c', 'kept')
+    expect(errors).toHaveLength(1)
+    expect(values).toEqual(['kept'])
+    expect(calls).toEqual(['LISTEN c', 'UNLISTEN c', 'LISTEN c'])
+  })
+
   it('identical notifications are each delivered', () => {
     const { routing, send } = router()
     const values: PgNotification[] = []
