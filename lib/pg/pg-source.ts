@@ -1,8 +1,10 @@
 import type pg from 'pg'
-import { Observable, concatMap, from, last, map } from 'rxjs'
+import { Observable, concatMap, from, last, map, type Subscriber } from 'rxjs'
 import { quoteIdentifier } from '../identifiers.js'
 import type { ListenSession, NotificationSource, RawNotification } from '../ports/notification-source.js'
 import { clientConfigOf, type PgConnectionConfig } from './config.js'
+import { NOTIFICATION_RESPONSE, takeOverMessages } from './message-reader.js'
+import { readNotification } from './notification-message.js'
 import { PgConnection } from './pg-connection.js'
 
 /** Statements per LISTEN/UNLISTEN query: keeps one query's text bounded when thousands of channels re-LISTEN. */
@@ -19,12 +21,21 @@ export function pgSource(config: PgConnectionConfig): NotificationSource {
 class PgListenSession implements ListenSession {
   readonly notifications: Observable<RawNotification>
   private lastReceived: number
+  /** Who `notifications` hands each one to, when they are read off the socket (copied on change). */
+  private sinks: ReadonlyArray<Subscriber<RawNotification>> = []
+  /** Whether notifications are read off the socket (else from pg's events). */
+  private readonly readsNotifications: boolean
 
   constructor(
     private readonly connection: PgConnection,
     clock: () => number,
   ) {
     this.lastReceived = clock()
+    // Notifications read off the socket ahead of pg's parser (message-reader.ts), every other message to pg:
+    // the connection is idle here, just opened, and pg's parser still the socket's one 'data' listener.
+    // Otherwise (pg changed, or a socket-less client) from pg's 'notification' events.
+    const reader = connection.socket && takeOverMessages(connection.socket, NOTIFICATION_RESPONSE, this.onNotification)
+    this.readsNotifications = reader !== undefined
     // One clock reading per socket read, before pg parses it: the notifications of one read share it as
     // their `receivedAt`, and it is the connection's last sign of life. Except for a read that ends the
     // connection (the server's FATAL goodbye): then the connection was last known alive at the read before.
@@ -47,15 +58,25 @@ class PgListenSession implements ListenSession {
     })
     const client = connection.client
     this.notifications = new Observable<RawNotification>((subscriber) => {
+      if (reader !== undefined) this.sinks = [...this.sinks, subscriber]
       // pg's message already has the fields needed: handed on as it is rather than copied.
       const forward = (message: pg.Notification) => subscriber.next(message as RawNotification)
-      client.on('notification', forward)
+      if (reader === undefined) client.on('notification', forward)
       const failure = connection.broken$.subscribe(subscriber)
       return () => {
+        this.sinks = this.sinks.filter((sink) => sink !== subscriber)
         client.off('notification', forward)
         failure.unsubscribe()
       }
     })
+  }
+
+  /** A NotificationResponse read off the socket: to every subscriber of `notifications`. */
+  private readonly onNotification = (buffer: Buffer, start: number, end: number): void => {
+    const sinks = this.sinks
+    if (sinks.length === 0) return
+    const notification = readNotification(buffer, start, end)
+    for (let index = 0; index < sinks.length; index++) (sinks[index] as Subscriber<RawNotification>).next(notification)
   }
 
   get processId(): number {

@@ -1,5 +1,5 @@
 /**
- * The replication session reads CopyData straight off its socket (copy-data-reader.ts) with the pg this
+ * The replication session reads CopyData straight off its socket (lib/pg/message-reader.ts) with the pg this
  * project installs: were a pg release to attach its parser otherwise, the session would fall back to pg's
  * events, slower but right, and this spec would say so.
  */

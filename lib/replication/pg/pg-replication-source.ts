@@ -3,12 +3,12 @@ import pg from 'pg'
 import { Observable, concatMap, map, take, type Subscriber } from 'rxjs'
 import { catalogTypes } from '../../pg/catalog-types.js'
 import { clientConfigOf, type PgConnectionConfig } from '../../pg/config.js'
+import { COPY_DATA, takeOverMessages } from '../../pg/message-reader.js'
 import { PgConnection } from '../../pg/pg-connection.js'
 import { ConnectionLostError } from '../../errors.js'
 import { formatLsn, type Lsn } from '../lsn.js'
 import type { ReplicationMessage, ReplicationSession, ReplicationSource, ServerFacts, StartedMessage, StatusUpdate } from '../ports.js'
 import { quoteName, replicationCommandLiteral } from '../sql-text.js'
-import { takeOverCopyData } from './copy-data-reader.js'
 import { PgoutputDecoder, UnresolvedTypesError, type ColumnType, type TypeParser } from './pgoutput-decoder.js'
 import { FIRST_NON_BUILTIN_TYPE_OID, serverFactsOf, serverFactsQuery, type ServerFactsRow } from './server-facts.js'
 import { standbyStatusFrame } from './standby-status.js'
@@ -28,7 +28,7 @@ interface CopyBothEvents {
 /**
  * The default source: one rxpg-owned `pg.Client` in logical replication mode (`replication: 'database'`) per
  * `connect()`, reading `pgoutput` with CopyBoth: its CopyData messages straight off the socket, everything else
- * through pg's own protocol parser (copy-data-reader.ts). Rows are parsed with the config's `types` when it
+ * through pg's own protocol parser (lib/pg/message-reader.ts). Rows are parsed with the config's `types` when it
  * has them, else with pg's.
  *
  * The facts (server, publication, slot, column types) are read before streaming on a short-lived ordinary
@@ -164,7 +164,7 @@ class PgReplicationSession implements ReplicationSession {
       this.lastReceived = clock()
     }
     const socket = connection.socket
-    this.readsCopyData = socket !== undefined && takeOverCopyData(socket, (buffer, start, end) => this.onCopyData(buffer, start, end), onRead) !== undefined
+    this.readsCopyData = socket !== undefined && takeOverMessages(socket, COPY_DATA, (buffer, start, end) => this.onCopyData(buffer, start, end), onRead) !== undefined
     if (!this.readsCopyData) socket?.on('data', onRead)
   }
 

@@ -1,51 +1,57 @@
 /**
- * Reads a replication connection's CopyData messages straight off its socket, ahead of pg's protocol parser.
+ * Reads the messages of one type straight off a pg client's socket, ahead of pg's protocol parser: the
+ * listener's NotificationResponse messages and a replication connection's CopyData.
  *
- * A change stream is one CopyData message per change. Through pg, each costs a Buffer view of its own, a
- * message object, two events and the client's look-up of its active query (for nothing: pg ignores CopyData
- * it did not ask for); read here, the decoder reads each message where it lies in the socket's read. Every
- * other message (the CopyBoth start, errors, notices, the copy's end, ReadyForQuery) is handed to pg's parser
- * as it came, whole and in order, so pg's client goes through its states as before and sees no difference
- * but the CopyData it ignores. Measured in the replication drain (200,000 changes, 7 interleaved runs): CPU
- * per change 0.81× of what it was through pg's parser.
+ * Through pg, each such message costs a Buffer view of its own, a message object, two events and, for
+ * CopyData, the client's look-up of its active query (for nothing: pg ignores CopyData it did not ask for);
+ * read here, the handler reads each message where it lies in the socket's read. Every other message (query
+ * results, errors, notices, ReadyForQuery, the CopyBoth start and end) is handed to pg's parser as it came,
+ * whole and in order, so pg's client goes through its states as before and sees no difference but the
+ * messages it no longer parses. Measured: CPU per change 0.81× in the replication drain (200,000 changes, 7
+ * interleaved runs); for notifications, see docs/design.md.
  *
  * Taken over only while the connection is idle between statements (nothing half-read in pg's parser), and
- * only when pg's parser is the socket's one 'data' listener, as pg attaches it; otherwise the session reads
- * CopyData from pg's events as before (`takeOverCopyData` returns undefined).
+ * only when pg's parser is the socket's one 'data' listener, as pg attaches it; otherwise the caller reads
+ * from pg's events as before (`takeOverMessages` returns undefined).
  */
 import type { Readable } from 'node:stream'
 
-/** A CopyData message's payload: `buffer` from `start` to `end` (the bytes after the message's type and length). */
-export type CopyDataHandler = (buffer: Buffer, start: number, end: number) => void
+/** A message's body: `buffer` from `start` to `end` (the bytes after the message's type and length). */
+export type MessageHandler = (buffer: Buffer, start: number, end: number) => void
 
-/** The message type of CopyData. */
-const COPY_DATA = 0x64
+/** The message type of CopyData ('d'). */
+export const COPY_DATA = 0x64
+/** The message type of NotificationResponse ('A'). */
+export const NOTIFICATION_RESPONSE = 0x41
 /** A message's type byte and its 4-byte length (which counts itself, not the type). */
 const HEADER = 5
 
 /**
- * Replaces pg's 'data' listener on `stream` with a reader that hands CopyData payloads to `onCopyData` and every
- * other message to pg's listener. `onRead` is called once per read, before its messages. Undefined when the
- * stream's listeners are not pg's one (nothing is changed then).
+ * Replaces pg's 'data' listener on `stream` with a reader that hands the bodies of messages of `type` to
+ * `onMessage` and every other message to pg's listener. `onRead` is called once per read, before its messages.
+ * Undefined when the stream's listeners are not pg's one (nothing is changed then).
  */
-export function takeOverCopyData(stream: Readable, onCopyData: CopyDataHandler, onRead: () => void): CopyDataReader | undefined {
+export function takeOverMessages(stream: Readable, type: number, onMessage: MessageHandler, onRead: () => void = noRead): MessageReader | undefined {
   const listeners = stream.listeners('data')
   if (listeners.length !== 1) return undefined
   const pgListener = listeners[0] as (chunk: Buffer) => void
-  const reader = new CopyDataReader(stream, onCopyData, onRead, pgListener)
+  const reader = new MessageReader(stream, type, onMessage, onRead, pgListener)
   stream.off('data', pgListener)
   stream.on('data', reader.onData)
   return reader
 }
 
-export class CopyDataReader {
+const noRead = (): void => undefined
+
+export class MessageReader {
   /** A message the reads so far left incomplete: its bytes (all of them once its length is known), and how many came. */
   private partial: Buffer | undefined
   private partialFilled = 0
 
   constructor(
     private readonly stream: Readable,
-    private readonly onCopyData: CopyDataHandler,
+    private readonly type: number,
+    private readonly onMessage: MessageHandler,
     private readonly onRead: () => void,
     private readonly pgListener: (chunk: Buffer) => void,
   ) {}
@@ -63,12 +69,12 @@ export class CopyDataReader {
     while (length - offset >= HEADER && !this.stream.destroyed) {
       const end = offset + 1 + chunk.readUInt32BE(offset + 1)
       if (end > length) break
-      if (chunk[offset] === COPY_DATA) {
+      if (chunk[offset] === this.type) {
         if (forwardFrom >= 0) {
           this.pgListener(chunk.subarray(forwardFrom, offset))
           forwardFrom = -1
         }
-        this.onCopyData(chunk, offset + HEADER, end)
+        this.onMessage(chunk, offset + HEADER, end)
       } else if (forwardFrom < 0) {
         forwardFrom = offset
       }
@@ -112,7 +118,7 @@ export class CopyDataReader {
     if (this.partialFilled < partial.length) return -1
     this.partial = undefined
     this.partialFilled = 0
-    if (partial[0] === COPY_DATA) this.onCopyData(partial, HEADER, partial.length)
+    if (partial[0] === this.type) this.onMessage(partial, HEADER, partial.length)
     else this.pgListener(partial)
     return taken
   }

@@ -1,11 +1,11 @@
 /**
- * The replication connection's reader of CopyData messages (lib/replication/pg/copy-data-reader.ts): whatever
- * the reads' boundaries, every CopyData payload goes to the decoder and every other message to pg's parser,
- * whole, in the order they came.
+ * The reader of one message type ahead of pg's parser (lib/pg/message-reader.ts), as the replication connection
+ * (CopyData) and the listener (NotificationResponse) use it: whatever the reads' boundaries, every message of the
+ * type goes to its handler and every other message to pg's parser, whole, in the order they came.
  */
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
-import { takeOverCopyData } from '../../lib/replication/pg/copy-data-reader.js'
+import { COPY_DATA, NOTIFICATION_RESPONSE, takeOverMessages } from '../../lib/pg/message-reader.js'
 
 function message(type: string, body: Buffer): Buffer {
   const header = Buffer.alloc(5)
@@ -15,7 +15,7 @@ function message(type: string, body: Buffer): Buffer {
 }
 
 /** A CopyBoth session as the server sends it: the start, CopyData of all sizes, a notice, the end, ReadyForQuery. */
-const session = [
+const copySession = [
   message('W', Buffer.from([0, 0, 0])),
   message('d', Buffer.from('w first change')),
   message('d', Buffer.alloc(0)),
@@ -26,10 +26,33 @@ const session = [
   message('C', Buffer.from('COPY 0\0')),
   message('Z', Buffer.from('I')),
 ]
-const bytes = Buffer.concat(session)
+
+function notification(processId: number, channel: string, payload: string): Buffer {
+  const id = Buffer.alloc(4)
+  id.writeInt32BE(processId)
+  return message('A', Buffer.concat([id, Buffer.from(`${channel}\0${payload}\0`)]))
+}
+
+/** A listening connection: notifications before, between and after a query's answer, one of 7999 bytes. */
+const listenSession = [
+  notification(41, 'orders', '{"id":1}'),
+  message('C', Buffer.from('LISTEN\0')),
+  notification(41, 'x'.repeat(63), 'é'.repeat(3999) + 'a'),
+  message('Z', Buffer.from('I')),
+  message('T', Buffer.from([0, 0])),
+  notification(42, 'orders', ''),
+  message('C', Buffer.from('SELECT 1\0')),
+  message('Z', Buffer.from('I')),
+  notification(43, 'orders', 'last'),
+]
+
+const sessions = [
+  { name: 'CopyData', type: COPY_DATA, messages: copySession },
+  { name: 'NotificationResponse', type: NOTIFICATION_RESPONSE, messages: listenSession },
+]
 
 /** Feeds `reads` to a stream whose one 'data' listener stands for pg's parser; what each side got, in order. */
-function read(reads: readonly Buffer[]) {
+function read(type: number, reads: readonly Buffer[]) {
   const events: string[] = []
   const stream = new Readable({ read() {} })
   // pg's parser is handed whole messages only: each recorded as it arrives, in its place among CopyData.
@@ -41,9 +64,10 @@ function read(reads: readonly Buffer[]) {
     }
   })
   let readsSeen = 0
-  const reader = takeOverCopyData(
+  const reader = takeOverMessages(
     stream,
-    (buffer, start, end) => events.push(`d:${buffer.subarray(start, end).toString('latin1')}`),
+    type,
+    (buffer, start, end) => events.push(`handler:${buffer.subarray(start, end).toString('latin1')}`),
     () => (readsSeen += 1),
   )
   expect(reader).toBeDefined()
@@ -51,40 +75,47 @@ function read(reads: readonly Buffer[]) {
   return { events, readsSeen }
 }
 
-const expected = session.map((whole) => {
-  const type = String.fromCharCode(whole[0] as number)
-  return type === 'd' ? `d:${whole.subarray(5).toString('latin1')}` : `pg:${type}:${whole.toString('hex')}`
-})
+function expectedOf(type: number, messages: readonly Buffer[]): string[] {
+  return messages.map((whole) =>
+    whole[0] === type ? `handler:${whole.subarray(5).toString('latin1')}` : `pg:${String.fromCharCode(whole[0] as number)}:${whole.toString('hex')}`,
+  )
+}
 
-describe('replication CopyData reader', () => {
+describe.each(sessions)('reader of $name messages', ({ type, messages }) => {
+  const bytes = Buffer.concat(messages)
+  const expected = expectedOf(type, messages)
+
   it('hands on every message whole and in order when it all comes in one read', () => {
-    expect(read([bytes])).toEqual({ events: expected, readsSeen: 1 })
+    expect(read(type, [bytes])).toEqual({ events: expected, readsSeen: 1 })
   })
 
   it('hands on every message whole and in order whatever byte a read ends at (one split, then every byte a read)', () => {
     for (let at = 1; at < bytes.length; at += at < 200 ? 1 : 997) {
-      expect(read([bytes.subarray(0, at), bytes.subarray(at)]).events).toEqual(expected)
+      expect(read(type, [bytes.subarray(0, at), bytes.subarray(at)]).events).toEqual(expected)
     }
     const oneByteReads = Array.from({ length: bytes.length }, (_, at) => bytes.subarray(at, at + 1))
-    expect(read(oneByteReads)).toEqual({ events: expected, readsSeen: bytes.length })
+    expect(read(type, oneByteReads)).toEqual({ events: expected, readsSeen: bytes.length })
   })
+})
 
+describe('message reader', () => {
   it("leaves a stream alone whose 'data' listeners are not pg's one parser", () => {
     const stream = new Readable({ read() {} })
     const first = () => undefined
     stream.on('data', first)
     stream.on('data', () => undefined)
-    expect(takeOverCopyData(stream, () => undefined, () => undefined)).toBeUndefined()
+    expect(takeOverMessages(stream, COPY_DATA, () => undefined)).toBeUndefined()
     expect(stream.listeners('data')[0]).toBe(first)
-    expect(takeOverCopyData(new Readable({ read() {} }), () => undefined, () => undefined)).toBeUndefined()
+    expect(takeOverMessages(new Readable({ read() {} }), COPY_DATA, () => undefined)).toBeUndefined()
   })
 
   it('stops reading a read once the stream is destroyed by a message in it', () => {
     const stream = new Readable({ read() {} })
     stream.on('data', () => undefined)
     const payloads: string[] = []
-    takeOverCopyData(
+    takeOverMessages(
       stream,
+      COPY_DATA,
       (buffer, start, end) => {
         payloads.push(buffer.subarray(start, end).toString())
         stream.destroy()

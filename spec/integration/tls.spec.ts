@@ -1,22 +1,24 @@
 /**
- * A change stream over TLS, as managed servers require: the session reads CopyData off the TLS socket ahead of
- * pg's parser (copy-data-reader.ts) as it does off a plain one, a value larger than a read arrives whole, and
- * the stream resumes from a position. Needs `openssl` for a self-signed certificate; without it, skipped loudly.
+ * Over TLS, as managed servers require, rxpg reads its messages off the TLS socket ahead of pg's parser
+ * (lib/pg/message-reader.ts) as it does off a plain one: a change stream's CopyData (a value larger than a read
+ * arrives whole, and the stream resumes from a position) and a listener's notifications. Needs `openssl` for a
+ * self-signed certificate; without it, skipped loudly.
  */
 import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { filter, firstValueFrom, take, toArray } from 'rxjs'
+import { filter, firstValueFrom, take, toArray, type Observable } from 'rxjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createPgListener } from '../../lib/index.js'
 import { changeStream, dropReplication, ensureReplication, isCheckpoint, type Change } from '../../lib/replication/index.js'
 import { pgReplicationSource } from '../../lib/replication/pg/pg-replication-source.js'
-import type { ReplicationSession } from '../../lib/replication/ports.js'
+import { pgSource } from '../../lib/pg/pg-source.js'
 import type { EmbeddedServer } from '../../support/embedded-server.js'
 import { query, startLogicalServer, stateOf } from '../support/replication.js'
 
 const openssl = spawnSync('openssl', ['version']).status === 0
-if (!openssl) console.warn('\n*** openssl is not installed: the TLS replication spec is SKIPPED. Install it with `apt-get install -y openssl`.\n')
+if (!openssl) console.warn('\n*** openssl is not installed: the TLS spec is SKIPPED. Install it with `apt-get install -y openssl`.\n')
 
 /** A self-signed certificate and key the server may read (it runs as `postgres` when the tests run as root). */
 function certificate(): { readonly dir: string; readonly cert: string; readonly key: string } {
@@ -31,7 +33,20 @@ function certificate(): { readonly dir: string; readonly cert: string; readonly 
   return { dir, cert, key }
 }
 
-describe.skipIf(!openssl)('replication over TLS', () => {
+/** The first session a source opens, which is then ended (what it did while open is what the spec checks). */
+function firstSession<S>(sessions: Observable<S>): Promise<S> {
+  return new Promise<S>((resolve, reject) => {
+    const connected = sessions.subscribe({
+      next: (opened) => {
+        resolve(opened)
+        connected.unsubscribe()
+      },
+      error: reject,
+    })
+  })
+}
+
+describe.skipIf(!openssl)('over TLS', () => {
   let server: EmbeddedServer
   let dir = ''
   let config: { connectionString: string; ssl: { rejectUnauthorized: false } }
@@ -51,17 +66,7 @@ describe.skipIf(!openssl)('replication over TLS', () => {
     await query(server.url, 'CREATE TABLE tls_orders (id int PRIMARY KEY, note text)')
     await ensureReplication(config, { ...names, tables: ['tls_orders'] })
     try {
-      const session = await new Promise<ReplicationSession>((resolve, reject) => {
-        const connected = pgReplicationSource(config, { ...names, tables: ['tls_orders'] })
-          .connect(() => Date.now())
-          .subscribe({
-            next: (opened) => {
-              resolve(opened)
-              connected.unsubscribe()
-            },
-            error: reject,
-          })
-      })
+      const session = await firstSession(pgReplicationSource(config, { ...names, tables: ['tls_orders'] }).connect(() => Date.now()))
       expect((session as unknown as { readsCopyData: boolean }).readsCopyData).toBe(true)
 
       const stream = changeStream(config, { ...names, tables: ['tls_orders'], checkpoints: false })
@@ -85,6 +90,30 @@ describe.skipIf(!openssl)('replication over TLS', () => {
       await resumed.close()
     } finally {
       await dropReplication(config, names)
+    }
+  })
+
+  it('a listener reads its notifications off the TLS socket, 7999 bytes whole', async () => {
+    const session = await firstSession(pgSource(config).connect(() => Date.now()))
+    expect((session as unknown as { readsNotifications: boolean }).readsNotifications).toBe(true)
+
+    const db = createPgListener(config)
+    try {
+      const large = 'é'.repeat(3999) + 'a'
+      const received = firstValueFrom(db.channel('tls_events').pipe(take(3), toArray()))
+      await db.notify('tls_events', 'one')
+      await db.notify('tls_events', large)
+      await db.notify('tls_events', 'three')
+      expect((await received).map((notification) => notification.payload)).toEqual(['one', large, 'three'])
+      // Every other client backend is rxpg's (the listener's two, and the session above while it ends): all over TLS.
+      const [row] = await query<{ ssl: boolean; n: number }>(
+        server.url,
+        `SELECT bool_and(s.ssl) AS ssl, count(*)::int AS n FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()`,
+      )
+      expect(row?.ssl).toBe(true)
+      expect(row?.n).toBeGreaterThanOrEqual(2)
+    } finally {
+      await db.close()
     }
   })
 })
