@@ -155,20 +155,13 @@ export class ChannelRouter implements ChannelDemand {
 class ChannelSubscribers {
   private readonly all: Subscriber<PgNotification>[] = []
   private snapshot: readonly Subscriber<PgNotification>[] | undefined
-  /**
-   * The subscriber when there is exactly one, the usual case: the router's route for the channel, so a delivery
-   * calls it without reading this object, the array and its snapshot. The same semantics as the snapshot: a
-   * subscriber arriving during its delivery does not get that notification.
-   */
-  sole: Subscriber<PgNotification> | undefined
-
   get size(): number {
     return this.all.length
   }
 
   add(subscriber: Subscriber<PgNotification>): void {
     this.all.push(subscriber)
-    this.changed()
+    this.snapshot = undefined
   }
 
   /** False when `subscriber` was not (or no longer) here. */
@@ -176,13 +169,17 @@ class ChannelSubscribers {
     const index = this.all.indexOf(subscriber)
     if (index < 0) return false
     this.all.splice(index, 1)
-    this.changed()
+    this.snapshot = undefined
     return true
   }
 
-  private changed(): void {
-    this.snapshot = undefined
-    this.sole = this.all.length === 1 ? this.all[0] : undefined
+  /**
+   * The subscriber when there is exactly one, the usual case: the router's route for the channel, so a delivery
+   * calls it without reading this object, the array and its snapshot. The same semantics as the snapshot: a
+   * subscriber arriving during its delivery does not get that notification.
+   */
+  get sole(): Subscriber<PgNotification> | undefined {
+    return this.all.length === 1 ? this.all[0] : undefined
   }
 
   current(): readonly Subscriber<PgNotification>[] {

@@ -11,6 +11,7 @@
 import type { Either } from 'fp-ts/Either'
 import type * as Decode from '../../lib/operators/decode.js'
 import type * as Router from '../../lib/channel-router.js'
+import type { RawNotification } from '../../lib/ports/notification-source.js'
 import { payloadText, type BenchPayload } from '../support/payload.js'
 
 const [libDir, channelsArg, countArg] = process.argv.slice(2)
@@ -21,13 +22,17 @@ const count = Number(countArg)
 /** The bench receiver's decoder: JSON parsing is decode's own; the shape is trusted. */
 const asPayload = (input: unknown): Either<never, BenchPayload> => ({ _tag: 'Right', right: input as BenchPayload })
 let received = 0
+/** Raw pg's handler gets the value itself, as in bench/peers/pg.ts; rxpg's subscriber unwraps decode's Either. */
+const onValue = (value: BenchPayload): void => {
+  if (value.seq >= 0) received += 1
+}
 const handle = (result: Either<unknown, BenchPayload>): void => {
-  if (result._tag === 'Right' && result.right.seq >= 0) received += 1
+  if (result._tag === 'Right') onValue(result.right)
 }
 const names = Array.from({ length: channels }, (_, index) => `bench_route_${index}`)
 const router = libDir === 'raw' ? rawPg(names) : await rxpg(libDir, names)
 
-type Deliver = (notification: { channel: string; payload: string; processId: number }, receivedAt: number) => void
+type Deliver = (notification: RawNotification, receivedAt: number) => void
 
 async function rxpg(dir: string, channelNames: readonly string[]): Promise<{ deliver: Deliver }> {
   const { ChannelRouter }: typeof Router = await import(`${dir}/channel-router.js`)
@@ -39,7 +44,6 @@ async function rxpg(dir: string, channelNames: readonly string[]): Promise<{ del
 
 function rawPg(channelNames: readonly string[]): { deliver: Deliver } {
   const routes = new Map<string, Array<(value: BenchPayload) => void>>()
-  const onValue = (value: BenchPayload): void => handle({ _tag: 'Right', right: value })
   for (const name of channelNames) routes.set(name, [onValue])
   return {
     deliver: (message) => {

@@ -58,10 +58,10 @@ class PgListenSession implements ListenSession {
     })
     const client = connection.client
     this.notifications = new Observable<RawNotification>((subscriber) => {
-      if (reader !== undefined) this.sinks = [...this.sinks, subscriber]
       // pg's message already has the fields needed: handed on as it is rather than copied.
       const forward = (message: pg.Notification) => subscriber.next(message as RawNotification)
-      if (reader === undefined) client.on('notification', forward)
+      if (reader !== undefined) this.sinks = [...this.sinks, subscriber]
+      else client.on('notification', forward)
       const failure = connection.broken$.subscribe(subscriber)
       return () => {
         this.sinks = this.sinks.filter((sink) => sink !== subscriber)
