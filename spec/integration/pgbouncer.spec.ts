@@ -100,9 +100,14 @@ describe.skipIf(!installed)(`PgBouncer${installed ? '' : ' (skipped: pgbouncer i
     for (const [i, payload] of payloads.entries()) {
       sends.push(db.notify(channel, payload))
       if (i === 100) {
-        // The listener reconnects (and probes its delivery again through the pool) in the middle.
+        // The listener reconnects (and probes its delivery again through the pool) in the middle. Killed once
+        // what was sent so far arrived, and the sends go on once it knows: what is committed between the kill
+        // and the listener hearing of it is lost (at most once), and would decide the spec by a race.
+        await eventually(() => received.length === i + 1, () => `received ${received.length}; ${describe()}`)
         const connected = states.findLast((s) => s.status === 'connected')
+        const reconnecting = firstValueFrom(db.state$.pipe(filter((state) => state.status === 'reconnecting')))
         await adminQuery('SELECT pg_terminate_backend($1)', [connected?.status === 'connected' ? connected.processId : 0])
+        await reconnecting
       }
       if (i % 10 === 0) await pool.query('SELECT 1') // the application's own traffic on the same pool
     }
