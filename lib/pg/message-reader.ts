@@ -57,6 +57,9 @@ export class MessageReader {
   ) {}
 
   readonly onData = (chunk: Buffer): void => {
+    // A destroyed socket may still emit what it had buffered (a resume scheduled before the destroy flows it):
+    // the connection is done, nothing in those reads is for anyone.
+    if (this.stream.destroyed) return
     this.onRead()
     let offset = 0
     if (this.partial !== undefined) {
@@ -81,7 +84,9 @@ export class MessageReader {
       offset = end
     }
     if (forwardFrom >= 0) this.pgListener(chunk.subarray(forwardFrom, offset))
-    if (offset < length) this.keepPartial(chunk, offset)
+    // Stopped by a message that destroyed the stream: the rest of the read may hold whole messages, not a
+    // message begun, and is not read.
+    if (offset < length && !this.stream.destroyed) this.keepPartial(chunk, offset)
   }
 
   /** The start of a message the read ended in: kept (in a buffer of the message's size, once that is known). */
