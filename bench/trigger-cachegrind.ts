@@ -3,8 +3,8 @@
  * instructions valgrind's cachegrind counts in a PostgreSQL backend running one-row transactions (an INSERT of
  * an order row and a COMMIT, in a loop inside a DO block) on the tables of the change-feed writers section,
  * each with its trigger. Timed, the same loop moves by ±30% on this machine from one run to the next (the
- * writers section through clients by ±20%); counted, it repeats to the instruction, so a cheaper trigger body
- * shows however small the saving.
+ * writers section through clients by ±20%); counted, it repeats within 2% (the wake-up branch runs by the
+ * clock), so a trigger body a few per cent cheaper shows.
  *
  *   npx tsx bench/trigger-cachegrind.ts          (needs valgrind; an embedded server, never DATABASE_URL)
  *   TRIGGER_COUNTS=500,1500
