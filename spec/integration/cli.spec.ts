@@ -124,7 +124,8 @@ describe('rxpg notify', () => {
 
   // Node decodes a command's arguments as UTF-8, each byte that is not UTF-8 as U+FFFD, and the bytes are gone:
   // `rxpg notify orders café` typed in a LATIN1 terminal sent "caf\uFFFD" with 0, where the same bytes on stdin are refused.
-  it('refuses a channel or payload argument holding U+FFFD (a byte that is not UTF-8), with 2 and nothing sent; U+FFFD on stdin is sent', async () => {
+  // Five processes, one of them listening throughout: 18 s of the default 30 s on a busy 2-core machine.
+  it('refuses a channel or payload argument holding U+FFFD (a byte that is not UTF-8), with 2 and nothing sent; U+FFFD on stdin is sent', { timeout: 90_000 }, async () => {
     const listen = startRxpg(['listen', channel('fffd'), '--json'], env)
     await listen.until((r) => r.stderr().includes('listening on'), 'listening')
     const said = (what: string, at: number, fix = 'Use UTF-8 in the terminal or script') =>
@@ -331,7 +332,8 @@ describe('rxpg sql', () => {
 
   // A repeated option kept only its last value, with exit code 0: --table a --table b printed b's feed alone, and
   // --key id --key tenant made a feed keyed on tenant alone (a new user's trial with many tables).
-  it('prints a feed for each --table, takes repeated --key, --columns and --ops as one list, and refuses other options given twice', async () => {
+  // Eleven processes, one after the other: 29 s of the default 30 s on a busy 2-core machine.
+  it('prints a feed for each --table, takes repeated --key, --columns and --ops as one list, and refuses other options given twice', { timeout: 120_000 }, async () => {
     const [first, second] = [fixture.table('sql_many_a'), fixture.table('sql_many_b')]
     await fixture.sql(`CREATE TABLE ${first} (id bigint PRIMARY KEY, v text); CREATE TABLE ${second} (tenant int, id int, v text, PRIMARY KEY (tenant, id))`)
     const both = await rxpg(['sql', 'changes', '--table', first, '--table', second, '--log-schema', fixture.schema], { env })
