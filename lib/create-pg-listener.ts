@@ -165,7 +165,7 @@ export function createPgListener(config: PgConnectionConfig, givenOptions: PgLis
     options.notify,
   )
 
-  const metrics = new MetricsCounters(() => ({ received: router.received, sent: batcher.sent, sendFailures: batcher.sendFailures, queueDepth: batcher.depth }))
+  const metrics = new MetricsCounters(() => ({ received: router.received, sent: batcher.sent, sendFailures: batcher.sendFailures, sendReconnects: batcher.reconnects, queueDepth: batcher.depth }))
   // Replays the current state to every subscriber, also the last one (closed, failed) to one that comes after
   // the end: a BehaviorSubject would only complete.
   const state$ = new ReplaySubject<ListenerState>(1)

@@ -12,6 +12,12 @@ export interface MetricsSnapshot {
   readonly reconnects: number
   /** Connection attempts made after a loss or a failed attempt (each `reconnecting` state). */
   readonly reconnectAttempts: number
+  /**
+   * Outages of the sending connection (the one notify() and notify$ send on) that ended: sends found no
+   * connection, or lost it before their statement ran, until a batch committed again. One per outage, however
+   * many attempts it took; a connection lost while nothing was being sent is replaced on the next send unseen.
+   */
+  readonly sendReconnects: number
   /** Notifications waiting in the send queue right now. */
   readonly queueDepth: number
   /** Notifications dropped by bounded buffers given this listener's `metrics`. */
@@ -34,6 +40,7 @@ export interface LiveCounts {
   readonly received: number
   readonly sent: number
   readonly sendFailures: number
+  readonly sendReconnects: number
   readonly queueDepth: number
 }
 

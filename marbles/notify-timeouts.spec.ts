@@ -4,7 +4,7 @@
  * `connectTimeout` of the listener the wait for a sending connection (here 30), `closeTimeout` what `close()`
  * spends sending what is queued (here 10). One frame is 1 ms; retries wait 100, 200, … ms (no jitter).
  */
-import { NEVER } from 'rxjs'
+import { map, NEVER } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { ConnectionLostError, ListenerClosedError, NotifyFailedError } from '../lib/index.js'
 import { SendFailure } from '../lib/ports/index.js'
@@ -65,6 +65,20 @@ describe('notify time-outs', () => {
       expectObservable(failures).toBe('-')
       // Given up at 30, retried at 130.
       expectObservable(hanging.committed$).toBe('30ms 100ms a', { a: [{ channel: 'orders', payload: 'a' }] })
+    }))
+
+  it('counts one reconnect of the sending connection per outage, however many attempts it took, and none without one', () =>
+    runMarbles(({ cold, expectObservable, scheduler }) => {
+      // Calls 1-3 find no connection (one outage: tried at 0, 100, 300), 4 commits at 700; 5 finds none (a
+      // second outage), 6 commits 100 ms later; 7 commits at once.
+      const down = new Set([1, 2, 3, 5])
+      const transport = virtualTransport({ answer: (_batch, call) => (down.has(call) ? cold('#', undefined, new SendFailure('unavailable', refused)) : cold('|')) })
+      const { batcher, failures } = sink(transport, scheduler, () => true, { timeout: 10_000 })
+      cold('a 1999ms b 999ms c').subscribe((payload) => batcher.enqueue('orders', payload))
+      expectObservable(failures).toBe('-')
+      expectObservable(transport.committed$.pipe(map(([notification]) => notification?.payload))).toBe('700ms a 1399ms b 899ms c')
+      scheduler.schedule(() => expect(batcher.reconnects).toBe(1), 1000)
+      scheduler.schedule(() => expect(batcher.reconnects).toBe(2), 4000)
     }))
 
   it('close() sends what is queued while the connection works, and resolves', async () => {

@@ -272,7 +272,7 @@ describe('virtual listener: metrics', () => {
       db.errors$.subscribe()
       cold('------|').subscribe({
         complete: () =>
-          expect(db.metrics.snapshot()).toEqual({ received: 3, sent: 1, sendFailures: 1, decodeFailures: 0, reconnects: 1, reconnectAttempts: 1, queueDepth: 0, dropped: 0 }),
+          expect(db.metrics.snapshot()).toEqual({ received: 3, sent: 1, sendFailures: 1, decodeFailures: 0, reconnects: 1, reconnectAttempts: 1, sendReconnects: 0, queueDepth: 0, dropped: 0 }),
       })
     })
   })

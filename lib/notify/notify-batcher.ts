@@ -107,6 +107,8 @@ export class NotifyBatcher {
   sent = 0
   /** Notifications refused or failed. */
   sendFailures = 0
+  /** Outages of the sending connection ended: a batch committed after one or more found no connection. */
+  reconnects = 0
   private phase: Phase = { name: 'idle' }
   private readonly queue = new Deque<QueuedNotification>()
   /** Failed attempts to reach the sending connection since the last success: picks the back-off delay. */
@@ -264,6 +266,7 @@ export class NotifyBatcher {
         },
         complete: () => {
           flight.run.unsubscribe()
+          if (this.retries > 0) this.reconnects += 1
           this.retries = 0
           this.sent += batch.length
           for (const notification of batch) notification.settle?.resolve()

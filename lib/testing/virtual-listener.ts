@@ -108,7 +108,8 @@ export function createVirtualListener(options: VirtualListenerOptions = {}): Vir
   const scheduler = options.scheduler ?? asyncScheduler
   const processId = options.processId ?? VIRTUAL_LISTENER_PROCESS_ID
   const counts = { received: 0, sent: 0, sendFailures: 0 }
-  const counters = new MetricsCounters(() => ({ ...counts, queueDepth: 0 }))
+  // No sending connection here: nothing to reconnect.
+  const counters = new MetricsCounters(() => ({ ...counts, sendReconnects: 0, queueDepth: 0 }))
   const state$ = new ReplaySubject<ListenerState>(1)
   let current: ListenerState = { status: 'idle' }
   let connectedBefore = false

@@ -162,6 +162,25 @@ describe('the server stopped and started again', () => {
     }
   }
 
+  it('counts an outage of the sending connection once in sendReconnects, once a notification that waited through it is committed', async () => {
+    const db = createPgListener(server.url)
+    open.push(db)
+    // Nobody in this process listens (the listening connection is not even opened): the sends do not wait for
+    // the listener, and meet the outage.
+    await db.notify('outage-sender', 'before')
+    expect(db.metrics.snapshot().sendReconnects).toBe(0)
+    await server.stop()
+    const during = db.notify('outage-sender', 'during')
+    // Tried, refused and retried while the server is down; the sleep only makes the outage last.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect(db.metrics.snapshot().sendReconnects).toBe(0)
+    await server.start()
+    await during
+    expect(db.metrics.snapshot()).toMatchObject({ sendReconnects: 1, sent: 2, sendFailures: 0 })
+    await db.notify('outage-sender', 'after')
+    expect(db.metrics.snapshot()).toMatchObject({ sendReconnects: 1, sent: 3 })
+  })
+
   for (const downSeconds of [10, 60]) {
     it(`recovers after ${downSeconds} s down, never erroring a channel`, { timeout: (downSeconds + 60) * 1000 }, async () => {
       const db = createPgListener(server.url)
