@@ -13,9 +13,10 @@ export interface MetricsSnapshot {
   /** Connection attempts made after a loss or a failed attempt (each `reconnecting` state). */
   readonly reconnectAttempts: number
   /**
-   * Outages of the sending connection (the one notify() and notify$ send on) that ended: sends found no
-   * connection, or lost it before their statement ran, until a batch committed again. One per outage, however
-   * many attempts it took; a connection lost while nothing was being sent is replaced on the next send unseen.
+   * Outages of the sending connection (the one notify() and notify$ send on) that ended: sends could not get a
+   * connection (none could be opened, or it broke before a batch was handed to it), until a batch committed
+   * again. One per outage, however many attempts it took. A connection lost while nothing was being sent is
+   * replaced on the next send unseen, and a batch sent again after it reached a connection is no outage.
    */
   readonly sendReconnects: number
   /** Notifications waiting in the send queue right now. */

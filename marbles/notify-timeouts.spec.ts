@@ -4,7 +4,7 @@
  * `connectTimeout` of the listener the wait for a sending connection (here 30), `closeTimeout` what `close()`
  * spends sending what is queued (here 10). One frame is 1 ms; retries wait 100, 200, … ms (no jitter).
  */
-import { map, NEVER } from 'rxjs'
+import { map, NEVER, throwError } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { ConnectionLostError, ListenerClosedError, NotifyFailedError } from '../lib/index.js'
 import { SendFailure } from '../lib/ports/index.js'
@@ -21,6 +21,8 @@ const sink = (...[transport, scheduler, listening, options]: Parameters<typeof s
 
 /** What pg gives when nothing listens on the server's port: the sending connection is unavailable. */
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+/** What a transaction-mode pooler gives for a statement name its server connection does not know: retried unnamed. */
+const unknownStatement = Object.assign(new Error('prepared statement "rxpg_notify_one" does not exist'), { code: '26000' })
 
 describe('notify time-outs', () => {
   it('fails a notification that waited longer than timeout without being sent', () =>
@@ -69,15 +71,20 @@ describe('notify time-outs', () => {
 
   it('counts one reconnect of the sending connection per outage, however many attempts it took, and none without one', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
-      // Calls 1-3 find no connection (one outage: tried at 0, 100, 300), 4 commits at 700; 5 finds none (a
-      // second outage), 6 commits 100 ms later; 7 commits at once.
+      // Calls 1-3 get no connection (one outage: tried at 0, 100, 300), 4 commits at 700; 5 gets none (a second
+      // outage), 6 commits 100 ms later; 7 is refused after it was handed to a connection (a statement name a
+      // pooler does not know: retried, no outage), 8 commits 100 ms later (the third and fourth calls that reach
+      // a connection).
       const down = new Set([1, 2, 3, 5])
-      const transport = virtualTransport({ answer: (_batch, call) => (down.has(call) ? cold('#', undefined, new SendFailure('unavailable', refused)) : cold('|')) })
+      const working = virtualTransport({ answer: (_batch, call) => (call === 3 ? cold('#', undefined, new SendFailure('unavailable', unknownStatement)) : cold('|')) })
+      let calls = 0
+      const transport: NotifyTransport = { ...working, send: (batch) => (down.has(++calls) ? throwError(() => new SendFailure('unavailable', refused)) : working.send(batch)) }
       const { batcher, failures } = sink(transport, scheduler, () => true, { timeout: 10_000 })
       cold('a 1999ms b 999ms c').subscribe((payload) => batcher.enqueue('orders', payload))
       expectObservable(failures).toBe('-')
-      expectObservable(transport.committed$.pipe(map(([notification]) => notification?.payload))).toBe('700ms a 1399ms b 899ms c')
+      expectObservable(working.committed$.pipe(map(([notification]) => notification?.payload))).toBe('700ms a 1399ms b 999ms c')
       scheduler.schedule(() => expect(batcher.reconnects).toBe(1), 1000)
+      scheduler.schedule(() => expect(batcher.reconnects).toBe(2), 2500)
       scheduler.schedule(() => expect(batcher.reconnects).toBe(2), 4000)
     }))
 

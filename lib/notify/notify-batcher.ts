@@ -107,12 +107,18 @@ export class NotifyBatcher {
   sent = 0
   /** Notifications refused or failed. */
   sendFailures = 0
-  /** Outages of the sending connection ended: a batch committed after one or more found no connection. */
+  /** Outages of the sending connection ended: a batch committed after one or more could not get a connection. */
   reconnects = 0
   private phase: Phase = { name: 'idle' }
   private readonly queue = new Deque<QueuedNotification>()
   /** Failed attempts to reach the sending connection since the last success: picks the back-off delay. */
   private retries = 0
+  /**
+   * A batch could not get a connection (none could be opened in time, or it broke before the batch was handed to
+   * it) since the last commit. A batch handed to a connection and sent again (a statement name a pooler does not
+   * know, a server shutting down mid-statement) is retried, but had a connection: no outage of its own.
+   */
+  private outage = false
   /** How many of the next batches take one notification: those of a batch refused for one of them, sent again alone. */
   private sendAlone = 0
   /** The timer of the oldest waiting notification's deadline. */
@@ -266,7 +272,8 @@ export class NotifyBatcher {
         },
         complete: () => {
           flight.run.unsubscribe()
-          if (this.retries > 0) this.reconnects += 1
+          if (this.outage) this.reconnects += 1
+          this.outage = false
           this.retries = 0
           this.sent += batch.length
           for (const notification of batch) notification.settle?.resolve()
@@ -332,6 +339,7 @@ export class NotifyBatcher {
 
   /** Nothing was sent: the batch goes back to the front, in order, and is retried after a back-off. */
   private onUnavailable(flight: InFlight, error: unknown): void {
+    if (!flight.dispatched) this.outage = true
     this.queue.unshiftAll(flight.batch)
     // Back in the queue, the batch is no longer in flight: what fails the queue next (close, a refused
     // connection) must not fail it a second time as the batch in flight.

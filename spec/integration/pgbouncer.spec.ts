@@ -116,6 +116,8 @@ describe.skipIf(!installed)(`PgBouncer${installed ? '' : ' (skipped: pgbouncer i
     expect(received.map((n) => n.payload)).toEqual(payloads)
     expect(channelErrors).toEqual([])
     expect(states.some((s) => s.status === 'failed')).toBe(false)
+    // The named statement refused by the pooler was sent again unnamed on a connection it had: no outage.
+    expect(db.metrics.snapshot()).toMatchObject({ sent: 200, sendFailures: 0, sendReconnects: 0 })
   })
 
   it('fails a replication stream pointed at PgBouncer for good, with the typed error that says to connect directly', async () => {
