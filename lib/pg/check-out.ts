@@ -23,24 +23,33 @@ export interface CheckedOutClient {
  * exception, and the process ends. The queries on the client fail anyway; the error is kept so that the client
  * goes back to the pool as broken.
  */
-export async function checkOut(pool: pg.Pool): Promise<CheckedOutClient> {
-  const client = await pool.connect()
-  let failed: Error | undefined
-  const onError = (error: Error) => {
-    failed ??= error
-  }
-  client.on('error', onError)
-  let released = false
-  return {
-    client,
-    release: (error) => {
-      if (released) return
-      released = true
-      client.removeListener('error', onError)
-      client.release(error ?? failed)
-    },
-    connectionError: () => failed,
-  }
+export function checkOut(pool: pg.Pool): Promise<CheckedOutClient> {
+  // pg-pool's callback, not its promise: the callback runs as the pool hands the client over, which may be while
+  // pg parses the read that completed the connection, and the rest of that read may be an error (a server
+  // shutting down sends its FATAL right behind ReadyForQuery). Listening only after `await`, that error found no
+  // listener: an uncaught exception.
+  return new Promise((resolve, reject) => {
+    pool.connect((connectError, client) => {
+      if (connectError) return reject(connectError)
+      if (client === undefined) return reject(new Error('rxpg: the pool handed over no client'))
+      let failed: Error | undefined
+      const onError = (error: Error) => {
+        failed ??= error
+      }
+      client.on('error', onError)
+      let released = false
+      resolve({
+        client,
+        release: (error) => {
+          if (released) return
+          released = true
+          client.removeListener('error', onError)
+          client.release(error ?? failed)
+        },
+        connectionError: () => failed,
+      })
+    })
+  })
 }
 
 /**
