@@ -140,14 +140,28 @@ describe('consumer groups', () => {
     class HeldPool extends pg.Pool {
       hold: Promise<void> | undefined
       waiting = 0
+      /** pg-pool's query() takes its client through connect(), within the call: those (the reads) are not held. */
+      private querying = false
+      constructor(config: pg.PoolConfig) {
+        super(config)
+        const query = this.query.bind(this) as (...args: unknown[]) => unknown
+        this.query = ((...args: unknown[]) => {
+          this.querying = true
+          try {
+            return query(...args)
+          } finally {
+            this.querying = false
+          }
+        }) as pg.Pool['query']
+      }
       override connect(): Promise<pg.PoolClient>
       override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void
       override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
-        if (callback !== undefined) return super.connect(callback)
         const held = this.hold
-        if (held === undefined) return super.connect()
+        if (held === undefined || this.querying) return callback === undefined ? super.connect() : super.connect(callback)
         this.waiting += 1
-        return held.then(() => super.connect())
+        if (callback === undefined) return held.then(() => super.connect())
+        void held.then(() => super.connect(callback))
       }
     }
     const pool = new HeldPool({ connectionString: fixture.url, max: 2 })
@@ -160,7 +174,7 @@ describe('consumer groups', () => {
     running.push(consumer)
     await appendKeyed('stop-waiting', 1, 1)
     await eventually(() => handled.length === 1, () => `handled ${handled.length}`)
-    // Reads go through pool.query (its own checkout); the batch's transaction through connect(): held back.
+    // Reads go through pool.query (its own checkout); the batch's transaction through checkOut's connect(): held back.
     let release: () => void = () => undefined
     pool.hold = new Promise<void>((resolve) => (release = resolve))
     await appendKeyed('stop-waiting', 1, 1)
