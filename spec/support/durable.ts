@@ -104,6 +104,8 @@ export async function fetchAll(log: DurableLog, channel: string, after: string |
  */
 export async function lockLog(url: string, schema: string, mode: 'ACCESS EXCLUSIVE' | 'SHARE' = 'ACCESS EXCLUSIVE'): Promise<() => Promise<void>> {
   const client = new pg.Client({ connectionString: url })
+  // As adminQuery: an 'error' while it holds the lock idle (a spec's restart) must not be an uncaught exception.
+  client.on('error', () => undefined)
   await client.connect()
   await client.query('BEGIN')
   await client.query(`LOCK TABLE "${schema}".durable_log IN ${mode} MODE`)
