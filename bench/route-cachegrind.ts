@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { buildRxpg, comparedLibs } from './support/build.js'
+import { cachegrindCount } from './support/cachegrind.js'
 
 interface Counts {
   readonly instructions: number
@@ -29,16 +30,10 @@ function run(file: string, args: readonly string[]): Promise<string> {
   )
 }
 
-function count(report: string, label: string): number {
-  const line = report.split('\n').find((text) => new RegExp(`==\\d+== ${label}:`).test(text))
-  const figure = line?.split(':')[1]?.trim().split(/\s+/)[0]
-  if (figure === undefined) throw new Error(`no "${label}" in valgrind's report:\n${report}`)
-  return Number(figure.replaceAll(',', ''))
-}
 
 async function cachegrind(harness: string, lib: string, channels: number, deliveries: number): Promise<Counts> {
   const report = await run('valgrind', ['--tool=cachegrind', '--cache-sim=yes', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', harness, lib, String(channels), String(deliveries)])
-  return { instructions: count(report, 'I\\s+refs'), d1Misses: count(report, 'D1\\s+misses') }
+  return { instructions: cachegrindCount(report, 'I\\s+refs'), d1Misses: cachegrindCount(report, 'D1\\s+misses') }
 }
 
 async function main(): Promise<void> {

@@ -19,6 +19,7 @@
 import { execFile } from 'node:child_process'
 import pg from 'pg'
 import { startEmbeddedServer } from '../support/embedded-server.js'
+import { cachegrindCount } from './support/cachegrind.js'
 import { changeFeedSql } from '../lib/changes/index.js'
 import { benchTables, VARIANTS } from './changes/context.js'
 
@@ -46,10 +47,12 @@ function countInstructions(program: string, dataDirectory: string, commands: str
   const [file, fileArgs] = asOwner ? [asOwner[0], [...asOwner[1], 'valgrind', ...args]] : ['valgrind', args]
   return new Promise((done, fail) => {
     const child = execFile(file, fileArgs, { maxBuffer: 1 << 26 }, (error, stdout, stderr) => {
-      const failed = /\bERROR:/.exec(stdout + stderr)
-      const line = stderr.split('\n').find((text) => /==\d+== I\s+refs:/.test(text))
-      if (error || failed || line === undefined) return fail(new Error(`the single-user backend failed: ${stdout}\n${stderr}`))
-      done(Number(line.split(':')[1]?.trim().replaceAll(',', '')))
+      if (error || /\bERROR:/.test(stdout + stderr)) return fail(new Error(`the single-user backend failed: ${stdout}\n${stderr}`))
+      try {
+        done(cachegrindCount(stderr, 'I\\s+refs'))
+      } catch (noCount) {
+        fail(noCount as Error)
+      }
     })
     child.stdin?.end(commands)
   })

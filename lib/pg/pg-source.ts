@@ -34,8 +34,7 @@ class PgListenSession implements ListenSession {
     // Notifications read off the socket ahead of pg's parser (message-reader.ts), every other message to pg:
     // the connection is idle here, just opened, and pg's parser still the socket's one 'data' listener.
     // Otherwise (pg changed, or a socket-less client) from pg's 'notification' events.
-    const reader = connection.socket && takeOverMessages(connection.socket, NOTIFICATION_RESPONSE, this.onNotification)
-    this.readsNotifications = reader !== undefined
+    this.readsNotifications = connection.socket !== undefined && takeOverMessages(connection.socket, NOTIFICATION_RESPONSE, this.onNotification) !== undefined
     // One clock reading per socket read, before pg parses it: the notifications of one read share it as
     // their `receivedAt`, and it is the connection's last sign of life. Except for a read that ends the
     // connection (the server's FATAL goodbye): then the connection was last known alive at the read before.
@@ -60,12 +59,12 @@ class PgListenSession implements ListenSession {
     this.notifications = new Observable<RawNotification>((subscriber) => {
       // pg's message already has the fields needed: handed on as it is rather than copied.
       const forward = (message: pg.Notification) => subscriber.next(message as RawNotification)
-      if (reader !== undefined) this.sinks = [...this.sinks, subscriber]
+      if (this.readsNotifications) this.sinks = [...this.sinks, subscriber]
       else client.on('notification', forward)
       const failure = connection.broken$.subscribe(subscriber)
       return () => {
-        this.sinks = this.sinks.filter((sink) => sink !== subscriber)
-        client.off('notification', forward)
+        if (this.readsNotifications) this.sinks = this.sinks.filter((sink) => sink !== subscriber)
+        else client.off('notification', forward)
         failure.unsubscribe()
       }
     })

@@ -10,13 +10,8 @@ import pg from 'pg'
 import { afterEach, expect, it } from 'vitest'
 import { checkOut } from '../../lib/pg/check-out.js'
 import { eventually } from '../support/database.js'
+import { protocolMessage as message } from '../support/protocol-message.js'
 
-function message(type: string, body: Buffer): Buffer {
-  const header = Buffer.alloc(5)
-  header.write(type, 0, 'latin1')
-  header.writeUInt32BE(body.length + 4, 1)
-  return Buffer.concat([header, body])
-}
 
 const authenticationOk = message('R', Buffer.alloc(4))
 const readyForQuery = message('Z', Buffer.from('I'))

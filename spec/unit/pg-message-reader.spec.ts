@@ -6,13 +6,8 @@
 import { Readable } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { COPY_DATA, NOTIFICATION_RESPONSE, takeOverMessages } from '../../lib/pg/message-reader.js'
+import { protocolMessage as message } from '../support/protocol-message.js'
 
-function message(type: string, body: Buffer): Buffer {
-  const header = Buffer.alloc(5)
-  header.write(type, 0, 'latin1')
-  header.writeUInt32BE(body.length + 4, 1)
-  return Buffer.concat([header, body])
-}
 
 /** A CopyBoth session as the server sends it: the start, CopyData of all sizes, a notice, the end, ReadyForQuery. */
 const copySession = [
