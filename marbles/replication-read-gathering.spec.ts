@@ -1,7 +1,7 @@
 /**
  * Gathered reads: while the stream is behind (the server sends a transaction 10 ms or more after its commit,
  * both by the server's clock), reading pauses once the reads ready now are consumed and resumes `window` ms
- * later, so each read carries what arrived meanwhile instead of one or two changes. Caught up, every read is
+ * later (3 by default), so each read carries what arrived meanwhile instead of one or two changes. Caught up, every read is
  * taken at once. One frame is 1 ms; `p` is a pause, `r` a resume of reading.
  */
 import { describe, expect, it } from 'vitest'
@@ -21,11 +21,11 @@ const sentAfter = (lag: number) => ({
 })
 
 describe('replication read gathering', () => {
-  it('pauses reading for 1 ms after a transaction the server sent 10 ms or more after its commit', () =>
+  it('pauses reading for 3 ms after a transaction the server sent 10 ms or more after its commit', () =>
     runMarbles(({ cold, expectObservable, scheduler }) => {
       const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---(bxc)', sentAfter(10)) } })])
       virtualChangeStream(source, scheduler).changes$.subscribe()
-      expectObservable(source.flow$).toBe('5ms p r', flow)
+      expectObservable(source.flow$).toBe('5ms p 2ms r', flow)
     }))
 
   it('reads at once while the stream keeps up', () =>
@@ -79,7 +79,7 @@ describe('replication read gathering', () => {
       // One large transaction behind, its changes spread out (a big transaction streams for a while): each
       // change past a window opens the next one. Then a transaction sent 1 ms after its commit: read at once.
       const source = virtualReplicationSource([cold('-s', { s: { stream: () => cold('s---bx---y---zc-B-w-C', values) } })])
-      virtualChangeStream(source, scheduler).changes$.subscribe()
+      virtualChangeStream(source, scheduler, { gatherReads: { window: 1 } }).changes$.subscribe()
       expectObservable(source.flow$).toBe('5ms p r 3ms p r 2ms p r', flow)
     }))
 

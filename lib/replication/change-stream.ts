@@ -73,7 +73,7 @@ export interface ChangeStreamOptions {
    * server's own clock; through that transaction's changes, until one begins that is not), each time the
    * socket has been read dry, reading waits `window` ms, so that the next read carries what arrived meanwhile:
    * dozens to hundreds of changes per read instead of one or two, which more than halves the CPU per change
-   * when catching up on a backlog. Caught up, every read is taken at once. Default `{ behind: 10, window: 1 }`;
+   * when catching up on a backlog. Caught up, every read is taken at once. Default `{ behind: 10, window: 3 }`;
    * `false` reads at once always.
    */
   readonly gatherReads?: { readonly behind?: number | undefined; readonly window?: number | undefined } | false | undefined

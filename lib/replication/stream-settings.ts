@@ -87,6 +87,6 @@ export function streamSettings(options: StreamSettingsInput): StreamSettings {
     gatherReads:
       gather === false
         ? false
-        : { behind: checks.nonNegativeMs('gatherReads.behind', gather?.behind ?? 10), window: checks.positiveMs('gatherReads.window', gather?.window ?? 1) },
+        : { behind: checks.nonNegativeMs('gatherReads.behind', gather?.behind ?? 10), window: checks.positiveMs('gatherReads.window', gather?.window ?? 3) },
   }
 }
