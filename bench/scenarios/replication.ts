@@ -203,6 +203,7 @@ async function drainAndLatency(context: BenchContext, db: Database, writer: Work
   const drain = new Map<Feed, DrainFigures>(FEEDS.map((feed) => [feed, { perSecond: [], cpuPerChange: [] }]))
   const latency = new Map<Feed, LatencyPercentiles[]>(FEEDS.map((feed) => [feed, []]))
   const roundTrips: LatencyPercentiles[] = []
+  const serverDecoding: number[] = []
   try {
     await feeds.createSlots(FEEDS)
     for (const feed of FEEDS) await feeds.start(feed, 'count')
@@ -215,6 +216,7 @@ async function drainAndLatency(context: BenchContext, db: Database, writer: Work
     for (let run = 0; run < sizes.drainRuns; run++) {
       const workers = [...feeds.workers.values()]
       await Promise.all(workers.map((worker) => worker.call('arm', { count: sizes.drainRows })))
+      await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [CEILING_SLOT])
       for (const worker of workers) worker.pause()
       try {
         await writer.call('bulk', { count: sizes.drainRows, perTransaction: 100, idStart: ids.take(sizes.drainRows) }, 600_000)
@@ -232,6 +234,9 @@ async function drainAndLatency(context: BenchContext, db: Database, writer: Work
         figures.cpuPerChange.push(result.received > 0 ? result.cpuUs / result.received : Number.NaN)
         context.log(`replication drain run ${run + 1}/${sizes.drainRuns} ${feed}: ${formatNumber(perSecond)}/s, ${formatNumber(result.cpuUs / result.received)} µs CPU/change${result.timedOut ? ' (timed out)' : ''}`)
       }
+      const decoded = await serverDecodingRate(db)
+      serverDecoding.push(decoded.changes === sizes.drainRows ? decoded.perSecond : Number.NaN)
+      context.log(`replication drain run ${run + 1}/${sizes.drainRuns} the server's own decoding: ${formatNumber(decoded.perSecond)}/s (${formatNumber(decoded.changes)} changes)`)
     }
 
     for (let run = 0; run < sizes.runs; run++) {
@@ -248,8 +253,40 @@ async function drainAndLatency(context: BenchContext, db: Database, writer: Work
   } finally {
     await feeds.close()
     await setTrigger(db, false)
+    await db.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [CEILING_SLOT])
   }
-  return { drain, latency, roundTrips }
+  return { drain, latency, roundTrips, serverDecoding }
+}
+
+const SERVER_DECODING_LABEL = "the server's own decoding (SQL interface: no socket, no client)"
+
+/** A slot that no feed reads: the server decodes the drain's backlog from it through the SQL interface. */
+const CEILING_SLOT = 'bench_drain_server_decoding'
+
+/**
+ * The rate at which the server itself decodes the backlog waiting in CEILING_SLOT (then drops it): pgoutput
+ * through `pg_logical_slot_get_binary_changes`, counted in the server, so no message crosses a socket and no
+ * client parses one. A WAL sender does this decoding and then sends each change with a write of its own, so
+ * past what a feed's socket buffer already held when it was thawed, no feed that reads logical replication can
+ * drain faster than this on the same machine.
+ */
+async function serverDecodingRate(db: Database): Promise<{ perSecond: number; changes: number }> {
+  const client = new pg.Client({ connectionString: db.url })
+  client.on('error', () => undefined)
+  await client.connect()
+  try {
+    const started = performance.now()
+    const { rows } = await client.query<{ changes: string }>(
+      `SELECT count(*) FILTER (WHERE get_byte(data, 0) = 73) AS changes FROM pg_logical_slot_get_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2)`,
+      [CEILING_SLOT, FEED_PUBLICATION],
+    )
+    const seconds = (performance.now() - started) / 1000
+    const changes = Number(rows[0]?.changes ?? 0)
+    return { perSecond: changes / seconds, changes }
+  } finally {
+    await client.query('SELECT pg_drop_replication_slot($1)', [CEILING_SLOT])
+    await client.end()
+  }
 }
 
 // (c) ---------------------------------------------------------------------------------------------------------
@@ -458,6 +495,7 @@ function report(measured: Measured): ScenarioResult {
   const p = (feed: Feed, key: 'p50' | 'p99' | 'max') => summarize((drain.latency.get(feed) ?? []).map((run) => run[key]))
   const peers = FEEDS.filter((feed) => feed !== 'rxpg')
   const fastest = peers.reduce((best, feed) => (drainMedian(feed) > drainMedian(best) ? feed : best), peers[0] as Feed)
+  const serverDecoding = summarize(drain.serverDecoding)
   const tables: Table[] = [
     {
       title: '(a) Drain: a backlog of rows, the feed thawed alone',
@@ -468,8 +506,8 @@ function report(measured: Measured): ScenarioResult {
         formatSummary(summarize(drain.drain.get(feed)?.cpuPerChange ?? [])),
         formatRatio(drainMedian(feed) / drainMedian(fastest)),
         formatRatio(cpuMedian(feed) / cpuMedian(fastest)),
-      ]),
-      note: `${formatNumber(sizes.drainRows)} rows of ~200 bytes in transactions of 100, ${sizes.drainRuns} run(s); median (min–max). The fastest peer by median rate: ${FEED_LABELS[fastest]}. The replication feeds' rate is mostly their WAL sender's (it decodes the backlog as they read); CPU per change is the feed's own.`,
+      ]).concat([[SERVER_DECODING_LABEL, formatSummary(serverDecoding), '', formatRatio(serverDecoding.median / drainMedian(fastest)), '']]),
+      note: `${formatNumber(sizes.drainRows)} rows of ~200 bytes in transactions of 100, ${sizes.drainRuns} run(s); median (min–max). The fastest peer by median rate: ${FEED_LABELS[fastest]}. The replication feeds' rate is mostly their WAL sender's (it decodes the backlog as they read); CPU per change is the feed's own. The last row is the server decoding the same backlog from a slot of its own through the SQL interface, after the feeds: pgoutput's work without a socket or a client. A WAL sender does that work and then writes each change to its socket, so once a thawed feed has read what its socket buffer held, none that reads logical replication drains faster than that row on this machine.`,
     },
     {
       title: `(b) Commit → callback at ${formatNumber(PACED_RATE)} rows/s (upper bound: from before the INSERT is sent)`,
@@ -542,7 +580,7 @@ function report(measured: Measured): ScenarioResult {
   const targets: TargetCheck[] = [
     {
       target: 'drain ≥ 1.0× the fastest peer (median of per-run ratios)',
-      measured: `${formatRatio(rateRatio.median)} (runs ${rateRatio.values.map(formatRatio).join(', ')}); medians ${formatNumber(drainMedian('rxpg'))} vs ${FEED_LABELS[fastest]} ${formatNumber(drainMedian(fastest))}/s`,
+      measured: `${formatRatio(rateRatio.median)} (runs ${rateRatio.values.map(formatRatio).join(', ')}); medians ${formatNumber(drainMedian('rxpg'))} vs ${FEED_LABELS[fastest]} ${formatNumber(drainMedian(fastest))}/s; the server's own decoding of the backlog, no client: ${formatNumber(serverDecoding.median)}/s (rxpg ${formatRatio(drainMedian('rxpg') / serverDecoding.median)} of it)`,
       met: rateRatio.median >= 1,
     },
     {
@@ -590,6 +628,7 @@ function report(measured: Measured): ScenarioResult {
       sizes,
       largeRows,
       drain: Object.fromEntries(drain.drain),
+      serverDecoding: drain.serverDecoding,
       latency: Object.fromEntries(drain.latency),
       roundTrips: drain.roundTrips,
       writes: Object.fromEntries(writes),
