@@ -1,8 +1,8 @@
 /**
  * Gathered reads: while the stream is behind (the server sends a transaction 10 ms or more after its commit,
  * both by the server's clock), reading pauses once the reads ready now are consumed and resumes `window` ms
- * later (3 by default), so each read carries what arrived meanwhile instead of one or two changes. Caught up, every read is
- * taken at once. One frame is 1 ms; `p` is a pause, `r` a resume of reading.
+ * later (3 by default), so each read carries what arrived meanwhile instead of one or two changes. Caught up,
+ * every read is taken at once. One frame is 1 ms; `p` is a pause, `r` a resume of reading.
  */
 import { describe, expect, it } from 'vitest'
 import { begin, commit, insert, started, virtualReplicationSource } from '../lib/replication/index.js'

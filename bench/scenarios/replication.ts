@@ -216,7 +216,7 @@ async function drainAndLatency(context: BenchContext, db: Database, writer: Work
     for (let run = 0; run < sizes.drainRuns; run++) {
       const workers = [...feeds.workers.values()]
       await Promise.all(workers.map((worker) => worker.call('arm', { count: sizes.drainRows })))
-      await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [CEILING_SLOT])
+      await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [SERVER_DECODING_SLOT])
       for (const worker of workers) worker.pause()
       try {
         await writer.call('bulk', { count: sizes.drainRows, perTransaction: 100, idStart: ids.take(sizes.drainRows) }, 600_000)
@@ -253,7 +253,7 @@ async function drainAndLatency(context: BenchContext, db: Database, writer: Work
   } finally {
     await feeds.close()
     await setTrigger(db, false)
-    await db.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [CEILING_SLOT])
+    await db.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [SERVER_DECODING_SLOT])
   }
   return { drain, latency, roundTrips, serverDecoding }
 }
@@ -261,10 +261,10 @@ async function drainAndLatency(context: BenchContext, db: Database, writer: Work
 const SERVER_DECODING_LABEL = "the server's own decoding (SQL interface: no socket, no client)"
 
 /** A slot that no feed reads: the server decodes the drain's backlog from it through the SQL interface. */
-const CEILING_SLOT = 'bench_drain_server_decoding'
+const SERVER_DECODING_SLOT = 'bench_drain_server_decoding'
 
 /**
- * The rate at which the server itself decodes the backlog waiting in CEILING_SLOT (then drops it): pgoutput
+ * The rate at which the server itself decodes the backlog waiting in SERVER_DECODING_SLOT (then drops it): pgoutput
  * through `pg_logical_slot_get_binary_changes`, counted in the server, so no message crosses a socket and no
  * client parses one. A WAL sender does this decoding and then sends each change with a write of its own, so
  * past what a feed's socket buffer already held when it was thawed, no feed that reads logical replication can
@@ -278,13 +278,13 @@ async function serverDecodingRate(db: Database): Promise<{ perSecond: number; ch
     const started = performance.now()
     const { rows } = await client.query<{ changes: string }>(
       `SELECT count(*) FILTER (WHERE get_byte(data, 0) = 73) AS changes FROM pg_logical_slot_get_binary_changes($1, NULL, NULL, 'proto_version', '1', 'publication_names', $2)`,
-      [CEILING_SLOT, FEED_PUBLICATION],
+      [SERVER_DECODING_SLOT, FEED_PUBLICATION],
     )
     const seconds = (performance.now() - started) / 1000
     const changes = Number(rows[0]?.changes ?? 0)
     return { perSecond: changes / seconds, changes }
   } finally {
-    await client.query('SELECT pg_drop_replication_slot($1)', [CEILING_SLOT])
+    await client.query('SELECT pg_drop_replication_slot($1)', [SERVER_DECODING_SLOT])
     await client.end()
   }
 }
