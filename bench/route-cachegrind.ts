@@ -30,7 +30,6 @@ function run(file: string, args: readonly string[]): Promise<string> {
   )
 }
 
-
 async function cachegrind(harness: string, lib: string, channels: number, deliveries: number): Promise<Counts> {
   const report = await run('valgrind', ['--tool=cachegrind', '--cache-sim=yes', '--cachegrind-out-file=/dev/null', process.execPath, '--single-threaded', harness, lib, String(channels), String(deliveries)])
   return { instructions: cachegrindCount(report, 'I\\s+refs'), d1Misses: cachegrindCount(report, 'D1\\s+misses') }

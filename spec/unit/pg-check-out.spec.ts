@@ -12,7 +12,6 @@ import { checkOut } from '../../lib/pg/check-out.js'
 import { eventually } from '../support/database.js'
 import { protocolMessage as message } from '../support/protocol-message.js'
 
-
 const authenticationOk = message('R', Buffer.alloc(4))
 const readyForQuery = message('Z', Buffer.from('I'))
 const terminating = message('E', Buffer.from('SFATAL\0VFATAL\0C57P01\0Mterminating connection due to administrator command\0\0'))

@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest'
 import { COPY_DATA, NOTIFICATION_RESPONSE, takeOverMessages } from '../../lib/pg/message-reader.js'
 import { protocolMessage as message } from '../support/protocol-message.js'
 
-
 /** A CopyBoth session as the server sends it: the start, CopyData of all sizes, a notice, the end, ReadyForQuery. */
 const copySession = [
   message('W', Buffer.from([0, 0, 0])),
